@@ -1,1 +1,146 @@
-//! placeholder
+//! A small, non-generic wall around fhirbolt's R4 model.
+//!
+//! fhirbolt's generic (de)serializers monomorphize into whichever crate calls them, which makes
+//! every rebuild of the server pay for the whole R4 model. This crate instantiates them once,
+//! behind plain functions on bytes, so the server only links the compiled result.
+//!
+//! What it offers (FHIR R4 json.html and xml.html):
+//! - [`check_json`]: strict structural parse of a resource (unknown elements, wrong types,
+//!   duplicate choice values and missing required elements are rejected);
+//! - [`json_to_xml`] / [`xml_to_json`]: conversion between the two FHIR formats, used at the
+//!   HTTP edge; storage stays JSON.
+//!
+//! The typed fast path (`from_str::<CarePlan>`) of fhirbolt 0.4 fails on JSON decimals and on
+//! elements after a nested resource, so everything goes through the `Resource` enum.
+
+use fhirbolt::model::r4::Resource;
+use fhirbolt::serde::{DeserializationConfig, DeserializationMode};
+
+/// A structural error reported by fhirbolt, as a human-readable message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StructureError(pub String);
+
+impl std::fmt::Display for StructureError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for StructureError {}
+
+fn strict() -> Option<DeserializationConfig> {
+    Some(DeserializationConfig {
+        mode: DeserializationMode::Strict,
+    })
+}
+
+fn parse_json(json: &[u8]) -> Result<Resource, StructureError> {
+    fhirbolt::json::from_slice::<Resource>(json, strict()).map_err(|e| StructureError(e.to_string()))
+}
+
+/// Strictly parse a JSON resource against the R4 model; `Ok(())` when it conforms structurally.
+pub fn check_json(json: &[u8]) -> Result<(), StructureError> {
+    parse_json(json).map(|_| ())
+}
+
+/// Convert a JSON resource (any type, including Bundles) to FHIR XML.
+pub fn json_to_xml(json: &[u8]) -> Result<Vec<u8>, StructureError> {
+    let resource = parse_json(json)?;
+    fhirbolt::xml::to_vec(&resource, None).map_err(|e| StructureError(e.to_string()))
+}
+
+/// Parse a FHIR XML resource strictly and convert it to FHIR JSON.
+pub fn xml_to_json(xml: &[u8]) -> Result<Vec<u8>, StructureError> {
+    check_well_formed(xml)?;
+    let resource = fhirbolt::xml::from_slice::<Resource>(xml, strict())
+        .map_err(|e| StructureError(e.to_string()))?;
+    fhirbolt::json::to_vec(&resource, None).map_err(|e| StructureError(e.to_string()))
+}
+
+/// fhirbolt 0.4 accepts truncated XML (unclosed elements): check well-formedness first — one
+/// root element, every element closed by its own name, no DOCTYPE (no entity tricks).
+fn check_well_formed(xml: &[u8]) -> Result<(), StructureError> {
+    use quick_xml::events::Event;
+    let mut reader = quick_xml::Reader::from_reader(xml);
+    reader.check_end_names(true);
+    let mut buf = Vec::new();
+    let mut depth: usize = 0;
+    let mut roots = 0;
+    loop {
+        let event = reader
+            .read_event_into(&mut buf)
+            .map_err(|e| StructureError(format!("malformed XML at byte {}: {e}", reader.buffer_position())))?;
+        match event {
+            Event::Start(_) => {
+                if depth == 0 {
+                    roots += 1;
+                }
+                depth += 1;
+            }
+            Event::Empty(_) if depth == 0 => roots += 1,
+            Event::End(_) => depth = depth.saturating_sub(1),
+            Event::DocType(_) => return Err(StructureError("DOCTYPE declarations are not allowed in FHIR XML".into())),
+            Event::Eof => break,
+            _ => {}
+        }
+        buf.clear();
+    }
+    match (depth, roots) {
+        (0, 1) => Ok(()),
+        (0, 0) => Err(StructureError("the XML document has no root element".into())),
+        (0, _) => Err(StructureError("the XML document has more than one root element".into())),
+        _ => Err(StructureError("the XML document ends before all elements are closed".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PATIENT: &str = r#"{"resourceType":"Patient","id":"p1","active":true,"name":[{"family":"Chalmers","given":["Peter","James"]}],"birthDate":"1974-12-25"}"#;
+
+    #[test]
+    fn accepts_a_valid_patient() {
+        assert_eq!(check_json(PATIENT.as_bytes()), Ok(()));
+    }
+
+    #[test]
+    fn rejects_unknown_elements_and_wrong_types() {
+        let unknown = r#"{"resourceType":"Patient","colour":"blue"}"#;
+        assert!(check_json(unknown.as_bytes()).is_err());
+        let wrong_type = r#"{"resourceType":"Patient","active":"yes"}"#;
+        assert!(check_json(wrong_type.as_bytes()).is_err());
+        let not_a_resource = r#"{"resourceType":"Nonsense"}"#;
+        assert!(check_json(not_a_resource.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn accepts_decimals_and_contained_resources() {
+        let obs = r##"{"resourceType":"Observation","status":"final","code":{"text":"weight"},
+            "contained":[{"resourceType":"Patient","id":"c1"}],
+            "subject":{"reference":"#c1"},
+            "valueQuantity":{"value":72.50,"unit":"kg"}}"##;
+        assert_eq!(check_json(obs.as_bytes()), Ok(()));
+    }
+
+    #[test]
+    fn round_trips_through_xml_keeping_decimal_precision() {
+        let obs = r#"{"resourceType":"Observation","status":"final","code":{"text":"w"},"valueQuantity":{"value":72.50}}"#;
+        let xml = json_to_xml(obs.as_bytes()).expect("to xml");
+        let xml_text = String::from_utf8(xml.clone()).expect("utf8");
+        assert!(xml_text.contains("<Observation xmlns=\"http://hl7.org/fhir\">"), "{xml_text}");
+        assert!(xml_text.contains("72.50"), "{xml_text}");
+        let json = xml_to_json(&xml).expect("to json");
+        let json_text = String::from_utf8(json).expect("utf8");
+        assert!(json_text.contains("72.50"), "{json_text}");
+    }
+
+    #[test]
+    fn rejects_malformed_xml() {
+        assert!(xml_to_json(b"<Patient xmlns=\"http://hl7.org/fhir\"><active value=\"true\">").is_err());
+        assert!(xml_to_json(b"not xml").is_err());
+        assert!(xml_to_json(b"<Patient xmlns=\"http://hl7.org/fhir\"></Observation>").is_err());
+        assert!(xml_to_json(b"<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><Patient xmlns=\"http://hl7.org/fhir\"/>").is_err());
+        assert!(xml_to_json(b"<Patient xmlns=\"http://hl7.org/fhir\"><active value=\"true\"/></Patient>").is_ok());
+    }
+}

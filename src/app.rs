@@ -1,0 +1,56 @@
+//! The application: shared state, the router, and `serve` (a listener plus a shutdown signal,
+//! injectable so tests run the real server on an ephemeral port).
+
+use crate::clock::{Clock, IdGenerator, RandomIds, SystemClock};
+use crate::config::Config;
+use crate::rest::FhirService;
+use crate::store::{self, Store, StoreError};
+use axum::Router;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+
+/// State shared by all handlers.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub fhir: Arc<FhirService>,
+}
+
+impl AppState {
+    /// Assemble the state from a configuration, a store, a clock and an id generator.
+    pub fn new(config: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>, ids: Arc<dyn IdGenerator>) -> Self {
+        let fhir = FhirService {
+            store,
+            clock,
+            ids,
+            base_url: config.base_url.clone(),
+            default_page_size: config.default_page_size,
+            max_page_size: config.max_page_size,
+        };
+        AppState {
+            config: Arc::new(config),
+            fhir: Arc::new(fhir),
+        }
+    }
+
+    /// Open the configured database, migrate it, and use the real clock and random ids.
+    pub async fn open(config: Config) -> Result<Self, StoreError> {
+        let store = store::open(&config.database_url).await?;
+        store.migrate().await?;
+        Ok(AppState::new(config, store, Arc::new(SystemClock), Arc::new(RandomIds)))
+    }
+}
+
+/// The full router.
+pub fn router(state: AppState) -> Router {
+    crate::http::routes(state)
+}
+
+/// Serve `router(state)` on `listener` until `shutdown` resolves, then finish in-flight
+/// requests and return.
+pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

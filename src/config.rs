@@ -1,0 +1,248 @@
+//! Server configuration, layered: built-in defaults < `coplan.toml` < `COPLAN_*` environment
+//! variables < command-line flags. Secrets (database passwords) are redacted in `Debug`.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// The effective configuration of one server process.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Address the HTTP server binds to.
+    pub listen: SocketAddr,
+    /// `sqlite://PATH` or `postgres://…`; defaults to an SQLite file under `data_dir`.
+    pub database_url: String,
+    /// Directory for the embedded database.
+    pub data_dir: PathBuf,
+    /// Public base URL of the FHIR endpoint (used in Location headers and fullUrls).
+    pub base_url: String,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Default and maximum page size for history (and later search).
+    pub default_page_size: u32,
+    pub max_page_size: u32,
+    pub log_format: LogFormat,
+    /// `tracing` filter directive, e.g. `info` or `coplan=debug`.
+    pub log_filter: String,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("data_dir", &self.data_dir)
+            .field("base_url", &self.base_url)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("default_page_size", &self.default_page_size)
+            .field("max_page_size", &self.max_page_size)
+            .field("log_format", &self.log_format)
+            .field("log_filter", &self.log_filter)
+            .finish()
+    }
+}
+
+/// Replace the password in `scheme://user:password@host/...` with `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_string();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match (authority.rfind('@'), authority.find(':')) {
+        (Some(at), Some(colon)) if colon < at => format!(
+            "{}{}:***{}",
+            &url[..scheme_end + 3],
+            &authority[..colon],
+            &rest[at..]
+        ),
+        _ => url.to_string(),
+    }
+}
+
+/// Values that any layer may set; `None` means "not set at this layer".
+#[derive(Debug, Default, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigLayer {
+    pub listen: Option<String>,
+    pub database_url: Option<String>,
+    pub data_dir: Option<PathBuf>,
+    pub base_url: Option<String>,
+    pub max_body_bytes: Option<usize>,
+    pub default_page_size: Option<u32>,
+    pub max_page_size: Option<u32>,
+    pub log_format: Option<LogFormat>,
+    pub log_filter: Option<String>,
+}
+
+impl ConfigLayer {
+    /// Values from `COPLAN_*` variables, read through `get` so tests need not touch the process
+    /// environment.
+    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let parse_num = |name: &str| -> Result<Option<u64>, String> {
+            get(name)
+                .map(|v| {
+                    v.parse::<u64>()
+                        .map_err(|_| format!("{name} must be a whole number, got {v:?}"))
+                })
+                .transpose()
+        };
+        let log_format = match get("COPLAN_LOG_FORMAT").as_deref() {
+            None => None,
+            Some("json") => Some(LogFormat::Json),
+            Some("text") => Some(LogFormat::Text),
+            Some(other) => return Err(format!("COPLAN_LOG_FORMAT must be text or json, got {other:?}")),
+        };
+        Ok(ConfigLayer {
+            listen: get("COPLAN_LISTEN"),
+            database_url: get("COPLAN_DATABASE_URL"),
+            data_dir: get("COPLAN_DATA_DIR").map(PathBuf::from),
+            base_url: get("COPLAN_BASE_URL"),
+            max_body_bytes: parse_num("COPLAN_MAX_BODY_BYTES")?.map(|v| v as usize),
+            default_page_size: parse_num("COPLAN_DEFAULT_PAGE_SIZE")?.map(|v| v as u32),
+            max_page_size: parse_num("COPLAN_MAX_PAGE_SIZE")?.map(|v| v as u32),
+            log_format,
+            log_filter: get("COPLAN_LOG"),
+        })
+    }
+
+    /// Values from a TOML file (`coplan.toml`).
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| format!("invalid configuration file: {e}"))
+    }
+
+    /// `self` overridden by every value `over` sets.
+    pub fn overridden_by(self, over: ConfigLayer) -> ConfigLayer {
+        ConfigLayer {
+            listen: over.listen.or(self.listen),
+            database_url: over.database_url.or(self.database_url),
+            data_dir: over.data_dir.or(self.data_dir),
+            base_url: over.base_url.or(self.base_url),
+            max_body_bytes: over.max_body_bytes.or(self.max_body_bytes),
+            default_page_size: over.default_page_size.or(self.default_page_size),
+            max_page_size: over.max_page_size.or(self.max_page_size),
+            log_format: over.log_format.or(self.log_format),
+            log_filter: over.log_filter.or(self.log_filter),
+        }
+    }
+
+    /// Fill in defaults and check the result.
+    pub fn resolve(self) -> Result<Config, String> {
+        let listen_text = self.listen.unwrap_or_else(|| "127.0.0.1:8080".to_string());
+        let listen: SocketAddr = listen_text
+            .parse()
+            .map_err(|_| format!("listen address must look like 127.0.0.1:8080, got {listen_text:?}"))?;
+        let data_dir = self.data_dir.unwrap_or_else(|| PathBuf::from("data"));
+        let database_url = self
+            .database_url
+            .unwrap_or_else(|| default_sqlite_url(&data_dir));
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+            return Err(format!(
+                "database URL must start with sqlite: or postgres://, got {}",
+                redact_url(&database_url)
+            ));
+        }
+        let base_url = self
+            .base_url
+            .unwrap_or_else(|| format!("http://{listen}/fhir"))
+            .trim_end_matches('/')
+            .to_string();
+        if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
+            return Err(format!("base URL must be absolute http(s), got {base_url:?}"));
+        }
+        let default_page_size = self.default_page_size.unwrap_or(50);
+        let max_page_size = self.max_page_size.unwrap_or(1000);
+        if default_page_size == 0 || max_page_size < default_page_size {
+            return Err("page sizes must satisfy 0 < default_page_size <= max_page_size".into());
+        }
+        Ok(Config {
+            listen,
+            database_url,
+            data_dir,
+            base_url,
+            max_body_bytes: self.max_body_bytes.unwrap_or(4 * 1024 * 1024),
+            default_page_size,
+            max_page_size,
+            log_format: self.log_format.unwrap_or(LogFormat::Text),
+            log_filter: self.log_filter.unwrap_or_else(|| "info".to_string()),
+        })
+    }
+}
+
+fn default_sqlite_url(data_dir: &Path) -> String {
+    format!("sqlite://{}", data_dir.join("coplan.db").display())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_serve_sqlite_on_localhost_8080() {
+        let config = ConfigLayer::default().resolve().expect("defaults resolve");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.database_url, "sqlite://data/coplan.db");
+        assert_eq!(config.base_url, "http://127.0.0.1:8080/fhir");
+        assert_eq!(config.max_body_bytes, 4 * 1024 * 1024);
+    }
+
+    #[test]
+    fn layers_override_in_order_file_env_cli() {
+        let file = ConfigLayer::from_toml("listen = \"127.0.0.1:9000\"\nmax_body_bytes = 10\nlog_filter = \"debug\"")
+            .expect("toml");
+        let env = ConfigLayer::from_env(|k| match k {
+            "COPLAN_LISTEN" => Some("127.0.0.1:9001".into()),
+            "COPLAN_LOG_FORMAT" => Some("json".into()),
+            _ => None,
+        })
+        .expect("env");
+        let cli = ConfigLayer {
+            listen: Some("127.0.0.1:9002".into()),
+            ..Default::default()
+        };
+        let config = ConfigLayer::default()
+            .overridden_by(file)
+            .overridden_by(env)
+            .overridden_by(cli)
+            .resolve()
+            .expect("resolves");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:9002");
+        assert_eq!(config.max_body_bytes, 10);
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.log_filter, "debug");
+    }
+
+    #[test]
+    fn bad_values_are_reported_not_defaulted() {
+        assert!(ConfigLayer::from_toml("listen = 5").is_err());
+        assert!(ConfigLayer::from_toml("no_such_key = 1").is_err());
+        assert!(ConfigLayer::from_env(|k| (k == "COPLAN_MAX_BODY_BYTES").then(|| "lots".into())).is_err());
+        let bad_listen = ConfigLayer { listen: Some("localhost".into()), ..Default::default() };
+        assert!(bad_listen.resolve().is_err());
+        let bad_db = ConfigLayer { database_url: Some("mysql://x".into()), ..Default::default() };
+        assert!(bad_db.resolve().is_err());
+    }
+
+    #[test]
+    fn debug_output_redacts_database_passwords() {
+        let config = ConfigLayer {
+            database_url: Some("postgres://coplan:s3cret@db.example/coplan".into()),
+            ..Default::default()
+        }
+        .resolve()
+        .expect("resolves");
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("postgres://coplan:***@db.example/coplan"), "{shown}");
+        assert_eq!(redact_url("postgres://postgres@127.0.0.1/test"), "postgres://postgres@127.0.0.1/test");
+    }
+}

@@ -1,0 +1,319 @@
+//! Thin axum handlers: turn the HTTP request into typed inputs, call the `rest` interaction,
+//! and render the result. No FHIR logic lives here.
+
+use super::headers::{header_text, if_match, if_none_match, return_preference, ReturnPreference};
+use super::negotiate::{is_json_patch, request_format, response_format, Format};
+use super::response::{add_location, add_version_headers, body_response, empty_response, error_response, information_outcome};
+use crate::app::AppState;
+use crate::error::{ErrorKind, FhirError, FhirResult};
+use crate::rest::{capability_statement, DeleteOutcome, HistoryParams, VersionedResource};
+use crate::store::HistoryScope;
+use axum::body::Body;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde_json::Value;
+
+/// The decoded query string.
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(raw: Option<String>) -> Self {
+        Query(
+            form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect(),
+        )
+    }
+
+    fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
+/// The response format the request asks for (`_format`, then `Accept`).
+fn negotiate(query: &Query, headers: &HeaderMap) -> FhirResult<Format> {
+    response_format(query.get("_format"), header_text(headers, "accept"))
+}
+
+/// Run `work` with the negotiated format; errors become OperationOutcomes.
+async fn respond<F, Fut>(negotiated: FhirResult<Format>, work: F) -> Response
+where
+    F: FnOnce(Format) -> Fut,
+    Fut: std::future::Future<Output = FhirResult<Response>>,
+{
+    let format = match negotiated {
+        Ok(f) => f,
+        Err(e) => return error_response(&e, Format::Json),
+    };
+    match work(format).await {
+        Ok(response) => response,
+        Err(e) => error_response(&e, format),
+    }
+}
+
+/// Read the body within the configured limit and parse it as a FHIR resource (JSON or XML).
+async fn resource_body(state: &AppState, headers: &HeaderMap, body: Body) -> FhirResult<Value> {
+    let format = request_format(header_text(headers, "content-type"))?;
+    let bytes = read_body(state, body).await?;
+    let json = match format {
+        Format::Json => bytes,
+        Format::Xml => Bytes::from(fhir_r4::xml_to_json(&bytes).map_err(|e| {
+            FhirError::new(ErrorKind::BadRequest, "structure", format!("the request body is not a valid FHIR XML resource: {e}"))
+        })?),
+    };
+    crate::validate::parse_json(&json)
+}
+
+async fn read_body(state: &AppState, body: Body) -> FhirResult<Bytes> {
+    let limit = state.config.max_body_bytes;
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        FhirError::new(
+            ErrorKind::PayloadTooLarge,
+            "too-long",
+            format!("the request body is larger than the limit of {limit} bytes (or could not be read)"),
+        )
+    })
+}
+
+fn resource_response(status: StatusCode, format: Format, resource: VersionedResource) -> Response {
+    let mut response = body_response(status, format, resource.body.clone());
+    add_version_headers(&mut response, &resource);
+    response
+}
+
+/// The response to a successful create/update/patch, honouring `Prefer: return`.
+fn write_response(state: &AppState, headers: &HeaderMap, format: Format, status: StatusCode, resource: VersionedResource) -> Response {
+    let mut response = match return_preference(headers) {
+        ReturnPreference::Representation => body_response(status, format, resource.body.clone()),
+        ReturnPreference::Minimal => empty_response(status),
+        ReturnPreference::OperationOutcome => information_outcome(
+            status,
+            format,
+            format!("{}/{} is now at version {}", resource.resource_type, resource.id, resource.version_id),
+        ),
+    };
+    add_version_headers(&mut response, &resource);
+    add_location(&mut response, &state.config.base_url, &resource);
+    response
+}
+
+pub async fn metadata(State(state): State<AppState>, RawQuery(raw): RawQuery, headers: HeaderMap) -> Response {
+    let query = Query::parse(raw);
+    respond(negotiate(&query, &headers), |format| async move {
+        let statement = capability_statement(&state.config.base_url, crate::validate::resource_types());
+        let body = serde_json::to_vec(&statement).map_err(FhirError::internal)?;
+        Ok(body_response(StatusCode::OK, format, Bytes::from(body)))
+    })
+    .await
+}
+
+pub async fn read(
+    State(state): State<AppState>,
+    Path((resource_type, id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let query = Query::parse(raw);
+    respond(negotiate(&query, &headers), |format| async move {
+        let resource = state.fhir.read(&resource_type, &id).await?;
+        if if_none_match(&headers) == Some(resource.version_id) {
+            let mut response = empty_response(StatusCode::NOT_MODIFIED);
+            add_version_headers(&mut response, &resource);
+            return Ok(response);
+        }
+        Ok(resource_response(StatusCode::OK, format, resource))
+    })
+    .await
+}
+
+pub async fn vread(
+    State(state): State<AppState>,
+    Path((resource_type, id, version)): Path<(String, String, String)>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let query = Query::parse(raw);
+    respond(negotiate(&query, &headers), |format| async move {
+        let resource = state.fhir.vread(&resource_type, &id, &version).await?;
+        Ok(resource_response(StatusCode::OK, format, resource))
+    })
+    .await
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Path(resource_type): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let query = Query::parse(raw);
+    respond(negotiate(&query, &headers), |format| async move {
+        crate::rest::check_known_type(&resource_type)?;
+        let value = resource_body(&state, &headers, body).await?;
+        let created = state.fhir.create(&resource_type, value).await?;
+        Ok(write_response(&state, &headers, format, StatusCode::CREATED, created))
+    })
+    .await
+}
+
+pub async fn update(
+    State(state): State<AppState>,
+    Path((resource_type, id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let query = Query::parse(raw);
+    respond(negotiate(&query, &headers), |format| async move {
+        crate::rest::check_known_type(&resource_type)?;
+        let if_match = if_match(&headers)?;
+        let value = resource_body(&state, &headers, body).await?;
+        let outcome = state.fhir.update(&resource_type, &id, value, if_match).await?;
+        let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
+        Ok(write_response(&state, &headers, format, status, outcome.resource))
+    })
+    .await
+}
+
+pub async fn patch(
+    State(state): State<AppState>,
+    Path((resource_type, id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let query = Query::parse(raw);
+    respond(negotiate(&query, &headers), |format| async move {
+        crate::rest::check_known_type(&resource_type)?;
+        if !is_json_patch(header_text(&headers, "content-type")) {
+            return Err(FhirError::new(
+                ErrorKind::UnsupportedMediaType,
+                "not-supported",
+                "PATCH takes a JSON Patch document (Content-Type: application/json-patch+json)",
+            ));
+        }
+        let if_match = if_match(&headers)?;
+        let bytes = read_body(&state, body).await?;
+        let patch = crate::validate::parse_json(&bytes)?;
+        let patched = state.fhir.patch(&resource_type, &id, patch, if_match).await?;
+        Ok(write_response(&state, &headers, format, StatusCode::OK, patched))
+    })
+    .await
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Path((resource_type, id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let query = Query::parse(raw);
+    respond(negotiate(&query, &headers), |format| async move {
+        let if_match = if_match(&headers)?;
+        let outcome = state.fhir.delete(&resource_type, &id, if_match).await?;
+        let (diagnostics, version) = match outcome {
+            DeleteOutcome::Deleted { version_id } => (format!("{resource_type}/{id} deleted (version {version_id})"), Some(version_id)),
+            DeleteOutcome::NothingToDelete => (format!("{resource_type}/{id} does not exist or was already deleted; nothing to do"), None),
+        };
+        let mut response = match return_preference(&headers) {
+            ReturnPreference::OperationOutcome => information_outcome(StatusCode::OK, format, diagnostics),
+            _ => empty_response(StatusCode::NO_CONTENT),
+        };
+        if let Some(v) = version {
+            response.headers_mut().insert(axum::http::header::ETAG, super::response::etag(v));
+        }
+        Ok(response)
+    })
+    .await
+}
+
+async fn history(state: AppState, scope: HistoryScope, raw: Option<String>, headers: HeaderMap) -> Response {
+    let query = Query::parse(raw);
+    let params = HistoryParams::from_pairs(query.pairs());
+    respond(negotiate(&query, &headers), |format| async move {
+        let page = state.fhir.history(scope, &params).await?;
+        Ok(body_response(StatusCode::OK, format, page.body))
+    })
+    .await
+}
+
+pub async fn history_system(State(state): State<AppState>, RawQuery(raw): RawQuery, headers: HeaderMap) -> Response {
+    history(state, HistoryScope::System, raw, headers).await
+}
+
+pub async fn history_type(
+    State(state): State<AppState>,
+    Path(resource_type): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    history(state, HistoryScope::Type(resource_type), raw, headers).await
+}
+
+pub async fn history_instance(
+    State(state): State<AppState>,
+    Path((resource_type, id)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    history(state, HistoryScope::Instance(resource_type, id), raw, headers).await
+}
+
+/// `GET /{type}`: search arrives with its own issue; until then say so honestly.
+pub async fn search_not_implemented(Path(resource_type): Path<String>, RawQuery(raw): RawQuery, headers: HeaderMap) -> Response {
+    let query = Query::parse(raw);
+    respond(negotiate(&query, &headers), |_| async move {
+        crate::rest::check_known_type(&resource_type)?;
+        Err(FhirError::new(ErrorKind::NotImplemented, "not-supported", "search is not implemented yet"))
+    })
+    .await
+}
+
+pub async fn not_found(uri: axum::http::Uri) -> Response {
+    error_response(
+        &FhirError::not_found(format!("no FHIR endpoint at {}", uri.path())),
+        Format::Json,
+    )
+}
+
+pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    error_response(
+        &FhirError::new(
+            ErrorKind::MethodNotAllowed,
+            "not-supported",
+            format!("{method} is not allowed on {}", uri.path()),
+        ),
+        Format::Json,
+    )
+}
+
+pub async fn healthz() -> Response {
+    (StatusCode::OK, [("content-type", "application/json")], "{\"status\":\"ok\"}").into_response()
+}
+
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    match state.fhir.store.ping().await {
+        Ok(()) => (
+            StatusCode::OK,
+            [("content-type", "application/json")],
+            format!("{{\"status\":\"ready\",\"database\":\"{}\"}}", state.fhir.store.backend_name()),
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [("content-type", "application/json")],
+                "{\"status\":\"unavailable\",\"database\":\"unreachable\"}",
+            )
+                .into_response()
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! The HTTP layer (axum only): the route table, thin handlers, content negotiation, header
+//! parsing, response building and middleware. FHIR semantics live in `rest`.
+
+mod handlers;
+pub mod headers;
+mod middleware;
+pub mod negotiate;
+pub mod response;
+
+use crate::app::AppState;
+use axum::routing::get;
+use axum::Router;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+/// The route table: FHIR under `/fhir`, health probes at the root.
+pub fn routes(state: AppState) -> Router {
+    use handlers::*;
+    let fhir = Router::new()
+        .route("/metadata", get(metadata))
+        .route("/_history", get(history_system))
+        .route("/{type}", get(search_not_implemented).post(create))
+        .route("/{type}/_history", get(history_type))
+        .route(
+            "/{type}/{id}",
+            get(read).put(update).patch(patch).delete(delete),
+        )
+        .route("/{type}/{id}/_history", get(history_instance))
+        .route("/{type}/{id}/_history/{vid}", get(vread))
+        .method_not_allowed_fallback(method_not_allowed);
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .nest("/fhir", fhir)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+            let request_id = request
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-");
+            tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id)
+        }))
+        .layer(SetRequestIdLayer::x_request_id(middleware::RequestIds::default()))
+}

@@ -1,0 +1,109 @@
+//! Building HTTP responses: the one place where a [`FhirError`] becomes a status code and an
+//! OperationOutcome, and where stored resource bytes become a response with `ETag`,
+//! `Last-Modified` and `Location` (http.html#versioning). XML is converted here, at the edge.
+
+use super::negotiate::Format;
+use crate::error::{operation_outcome, ErrorKind, FhirError, Issue, Severity};
+use crate::rest::VersionedResource;
+use axum::body::Body;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::Response;
+use bytes::Bytes;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// The HTTP status for each kind of error.
+pub fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::BadRequest => StatusCode::BAD_REQUEST,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        ErrorKind::NotAcceptable => StatusCode::NOT_ACCEPTABLE,
+        ErrorKind::Conflict => StatusCode::CONFLICT,
+        ErrorKind::Gone => StatusCode::GONE,
+        ErrorKind::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
+        ErrorKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        ErrorKind::Unprocessable => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// An error as an OperationOutcome response, in `format` when it can be (else JSON).
+pub fn error_response(err: &FhirError, format: Format) -> Response {
+    let body = serde_json::to_vec(&err.to_operation_outcome()).unwrap_or_default();
+    body_response(status_of(err.kind), format, Bytes::from(body))
+}
+
+/// An OperationOutcome with one informational issue, for `Prefer: return=OperationOutcome`.
+pub fn information_outcome(status: StatusCode, format: Format, diagnostics: String) -> Response {
+    let issue = Issue {
+        severity: Severity::Information,
+        code: "informational",
+        diagnostics,
+        expression: Vec::new(),
+    };
+    let body = serde_json::to_vec(&operation_outcome(&[issue])).unwrap_or_default();
+    body_response(status, format, Bytes::from(body))
+}
+
+/// A response carrying FHIR JSON `json`, converted to XML when `format` asks for it.
+pub fn body_response(status: StatusCode, format: Format, json: Bytes) -> Response {
+    let (format, bytes) = match format {
+        Format::Json => (Format::Json, json),
+        Format::Xml => match fhir_r4::json_to_xml(&json) {
+            Ok(xml) => (Format::Xml, Bytes::from(xml)),
+            Err(e) => {
+                tracing::error!(error = %e, "stored JSON could not be converted to XML");
+                let err = FhirError::new(
+                    ErrorKind::Internal,
+                    "exception",
+                    "the resource could not be rendered as XML",
+                );
+                let body = serde_json::to_vec(&err.to_operation_outcome()).unwrap_or_default();
+                (Format::Json, Bytes::from(body))
+            }
+        },
+    };
+    let mut response = Response::new(Body::from(bytes));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    response
+}
+
+/// A response with no body.
+pub fn empty_response(status: StatusCode) -> Response {
+    let mut response = Response::new(Body::empty());
+    *response.status_mut() = status;
+    response
+}
+
+/// `W/"n"`
+pub fn etag(version_id: i64) -> HeaderValue {
+    HeaderValue::from_str(&format!("W/\"{version_id}\"")).unwrap_or(HeaderValue::from_static("W/\"0\""))
+}
+
+/// Add `ETag` and `Last-Modified` for a resource version.
+pub fn add_version_headers(response: &mut Response, resource: &VersionedResource) {
+    let headers = response.headers_mut();
+    headers.insert(header::ETAG, etag(resource.version_id));
+    let modified = UNIX_EPOCH + Duration::from_micros(resource.last_updated_us.max(0) as u64);
+    if let Ok(value) = HeaderValue::from_str(&httpdate::fmt_http_date(modified)) {
+        headers.insert(header::LAST_MODIFIED, value);
+    }
+}
+
+/// Add `Location: {base}/{type}/{id}/_history/{vid}`.
+pub fn add_location(response: &mut Response, base_url: &str, resource: &VersionedResource) {
+    let location = format!(
+        "{base_url}/{}/{}/_history/{}",
+        resource.resource_type, resource.id, resource.version_id
+    );
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+}

@@ -1,0 +1,17 @@
+//! Coplan: a SMART-on-FHIR R4 server for one jointly owned, personalised care plan per patient.
+//!
+//! The crate is a library (so tests drive the real router) plus a small binary (`main.rs`).
+//! Layers, outermost first: `http` (axum only) → `rest` (FHIR interactions, no HTTP types) →
+//! `validate` (checks on write) and `store` (SQLite / PostgreSQL).
+
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod error;
+pub mod http;
+pub mod rest;
+pub mod store;
+pub mod telemetry;
+#[doc(hidden)]
+pub mod testing;
+pub mod validate;

@@ -1,0 +1,82 @@
+//! FHIR R4 RESTful interactions (http.html) without HTTP types: read, vread, create, update,
+//! patch, delete, history and the CapabilityStatement. The HTTP layer maps requests onto these
+//! and their results (or [`FhirError`]s) back onto responses.
+
+mod capability;
+mod history;
+mod instant;
+mod meta;
+mod read;
+mod write;
+
+pub use capability::capability_statement;
+pub use history::{HistoryParams, HistoryPage};
+pub use instant::{format_instant, parse_instant};
+pub use write::{parse_etag, DeleteOutcome, UpdateOutcome};
+
+use crate::clock::{Clock, IdGenerator};
+use crate::error::{FhirError, FhirResult};
+use crate::store::{Store, StoreError};
+use bytes::Bytes;
+use std::sync::Arc;
+
+/// One version of a resource as served: its identity, version, and the stored JSON bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionedResource {
+    pub resource_type: String,
+    pub id: String,
+    pub version_id: i64,
+    /// `meta.lastUpdated` in microseconds since the Unix epoch.
+    pub last_updated_us: i64,
+    pub body: Bytes,
+}
+
+/// The FHIR interactions over one store, with injected time and ids.
+pub struct FhirService {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGenerator>,
+    /// Absolute base URL of the FHIR endpoint, without a trailing slash.
+    pub base_url: String,
+    pub default_page_size: u32,
+    pub max_page_size: u32,
+}
+
+/// How many times a write without `If-Match` is retried when a concurrent writer got there
+/// first (each retry re-reads the current version).
+const WRITE_RETRIES: usize = 8;
+
+impl FhirService {
+    /// The current time, truncated to the millisecond precision that `meta.lastUpdated` carries.
+    fn now_us(&self) -> i64 {
+        let micros = (self.clock.now().unix_timestamp_nanos() / 1_000) as i64;
+        micros - micros.rem_euclid(1_000)
+    }
+}
+
+/// Refuse resource types that R4 does not define (404, http.html "Unknown resource type").
+pub fn check_known_type(resource_type: &str) -> FhirResult<()> {
+    if crate::validate::is_resource_type(resource_type) {
+        Ok(())
+    } else {
+        Err(FhirError::new(
+            crate::error::ErrorKind::NotFound,
+            "not-supported",
+            format!("{resource_type:?} is not a FHIR R4 resource type"),
+        ))
+    }
+}
+
+fn store_error(err: StoreError) -> FhirError {
+    match err {
+        StoreError::Unavailable(detail) => {
+            tracing::error!(error = %detail, "database unavailable");
+            FhirError::new(
+                crate::error::ErrorKind::Unavailable,
+                "transient",
+                "the database is not available; try again later",
+            )
+        }
+        other => FhirError::internal(other),
+    }
+}

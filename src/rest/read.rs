@@ -1,0 +1,84 @@
+//! read and vread (http.html#read, #vread): serve the stored bytes of the current or a given
+//! version; a deleted resource is 410 Gone, an unknown one 404.
+
+use super::{check_known_type, store_error, FhirService, VersionedResource};
+use crate::error::{ErrorKind, FhirError, FhirResult};
+use crate::store::StoredVersion;
+
+impl FhirService {
+    /// The current version of `resource_type/id`.
+    pub async fn read(&self, resource_type: &str, id: &str) -> FhirResult<VersionedResource> {
+        check_known_type(resource_type)?;
+        let current = self
+            .store
+            .current(resource_type, id)
+            .await
+            .map_err(store_error)?;
+        served(resource_type, id, current, None)
+    }
+
+    /// Version `version` of `resource_type/id` (`version` as written in the URL).
+    pub async fn vread(&self, resource_type: &str, id: &str, version: &str) -> FhirResult<VersionedResource> {
+        check_known_type(resource_type)?;
+        let version_id = parse_version(version).ok_or_else(|| {
+            FhirError::not_found(format!("{resource_type}/{id} has no version {version:?}"))
+        })?;
+        let stored = self
+            .store
+            .version(resource_type, id, version_id)
+            .await
+            .map_err(store_error)?;
+        served(resource_type, id, stored, Some(version_id))
+    }
+}
+
+/// A version id as written in a URL or ETag: a positive decimal integer.
+pub(crate) fn parse_version(text: &str) -> Option<i64> {
+    if text.is_empty() || text.len() > 18 || !text.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    text.parse::<i64>().ok().filter(|v| *v > 0)
+}
+
+fn served(
+    resource_type: &str,
+    id: &str,
+    stored: Option<StoredVersion>,
+    version: Option<i64>,
+) -> FhirResult<VersionedResource> {
+    let what = match version {
+        Some(v) => format!("{resource_type}/{id}/_history/{v}"),
+        None => format!("{resource_type}/{id}"),
+    };
+    let Some(stored) = stored else {
+        return Err(FhirError::not_found(format!("{what} is not known")));
+    };
+    let Some(body) = stored.body else {
+        return Err(FhirError::new(
+            ErrorKind::Gone,
+            "deleted",
+            format!("{what} was deleted (version {})", stored.version_id),
+        ));
+    };
+    Ok(VersionedResource {
+        resource_type: resource_type.to_string(),
+        id: id.to_string(),
+        version_id: stored.version_id,
+        last_updated_us: stored.last_updated_us,
+        body,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_version;
+
+    #[test]
+    fn versions_are_positive_integers() {
+        assert_eq!(parse_version("1"), Some(1));
+        assert_eq!(parse_version("42"), Some(42));
+        for bad in ["", "0", "-1", "1.0", "abc", "99999999999999999999"] {
+            assert_eq!(parse_version(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! Storage: the [`Store`] trait and one module per backend (SQLite, PostgreSQL).
+//!
+//! Resources are kept as the exact JSON bytes that are served (with `id` and `meta` already
+//! inside), so read and vread never re-parse. Two tables: the current version of every resource
+//! (`resource_current`) and every version ever written (`resource_version`, with a global
+//! sequence number used for history ordering and paging). Writes are optimistic: each
+//! [`VersionWrite`] states which version it expects to replace, and [`Store::commit`] applies a
+//! batch of them atomically in one database transaction or reports a [`StoreError::Conflict`].
+//! Later features (search index rows, Provenance, AuditEvent) join the same batch.
+//!
+//! Backend differences live in `sqlite.rs` and `postgres.rs` only.
+
+mod postgres;
+mod sqlite;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use std::sync::Arc;
+
+/// One stored version of a resource (current or historical).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredVersion {
+    pub version_id: i64,
+    /// `meta.lastUpdated`, as microseconds since the Unix epoch.
+    pub last_updated_us: i64,
+    /// The JSON bytes served; `None` for a deletion tombstone.
+    pub body: Option<Bytes>,
+}
+
+/// How a version came to be; recorded for history bundles (`Bundle.entry.request.method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMethod {
+    Create,
+    Update,
+    Patch,
+    Delete,
+}
+
+impl WriteMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteMethod::Create => "POST",
+            WriteMethod::Update => "PUT",
+            WriteMethod::Patch => "PATCH",
+            WriteMethod::Delete => "DELETE",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "POST" => Some(WriteMethod::Create),
+            "PUT" => Some(WriteMethod::Update),
+            "PATCH" => Some(WriteMethod::Patch),
+            "DELETE" => Some(WriteMethod::Delete),
+            _ => None,
+        }
+    }
+}
+
+/// What the writer believes the current state is. The write applies only if it still is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expected {
+    /// No resource with this type and id exists (not even a deleted one).
+    Absent,
+    /// The current version (live or deleted) is exactly this one.
+    Version(i64),
+}
+
+/// One new version to store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionWrite {
+    pub resource_type: String,
+    pub id: String,
+    pub expected: Expected,
+    pub version_id: i64,
+    pub last_updated_us: i64,
+    pub method: WriteMethod,
+    /// `None` writes a deletion tombstone.
+    pub body: Option<Bytes>,
+}
+
+/// Which history to list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HistoryScope {
+    System,
+    Type(String),
+    Instance(String, String),
+}
+
+/// A page of history, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryQuery {
+    pub scope: HistoryScope,
+    /// Only versions with `lastUpdated >= since` (microseconds).
+    pub since_us: Option<i64>,
+    /// Keyset cursor: only versions with a sequence number below this one.
+    pub before_seq: Option<i64>,
+    pub limit: u32,
+}
+
+/// One entry of a history page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryRow {
+    pub seq: i64,
+    pub resource_type: String,
+    pub id: String,
+    pub method: WriteMethod,
+    pub version: StoredVersion,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The current state is not what the write expected (a concurrent writer won).
+    #[error("conflicting write to {resource_type}/{id}")]
+    Conflict { resource_type: String, id: String },
+    /// The database cannot be reached or timed out.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: a bug or corrupt data.
+    #[error("database error: {0}")]
+    Internal(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(err: sqlx::Error) -> Self {
+        match err {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                StoreError::Unavailable(err.to_string())
+            }
+            other => StoreError::Internal(other.to_string()),
+        }
+    }
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The storage contract every backend implements.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Bring the schema up to date (idempotent).
+    async fn migrate(&self) -> StoreResult<()>;
+    /// Is the database reachable?
+    async fn ping(&self) -> StoreResult<()>;
+    /// The current version of a resource, including a deletion tombstone.
+    async fn current(&self, resource_type: &str, id: &str) -> StoreResult<Option<StoredVersion>>;
+    /// One specific version.
+    async fn version(
+        &self,
+        resource_type: &str,
+        id: &str,
+        version_id: i64,
+    ) -> StoreResult<Option<StoredVersion>>;
+    /// Apply all writes atomically (one transaction), or none of them.
+    async fn commit(&self, writes: &[VersionWrite]) -> StoreResult<()>;
+    /// A page of history, newest first.
+    async fn history(&self, query: &HistoryQuery) -> StoreResult<Vec<HistoryRow>>;
+    /// The name of the backend, for logs and `/readyz`.
+    fn backend_name(&self) -> &'static str;
+}
+
+/// Open the store a database URL names: `sqlite://PATH` (created if missing) or `postgres://…`.
+pub async fn open(database_url: &str) -> StoreResult<Arc<dyn Store>> {
+    if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::connect(database_url).await?))
+    } else if let Some(path) = database_url.strip_prefix("sqlite://").or_else(|| database_url.strip_prefix("sqlite:")) {
+        Ok(Arc::new(SqliteStore::open(std::path::Path::new(path)).await?))
+    } else {
+        Err(StoreError::Internal(format!(
+            "unsupported database URL scheme in {}",
+            crate::config::redact_url(database_url)
+        )))
+    }
+}
+
+fn decode_method(text: &str) -> StoreResult<WriteMethod> {
+    WriteMethod::parse(text).ok_or_else(|| StoreError::Internal(format!("unknown write method {text:?} in history")))
+}
+
+#[cfg(test)]
+mod tests;

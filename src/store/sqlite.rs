@@ -1,0 +1,297 @@
+//! The embedded SQLite backend (the default): one database file in WAL mode under the data
+//! directory, a pool of read connections, and a single writer task that applies commits with
+//! group commit — every queued batch runs in its own SAVEPOINT inside one transaction, so one
+//! fsync makes many writes durable and a failing batch never affects its neighbours. A reply
+//! is sent only after COMMIT returns (`synchronous = FULL`): acknowledged means durable.
+
+use super::{
+    decode_method, Expected, HistoryQuery, HistoryRow, HistoryScope, Store, StoreError, StoreResult,
+    StoredVersion, VersionWrite,
+};
+use async_trait::async_trait;
+use bytes::Bytes;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Connection, Row};
+use std::path::Path;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most batches folded into one transaction by the writer.
+const MAX_GROUP: usize = 128;
+
+struct WriteJob {
+    writes: Vec<VersionWrite>,
+    reply: oneshot::Sender<StoreResult<()>>,
+}
+
+/// SQLite-backed [`Store`].
+pub struct SqliteStore {
+    readers: SqlitePool,
+    writer: mpsc::Sender<WriteJob>,
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the database file at `path` and start the writer task.
+    pub async fn open(path: &Path) -> StoreResult<Self> {
+        if let Some(parent) = path.parent() {
+            if !parent.as_os_str().is_empty() {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StoreError::Unavailable(format!("cannot create {}: {e}", parent.display()))
+                })?;
+            }
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true)
+            .pragma("cache_size", "-32768");
+        let readers = SqlitePoolOptions::new()
+            .max_connections(8)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options.clone())
+            .await?;
+        let connection = SqliteConnection::connect_with(&options).await?;
+        let (writer, jobs) = mpsc::channel(1024);
+        tokio::spawn(run_writer(connection, jobs));
+        Ok(SqliteStore {
+            readers,
+            writer,
+        })
+    }
+}
+
+/// The single writer: drains queued jobs into one transaction per round.
+async fn run_writer(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<WriteJob>) {
+    while let Some(first) = jobs.recv().await {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let results = apply_group(&mut conn, &group).await;
+        for (job, result) in group.into_iter().zip(results) {
+            let _ = job.reply.send(result);
+        }
+    }
+}
+
+async fn apply_group(conn: &mut SqliteConnection, group: &[WriteJob]) -> Vec<StoreResult<()>> {
+    if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
+        let err = StoreError::from(e);
+        return group.iter().map(|_| Err(err.clone())).collect();
+    }
+    let mut results = Vec::with_capacity(group.len());
+    for job in group {
+        results.push(apply_job(conn, &job.writes).await);
+    }
+    if let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
+        let err = StoreError::from(e);
+        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+        return group.iter().map(|_| Err(err.clone())).collect();
+    }
+    results
+}
+
+async fn apply_job(conn: &mut SqliteConnection, writes: &[VersionWrite]) -> StoreResult<()> {
+    sqlx::query("SAVEPOINT job").execute(&mut *conn).await?;
+    let mut outcome = Ok(());
+    for write in writes {
+        outcome = apply_write(conn, write).await;
+        if outcome.is_err() {
+            break;
+        }
+    }
+    if outcome.is_err() {
+        sqlx::query("ROLLBACK TO job").execute(&mut *conn).await?;
+    }
+    sqlx::query("RELEASE job").execute(&mut *conn).await?;
+    outcome
+}
+
+async fn apply_write(conn: &mut SqliteConnection, w: &VersionWrite) -> StoreResult<()> {
+    let deleted = w.body.is_none();
+    let body = w.body.as_deref();
+    let affected = match w.expected {
+        Expected::Absent => sqlx::query(
+            "INSERT INTO resource_current (resource_type, id, version_id, last_updated_us, deleted, body) \
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+        )
+        .bind(&w.resource_type)
+        .bind(&w.id)
+        .bind(w.version_id)
+        .bind(w.last_updated_us)
+        .bind(deleted)
+        .bind(body)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected(),
+        Expected::Version(current) => sqlx::query(
+            "UPDATE resource_current SET version_id = ?, last_updated_us = ?, deleted = ?, body = ? \
+             WHERE resource_type = ? AND id = ? AND version_id = ?",
+        )
+        .bind(w.version_id)
+        .bind(w.last_updated_us)
+        .bind(deleted)
+        .bind(body)
+        .bind(&w.resource_type)
+        .bind(&w.id)
+        .bind(current)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected(),
+    };
+    if affected != 1 {
+        return Err(StoreError::Conflict {
+            resource_type: w.resource_type.clone(),
+            id: w.id.clone(),
+        });
+    }
+    sqlx::query(
+        "INSERT INTO resource_version (resource_type, id, version_id, last_updated_us, method, body) \
+         VALUES (?, ?, ?, ?, ?, ?)",
+    )
+    .bind(&w.resource_type)
+    .bind(&w.id)
+    .bind(w.version_id)
+    .bind(w.last_updated_us)
+    .bind(w.method.as_str())
+    .bind(body)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+fn stored_version(row: &SqliteRow) -> StoreResult<StoredVersion> {
+    let body: Option<Vec<u8>> = row.try_get("body")?;
+    Ok(StoredVersion {
+        version_id: row.try_get("version_id")?,
+        last_updated_us: row.try_get("last_updated_us")?,
+        body: body.map(Bytes::from),
+    })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn migrate(&self) -> StoreResult<()> {
+        sqlx::migrate!("./migrations/sqlite")
+            .run(&self.readers)
+            .await
+            .map_err(|e| StoreError::Internal(format!("migration failed: {e}")))
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        sqlx::query("SELECT 1").execute(&self.readers).await?;
+        Ok(())
+    }
+
+    async fn current(&self, resource_type: &str, id: &str) -> StoreResult<Option<StoredVersion>> {
+        let row = sqlx::query(
+            "SELECT version_id, last_updated_us, body FROM resource_current WHERE resource_type = ? AND id = ?",
+        )
+        .bind(resource_type)
+        .bind(id)
+        .fetch_optional(&self.readers)
+        .await?;
+        row.as_ref().map(stored_version).transpose()
+    }
+
+    async fn version(
+        &self,
+        resource_type: &str,
+        id: &str,
+        version_id: i64,
+    ) -> StoreResult<Option<StoredVersion>> {
+        let row = sqlx::query(
+            "SELECT version_id, last_updated_us, body FROM resource_version \
+             WHERE resource_type = ? AND id = ? AND version_id = ?",
+        )
+        .bind(resource_type)
+        .bind(id)
+        .bind(version_id)
+        .fetch_optional(&self.readers)
+        .await?;
+        row.as_ref().map(stored_version).transpose()
+    }
+
+    async fn commit(&self, writes: &[VersionWrite]) -> StoreResult<()> {
+        let (reply, answer) = oneshot::channel();
+        let job = WriteJob {
+            writes: writes.to_vec(),
+            reply,
+        };
+        self.writer
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?
+    }
+
+    async fn history(&self, query: &HistoryQuery) -> StoreResult<Vec<HistoryRow>> {
+        const COLUMNS: &str = "SELECT seq, resource_type, id, version_id, last_updated_us, method, body FROM resource_version";
+        let since = query.since_us.unwrap_or(i64::MIN);
+        let before = query.before_seq.unwrap_or(i64::MAX);
+        let limit = i64::from(query.limit);
+        let rows = match &query.scope {
+            HistoryScope::System => {
+                sqlx::query(&format!(
+                    "{COLUMNS} WHERE last_updated_us >= ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+                ))
+                .bind(since)
+                .bind(before)
+                .bind(limit)
+                .fetch_all(&self.readers)
+                .await?
+            }
+            HistoryScope::Type(rt) => {
+                sqlx::query(&format!(
+                    "{COLUMNS} WHERE resource_type = ? AND last_updated_us >= ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+                ))
+                .bind(rt)
+                .bind(since)
+                .bind(before)
+                .bind(limit)
+                .fetch_all(&self.readers)
+                .await?
+            }
+            HistoryScope::Instance(rt, id) => {
+                sqlx::query(&format!(
+                    "{COLUMNS} WHERE resource_type = ? AND id = ? AND last_updated_us >= ? AND seq < ? ORDER BY seq DESC LIMIT ?"
+                ))
+                .bind(rt)
+                .bind(id)
+                .bind(since)
+                .bind(before)
+                .bind(limit)
+                .fetch_all(&self.readers)
+                .await?
+            }
+        };
+        rows.iter()
+            .map(|row| {
+                let method: String = row.try_get("method")?;
+                Ok(HistoryRow {
+                    seq: row.try_get("seq")?,
+                    resource_type: row.try_get("resource_type")?,
+                    id: row.try_get("id")?,
+                    method: decode_method(&method)?,
+                    version: stored_version(row)?,
+                })
+            })
+            .collect()
+    }
+
+    fn backend_name(&self) -> &'static str {
+        "sqlite"
+    }
+}

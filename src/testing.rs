@@ -1,0 +1,105 @@
+//! Test support shared by unit tests and the API tests in `tests/`: fresh, isolated databases
+//! for every test on each backend. SQLite gets a new file in a temporary directory; PostgreSQL
+//! (when `COPLAN_TEST_POSTGRES_URL` is set) gets a new schema in that database, dropped again
+//! by [`TestDatabase::cleanup`].
+
+use crate::store::{PostgresStore, SqliteStore, Store};
+use sqlx::postgres::PgConnectOptions;
+use sqlx::Connection;
+use std::str::FromStr;
+use std::sync::Arc;
+
+/// The environment variable naming the PostgreSQL database the tests may use.
+pub const POSTGRES_ENV: &str = "COPLAN_TEST_POSTGRES_URL";
+
+/// Which backend a test database runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh, migrated database for one test.
+pub struct TestDatabase {
+    pub backend: Backend,
+    pub store: Arc<dyn Store>,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Dir(#[allow(dead_code)] tempfile::TempDir),
+    Schema { url: String, schema: String },
+}
+
+/// The backends to run a storage story on: SQLite always; PostgreSQL when configured. When it is
+/// not configured this says so loudly on stderr (CI sets it and fails if it is unreachable).
+pub fn backends() -> Vec<Backend> {
+    match std::env::var(POSTGRES_ENV) {
+        Ok(url) if !url.is_empty() => vec![Backend::Sqlite, Backend::Postgres],
+        _ => {
+            eprintln!(
+                "\n*** {POSTGRES_ENV} is not set: SKIPPING the PostgreSQL half of this test. \
+                 Set it (e.g. postgres://postgres@127.0.0.1:5432/test) to run it. ***\n"
+            );
+            vec![Backend::Sqlite]
+        }
+    }
+}
+
+impl TestDatabase {
+    /// Create and migrate a fresh database on `backend`. Panics (failing the test) when the
+    /// backend cannot be reached: a configured PostgreSQL that is down is a test failure.
+    pub async fn new(backend: Backend) -> TestDatabase {
+        let db = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temporary directory");
+                let store = SqliteStore::open(&dir.path().join("test.db"))
+                    .await
+                    .expect("open SQLite");
+                TestDatabase {
+                    backend,
+                    store: Arc::new(store),
+                    cleanup: Cleanup::Dir(dir),
+                }
+            }
+            Backend::Postgres => {
+                let url = std::env::var(POSTGRES_ENV).expect("COPLAN_TEST_POSTGRES_URL");
+                let schema = format!("coplan_test_{:016x}", rand::random::<u64>());
+                let mut admin = sqlx::PgConnection::connect(&url)
+                    .await
+                    .unwrap_or_else(|e| panic!("cannot reach PostgreSQL at {POSTGRES_ENV}: {e}"));
+                sqlx::query(&format!("CREATE SCHEMA {schema}"))
+                    .execute(&mut admin)
+                    .await
+                    .expect("create test schema");
+                admin.close().await.ok();
+                let options = PgConnectOptions::from_str(&url)
+                    .expect("PostgreSQL URL")
+                    .options([("search_path", schema.as_str())]);
+                let store = PostgresStore::connect_with(options)
+                    .await
+                    .expect("connect PostgreSQL");
+                TestDatabase {
+                    backend,
+                    store: Arc::new(store),
+                    cleanup: Cleanup::Schema { url, schema },
+                }
+            }
+        };
+        db.store.migrate().await.expect("migrations run");
+        db
+    }
+
+    /// Drop what the test created (the PostgreSQL schema; the SQLite directory goes on drop).
+    pub async fn cleanup(self) {
+        if let Cleanup::Schema { url, schema } = &self.cleanup {
+            drop(self.store);
+            if let Ok(mut admin) = sqlx::PgConnection::connect(url).await {
+                let _ = sqlx::query(&format!("DROP SCHEMA {schema} CASCADE"))
+                    .execute(&mut admin)
+                    .await;
+                admin.close().await.ok();
+            }
+        }
+    }
+}

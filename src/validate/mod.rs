@@ -1,0 +1,149 @@
+//! Validation on write (R4 http.html "create"/"update", validation.html): turns request bytes
+//! into a checked resource or a 400 OperationOutcome saying what is wrong and where.
+//!
+//! Three gates, in order:
+//! 1. JSON well-formedness (serde_json, with its nesting limit: deep documents are refused, not
+//!    recursed into), a JSON object with a `resourceType` that matches the URL;
+//! 2. `fhir-validate`: the R4 model walked element by element — unknown elements, cardinality,
+//!    required elements, primitive formats, empty values, required code bindings, narrative
+//!    XHTML safety — each issue with a FHIRPath `expression`;
+//! 3. fhirbolt's strict parse of the R4 `Resource` enum (`fhir-r4`), as a second structural gate.
+
+use crate::error::{ErrorKind, FhirError, FhirResult, Issue, Severity};
+use serde_json::{Map, Value};
+
+/// A resource that passed every gate: its JSON object (key order preserved).
+#[derive(Debug, Clone, PartialEq)]
+pub struct CheckedResource(pub Map<String, Value>);
+
+/// Parse request bytes as JSON; a syntax error is a 400 naming the line and column.
+pub fn parse_json(body: &[u8]) -> FhirResult<Value> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(FhirError::new(ErrorKind::BadRequest, "required", "the request body is empty; a FHIR resource was expected"));
+    }
+    serde_json::from_slice::<Value>(body).map_err(|e| {
+        FhirError::new(
+            ErrorKind::BadRequest,
+            "structure",
+            format!("the request body is not valid JSON: {e}"),
+        )
+    })
+}
+
+/// Check a parsed resource of `expected_type` through all gates.
+pub fn check_resource(value: Value, expected_type: &str) -> FhirResult<CheckedResource> {
+    let Value::Object(map) = value else {
+        return Err(FhirError::new(ErrorKind::BadRequest, "structure", "the request body must be a JSON object (a FHIR resource)"));
+    };
+    match map.get("resourceType") {
+        Some(Value::String(rt)) if rt == expected_type => {}
+        Some(Value::String(rt)) => {
+            return Err(FhirError::invalid_at(
+                format!("resourceType {rt:?} does not match the {expected_type} endpoint"),
+                "resourceType",
+            ))
+        }
+        _ => {
+            return Err(FhirError::invalid_at(
+                "the resource has no resourceType string",
+                "resourceType",
+            ))
+        }
+    }
+    let value = Value::Object(map);
+    let issues: Vec<Issue> = fhir_validate::validate_resource(&value)
+        .into_iter()
+        .filter(fhir_validate::Issue::is_error)
+        .map(convert_issue)
+        .collect();
+    if !issues.is_empty() {
+        return Err(FhirError::with_issues(ErrorKind::BadRequest, issues));
+    }
+    let bytes = serde_json::to_vec(&value).map_err(FhirError::internal)?;
+    if let Err(e) = fhir_r4::check_json(&bytes) {
+        return Err(FhirError::new(
+            ErrorKind::BadRequest,
+            "structure",
+            format!("the resource does not conform to the R4 {expected_type} structure: {e}"),
+        ));
+    }
+    match value {
+        Value::Object(map) => Ok(CheckedResource(map)),
+        _ => Err(FhirError::internal("checked resource is no longer an object")),
+    }
+}
+
+fn convert_issue(issue: fhir_validate::Issue) -> Issue {
+    let severity = match issue.severity {
+        fhir_validate::Severity::Fatal => Severity::Fatal,
+        fhir_validate::Severity::Error => Severity::Error,
+        fhir_validate::Severity::Warning => Severity::Warning,
+        fhir_validate::Severity::Information => Severity::Information,
+    };
+    Issue {
+        severity,
+        code: issue.code,
+        diagnostics: issue.diagnostics,
+        expression: if issue.expression.is_empty() { Vec::new() } else { vec![issue.expression] },
+    }
+}
+
+/// Is `name` a concrete R4 resource type?
+pub fn is_resource_type(name: &str) -> bool {
+    fhir_validate::is_resource_type(name)
+}
+
+/// Every concrete R4 resource type, sorted.
+pub fn resource_types() -> &'static [&'static str] {
+    fhir_validate::resource_types()
+}
+
+/// Is `id` a valid FHIR logical id (`[A-Za-z0-9\-\.]{1,64}`)?
+pub fn is_valid_id(id: &str) -> bool {
+    fhir_validate::primitives::is_id(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str, ty: &str) -> FhirResult<CheckedResource> {
+        check_resource(parse_json(text.as_bytes())?, ty)
+    }
+
+    #[test]
+    fn accepts_a_valid_resource() {
+        let ok = check(r#"{"resourceType":"Patient","active":true}"#, "Patient").expect("valid");
+        assert_eq!(ok.0.get("active"), Some(&Value::Bool(true)));
+    }
+
+    #[test]
+    fn rejects_malformed_json_with_its_position() {
+        let err = check("{\"resourceType\":", "Patient").unwrap_err();
+        assert_eq!(err.kind, ErrorKind::BadRequest);
+        assert!(err.issues[0].diagnostics.contains("line 1"), "{err:?}");
+        let empty = check("  ", "Patient").unwrap_err();
+        assert_eq!(empty.issues[0].code, "required");
+    }
+
+    #[test]
+    fn rejects_deep_nesting_without_overflowing() {
+        let deep = "[".repeat(100_000);
+        let err = check(&deep, "Patient").unwrap_err();
+        assert_eq!(err.kind, ErrorKind::BadRequest);
+    }
+
+    #[test]
+    fn rejects_type_mismatch_and_non_objects() {
+        let err = check(r#"{"resourceType":"Goal"}"#, "Patient").unwrap_err();
+        assert_eq!(err.issues[0].expression, vec!["resourceType".to_string()]);
+        assert!(check("[1,2]", "Patient").is_err());
+        assert!(check(r#"{"active":true}"#, "Patient").is_err());
+    }
+
+    #[test]
+    fn rejects_what_fhirbolt_rejects() {
+        let err = check(r#"{"resourceType":"Patient","colour":"blue"}"#, "Patient").unwrap_err();
+        assert_eq!(err.kind, ErrorKind::BadRequest);
+    }
+}
