@@ -87,7 +87,8 @@ def main():
             if p.get("_multiple"):
                 e["m"] = 1
             if p.get("_choice"):
-                e["c"] = p["_choice"]
+                # nested backbones spell the group "answer[x]", top level "deceased"
+                e["c"] = p["_choice"].replace("[x]", "")
             if (p.get("_valueSetStrength") == "required" and t == "code"
                     and p.get("_valueSet")):
                 url = p["_valueSet"].split("|")[0]

@@ -37,3 +37,25 @@ pub fn is_resource_type(name: &str) -> bool {
 pub fn resource_types() -> &'static [&'static str] {
     &model::model().resource_names
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_type_queries() {
+        assert!(
+            is_resource_type("Patient")
+                && is_resource_type("CarePlan")
+                && is_resource_type("Bundle")
+        );
+        assert!(!is_resource_type("Resource") && !is_resource_type("DomainResource"));
+        assert!(
+            !is_resource_type("HumanName") && !is_resource_type("string") && !is_resource_type("")
+        );
+        let all = resource_types();
+        assert!(all.windows(2).all(|w| w[0] < w[1]));
+        assert!(all.contains(&"QuestionnaireResponse") && !all.contains(&"Resource"));
+        assert!(all.iter().all(|t| is_resource_type(t)));
+    }
+}
