@@ -107,7 +107,7 @@ static MODEL: OnceLock<Model> = OnceLock::new();
 /// The parsed model. The embedded JSON is generated and tested, so a parse
 /// failure is a build defect; it yields an empty model rather than a panic.
 pub(crate) fn model() -> &'static Model {
-    MODEL.get_or_init(|| load(MODEL_JSON).unwrap_or_else(|| empty_model()))
+    MODEL.get_or_init(|| load(MODEL_JSON).unwrap_or_else(empty_model))
 }
 
 fn empty_model() -> Model {

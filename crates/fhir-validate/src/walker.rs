@@ -565,10 +565,11 @@ impl Walker {
                     "Empty object in the '_' extension part: omit it instead".into(),
                 );
             }
-            Value::Object(obj) => match self.m.type_index("Element") {
-                Some(ti) => self.object(ti, obj, depth + 1, false),
-                None => {}
-            },
+            Value::Object(obj) => {
+                if let Some(ti) = self.m.type_index("Element") {
+                    self.object(ti, obj, depth + 1, false);
+                }
+            }
             Value::Null => self.error("value", "null is not allowed here".into()),
             other => {
                 let msg = format!(
