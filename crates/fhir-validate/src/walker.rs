@@ -195,7 +195,7 @@ impl Walker {
                     continue;
                 }
                 None => {
-                    let at = self.enter(key);
+                    let at = self.enter(&shorten(key));
                     let msg = unknown_message(td, key);
                     self.error("structure", msg);
                     self.leave(at);
@@ -718,7 +718,11 @@ impl Walker {
 /// Diagnostics for an unknown element, with a hint.
 fn unknown_message(td: &TypeDef, key: &str) -> String {
     let base = key.strip_prefix('_').unwrap_or(key);
-    let head = format!("Unknown element '{key}' in {}", td.name);
+    let head = format!("Unknown element '{}' in {}", shorten(key), td.name);
+    if base.len() > 64 {
+        // no element name is that long; skip the (quadratic) suggestions
+        return format!("{head}: it is not defined in FHIR R4");
+    }
     if let Some(el) = td
         .elements
         .iter()
@@ -1618,5 +1622,10 @@ mod tests {
         }
         assert_eq!(shorten(&"ü".repeat(100)).chars().count(), QUOTE_MAX + 1);
         assert_eq!(edit_distance("gendr", "gender"), 1);
+        // a huge unknown key is reported shortened, without quadratic hinting
+        let key = "k".repeat(1_000_000);
+        let issues = run(patient(json!({ key: 1 })));
+        assert_eq!(issues.len(), 1);
+        assert!(issues[0].expression.len() < 200 && issues[0].diagnostics.len() < 300);
     }
 }
