@@ -1,0 +1,61 @@
+//! FHIR R4 resource validation against the R4 base model (FHIR R4 §2.1.28
+//! "Validating Resources"): unknown elements, JSON types, cardinality,
+//! choice types, primitive formats (datatypes.html), required code bindings
+//! and narrative XHTML rules (narrative.html). Produces OperationOutcome-ready
+//! issues with FHIRPath-style locations.
+
+mod issue;
+mod model;
+pub mod primitives;
+mod walker;
+mod xhtml;
+
+pub use issue::{Issue, Severity};
+
+/// Validate a resource (must be a JSON object with a known `resourceType`).
+/// Returns all issues found (errors and warnings), in document order, capped
+/// at [`MAX_ISSUES`] issues.
+pub fn validate_resource(resource: &serde_json::Value) -> Vec<Issue> {
+    walker::validate(resource)
+}
+
+/// Maximum number of issues returned by [`validate_resource`] (the last one
+/// says that validation stopped early).
+pub const MAX_ISSUES: usize = 100;
+
+/// Maximum JSON nesting depth that is validated; deeper content is refused
+/// with an issue instead of being walked.
+pub const MAX_DEPTH: usize = 64;
+
+/// Is `name` an R4 resource type known to the model (not the abstract
+/// Resource/DomainResource)?
+pub fn is_resource_type(name: &str) -> bool {
+    model::model().is_concrete_resource(name)
+}
+
+/// All concrete R4 resource type names, sorted.
+pub fn resource_types() -> &'static [&'static str] {
+    &model::model().resource_names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_type_queries() {
+        assert!(
+            is_resource_type("Patient")
+                && is_resource_type("CarePlan")
+                && is_resource_type("Bundle")
+        );
+        assert!(!is_resource_type("Resource") && !is_resource_type("DomainResource"));
+        assert!(
+            !is_resource_type("HumanName") && !is_resource_type("string") && !is_resource_type("")
+        );
+        let all = resource_types();
+        assert!(all.windows(2).all(|w| w[0] < w[1]));
+        assert!(all.contains(&"QuestionnaireResponse") && !all.contains(&"Resource"));
+        assert!(all.iter().all(|t| is_resource_type(t)));
+    }
+}
