@@ -19,7 +19,12 @@ use std::time::{Duration, Instant};
 #[command(
     name = "coplan-bench",
     about = "Load benchmark for a running Coplan FHIR server (loopback only)",
-    args_conflicts_with_subcommands = true
+    args_conflicts_with_subcommands = true,
+    after_help = "Scenarios: ceiling (bare axum child process serving a body the size of a read), \
+read (GET Patient/{id}), vread (GET Patient/{id}/_history/1), create-careplan (POST a ~3.5 KB \
+US Core CarePlan), update (PUT Patient/{id} with If-Match; tasks own disjoint ids).\n\
+Exit status: 0 when every scenario ran without errors, 1 on errors or a failed scenario, \
+2 on bad usage."
 )]
 struct Cli {
     /// FHIR base URL of the server, e.g. http://127.0.0.1:8080/fhir (loopback only).
@@ -244,6 +249,7 @@ async fn bench(cli: Cli) -> ExitCode {
             }
         };
         out.line(&summary.line());
+        failed |= summary.errors > 0;
         if let Some(e) = &summary.first_error {
             eprintln!("  {}: first error: {e}", summary.name);
         }

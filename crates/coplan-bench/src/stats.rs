@@ -101,9 +101,11 @@ impl Summary {
         }
     }
 
+    /// Successful (expected-status) responses per second of the measured
+    /// window. Equal to the raw request rate when there are no errors.
     pub fn throughput(&self) -> f64 {
         if self.elapsed_s > 0.0 {
-            self.requests as f64 / self.elapsed_s
+            self.requests.saturating_sub(self.errors) as f64 / self.elapsed_s
         } else {
             0.0
         }
@@ -111,12 +113,13 @@ impl Summary {
 
     pub fn header() -> String {
         format!(
-            "{:<16} {:>9} {:>7} {:>6} {:>10} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}",
+            "{:<16} {:>9} {:>7} {:>6} {:>6} {:>10} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}",
             "scenario",
             "requests",
             "errors",
             "412s",
-            "req/s",
+            "io_err",
+            "ok_req/s",
             "p50_ms",
             "p90_ms",
             "p99_ms",
@@ -135,11 +138,12 @@ impl Summary {
             None => ("-".to_string(), "-".to_string()),
         };
         format!(
-            "{:<16} {:>9} {:>7} {:>6} {:>10.1} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>9} {:>9}",
+            "{:<16} {:>9} {:>7} {:>6} {:>6} {:>10.1} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>9} {:>9}",
             self.name,
             self.requests,
             self.errors,
             self.conflicts,
+            self.transport_errors,
             self.throughput(),
             ms(self.p50_us),
             ms(self.p90_us),
@@ -159,6 +163,7 @@ impl Summary {
             "transport_errors": self.transport_errors,
             "elapsed_s": self.elapsed_s,
             "throughput_rps": self.throughput(),
+            "raw_rps": if self.elapsed_s > 0.0 { self.requests as f64 / self.elapsed_s } else { 0.0 },
             "p50_ms": ms(self.p50_us),
             "p90_ms": ms(self.p90_us),
             "p99_ms": ms(self.p99_us),
@@ -233,6 +238,8 @@ mod tests {
         let mut s = Summary::from_samples("x", &[], 2.0);
         s.requests = 500;
         assert!((s.throughput() - 250.0).abs() < 1e-9);
+        s.errors = 100;
+        assert!((s.throughput() - 200.0).abs() < 1e-9);
         s.elapsed_s = 0.0;
         assert_eq!(s.throughput(), 0.0);
     }
