@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
     about = "Load benchmark for a running Coplan FHIR server (loopback only)",
     args_conflicts_with_subcommands = true,
     after_help = "Scenarios: ceiling (bare axum child process serving a body the size of a read), \
-read (GET Patient/{id}), vread (GET Patient/{id}/_history/1), create-careplan (POST a ~3.5 KB \
+read (GET Patient/{id}), vread (GET Patient/{id}/_history/1), create-careplan (POST a ~3.8 KB \
 US Core CarePlan), update (PUT Patient/{id} with If-Match; tasks own disjoint ids).\n\
 Exit status: 0 when every scenario ran without errors, 1 on errors or a failed scenario, \
 2 on bad usage."
