@@ -356,9 +356,11 @@ async fn task(
                 break;
             }
         };
+        // Latency covers send + full body read, not building the request.
+        let sent = Instant::now();
         match conn.send(req).await {
             Ok(resp) => {
-                let micros = started.elapsed().as_micros();
+                let micros = sent.elapsed().as_micros();
                 if measuring {
                     r.latencies.push(u32::try_from(micros).unwrap_or(u32::MAX));
                     r.requests += 1;
