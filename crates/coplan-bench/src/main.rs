@@ -1,0 +1,334 @@
+//! `coplan-bench`: command line, orchestration of the scenarios (seeding,
+//! ceiling child process, load runs) and the table / JSON report.
+
+mod ceiling;
+mod client;
+mod load;
+mod payload;
+mod rng;
+mod stats;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use load::{Kind, RunConfig, Seeded};
+use serde_json::json;
+use stats::{read_memory, Summary};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "coplan-bench",
+    about = "Load benchmark for a running Coplan FHIR server (loopback only)",
+    args_conflicts_with_subcommands = true,
+    after_help = "Scenarios: ceiling (bare axum child process serving a body the size of a read), \
+read (GET Patient/{id}), vread (GET Patient/{id}/_history/1), create-careplan (POST a ~3.8 KB \
+US Core CarePlan), update (PUT Patient/{id} with If-Match; tasks own disjoint ids).\n\
+Exit status: 0 when every scenario ran without errors, 1 on errors or a failed scenario, \
+2 on bad usage."
+)]
+struct Cli {
+    /// FHIR base URL of the server, e.g. http://127.0.0.1:8080/fhir (loopback only).
+    #[arg(long)]
+    base: Option<String>,
+    /// PID of the server process, to report its VmRSS / VmHWM after each scenario.
+    #[arg(long)]
+    server_pid: Option<u32>,
+    /// Concurrent keep-alive connections (one task each).
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Measured seconds per scenario.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Warm-up seconds per scenario (discarded).
+    #[arg(long, default_value_t = 1)]
+    warmup: u64,
+    /// Patients to create before the scenarios (not timed).
+    #[arg(long, default_value_t = 1000)]
+    seed_patients: usize,
+    /// Scenarios to run, in order.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "ceiling,read,vread,create-careplan,update"
+    )]
+    scenarios: Vec<Scenario>,
+    /// Send `Authorization: Bearer TOKEN`.
+    #[arg(long)]
+    bearer: Option<String>,
+    /// Print a JSON summary on stdout (the table then goes to stderr).
+    #[arg(long)]
+    json: bool,
+    /// Per-request timeout in seconds (a timeout counts as an error).
+    #[arg(long, default_value_t = 10)]
+    timeout: u64,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve a fixed body on an ephemeral loopback port (used by the ceiling scenario).
+    #[command(hide = true)]
+    CeilingServer {
+        #[arg(long)]
+        body_size: usize,
+        /// Runtime worker threads (default: available parallelism).
+        #[arg(long)]
+        workers: Option<usize>,
+    },
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Scenario {
+    Ceiling,
+    Read,
+    Vread,
+    CreateCareplan,
+    Update,
+}
+
+impl Scenario {
+    fn name(self) -> &'static str {
+        match self {
+            Scenario::Ceiling => "ceiling",
+            Scenario::Read => "read",
+            Scenario::Vread => "vread",
+            Scenario::CreateCareplan => "create-careplan",
+            Scenario::Update => "update",
+        }
+    }
+
+    fn kind(self) -> Kind {
+        match self {
+            Scenario::Ceiling => Kind::Ceiling,
+            Scenario::Read => Kind::Read,
+            Scenario::Vread => Kind::Vread,
+            Scenario::CreateCareplan => Kind::CreateCarePlan,
+            Scenario::Update => Kind::Update,
+        }
+    }
+}
+
+fn default_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Some(Command::CeilingServer { body_size, workers }) = cli.command {
+        return match ceiling::serve(body_size, workers.unwrap_or_else(default_workers)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("ceiling-server: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("coplan-bench: runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async move {
+        tokio::select! {
+            code = bench(cli) => code,
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("coplan-bench: interrupted");
+                ExitCode::from(130)
+            }
+        }
+    })
+}
+
+/// Prints the report line to stdout, or to stderr when stdout carries JSON.
+struct Out {
+    json: bool,
+}
+
+impl Out {
+    fn line(&self, s: &str) {
+        if self.json {
+            eprintln!("{s}");
+        } else {
+            println!("{s}");
+        }
+    }
+}
+
+async fn bench(cli: Cli) -> ExitCode {
+    let Some(base) = cli.base.as_deref() else {
+        eprintln!("coplan-bench: --base URL is required (e.g. http://127.0.0.1:8080/fhir)");
+        return ExitCode::from(2);
+    };
+    if cli.duration == 0 || cli.connections == 0 {
+        eprintln!("coplan-bench: --duration and --connections must be at least 1");
+        return ExitCode::from(2);
+    }
+    let target = match client::Target::parse(base, cli.bearer.as_deref()).await {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("coplan-bench: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let out = Out { json: cli.json };
+    let timeout = Duration::from_secs(cli.timeout.max(1));
+    let cfg = RunConfig {
+        connections: cli.connections,
+        warmup: Duration::from_secs(cli.warmup),
+        duration: Duration::from_secs(cli.duration),
+        timeout,
+    };
+    let mut scenarios = cli.scenarios.clone();
+    scenarios.dedup();
+
+    out.line(&format!(
+        "coplan-bench: base {base} ({}), {} connections, {}s + {}s warm-up per scenario",
+        target.addr, cli.connections, cli.duration, cli.warmup
+    ));
+
+    // Seeding (not timed as part of any scenario).
+    let mut seeded: Vec<Seeded> = Vec::new();
+    let mut seed_errors = 0usize;
+    if !scenarios.is_empty() && cli.seed_patients > 0 {
+        let t0 = Instant::now();
+        let (ok, errs) = load::seed(&target, cli.seed_patients, cli.connections, timeout).await;
+        let secs = t0.elapsed().as_secs_f64();
+        seed_errors = errs.len();
+        out.line(&format!(
+            "seeded {} of {} patients in {:.2}s ({:.0}/s), {} errors",
+            ok.len(),
+            cli.seed_patients,
+            secs,
+            ok.len() as f64 / secs.max(1e-9),
+            errs.len()
+        ));
+        if let Some(first) = errs.first() {
+            eprintln!("seeding: first error: {first}");
+        }
+        seeded = ok;
+    }
+    if seeded.is_empty() {
+        eprintln!("coplan-bench: no seeded patients; the scenarios need some");
+        return ExitCode::FAILURE;
+    }
+    if scenarios.contains(&Scenario::Update) && seeded.len() < cli.connections {
+        eprintln!(
+            "coplan-bench: note: only {} patients for {} update tasks; some tasks will idle",
+            seeded.len(),
+            cli.connections
+        );
+    }
+
+    let mut summaries: Vec<Summary> = Vec::new();
+    let mut failed = false;
+    out.line("");
+    out.line(&Summary::header());
+    for sc in &scenarios {
+        let summary = match sc {
+            Scenario::Ceiling => match run_ceiling(&target, &mut seeded, &cfg, timeout).await {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("ceiling: {e}");
+                    failed = true;
+                    continue;
+                }
+            },
+            other => {
+                let mut s = load::run(other.kind(), other.name(), &target, &mut seeded, &cfg).await;
+                s.memory = cli.server_pid.and_then(read_memory);
+                s
+            }
+        };
+        out.line(&summary.line());
+        failed |= summary.errors > 0;
+        if let Some(e) = &summary.first_error {
+            eprintln!("  {}: first error: {e}", summary.name);
+        }
+        summaries.push(summary);
+    }
+
+    let rate = |name: &str| {
+        summaries
+            .iter()
+            .find(|s| s.name == name)
+            .map(Summary::throughput)
+    };
+    let ratio = match (rate("read"), rate("ceiling")) {
+        (Some(r), Some(c)) if c > 0.0 => Some(100.0 * r / c),
+        _ => None,
+    };
+    out.line("");
+    if let Some(pct) = ratio {
+        out.line(&format!(
+            "read throughput is {pct:.1}% of the ceiling ({:.0} vs {:.0} req/s)",
+            rate("read").unwrap_or(0.0),
+            rate("ceiling").unwrap_or(0.0)
+        ));
+    }
+    if let Some(u) = summaries.iter().find(|s| s.name == "update") {
+        if u.conflicts > 0 {
+            out.line(&format!(
+                "WARNING: {} update(s) got 412 although every task owns disjoint ids",
+                u.conflicts
+            ));
+        }
+    }
+
+    if cli.json {
+        let report = json!({
+            "base": base,
+            "connections": cli.connections,
+            "duration_s": cli.duration,
+            "warmup_s": cli.warmup,
+            "seed_patients": cli.seed_patients,
+            "seeded": seeded.len(),
+            "seed_errors": seed_errors,
+            "server_pid": cli.server_pid,
+            "scenarios": summaries.iter().map(Summary::to_json).collect::<Vec<_>>(),
+            "read_vs_ceiling_pct": ratio,
+        });
+        match serde_json::to_string_pretty(&report) {
+            Ok(s) => println!("{s}"),
+            Err(e) => {
+                eprintln!("coplan-bench: json: {e}");
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Size the ceiling body with one GET of a seeded patient, start the ceiling
+/// server child, load it like the read scenario, and stop it.
+async fn run_ceiling(
+    target: &client::Target,
+    seeded: &mut [Seeded],
+    cfg: &RunConfig,
+    timeout: Duration,
+) -> Result<Summary, String> {
+    let first = seeded
+        .first()
+        .ok_or_else(|| "no seeded patient to size the body".to_string())?;
+    let size = load::measure_read_body(target, &first.id, timeout)
+        .await
+        .map_err(|e| format!("measuring read body: {e}"))?;
+    let child = ceiling::spawn(size, default_workers()).await?;
+    let ceiling_target = target.with_port(child.port);
+    let mut s = load::run(Kind::Ceiling, "ceiling", &ceiling_target, seeded, cfg).await;
+    s.memory = child.pid().and_then(read_memory);
+    child.stop().await;
+    Ok(s)
+}
