@@ -19,7 +19,12 @@ pub struct AppState {
 
 impl AppState {
     /// Assemble the state from a configuration, a store, a clock and an id generator.
-    pub fn new(config: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>, ids: Arc<dyn IdGenerator>) -> Self {
+    pub fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+    ) -> Self {
         let fhir = FhirService {
             store,
             clock,
@@ -38,7 +43,12 @@ impl AppState {
     pub async fn open(config: Config) -> Result<Self, StoreError> {
         let store = store::open(&config.database_url).await?;
         store.migrate().await?;
-        Ok(AppState::new(config, store, Arc::new(SystemClock), Arc::new(RandomIds)))
+        Ok(AppState::new(
+            config,
+            store,
+            Arc::new(SystemClock),
+            Arc::new(RandomIds),
+        ))
     }
 }
 
@@ -49,7 +59,11 @@ pub fn router(state: AppState) -> Router {
 
 /// Serve `router(state)` on `listener` until `shutdown` resolves, then finish in-flight
 /// requests and return.
-pub async fn serve(listener: TcpListener, state: AppState, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
         .await

@@ -38,7 +38,9 @@ impl SteppingClock {
 
 impl Clock for SteppingClock {
     fn now(&self) -> OffsetDateTime {
-        let micros = self.next_micros.fetch_add(self.step_micros, Ordering::SeqCst);
+        let micros = self
+            .next_micros
+            .fetch_add(self.step_micros, Ordering::SeqCst);
         OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
             .unwrap_or(OffsetDateTime::UNIX_EPOCH)
     }
@@ -88,7 +90,11 @@ impl SequentialIds {
 
 impl IdGenerator for SequentialIds {
     fn new_id(&self) -> String {
-        format!("{}-{}", self.prefix, self.next.fetch_add(1, Ordering::SeqCst))
+        format!(
+            "{}-{}",
+            self.prefix,
+            self.next.fetch_add(1, Ordering::SeqCst)
+        )
     }
 }
 

@@ -100,7 +100,11 @@ impl ConfigLayer {
             None => None,
             Some("json") => Some(LogFormat::Json),
             Some("text") => Some(LogFormat::Text),
-            Some(other) => return Err(format!("COPLAN_LOG_FORMAT must be text or json, got {other:?}")),
+            Some(other) => {
+                return Err(format!(
+                    "COPLAN_LOG_FORMAT must be text or json, got {other:?}"
+                ))
+            }
         };
         Ok(ConfigLayer {
             listen: get("COPLAN_LISTEN"),
@@ -138,14 +142,17 @@ impl ConfigLayer {
     /// Fill in defaults and check the result.
     pub fn resolve(self) -> Result<Config, String> {
         let listen_text = self.listen.unwrap_or_else(|| "127.0.0.1:8080".to_string());
-        let listen: SocketAddr = listen_text
-            .parse()
-            .map_err(|_| format!("listen address must look like 127.0.0.1:8080, got {listen_text:?}"))?;
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            format!("listen address must look like 127.0.0.1:8080, got {listen_text:?}")
+        })?;
         let data_dir = self.data_dir.unwrap_or_else(|| PathBuf::from("data"));
         let database_url = self
             .database_url
             .unwrap_or_else(|| default_sqlite_url(&data_dir));
-        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres://") || database_url.starts_with("postgresql://")) {
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres://")
+            || database_url.starts_with("postgresql://"))
+        {
             return Err(format!(
                 "database URL must start with sqlite: or postgres://, got {}",
                 redact_url(&database_url)
@@ -157,7 +164,9 @@ impl ConfigLayer {
             .trim_end_matches('/')
             .to_string();
         if !(base_url.starts_with("http://") || base_url.starts_with("https://")) {
-            return Err(format!("base URL must be absolute http(s), got {base_url:?}"));
+            return Err(format!(
+                "base URL must be absolute http(s), got {base_url:?}"
+            ));
         }
         let default_page_size = self.default_page_size.unwrap_or(50);
         let max_page_size = self.max_page_size.unwrap_or(1000);
@@ -197,8 +206,10 @@ mod tests {
 
     #[test]
     fn layers_override_in_order_file_env_cli() {
-        let file = ConfigLayer::from_toml("listen = \"127.0.0.1:9000\"\nmax_body_bytes = 10\nlog_filter = \"debug\"")
-            .expect("toml");
+        let file = ConfigLayer::from_toml(
+            "listen = \"127.0.0.1:9000\"\nmax_body_bytes = 10\nlog_filter = \"debug\"",
+        )
+        .expect("toml");
         let env = ConfigLayer::from_env(|k| match k {
             "COPLAN_LISTEN" => Some("127.0.0.1:9001".into()),
             "COPLAN_LOG_FORMAT" => Some("json".into()),
@@ -225,10 +236,19 @@ mod tests {
     fn bad_values_are_reported_not_defaulted() {
         assert!(ConfigLayer::from_toml("listen = 5").is_err());
         assert!(ConfigLayer::from_toml("no_such_key = 1").is_err());
-        assert!(ConfigLayer::from_env(|k| (k == "COPLAN_MAX_BODY_BYTES").then(|| "lots".into())).is_err());
-        let bad_listen = ConfigLayer { listen: Some("localhost".into()), ..Default::default() };
+        assert!(
+            ConfigLayer::from_env(|k| (k == "COPLAN_MAX_BODY_BYTES").then(|| "lots".into()))
+                .is_err()
+        );
+        let bad_listen = ConfigLayer {
+            listen: Some("localhost".into()),
+            ..Default::default()
+        };
         assert!(bad_listen.resolve().is_err());
-        let bad_db = ConfigLayer { database_url: Some("mysql://x".into()), ..Default::default() };
+        let bad_db = ConfigLayer {
+            database_url: Some("mysql://x".into()),
+            ..Default::default()
+        };
         assert!(bad_db.resolve().is_err());
     }
 
@@ -242,7 +262,13 @@ mod tests {
         .expect("resolves");
         let shown = format!("{config:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
-        assert!(shown.contains("postgres://coplan:***@db.example/coplan"), "{shown}");
-        assert_eq!(redact_url("postgres://postgres@127.0.0.1/test"), "postgres://postgres@127.0.0.1/test");
+        assert!(
+            shown.contains("postgres://coplan:***@db.example/coplan"),
+            "{shown}"
+        );
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1/test"),
+            "postgres://postgres@127.0.0.1/test"
+        );
     }
 }

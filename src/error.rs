@@ -147,7 +147,11 @@ impl FhirError {
 
 impl std::fmt::Display for FhirError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let first = self.issues.first().map(|i| i.diagnostics.as_str()).unwrap_or("");
+        let first = self
+            .issues
+            .first()
+            .map(|i| i.diagnostics.as_str())
+            .unwrap_or("");
         write!(f, "{:?}: {}", self.kind, first)
     }
 }

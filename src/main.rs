@@ -8,7 +8,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "coplan", version, about = "Coplan: a SMART-on-FHIR R4 server for one shared care plan per patient")]
+#[command(
+    name = "coplan",
+    version,
+    about = "Coplan: a SMART-on-FHIR R4 server for one shared care plan per patient"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -53,7 +57,10 @@ fn main() -> ExitCode {
         }
     };
     coplan::telemetry::init(&config);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("coplan: cannot start the async runtime: {e}");
@@ -78,10 +85,17 @@ fn main() -> ExitCode {
 
 fn resolve_config(cli: &Cli) -> Result<coplan::config::Config, String> {
     let file = match &cli.config {
-        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?),
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+        ),
         None => std::fs::read_to_string("coplan.toml").ok(),
     };
-    let file_layer = file.as_deref().map(ConfigLayer::from_toml).transpose()?.unwrap_or_default();
+    let file_layer = file
+        .as_deref()
+        .map(ConfigLayer::from_toml)
+        .transpose()?
+        .unwrap_or_default();
     let env_layer = ConfigLayer::from_env(|k| std::env::var(k).ok())?;
     let cli_layer = ConfigLayer {
         listen: cli.listen.clone(),
@@ -100,9 +114,14 @@ fn resolve_config(cli: &Cli) -> Result<coplan::config::Config, String> {
 }
 
 async fn migrate(config: coplan::config::Config) -> Result<(), String> {
-    let store = coplan::store::open(&config.database_url).await.map_err(|e| e.to_string())?;
+    let store = coplan::store::open(&config.database_url)
+        .await
+        .map_err(|e| e.to_string())?;
     store.migrate().await.map_err(|e| e.to_string())?;
-    tracing::info!(backend = store.backend_name(), "database schema is up to date");
+    tracing::info!(
+        backend = store.backend_name(),
+        "database schema is up to date"
+    );
     Ok(())
 }
 
@@ -111,7 +130,9 @@ async fn serve(config: coplan::config::Config) -> Result<(), String> {
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-    let state = AppState::open(config.clone()).await.map_err(|e| e.to_string())?;
+    let state = AppState::open(config.clone())
+        .await
+        .map_err(|e| e.to_string())?;
     tracing::info!(
         backend = state.fhir.store.backend_name(),
         "serving FHIR R4 at {}",

@@ -55,22 +55,41 @@ async fn update_is_version_aware_and_history_keeps_everything() {
 
         let stale = app.put_json(&url, &v2, &[("if-match", "W/\"9\"")]).await;
         assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
-        assert!(stale.diagnostics().contains("current version of Patient/id-1 is 1"), "{}", stale.text());
+        assert!(
+            stale
+                .diagnostics()
+                .contains("current version of Patient/id-1 is 1"),
+            "{}",
+            stale.text()
+        );
 
         let updated = app.put_json(&url, &v2, &[("if-match", "W/\"1\"")]).await;
         assert_eq!(updated.status, StatusCode::OK, "{}", updated.text());
         assert_eq!(updated.header("etag"), Some("W/\"2\""));
-        assert_eq!(updated.header("location"), Some(&*format!("{BASE}/Patient/{id}/_history/2")));
+        assert_eq!(
+            updated.header("location"),
+            Some(&*format!("{BASE}/Patient/{id}/_history/2"))
+        );
         assert_eq!(updated.json()["meta"]["versionId"], "2");
 
         let again = app.put_json(&url, &v2, &[("if-match", "W/\"1\"")]).await;
-        assert_eq!(again.status, StatusCode::PRECONDITION_FAILED, "the second writer with the same If-Match loses");
+        assert_eq!(
+            again.status,
+            StatusCode::PRECONDITION_FAILED,
+            "the second writer with the same If-Match loses"
+        );
 
         let v1 = app.get(&format!("{url}/_history/1")).await;
         assert_eq!(v1.status, StatusCode::OK);
         assert_eq!(v1.json()["active"], true);
-        assert_eq!(app.get(&format!("{url}/_history/3")).await.status, StatusCode::NOT_FOUND);
-        assert_eq!(app.get(&format!("{url}/_history/x")).await.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            app.get(&format!("{url}/_history/3")).await.status,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            app.get(&format!("{url}/_history/x")).await.status,
+            StatusCode::NOT_FOUND
+        );
 
         // delete → 410 on read; vread of old versions still works; history has the tombstone
         let deleted = app.request(Method::DELETE, &url, &[], None).await;
@@ -79,15 +98,28 @@ async fn update_is_version_aware_and_history_keeps_everything() {
         let gone = app.get(&url).await;
         assert_eq!(gone.status, StatusCode::GONE);
         assert_eq!(gone.json()["issue"][0]["code"], "deleted");
-        assert_eq!(app.get(&format!("{url}/_history/3")).await.status, StatusCode::GONE);
-        assert_eq!(app.get(&format!("{url}/_history/2")).await.status, StatusCode::OK);
+        assert_eq!(
+            app.get(&format!("{url}/_history/3")).await.status,
+            StatusCode::GONE
+        );
+        assert_eq!(
+            app.get(&format!("{url}/_history/2")).await.status,
+            StatusCode::OK
+        );
         let again = app.request(Method::DELETE, &url, &[], None).await;
-        assert_eq!(again.status, StatusCode::NO_CONTENT, "deleting twice is fine and writes nothing");
+        assert_eq!(
+            again.status,
+            StatusCode::NO_CONTENT,
+            "deleting twice is fine and writes nothing"
+        );
 
         let history = app.get(&format!("{url}/_history")).await.json();
         assert_eq!(history["type"], "history");
         let entries = history["entry"].as_array().expect("entries");
-        let methods: Vec<_> = entries.iter().map(|e| e["request"]["method"].as_str().unwrap_or("")).collect();
+        let methods: Vec<_> = entries
+            .iter()
+            .map(|e| e["request"]["method"].as_str().unwrap_or(""))
+            .collect();
         assert_eq!(methods, ["DELETE", "PUT", "POST"]);
         assert!(entries[0].get("resource").is_none());
         assert_eq!(entries[0]["response"]["status"], "204 No Content");
@@ -125,16 +157,46 @@ async fn update_with_a_client_id_creates() {
 async fn prefer_return_controls_the_body() {
     each_backend(|app| async move {
         let body = br#"{"resourceType":"Patient","active":true}"#;
-        let minimal = app.request(Method::POST, "/fhir/Patient", &[("content-type", "application/fhir+json"), ("prefer", "return=minimal")], Some(body)).await;
+        let minimal = app
+            .request(
+                Method::POST,
+                "/fhir/Patient",
+                &[
+                    ("content-type", "application/fhir+json"),
+                    ("prefer", "return=minimal"),
+                ],
+                Some(body),
+            )
+            .await;
         assert_eq!(minimal.status, StatusCode::CREATED);
         assert!(minimal.body.is_empty());
         assert!(minimal.header("location").is_some());
-        let outcome = app.request(Method::POST, "/fhir/Patient", &[("content-type", "application/fhir+json"), ("prefer", "return=OperationOutcome")], Some(body)).await;
+        let outcome = app
+            .request(
+                Method::POST,
+                "/fhir/Patient",
+                &[
+                    ("content-type", "application/fhir+json"),
+                    ("prefer", "return=OperationOutcome"),
+                ],
+                Some(body),
+            )
+            .await;
         assert_eq!(outcome.status, StatusCode::CREATED);
         let oo = outcome.json();
         assert_eq!(oo["resourceType"], "OperationOutcome");
         assert_eq!(oo["issue"][0]["severity"], "information");
-        let representation = app.request(Method::POST, "/fhir/Patient", &[("content-type", "application/fhir+json"), ("prefer", "return=representation")], Some(body)).await;
+        let representation = app
+            .request(
+                Method::POST,
+                "/fhir/Patient",
+                &[
+                    ("content-type", "application/fhir+json"),
+                    ("prefer", "return=representation"),
+                ],
+                Some(body),
+            )
+            .await;
         assert_eq!(representation.json()["resourceType"], "Patient");
         app
     })
@@ -181,18 +243,29 @@ async fn published_examples_round_trip() {
             ("uscore-Patient-example.json", "Patient"),
             ("uscore-CarePlan-colonoscopy.json", "CarePlan"),
             ("uscore-Goal-goal-1.json", "Goal"),
-            ("uscore-QuestionnaireResponse-phq-9-example.json", "QuestionnaireResponse"),
+            (
+                "uscore-QuestionnaireResponse-phq-9-example.json",
+                "QuestionnaireResponse",
+            ),
             ("uscore-Questionnaire-phq-9-example.json", "Questionnaire"),
-            ("uscore-Observation-PHQ9-total-score-44261-6.json", "Observation"),
+            (
+                "uscore-Observation-PHQ9-total-score-44261-6.json",
+                "Observation",
+            ),
             ("uscore-Condition-health-concern.json", "Condition"),
             ("uscore-RelatedPerson-shaw-niece.json", "RelatedPerson"),
             ("r4spec-CareTeam-example.json", "CareTeam"),
             ("r4spec-Practitioner-example.json", "Practitioner"),
-            ("r4spec-QuestionnaireResponse-bluebook.json", "QuestionnaireResponse"),
+            (
+                "r4spec-QuestionnaireResponse-bluebook.json",
+                "QuestionnaireResponse",
+            ),
         ] {
             let resource = fixture(name);
             let id = resource["id"].as_str().expect("fixture id").to_string();
-            let put = app.put_json(&format!("/fhir/{rt}/{id}"), &resource, &[]).await;
+            let put = app
+                .put_json(&format!("/fhir/{rt}/{id}"), &resource, &[])
+                .await;
             assert_eq!(put.status, StatusCode::CREATED, "{name}: {}", put.text());
             let read = app.get(&format!("/fhir/{rt}/{id}")).await;
             assert_eq!(read.status, StatusCode::OK);

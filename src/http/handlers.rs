@@ -3,13 +3,16 @@
 
 use super::headers::{header_text, if_match, if_none_match, return_preference, ReturnPreference};
 use super::negotiate::{is_json_patch, request_format, response_format, Format};
-use super::response::{add_location, add_version_headers, body_response, empty_response, error_response, information_outcome};
+use super::response::{
+    add_location, add_version_headers, body_response, empty_response, error_response,
+    information_outcome,
+};
 use crate::app::AppState;
 use crate::error::{ErrorKind, FhirError, FhirResult};
 use crate::rest::{capability_statement, DeleteOutcome, HistoryParams, VersionedResource};
 use crate::store::HistoryScope;
 use axum::body::Body;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{OriginalUri, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -28,7 +31,10 @@ impl Query {
     }
 
     fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
@@ -64,7 +70,11 @@ async fn resource_body(state: &AppState, headers: &HeaderMap, body: Body) -> Fhi
     let json = match format {
         Format::Json => bytes,
         Format::Xml => Bytes::from(fhir_r4::xml_to_json(&bytes).map_err(|e| {
-            FhirError::new(ErrorKind::BadRequest, "structure", format!("the request body is not a valid FHIR XML resource: {e}"))
+            FhirError::new(
+                ErrorKind::BadRequest,
+                "structure",
+                format!("the request body is not a valid FHIR XML resource: {e}"),
+            )
         })?),
     };
     crate::validate::parse_json(&json)
@@ -76,7 +86,9 @@ async fn read_body(state: &AppState, body: Body) -> FhirResult<Bytes> {
         FhirError::new(
             ErrorKind::PayloadTooLarge,
             "too-long",
-            format!("the request body is larger than the limit of {limit} bytes (or could not be read)"),
+            format!(
+                "the request body is larger than the limit of {limit} bytes (or could not be read)"
+            ),
         )
     })
 }
@@ -88,14 +100,23 @@ fn resource_response(status: StatusCode, format: Format, resource: VersionedReso
 }
 
 /// The response to a successful create/update/patch, honouring `Prefer: return`.
-fn write_response(state: &AppState, headers: &HeaderMap, format: Format, status: StatusCode, resource: VersionedResource) -> Response {
+fn write_response(
+    state: &AppState,
+    headers: &HeaderMap,
+    format: Format,
+    status: StatusCode,
+    resource: VersionedResource,
+) -> Response {
     let mut response = match return_preference(headers) {
         ReturnPreference::Representation => body_response(status, format, resource.body.clone()),
         ReturnPreference::Minimal => empty_response(status),
         ReturnPreference::OperationOutcome => information_outcome(
             status,
             format,
-            format!("{}/{} is now at version {}", resource.resource_type, resource.id, resource.version_id),
+            format!(
+                "{}/{} is now at version {}",
+                resource.resource_type, resource.id, resource.version_id
+            ),
         ),
     };
     add_version_headers(&mut response, &resource);
@@ -103,10 +124,15 @@ fn write_response(state: &AppState, headers: &HeaderMap, format: Format, status:
     response
 }
 
-pub async fn metadata(State(state): State<AppState>, RawQuery(raw): RawQuery, headers: HeaderMap) -> Response {
+pub async fn metadata(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
     let query = Query::parse(raw);
     respond(negotiate(&query, &headers), |format| async move {
-        let statement = capability_statement(&state.config.base_url, crate::validate::resource_types());
+        let statement =
+            capability_statement(&state.config.base_url, crate::validate::resource_types());
         let body = serde_json::to_vec(&statement).map_err(FhirError::internal)?;
         Ok(body_response(StatusCode::OK, format, Bytes::from(body)))
     })
@@ -158,7 +184,13 @@ pub async fn create(
         crate::rest::check_known_type(&resource_type)?;
         let value = resource_body(&state, &headers, body).await?;
         let created = state.fhir.create(&resource_type, value).await?;
-        Ok(write_response(&state, &headers, format, StatusCode::CREATED, created))
+        Ok(write_response(
+            &state,
+            &headers,
+            format,
+            StatusCode::CREATED,
+            created,
+        ))
     })
     .await
 }
@@ -175,9 +207,22 @@ pub async fn update(
         crate::rest::check_known_type(&resource_type)?;
         let if_match = if_match(&headers)?;
         let value = resource_body(&state, &headers, body).await?;
-        let outcome = state.fhir.update(&resource_type, &id, value, if_match).await?;
-        let status = if outcome.created { StatusCode::CREATED } else { StatusCode::OK };
-        Ok(write_response(&state, &headers, format, status, outcome.resource))
+        let outcome = state
+            .fhir
+            .update(&resource_type, &id, value, if_match)
+            .await?;
+        let status = if outcome.created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        Ok(write_response(
+            &state,
+            &headers,
+            format,
+            status,
+            outcome.resource,
+        ))
     })
     .await
 }
@@ -202,8 +247,17 @@ pub async fn patch(
         let if_match = if_match(&headers)?;
         let bytes = read_body(&state, body).await?;
         let patch = crate::validate::parse_json(&bytes)?;
-        let patched = state.fhir.patch(&resource_type, &id, patch, if_match).await?;
-        Ok(write_response(&state, &headers, format, StatusCode::OK, patched))
+        let patched = state
+            .fhir
+            .patch(&resource_type, &id, patch, if_match)
+            .await?;
+        Ok(write_response(
+            &state,
+            &headers,
+            format,
+            StatusCode::OK,
+            patched,
+        ))
     })
     .await
 }
@@ -219,22 +273,39 @@ pub async fn delete(
         let if_match = if_match(&headers)?;
         let outcome = state.fhir.delete(&resource_type, &id, if_match).await?;
         let (diagnostics, version) = match outcome {
-            DeleteOutcome::Deleted { version_id } => (format!("{resource_type}/{id} deleted (version {version_id})"), Some(version_id)),
-            DeleteOutcome::NothingToDelete => (format!("{resource_type}/{id} does not exist or was already deleted; nothing to do"), None),
+            DeleteOutcome::Deleted { version_id } => (
+                format!("{resource_type}/{id} deleted (version {version_id})"),
+                Some(version_id),
+            ),
+            DeleteOutcome::NothingToDelete => (
+                format!(
+                    "{resource_type}/{id} does not exist or was already deleted; nothing to do"
+                ),
+                None,
+            ),
         };
         let mut response = match return_preference(&headers) {
-            ReturnPreference::OperationOutcome => information_outcome(StatusCode::OK, format, diagnostics),
+            ReturnPreference::OperationOutcome => {
+                information_outcome(StatusCode::OK, format, diagnostics)
+            }
             _ => empty_response(StatusCode::NO_CONTENT),
         };
         if let Some(v) = version {
-            response.headers_mut().insert(axum::http::header::ETAG, super::response::etag(v));
+            response
+                .headers_mut()
+                .insert(axum::http::header::ETAG, super::response::etag(v));
         }
         Ok(response)
     })
     .await
 }
 
-async fn history(state: AppState, scope: HistoryScope, raw: Option<String>, headers: HeaderMap) -> Response {
+async fn history(
+    state: AppState,
+    scope: HistoryScope,
+    raw: Option<String>,
+    headers: HeaderMap,
+) -> Response {
     let query = Query::parse(raw);
     let params = HistoryParams::from_pairs(query.pairs());
     respond(negotiate(&query, &headers), |format| async move {
@@ -244,7 +315,11 @@ async fn history(state: AppState, scope: HistoryScope, raw: Option<String>, head
     .await
 }
 
-pub async fn history_system(State(state): State<AppState>, RawQuery(raw): RawQuery, headers: HeaderMap) -> Response {
+pub async fn history_system(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
     history(state, HistoryScope::System, raw, headers).await
 }
 
@@ -263,27 +338,44 @@ pub async fn history_instance(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    history(state, HistoryScope::Instance(resource_type, id), raw, headers).await
+    history(
+        state,
+        HistoryScope::Instance(resource_type, id),
+        raw,
+        headers,
+    )
+    .await
 }
 
 /// `GET /{type}`: search arrives with its own issue; until then say so honestly.
-pub async fn search_not_implemented(Path(resource_type): Path<String>, RawQuery(raw): RawQuery, headers: HeaderMap) -> Response {
+pub async fn search_not_implemented(
+    Path(resource_type): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
     let query = Query::parse(raw);
     respond(negotiate(&query, &headers), |_| async move {
         crate::rest::check_known_type(&resource_type)?;
-        Err(FhirError::new(ErrorKind::NotImplemented, "not-supported", "search is not implemented yet"))
+        Err(FhirError::new(
+            ErrorKind::NotImplemented,
+            "not-supported",
+            "search is not implemented yet",
+        ))
     })
     .await
 }
 
-pub async fn not_found(uri: axum::http::Uri) -> Response {
+pub async fn not_found(OriginalUri(uri): OriginalUri) -> Response {
     error_response(
         &FhirError::not_found(format!("no FHIR endpoint at {}", uri.path())),
         Format::Json,
     )
 }
 
-pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+pub async fn method_not_allowed(
+    method: axum::http::Method,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
     error_response(
         &FhirError::new(
             ErrorKind::MethodNotAllowed,
@@ -295,7 +387,12 @@ pub async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri
 }
 
 pub async fn healthz() -> Response {
-    (StatusCode::OK, [("content-type", "application/json")], "{\"status\":\"ok\"}").into_response()
+    (
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        "{\"status\":\"ok\"}",
+    )
+        .into_response()
 }
 
 pub async fn readyz(State(state): State<AppState>) -> Response {
@@ -303,7 +400,10 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         Ok(()) => (
             StatusCode::OK,
             [("content-type", "application/json")],
-            format!("{{\"status\":\"ready\",\"database\":\"{}\"}}", state.fhir.store.backend_name()),
+            format!(
+                "{{\"status\":\"ready\",\"database\":\"{}\"}}",
+                state.fhir.store.backend_name()
+            ),
         )
             .into_response(),
         Err(e) => {

@@ -67,10 +67,22 @@ mod tests {
 
     #[test]
     fn prefer_return() {
-        assert_eq!(return_preference(&HeaderMap::new()), ReturnPreference::Representation);
-        assert_eq!(return_preference(&with("prefer", "return=minimal")), ReturnPreference::Minimal);
-        assert_eq!(return_preference(&with("prefer", "handling=strict, return=OperationOutcome")), ReturnPreference::OperationOutcome);
-        assert_eq!(return_preference(&with("prefer", "respond-async")), ReturnPreference::Representation);
+        assert_eq!(
+            return_preference(&HeaderMap::new()),
+            ReturnPreference::Representation
+        );
+        assert_eq!(
+            return_preference(&with("prefer", "return=minimal")),
+            ReturnPreference::Minimal
+        );
+        assert_eq!(
+            return_preference(&with("prefer", "handling=strict, return=OperationOutcome")),
+            ReturnPreference::OperationOutcome
+        );
+        assert_eq!(
+            return_preference(&with("prefer", "respond-async")),
+            ReturnPreference::Representation
+        );
     }
 
     #[test]

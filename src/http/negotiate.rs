@@ -22,8 +22,14 @@ impl Format {
 
 fn format_of_media_type(media: &str) -> Option<Format> {
     match media {
-        "application/fhir+json" | "application/json" | "json" | "application/json+fhir" => Some(Format::Json),
-        "application/fhir+xml" | "application/xml" | "text/xml" | "xml" | "application/xml+fhir" => Some(Format::Xml),
+        "application/fhir+json" | "application/json" | "json" | "application/json+fhir" => {
+            Some(Format::Json)
+        }
+        "application/fhir+xml"
+        | "application/xml"
+        | "text/xml"
+        | "xml"
+        | "application/xml+fhir" => Some(Format::Xml),
         _ => None,
     }
 }
@@ -31,7 +37,12 @@ fn format_of_media_type(media: &str) -> Option<Format> {
 /// The format of the response, from `_format` (if given) or `Accept`.
 pub fn response_format(format_param: Option<&str>, accept: Option<&str>) -> FhirResult<Format> {
     if let Some(param) = format_param {
-        let media = param.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        let media = param
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
         return format_of_media_type(&media).ok_or_else(|| {
             FhirError::new(
                 ErrorKind::NotAcceptable,
@@ -85,7 +96,12 @@ pub fn request_format(content_type: Option<&str>) -> FhirResult<Format> {
             "the request has a body but no Content-Type; use application/fhir+json",
         ));
     };
-    let media = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let media = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     format_of_media_type(&media)
         .filter(|_| media.contains('/'))
         .ok_or_else(|| {
@@ -110,29 +126,71 @@ mod tests {
 
     #[test]
     fn format_param_overrides_accept() {
-        assert_eq!(response_format(Some("xml"), Some("application/fhir+json")).unwrap(), Format::Xml);
-        assert_eq!(response_format(Some("application/fhir+json"), Some("text/xml")).unwrap(), Format::Json);
-        assert_eq!(response_format(Some("html"), None).unwrap_err().kind, ErrorKind::NotAcceptable);
+        assert_eq!(
+            response_format(Some("xml"), Some("application/fhir+json")).unwrap(),
+            Format::Xml
+        );
+        assert_eq!(
+            response_format(Some("application/fhir+json"), Some("text/xml")).unwrap(),
+            Format::Json
+        );
+        assert_eq!(
+            response_format(Some("html"), None).unwrap_err().kind,
+            ErrorKind::NotAcceptable
+        );
     }
 
     #[test]
     fn accept_picks_the_best_supported_type() {
         assert_eq!(response_format(None, None).unwrap(), Format::Json);
         assert_eq!(response_format(None, Some("*/*")).unwrap(), Format::Json);
-        assert_eq!(response_format(None, Some("application/fhir+xml")).unwrap(), Format::Xml);
-        assert_eq!(response_format(None, Some("text/html,application/xhtml+xml,*/*;q=0.8")).unwrap(), Format::Json);
-        assert_eq!(response_format(None, Some("application/fhir+json;q=0.5, application/fhir+xml")).unwrap(), Format::Xml);
-        assert_eq!(response_format(None, Some("application/fhir+json;q=0")).unwrap_err().kind, ErrorKind::NotAcceptable);
-        assert_eq!(response_format(None, Some("text/html")).unwrap_err().kind, ErrorKind::NotAcceptable);
+        assert_eq!(
+            response_format(None, Some("application/fhir+xml")).unwrap(),
+            Format::Xml
+        );
+        assert_eq!(
+            response_format(None, Some("text/html,application/xhtml+xml,*/*;q=0.8")).unwrap(),
+            Format::Json
+        );
+        assert_eq!(
+            response_format(
+                None,
+                Some("application/fhir+json;q=0.5, application/fhir+xml")
+            )
+            .unwrap(),
+            Format::Xml
+        );
+        assert_eq!(
+            response_format(None, Some("application/fhir+json;q=0"))
+                .unwrap_err()
+                .kind,
+            ErrorKind::NotAcceptable
+        );
+        assert_eq!(
+            response_format(None, Some("text/html")).unwrap_err().kind,
+            ErrorKind::NotAcceptable
+        );
     }
 
     #[test]
     fn request_bodies_must_be_fhir_json_or_xml() {
-        assert_eq!(request_format(Some("application/fhir+json; charset=utf-8")).unwrap(), Format::Json);
-        assert_eq!(request_format(Some("application/json")).unwrap(), Format::Json);
-        assert_eq!(request_format(Some("application/fhir+xml")).unwrap(), Format::Xml);
+        assert_eq!(
+            request_format(Some("application/fhir+json; charset=utf-8")).unwrap(),
+            Format::Json
+        );
+        assert_eq!(
+            request_format(Some("application/json")).unwrap(),
+            Format::Json
+        );
+        assert_eq!(
+            request_format(Some("application/fhir+xml")).unwrap(),
+            Format::Xml
+        );
         for bad in [Some("text/plain"), Some("json"), None] {
-            assert_eq!(request_format(bad).unwrap_err().kind, ErrorKind::UnsupportedMediaType);
+            assert_eq!(
+                request_format(bad).unwrap_err().kind,
+                ErrorKind::UnsupportedMediaType
+            );
         }
         assert!(is_json_patch(Some("application/json-patch+json")));
         assert!(!is_json_patch(Some("application/json")));

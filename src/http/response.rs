@@ -84,7 +84,8 @@ pub fn empty_response(status: StatusCode) -> Response {
 
 /// `W/"n"`
 pub fn etag(version_id: i64) -> HeaderValue {
-    HeaderValue::from_str(&format!("W/\"{version_id}\"")).unwrap_or(HeaderValue::from_static("W/\"0\""))
+    HeaderValue::from_str(&format!("W/\"{version_id}\""))
+        .unwrap_or(HeaderValue::from_static("W/\"0\""))
 }
 
 /// Add `ETag` and `Last-Modified` for a resource version.

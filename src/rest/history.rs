@@ -43,7 +43,11 @@ pub struct HistoryPage {
 
 impl FhirService {
     /// One page of history for `scope`.
-    pub async fn history(&self, scope: HistoryScope, params: &HistoryParams) -> FhirResult<HistoryPage> {
+    pub async fn history(
+        &self,
+        scope: HistoryScope,
+        params: &HistoryParams,
+    ) -> FhirResult<HistoryPage> {
         let path = match &scope {
             HistoryScope::System => "_history".to_string(),
             HistoryScope::Type(rt) => {
@@ -52,26 +56,39 @@ impl FhirService {
             }
             HistoryScope::Instance(rt, id) => {
                 check_known_type(rt)?;
-                if self.store.current(rt, id).await.map_err(store_error)?.is_none() {
+                if self
+                    .store
+                    .current(rt, id)
+                    .await
+                    .map_err(store_error)?
+                    .is_none()
+                {
                     return Err(FhirError::not_found(format!("{rt}/{id} is not known")));
                 }
                 format!("{rt}/{id}/_history")
             }
         };
-        let since_us = params.since.as_deref().map(|s| parse_instant(s, "_since")).transpose()?;
+        let since_us = params
+            .since
+            .as_deref()
+            .map(|s| parse_instant(s, "_since"))
+            .transpose()?;
         let count = match params.count.as_deref() {
             None => self.default_page_size,
             Some(text) => text
                 .parse::<u32>()
-                .map_err(|_| FhirError::bad_request(format!("_count must be a whole number, got {text:?}")))?
+                .map_err(|_| {
+                    FhirError::bad_request(format!("_count must be a whole number, got {text:?}"))
+                })?
                 .min(self.max_page_size),
         };
         let before_seq = params
             .page
             .as_deref()
             .map(|text| {
-                text.parse::<i64>()
-                    .map_err(|_| FhirError::bad_request(format!("_page {text:?} is not a page of this history")))
+                text.parse::<i64>().map_err(|_| {
+                    FhirError::bad_request(format!("_page {text:?} is not a page of this history"))
+                })
             })
             .transpose()?;
         let mut rows = if count == 0 {
@@ -102,8 +119,15 @@ impl FhirService {
             }
             format!("{}/{}?{}", self.base_url, path, q.join("&"))
         };
-        let mut out = Vec::with_capacity(256 + rows.iter().map(|r| r.version.body.as_ref().map_or(0, |b| b.len()) + 256).sum::<usize>());
-        out.extend_from_slice(br#"{"resourceType":"Bundle","type":"history","link":[{"relation":"self","url":"#);
+        let mut out = Vec::with_capacity(
+            256 + rows
+                .iter()
+                .map(|r| r.version.body.as_ref().map_or(0, |b| b.len()) + 256)
+                .sum::<usize>(),
+        );
+        out.extend_from_slice(
+            br#"{"resourceType":"Bundle","type":"history","link":[{"relation":"self","url":"#,
+        );
         push_json_string(&mut out, &link(before_seq));
         out.push(b'}');
         if let (true, Some(last)) = (has_more, rows.last()) {
@@ -119,20 +143,30 @@ impl FhirService {
             self.push_entry(&mut out, row);
         }
         out.extend_from_slice(b"]}");
-        Ok(HistoryPage { body: Bytes::from(out) })
+        Ok(HistoryPage {
+            body: Bytes::from(out),
+        })
     }
 
     fn push_entry(&self, out: &mut Vec<u8>, row: &HistoryRow) {
         out.extend_from_slice(br#"{"fullUrl":"#);
-        push_json_string(out, &format!("{}/{}/{}", self.base_url, row.resource_type, row.id));
+        push_json_string(
+            out,
+            &format!("{}/{}/{}", self.base_url, row.resource_type, row.id),
+        );
         if let Some(body) = &row.version.body {
             out.extend_from_slice(br#","resource":"#);
             out.extend_from_slice(body);
         }
         let (url, status) = match row.method {
             WriteMethod::Create => (row.resource_type.clone(), "201 Created"),
-            WriteMethod::Update | WriteMethod::Patch => (format!("{}/{}", row.resource_type, row.id), "200 OK"),
-            WriteMethod::Delete => (format!("{}/{}", row.resource_type, row.id), "204 No Content"),
+            WriteMethod::Update | WriteMethod::Patch => {
+                (format!("{}/{}", row.resource_type, row.id), "200 OK")
+            }
+            WriteMethod::Delete => (
+                format!("{}/{}", row.resource_type, row.id),
+                "204 No Content",
+            ),
         };
         out.extend_from_slice(br#","request":{"method":"#);
         push_json_string(out, row.method.as_str());
@@ -153,6 +187,12 @@ fn push_json_string(out: &mut Vec<u8>, text: &str) {
     let _ = serde_json::to_writer(&mut *out, text);
 }
 
+/// Percent-encode a query value, leaving RFC 3986 unreserved characters as they are.
 fn encode(text: &str) -> String {
-    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+    const QUERY_VALUE: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~');
+    percent_encoding::utf8_percent_encode(text, QUERY_VALUE).to_string()
 }

@@ -54,16 +54,37 @@ mod tests {
     #[test]
     fn formats_with_milliseconds_in_utc() {
         assert_eq!(format_instant(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(format_instant(1_764_345_600_123_456), "2025-11-28T16:00:00.123Z");
+        assert_eq!(
+            format_instant(1_764_345_600_123_456),
+            "2025-11-28T16:00:00.123Z"
+        );
     }
 
     #[test]
     fn parses_instants_and_dates() {
-        assert_eq!(parse_instant("1970-01-01T00:00:01Z", "_since").unwrap(), 1_000_000);
-        assert_eq!(parse_instant("1970-01-01T01:00:00+01:00", "_since").unwrap(), 0);
-        assert_eq!(parse_instant("1970-01-02", "_since").unwrap(), 86_400_000_000);
-        assert_eq!(parse_instant(&format_instant(1_764_345_600_123_000), "_since").unwrap(), 1_764_345_600_123_000);
-        for bad in ["", "yesterday", "2026-13-01", "2026-02-30", "2026-01-01T10:00"] {
+        assert_eq!(
+            parse_instant("1970-01-01T00:00:01Z", "_since").unwrap(),
+            1_000_000
+        );
+        assert_eq!(
+            parse_instant("1970-01-01T01:00:00+01:00", "_since").unwrap(),
+            0
+        );
+        assert_eq!(
+            parse_instant("1970-01-02", "_since").unwrap(),
+            86_400_000_000
+        );
+        assert_eq!(
+            parse_instant(&format_instant(1_764_345_600_123_000), "_since").unwrap(),
+            1_764_345_600_123_000
+        );
+        for bad in [
+            "",
+            "yesterday",
+            "2026-13-01",
+            "2026-02-30",
+            "2026-01-01T10:00",
+        ] {
             let err = parse_instant(bad, "_since").unwrap_err();
             assert!(err.issues[0].diagnostics.contains("_since"), "{bad}");
         }

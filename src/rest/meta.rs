@@ -10,7 +10,12 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 /// Serialise `resource` with its server-assigned identity and version.
-pub fn stamp(resource: CheckedResource, id: &str, version_id: i64, last_updated_us: i64) -> FhirResult<Bytes> {
+pub fn stamp(
+    resource: CheckedResource,
+    id: &str,
+    version_id: i64,
+    last_updated_us: i64,
+) -> FhirResult<Bytes> {
     let mut fields = resource.0;
     let resource_type = fields.remove("resourceType").unwrap_or(Value::Null);
     fields.remove("id");
@@ -20,7 +25,10 @@ pub fn stamp(resource: CheckedResource, id: &str, version_id: i64, last_updated_
     };
     let mut meta = Map::new();
     meta.insert("versionId".into(), Value::String(version_id.to_string()));
-    meta.insert("lastUpdated".into(), Value::String(format_instant(last_updated_us)));
+    meta.insert(
+        "lastUpdated".into(),
+        Value::String(format_instant(last_updated_us)),
+    );
     for (key, value) in client_meta {
         if key != "versionId" && key != "lastUpdated" {
             meta.insert(key, value);
@@ -43,7 +51,10 @@ mod tests {
 
     #[test]
     fn server_owns_id_version_and_last_updated() {
-        let Value::Object(map) = json!({"resourceType":"Patient","active":true,"id":"client","meta":{"versionId":"99","lastUpdated":"2000-01-01T00:00:00Z","tag":[{"code":"t"}]}}) else { unreachable!() };
+        let Value::Object(map) = json!({"resourceType":"Patient","active":true,"id":"client","meta":{"versionId":"99","lastUpdated":"2000-01-01T00:00:00Z","tag":[{"code":"t"}]}})
+        else {
+            unreachable!()
+        };
         let bytes = stamp(CheckedResource(map), "p1", 3, 0).unwrap();
         assert_eq!(
             std::str::from_utf8(&bytes).unwrap(),

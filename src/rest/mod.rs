@@ -10,7 +10,7 @@ mod read;
 mod write;
 
 pub use capability::capability_statement;
-pub use history::{HistoryParams, HistoryPage};
+pub use history::{HistoryPage, HistoryParams};
 pub use instant::{format_instant, parse_instant};
 pub use write::{parse_etag, DeleteOutcome, UpdateOutcome};
 
@@ -43,8 +43,19 @@ pub struct FhirService {
 }
 
 /// How many times a write without `If-Match` is retried when a concurrent writer got there
-/// first (each retry re-reads the current version).
-const WRITE_RETRIES: usize = 8;
+/// first (each retry re-reads the current version, after a short jittered back-off).
+const WRITE_RETRIES: u32 = 40;
+
+/// Back off before retry `attempt` (1-based) of a write that lost a race: a random pause of up
+/// to 2^attempt ms, capped at 50 ms, so many writers of one resource spread out.
+async fn backoff(attempt: u32) {
+    if attempt == 0 {
+        return;
+    }
+    let cap_ms = (1u64 << attempt.min(6)).min(50);
+    let pause_us = rand::random::<u64>() % (cap_ms * 1_000);
+    tokio::time::sleep(std::time::Duration::from_micros(pause_us)).await;
+}
 
 impl FhirService {
     /// The current time, truncated to the millisecond precision that `meta.lastUpdated` carries.

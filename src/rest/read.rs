@@ -18,7 +18,12 @@ impl FhirService {
     }
 
     /// Version `version` of `resource_type/id` (`version` as written in the URL).
-    pub async fn vread(&self, resource_type: &str, id: &str, version: &str) -> FhirResult<VersionedResource> {
+    pub async fn vread(
+        &self,
+        resource_type: &str,
+        id: &str,
+        version: &str,
+    ) -> FhirResult<VersionedResource> {
         check_known_type(resource_type)?;
         let version_id = parse_version(version).ok_or_else(|| {
             FhirError::not_found(format!("{resource_type}/{id} has no version {version:?}"))

@@ -5,7 +5,9 @@
 
 use super::meta::stamp;
 use super::read::parse_version;
-use super::{check_known_type, store_error, FhirService, VersionedResource, WRITE_RETRIES};
+use super::{
+    backoff, check_known_type, store_error, FhirService, VersionedResource, WRITE_RETRIES,
+};
 use crate::error::{ErrorKind, FhirError, FhirResult};
 use crate::store::{Expected, StoreError, StoredVersion, VersionWrite, WriteMethod};
 use crate::validate::{check_resource, is_valid_id, CheckedResource};
@@ -27,7 +29,12 @@ pub enum DeleteOutcome {
     NothingToDelete,
 }
 
-fn precondition_failed(resource_type: &str, id: &str, current: Option<&StoredVersion>, wanted: i64) -> FhirError {
+fn precondition_failed(
+    resource_type: &str,
+    id: &str,
+    current: Option<&StoredVersion>,
+    wanted: i64,
+) -> FhirError {
     let detail = match current {
         Some(c) => format!(
             "If-Match version {wanted} is stale: the current version of {resource_type}/{id} is {}",
@@ -111,8 +118,10 @@ impl FhirService {
             }
         }
         let checked = check_resource(body, resource_type)?;
-        self.write_new_version(resource_type, id, if_match, WriteMethod::Update, |_| Ok(checked.clone()))
-            .await
+        self.write_new_version(resource_type, id, if_match, WriteMethod::Update, |_| {
+            Ok(checked.clone())
+        })
+        .await
     }
 
     /// Apply a JSON Patch (RFC 6902) document to the current version.
@@ -125,7 +134,11 @@ impl FhirService {
     ) -> FhirResult<VersionedResource> {
         check_known_type(resource_type)?;
         let patch: json_patch::Patch = serde_json::from_value(patch).map_err(|e| {
-            FhirError::new(ErrorKind::BadRequest, "structure", format!("not a valid JSON Patch document: {e}"))
+            FhirError::new(
+                ErrorKind::BadRequest,
+                "structure",
+                format!("not a valid JSON Patch document: {e}"),
+            )
         })?;
         let outcome = self
             .write_new_version(resource_type, id, if_match, WriteMethod::Patch, |current| {
@@ -134,13 +147,25 @@ impl FhirService {
                 };
                 let mut doc: Value = serde_json::from_slice(body).map_err(FhirError::internal)?;
                 json_patch::patch(&mut doc, &patch).map_err(|e| {
-                    FhirError::new(ErrorKind::Unprocessable, "processing", format!("the patch cannot be applied: {e}"))
+                    FhirError::new(
+                        ErrorKind::Unprocessable,
+                        "processing",
+                        format!("the patch cannot be applied: {e}"),
+                    )
                 })?;
                 if doc.get("id") != Some(&Value::String(id.to_string())) {
-                    return Err(FhirError::new(ErrorKind::Unprocessable, "processing", "a patch must not change or remove the resource id"));
+                    return Err(FhirError::new(
+                        ErrorKind::Unprocessable,
+                        "processing",
+                        "a patch must not change or remove the resource id",
+                    ));
                 }
                 if doc.get("resourceType") != Some(&Value::String(resource_type.to_string())) {
-                    return Err(FhirError::new(ErrorKind::Unprocessable, "processing", "a patch must not change the resourceType"));
+                    return Err(FhirError::new(
+                        ErrorKind::Unprocessable,
+                        "processing",
+                        "a patch must not change the resourceType",
+                    ));
                 }
                 check_resource(doc, resource_type).map_err(|mut e| {
                     e.kind = ErrorKind::Unprocessable;
@@ -152,13 +177,28 @@ impl FhirService {
     }
 
     /// Delete `resource_type/id`: writes a tombstone version; history keeps every version.
-    pub async fn delete(&self, resource_type: &str, id: &str, if_match: Option<i64>) -> FhirResult<DeleteOutcome> {
+    pub async fn delete(
+        &self,
+        resource_type: &str,
+        id: &str,
+        if_match: Option<i64>,
+    ) -> FhirResult<DeleteOutcome> {
         check_known_type(resource_type)?;
-        for _ in 0..WRITE_RETRIES {
-            let current = self.store.current(resource_type, id).await.map_err(store_error)?;
+        for attempt in 0..WRITE_RETRIES {
+            backoff(attempt).await;
+            let current = self
+                .store
+                .current(resource_type, id)
+                .await
+                .map_err(store_error)?;
             if let Some(wanted) = if_match {
                 if current.as_ref().map(|c| c.version_id) != Some(wanted) {
-                    return Err(precondition_failed(resource_type, id, current.as_ref(), wanted));
+                    return Err(precondition_failed(
+                        resource_type,
+                        id,
+                        current.as_ref(),
+                        wanted,
+                    ));
                 }
             }
             let Some(current) = current.filter(|c| c.body.is_some()) else {
@@ -178,8 +218,17 @@ impl FhirService {
                 Ok(()) => return Ok(DeleteOutcome::Deleted { version_id }),
                 Err(StoreError::Conflict { .. }) if if_match.is_none() => continue,
                 Err(StoreError::Conflict { .. }) => {
-                    let now = self.store.current(resource_type, id).await.map_err(store_error)?;
-                    return Err(precondition_failed(resource_type, id, now.as_ref(), if_match.unwrap_or(0)));
+                    let now = self
+                        .store
+                        .current(resource_type, id)
+                        .await
+                        .map_err(store_error)?;
+                    return Err(precondition_failed(
+                        resource_type,
+                        id,
+                        now.as_ref(),
+                        if_match.unwrap_or(0),
+                    ));
                 }
                 Err(other) => return Err(store_error(other)),
             }
@@ -198,18 +247,36 @@ impl FhirService {
         method: WriteMethod,
         build: impl Fn(Option<&StoredVersion>) -> FhirResult<CheckedResource>,
     ) -> FhirResult<UpdateOutcome> {
-        for _ in 0..WRITE_RETRIES {
-            let current = self.store.current(resource_type, id).await.map_err(store_error)?;
+        for attempt in 0..WRITE_RETRIES {
+            backoff(attempt).await;
+            let current = self
+                .store
+                .current(resource_type, id)
+                .await
+                .map_err(store_error)?;
             if let Some(wanted) = if_match {
                 if current.as_ref().map(|c| c.version_id) != Some(wanted) {
-                    return Err(precondition_failed(resource_type, id, current.as_ref(), wanted));
+                    return Err(precondition_failed(
+                        resource_type,
+                        id,
+                        current.as_ref(),
+                        wanted,
+                    ));
                 }
             }
             if method == WriteMethod::Patch {
                 match &current {
-                    None => return Err(FhirError::not_found(format!("{resource_type}/{id} is not known"))),
+                    None => {
+                        return Err(FhirError::not_found(format!(
+                            "{resource_type}/{id} is not known"
+                        )))
+                    }
                     Some(c) if c.body.is_none() => {
-                        return Err(FhirError::new(ErrorKind::Gone, "deleted", format!("{resource_type}/{id} was deleted")))
+                        return Err(FhirError::new(
+                            ErrorKind::Gone,
+                            "deleted",
+                            format!("{resource_type}/{id} was deleted"),
+                        ))
                     }
                     _ => {}
                 }
@@ -246,8 +313,17 @@ impl FhirService {
                 }
                 Err(StoreError::Conflict { .. }) if if_match.is_none() => continue,
                 Err(StoreError::Conflict { .. }) => {
-                    let now = self.store.current(resource_type, id).await.map_err(store_error)?;
-                    return Err(precondition_failed(resource_type, id, now.as_ref(), if_match.unwrap_or(0)));
+                    let now = self
+                        .store
+                        .current(resource_type, id)
+                        .await
+                        .map_err(store_error)?;
+                    return Err(precondition_failed(
+                        resource_type,
+                        id,
+                        now.as_ref(),
+                        if_match.unwrap_or(0),
+                    ));
                 }
                 Err(other) => return Err(store_error(other)),
             }
@@ -271,7 +347,9 @@ pub fn parse_etag(text: &str) -> FhirResult<i64> {
     t.strip_prefix('"')
         .and_then(|t| t.strip_suffix('"'))
         .and_then(parse_version)
-        .ok_or_else(|| FhirError::bad_request(format!("If-Match must look like W/\"3\", got {text:?}")))
+        .ok_or_else(|| {
+            FhirError::bad_request(format!("If-Match must look like W/\"3\", got {text:?}"))
+        })
 }
 
 #[cfg(test)]

@@ -166,8 +166,13 @@ pub trait Store: Send + Sync + 'static {
 pub async fn open(database_url: &str) -> StoreResult<Arc<dyn Store>> {
     if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
         Ok(Arc::new(PostgresStore::connect(database_url).await?))
-    } else if let Some(path) = database_url.strip_prefix("sqlite://").or_else(|| database_url.strip_prefix("sqlite:")) {
-        Ok(Arc::new(SqliteStore::open(std::path::Path::new(path)).await?))
+    } else if let Some(path) = database_url
+        .strip_prefix("sqlite://")
+        .or_else(|| database_url.strip_prefix("sqlite:"))
+    {
+        Ok(Arc::new(
+            SqliteStore::open(std::path::Path::new(path)).await?,
+        ))
     } else {
         Err(StoreError::Internal(format!(
             "unsupported database URL scheme in {}",
@@ -177,7 +182,8 @@ pub async fn open(database_url: &str) -> StoreResult<Arc<dyn Store>> {
 }
 
 fn decode_method(text: &str) -> StoreResult<WriteMethod> {
-    WriteMethod::parse(text).ok_or_else(|| StoreError::Internal(format!("unknown write method {text:?} in history")))
+    WriteMethod::parse(text)
+        .ok_or_else(|| StoreError::Internal(format!("unknown write method {text:?} in history")))
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@
 //! wins. Many stateless server nodes may share one database.
 
 use super::{
-    decode_method, Expected, HistoryQuery, HistoryRow, HistoryScope, Store, StoreError, StoreResult,
-    StoredVersion, VersionWrite,
+    decode_method, Expected, HistoryQuery, HistoryRow, HistoryScope, Store, StoreError,
+    StoreResult, StoredVersion, VersionWrite,
 };
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -105,10 +105,12 @@ fn stored_version(row: &PgRow) -> StoreResult<StoredVersion> {
 /// A unique violation means a concurrent writer inserted the same key first.
 fn conflict_or(err: sqlx::Error, w: &VersionWrite) -> StoreError {
     match &err {
-        sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => StoreError::Conflict {
-            resource_type: w.resource_type.clone(),
-            id: w.id.clone(),
-        },
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => {
+            StoreError::Conflict {
+                resource_type: w.resource_type.clone(),
+                id: w.id.clone(),
+            }
+        }
         _ => StoreError::from(err),
     }
 }

@@ -5,8 +5,8 @@
 //! is sent only after COMMIT returns (`synchronous = FULL`): acknowledged means durable.
 
 use super::{
-    decode_method, Expected, HistoryQuery, HistoryRow, HistoryScope, Store, StoreError, StoreResult,
-    StoredVersion, VersionWrite,
+    decode_method, Expected, HistoryQuery, HistoryRow, HistoryScope, Store, StoreError,
+    StoreResult, StoredVersion, VersionWrite,
 };
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -60,10 +60,7 @@ impl SqliteStore {
         let connection = SqliteConnection::connect_with(&options).await?;
         let (writer, jobs) = mpsc::channel(1024);
         tokio::spawn(run_writer(connection, jobs));
-        Ok(SqliteStore {
-            readers,
-            writer,
-        })
+        Ok(SqliteStore { readers, writer })
     }
 }
 

@@ -3,7 +3,13 @@
 use super::*;
 use crate::testing::{backends, TestDatabase};
 
-fn write(id: &str, expected: Expected, version_id: i64, method: WriteMethod, body: Option<&str>) -> VersionWrite {
+fn write(
+    id: &str,
+    expected: Expected,
+    version_id: i64,
+    method: WriteMethod,
+    body: Option<&str>,
+) -> VersionWrite {
     VersionWrite {
         resource_type: "Patient".into(),
         id: id.into(),
@@ -22,14 +28,51 @@ async fn story(store: &dyn Store) {
     assert_eq!(store.current("Patient", "a").await.unwrap(), None);
 
     // create, then a second create of the same id conflicts
-    store.commit(&[write("a", Expected::Absent, 1, WriteMethod::Create, Some("{\"v\":1}"))]).await.unwrap();
-    let err = store.commit(&[write("a", Expected::Absent, 1, WriteMethod::Create, Some("{}"))]).await;
+    store
+        .commit(&[write(
+            "a",
+            Expected::Absent,
+            1,
+            WriteMethod::Create,
+            Some("{\"v\":1}"),
+        )])
+        .await
+        .unwrap();
+    let err = store
+        .commit(&[write(
+            "a",
+            Expected::Absent,
+            1,
+            WriteMethod::Create,
+            Some("{}"),
+        )])
+        .await;
     assert!(matches!(err, Err(StoreError::Conflict { .. })), "{err:?}");
 
     // update from the right version works, from a stale one conflicts
-    store.commit(&[write("a", Expected::Version(1), 2, WriteMethod::Update, Some("{\"v\":2}"))]).await.unwrap();
-    let stale = store.commit(&[write("a", Expected::Version(1), 2, WriteMethod::Update, Some("{}"))]).await;
-    assert!(matches!(stale, Err(StoreError::Conflict { .. })), "{stale:?}");
+    store
+        .commit(&[write(
+            "a",
+            Expected::Version(1),
+            2,
+            WriteMethod::Update,
+            Some("{\"v\":2}"),
+        )])
+        .await
+        .unwrap();
+    let stale = store
+        .commit(&[write(
+            "a",
+            Expected::Version(1),
+            2,
+            WriteMethod::Update,
+            Some("{}"),
+        )])
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::Conflict { .. })),
+        "{stale:?}"
+    );
     let current = store.current("Patient", "a").await.unwrap().unwrap();
     assert_eq!(current.version_id, 2);
     assert_eq!(current.body.as_deref(), Some(&b"{\"v\":2}"[..]));
@@ -41,16 +84,34 @@ async fn story(store: &dyn Store) {
     assert_eq!(store.version("Patient", "a", 9).await.unwrap(), None);
 
     // delete writes a tombstone version
-    store.commit(&[write("a", Expected::Version(2), 3, WriteMethod::Delete, None)]).await.unwrap();
+    store
+        .commit(&[write(
+            "a",
+            Expected::Version(2),
+            3,
+            WriteMethod::Delete,
+            None,
+        )])
+        .await
+        .unwrap();
     let tomb = store.current("Patient", "a").await.unwrap().unwrap();
     assert_eq!((tomb.version_id, tomb.body), (3, None));
 
     // a batch is atomic: the conflicting second write undoes the first
     let batch = [
         write("b", Expected::Absent, 1, WriteMethod::Create, Some("{}")),
-        write("a", Expected::Version(1), 4, WriteMethod::Update, Some("{}")),
+        write(
+            "a",
+            Expected::Version(1),
+            4,
+            WriteMethod::Update,
+            Some("{}"),
+        ),
     ];
-    assert!(matches!(store.commit(&batch).await, Err(StoreError::Conflict { .. })));
+    assert!(matches!(
+        store.commit(&batch).await,
+        Err(StoreError::Conflict { .. })
+    ));
     assert_eq!(store.current("Patient", "b").await.unwrap(), None);
 
     // history: newest first, scoped, paged by sequence, filtered by since
@@ -58,7 +119,12 @@ async fn story(store: &dyn Store) {
     other.resource_type = "Goal".into();
     store.commit(&[other]).await.unwrap();
     let instance = store
-        .history(&HistoryQuery { scope: HistoryScope::Instance("Patient".into(), "a".into()), since_us: None, before_seq: None, limit: 10 })
+        .history(&HistoryQuery {
+            scope: HistoryScope::Instance("Patient".into(), "a".into()),
+            since_us: None,
+            before_seq: None,
+            limit: 10,
+        })
         .await
         .unwrap();
     let versions: Vec<i64> = instance.iter().map(|r| r.version.version_id).collect();
@@ -66,26 +132,70 @@ async fn story(store: &dyn Store) {
     assert_eq!(instance[0].method, WriteMethod::Delete);
     assert_eq!(instance[2].method, WriteMethod::Create);
     let page2 = store
-        .history(&HistoryQuery { scope: HistoryScope::Instance("Patient".into(), "a".into()), since_us: None, before_seq: Some(instance[1].seq), limit: 10 })
+        .history(&HistoryQuery {
+            scope: HistoryScope::Instance("Patient".into(), "a".into()),
+            since_us: None,
+            before_seq: Some(instance[1].seq),
+            limit: 10,
+        })
         .await
         .unwrap();
     assert_eq!(page2.len(), 1);
     assert_eq!(page2[0].version.version_id, 1);
-    let system = store.history(&HistoryQuery { scope: HistoryScope::System, since_us: None, before_seq: None, limit: 2 }).await.unwrap();
+    let system = store
+        .history(&HistoryQuery {
+            scope: HistoryScope::System,
+            since_us: None,
+            before_seq: None,
+            limit: 2,
+        })
+        .await
+        .unwrap();
     assert_eq!(system.len(), 2);
     assert_eq!(system[0].resource_type, "Goal");
-    let typed = store.history(&HistoryQuery { scope: HistoryScope::Type("Patient".into()), since_us: Some(2_000), before_seq: None, limit: 10 }).await.unwrap();
-    assert_eq!(typed.iter().map(|r| r.version.version_id).collect::<Vec<_>>(), vec![3, 2]);
+    let typed = store
+        .history(&HistoryQuery {
+            scope: HistoryScope::Type("Patient".into()),
+            since_us: Some(2_000),
+            before_seq: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        typed
+            .iter()
+            .map(|r| r.version.version_id)
+            .collect::<Vec<_>>(),
+        vec![3, 2]
+    );
 }
 
 async fn racing_writers_never_lose_an_update(store: Arc<dyn Store>) {
-    store.commit(&[write("race", Expected::Absent, 1, WriteMethod::Create, Some("{}"))]).await.unwrap();
+    store
+        .commit(&[write(
+            "race",
+            Expected::Absent,
+            1,
+            WriteMethod::Create,
+            Some("{}"),
+        )])
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for n in 0..16 {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
             let body = format!("{{\"writer\":{n}}}");
-            store.commit(&[write("race", Expected::Version(1), 2, WriteMethod::Update, Some(&body))]).await
+            store
+                .commit(&[write(
+                    "race",
+                    Expected::Version(1),
+                    2,
+                    WriteMethod::Update,
+                    Some(&body),
+                )])
+                .await
         }));
     }
     let mut wins = 0;
@@ -97,7 +207,15 @@ async fn racing_writers_never_lose_an_update(store: Arc<dyn Store>) {
         }
     }
     assert_eq!(wins, 1, "exactly one of the racing writers wins");
-    assert_eq!(store.current("Patient", "race").await.unwrap().unwrap().version_id, 2);
+    assert_eq!(
+        store
+            .current("Patient", "race")
+            .await
+            .unwrap()
+            .unwrap()
+            .version_id,
+        2
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -3,11 +3,13 @@
 //!
 //! Three gates, in order:
 //! 1. JSON well-formedness (serde_json, with its nesting limit: deep documents are refused, not
-//!    recursed into), a JSON object with a `resourceType` that matches the URL;
+//!    recursed into), no repeated keys, a JSON object with a `resourceType` matching the URL;
 //! 2. `fhir-validate`: the R4 model walked element by element — unknown elements, cardinality,
 //!    required elements, primitive formats, empty values, required code bindings, narrative
 //!    XHTML safety — each issue with a FHIRPath `expression`;
 //! 3. fhirbolt's strict parse of the R4 `Resource` enum (`fhir-r4`), as a second structural gate.
+
+mod duplicate_keys;
 
 use crate::error::{ErrorKind, FhirError, FhirResult, Issue, Severity};
 use serde_json::{Map, Value};
@@ -19,21 +21,37 @@ pub struct CheckedResource(pub Map<String, Value>);
 /// Parse request bytes as JSON; a syntax error is a 400 naming the line and column.
 pub fn parse_json(body: &[u8]) -> FhirResult<Value> {
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(FhirError::new(ErrorKind::BadRequest, "required", "the request body is empty; a FHIR resource was expected"));
+        return Err(FhirError::new(
+            ErrorKind::BadRequest,
+            "required",
+            "the request body is empty; a FHIR resource was expected",
+        ));
     }
-    serde_json::from_slice::<Value>(body).map_err(|e| {
+    let value = serde_json::from_slice::<Value>(body).map_err(|e| {
         FhirError::new(
             ErrorKind::BadRequest,
             "structure",
             format!("the request body is not valid JSON: {e}"),
         )
-    })
+    })?;
+    duplicate_keys::check_no_duplicate_keys(body).map_err(|e| {
+        FhirError::new(
+            ErrorKind::BadRequest,
+            "structure",
+            format!("the request body is not valid FHIR JSON: {e}"),
+        )
+    })?;
+    Ok(value)
 }
 
 /// Check a parsed resource of `expected_type` through all gates.
 pub fn check_resource(value: Value, expected_type: &str) -> FhirResult<CheckedResource> {
     let Value::Object(map) = value else {
-        return Err(FhirError::new(ErrorKind::BadRequest, "structure", "the request body must be a JSON object (a FHIR resource)"));
+        return Err(FhirError::new(
+            ErrorKind::BadRequest,
+            "structure",
+            "the request body must be a JSON object (a FHIR resource)",
+        ));
     };
     match map.get("resourceType") {
         Some(Value::String(rt)) if rt == expected_type => {}
@@ -69,7 +87,9 @@ pub fn check_resource(value: Value, expected_type: &str) -> FhirResult<CheckedRe
     }
     match value {
         Value::Object(map) => Ok(CheckedResource(map)),
-        _ => Err(FhirError::internal("checked resource is no longer an object")),
+        _ => Err(FhirError::internal(
+            "checked resource is no longer an object",
+        )),
     }
 }
 
@@ -84,7 +104,11 @@ fn convert_issue(issue: fhir_validate::Issue) -> Issue {
         severity,
         code: issue.code,
         diagnostics: issue.diagnostics,
-        expression: if issue.expression.is_empty() { Vec::new() } else { vec![issue.expression] },
+        expression: if issue.expression.is_empty() {
+            Vec::new()
+        } else {
+            vec![issue.expression]
+        },
     }
 }
 

@@ -30,8 +30,12 @@ pub struct TestResponse {
 
 impl TestResponse {
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("response is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "response is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
     }
 
     pub fn text(&self) -> String {
@@ -46,7 +50,10 @@ impl TestResponse {
     pub fn diagnostics(&self) -> String {
         let oo = self.json();
         assert_eq!(oo["resourceType"], "OperationOutcome", "{oo}");
-        oo["issue"][0]["diagnostics"].as_str().unwrap_or("").to_string()
+        oo["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
     }
 }
 
@@ -65,23 +72,51 @@ impl TestApp {
             .resolve()
             .expect("config");
         let clock = SteppingClock::new(time::macros::datetime!(2026-01-01 00:00:00 UTC), 1_000);
-        let state = AppState::new(config, db.store.clone(), Arc::new(clock), Arc::new(SequentialIds::new("id")));
-        TestApp { state, db: Some(db), backend }
+        let state = AppState::new(
+            config,
+            db.store.clone(),
+            Arc::new(clock),
+            Arc::new(SequentialIds::new("id")),
+        );
+        TestApp {
+            state,
+            db: Some(db),
+            backend,
+        }
     }
 
-    pub async fn request(&self, method: Method, uri: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> TestResponse {
+    pub async fn request(
+        &self,
+        method: Method,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> TestResponse {
         let mut builder = Request::builder().method(method).uri(uri);
         for (k, v) in headers {
             builder = builder.header(*k, *v);
         }
         let request = builder
-            .body(body.map(|b| Body::from(b.to_vec())).unwrap_or_else(Body::empty))
+            .body(
+                body.map(|b| Body::from(b.to_vec()))
+                    .unwrap_or_else(Body::empty),
+            )
             .expect("request");
-        let response = app::router(self.state.clone()).oneshot(request).await.expect("router is infallible");
+        let response = app::router(self.state.clone())
+            .oneshot(request)
+            .await
+            .expect("router is infallible");
         let status = response.status();
         let headers = response.headers().clone();
-        let body = axum::body::to_bytes(response.into_body(), usize::MAX).await.expect("body").to_vec();
-        TestResponse { status, headers, body }
+        let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+            .await
+            .expect("body")
+            .to_vec();
+        TestResponse {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn get(&self, uri: &str) -> TestResponse {
@@ -90,7 +125,13 @@ impl TestApp {
 
     pub async fn post_json(&self, uri: &str, body: &Value) -> TestResponse {
         let bytes = serde_json::to_vec(body).expect("json");
-        self.request(Method::POST, uri, &[("content-type", "application/fhir+json")], Some(&bytes)).await
+        self.request(
+            Method::POST,
+            uri,
+            &[("content-type", "application/fhir+json")],
+            Some(&bytes),
+        )
+        .await
     }
 
     pub async fn put_json(&self, uri: &str, body: &Value, extra: &[(&str, &str)]) -> TestResponse {
@@ -129,7 +170,10 @@ where
 
 /// A published example resource from the fixtures.
 pub fn fixture(name: &str) -> Value {
-    let path = format!("{}/crates/fhir-validate/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/crates/fhir-validate/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).expect("fixture JSON")
 }

@@ -35,7 +35,8 @@ fn strict() -> Option<DeserializationConfig> {
 }
 
 fn parse_json(json: &[u8]) -> Result<Resource, StructureError> {
-    fhirbolt::json::from_slice::<Resource>(json, strict()).map_err(|e| StructureError(e.to_string()))
+    fhirbolt::json::from_slice::<Resource>(json, strict())
+        .map_err(|e| StructureError(e.to_string()))
 }
 
 /// Strictly parse a JSON resource against the R4 model; `Ok(())` when it conforms structurally.
@@ -67,9 +68,12 @@ fn check_well_formed(xml: &[u8]) -> Result<(), StructureError> {
     let mut depth: usize = 0;
     let mut roots = 0;
     loop {
-        let event = reader
-            .read_event_into(&mut buf)
-            .map_err(|e| StructureError(format!("malformed XML at byte {}: {e}", reader.buffer_position())))?;
+        let event = reader.read_event_into(&mut buf).map_err(|e| {
+            StructureError(format!(
+                "malformed XML at byte {}: {e}",
+                reader.buffer_position()
+            ))
+        })?;
         match event {
             Event::Start(_) => {
                 if depth == 0 {
@@ -79,7 +83,11 @@ fn check_well_formed(xml: &[u8]) -> Result<(), StructureError> {
             }
             Event::Empty(_) if depth == 0 => roots += 1,
             Event::End(_) => depth = depth.saturating_sub(1),
-            Event::DocType(_) => return Err(StructureError("DOCTYPE declarations are not allowed in FHIR XML".into())),
+            Event::DocType(_) => {
+                return Err(StructureError(
+                    "DOCTYPE declarations are not allowed in FHIR XML".into(),
+                ))
+            }
             Event::Eof => break,
             _ => {}
         }
@@ -87,9 +95,15 @@ fn check_well_formed(xml: &[u8]) -> Result<(), StructureError> {
     }
     match (depth, roots) {
         (0, 1) => Ok(()),
-        (0, 0) => Err(StructureError("the XML document has no root element".into())),
-        (0, _) => Err(StructureError("the XML document has more than one root element".into())),
-        _ => Err(StructureError("the XML document ends before all elements are closed".into())),
+        (0, 0) => Err(StructureError(
+            "the XML document has no root element".into(),
+        )),
+        (0, _) => Err(StructureError(
+            "the XML document has more than one root element".into(),
+        )),
+        _ => Err(StructureError(
+            "the XML document ends before all elements are closed".into(),
+        )),
     }
 }
 
@@ -128,7 +142,10 @@ mod tests {
         let obs = r#"{"resourceType":"Observation","status":"final","code":{"text":"w"},"valueQuantity":{"value":72.50}}"#;
         let xml = json_to_xml(obs.as_bytes()).expect("to xml");
         let xml_text = String::from_utf8(xml.clone()).expect("utf8");
-        assert!(xml_text.contains("<Observation xmlns=\"http://hl7.org/fhir\">"), "{xml_text}");
+        assert!(
+            xml_text.contains("<Observation xmlns=\"http://hl7.org/fhir\">"),
+            "{xml_text}"
+        );
         assert!(xml_text.contains("72.50"), "{xml_text}");
         let json = xml_to_json(&xml).expect("to json");
         let json_text = String::from_utf8(json).expect("utf8");
@@ -137,10 +154,15 @@ mod tests {
 
     #[test]
     fn rejects_malformed_xml() {
-        assert!(xml_to_json(b"<Patient xmlns=\"http://hl7.org/fhir\"><active value=\"true\">").is_err());
+        assert!(
+            xml_to_json(b"<Patient xmlns=\"http://hl7.org/fhir\"><active value=\"true\">").is_err()
+        );
         assert!(xml_to_json(b"not xml").is_err());
         assert!(xml_to_json(b"<Patient xmlns=\"http://hl7.org/fhir\"></Observation>").is_err());
         assert!(xml_to_json(b"<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><Patient xmlns=\"http://hl7.org/fhir\"/>").is_err());
-        assert!(xml_to_json(b"<Patient xmlns=\"http://hl7.org/fhir\"><active value=\"true\"/></Patient>").is_ok());
+        assert!(xml_to_json(
+            b"<Patient xmlns=\"http://hl7.org/fhir\"><active value=\"true\"/></Patient>"
+        )
+        .is_ok());
     }
 }

@@ -1,0 +1,75 @@
+//! Content negotiation and FHIR XML at the edge (http.html#mime-type, xml.html).
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::each_backend;
+use serde_json::json;
+
+#[tokio::test]
+async fn xml_in_and_out_with_json_storage() {
+    each_backend(|app| async move {
+        let xml = br#"<Patient xmlns="http://hl7.org/fhir"><active value="true"/><name><family value="Chalmers"/></name><birthDate value="1974-12-25"/></Patient>"#;
+        let created = app
+            .request(Method::POST, "/fhir/Patient", &[("content-type", "application/fhir+xml"), ("accept", "application/fhir+xml")], Some(xml))
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+        assert_eq!(created.header("content-type"), Some("application/fhir+xml; charset=utf-8"));
+        let text = created.text();
+        assert!(text.contains("<Patient xmlns=\"http://hl7.org/fhir\">"), "{text}");
+        assert!(text.contains("<family value=\"Chalmers\"/>"), "{text}");
+        assert!(text.contains("<versionId value=\"1\"/>"), "{text}");
+
+        let id = "id-1";
+        let as_json = app.get(&format!("/fhir/Patient/{id}")).await;
+        assert_eq!(as_json.json()["name"][0]["family"], "Chalmers", "stored as JSON");
+        let via_format = app.request(Method::GET, &format!("/fhir/Patient/{id}?_format=xml"), &[("accept", "application/fhir+json")], None).await;
+        assert_eq!(via_format.header("content-type"), Some("application/fhir+xml; charset=utf-8"));
+        let json_over_accept = app.request(Method::GET, &format!("/fhir/Patient/{id}?_format=json"), &[("accept", "application/fhir+xml")], None).await;
+        assert_eq!(json_over_accept.header("content-type"), Some("application/fhir+json; charset=utf-8"));
+
+        let not_acceptable = app.request(Method::GET, &format!("/fhir/Patient/{id}"), &[("accept", "text/html")], None).await;
+        assert_eq!(not_acceptable.status, StatusCode::NOT_ACCEPTABLE);
+        assert_eq!(not_acceptable.json()["resourceType"], "OperationOutcome");
+        let bad_format = app.get(&format!("/fhir/Patient/{id}?_format=html")).await;
+        assert_eq!(bad_format.status, StatusCode::NOT_ACCEPTABLE);
+
+        let history_xml = app.get("/fhir/Patient/_history?_format=xml").await;
+        assert_eq!(history_xml.status, StatusCode::OK);
+        assert!(history_xml.text().contains("<Bundle xmlns=\"http://hl7.org/fhir\">"), "{}", history_xml.text());
+
+        let error_xml = app.request(Method::GET, "/fhir/Patient/none", &[("accept", "application/fhir+xml")], None).await;
+        assert_eq!(error_xml.status, StatusCode::NOT_FOUND);
+        assert!(error_xml.text().contains("<OperationOutcome"), "{}", error_xml.text());
+
+        let metadata_xml = app.get("/fhir/metadata?_format=application/fhir%2Bxml").await;
+        assert!(metadata_xml.text().contains("<CapabilityStatement"));
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn plain_application_json_is_accepted() {
+    each_backend(|app| async move {
+        let body = serde_json::to_vec(&json!({"resourceType":"Patient"})).unwrap();
+        let created = app
+            .request(
+                Method::POST,
+                "/fhir/Patient",
+                &[
+                    ("content-type", "application/json; charset=utf-8"),
+                    ("accept", "application/json"),
+                ],
+                Some(&body),
+            )
+            .await;
+        assert_eq!(created.status, StatusCode::CREATED);
+        assert_eq!(
+            created.header("content-type"),
+            Some("application/fhir+json; charset=utf-8")
+        );
+        app
+    })
+    .await;
+}
