@@ -16,29 +16,34 @@ pub fn stamp(
     version_id: i64,
     last_updated_us: i64,
 ) -> FhirResult<Bytes> {
-    let mut fields = resource.0;
-    let resource_type = fields.remove("resourceType").unwrap_or(Value::Null);
-    fields.remove("id");
-    let client_meta = match fields.remove("meta") {
-        Some(Value::Object(meta)) => meta,
-        _ => Map::new(),
-    };
+    let fields = resource.0;
+    let mut out = Map::with_capacity(fields.len() + 3);
+    out.insert(
+        "resourceType".into(),
+        fields.get("resourceType").cloned().unwrap_or(Value::Null),
+    );
+    out.insert("id".into(), Value::String(id.to_string()));
     let mut meta = Map::new();
     meta.insert("versionId".into(), Value::String(version_id.to_string()));
     meta.insert(
         "lastUpdated".into(),
         Value::String(format_instant(last_updated_us)),
     );
-    for (key, value) in client_meta {
-        if key != "versionId" && key != "lastUpdated" {
-            meta.insert(key, value);
+    if let Some(Value::Object(client_meta)) = fields.get("meta") {
+        for (key, value) in client_meta {
+            if key != "versionId" && key != "lastUpdated" {
+                meta.insert(key.clone(), value.clone());
+            }
         }
     }
-    let mut out = Map::with_capacity(fields.len() + 3);
-    out.insert("resourceType".into(), resource_type);
-    out.insert("id".into(), Value::String(id.to_string()));
     out.insert("meta".into(), Value::Object(meta));
-    out.extend(fields);
+    // Iterate rather than remove: with `preserve_order`, `Map::remove` swaps the last key into
+    // the hole and would reorder the client's elements.
+    for (key, value) in fields {
+        if key != "resourceType" && key != "id" && key != "meta" {
+            out.insert(key, value);
+        }
+    }
     serde_json::to_vec(&Value::Object(out))
         .map(Bytes::from)
         .map_err(FhirError::internal)
@@ -59,6 +64,16 @@ mod tests {
         assert_eq!(
             std::str::from_utf8(&bytes).unwrap(),
             r#"{"resourceType":"Patient","id":"p1","meta":{"versionId":"3","lastUpdated":"1970-01-01T00:00:00.000Z","tag":[{"code":"t"}]},"active":true}"#
+        );
+    }
+
+    #[test]
+    fn element_order_is_kept() {
+        let Value::Object(map) = serde_json::from_str(r#"{"resourceType":"Patient","active":true,"name":[{"family":"C"}],"birthDate":"1974-12-25","id":"x"}"#).unwrap() else { unreachable!() };
+        let bytes = stamp(CheckedResource(map), "p1", 1, 0).unwrap();
+        assert_eq!(
+            std::str::from_utf8(&bytes).unwrap(),
+            r#"{"resourceType":"Patient","id":"p1","meta":{"versionId":"1","lastUpdated":"1970-01-01T00:00:00.000Z"},"active":true,"name":[{"family":"C"}],"birthDate":"1974-12-25"}"#
         );
     }
 }

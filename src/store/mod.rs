@@ -10,6 +10,7 @@
 //!
 //! Backend differences live in `sqlite.rs` and `postgres.rs` only.
 
+mod cache;
 mod postgres;
 mod sqlite;
 

@@ -1,6 +1,6 @@
 //! The PostgreSQL backend (production): a connection pool, one transaction per commit, and
 //! optimistic concurrency through conditional `INSERT … ON CONFLICT DO NOTHING` / `UPDATE …
-//! WHERE version_id = $n`. Under READ COMMITTED a second writer of the same row waits for the
+//! WHERE version_id = $n`, each fused with its history insert into one statement. Under READ COMMITTED a second writer of the same row waits for the
 //! first, re-checks the condition and finds it false, so exactly one of two racing writes
 //! wins. Many stateless server nodes may share one database.
 
@@ -40,57 +40,55 @@ impl PostgresStore {
     }
 }
 
-async fn apply_write(tx: &mut Transaction<'_, Postgres>, w: &VersionWrite) -> StoreResult<()> {
+/// Apply one write as a single statement: the conditional change of `resource_current` and the
+/// insert into `resource_version` are one data-modifying CTE, so a lone write is one round
+/// trip and one (auto-committed) transaction. Returns whether the condition held.
+async fn apply_write<'e, E>(executor: E, w: &VersionWrite) -> StoreResult<bool>
+where
+    E: sqlx::Executor<'e, Database = Postgres>,
+{
     let deleted = w.body.is_none();
     let body = w.body.as_deref();
-    let affected = match w.expected {
+    let query = match w.expected {
         Expected::Absent => sqlx::query(
-            "INSERT INTO resource_current (resource_type, id, version_id, last_updated_us, deleted, body) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-        )
-        .bind(&w.resource_type)
-        .bind(&w.id)
-        .bind(w.version_id)
-        .bind(w.last_updated_us)
-        .bind(deleted)
-        .bind(body)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected(),
-        Expected::Version(current) => sqlx::query(
-            "UPDATE resource_current SET version_id = $1, last_updated_us = $2, deleted = $3, body = $4 \
-             WHERE resource_type = $5 AND id = $6 AND version_id = $7",
-        )
-        .bind(w.version_id)
-        .bind(w.last_updated_us)
-        .bind(deleted)
-        .bind(body)
-        .bind(&w.resource_type)
-        .bind(&w.id)
-        .bind(current)
-        .execute(&mut **tx)
-        .await?
-        .rows_affected(),
+            "WITH cur AS ( \
+                INSERT INTO resource_current (resource_type, id, version_id, last_updated_us, deleted, body) \
+                VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING 1) \
+             INSERT INTO resource_version (resource_type, id, version_id, last_updated_us, method, body) \
+             SELECT $1, $2, $3, $4, $7, $6 FROM cur",
+        ),
+        Expected::Version(_) => sqlx::query(
+            "WITH cur AS ( \
+                UPDATE resource_current SET version_id = $3, last_updated_us = $4, deleted = $5, body = $6 \
+                WHERE resource_type = $1 AND id = $2 AND version_id = $8 RETURNING 1) \
+             INSERT INTO resource_version (resource_type, id, version_id, last_updated_us, method, body) \
+             SELECT $1, $2, $3, $4, $7, $6 FROM cur",
+        ),
     };
-    if affected != 1 {
-        return Err(StoreError::Conflict {
-            resource_type: w.resource_type.clone(),
-            id: w.id.clone(),
-        });
+    let mut query = query
+        .bind(&w.resource_type)
+        .bind(&w.id)
+        .bind(w.version_id)
+        .bind(w.last_updated_us)
+        .bind(deleted)
+        .bind(body)
+        .bind(w.method.as_str());
+    if let Expected::Version(current) = w.expected {
+        query = query.bind(current);
     }
-    sqlx::query(
-        "INSERT INTO resource_version (resource_type, id, version_id, last_updated_us, method, body) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&w.resource_type)
-    .bind(&w.id)
-    .bind(w.version_id)
-    .bind(w.last_updated_us)
-    .bind(w.method.as_str())
-    .bind(body)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    let affected = query
+        .execute(executor)
+        .await
+        .map_err(|e| conflict_or(e, w))?
+        .rows_affected();
+    Ok(affected == 1)
+}
+
+fn conflict(w: &VersionWrite) -> StoreError {
+    StoreError::Conflict {
+        resource_type: w.resource_type.clone(),
+        id: w.id.clone(),
+    }
 }
 
 fn stored_version(row: &PgRow) -> StoreResult<StoredVersion> {
@@ -159,17 +157,28 @@ impl Store for PostgresStore {
     }
 
     async fn commit(&self, writes: &[VersionWrite]) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        if let [only] = writes {
+            return match apply_write(&self.pool, only).await? {
+                true => Ok(()),
+                false => Err(conflict(only)),
+            };
+        }
+        let mut tx: Transaction<'_, Postgres> = self.pool.begin().await?;
         for write in writes {
-            if let Err(err) = apply_write(&mut tx, write).await {
+            let applied = match apply_write(&mut *tx, write).await {
+                Ok(applied) => applied,
+                Err(e) => {
+                    tx.rollback().await.ok();
+                    return Err(e);
+                }
+            };
+            if !applied {
                 tx.rollback().await.ok();
-                return Err(err);
+                return Err(conflict(write));
             }
         }
-        tx.commit().await.map_err(|e| match writes.first() {
-            Some(w) => conflict_or(e, w),
-            None => StoreError::from(e),
-        })
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn history(&self, query: &HistoryQuery) -> StoreResult<Vec<HistoryRow>> {

@@ -3,7 +3,12 @@
 //! group commit — every queued batch runs in its own SAVEPOINT inside one transaction, so one
 //! fsync makes many writes durable and a failing batch never affects its neighbours. A reply
 //! is sent only after COMMIT returns (`synchronous = FULL`): acknowledged means durable.
+//!
+//! Because this process is the database's only writer, current versions are also kept in a
+//! bounded in-memory cache (`cache.rs`) that commits update before they are acknowledged; reads
+//! are served from it when they can be. One SQLite file is for one server process.
 
+use super::cache::CurrentCache;
 use super::{
     decode_method, Expected, HistoryQuery, HistoryRow, HistoryScope, Store, StoreError,
     StoreResult, StoredVersion, VersionWrite,
@@ -22,6 +27,9 @@ use tokio::sync::{mpsc, oneshot};
 /// Most batches folded into one transaction by the writer.
 const MAX_GROUP: usize = 128;
 
+/// Bytes of current resources kept in memory.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
 struct WriteJob {
     writes: Vec<VersionWrite>,
     reply: oneshot::Sender<StoreResult<()>>,
@@ -31,6 +39,7 @@ struct WriteJob {
 pub struct SqliteStore {
     readers: SqlitePool,
     writer: mpsc::Sender<WriteJob>,
+    cache: CurrentCache,
 }
 
 impl SqliteStore {
@@ -60,7 +69,11 @@ impl SqliteStore {
         let connection = SqliteConnection::connect_with(&options).await?;
         let (writer, jobs) = mpsc::channel(1024);
         tokio::spawn(run_writer(connection, jobs));
-        Ok(SqliteStore { readers, writer })
+        Ok(SqliteStore {
+            readers,
+            writer,
+            cache: CurrentCache::new(CACHE_BYTES),
+        })
     }
 }
 
@@ -191,6 +204,9 @@ impl Store for SqliteStore {
     }
 
     async fn current(&self, resource_type: &str, id: &str) -> StoreResult<Option<StoredVersion>> {
+        if let Some(hit) = self.cache.get(resource_type, id) {
+            return Ok(Some(hit));
+        }
         let row = sqlx::query(
             "SELECT version_id, last_updated_us, body FROM resource_current WHERE resource_type = ? AND id = ?",
         )
@@ -198,7 +214,11 @@ impl Store for SqliteStore {
         .bind(id)
         .fetch_optional(&self.readers)
         .await?;
-        row.as_ref().map(stored_version).transpose()
+        let found = row.as_ref().map(stored_version).transpose()?;
+        if let Some(version) = &found {
+            self.cache.put_if_newer(resource_type, id, version.clone());
+        }
+        Ok(found)
     }
 
     async fn version(
@@ -231,7 +251,19 @@ impl Store for SqliteStore {
             .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?;
         answer
             .await
-            .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?
+            .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))??;
+        for w in writes {
+            self.cache.put_if_newer(
+                &w.resource_type,
+                &w.id,
+                StoredVersion {
+                    version_id: w.version_id,
+                    last_updated_us: w.last_updated_us,
+                    body: w.body.clone(),
+                },
+            );
+        }
+        Ok(())
     }
 
     async fn history(&self, query: &HistoryQuery) -> StoreResult<Vec<HistoryRow>> {

@@ -1,0 +1,153 @@
+//! A bounded in-process cache of current resource versions, for backends where this process is
+//! the only writer (the embedded SQLite store). Reads of a cached resource are a hash lookup and
+//! a reference-count bump of the stored bytes. Entries only ever move forward in version, so a
+//! slow reader can never put an older version back over a newer one that a writer installed.
+
+use super::StoredVersion;
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash, Hasher, RandomState};
+use std::sync::Mutex;
+
+const SHARDS: usize = 16;
+
+struct Shard {
+    entries: HashMap<String, StoredVersion>,
+    bytes: usize,
+}
+
+/// Current versions by `Type/id`, bounded by the total size of the bodies held.
+pub struct CurrentCache {
+    shards: Vec<Mutex<Shard>>,
+    hasher: RandomState,
+    budget_per_shard: usize,
+}
+
+fn key(resource_type: &str, id: &str) -> String {
+    let mut k = String::with_capacity(resource_type.len() + id.len() + 1);
+    k.push_str(resource_type);
+    k.push('/');
+    k.push_str(id);
+    k
+}
+
+fn cost(key: &str, version: &StoredVersion) -> usize {
+    key.len() + version.body.as_ref().map_or(0, |b| b.len()) + 64
+}
+
+impl CurrentCache {
+    /// A cache holding at most about `budget_bytes` of keys and bodies.
+    pub fn new(budget_bytes: usize) -> Self {
+        CurrentCache {
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(Shard {
+                        entries: HashMap::new(),
+                        bytes: 0,
+                    })
+                })
+                .collect(),
+            hasher: RandomState::new(),
+            budget_per_shard: budget_bytes / SHARDS,
+        }
+    }
+
+    fn shard(&self, key: &str) -> &Mutex<Shard> {
+        let mut h = self.hasher.build_hasher();
+        key.hash(&mut h);
+        &self.shards[(h.finish() as usize) % SHARDS]
+    }
+
+    /// The cached current version, if any.
+    pub fn get(&self, resource_type: &str, id: &str) -> Option<StoredVersion> {
+        let key = key(resource_type, id);
+        let shard = self.shard(&key).lock().unwrap_or_else(|p| p.into_inner());
+        shard.entries.get(&key).cloned()
+    }
+
+    /// Remember `version` unless a newer (or the same) version is already cached.
+    pub fn put_if_newer(&self, resource_type: &str, id: &str, version: StoredVersion) {
+        let key = key(resource_type, id);
+        let size = cost(&key, &version);
+        if size > self.budget_per_shard {
+            return;
+        }
+        let mut shard = self.shard(&key).lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(existing) = shard.entries.get(&key) {
+            if existing.version_id >= version.version_id {
+                return;
+            }
+        }
+        if let Some(old) = shard.entries.insert(key.clone(), version) {
+            shard.bytes -= cost(&key, &old);
+        }
+        shard.bytes += size;
+        if shard.bytes > self.budget_per_shard {
+            evict(&mut shard, self.budget_per_shard * 3 / 4, &key);
+        }
+    }
+}
+
+/// Drop arbitrary entries (never `keep`) until the shard is within `target` bytes.
+fn evict(shard: &mut Shard, target: usize, keep: &str) {
+    let victims: Vec<String> = {
+        let mut freed = 0usize;
+        let excess = shard.bytes.saturating_sub(target);
+        shard
+            .entries
+            .iter()
+            .filter(|(k, _)| k.as_str() != keep)
+            .take_while(|(k, v)| {
+                let go = freed < excess;
+                freed += cost(k, v);
+                go
+            })
+            .map(|(k, _)| k.clone())
+            .collect()
+    };
+    for k in victims {
+        if let Some(v) = shard.entries.remove(&k) {
+            shard.bytes -= cost(&k, &v);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    fn v(version_id: i64, body: &str) -> StoredVersion {
+        StoredVersion {
+            version_id,
+            last_updated_us: 0,
+            body: Some(Bytes::from(body.to_string())),
+        }
+    }
+
+    #[test]
+    fn versions_only_move_forward() {
+        let cache = CurrentCache::new(1 << 20);
+        assert_eq!(cache.get("Patient", "a"), None);
+        cache.put_if_newer("Patient", "a", v(2, "two"));
+        cache.put_if_newer("Patient", "a", v(1, "one"));
+        assert_eq!(cache.get("Patient", "a"), Some(v(2, "two")));
+        cache.put_if_newer("Patient", "a", v(3, "three"));
+        assert_eq!(cache.get("Patient", "a").map(|x| x.version_id), Some(3));
+        assert_eq!(cache.get("Goal", "a"), None, "keys include the type");
+    }
+
+    #[test]
+    fn stays_within_its_budget() {
+        let cache = CurrentCache::new(16 * 1024);
+        let body = "x".repeat(200);
+        for n in 0..1000 {
+            cache.put_if_newer("Patient", &n.to_string(), v(1, &body));
+        }
+        let held: usize = cache.shards.iter().map(|s| s.lock().unwrap().bytes).sum();
+        assert!(held <= 16 * 1024, "{held}");
+        assert!(
+            cache.get("Patient", "999").is_some(),
+            "the newest entry is kept"
+        );
+    }
+}
