@@ -7,46 +7,52 @@ use super::instant::format_instant;
 use crate::error::{FhirError, FhirResult};
 use crate::validate::CheckedResource;
 use bytes::Bytes;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-/// Serialise `resource` with its server-assigned identity and version.
+/// Serialise `resource` with its server-assigned identity and version. Writes the JSON
+/// directly (no copy of the resource tree), keeping the client's element order.
 pub fn stamp(
-    resource: CheckedResource,
+    resource: &CheckedResource,
     id: &str,
     version_id: i64,
     last_updated_us: i64,
 ) -> FhirResult<Bytes> {
-    let fields = resource.0;
-    let mut out = Map::with_capacity(fields.len() + 3);
-    out.insert(
-        "resourceType".into(),
-        fields.get("resourceType").cloned().unwrap_or(Value::Null),
-    );
-    out.insert("id".into(), Value::String(id.to_string()));
-    let mut meta = Map::new();
-    meta.insert("versionId".into(), Value::String(version_id.to_string()));
-    meta.insert(
-        "lastUpdated".into(),
-        Value::String(format_instant(last_updated_us)),
-    );
+    let fields = &resource.0;
+    let mut out = Vec::with_capacity(1024);
+    out.extend_from_slice(b"{\"resourceType\":");
+    write_json(&mut out, fields.get("resourceType").unwrap_or(&Value::Null))?;
+    out.extend_from_slice(b",\"id\":");
+    write_json(&mut out, id)?;
+    out.extend_from_slice(b",\"meta\":{\"versionId\":");
+    write_json(&mut out, &version_id.to_string())?;
+    out.extend_from_slice(b",\"lastUpdated\":");
+    write_json(&mut out, &format_instant(last_updated_us))?;
     if let Some(Value::Object(client_meta)) = fields.get("meta") {
         for (key, value) in client_meta {
             if key != "versionId" && key != "lastUpdated" {
-                meta.insert(key.clone(), value.clone());
+                write_member(&mut out, key, value)?;
             }
         }
     }
-    out.insert("meta".into(), Value::Object(meta));
-    // Iterate rather than remove: with `preserve_order`, `Map::remove` swaps the last key into
-    // the hole and would reorder the client's elements.
+    out.push(b'}');
     for (key, value) in fields {
         if key != "resourceType" && key != "id" && key != "meta" {
-            out.insert(key, value);
+            write_member(&mut out, key, value)?;
         }
     }
-    serde_json::to_vec(&Value::Object(out))
-        .map(Bytes::from)
-        .map_err(FhirError::internal)
+    out.push(b'}');
+    Ok(Bytes::from(out))
+}
+
+fn write_member(out: &mut Vec<u8>, key: &str, value: &Value) -> FhirResult<()> {
+    out.push(b',');
+    write_json(out, key)?;
+    out.push(b':');
+    write_json(out, value)
+}
+
+fn write_json<T: serde::Serialize + ?Sized>(out: &mut Vec<u8>, value: &T) -> FhirResult<()> {
+    serde_json::to_writer(out, value).map_err(FhirError::internal)
 }
 
 #[cfg(test)]
@@ -60,7 +66,7 @@ mod tests {
         else {
             unreachable!()
         };
-        let bytes = stamp(CheckedResource(map), "p1", 3, 0).unwrap();
+        let bytes = stamp(&CheckedResource(map), "p1", 3, 0).unwrap();
         assert_eq!(
             std::str::from_utf8(&bytes).unwrap(),
             r#"{"resourceType":"Patient","id":"p1","meta":{"versionId":"3","lastUpdated":"1970-01-01T00:00:00.000Z","tag":[{"code":"t"}]},"active":true}"#
@@ -70,7 +76,7 @@ mod tests {
     #[test]
     fn element_order_is_kept() {
         let Value::Object(map) = serde_json::from_str(r#"{"resourceType":"Patient","active":true,"name":[{"family":"C"}],"birthDate":"1974-12-25","id":"x"}"#).unwrap() else { unreachable!() };
-        let bytes = stamp(CheckedResource(map), "p1", 1, 0).unwrap();
+        let bytes = stamp(&CheckedResource(map), "p1", 1, 0).unwrap();
         assert_eq!(
             std::str::from_utf8(&bytes).unwrap(),
             r#"{"resourceType":"Patient","id":"p1","meta":{"versionId":"1","lastUpdated":"1970-01-01T00:00:00.000Z"},"active":true,"name":[{"family":"C"}],"birthDate":"1974-12-25"}"#

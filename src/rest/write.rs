@@ -10,8 +10,9 @@ use super::{
 };
 use crate::error::{ErrorKind, FhirError, FhirResult};
 use crate::store::{Expected, StoreError, StoredVersion, VersionWrite, WriteMethod};
-use crate::validate::{check_resource, is_valid_id, CheckedResource};
+use crate::validate::{check_resource, check_structure, is_valid_id, CheckedResource};
 use serde_json::Value;
+use std::sync::Arc;
 
 /// The result of an update: the new version, and whether it created the resource.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,7 +66,8 @@ impl FhirService {
         for _ in 0..WRITE_RETRIES {
             let id = self.ids.new_id();
             let now = self.now_us();
-            let bytes = stamp(checked.clone(), &id, 1, now)?;
+            let bytes = stamp(&checked, &id, 1, now)?;
+            check_structure(&bytes, resource_type)?;
             let write = VersionWrite {
                 resource_type: resource_type.to_string(),
                 id: id.clone(),
@@ -117,9 +119,9 @@ impl FhirService {
                 ))
             }
         }
-        let checked = check_resource(body, resource_type)?;
+        let checked = Arc::new(check_resource(body, resource_type)?);
         self.write_new_version(resource_type, id, if_match, WriteMethod::Update, |_| {
-            Ok(checked.clone())
+            Ok(Arc::clone(&checked))
         })
         .await
     }
@@ -167,10 +169,12 @@ impl FhirService {
                         "a patch must not change the resourceType",
                     ));
                 }
-                check_resource(doc, resource_type).map_err(|mut e| {
-                    e.kind = ErrorKind::Unprocessable;
-                    e
-                })
+                check_resource(doc, resource_type)
+                    .map(Arc::new)
+                    .map_err(|mut e| {
+                        e.kind = ErrorKind::Unprocessable;
+                        e
+                    })
             })
             .await?;
         Ok(outcome.resource)
@@ -245,7 +249,7 @@ impl FhirService {
         id: &str,
         if_match: Option<i64>,
         method: WriteMethod,
-        build: impl Fn(Option<&StoredVersion>) -> FhirResult<CheckedResource>,
+        build: impl Fn(Option<&StoredVersion>) -> FhirResult<Arc<CheckedResource>>,
     ) -> FhirResult<UpdateOutcome> {
         for attempt in 0..WRITE_RETRIES {
             backoff(attempt).await;
@@ -288,7 +292,8 @@ impl FhirService {
             };
             let created = current.as_ref().is_none_or(|c| c.body.is_none());
             let now = self.now_us();
-            let bytes = stamp(checked, id, version_id, now)?;
+            let bytes = stamp(&checked, id, version_id, now)?;
+            check_structure(&bytes, resource_type)?;
             let write = VersionWrite {
                 resource_type: resource_type.to_string(),
                 id: id.to_string(),

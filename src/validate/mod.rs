@@ -44,7 +44,8 @@ pub fn parse_json(body: &[u8]) -> FhirResult<Value> {
     Ok(value)
 }
 
-/// Check a parsed resource of `expected_type` through all gates.
+/// Check a parsed resource of `expected_type` through the JSON and model gates; the stamped
+/// bytes then go through [`check_structure`].
 pub fn check_resource(value: Value, expected_type: &str) -> FhirResult<CheckedResource> {
     let Value::Object(map) = value else {
         return Err(FhirError::new(
@@ -77,20 +78,24 @@ pub fn check_resource(value: Value, expected_type: &str) -> FhirResult<CheckedRe
     if !issues.is_empty() {
         return Err(FhirError::with_issues(ErrorKind::BadRequest, issues));
     }
-    let bytes = serde_json::to_vec(&value).map_err(FhirError::internal)?;
-    if let Err(e) = fhir_r4::check_json(&bytes) {
-        return Err(FhirError::new(
-            ErrorKind::BadRequest,
-            "structure",
-            format!("the resource does not conform to the R4 {expected_type} structure: {e}"),
-        ));
-    }
     match value {
         Value::Object(map) => Ok(CheckedResource(map)),
         _ => Err(FhirError::internal(
             "checked resource is no longer an object",
         )),
     }
+}
+
+/// The last gate: fhirbolt's strict parse of the bytes about to be stored (so the check sees
+/// exactly what will be served, and the resource is serialised only once).
+pub fn check_structure(stored: &[u8], resource_type: &str) -> FhirResult<()> {
+    fhir_r4::check_json(stored).map_err(|e| {
+        FhirError::new(
+            ErrorKind::BadRequest,
+            "structure",
+            format!("the resource does not conform to the R4 {resource_type} structure: {e}"),
+        )
+    })
 }
 
 fn convert_issue(issue: fhir_validate::Issue) -> Issue {
@@ -132,7 +137,11 @@ mod tests {
     use super::*;
 
     fn check(text: &str, ty: &str) -> FhirResult<CheckedResource> {
-        check_resource(parse_json(text.as_bytes())?, ty)
+        let checked = check_resource(parse_json(text.as_bytes())?, ty)?;
+        let bytes =
+            serde_json::to_vec(&Value::Object(checked.0.clone())).map_err(FhirError::internal)?;
+        check_structure(&bytes, ty)?;
+        Ok(checked)
     }
 
     #[test]
