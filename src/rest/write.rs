@@ -76,6 +76,7 @@ impl FhirService {
                 last_updated_us: now,
                 method: WriteMethod::Create,
                 body: Some(bytes.clone()),
+                index: Vec::new(),
             };
             match self.store.commit(std::slice::from_ref(&write)).await {
                 Ok(()) => {
@@ -217,6 +218,7 @@ impl FhirService {
                 last_updated_us: self.now_us(),
                 method: WriteMethod::Delete,
                 body: None,
+                index: Vec::new(),
             };
             match self.store.commit(&[write]).await {
                 Ok(()) => return Ok(DeleteOutcome::Deleted { version_id }),
@@ -302,6 +304,7 @@ impl FhirService {
                 last_updated_us: now,
                 method,
                 body: Some(bytes.clone()),
+                index: Vec::new(),
             };
             match self.store.commit(&[write]).await {
                 Ok(()) => {

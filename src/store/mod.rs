@@ -11,7 +11,10 @@
 //! Backend differences live in `sqlite.rs` and `postgres.rs` only.
 
 mod cache;
+pub mod index;
 mod postgres;
+pub mod search;
+pub mod sql;
 mod sqlite;
 
 pub use postgres::PostgresStore;
@@ -71,7 +74,7 @@ pub enum Expected {
 }
 
 /// One new version to store.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct VersionWrite {
     pub resource_type: String,
     pub id: String,
@@ -81,6 +84,9 @@ pub struct VersionWrite {
     pub method: WriteMethod,
     /// `None` writes a deletion tombstone.
     pub body: Option<Bytes>,
+    /// The search index rows of this version; they replace the resource's previous rows
+    /// (a tombstone's are always empty).
+    pub index: Vec<index::IndexRow>,
 }
 
 /// Which history to list.
@@ -109,6 +115,13 @@ pub struct HistoryRow {
     pub resource_type: String,
     pub id: String,
     pub method: WriteMethod,
+    pub version: StoredVersion,
+}
+
+/// One search match: the resource's id and current version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchRow {
+    pub id: String,
     pub version: StoredVersion,
 }
 
@@ -159,6 +172,10 @@ pub trait Store: Send + Sync + 'static {
     async fn commit(&self, writes: &[VersionWrite]) -> StoreResult<()>;
     /// A page of history, newest first.
     async fn history(&self, query: &HistoryQuery) -> StoreResult<Vec<HistoryRow>>;
+    /// A page of search matches, in the query's order.
+    async fn search(&self, query: &search::SearchQuery) -> StoreResult<Vec<SearchRow>>;
+    /// How many resources match (ignoring order, cursor and limit).
+    async fn count(&self, query: &search::SearchQuery) -> StoreResult<i64>;
     /// The name of the backend, for logs and `/readyz`.
     fn backend_name(&self) -> &'static str;
 }

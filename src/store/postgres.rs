@@ -4,6 +4,10 @@
 //! first, re-checks the condition and finds it false, so exactly one of two racing writes
 //! wins. Many stateless server nodes may share one database.
 
+use super::index::{delete_statements, insert_statements, Statement};
+use super::search::{render_count, render_page, SearchQuery};
+use super::sql::{Bind, Dialect};
+use super::SearchRow;
 use super::{
     decode_method, Expected, HistoryQuery, HistoryRow, HistoryScope, Store, StoreError,
     StoreResult, StoredVersion, VersionWrite,
@@ -84,6 +88,40 @@ where
     Ok(affected == 1)
 }
 
+type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
+
+fn bind_all<'q>(mut query: PgQuery<'q>, binds: &'q [Bind]) -> PgQuery<'q> {
+    for bind in binds {
+        query = match bind {
+            Bind::Text(t) => query.bind(t.as_str()),
+            Bind::OptText(t) => query.bind(t.as_deref()),
+            Bind::Int(i) => query.bind(*i),
+            Bind::Float(f) => query.bind(*f),
+        };
+    }
+    query
+}
+
+async fn execute(tx: &mut Transaction<'_, Postgres>, statement: &Statement) -> StoreResult<()> {
+    bind_all(sqlx::query(&statement.sql), &statement.binds)
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Replace the index rows of a write that has just been applied in `tx`.
+async fn replace_index(tx: &mut Transaction<'_, Postgres>, w: &VersionWrite) -> StoreResult<()> {
+    if matches!(w.expected, Expected::Version(_)) {
+        for statement in delete_statements(Dialect::Postgres, &w.resource_type, &w.id) {
+            execute(tx, &statement).await?;
+        }
+    }
+    for statement in insert_statements(Dialect::Postgres, &w.resource_type, &w.id, &w.index) {
+        execute(tx, &statement).await?;
+    }
+    Ok(())
+}
+
 fn conflict(w: &VersionWrite) -> StoreError {
     StoreError::Conflict {
         resource_type: w.resource_type.clone(),
@@ -158,10 +196,12 @@ impl Store for PostgresStore {
 
     async fn commit(&self, writes: &[VersionWrite]) -> StoreResult<()> {
         if let [only] = writes {
-            return match apply_write(&self.pool, only).await? {
-                true => Ok(()),
-                false => Err(conflict(only)),
-            };
+            if only.index.is_empty() && only.expected == Expected::Absent {
+                return match apply_write(&self.pool, only).await? {
+                    true => Ok(()),
+                    false => Err(conflict(only)),
+                };
+            }
         }
         let mut tx: Transaction<'_, Postgres> = self.pool.begin().await?;
         for write in writes {
@@ -175,6 +215,10 @@ impl Store for PostgresStore {
             if !applied {
                 tx.rollback().await.ok();
                 return Err(conflict(write));
+            }
+            if let Err(e) = replace_index(&mut tx, write).await {
+                tx.rollback().await.ok();
+                return Err(e);
             }
         }
         tx.commit().await?;
@@ -233,6 +277,29 @@ impl Store for PostgresStore {
                 })
             })
             .collect()
+    }
+
+    async fn search(&self, query: &SearchQuery) -> StoreResult<Vec<SearchRow>> {
+        let rendered = render_page(Dialect::Postgres, query);
+        let rows = bind_all(sqlx::query(&rendered.sql), &rendered.binds)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(SearchRow {
+                    id: row.try_get("id")?,
+                    version: stored_version(row)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn count(&self, query: &SearchQuery) -> StoreResult<i64> {
+        let rendered = render_count(Dialect::Postgres, query);
+        let row = bind_all(sqlx::query(&rendered.sql), &rendered.binds)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get(0)?)
     }
 
     fn backend_name(&self) -> &'static str {

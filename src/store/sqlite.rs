@@ -9,6 +9,10 @@
 //! are served from it when they can be. One SQLite file is for one server process.
 
 use super::cache::CurrentCache;
+use super::index::{delete_statements, insert_statements, Statement};
+use super::search::{render_count, render_page, SearchQuery};
+use super::sql::{Bind, Dialect};
+use super::SearchRow;
 use super::{
     decode_method, Expected, HistoryQuery, HistoryRow, HistoryScope, Store, StoreError,
     StoreResult, StoredVersion, VersionWrite,
@@ -165,6 +169,14 @@ async fn apply_write(conn: &mut SqliteConnection, w: &VersionWrite) -> StoreResu
             id: w.id.clone(),
         });
     }
+    if matches!(w.expected, Expected::Version(_)) {
+        for statement in delete_statements(Dialect::Sqlite, &w.resource_type, &w.id) {
+            execute(conn, &statement).await?;
+        }
+    }
+    for statement in insert_statements(Dialect::Sqlite, &w.resource_type, &w.id, &w.index) {
+        execute(conn, &statement).await?;
+    }
     sqlx::query(
         "INSERT INTO resource_version (resource_type, id, version_id, last_updated_us, method, body) \
          VALUES (?, ?, ?, ?, ?, ?)",
@@ -177,6 +189,27 @@ async fn apply_write(conn: &mut SqliteConnection, w: &VersionWrite) -> StoreResu
     .bind(body)
     .execute(&mut *conn)
     .await?;
+    Ok(())
+}
+
+type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+fn bind_all<'q>(mut query: SqliteQuery<'q>, binds: &'q [Bind]) -> SqliteQuery<'q> {
+    for bind in binds {
+        query = match bind {
+            Bind::Text(t) => query.bind(t.as_str()),
+            Bind::OptText(t) => query.bind(t.as_deref()),
+            Bind::Int(i) => query.bind(*i),
+            Bind::Float(f) => query.bind(*f),
+        };
+    }
+    query
+}
+
+async fn execute(conn: &mut SqliteConnection, statement: &Statement) -> StoreResult<()> {
+    bind_all(sqlx::query(&statement.sql), &statement.binds)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }
 
@@ -318,6 +351,29 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+
+    async fn search(&self, query: &SearchQuery) -> StoreResult<Vec<SearchRow>> {
+        let rendered = render_page(Dialect::Sqlite, query);
+        let rows = bind_all(sqlx::query(&rendered.sql), &rendered.binds)
+            .fetch_all(&self.readers)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(SearchRow {
+                    id: row.try_get("id")?,
+                    version: stored_version(row)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn count(&self, query: &SearchQuery) -> StoreResult<i64> {
+        let rendered = render_count(Dialect::Sqlite, query);
+        let row = bind_all(sqlx::query(&rendered.sql), &rendered.binds)
+            .fetch_one(&self.readers)
+            .await?;
+        Ok(row.try_get(0)?)
     }
 
     fn backend_name(&self) -> &'static str {

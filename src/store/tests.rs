@@ -18,6 +18,7 @@ fn write(
         last_updated_us: 1_000 * version_id,
         method,
         body: body.map(|b| Bytes::from(b.to_string())),
+        index: Vec::new(),
     }
 }
 
@@ -224,6 +225,272 @@ async fn storage_story_on_every_backend() {
         let db = TestDatabase::new(backend).await;
         story(db.store.as_ref()).await;
         racing_writers_never_lose_an_update(db.store.clone()).await;
+        db.cleanup().await;
+    }
+}
+
+fn plan(
+    id: &str,
+    expected: Expected,
+    version_id: i64,
+    last_updated_us: i64,
+    index: Vec<index::IndexRow>,
+) -> VersionWrite {
+    VersionWrite {
+        resource_type: "CarePlan".into(),
+        id: id.into(),
+        expected,
+        version_id,
+        last_updated_us,
+        method: WriteMethod::Create,
+        body: Some(Bytes::from(format!("{{\"id\":\"{id}\"}}"))),
+        index,
+    }
+}
+
+fn token(code: &str, system: Option<&str>, value: &str) -> index::IndexRow {
+    index::IndexRow::Token {
+        code: code.into(),
+        system: system.map(str::to_string),
+        value: Some(value.into()),
+        text_norm: None,
+    }
+}
+
+fn subject(patient: &str) -> index::IndexRow {
+    index::IndexRow::Reference {
+        code: "patient".into(),
+        target_type: Some("Patient".into()),
+        target_id: Some(patient.into()),
+        url: format!("Patient/{patient}"),
+    }
+}
+
+fn period(low_us: i64, high_us: i64) -> index::IndexRow {
+    index::IndexRow::Date {
+        code: "date".into(),
+        low_us,
+        high_us,
+    }
+}
+
+async fn search_ids(store: &dyn Store, clauses: Vec<search::Clause>) -> Vec<String> {
+    let query = search::SearchQuery {
+        resource_type: "CarePlan".into(),
+        clauses,
+        order: search::Order::IdAsc,
+        after: None,
+        limit: 100,
+    };
+    store
+        .search(&query)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect()
+}
+
+fn all(condition: search::Condition) -> search::Clause {
+    search::Clause {
+        any_of: vec![condition],
+        negated: false,
+    }
+}
+
+async fn search_story(store: &dyn Store) {
+    use search::{Condition, RangeOp, StringMatch, SystemMatch};
+    let cat = "http://hl7.org/fhir/us/core/CodeSystem/careplan-category";
+    store
+        .commit(&[plan(
+            "a",
+            Expected::Absent,
+            1,
+            10,
+            vec![
+                subject("p1"),
+                token("status", None, "active"),
+                token("category", Some(cat), "assess-plan"),
+                period(100, 200),
+            ],
+        )])
+        .await
+        .unwrap();
+    store
+        .commit(&[plan(
+            "b",
+            Expected::Absent,
+            1,
+            20,
+            vec![
+                subject("p1"),
+                token("status", None, "draft"),
+                period(300, 400),
+                index::IndexRow::String {
+                    code: "title".into(),
+                    norm: "walk to the park".into(),
+                    exact: "Walk to the park".into(),
+                },
+            ],
+        )])
+        .await
+        .unwrap();
+    store
+        .commit(&[plan(
+            "c",
+            Expected::Absent,
+            1,
+            30,
+            vec![subject("p2"), token("status", None, "active")],
+        )])
+        .await
+        .unwrap();
+
+    let by_patient = |p: &str| Condition::Reference {
+        code: "patient".into(),
+        target_type: Some("Patient".into()),
+        target_id: Some(p.into()),
+        url: None,
+    };
+    let status = |v: &str| Condition::Token {
+        code: "status".into(),
+        system: SystemMatch::Any,
+        value: Some(v.into()),
+    };
+    assert_eq!(
+        search_ids(store, vec![all(by_patient("p1"))]).await,
+        ["a", "b"]
+    );
+    assert_eq!(
+        search_ids(store, vec![all(by_patient("p1")), all(status("active"))]).await,
+        ["a"]
+    );
+    let either = search::Clause {
+        any_of: vec![status("active"), status("draft")],
+        negated: false,
+    };
+    assert_eq!(search_ids(store, vec![either]).await, ["a", "b", "c"]);
+    assert_eq!(
+        search_ids(
+            store,
+            vec![search::Clause {
+                any_of: vec![status("active")],
+                negated: true
+            }]
+        )
+        .await,
+        ["b"]
+    );
+    let category = Condition::Token {
+        code: "category".into(),
+        system: SystemMatch::Is(cat.into()),
+        value: Some("assess-plan".into()),
+    };
+    assert_eq!(search_ids(store, vec![all(category)]).await, ["a"]);
+    let no_system = Condition::Token {
+        code: "category".into(),
+        system: SystemMatch::Absent,
+        value: Some("assess-plan".into()),
+    };
+    assert!(search_ids(store, vec![all(no_system)]).await.is_empty());
+    let date = |op, low, high| Condition::Date {
+        code: "date".into(),
+        range: search::Range { op, low, high },
+    };
+    assert_eq!(
+        search_ids(store, vec![all(date(RangeOp::Ge, 250, 260))]).await,
+        ["b"]
+    );
+    assert_eq!(
+        search_ids(store, vec![all(date(RangeOp::Lt, 250, 260))]).await,
+        ["a"]
+    );
+    assert_eq!(
+        search_ids(store, vec![all(date(RangeOp::Eq, 0, 1000))]).await,
+        ["a", "b"]
+    );
+    let missing = Condition::Missing {
+        code: "date".into(),
+        table: "idx_date",
+        missing: true,
+    };
+    assert_eq!(search_ids(store, vec![all(missing)]).await, ["c"]);
+    let title = |m| Condition::String {
+        code: "title".into(),
+        matching: m,
+    };
+    assert_eq!(
+        search_ids(
+            store,
+            vec![all(title(StringMatch::StartsWith("walk".into())))]
+        )
+        .await,
+        ["b"]
+    );
+    assert_eq!(
+        search_ids(
+            store,
+            vec![all(title(StringMatch::Contains("park".into())))]
+        )
+        .await,
+        ["b"]
+    );
+    assert!(search_ids(
+        store,
+        vec![all(title(StringMatch::Exact("walk to the park".into())))]
+    )
+    .await
+    .is_empty());
+    assert_eq!(
+        search_ids(store, vec![all(Condition::Id("c".into()))]).await,
+        ["c"]
+    );
+
+    // an update replaces the index rows; a delete removes the resource from results
+    store
+        .commit(&[plan(
+            "a",
+            Expected::Version(1),
+            2,
+            40,
+            vec![subject("p2"), token("status", None, "completed")],
+        )])
+        .await
+        .unwrap();
+    assert_eq!(search_ids(store, vec![all(by_patient("p1"))]).await, ["b"]);
+    assert_eq!(
+        search_ids(store, vec![all(by_patient("p2"))]).await,
+        ["a", "c"]
+    );
+    let mut tomb = plan("c", Expected::Version(1), 2, 50, Vec::new());
+    tomb.body = None;
+    tomb.method = WriteMethod::Delete;
+    store.commit(&[tomb]).await.unwrap();
+    assert_eq!(search_ids(store, vec![all(by_patient("p2"))]).await, ["a"]);
+
+    // newest first with a keyset cursor, and an accurate count
+    let mut query = search::SearchQuery {
+        resource_type: "CarePlan".into(),
+        clauses: vec![],
+        order: search::Order::LastUpdatedDesc,
+        after: None,
+        limit: 1,
+    };
+    let first = store.search(&query).await.unwrap();
+    assert_eq!(first[0].id, "a");
+    query.after = Some(search::Cursor {
+        last_updated_us: first[0].version.last_updated_us,
+        id: first[0].id.clone(),
+    });
+    assert_eq!(store.search(&query).await.unwrap()[0].id, "b");
+    assert_eq!(store.count(&query).await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn search_story_on_every_backend() {
+    for backend in backends() {
+        let db = TestDatabase::new(backend).await;
+        search_story(db.store.as_ref()).await;
         db.cleanup().await;
     }
 }

@@ -1,0 +1,504 @@
+//! The store-level search query (search.html): a resource type, ANDed clauses of ORed
+//! conditions over the index tables, an order and a keyset cursor — rendered into one
+//! parameterised SQL statement per dialect. Values reach SQL only as bound parameters; the
+//! shape of the statement depends only on the structure of the query, never on its values.
+
+use super::sql::{Bind, Dialect};
+
+/// How a range parameter (date, number, quantity, `_lastUpdated`) compares (search.html#prefix).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RangeOp {
+    Eq,
+    Ne,
+    Gt,
+    Lt,
+    Ge,
+    Le,
+    Sa,
+    Eb,
+    Ap,
+}
+
+/// A search value's range, inclusive, with the comparison to apply.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Range<T> {
+    pub op: RangeOp,
+    pub low: T,
+    pub high: T,
+}
+
+/// How a string parameter matches (search.html#string).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StringMatch {
+    /// Default: the folded value starts with the folded search text.
+    StartsWith(String),
+    /// `:exact`: the exact text.
+    Exact(String),
+    /// `:contains`: the folded value contains the folded search text.
+    Contains(String),
+}
+
+/// Which token systems match (search.html#token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SystemMatch {
+    /// `code`: any system.
+    Any,
+    /// `|code`: no system.
+    Absent,
+    /// `system|code` or `system|`.
+    Is(String),
+}
+
+/// How a uri parameter matches (search.html#uri).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UriMatch {
+    Exact,
+    /// `:below`: the stored uri starts with the search uri.
+    Below,
+    /// `:above`: the search uri starts with the stored uri.
+    Above,
+}
+
+/// One condition on a resource.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Condition {
+    Id(String),
+    LastUpdated(Range<i64>),
+    String {
+        code: String,
+        matching: StringMatch,
+    },
+    Token {
+        code: String,
+        system: SystemMatch,
+        value: Option<String>,
+    },
+    /// `:text` on a token: folded display text starts with.
+    TokenText {
+        code: String,
+        norm_prefix: String,
+    },
+    Date {
+        code: String,
+        range: Range<i64>,
+    },
+    Number {
+        code: String,
+        range: Range<f64>,
+        system: Option<String>,
+        unit: Option<String>,
+    },
+    Reference {
+        code: String,
+        target_type: Option<String>,
+        target_id: Option<String>,
+        url: Option<String>,
+    },
+    Uri {
+        code: String,
+        value: String,
+        matching: UriMatch,
+    },
+    /// `:missing`: `missing = true` matches resources with no index row for `code` in `table`.
+    Missing {
+        code: String,
+        table: &'static str,
+        missing: bool,
+    },
+}
+
+/// A set of alternatives (comma-separated values), possibly negated (`:not`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Clause {
+    pub any_of: Vec<Condition>,
+    pub negated: bool,
+}
+
+/// The result order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    LastUpdatedDesc,
+    LastUpdatedAsc,
+    IdAsc,
+    IdDesc,
+}
+
+/// A keyset position: the sort key of the last row of the previous page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub last_updated_us: i64,
+    pub id: String,
+}
+
+/// A search over current, non-deleted resources of one type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchQuery {
+    pub resource_type: String,
+    pub clauses: Vec<Clause>,
+    pub order: Order,
+    pub after: Option<Cursor>,
+    pub limit: u32,
+}
+
+/// A rendered statement.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RenderedQuery {
+    pub sql: String,
+    pub binds: Vec<Bind>,
+}
+
+struct Builder {
+    dialect: Dialect,
+    binds: Vec<Bind>,
+}
+
+impl Builder {
+    fn bind(&mut self, value: Bind) -> String {
+        self.binds.push(value);
+        self.dialect.placeholder(self.binds.len())
+    }
+
+    fn text(&mut self, value: &str) -> String {
+        self.bind(Bind::Text(value.to_string()))
+    }
+
+    /// `EXISTS` over an index table. The code is bound before `condition` renders its own
+    /// parameters, so parameters are numbered in the order they appear (SQLite's `?` is
+    /// positional).
+    fn exists(
+        &mut self,
+        table: &str,
+        code: &str,
+        condition: impl FnOnce(&mut Self) -> String,
+    ) -> String {
+        let code = self.text(code);
+        let condition = condition(self);
+        format!(
+            "EXISTS (SELECT 1 FROM {table} x WHERE x.resource_type = c.resource_type AND x.id = c.id AND x.code = {code}{condition})"
+        )
+    }
+
+    fn range_i64(&mut self, low_col: &str, high_col: &str, range: &Range<i64>) -> String {
+        let (low, high) = (range.low, range.high);
+        self.range(low_col, high_col, range.op, Bind::Int(low), Bind::Int(high))
+    }
+
+    fn range(
+        &mut self,
+        low_col: &str,
+        high_col: &str,
+        op: RangeOp,
+        low: Bind,
+        high: Bind,
+    ) -> String {
+        // Search range [sl, sh] against the stored range [low_col, high_col] (search.html#prefix).
+        match op {
+            RangeOp::Eq => {
+                let (sl, sh) = (self.bind(low), self.bind(high));
+                format!("{low_col} >= {sl} AND {high_col} <= {sh}")
+            }
+            RangeOp::Ne => {
+                let (sl, sh) = (self.bind(low), self.bind(high));
+                format!("({low_col} < {sl} OR {high_col} > {sh})")
+            }
+            RangeOp::Gt => format!("{high_col} > {}", self.bind(high)),
+            RangeOp::Lt => format!("{low_col} < {}", self.bind(low)),
+            RangeOp::Ge => format!("{high_col} >= {}", self.bind(low)),
+            RangeOp::Le => format!("{low_col} <= {}", self.bind(high)),
+            RangeOp::Sa => format!("{low_col} > {}", self.bind(high)),
+            RangeOp::Eb => format!("{high_col} < {}", self.bind(low)),
+            RangeOp::Ap => {
+                let (sl, sh) = (self.bind(low), self.bind(high));
+                format!("{low_col} <= {sh} AND {high_col} >= {sl}")
+            }
+        }
+    }
+
+    fn condition(&mut self, condition: &Condition) -> String {
+        match condition {
+            Condition::Id(id) => format!("c.id = {}", self.text(id)),
+            Condition::LastUpdated(range) => {
+                self.range_i64("c.last_updated_us", "c.last_updated_us", range)
+            }
+            Condition::String { code, matching } => {
+                self.exists("idx_string", code, |b| match matching {
+                    StringMatch::StartsWith(prefix) => {
+                        let low = b.text(prefix);
+                        let high = b.text(&format!("{prefix}\u{10FFFF}"));
+                        format!(" AND x.norm >= {low} AND x.norm < {high}")
+                    }
+                    StringMatch::Exact(exact) => format!(" AND x.exact = {}", b.text(exact)),
+                    StringMatch::Contains(part) => {
+                        let pattern = format!("%{}%", escape_like(part));
+                        format!(" AND x.norm LIKE {} ESCAPE '\\'", b.text(&pattern))
+                    }
+                })
+            }
+            Condition::Token {
+                code,
+                system,
+                value,
+            } => self.exists("idx_token", code, |b| {
+                let mut cond = String::new();
+                if let Some(v) = value {
+                    cond.push_str(&format!(" AND x.value = {}", b.text(v)));
+                }
+                match system {
+                    SystemMatch::Any => {}
+                    SystemMatch::Absent => cond.push_str(" AND x.system IS NULL"),
+                    SystemMatch::Is(s) => cond.push_str(&format!(" AND x.system = {}", b.text(s))),
+                }
+                cond
+            }),
+            Condition::TokenText { code, norm_prefix } => self.exists("idx_token", code, |b| {
+                let low = b.text(norm_prefix);
+                let high = b.text(&format!("{norm_prefix}\u{10FFFF}"));
+                format!(" AND x.text_norm >= {low} AND x.text_norm < {high}")
+            }),
+            Condition::Date { code, range } => self.exists("idx_date", code, |b| {
+                format!(" AND {}", b.range_i64("x.low_us", "x.high_us", range))
+            }),
+            Condition::Number {
+                code,
+                range,
+                system,
+                unit,
+            } => self.exists("idx_number", code, |b| {
+                let mut cond = format!(
+                    " AND {}",
+                    b.range(
+                        "x.value",
+                        "x.value",
+                        range.op,
+                        Bind::Float(range.low),
+                        Bind::Float(range.high)
+                    )
+                );
+                if let Some(s) = system {
+                    cond.push_str(&format!(" AND x.system = {}", b.text(s)));
+                }
+                if let Some(u) = unit {
+                    cond.push_str(&format!(" AND x.unit = {}", b.text(u)));
+                }
+                cond
+            }),
+            Condition::Reference {
+                code,
+                target_type,
+                target_id,
+                url,
+            } => self.exists("idx_reference", code, |b| {
+                let mut cond = String::new();
+                if let Some(id) = target_id {
+                    cond.push_str(&format!(" AND x.target_id = {}", b.text(id)));
+                }
+                if let Some(t) = target_type {
+                    cond.push_str(&format!(" AND x.target_type = {}", b.text(t)));
+                }
+                if let Some(u) = url {
+                    cond.push_str(&format!(" AND x.url = {}", b.text(u)));
+                }
+                cond
+            }),
+            Condition::Uri {
+                code,
+                value,
+                matching,
+            } => self.exists("idx_uri", code, |b| match matching {
+                UriMatch::Exact => format!(" AND x.value = {}", b.text(value)),
+                UriMatch::Below => {
+                    let low = b.text(value);
+                    let high = b.text(&format!("{value}\u{10FFFF}"));
+                    format!(" AND x.value >= {low} AND x.value < {high}")
+                }
+                UriMatch::Above => {
+                    let search = b.text(value);
+                    format!(" AND substr({search}, 1, length(x.value)) = x.value")
+                }
+            }),
+            Condition::Missing {
+                code,
+                table,
+                missing,
+            } => {
+                let table = match *table {
+                    t @ ("idx_string" | "idx_token" | "idx_date" | "idx_number"
+                    | "idx_reference" | "idx_uri") => t,
+                    _ => "idx_token",
+                };
+                let exists = self.exists(table, code, |_| String::new());
+                if *missing {
+                    format!("NOT {exists}")
+                } else {
+                    exists
+                }
+            }
+        }
+    }
+
+    fn where_clause(&mut self, query: &SearchQuery) -> String {
+        let rt = self.text(&query.resource_type);
+        let mut sql = format!("c.resource_type = {rt} AND c.body IS NOT NULL");
+        for clause in &query.clauses {
+            if clause.any_of.is_empty() {
+                continue;
+            }
+            let parts: Vec<String> = clause.any_of.iter().map(|c| self.condition(c)).collect();
+            let joined = format!("({})", parts.join(" OR "));
+            if clause.negated {
+                sql.push_str(&format!(" AND NOT {joined}"));
+            } else {
+                sql.push_str(&format!(" AND {joined}"));
+            }
+        }
+        sql
+    }
+}
+
+fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}
+
+/// Render the page query: `id, version_id, last_updated_us, body` of matching resources.
+pub fn render_page(dialect: Dialect, query: &SearchQuery) -> RenderedQuery {
+    let mut b = Builder {
+        dialect,
+        binds: Vec::new(),
+    };
+    let mut sql = format!(
+        "SELECT c.id, c.version_id, c.last_updated_us, c.body FROM resource_current c WHERE {}",
+        b.where_clause(query)
+    );
+    if let Some(after) = &query.after {
+        let keyset = match query.order {
+            Order::LastUpdatedDesc | Order::LastUpdatedAsc => {
+                let cmp = if query.order == Order::LastUpdatedDesc {
+                    "<"
+                } else {
+                    ">"
+                };
+                let t1 = b.bind(Bind::Int(after.last_updated_us));
+                let t2 = b.bind(Bind::Int(after.last_updated_us));
+                let id = b.text(&after.id);
+                format!(" AND (c.last_updated_us {cmp} {t1} OR (c.last_updated_us = {t2} AND c.id {cmp} {id}))")
+            }
+            Order::IdAsc => format!(" AND c.id > {}", b.text(&after.id)),
+            Order::IdDesc => format!(" AND c.id < {}", b.text(&after.id)),
+        };
+        sql.push_str(&keyset);
+    }
+    sql.push_str(match query.order {
+        Order::LastUpdatedDesc => " ORDER BY c.last_updated_us DESC, c.id DESC",
+        Order::LastUpdatedAsc => " ORDER BY c.last_updated_us ASC, c.id ASC",
+        Order::IdAsc => " ORDER BY c.id ASC",
+        Order::IdDesc => " ORDER BY c.id DESC",
+    });
+    let limit = b.bind(Bind::Int(i64::from(query.limit)));
+    sql.push_str(&format!(" LIMIT {limit}"));
+    RenderedQuery {
+        sql,
+        binds: b.binds,
+    }
+}
+
+/// Render the count of all matches (for `_total=accurate`).
+pub fn render_count(dialect: Dialect, query: &SearchQuery) -> RenderedQuery {
+    let mut b = Builder {
+        dialect,
+        binds: Vec::new(),
+    };
+    let sql = format!(
+        "SELECT count(*) FROM resource_current c WHERE {}",
+        b.where_clause(query)
+    );
+    RenderedQuery {
+        sql,
+        binds: b.binds,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_always_bound_never_spliced() {
+        let query = SearchQuery {
+            resource_type: "CarePlan".into(),
+            clauses: vec![
+                Clause {
+                    any_of: vec![Condition::Reference {
+                        code: "patient".into(),
+                        target_type: Some("Patient".into()),
+                        target_id: Some("1' OR '1'='1".into()),
+                        url: None,
+                    }],
+                    negated: false,
+                },
+                Clause {
+                    any_of: vec![
+                        Condition::Token {
+                            code: "status".into(),
+                            system: SystemMatch::Any,
+                            value: Some("active".into()),
+                        },
+                        Condition::Token {
+                            code: "status".into(),
+                            system: SystemMatch::Absent,
+                            value: Some("draft".into()),
+                        },
+                    ],
+                    negated: false,
+                },
+            ],
+            order: Order::LastUpdatedDesc,
+            after: Some(Cursor {
+                last_updated_us: 5,
+                id: "x".into(),
+            }),
+            limit: 10,
+        };
+        let rendered = render_page(Dialect::Postgres, &query);
+        assert!(!rendered.sql.contains("1' OR"), "{}", rendered.sql);
+        assert!(rendered.sql.contains("x.system IS NULL"));
+        assert!(
+            rendered
+                .sql
+                .contains("x.code = $2 AND x.target_id = $3 AND x.target_type = $4"),
+            "{}",
+            rendered.sql
+        );
+        assert!(
+            rendered
+                .sql
+                .ends_with("ORDER BY c.last_updated_us DESC, c.id DESC LIMIT $12"),
+            "{}",
+            rendered.sql
+        );
+        assert_eq!(rendered.binds.len(), 12);
+        // Placeholders appear in bind order, which SQLite's positional `?` requires.
+        let numbers: Vec<usize> = rendered
+            .sql
+            .split('$')
+            .skip(1)
+            .map(|t| {
+                t.chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect::<String>()
+                    .parse()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(numbers, (1..=12).collect::<Vec<_>>());
+        let lite = render_page(Dialect::Sqlite, &query);
+        assert!(!lite.sql.contains('$'));
+        assert_eq!(lite.binds, rendered.binds);
+    }
+
+    #[test]
+    fn like_patterns_escape_wildcards() {
+        assert_eq!(escape_like("50%_a\\b"), "50\\%\\_a\\\\b");
+    }
+}
