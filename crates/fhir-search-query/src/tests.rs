@@ -1,0 +1,1 @@
+//! Parse-level tests (placeholder).
