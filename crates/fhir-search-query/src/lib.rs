@@ -3,6 +3,33 @@
 //! into a typed, validated [`SearchRequest`]. Knows nothing of SQL or HTTP;
 //! the search parameter registry belongs to the caller ([`ParamLookup`]).
 //!
+//! ```
+//! use fhir_search_query::{parse, self_link_params, ParamInfo, ParamLookup, ParamType, Value};
+//!
+//! struct Registry;
+//! impl ParamLookup for Registry {
+//!     fn lookup(&self, _rt: &str, code: &str) -> Option<ParamInfo> {
+//!         match code {
+//!             "_id" | "gender" => Some(ParamInfo::of(ParamType::Token)),
+//!             "birthdate" => Some(ParamInfo::of(ParamType::Date)),
+//!             _ => None,
+//!         }
+//!     }
+//!     fn is_resource_type(&self, name: &str) -> bool {
+//!         name == "Patient"
+//!     }
+//! }
+//!
+//! let query = [("birthdate", "ge1974-12"), ("gender", "male,female"), ("foo", "1")];
+//! let req = parse(query, "Patient", &Registry, false).unwrap();
+//! assert_eq!(req.filters.len(), 2);
+//! assert!(matches!(req.filters[0].values[0], Value::Date(_)));
+//! assert_eq!(req.unknown[0].name, "foo");
+//! assert_eq!(self_link_params(&req)[0], ("birthdate".to_string(), "ge1974-12".to_string()));
+//! // Prefer: handling=strict
+//! assert!(parse(query, "Patient", &Registry, true).is_err());
+//! ```
+//!
 //! Decisions where R4 leaves room:
 //! * A malformed value of a known parameter is always an error
 //!   ([`SearchError`], all collected). Unknown parameters go to

@@ -1224,3 +1224,146 @@ fn self_link_is_canonical_and_applied_only() {
         ]
     );
 }
+
+// ---------------------------------------------------------------- robustness
+
+/// A tiny deterministic generator (no dependencies).
+struct Lcg(u64);
+
+impl Lcg {
+    fn next(&mut self, n: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) as usize) % n.max(1)
+    }
+
+    fn build(&mut self, parts: &[&str], max: usize) -> String {
+        let n = self.next(max + 1);
+        (0..n).map(|_| parts[self.next(parts.len())]).collect()
+    }
+}
+
+#[test]
+fn never_panics_and_applied_requests_round_trip() {
+    let names = [
+        "name",
+        "subject",
+        "patient",
+        "_has",
+        "Observation",
+        "Patient",
+        ":",
+        ".",
+        "exact",
+        "missing",
+        "_include",
+        "_revinclude",
+        "iterate",
+        "_sort",
+        "_count",
+        "identifier",
+        "code-value-quantity",
+        "code",
+        "value-quantity",
+        "birthdate",
+        "link",
+        "text",
+        "of-type",
+        "_elements",
+        "_summary",
+        "_page",
+        "é",
+        "\\",
+        "*",
+        "_id",
+        "url",
+        "below",
+        "near",
+    ];
+    let values = [
+        "",
+        ",",
+        "|",
+        "$",
+        "\\",
+        "ge",
+        "2026",
+        "-",
+        "1.5",
+        "e",
+        "Patient/1",
+        "http://x/Patient/2",
+        "true",
+        ":",
+        "*",
+        "ü",
+        "T10:00",
+        "Z",
+        "+01:00",
+        "-01",
+        "Observation",
+        "patient",
+        "a",
+        "/",
+        "_history",
+        "0",
+        ".",
+        "9999999999",
+        "count",
+    ];
+    let mut rng = Lcg(42);
+    let mut applied = 0;
+    for i in 0..30_000 {
+        let n = 1 + rng.next(3);
+        let q: Vec<(String, String)> = (0..n)
+            .map(|_| (rng.build(&names, 6), rng.build(&values, 6)))
+            .collect();
+        let rt = ["Patient", "Observation", "CarePlan"][i % 3];
+        let strict = i % 2 == 0;
+        if let Ok(r) = parse(q.clone(), rt, &TestLookup, strict) {
+            applied += usize::from(!r.filters.is_empty());
+            let link = self_link_params(&r);
+            let again = parse(link.clone(), rt, &TestLookup, true);
+            let mut expected = r.clone();
+            expected.unknown.clear();
+            assert_eq!(again, Ok(expected), "{q:?} -> {link:?}");
+        }
+    }
+    assert!(applied > 100, "generator too weak: {applied}");
+}
+
+#[test]
+fn canonical_reference_with_version_and_missing_on_chain() {
+    let r = ok(
+        "QuestionnaireResponse",
+        "questionnaire=http://x.org/fhir/Questionnaire/q1|2.0",
+    );
+    assert_eq!(
+        single(&r).1,
+        &[Value::Reference(ReferenceValue::Url {
+            url: "http://x.org/fhir/Questionnaire/q1|2.0".into(),
+            resource_type: Some("Questionnaire".into()),
+            id: Some("q1".into()),
+        })]
+    );
+    let r = ok("Observation", "patient.birthdate:missing=true");
+    assert_eq!(single(&r).1, &[Value::Missing(true)]);
+    assert_eq!(
+        self_link_params(&r),
+        [(
+            "patient:Patient.birthdate:missing".to_string(),
+            "true".to_string()
+        )]
+    );
+}
+
+#[test]
+fn error_display_names_parameter_and_value() {
+    let e = errs("Patient", "birthdate=2026-13-01");
+    assert_eq!(
+        e[0].to_string(),
+        "parameter 'birthdate': '2026-13-01' is not a valid FHIR date/dateTime"
+    );
+}
