@@ -1245,6 +1245,86 @@ impl Lcg {
     }
 }
 
+/// Mostly well-formed names (direct, chain, `_has`), sometimes noise.
+fn structured_name(rng: &mut Lcg, noise: &[&str]) -> String {
+    let codes = [
+        "name",
+        "code",
+        "birthdate",
+        "value-quantity",
+        "code-value-quantity",
+        "identifier",
+        "_id",
+        "_lastUpdated",
+        "gender",
+        "status",
+        "date",
+        "url",
+        "near",
+        "nope",
+    ];
+    let refs = [
+        "patient",
+        "subject",
+        "link",
+        "organization",
+        "focus",
+        "goal",
+        "entity",
+    ];
+    let types = [
+        "Patient",
+        "Observation",
+        "Organization",
+        "Group",
+        "AuditEvent",
+        "Nope",
+    ];
+    let mods = [
+        "",
+        "",
+        "",
+        ":exact",
+        ":missing",
+        ":text",
+        ":not",
+        ":of-type",
+        ":Patient",
+        ":identifier",
+        ":below",
+        ":in",
+    ];
+    let kind = rng.next(5);
+    if kind == 4 {
+        return rng.build(noise, 6);
+    }
+    let mut pick = |xs: &[&str]| xs[rng.next(xs.len())].to_string();
+    match kind {
+        0 => format!("{}{}", pick(&codes), pick(&mods)),
+        1 => format!(
+            "{}{}.{}{}",
+            pick(&refs),
+            pick(&mods),
+            pick(&codes),
+            pick(&mods)
+        ),
+        2 => format!(
+            "_has:{}:{}:{}{}",
+            pick(&types),
+            pick(&refs),
+            pick(&codes),
+            pick(&mods)
+        ),
+        _ => format!(
+            "{}:{}.{}.{}",
+            pick(&refs),
+            pick(&types),
+            pick(&refs),
+            pick(&codes)
+        ),
+    }
+}
+
 #[test]
 fn never_panics_and_applied_requests_round_trip() {
     let names = [
@@ -1313,17 +1393,56 @@ fn never_panics_and_applied_requests_round_trip() {
         "9999999999",
         "count",
     ];
+    let good = [
+        "peter",
+        "ge2026-01",
+        "2026-01-01T10:00:00Z",
+        "http://s|c",
+        "|c",
+        "s|",
+        "5.4||mg",
+        "gt5.4|http://u|mg",
+        "Patient/1",
+        "123",
+        "true",
+        "false",
+        "c$5",
+        "s|c$lt90",
+        "a\\,b",
+        "s|c|v",
+        "http://x/Patient/1",
+        "x\\$y$2026",
+        "Patient/1/_history/2",
+    ];
     let mut rng = Lcg(42);
-    let mut applied = 0;
+    let (mut applied, mut chains, mut has) = (0, 0, 0);
     for i in 0..30_000 {
-        let n = 1 + rng.next(3);
+        let n = 1 + rng.next(2);
         let q: Vec<(String, String)> = (0..n)
-            .map(|_| (rng.build(&names, 6), rng.build(&values, 6)))
+            .map(|_| {
+                let name = structured_name(&mut rng, &names);
+                let value = if rng.next(4) == 0 {
+                    rng.build(&values, 6)
+                } else {
+                    let k = 1 + rng.next(2);
+                    let items: Vec<&str> = (0..k).map(|_| good[rng.next(good.len())]).collect();
+                    items.join(",")
+                };
+                (name, value)
+            })
             .collect();
         let rt = ["Patient", "Observation", "CarePlan"][i % 3];
         let strict = i % 2 == 0;
-        if let Ok(r) = parse(q.clone(), rt, &TestLookup, strict) {
+        let res = parse(q.clone(), rt, &TestLookup, strict);
+        if let Ok(r) = res {
             applied += usize::from(!r.filters.is_empty());
+            for f in &r.filters {
+                match &f.param {
+                    ParamRef::Chain { .. } => chains += 1,
+                    ParamRef::Has { .. } => has += 1,
+                    ParamRef::Direct { .. } => {}
+                }
+            }
             let link = self_link_params(&r);
             let again = parse(link.clone(), rt, &TestLookup, true);
             let mut expected = r.clone();
@@ -1331,7 +1450,11 @@ fn never_panics_and_applied_requests_round_trip() {
             assert_eq!(again, Ok(expected), "{q:?} -> {link:?}");
         }
     }
-    assert!(applied > 100, "generator too weak: {applied}");
+    eprintln!("applied {applied}, chains {chains}, _has {has}");
+    assert!(
+        applied > 300 && chains > 20 && has > 10,
+        "generator too weak: {applied} {chains} {has}"
+    );
 }
 
 #[test]
