@@ -50,6 +50,20 @@
 //! * `_sort` may repeat (keys are appended); `_count`, `_summary`,
 //!   `_elements`, `_total`, `_contained`, `_containedType` and `_page` may
 //!   appear only once; `_include`/`_revinclude` repeat freely.
+//! * `_count` above `u32::MAX` saturates (the caller clamps anyway).
+//! * A non-iterate `_include` must start from the searched type, and a
+//!   non-iterate `_revinclude` parameter must be able to point at it; both
+//!   could otherwise never add anything.
+//! * Chains: [`ParamRef::Chain::target_type`] is always resolved (explicit
+//!   `:Type`, or the parameter's only target); a parameter with several
+//!   targets, or with none listed (any type), needs `:Type` or is an error.
+//!   Chains and `_has` nest at most 8 levels. An unknown parameter anywhere
+//!   in a chain / `_has` makes the whole parameter unknown.
+//! * Reference values: `Type/id` must name a resource type, but is not
+//!   checked against the parameter's targets (only a `:Type` modifier is).
+//! * Values are kept as given: numbers and dates as exact text plus their
+//!   precision; strings are not case- or accent-folded (the executor does).
+//!   A time without a zone is accepted (`has_zone = false`).
 
 mod date;
 mod error;
