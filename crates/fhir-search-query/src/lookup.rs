@@ -1,0 +1,71 @@
+//! The caller-owned search parameter registry, as seen by the parser
+//! (FHIR R4 search.html §3.1.1.4 "Search Parameter Types" and
+//! SearchParameter.type / .target / .component).
+//!
+//! This crate does not know which parameters exist; it asks a
+//! [`ParamLookup`] supplied by the caller.
+
+/// The type of a search parameter (R4 `search-param-type` value set).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ParamType {
+    Number,
+    Date,
+    String,
+    Token,
+    Reference,
+    Composite,
+    Quantity,
+    Uri,
+    Special,
+}
+
+impl ParamType {
+    /// The R4 code of the type (`number`, `date`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ParamType::Number => "number",
+            ParamType::Date => "date",
+            ParamType::String => "string",
+            ParamType::Token => "token",
+            ParamType::Reference => "reference",
+            ParamType::Composite => "composite",
+            ParamType::Quantity => "quantity",
+            ParamType::Uri => "uri",
+            ParamType::Special => "special",
+        }
+    }
+}
+
+/// What the registry knows about one search parameter of one resource type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamInfo {
+    pub param_type: ParamType,
+    /// Reference parameters: the resource types the reference may point to
+    /// (SearchParameter.target). Empty means "any type": chaining through such
+    /// a parameter then needs an explicit `:Type` modifier.
+    pub targets: Vec<String>,
+    /// Composite parameters: the component parameter codes and their types,
+    /// in order (the `$`-separated parts of a value).
+    pub components: Vec<(String, ParamType)>,
+}
+
+impl ParamInfo {
+    /// A parameter of `param_type` with no targets and no components.
+    pub fn of(param_type: ParamType) -> Self {
+        ParamInfo {
+            param_type,
+            targets: Vec::new(),
+            components: Vec::new(),
+        }
+    }
+}
+
+/// The caller's search parameter registry.
+///
+/// `lookup` is expected to return the common parameters (`_id` token,
+/// `_lastUpdated` date, `_tag`/`_security` token, `_profile`/`_source` uri)
+/// for every resource type.
+pub trait ParamLookup {
+    fn lookup(&self, resource_type: &str, code: &str) -> Option<ParamInfo>;
+    fn is_resource_type(&self, name: &str) -> bool;
+}
