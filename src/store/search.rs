@@ -105,6 +105,20 @@ pub enum Condition {
         table: &'static str,
         missing: bool,
     },
+    /// Chaining (`subject:Patient.name=x`): the reference parameter `code` points at a current
+    /// resource of `target_type` that matches `inner`.
+    Chain {
+        code: String,
+        target_type: String,
+        inner: Box<Condition>,
+    },
+    /// Reverse chaining (`_has:Observation:patient:code=x`): some current `source_type`
+    /// resource whose reference parameter `reference_code` points here matches `inner`.
+    Has {
+        source_type: String,
+        reference_code: String,
+        inner: Box<Condition>,
+    },
 }
 
 /// A set of alternatives (comma-separated values), possibly negated (`:not`).
@@ -150,6 +164,9 @@ pub struct RenderedQuery {
 struct Builder {
     dialect: Dialect,
     binds: Vec<Bind>,
+    /// The alias of the resource row conditions currently apply to (`c`, `c1`, `c2`, …).
+    row: String,
+    depth: usize,
 }
 
 impl Builder {
@@ -173,9 +190,20 @@ impl Builder {
     ) -> String {
         let code = self.text(code);
         let condition = condition(self);
+        let row = &self.row;
         format!(
-            "EXISTS (SELECT 1 FROM {table} x WHERE x.resource_type = c.resource_type AND x.id = c.id AND x.code = {code}{condition})"
+            "EXISTS (SELECT 1 FROM {table} x WHERE x.resource_type = {row}.resource_type AND x.id = {row}.id AND x.code = {code}{condition})"
         )
+    }
+
+    /// Render `inner` against a nested resource row alias, then restore the current row.
+    fn nested(&mut self, inner: &Condition) -> (String, String) {
+        self.depth += 1;
+        let alias = format!("c{}", self.depth);
+        let outer = std::mem::replace(&mut self.row, alias.clone());
+        let rendered = self.condition(inner);
+        self.row = outer;
+        (alias, rendered)
     }
 
     fn range_i64(&mut self, low_col: &str, high_col: &str, range: &Range<i64>) -> String {
@@ -216,9 +244,43 @@ impl Builder {
 
     fn condition(&mut self, condition: &Condition) -> String {
         match condition {
-            Condition::Id(id) => format!("c.id = {}", self.text(id)),
+            Condition::Id(id) => {
+                let id = self.text(id);
+                format!("{}.id = {id}", self.row)
+            }
             Condition::LastUpdated(range) => {
-                self.range_i64("c.last_updated_us", "c.last_updated_us", range)
+                let col = format!("{}.last_updated_us", self.row);
+                self.range_i64(&col, &col, range)
+            }
+            Condition::Chain {
+                code,
+                target_type,
+                inner,
+            } => {
+                let code = self.text(code);
+                let target = self.text(target_type);
+                let row = self.row.clone();
+                let (alias, rendered) = self.nested(inner);
+                format!(
+                    "EXISTS (SELECT 1 FROM idx_reference r{alias} WHERE r{alias}.resource_type = {row}.resource_type AND r{alias}.id = {row}.id \
+                     AND r{alias}.code = {code} AND r{alias}.target_type = {target} AND EXISTS (SELECT 1 FROM resource_current {alias} \
+                     WHERE {alias}.resource_type = r{alias}.target_type AND {alias}.id = r{alias}.target_id AND {alias}.body IS NOT NULL AND {rendered}))"
+                )
+            }
+            Condition::Has {
+                source_type,
+                reference_code,
+                inner,
+            } => {
+                let source = self.text(source_type);
+                let code = self.text(reference_code);
+                let row = self.row.clone();
+                let (alias, rendered) = self.nested(inner);
+                format!(
+                    "EXISTS (SELECT 1 FROM idx_reference r{alias} WHERE r{alias}.resource_type = {source} AND r{alias}.code = {code} \
+                     AND r{alias}.target_type = {row}.resource_type AND r{alias}.target_id = {row}.id AND EXISTS (SELECT 1 FROM resource_current {alias} \
+                     WHERE {alias}.resource_type = r{alias}.resource_type AND {alias}.id = r{alias}.id AND {alias}.body IS NOT NULL AND {rendered}))"
+                )
             }
             Condition::String { code, matching } => {
                 self.exists("idx_string", code, |b| match matching {
@@ -366,6 +428,8 @@ pub fn render_page(dialect: Dialect, query: &SearchQuery) -> RenderedQuery {
     let mut b = Builder {
         dialect,
         binds: Vec::new(),
+        row: "c".into(),
+        depth: 0,
     };
     let mut sql = format!(
         "SELECT c.id, c.version_id, c.last_updated_us, c.body FROM resource_current c WHERE {}",
@@ -408,6 +472,8 @@ pub fn render_count(dialect: Dialect, query: &SearchQuery) -> RenderedQuery {
     let mut b = Builder {
         dialect,
         binds: Vec::new(),
+        row: "c".into(),
+        depth: 0,
     };
     let sql = format!(
         "SELECT count(*) FROM resource_current c WHERE {}",
