@@ -29,6 +29,9 @@ pub struct Config {
     /// Default and maximum page size for history (and later search).
     pub default_page_size: u32,
     pub max_page_size: u32,
+    /// The server's zone as an offset east of UTC: dates without a zone in searches and
+    /// resources mean that day here (search.html#date).
+    pub tz_offset_seconds: i32,
     pub log_format: LogFormat,
     /// `tracing` filter directive, e.g. `info` or `coplan=debug`.
     pub log_filter: String,
@@ -44,6 +47,7 @@ impl std::fmt::Debug for Config {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("default_page_size", &self.default_page_size)
             .field("max_page_size", &self.max_page_size)
+            .field("tz_offset_seconds", &self.tz_offset_seconds)
             .field("log_format", &self.log_format)
             .field("log_filter", &self.log_filter)
             .finish()
@@ -80,6 +84,8 @@ pub struct ConfigLayer {
     pub max_body_bytes: Option<usize>,
     pub default_page_size: Option<u32>,
     pub max_page_size: Option<u32>,
+    /// `UTC`, `Z`, or an offset such as `+02:00`.
+    pub timezone: Option<String>,
     pub log_format: Option<LogFormat>,
     pub log_filter: Option<String>,
 }
@@ -114,6 +120,7 @@ impl ConfigLayer {
             max_body_bytes: parse_num("COPLAN_MAX_BODY_BYTES")?.map(|v| v as usize),
             default_page_size: parse_num("COPLAN_DEFAULT_PAGE_SIZE")?.map(|v| v as u32),
             max_page_size: parse_num("COPLAN_MAX_PAGE_SIZE")?.map(|v| v as u32),
+            timezone: get("COPLAN_TIMEZONE"),
             log_format,
             log_filter: get("COPLAN_LOG"),
         })
@@ -134,6 +141,7 @@ impl ConfigLayer {
             max_body_bytes: over.max_body_bytes.or(self.max_body_bytes),
             default_page_size: over.default_page_size.or(self.default_page_size),
             max_page_size: over.max_page_size.or(self.max_page_size),
+            timezone: over.timezone.or(self.timezone),
             log_format: over.log_format.or(self.log_format),
             log_filter: over.log_filter.or(self.log_filter),
         }
@@ -181,10 +189,30 @@ impl ConfigLayer {
             max_body_bytes: self.max_body_bytes.unwrap_or(4 * 1024 * 1024),
             default_page_size,
             max_page_size,
+            tz_offset_seconds: parse_offset(self.timezone.as_deref().unwrap_or("UTC"))?,
             log_format: self.log_format.unwrap_or(LogFormat::Text),
             log_filter: self.log_filter.unwrap_or_else(|| "info".to_string()),
         })
     }
+}
+
+/// `UTC`/`Z` or `±hh:mm` → seconds east of UTC.
+fn parse_offset(text: &str) -> Result<i32, String> {
+    let invalid = || format!("timezone must be UTC or an offset such as +02:00, got {text:?}");
+    if text.eq_ignore_ascii_case("utc") || text == "Z" {
+        return Ok(0);
+    }
+    let (sign, rest) = match text.as_bytes().first() {
+        Some(b'+') => (1, &text[1..]),
+        Some(b'-') => (-1, &text[1..]),
+        _ => return Err(invalid()),
+    };
+    let (h, m) = rest.split_once(':').ok_or_else(invalid)?;
+    let (h, m): (i32, i32) = (h.parse().map_err(|_| invalid())?, m.parse().map_err(|_| invalid())?);
+    if h > 14 || m > 59 || h.to_string().len() > 2 {
+        return Err(invalid());
+    }
+    Ok(sign * (h * 3600 + m * 60))
 }
 
 fn default_sqlite_url(data_dir: &Path) -> String {
@@ -230,6 +258,15 @@ mod tests {
         assert_eq!(config.max_body_bytes, 10);
         assert_eq!(config.log_format, LogFormat::Json);
         assert_eq!(config.log_filter, "debug");
+    }
+
+    #[test]
+    fn timezones_are_offsets() {
+        assert_eq!(parse_offset("UTC"), Ok(0));
+        assert_eq!(parse_offset("+02:00"), Ok(7200));
+        assert_eq!(parse_offset("-05:30"), Ok(-19800));
+        assert!(parse_offset("Europe/Paris").is_err());
+        assert!(parse_offset("+25:00").is_err());
     }
 
     #[test]

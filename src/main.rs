@@ -37,6 +37,9 @@ struct Cli {
     /// Largest accepted request body in bytes.
     #[arg(long, global = true)]
     max_body_bytes: Option<usize>,
+    /// The server's zone for dates without one: UTC or an offset such as +02:00.
+    #[arg(long, global = true)]
+    timezone: Option<String>,
     /// Log as JSON lines instead of text.
     #[arg(long, global = true)]
     log_json: bool,
@@ -106,6 +109,7 @@ fn resolve_config(cli: &Cli) -> Result<coplan::config::Config, String> {
         data_dir: cli.data_dir.clone(),
         base_url: cli.base_url.clone(),
         max_body_bytes: cli.max_body_bytes,
+        timezone: cli.timezone.clone(),
         log_format: cli.log_json.then_some(LogFormat::Json),
         ..Default::default()
     };

@@ -1,7 +1,7 @@
 //! Thin axum handlers: turn the HTTP request into typed inputs, call the `rest` interaction,
 //! and render the result. No FHIR logic lives here.
 
-use super::headers::{header_text, if_match, if_none_match, return_preference, ReturnPreference};
+use super::headers::{handling_strict, header_text, if_match, if_none_match, return_preference, ReturnPreference};
 use super::negotiate::{is_json_patch, request_format, response_format, Format};
 use super::response::{
     add_location, add_version_headers, body_response, empty_response, error_response,
@@ -9,6 +9,7 @@ use super::response::{
 };
 use crate::app::AppState;
 use crate::error::{ErrorKind, FhirError, FhirResult};
+use crate::rest::search::SearchInput;
 use crate::rest::{capability_statement, DeleteOutcome, HistoryParams, VersionedResource};
 use crate::store::HistoryScope;
 use axum::body::Body;
@@ -347,22 +348,71 @@ pub async fn history_instance(
     .await
 }
 
-/// `GET /{type}`: search arrives with its own issue; until then say so honestly.
-pub async fn search_not_implemented(
+async fn run_search(state: AppState, query: Query, headers: HeaderMap, resource_type: String, patient: Option<String>) -> Response {
+    let strict = handling_strict(&headers);
+    respond(negotiate(&query, &headers), |format| async move {
+        let input = SearchInput {
+            resource_type,
+            pairs: query.0,
+            strict,
+            patient_compartment: patient,
+        };
+        let bundle = state.fhir.search(&input).await?;
+        Ok(body_response(StatusCode::OK, format, bundle))
+    })
+    .await
+}
+
+/// `GET /{type}?…`
+pub async fn search(
+    State(state): State<AppState>,
     Path(resource_type): Path<String>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    let query = Query::parse(raw);
-    respond(negotiate(&query, &headers), |_| async move {
-        crate::rest::check_known_type(&resource_type)?;
-        Err(FhirError::new(
-            ErrorKind::NotImplemented,
+    run_search(state, Query::parse(raw), headers, resource_type, None).await
+}
+
+/// `POST /{type}/_search` with a form body: the same as GET with the parameters combined.
+pub async fn search_post(
+    State(state): State<AppState>,
+    Path(resource_type): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let mut query = Query::parse(raw);
+    let form = header_text(&headers, "content-type")
+        .and_then(|c| c.split(';').next())
+        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+    if !form {
+        let err = FhirError::new(
+            ErrorKind::UnsupportedMediaType,
             "not-supported",
-            "search is not implemented yet",
-        ))
-    })
-    .await
+            "POST _search takes an application/x-www-form-urlencoded body",
+        );
+        return error_response(&err, negotiate(&query, &headers).unwrap_or(Format::Json));
+    }
+    match read_body(&state, body).await {
+        Ok(bytes) => query.0.extend(Query::parse(Some(String::from_utf8_lossy(&bytes).into_owned())).0),
+        Err(e) => return error_response(&e, Format::Json),
+    }
+    run_search(state, query, headers, resource_type, None).await
+}
+
+/// `GET /Patient/{id}/{type}?…`: search within a patient's compartment.
+pub async fn compartment_search(
+    State(state): State<AppState>,
+    Path((compartment, id, resource_type)): Path<(String, String, String)>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let query = Query::parse(raw);
+    if compartment != "Patient" {
+        let err = FhirError::not_found(format!("no {compartment} compartment: only Patient compartments are searchable"));
+        return error_response(&err, negotiate(&query, &headers).unwrap_or(Format::Json));
+    }
+    run_search(state, query, headers, resource_type, Some(id)).await
 }
 
 pub async fn not_found(OriginalUri(uri): OriginalUri) -> Response {

@@ -30,6 +30,16 @@ pub fn return_preference(headers: &HeaderMap) -> ReturnPreference {
     ReturnPreference::Representation
 }
 
+/// `Prefer: handling=strict`: refuse unknown search parameters instead of ignoring them.
+pub fn handling_strict(headers: &HeaderMap) -> bool {
+    headers.get_all("prefer").iter().any(|value| {
+        value.to_str().is_ok_and(|text| {
+            text.split([',', ';'])
+                .any(|p| p.trim().replace(' ', "") == "handling=strict")
+        })
+    })
+}
+
 /// The version an `If-Match` header pins, if any; a malformed one is a 400.
 pub fn if_match(headers: &HeaderMap) -> FhirResult<Option<i64>> {
     match headers.get("if-match") {

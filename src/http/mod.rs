@@ -19,13 +19,15 @@ pub fn routes(state: AppState) -> Router {
     let fhir = Router::new()
         .route("/metadata", get(metadata))
         .route("/_history", get(history_system))
-        .route("/{type}", get(search_not_implemented).post(create))
+        .route("/{type}", get(search).post(create))
+        .route("/{type}/_search", axum::routing::post(search_post))
         .route("/{type}/_history", get(history_type))
         .route(
             "/{type}/{id}",
             get(read).put(update).patch(patch).delete(delete),
         )
         .route("/{type}/{id}/_history", get(history_instance))
+        .route("/{type}/{id}/{compartment_type}", get(compartment_search))
         .route("/{type}/{id}/_history/{vid}", get(vread))
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()

@@ -14,6 +14,7 @@ pub const TYPE_INTERACTIONS: &[&str] = &[
     "history-instance",
     "history-type",
     "create",
+    "search-type",
 ];
 
 /// Interactions offered at the system level.
@@ -21,6 +22,17 @@ pub const SYSTEM_INTERACTIONS: &[&str] = &["history-system"];
 
 /// The statement's fixed publication date: bump it with the software version.
 const PUBLISHED: &str = "2026-11-28";
+
+/// The search parameters this server applies for `resource_type` (special and composite
+/// parameters are not offered yet).
+fn search_params(resource_type: &str) -> Vec<Value> {
+    use fhir_search_index::ParamType;
+    fhir_search_index::Registry::get()
+        .params_for(resource_type)
+        .filter(|p| !matches!(p.param_type, ParamType::Special | ParamType::Composite))
+        .map(|p| json!({"name": p.code, "type": p.param_type.code()}))
+        .collect()
+}
 
 /// Build the CapabilityStatement for a server whose FHIR base is `base_url`.
 pub fn capability_statement(base_url: &str, resource_types: &[&str]) -> Value {
@@ -38,6 +50,7 @@ pub fn capability_statement(base_url: &str, resource_types: &[&str]) -> Value {
                 "conditionalRead": "not-supported",
                 "conditionalUpdate": false,
                 "conditionalDelete": "not-supported",
+                "searchParam": search_params(rt),
             })
         })
         .collect();

@@ -17,7 +17,7 @@ pub fn stamp(
     version_id: i64,
     last_updated_us: i64,
 ) -> FhirResult<Bytes> {
-    let fields = &resource.0;
+    let fields = resource.fields();
     let mut out = Vec::with_capacity(1024);
     out.extend_from_slice(b"{\"resourceType\":");
     write_json(&mut out, fields.get("resourceType").unwrap_or(&Value::Null))?;
@@ -66,7 +66,7 @@ mod tests {
         else {
             unreachable!()
         };
-        let bytes = stamp(&CheckedResource(map), "p1", 3, 0).unwrap();
+        let bytes = stamp(&CheckedResource::from_object(map), "p1", 3, 0).unwrap();
         assert_eq!(
             std::str::from_utf8(&bytes).unwrap(),
             r#"{"resourceType":"Patient","id":"p1","meta":{"versionId":"3","lastUpdated":"1970-01-01T00:00:00.000Z","tag":[{"code":"t"}]},"active":true}"#
@@ -76,7 +76,7 @@ mod tests {
     #[test]
     fn element_order_is_kept() {
         let Value::Object(map) = serde_json::from_str(r#"{"resourceType":"Patient","active":true,"name":[{"family":"C"}],"birthDate":"1974-12-25","id":"x"}"#).unwrap() else { unreachable!() };
-        let bytes = stamp(&CheckedResource(map), "p1", 1, 0).unwrap();
+        let bytes = stamp(&CheckedResource::from_object(map), "p1", 1, 0).unwrap();
         assert_eq!(
             std::str::from_utf8(&bytes).unwrap(),
             r#"{"resourceType":"Patient","id":"p1","meta":{"versionId":"1","lastUpdated":"1970-01-01T00:00:00.000Z"},"active":true,"name":[{"family":"C"}],"birthDate":"1974-12-25"}"#

@@ -7,6 +7,7 @@ mod history;
 mod instant;
 mod meta;
 mod read;
+pub mod search;
 mod write;
 
 pub use capability::capability_statement;
@@ -40,6 +41,8 @@ pub struct FhirService {
     pub base_url: String,
     pub default_page_size: u32,
     pub max_page_size: u32,
+    /// The R4 search parameters: lookups for the search parser, index extraction on write.
+    pub search_params: search::params::R4SearchParams,
 }
 
 /// How many times a write without `If-Match` is retried when a concurrent writer got there

@@ -62,6 +62,7 @@ impl FhirService {
     pub async fn create(&self, resource_type: &str, body: Value) -> FhirResult<VersionedResource> {
         check_known_type(resource_type)?;
         let checked = check_resource(body, resource_type)?;
+        let index = self.search_params.index_rows(checked.value())?;
         let mut last_err = None;
         for _ in 0..WRITE_RETRIES {
             let id = self.ids.new_id();
@@ -76,7 +77,7 @@ impl FhirService {
                 last_updated_us: now,
                 method: WriteMethod::Create,
                 body: Some(bytes.clone()),
-                index: Vec::new(),
+                index: index.clone(),
             };
             match self.store.commit(std::slice::from_ref(&write)).await {
                 Ok(()) => {
@@ -288,6 +289,7 @@ impl FhirService {
                 }
             }
             let checked = build(current.as_ref())?;
+            let index = self.search_params.index_rows(checked.value())?;
             let (expected, version_id) = match &current {
                 Some(c) => (Expected::Version(c.version_id), c.version_id + 1),
                 None => (Expected::Absent, 1),
@@ -304,7 +306,7 @@ impl FhirService {
                 last_updated_us: now,
                 method,
                 body: Some(bytes.clone()),
-                index: Vec::new(),
+                index,
             };
             match self.store.commit(&[write]).await {
                 Ok(()) => {

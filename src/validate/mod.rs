@@ -16,7 +16,25 @@ use serde_json::{Map, Value};
 
 /// A resource that passed every gate: its JSON object (key order preserved).
 #[derive(Debug, Clone, PartialEq)]
-pub struct CheckedResource(pub Map<String, Value>);
+pub struct CheckedResource(Value);
+
+impl CheckedResource {
+    /// The resource's elements, in document order.
+    pub fn fields(&self) -> &Map<String, Value> {
+        static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
+        self.0.as_object().unwrap_or_else(|| EMPTY.get_or_init(Map::new))
+    }
+
+    /// The resource as a JSON value (always an object).
+    pub fn value(&self) -> &Value {
+        &self.0
+    }
+
+    /// Wrap a JSON object that has passed the checks (tests and trusted callers only).
+    pub fn from_object(map: Map<String, Value>) -> Self {
+        CheckedResource(Value::Object(map))
+    }
+}
 
 /// Parse request bytes as JSON; a syntax error is a 400 naming the line and column.
 pub fn parse_json(body: &[u8]) -> FhirResult<Value> {
@@ -79,7 +97,7 @@ pub fn check_resource(value: Value, expected_type: &str) -> FhirResult<CheckedRe
         return Err(FhirError::with_issues(ErrorKind::BadRequest, issues));
     }
     match value {
-        Value::Object(map) => Ok(CheckedResource(map)),
+        Value::Object(_) => Ok(CheckedResource(value)),
         _ => Err(FhirError::internal(
             "checked resource is no longer an object",
         )),
@@ -139,7 +157,7 @@ mod tests {
     fn check(text: &str, ty: &str) -> FhirResult<CheckedResource> {
         let checked = check_resource(parse_json(text.as_bytes())?, ty)?;
         let bytes =
-            serde_json::to_vec(&Value::Object(checked.0.clone())).map_err(FhirError::internal)?;
+            serde_json::to_vec(checked.value()).map_err(FhirError::internal)?;
         check_structure(&bytes, ty)?;
         Ok(checked)
     }
@@ -147,7 +165,7 @@ mod tests {
     #[test]
     fn accepts_a_valid_resource() {
         let ok = check(r#"{"resourceType":"Patient","active":true}"#, "Patient").expect("valid");
-        assert_eq!(ok.0.get("active"), Some(&Value::Bool(true)));
+        assert_eq!(ok.fields().get("active"), Some(&Value::Bool(true)));
     }
 
     #[test]

@@ -1,0 +1,55 @@
+//! The R4 Patient compartment (compartmentdefinition-patient.html): which search parameters of
+//! each resource type place a resource in a patient's compartment. Compartment search
+//! (`GET /Patient/{id}/CarePlan`) is a search with one more clause: any of those parameters
+//! references the patient (and for Patient itself, the patient is its own compartment).
+
+use crate::store::search::{Clause, Condition};
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+#[derive(serde::Deserialize)]
+struct Definition {
+    resources: HashMap<String, Vec<String>>,
+}
+
+fn definition() -> &'static HashMap<String, Vec<String>> {
+    static DEFINITION: OnceLock<HashMap<String, Vec<String>>> = OnceLock::new();
+    DEFINITION.get_or_init(|| {
+        serde_json::from_str::<Definition>(include_str!("../../../profiles/compartment-patient.json"))
+            .map(|d| d.resources)
+            .unwrap_or_default()
+    })
+}
+
+/// The clause confining a search of `resource_type` to Patient `patient_id`'s compartment, or
+/// `None` when the type has no place in the Patient compartment.
+pub fn patient_compartment_clause(resource_type: &str, patient_id: &str) -> Option<Clause> {
+    let params = definition().get(resource_type)?;
+    let mut any_of: Vec<Condition> = params
+        .iter()
+        .map(|param| Condition::Reference {
+            code: param.clone(),
+            target_type: Some("Patient".into()),
+            target_id: Some(patient_id.to_string()),
+            url: None,
+        })
+        .collect();
+    if resource_type == "Patient" {
+        any_of.push(Condition::Id(patient_id.to_string()));
+    }
+    Some(Clause { any_of, negated: false })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn care_plan_and_patient_compartment_membership() {
+        let clause = patient_compartment_clause("CarePlan", "p1").expect("CarePlan is in the compartment");
+        assert!(clause.any_of.iter().any(|c| matches!(c, Condition::Reference { code, .. } if code == "subject")));
+        let own = patient_compartment_clause("Patient", "p1").expect("Patient");
+        assert!(own.any_of.contains(&Condition::Id("p1".into())));
+        assert!(patient_compartment_clause("Questionnaire", "p1").is_none());
+    }
+}

@@ -1,0 +1,262 @@
+//! search (search.html, http.html#search): type-level and Patient-compartment search over the
+//! index tables, answered with a `searchset` Bundle built from the stored bytes. Parameters the
+//! server does not know are reported in an outcome entry (or refused under
+//! `Prefer: handling=strict`); malformed values are always a 400 naming the parameter.
+//! Paging is by keyset (`_page`), so pages stay correct while data changes.
+
+mod compartment;
+pub mod params;
+mod ranges;
+mod translate;
+
+pub use compartment::patient_compartment_clause;
+
+use super::{check_known_type, store_error, FhirService};
+use crate::error::{operation_outcome, ErrorKind, FhirError, FhirResult, Issue, Severity};
+use crate::store::search::{Cursor, Order, SearchQuery};
+use bytes::Bytes;
+use fhir_search_query::{parse, self_link_params, SearchRequest, Summary, TotalMode};
+use translate::{clause, Context};
+
+/// A search to run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchInput {
+    pub resource_type: String,
+    /// Decoded query (and form body) pairs, in order.
+    pub pairs: Vec<(String, String)>,
+    /// `Prefer: handling=strict`
+    pub strict: bool,
+    /// `GET /Patient/{id}/{type}`: confine to that patient's compartment.
+    pub patient_compartment: Option<String>,
+}
+
+fn parse_errors(errors: Vec<fhir_search_query::SearchError>) -> FhirError {
+    FhirError::with_issues(
+        ErrorKind::BadRequest,
+        errors
+            .into_iter()
+            .map(|e| Issue::error("invalid", format!("search parameter {}: {}", e.param, e.message)).at(e.param))
+            .collect(),
+    )
+}
+
+fn encode(text: &str) -> String {
+    const QUERY: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+        .remove(b'-')
+        .remove(b'.')
+        .remove(b'_')
+        .remove(b'~')
+        .remove(b':')
+        .remove(b'|')
+        .remove(b',')
+        .remove(b'/');
+    percent_encoding::utf8_percent_encode(text, QUERY).to_string()
+}
+
+fn cursor_text(cursor: &Cursor) -> String {
+    format!("{}.{}", cursor.last_updated_us, cursor.id)
+}
+
+fn parse_cursor(text: &str) -> FhirResult<Cursor> {
+    let invalid = || FhirError::invalid_at(format!("_page {text:?} is not a page of this search"), "_page");
+    let (us, id) = text.split_once('.').ok_or_else(invalid)?;
+    Ok(Cursor {
+        last_updated_us: us.parse().map_err(|_| invalid())?,
+        id: id.to_string(),
+    })
+}
+
+/// Refuse result parameters this server does not apply yet (rather than silently ignoring them).
+fn refuse_unimplemented(request: &SearchRequest) -> FhirResult<()> {
+    let mut missing = Vec::new();
+    if !request.include.is_empty() {
+        missing.push("_include");
+    }
+    if !request.revinclude.is_empty() {
+        missing.push("_revinclude");
+    }
+    if request.elements.is_some() {
+        missing.push("_elements");
+    }
+    if matches!(request.summary, Some(Summary::True | Summary::Text | Summary::Data)) {
+        missing.push("_summary");
+    }
+    if request.contained.is_some() || request.contained_type.is_some() {
+        missing.push("_contained");
+    }
+    if missing.is_empty() {
+        Ok(())
+    } else {
+        Err(FhirError::new(
+            ErrorKind::BadRequest,
+            "not-supported",
+            format!("{} not supported yet", missing.join(", ")),
+        ))
+    }
+}
+
+fn order_of(request: &SearchRequest) -> FhirResult<Order> {
+    match request.sort.as_slice() {
+        [] => Ok(Order::LastUpdatedDesc),
+        [key] => match (key.code.as_str(), key.descending) {
+            ("_lastUpdated", false) => Ok(Order::LastUpdatedAsc),
+            ("_lastUpdated", true) => Ok(Order::LastUpdatedDesc),
+            ("_id", false) => Ok(Order::IdAsc),
+            ("_id", true) => Ok(Order::IdDesc),
+            (other, _) => Err(FhirError::new(
+                ErrorKind::BadRequest,
+                "not-supported",
+                format!("_sort by {other} is not supported yet; sort by _lastUpdated or _id"),
+            )),
+        },
+        _ => Err(FhirError::new(
+            ErrorKind::BadRequest,
+            "not-supported",
+            "sorting by several keys is not supported yet",
+        )),
+    }
+}
+
+impl FhirService {
+    /// Run a search and render its `searchset` Bundle.
+    pub async fn search(&self, input: &SearchInput) -> FhirResult<Bytes> {
+        check_known_type(&input.resource_type)?;
+        let pairs = input.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        let mut request = parse(pairs, &input.resource_type, &self.search_params, input.strict).map_err(parse_errors)?;
+        refuse_unimplemented(&request)?;
+        let order = order_of(&request)?;
+        let after = request.cursor.as_deref().map(parse_cursor).transpose()?;
+        let count = request.count.unwrap_or(self.default_page_size).min(self.max_page_size);
+        request.count = Some(count);
+
+        let normalize = |t: &str| self.search_params.normalize(t);
+        let ctx = Context {
+            normalize: &normalize,
+            tz_offset_seconds: self.search_params.tz_offset_seconds,
+            base_url: &self.base_url,
+        };
+        let mut clauses = request.filters.iter().map(|f| clause(f, &ctx)).collect::<FhirResult<Vec<_>>>()?;
+        if let Some(patient) = &input.patient_compartment {
+            let confine = patient_compartment_clause(&input.resource_type, patient).ok_or_else(|| {
+                FhirError::not_found(format!("{} is not part of the Patient compartment", input.resource_type))
+            })?;
+            clauses.push(confine);
+        }
+        let query = SearchQuery {
+            resource_type: input.resource_type.clone(),
+            clauses,
+            order,
+            after,
+            limit: count + 1,
+        };
+
+        let summary_count = request.summary == Some(Summary::Count);
+        let total = if summary_count || matches!(request.total, Some(TotalMode::Accurate | TotalMode::Estimate)) {
+            Some(self.store.count(&query).await.map_err(store_error)?)
+        } else {
+            None
+        };
+        let mut rows = if summary_count || count == 0 {
+            Vec::new()
+        } else {
+            self.store.search(&query).await.map_err(store_error)?
+        };
+        let has_more = rows.len() > count as usize;
+        rows.truncate(count as usize);
+
+        let path = match &input.patient_compartment {
+            Some(patient) => format!("{}/Patient/{}/{}", self.base_url, patient, input.resource_type),
+            None => format!("{}/{}", self.base_url, input.resource_type),
+        };
+        let params = self_link_params(&request);
+        let link = |page: Option<&Cursor>| {
+            let mut parts: Vec<String> = params
+                .iter()
+                .filter(|(k, _)| k != "_page")
+                .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+                .collect();
+            if let Some(c) = page {
+                parts.push(format!("_page={}", encode(&cursor_text(c))));
+            }
+            format!("{path}?{}", parts.join("&"))
+        };
+
+        let capacity = 512 + rows.iter().map(|r| r.version.body.as_ref().map_or(0, |b| b.len()) + 128).sum::<usize>();
+        let mut out = Vec::with_capacity(capacity);
+        out.extend_from_slice(br#"{"resourceType":"Bundle","type":"searchset""#);
+        if let Some(total) = total {
+            out.extend_from_slice(format!(",\"total\":{total}").as_bytes());
+        }
+        out.extend_from_slice(br#","link":[{"relation":"self","url":"#);
+        push_json_string(&mut out, &link(query.after.as_ref()));
+        out.push(b'}');
+        if let (true, Some(last)) = (has_more, rows.last()) {
+            let next = Cursor {
+                last_updated_us: last.version.last_updated_us,
+                id: last.id.clone(),
+            };
+            out.extend_from_slice(br#",{"relation":"next","url":"#);
+            push_json_string(&mut out, &link(Some(&next)));
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"],\"entry\":[");
+        let mut first = true;
+        for row in &rows {
+            let Some(body) = &row.version.body else { continue };
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(br#"{"fullUrl":"#);
+            push_json_string(&mut out, &format!("{}/{}/{}", self.base_url, input.resource_type, row.id));
+            out.extend_from_slice(br#","resource":"#);
+            out.extend_from_slice(body);
+            out.extend_from_slice(br#","search":{"mode":"match"}}"#);
+        }
+        if !request.unknown.is_empty() {
+            let issues: Vec<Issue> = request
+                .unknown
+                .iter()
+                .map(|ignored| Issue {
+                    severity: Severity::Warning,
+                    code: "not-supported",
+                    diagnostics: format!(
+                        "search parameter {}={} was not applied: {}",
+                        ignored.name,
+                        ignored.value,
+                        ignored.reason.as_str()
+                    ),
+                    expression: vec![ignored.name.clone()],
+                })
+                .collect();
+            if !first {
+                out.push(b',');
+            }
+            out.extend_from_slice(br#"{"resource":"#);
+            out.extend_from_slice(&serde_json::to_vec(&operation_outcome(&issues)).map_err(FhirError::internal)?);
+            out.extend_from_slice(br#","search":{"mode":"outcome"}}"#);
+        }
+        out.extend_from_slice(b"]}");
+        Ok(Bytes::from(out))
+    }
+}
+
+fn push_json_string(out: &mut Vec<u8>, text: &str) {
+    let _ = serde_json::to_writer(&mut *out, text);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip() {
+        let c = Cursor {
+            last_updated_us: 1_700_000_000_000_000,
+            id: "a.b-c".into(),
+        };
+        assert_eq!(parse_cursor(&cursor_text(&c)).unwrap(), c);
+        assert!(parse_cursor("nonsense").is_err());
+        assert!(parse_cursor("x.y").is_err());
+    }
+}

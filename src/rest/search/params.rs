@@ -1,0 +1,95 @@
+//! The R4 search parameters as the server uses them: the registry (from `fhir-search-index`)
+//! answers the query parser's lookups, and extraction turns a resource into the store's index
+//! rows at write time (search.html, searchparameter.html).
+
+use crate::error::{FhirError, FhirResult};
+use crate::store::index::IndexRow;
+use fhir_search_index::{extract, normalize_string, ExtractOptions, IndexValue, Registry};
+use fhir_search_query::{ParamInfo, ParamLookup, ParamType};
+use serde_json::Value;
+
+/// The registry, extraction and string folding, configured with the server's time zone.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct R4SearchParams {
+    pub tz_offset_seconds: i32,
+}
+
+fn query_type(t: fhir_search_index::ParamType) -> ParamType {
+    use fhir_search_index::ParamType as I;
+    match t {
+        I::Number => ParamType::Number,
+        I::Date => ParamType::Date,
+        I::String => ParamType::String,
+        I::Token => ParamType::Token,
+        I::Reference => ParamType::Reference,
+        I::Composite => ParamType::Composite,
+        I::Quantity => ParamType::Quantity,
+        I::Uri => ParamType::Uri,
+        I::Special => ParamType::Special,
+    }
+}
+
+impl ParamLookup for R4SearchParams {
+    fn lookup(&self, resource_type: &str, code: &str) -> Option<ParamInfo> {
+        let registry = Registry::get();
+        let param = registry.lookup(resource_type, code)?;
+        Some(ParamInfo {
+            param_type: query_type(param.param_type),
+            targets: param.targets.clone(),
+            components: param
+                .components
+                .iter()
+                .map(|c| {
+                    let component_type = registry
+                        .lookup(resource_type, &c.code)
+                        .map(|p| query_type(p.param_type))
+                        .unwrap_or(ParamType::Token);
+                    (c.code.clone(), component_type)
+                })
+                .collect(),
+        })
+    }
+
+    fn is_resource_type(&self, name: &str) -> bool {
+        crate::validate::is_resource_type(name)
+    }
+}
+
+impl R4SearchParams {
+    /// Case- and accent-folded form of a string, as stored for string parameters.
+    pub fn normalize(&self, text: &str) -> String {
+        normalize_string(text)
+    }
+
+    /// The index rows of a resource about to be stored.
+    pub fn index_rows(&self, resource: &Value) -> FhirResult<Vec<IndexRow>> {
+        let entries = extract(resource, &ExtractOptions { tz_offset_seconds: self.tz_offset_seconds })
+            .map_err(|e| FhirError::internal(format!("search indexing failed: {e}")))?;
+        let mut rows = Vec::with_capacity(entries.len());
+        for entry in entries {
+            let code = entry.code.to_string();
+            match entry.value {
+                IndexValue::String { normalized, exact } => rows.push(IndexRow::String { code, norm: normalized, exact }),
+                IndexValue::Token { system, code: value, text, .. } => rows.push(IndexRow::Token {
+                    code,
+                    system,
+                    value,
+                    text_norm: text.map(|t| normalize_string(&t)),
+                }),
+                IndexValue::Date { low_us, high_us } => rows.push(IndexRow::Date { code, low_us, high_us }),
+                IndexValue::Number { value_f64, .. } => rows.push(IndexRow::Number { code, value: value_f64, system: None, unit: None }),
+                IndexValue::Quantity { value_f64, system, code: unit_code, unit, .. } => rows.push(IndexRow::Number {
+                    code,
+                    value: value_f64,
+                    system,
+                    unit: unit_code.or(unit),
+                }),
+                IndexValue::Reference { target_type, target_id, url } => rows.push(IndexRow::Reference { code, target_type, target_id, url }),
+                IndexValue::Uri { value } => rows.push(IndexRow::Uri { code, value }),
+                // Composite parameters are searched through their components for now.
+                IndexValue::Composite { .. } => {}
+            }
+        }
+        Ok(rows)
+    }
+}

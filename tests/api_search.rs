@@ -1,0 +1,169 @@
+//! Search through the real router on every backend (search.html): the US Core searches,
+//! modifiers and prefixes, chains and `_has`, compartment search, POST `_search`, paging,
+//! unknown parameters and malformed values.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{each_backend, TestApp, BASE};
+use serde_json::{json, Value};
+
+fn ids(bundle: &Value) -> Vec<String> {
+    bundle["entry"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter(|x| x["search"]["mode"] == "match")
+                .map(|x| x["resource"]["id"].as_str().unwrap_or("").to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+async fn found(app: &TestApp, url: &str) -> Vec<String> {
+    let response = app.get(url).await;
+    assert_eq!(response.status, StatusCode::OK, "{url}: {}", response.text());
+    let mut got = ids(&response.json());
+    got.sort();
+    got
+}
+
+async fn seed(app: &TestApp) {
+    let put = |rt: &str, body: Value| {
+        let id = body["id"].as_str().unwrap().to_string();
+        let url = format!("/fhir/{rt}/{id}");
+        async move {
+            let r = app.put_json(&url, &body, &[]).await;
+            assert!(r.status.is_success(), "{url}: {}", r.text());
+        }
+    };
+    put("Patient", json!({"resourceType":"Patient","id":"p1","identifier":[{"system":"http://hospital.example/mrn","value":"1032702"}],"name":[{"family":"Chalmers","given":["Peter","James"]}],"gender":"male","birthDate":"1974-12-25"})).await;
+    put("Patient", json!({"resourceType":"Patient","id":"p2","name":[{"family":"Müller","given":["Zoë"]}],"gender":"female","birthDate":"1980-06-01"})).await;
+    put("Practitioner", json!({"resourceType":"Practitioner","id":"dr1","identifier":[{"system":"http://hl7.org/fhir/sid/us-npi","value":"9941339108"}],"name":[{"family":"Adams","given":["Ann"]}]})).await;
+    let category = json!([{"coding":[{"system":"http://hl7.org/fhir/us/core/CodeSystem/careplan-category","code":"assess-plan"}]}]);
+    put("CarePlan", json!({"resourceType":"CarePlan","id":"cp1","status":"active","intent":"plan","category":category,"subject":{"reference":"Patient/p1"},"period":{"start":"2026-01-10","end":"2026-06-30"},"goal":[{"reference":"Goal/g1"}]})).await;
+    put("CarePlan", json!({"resourceType":"CarePlan","id":"cp2","status":"draft","intent":"plan","category":category,"subject":{"reference":"Patient/p1"},"period":{"start":"2025-03-01"}})).await;
+    put("CarePlan", json!({"resourceType":"CarePlan","id":"cp3","status":"active","intent":"plan","subject":{"reference":"Patient/p2"}})).await;
+    put("Goal", json!({"resourceType":"Goal","id":"g1","lifecycleStatus":"active","description":{"text":"Walk to the park with my grandchildren"},"subject":{"reference":"Patient/p1"},"expressedBy":{"reference":"Patient/p1"},"target":[{"dueDate":"2026-05-01"}]})).await;
+    put("Goal", json!({"resourceType":"Goal","id":"g2","lifecycleStatus":"completed","description":{"text":"Sleep through the night"},"subject":{"reference":"Patient/p2"}})).await;
+    put("QuestionnaireResponse", json!({"resourceType":"QuestionnaireResponse","id":"qr1","questionnaire":"http://loinc.org/q/44249-1","status":"completed","subject":{"reference":"Patient/p1"},"authored":"2026-02-01T09:30:00Z","basedOn":[{"reference":"CarePlan/cp1"}]})).await;
+    put("CareTeam", json!({"resourceType":"CareTeam","id":"ct1","status":"active","subject":{"reference":"Patient/p1"},"participant":[{"role":[{"coding":[{"system":"http://snomed.info/sct","code":"116154003"}]}],"member":{"reference":"Practitioner/dr1"}}]})).await;
+}
+
+#[tokio::test]
+async fn us_core_searches() {
+    each_backend(|app| async move {
+        seed(&app).await;
+        let cat = "http://hl7.org/fhir/us/core/CodeSystem/careplan-category|assess-plan";
+        assert_eq!(found(&app, &format!("/fhir/CarePlan?patient=p1&category={cat}")).await, ["cp1", "cp2"]);
+        assert_eq!(found(&app, &format!("/fhir/CarePlan?patient=Patient/p1&category={cat}&status=active")).await, ["cp1"]);
+        assert_eq!(found(&app, &format!("/fhir/CarePlan?patient=p1&category={cat}&date=ge2026-01-01")).await, ["cp1", "cp2"], "an open-ended period overlaps");
+        assert_eq!(found(&app, &format!("/fhir/CarePlan?patient=p1&category={cat}&status=active&date=lt2026-01-01")).await, Vec::<String>::new());
+        assert_eq!(found(&app, "/fhir/CarePlan?patient=p1&status=active,draft").await, ["cp1", "cp2"]);
+        assert_eq!(found(&app, "/fhir/Goal?patient=p1").await, ["g1"]);
+        assert_eq!(found(&app, "/fhir/Goal?patient=p2&lifecycle-status=completed").await, ["g2"]);
+        assert_eq!(found(&app, "/fhir/Goal?patient=p1&target-date=gt2026-04-01").await, ["g1"]);
+        assert_eq!(found(&app, "/fhir/QuestionnaireResponse?_id=qr1,nope").await, ["qr1"]);
+        assert_eq!(found(&app, "/fhir/QuestionnaireResponse?patient=p1&authored=ge2026-02&questionnaire=http://loinc.org/q/44249-1&status=completed").await, ["qr1"]);
+        assert_eq!(found(&app, "/fhir/CareTeam?patient=p1&status=active").await, ["ct1"]);
+        assert_eq!(found(&app, "/fhir/CareTeam?patient=p1&role=http://snomed.info/sct|116154003").await, ["ct1"]);
+        assert_eq!(found(&app, "/fhir/Patient?identifier=http://hospital.example/mrn|1032702").await, ["p1"]);
+        assert_eq!(found(&app, "/fhir/Patient?name=peter").await, ["p1"]);
+        assert_eq!(found(&app, "/fhir/Patient?birthdate=1974-12-25&name=chalmers").await, ["p1"]);
+        assert_eq!(found(&app, "/fhir/Patient?family=chalmers&gender=male").await, ["p1"]);
+        assert_eq!(found(&app, "/fhir/Practitioner?identifier=http://hl7.org/fhir/sid/us-npi|9941339108").await, ["dr1"]);
+        assert_eq!(found(&app, "/fhir/Practitioner?name=adams").await, ["dr1"]);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn modifiers_chains_and_compartments() {
+    each_backend(|app| async move {
+        seed(&app).await;
+        assert_eq!(found(&app, "/fhir/Patient?name=muller").await, ["p2"], "accent-insensitive");
+        assert_eq!(found(&app, "/fhir/Patient?name=ZOE").await, ["p2"], "case-insensitive");
+        assert_eq!(found(&app, "/fhir/Patient?family:exact=Müller").await, ["p2"]);
+        assert_eq!(found(&app, "/fhir/Patient?family:exact=müller").await, Vec::<String>::new());
+        assert_eq!(found(&app, "/fhir/Patient?name:contains=alme").await, ["p1"]);
+        assert_eq!(found(&app, "/fhir/Patient?gender:not=male").await, ["p2"]);
+        assert_eq!(found(&app, "/fhir/Patient?birthdate:missing=false").await, ["p1", "p2"]);
+        assert_eq!(found(&app, "/fhir/CarePlan?category:missing=true").await, ["cp3"]);
+        assert_eq!(found(&app, "/fhir/CarePlan?subject:Patient.name=chalmers").await, ["cp1", "cp2"]);
+        assert_eq!(found(&app, "/fhir/Patient?_has:CarePlan:patient:status=draft").await, ["p1"]);
+        assert_eq!(found(&app, &format!("/fhir/CarePlan?subject={BASE}/Patient/p2")).await, ["cp3"]);
+        assert_eq!(found(&app, "/fhir/Patient/p1/CarePlan").await, ["cp1", "cp2"]);
+        assert_eq!(found(&app, "/fhir/Patient/p1/CarePlan?status=draft").await, ["cp2"]);
+        assert_eq!(found(&app, "/fhir/Patient/p1/Goal").await, ["g1"]);
+        assert_eq!(found(&app, "/fhir/Patient/p2/QuestionnaireResponse").await, Vec::<String>::new());
+        assert_eq!(app.get("/fhir/Patient/p1/Questionnaire").await.status, StatusCode::NOT_FOUND);
+
+        let form = app
+            .request(Method::POST, "/fhir/CarePlan/_search", &[("content-type", "application/x-www-form-urlencoded")], Some(b"patient=p1&status=active"))
+            .await;
+        assert_eq!(form.status, StatusCode::OK, "{}", form.text());
+        assert_eq!(ids(&form.json()), ["cp1"]);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bundles_paging_and_errors() {
+    each_backend(|app| async move {
+        seed(&app).await;
+        let bundle = app.get("/fhir/CarePlan?patient=p1&_count=1&_total=accurate").await.json();
+        assert_eq!(bundle["type"], "searchset");
+        assert_eq!(bundle["total"], 2);
+        assert_eq!(bundle["link"][0]["url"], format!("{BASE}/CarePlan?patient=p1&_count=1&_total=accurate"));
+        assert_eq!(bundle["entry"][0]["fullUrl"], format!("{BASE}/CarePlan/{}", bundle["entry"][0]["resource"]["id"].as_str().unwrap()));
+        let next = bundle["link"][1]["url"].as_str().expect("next link").trim_start_matches("http://coplan.test").to_string();
+        let page2 = app.get(&next).await.json();
+        let mut both = ids(&bundle);
+        both.extend(ids(&page2));
+        both.sort();
+        assert_eq!(both, ["cp1", "cp2"]);
+        assert!(page2["link"].as_array().unwrap().iter().all(|l| l["relation"] != "next"));
+
+        let count_only = app.get("/fhir/CarePlan?_summary=count").await.json();
+        assert_eq!(count_only["total"], 3);
+        assert!(count_only["entry"].as_array().unwrap().is_empty());
+
+        // unknown parameters: ignored and reported by default, refused under handling=strict
+        let lenient = app.get("/fhir/CarePlan?patient=p1&colour=blue").await.json();
+        assert_eq!(ids(&lenient).len(), 2);
+        let outcome = lenient["entry"].as_array().unwrap().iter().find(|e| e["search"]["mode"] == "outcome").expect("outcome entry").clone();
+        assert_eq!(outcome["resource"]["issue"][0]["expression"][0], "colour");
+        assert!(!lenient["link"][0]["url"].as_str().unwrap().contains("colour"), "self link shows only applied parameters");
+        let strict = app.request(Method::GET, "/fhir/CarePlan?patient=p1&colour=blue", &[("prefer", "handling=strict")], None).await;
+        assert_eq!(strict.status, StatusCode::BAD_REQUEST);
+
+        for bad in ["/fhir/CarePlan?date=2026-13-01", "/fhir/CarePlan?date=zz2026", "/fhir/CarePlan?_count=-1", "/fhir/CarePlan?status:missing=maybe", "/fhir/CarePlan?_page=garbage"] {
+            let response = app.get(bad).await;
+            assert_eq!(response.status, StatusCode::BAD_REQUEST, "{bad}: {}", response.text());
+            assert_eq!(response.json()["resourceType"], "OperationOutcome");
+        }
+        let injection = app.get("/fhir/Patient?name=x'%20OR%20'1'='1").await;
+        assert_eq!(injection.status, StatusCode::OK);
+        assert!(ids(&injection.json()).is_empty());
+        assert_eq!(app.get("/fhir/CarePlan?_include=CarePlan:goal").await.status, StatusCode::BAD_REQUEST, "not silently ignored");
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn updates_and_deletes_keep_the_index_current() {
+    each_backend(|app| async move {
+        seed(&app).await;
+        let plan = json!({"resourceType":"CarePlan","id":"cp1","status":"completed","intent":"plan","subject":{"reference":"Patient/p2"}});
+        assert_eq!(app.put_json("/fhir/CarePlan/cp1", &plan, &[]).await.status, StatusCode::OK);
+        assert_eq!(found(&app, "/fhir/CarePlan?patient=p1").await, ["cp2"]);
+        assert_eq!(found(&app, "/fhir/CarePlan?patient=p2&status=completed").await, ["cp1"]);
+        app.request(Method::DELETE, "/fhir/CarePlan/cp2", &[], None).await;
+        assert_eq!(found(&app, "/fhir/CarePlan?patient=p1").await, Vec::<String>::new());
+        app
+    })
+    .await;
+}
