@@ -8,6 +8,7 @@ resource types (from profiles/r4-model.json, kind "r", minus the abstract Resour
 DomainResource), and one object per SearchParameter, keeping only what the
 search index needs: code, base[], type, expression, xpathUsage, target[],
 component[{code, expression}], multipleOr, multipleAnd, modifier[], comparator[].
+Two US Core parameters that R4 lacks are appended (Goal `description`, CareTeam `role`).
 Component definitions are canonical URLs of other SearchParameters; they are
 resolved to the referenced parameter's code here so the Rust side needs no URL map.
 """
@@ -43,6 +44,18 @@ for p in params:
             comps.append({"code": code, "expression": c.get("expression", "")})
         o["component"] = comps
     out.append(o)
+
+# US Core (STU 8) search parameters that the care-plan server needs and R4 core lacks.
+US_CORE_EXTRA = [
+    # us-core-goal-description
+    {"code": "description", "base": ["Goal"], "type": "token", "expression": "Goal.description", "xpathUsage": "normal"},
+    # us-core-careteam-role
+    {"code": "role", "base": ["CareTeam"], "type": "token", "expression": "CareTeam.participant.role", "xpathUsage": "normal"},
+]
+for extra in US_CORE_EXTRA:
+    taken = any(o["code"] == extra["code"] and set(o["base"]) & set(extra["base"]) for o in out)
+    if not taken:
+        out.append(extra)
 
 model_path = sys.argv[3] if len(sys.argv) > 3 else "profiles/r4-model.json"
 with open(model_path, encoding="utf-8") as f:

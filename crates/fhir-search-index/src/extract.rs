@@ -458,6 +458,8 @@ impl Ctx<'_> {
                 for item in navigate(element, &path) {
                     self.values(component_type, &Node::Json(item.clone()), &mut values);
                 }
+                // A text-only token (CodeableConcept.text) cannot be matched by a composite search.
+                values.retain(|v| !matches!(v, IndexValue::Token { code: None, .. }));
             }
             if values.is_empty() {
                 return;
