@@ -14,16 +14,24 @@ fn main() {
         eprintln!("warm-up failed: {e}");
         return;
     }
-    println!("start-up (registry + compile all expressions): {:.1} ms", started.elapsed().as_secs_f64() * 1e3);
-    for name in ["uscore-CarePlan-colonoscopy.json", "uscore-Patient-example.json", "handmade-Observation-vitals.json"] {
+    println!(
+        "start-up (registry + compile all expressions): {:.1} ms",
+        started.elapsed().as_secs_f64() * 1e3
+    );
+    for name in [
+        "uscore-CarePlan-colonoscopy.json",
+        "uscore-Patient-example.json",
+        "handmade-Observation-vitals.json",
+    ] {
         let path = format!("{dir}/{name}");
-        let resource: serde_json::Value = match std::fs::read_to_string(&path).map(|t| serde_json::from_str(&t)) {
-            Ok(Ok(v)) => v,
-            other => {
-                eprintln!("{path}: {other:?}");
-                continue;
-            }
-        };
+        let resource: serde_json::Value =
+            match std::fs::read_to_string(&path).map(|t| serde_json::from_str(&t)) {
+                Ok(Ok(v)) => v,
+                other => {
+                    eprintln!("{path}: {other:?}");
+                    continue;
+                }
+            };
         let mut rows = 0;
         for _ in 0..200 {
             rows = extract(&resource, &options).map(|r| r.len()).unwrap_or(0);

@@ -86,11 +86,17 @@ pub fn date_range(text: &str, tz_offset_seconds: i32) -> Option<(i64, i64)> {
     };
     let (month, day) = match date_part.len() {
         4 => (None, None),
-        7 if date_part.as_bytes().get(4) == Some(&b'-') => (Some(digits(date_part.get(5..)?, 2)?), None),
-        10 if date_part.as_bytes().get(4) == Some(&b'-') && date_part.as_bytes().get(7) == Some(&b'-') => (
-            Some(digits(date_part.get(5..)?, 2)?),
-            Some(digits(date_part.get(8..)?, 2)?),
-        ),
+        7 if date_part.as_bytes().get(4) == Some(&b'-') => {
+            (Some(digits(date_part.get(5..)?, 2)?), None)
+        }
+        10 if date_part.as_bytes().get(4) == Some(&b'-')
+            && date_part.as_bytes().get(7) == Some(&b'-') =>
+        {
+            (
+                Some(digits(date_part.get(5..)?, 2)?),
+                Some(digits(date_part.get(8..)?, 2)?),
+            )
+        }
         _ => return None,
     };
     if let Some(m) = month {
@@ -122,7 +128,10 @@ pub fn date_range(text: &str, tz_offset_seconds: i32) -> Option<(i64, i64)> {
             }
         };
         let shift = default_offset * US_PER_SEC;
-        return Some((start_day * US_PER_DAY - shift, end_day_excl * US_PER_DAY - shift - 1));
+        return Some((
+            start_day * US_PER_DAY - shift,
+            end_day_excl * US_PER_DAY - shift - 1,
+        ));
     };
 
     // Split the zone designator off the time.
@@ -179,9 +188,18 @@ mod tests {
 
     #[test]
     fn year_month_day_precision() {
-        assert_eq!(date_range("2026", 0), Some((JAN_2026, JAN_2026 + 365 * DAY - 1)));
-        assert_eq!(date_range("2026-01", 0), Some((JAN_2026, JAN_2026 + 31 * DAY - 1)));
-        assert_eq!(date_range("2026-01-02", 0), Some((JAN_2026 + DAY, JAN_2026 + 2 * DAY - 1)));
+        assert_eq!(
+            date_range("2026", 0),
+            Some((JAN_2026, JAN_2026 + 365 * DAY - 1))
+        );
+        assert_eq!(
+            date_range("2026-01", 0),
+            Some((JAN_2026, JAN_2026 + 31 * DAY - 1))
+        );
+        assert_eq!(
+            date_range("2026-01-02", 0),
+            Some((JAN_2026 + DAY, JAN_2026 + 2 * DAY - 1))
+        );
         assert_eq!(date_range("1970-01-01", 0), Some((0, DAY - 1)));
         assert_eq!(date_range("1969-12-31", 0), Some((-DAY, -1)));
     }
@@ -195,14 +213,27 @@ mod tests {
         assert_eq!(feb("2000"), Some(29));
         assert!(date_range("2024-02-29", 0).is_some());
         assert_eq!(date_range("2026-02-29", 0), None);
-        assert_eq!(date_range("2024", 0).map(|(l, h)| (h - l + 1) / DAY), Some(366));
+        assert_eq!(
+            date_range("2024", 0).map(|(l, h)| (h - l + 1) / DAY),
+            Some(366)
+        );
     }
 
     #[test]
     fn invalid_values() {
         for bad in [
-            "", "20", "2026-13", "2026-00", "2026-04-31", "2026-1-01", "abcd", "2026-01-01T",
-            "2026-01-01T25:00:00Z", "2026-01-01T10:00:00.Z", "2026-01-01T10:00:00+5", "2026T10:00",
+            "",
+            "20",
+            "2026-13",
+            "2026-00",
+            "2026-04-31",
+            "2026-1-01",
+            "abcd",
+            "2026-01-01T",
+            "2026-01-01T25:00:00Z",
+            "2026-01-01T10:00:00.Z",
+            "2026-01-01T10:00:00+5",
+            "2026T10:00",
             "2026-01-01T10:00:00+15:00",
         ] {
             assert_eq!(date_range(bad, 0), None, "{bad}");
@@ -212,21 +243,45 @@ mod tests {
     #[test]
     fn time_precision() {
         let t = JAN_2026 + 10 * 3_600_000_000;
-        assert_eq!(date_range("2026-01-01T10:00:00Z", 0), Some((t, t + 999_999)));
-        assert_eq!(date_range("2026-01-01T10:00Z", 0), Some((t, t + 60_000_000 - 1)));
-        assert_eq!(date_range("2026-01-01T10:00:00.5Z", 0), Some((t + 500_000, t + 599_999)));
-        assert_eq!(date_range("2026-01-01T10:00:00.123456Z", 0), Some((t + 123_456, t + 123_456)));
-        assert_eq!(date_range("2026-01-01T10:00:00.1234567Z", 0), Some((t + 123_456, t + 123_456)));
+        assert_eq!(
+            date_range("2026-01-01T10:00:00Z", 0),
+            Some((t, t + 999_999))
+        );
+        assert_eq!(
+            date_range("2026-01-01T10:00Z", 0),
+            Some((t, t + 60_000_000 - 1))
+        );
+        assert_eq!(
+            date_range("2026-01-01T10:00:00.5Z", 0),
+            Some((t + 500_000, t + 599_999))
+        );
+        assert_eq!(
+            date_range("2026-01-01T10:00:00.123456Z", 0),
+            Some((t + 123_456, t + 123_456))
+        );
+        assert_eq!(
+            date_range("2026-01-01T10:00:00.1234567Z", 0),
+            Some((t + 123_456, t + 123_456))
+        );
     }
 
     #[test]
     fn time_zones() {
         let t = JAN_2026 + 10 * 3_600_000_000;
         // Explicit zones win over the configured offset.
-        assert_eq!(date_range("2026-01-01T12:00:00+02:00", -18_000), Some((t, t + 999_999)));
-        assert_eq!(date_range("2026-01-01T05:30:00-04:30", 0), Some((t, t + 999_999)));
+        assert_eq!(
+            date_range("2026-01-01T12:00:00+02:00", -18_000),
+            Some((t, t + 999_999))
+        );
+        assert_eq!(
+            date_range("2026-01-01T05:30:00-04:30", 0),
+            Some((t, t + 999_999))
+        );
         // Without a zone, the configured offset applies (local 12:00 at +02:00 = 10:00Z).
-        assert_eq!(date_range("2026-01-01T12:00:00", 7200), Some((t, t + 999_999)));
+        assert_eq!(
+            date_range("2026-01-01T12:00:00", 7200),
+            Some((t, t + 999_999))
+        );
         // Date-only values are local whole days.
         assert_eq!(
             date_range("2026-01-01", 3600),

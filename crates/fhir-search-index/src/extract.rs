@@ -61,7 +61,11 @@ pub enum IndexValue {
     /// relative (`Patient/1`, `Patient/1/_history/2`) and absolute FHIR URLs whose
     /// second-to-last segment is an R4 resource type. A local reference (`#x`) keeps `url`
     /// `#x`, has no id, and has the contained resource's type.
-    Reference { target_type: Option<String>, target_id: Option<String>, url: String },
+    Reference {
+        target_type: Option<String>,
+        target_id: Option<String>,
+        url: String,
+    },
     /// `uri` parameters.
     Uri { value: String },
     /// `composite` parameters: one value per component, in component order.
@@ -84,7 +88,10 @@ pub enum ExtractError {
 }
 
 /// Extracts the search index rows of `resource` for every search parameter of its type.
-pub fn extract(resource: &Value, options: &ExtractOptions) -> Result<Vec<IndexEntry>, ExtractError> {
+pub fn extract(
+    resource: &Value,
+    options: &ExtractOptions,
+) -> Result<Vec<IndexEntry>, ExtractError> {
     let object = resource.as_object().ok_or(ExtractError::NotAnObject)?;
     let resource_type = object
         .get("resourceType")
@@ -95,10 +102,27 @@ pub fn extract(resource: &Value, options: &ExtractOptions) -> Result<Vec<IndexEn
         return Err(ExtractError::UnknownResourceType(resource_type.to_string()));
     }
     let compiled = Compiled::get().map_err(ExtractError::Engine)?;
+    let ctx = Ctx {
+        resource: object,
+        registry,
+        options,
+    };
+    // The engine's API is async but does no I/O here: one local block_on per resource
+    // (works on any thread, inside or outside a tokio runtime).
+    futures::executor::block_on(extract_with(resource, resource_type, compiled, &ctx))
+}
+
+async fn extract_with(
+    resource: &Value,
+    resource_type: &str,
+    compiled: &Compiled,
+    ctx: &Ctx<'_>,
+) -> Result<Vec<IndexEntry>, ExtractError> {
+    let registry = ctx.registry;
     let context = compiled
         .context(resource, resource_type)
+        .await
         .map_err(ExtractError::Engine)?;
-    let ctx = Ctx { resource: object, registry, options };
     let mut out = Vec::new();
     for param in registry.params_for(resource_type) {
         if param.param_type == ParamType::Special || param.expression.is_empty() {
@@ -107,16 +131,21 @@ pub fn extract(resource: &Value, options: &ExtractOptions) -> Result<Vec<IndexEn
         let Some(branches) = compiled.param(resource_type, &param.code) else {
             continue;
         };
-        let branches = branches.as_ref().map_err(|message| ExtractError::Evaluation {
-            code: param.code.clone(),
-            message: message.clone(),
-        })?;
+        let branches = branches
+            .as_ref()
+            .map_err(|message| ExtractError::Evaluation {
+                code: param.code.clone(),
+                message: message.clone(),
+            })?;
         let mut values = Vec::new();
         for branch in branches {
-            let nodes = compiled.evaluate(branch, &context).map_err(|message| ExtractError::Evaluation {
-                code: param.code.clone(),
-                message,
-            })?;
+            let nodes = compiled
+                .evaluate(branch, &context)
+                .await
+                .map_err(|message| ExtractError::Evaluation {
+                    code: param.code.clone(),
+                    message,
+                })?;
             for node in &nodes {
                 if param.param_type == ParamType::Composite {
                     ctx.composite_values(param, node, &mut values);
@@ -160,7 +189,17 @@ struct Ctx<'a> {
 const CONTACT_POINT_SYSTEMS: [&str; 7] = ["phone", "fax", "email", "pager", "url", "sms", "other"];
 /// HumanName and Address parts indexed by `string` parameters.
 const NAME_ADDRESS_PARTS: [&str; 11] = [
-    "text", "family", "given", "prefix", "suffix", "line", "city", "district", "state", "postalCode", "country",
+    "text",
+    "family",
+    "given",
+    "prefix",
+    "suffix",
+    "line",
+    "city",
+    "district",
+    "state",
+    "postalCode",
+    "country",
 ];
 
 fn str_field(o: &Map<String, Value>, key: &str) -> Option<String> {
@@ -170,7 +209,12 @@ fn str_field(o: &Map<String, Value>, key: &str) -> Option<String> {
 fn number_text(v: &Value) -> Option<(String, f64)> {
     match v {
         Value::Number(n) => Some((n.to_string(), n.as_f64()?)),
-        Value::String(s) => s.trim().parse::<f64>().ok().filter(|f| f.is_finite()).map(|f| (s.trim().to_string(), f)),
+        Value::String(s) => s
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .map(|f| (s.trim().to_string(), f)),
         _ => None,
     }
 }
@@ -187,7 +231,9 @@ fn parse_reference(url: &str, registry: &Registry) -> (Option<String>, Option<St
         let id = segments[segments.len() - 1];
         let id_ok = !id.is_empty()
             && id.len() <= 64
-            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
         if id_ok && registry.is_resource_type(t) {
             return (Some(t.to_string()), Some(id.to_string()));
         }
@@ -201,7 +247,10 @@ impl Ctx<'_> {
             Node::Decimal(text) => {
                 if let Ok(f) = text.parse::<f64>() {
                     match param_type {
-                        ParamType::Number => out.push(IndexValue::Number { value: text.clone(), value_f64: f }),
+                        ParamType::Number => out.push(IndexValue::Number {
+                            value: text.clone(),
+                            value_f64: f,
+                        }),
                         ParamType::Quantity => out.push(IndexValue::Quantity {
                             value: text.clone(),
                             value_f64: f,
@@ -239,7 +288,10 @@ impl Ctx<'_> {
     fn push_string(s: &str, out: &mut Vec<IndexValue>) {
         let normalized = normalize_string(s);
         if !normalized.is_empty() {
-            out.push(IndexValue::String { normalized, exact: s.to_string() });
+            out.push(IndexValue::String {
+                normalized,
+                exact: s.to_string(),
+            });
         }
     }
 
@@ -264,7 +316,12 @@ impl Ctx<'_> {
     }
 
     fn token_values(&self, json: &Value, out: &mut Vec<IndexValue>) {
-        let simple = |code: String| IndexValue::Token { system: None, code: Some(code), text: None, of_type: None };
+        let simple = |code: String| IndexValue::Token {
+            system: None,
+            code: Some(code),
+            text: None,
+            of_type: None,
+        };
         match json {
             Value::String(s) => out.push(simple(s.clone())),
             Value::Bool(b) => out.push(simple(b.to_string())),
@@ -274,7 +331,12 @@ impl Ctx<'_> {
                     // CodeableConcept: one row per coding, plus the text alone if no coding carries it.
                     let cc_text = str_field(o, "text");
                     let mut text_used = false;
-                    for coding in codings.as_array().into_iter().flatten().filter_map(Value::as_object) {
+                    for coding in codings
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_object)
+                    {
                         let text = str_field(coding, "display").or_else(|| cc_text.clone());
                         text_used |= text.is_some() && text == cc_text;
                         out.push(IndexValue::Token {
@@ -285,7 +347,12 @@ impl Ctx<'_> {
                         });
                     }
                     if let (Some(text), false) = (cc_text, text_used) {
-                        out.push(IndexValue::Token { system: None, code: None, text: Some(text), of_type: None });
+                        out.push(IndexValue::Token {
+                            system: None,
+                            code: None,
+                            text: Some(text),
+                            of_type: None,
+                        });
                     }
                 } else if o.contains_key("code") {
                     // Coding (or a Quantity with a code).
@@ -297,7 +364,9 @@ impl Ctx<'_> {
                     });
                 } else if let Some(value) = o.get("value").and_then(Value::as_str) {
                     let system = str_field(o, "system");
-                    let is_contact = system.as_deref().is_some_and(|s| CONTACT_POINT_SYSTEMS.contains(&s));
+                    let is_contact = system
+                        .as_deref()
+                        .is_some_and(|s| CONTACT_POINT_SYSTEMS.contains(&s));
                     if is_contact {
                         out.push(simple(value.to_string()));
                     } else {
@@ -310,7 +379,8 @@ impl Ctx<'_> {
                             .flatten()
                             .filter_map(Value::as_object)
                             .find_map(|c| {
-                                str_field(c, "code").map(|code| (str_field(c, "system").unwrap_or_default(), code))
+                                str_field(c, "code")
+                                    .map(|code| (str_field(c, "system").unwrap_or_default(), code))
                             });
                         out.push(IndexValue::Token {
                             system,
@@ -320,7 +390,12 @@ impl Ctx<'_> {
                         });
                     }
                 } else if let Some(text) = str_field(o, "text") {
-                    out.push(IndexValue::Token { system: None, code: None, text: Some(text), of_type: None });
+                    out.push(IndexValue::Token {
+                        system: None,
+                        code: None,
+                        text: Some(text),
+                        of_type: None,
+                    });
                 }
             }
             _ => {}
@@ -332,8 +407,14 @@ impl Ctx<'_> {
     }
 
     fn period(&self, o: &Map<String, Value>, out: &mut Vec<IndexValue>) {
-        let start = o.get("start").and_then(Value::as_str).and_then(|s| self.range(s));
-        let end = o.get("end").and_then(Value::as_str).and_then(|s| self.range(s));
+        let start = o
+            .get("start")
+            .and_then(Value::as_str)
+            .and_then(|s| self.range(s));
+        let end = o
+            .get("end")
+            .and_then(Value::as_str)
+            .and_then(|s| self.range(s));
         if start.is_some() || end.is_some() {
             out.push(IndexValue::Date {
                 low_us: start.map_or(i64::MIN, |r| r.0),
@@ -349,10 +430,17 @@ impl Ctx<'_> {
                     out.push(IndexValue::Date { low_us, high_us });
                 }
             }
-            Value::Object(o) if o.contains_key("start") || o.contains_key("end") => self.period(o, out),
+            Value::Object(o) if o.contains_key("start") || o.contains_key("end") => {
+                self.period(o, out)
+            }
             Value::Object(o) => {
                 // Timing: each event, and repeat.boundsPeriod.
-                for event in o.get("event").and_then(Value::as_array).into_iter().flatten() {
+                for event in o
+                    .get("event")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                {
                     if let Some((low_us, high_us)) = event.as_str().and_then(|s| self.range(s)) {
                         out.push(IndexValue::Date { low_us, high_us });
                     }
@@ -384,7 +472,13 @@ impl Ctx<'_> {
             }
             other => {
                 if let Some((value, value_f64)) = number_text(other) {
-                    out.push(IndexValue::Quantity { value, value_f64, system: None, code: None, unit: None });
+                    out.push(IndexValue::Quantity {
+                        value,
+                        value_f64,
+                        system: None,
+                        code: None,
+                        unit: None,
+                    });
                 }
             }
         }
@@ -412,7 +506,11 @@ impl Ctx<'_> {
             });
         }
         let (parsed_type, target_id) = parse_reference(url, self.registry);
-        Some(IndexValue::Reference { target_type: parsed_type.or(declared_type), target_id, url: url.to_string() })
+        Some(IndexValue::Reference {
+            target_type: parsed_type.or(declared_type),
+            target_id,
+            url: url.to_string(),
+        })
     }
 
     fn reference_values(&self, json: &Value, out: &mut Vec<IndexValue>) {
@@ -422,7 +520,9 @@ impl Ctx<'_> {
             Value::Object(o) => {
                 if let Some(url) = o.get("reference").and_then(Value::as_str) {
                     out.extend(self.reference_from_url(url, str_field(o, "type")));
-                } else if let (Some(t), Some(id)) = (str_field(o, "resourceType"), str_field(o, "id")) {
+                } else if let (Some(t), Some(id)) =
+                    (str_field(o, "resourceType"), str_field(o, "id"))
+                {
                     // A resource reached directly (Bundle.entry[0].resource).
                     out.push(IndexValue::Reference {
                         url: format!("{t}/{id}"),
@@ -481,7 +581,11 @@ impl Ctx<'_> {
             }
             combos = next;
         }
-        out.extend(combos.into_iter().map(|parts| IndexValue::Composite { parts }));
+        out.extend(
+            combos
+                .into_iter()
+                .map(|parts| IndexValue::Composite { parts }),
+        );
     }
 }
 

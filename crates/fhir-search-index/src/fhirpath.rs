@@ -80,7 +80,9 @@ pub(crate) fn rewrite_casts(expr: &str) -> String {
     let mut out = expr.to_string();
     for re in regexes() {
         out = re
-            .replace_all(&out, |c: &Captures| format!("{}{}", &c[1], capitalize(&c[2])))
+            .replace_all(&out, |c: &Captures| {
+                format!("{}{}", &c[1], capitalize(&c[2]))
+            })
             .into_owned();
     }
     out
@@ -88,12 +90,20 @@ pub(crate) fn rewrite_casts(expr: &str) -> String {
 
 /// Rewrites one union branch for `resource_type`: returns the engine expression and the
 /// `resolve() is T` target filter, if any.
-pub(crate) fn rewrite_branch(branch: &str, resource_type: &str) -> Result<(String, Option<String>), String> {
+pub(crate) fn rewrite_branch(
+    branch: &str,
+    resource_type: &str,
+) -> Result<(String, Option<String>), String> {
     let mut expr = branch.trim().to_string();
     let opening = expr.len() - expr.trim_start_matches('(').len();
     for prefix in ["Resource.", "DomainResource."] {
         if expr[opening..].starts_with(prefix) {
-            expr = format!("{}{}.{}", &expr[..opening], resource_type, &expr[opening + prefix.len()..]);
+            expr = format!(
+                "{}{}.{}",
+                &expr[..opening],
+                resource_type,
+                &expr[opening + prefix.len()..]
+            );
             break;
         }
     }
@@ -101,7 +111,9 @@ pub(crate) fn rewrite_branch(branch: &str, resource_type: &str) -> Result<(Strin
     const RESOLVE: &str = ".where(resolve() is ";
     if let Some(at) = expr.find(RESOLVE) {
         let tail = &expr[at + RESOLVE.len()..];
-        let target = tail.strip_suffix(')').filter(|t| t.chars().all(|c| c.is_ascii_alphanumeric()));
+        let target = tail
+            .strip_suffix(')')
+            .filter(|t| t.chars().all(|c| c.is_ascii_alphanumeric()));
         match target {
             Some(t) if !t.is_empty() => {
                 resolve_is = Some(t.to_string());
@@ -124,13 +136,19 @@ impl Compiled {
     /// The process-wide engine with all registry expressions compiled.
     pub(crate) fn get() -> Result<&'static Compiled, String> {
         static COMPILED: OnceLock<Result<Compiled, String>> = OnceLock::new();
-        COMPILED.get_or_init(Compiled::build).as_ref().map_err(Clone::clone)
+        COMPILED
+            .get_or_init(Compiled::build)
+            .as_ref()
+            .map_err(Clone::clone)
     }
 
     fn build() -> Result<Compiled, String> {
         let model: Arc<dyn ModelProvider + Send + Sync> = Arc::new(EmptyModelProvider);
-        let engine = futures::executor::block_on(FhirPathEngine::new(Arc::new(create_function_registry()), model))
-            .map_err(|e| format!("cannot start the FHIRPath engine: {e}"))?;
+        let engine = futures::executor::block_on(FhirPathEngine::new(
+            Arc::new(create_function_registry()),
+            model,
+        ))
+        .map_err(|e| format!("cannot start the FHIRPath engine: {e}"))?;
         let registry = Registry::get();
         let mut plans = HashMap::new();
         for resource_type in registry.resource_types() {
@@ -145,7 +163,11 @@ impl Compiled {
                         let plan = engine
                             .compile_plan(&source)
                             .map_err(|e| format!("`{source}` does not compile: {e}"))?;
-                        Ok(Branch { source, plan, resolve_is })
+                        Ok(Branch {
+                            source,
+                            plan,
+                            resolve_is,
+                        })
                     })
                     .collect::<Result<Vec<_>, String>>();
                 plans.insert((resource_type.clone(), param.code.clone()), compiled);
@@ -156,7 +178,8 @@ impl Compiled {
 
     /// The compiled branches of `code` on `resource_type` (`None` if it has no expression).
     pub(crate) fn param(&self, resource_type: &str, code: &str) -> Option<&CompiledParam> {
-        self.plans.get(&(resource_type.to_string(), code.to_string()))
+        self.plans
+            .get(&(resource_type.to_string(), code.to_string()))
     }
 
     /// Every (resource type, code) whose expression could not be compiled, with the reason.
@@ -171,18 +194,31 @@ impl Compiled {
     }
 
     /// Converts a resource into the engine's model once; reuse the context for every expression.
-    pub(crate) fn context(&self, resource: &Value, resource_type: &str) -> Result<EvaluationContext, String> {
-        futures::executor::block_on(self.engine.prepare_context(
-            Arc::new(resource.clone()),
-            Some(resource_type),
-            &Default::default(),
-        ))
-        .map_err(|e| e.to_string())
+    pub(crate) async fn context(
+        &self,
+        resource: &Value,
+        resource_type: &str,
+    ) -> Result<EvaluationContext, String> {
+        self.engine
+            .prepare_context(
+                Arc::new(resource.clone()),
+                Some(resource_type),
+                &Default::default(),
+            )
+            .await
+            .map_err(|e| e.to_string())
     }
 
     /// Evaluates one compiled branch.
-    pub(crate) fn evaluate(&self, branch: &Branch, context: &EvaluationContext) -> Result<Vec<Node>, String> {
-        let result = futures::executor::block_on(self.engine.evaluate_plan(&branch.plan, context))
+    pub(crate) async fn evaluate(
+        &self,
+        branch: &Branch,
+        context: &EvaluationContext,
+    ) -> Result<Vec<Node>, String> {
+        let result = self
+            .engine
+            .evaluate_plan(&branch.plan, context)
+            .await
             .map_err(|e| format!("`{}`: {e}", branch.source))?;
         let mut out = Vec::with_capacity(result.value.len());
         for value in result.value.iter() {
@@ -205,7 +241,13 @@ fn push_node(value: &FhirPathValue, out: &mut Vec<Node>) {
         FhirPathValue::Integer(i, _, _) => out.push(Node::Json(Value::from(*i))),
         FhirPathValue::Decimal(d, _, _) => out.push(Node::Decimal(d.to_string())),
         FhirPathValue::String(s, _, _) => out.push(Node::Json(Value::String(s.clone()))),
-        FhirPathValue::Quantity { value, unit, code, system, .. } => {
+        FhirPathValue::Quantity {
+            value,
+            unit,
+            code,
+            system,
+            ..
+        } => {
             let mut map = serde_json::Map::new();
             map.insert("value".into(), Value::String(value.to_string()));
             for (k, v) in [("unit", unit), ("code", code), ("system", system)] {
@@ -229,10 +271,22 @@ mod tests {
 
     #[test]
     fn casts_rewritten() {
-        assert_eq!(rewrite_casts("(Observation.value as Quantity)"), "Observation.valueQuantity");
-        assert_eq!(rewrite_casts("(Observation.value as CodeableConcept).text"), "Observation.valueCodeableConcept.text");
-        assert_eq!(rewrite_casts("Condition.onset.as(dateTime)"), "Condition.onsetDateTime");
-        assert_eq!(rewrite_casts("(Goal.target.due as date)"), "Goal.target.dueDate");
+        assert_eq!(
+            rewrite_casts("(Observation.value as Quantity)"),
+            "Observation.valueQuantity"
+        );
+        assert_eq!(
+            rewrite_casts("(Observation.value as CodeableConcept).text"),
+            "Observation.valueCodeableConcept.text"
+        );
+        assert_eq!(
+            rewrite_casts("Condition.onset.as(dateTime)"),
+            "Condition.onsetDateTime"
+        );
+        assert_eq!(
+            rewrite_casts("(Goal.target.due as date)"),
+            "Goal.target.dueDate"
+        );
         assert_eq!(rewrite_casts("value.as(Quantity)"), "valueQuantity");
     }
 
@@ -242,6 +296,9 @@ mod tests {
             rewrite_branch("CarePlan.subject.where(resolve() is Patient)", "CarePlan"),
             Ok(("CarePlan.subject".to_string(), Some("Patient".to_string())))
         );
-        assert_eq!(rewrite_branch("Resource.meta.tag", "Goal"), Ok(("Goal.meta.tag".to_string(), None)));
+        assert_eq!(
+            rewrite_branch("Resource.meta.tag", "Goal"),
+            Ok(("Goal.meta.tag".to_string(), None))
+        );
     }
 }

@@ -172,10 +172,16 @@ pub(crate) fn split_union(expression: &str) -> Vec<&str> {
 fn branch_applies(branch: &str, resource_type: &str) -> bool {
     let b = branch.trim_start_matches('(');
     let starts_with_type = |t: &str| {
-        b.strip_prefix(t)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with(')') || rest.starts_with(' '))
+        b.strip_prefix(t).is_some_and(|rest| {
+            rest.is_empty()
+                || rest.starts_with('.')
+                || rest.starts_with(')')
+                || rest.starts_with(' ')
+        })
     };
-    starts_with_type(resource_type) || starts_with_type("Resource") || starts_with_type("DomainResource")
+    starts_with_type(resource_type)
+        || starts_with_type("Resource")
+        || starts_with_type("DomainResource")
 }
 
 impl Registry {
@@ -192,8 +198,11 @@ impl Registry {
             resource_types: Vec::new(),
             params: Vec::new(),
         });
-        let mut by_type: HashMap<String, Vec<SearchParam>> =
-            raw.resource_types.iter().map(|t| (t.clone(), Vec::new())).collect();
+        let mut by_type: HashMap<String, Vec<SearchParam>> = raw
+            .resource_types
+            .iter()
+            .map(|t| (t.clone(), Vec::new()))
+            .collect();
         let mut common = Vec::new();
         for p in &raw.params {
             let Some(param_type) = ParamType::from_code(&p.param_type) else {
@@ -208,7 +217,10 @@ impl Registry {
                 components: p
                     .component
                     .iter()
-                    .map(|c| Component { code: c.code.clone(), expression: c.expression.clone() })
+                    .map(|c| Component {
+                        code: c.code.clone(),
+                        expression: c.expression.clone(),
+                    })
                     .collect(),
                 xpath_usage: p.xpath_usage.clone(),
                 multiple_or: p.multiple_or,
@@ -217,7 +229,10 @@ impl Registry {
                 comparators: p.comparator.clone(),
                 common: is_common,
             };
-            let is_common = p.base.iter().any(|b| b == "Resource" || b == "DomainResource");
+            let is_common = p
+                .base
+                .iter()
+                .any(|b| b == "Resource" || b == "DomainResource");
             if is_common {
                 // `_text`, `_content`, `_query` have no expression: they are query-side features.
                 if let Some(expr) = p.expression.as_deref().filter(|e| !e.is_empty()) {
@@ -234,7 +249,10 @@ impl Registry {
                         .join(" | "),
                     None => String::new(),
                 };
-                by_type.entry(base.clone()).or_default().push(make(base, expression, false));
+                by_type
+                    .entry(base.clone())
+                    .or_default()
+                    .push(make(base, expression, false));
             }
         }
         for (resource_type, params) in by_type.iter_mut() {
@@ -250,7 +268,11 @@ impl Registry {
         common.sort_by(|a, b| a.code.cmp(&b.code));
         let mut resource_types = raw.resource_types;
         resource_types.sort();
-        Registry { by_type, common, resource_types }
+        Registry {
+            by_type,
+            common,
+            resource_types,
+        }
     }
 
     /// The parameter `code` of `resource_type`, including the common ones (`_id`, …).
@@ -267,7 +289,10 @@ impl Registry {
     /// All parameters of `resource_type`, sorted by code, common ones included. Empty for an
     /// unknown resource type.
     pub fn params_for(&self, resource_type: &str) -> impl Iterator<Item = &SearchParam> {
-        self.by_type.get(resource_type).map(|v| v.iter()).unwrap_or_default()
+        self.by_type
+            .get(resource_type)
+            .map(|v| v.iter())
+            .unwrap_or_default()
     }
 
     /// The parameters that apply to every resource type (`_id`, `_lastUpdated`, `_profile`,
@@ -295,14 +320,21 @@ mod tests {
     fn union_split_respects_parentheses() {
         assert_eq!(
             split_union("(A.value as Quantity) | (A.value as Range) | B.x.where(a='|')"),
-            vec!["(A.value as Quantity)", "(A.value as Range)", "B.x.where(a='|')"]
+            vec![
+                "(A.value as Quantity)",
+                "(A.value as Range)",
+                "B.x.where(a='|')"
+            ]
         );
     }
 
     #[test]
     fn branch_selection() {
         assert!(branch_applies("Observation.code", "Observation"));
-        assert!(branch_applies("(Observation.value as Quantity)", "Observation"));
+        assert!(branch_applies(
+            "(Observation.value as Quantity)",
+            "Observation"
+        ));
         assert!(branch_applies("Observation", "Observation"));
         assert!(!branch_applies("ObservationDefinition.code", "Observation"));
         assert!(branch_applies("Resource.id", "Patient"));
