@@ -18,6 +18,16 @@ fn main() {
         "start-up (registry + compile all expressions): {:.1} ms",
         started.elapsed().as_secs_f64() * 1e3
     );
+    // Baseline: a resource with only an id (engine context set-up, almost no evaluation).
+    let minimal = serde_json::json!({"resourceType": "Patient", "id": "p1"});
+    let started = Instant::now();
+    for _ in 0..2000 {
+        let _ = extract(&minimal, &options);
+    }
+    println!(
+        "minimal Patient {{id}}: {:.1} µs per extract",
+        started.elapsed().as_secs_f64() * 1e6 / 2000.0
+    );
     for name in [
         "uscore-CarePlan-colonoscopy.json",
         "uscore-Patient-example.json",

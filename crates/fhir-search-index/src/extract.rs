@@ -139,6 +139,11 @@ async fn extract_with(
             })?;
         let mut values = Vec::new();
         for branch in branches {
+            if let Some(element) = &branch.first_element {
+                if !has_element(ctx.resource, element) {
+                    continue;
+                }
+            }
             let nodes = compiled
                 .evaluate(branch, &context)
                 .await
@@ -587,6 +592,15 @@ impl Ctx<'_> {
                 .map(|parts| IndexValue::Composite { parts }),
         );
     }
+}
+
+/// Whether `o` has element `name`, directly or as a choice element (`value` → `valueQuantity`).
+fn has_element(o: &Map<String, Value>, name: &str) -> bool {
+    o.contains_key(name)
+        || o.keys().any(|k| {
+            k.strip_prefix(name)
+                .is_some_and(|rest| rest.chars().next().is_some_and(char::is_uppercase))
+        })
 }
 
 /// Follows a dotted path of element names through JSON, flattening arrays. A name that is

@@ -39,6 +39,32 @@ pub(crate) struct Branch {
     plan: Arc<CompiledPlan>,
     /// `Some(T)` when the branch ended in `.where(resolve() is T)`.
     pub resolve_is: Option<String>,
+    /// The first element the path steps into (`name` in `Patient.name.family`), when the
+    /// branch is a plain path whose result is empty if that element is absent. Lets the
+    /// extractor skip evaluating branches for elements the resource does not have.
+    pub first_element: Option<String>,
+}
+
+/// The first element of a plain path branch (see [`Branch::first_element`]).
+fn first_element(source: &str, resource_type: &str) -> Option<String> {
+    // Branches that compute booleans or combine values give results even for absent elements.
+    if [
+        "exists(", "empty(", "not(", " and ", " or ", "iif(", "%", "$",
+    ]
+    .iter()
+    .any(|m| source.contains(m))
+    {
+        return None;
+    }
+    let rest = source
+        .trim_start_matches('(')
+        .strip_prefix(resource_type)?
+        .strip_prefix('.')?;
+    let name: String = rest
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    (!name.is_empty()).then_some(name)
 }
 
 /// Compiled branches of one parameter, or why they could not be compiled.
@@ -163,10 +189,12 @@ impl Compiled {
                         let plan = engine
                             .compile_plan(&source)
                             .map_err(|e| format!("`{source}` does not compile: {e}"))?;
+                        let first_element = first_element(&source, resource_type);
                         Ok(Branch {
                             source,
                             plan,
                             resolve_is,
+                            first_element,
                         })
                     })
                     .collect::<Result<Vec<_>, String>>();
