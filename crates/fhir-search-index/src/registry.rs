@@ -244,6 +244,11 @@ impl Registry {
                 let expression = match p.expression.as_deref() {
                     Some(expr) => split_union(expr)
                         .into_iter()
+                        // R4 has one relative expression (InsurancePlan `name`: `name | alias`).
+                        .map(|b| match b.chars().next() {
+                            Some(c) if c.is_ascii_lowercase() => format!("{base}.{b}"),
+                            _ => b.to_string(),
+                        })
                         .filter(|b| branch_applies(b, base))
                         .collect::<Vec<_>>()
                         .join(" | "),

@@ -204,6 +204,23 @@ fn registry_lookup_and_listing() {
             && codes.contains(&"lifecycle-status")
             && codes.contains(&"description")
     );
+    assert_eq!(
+        registry
+            .lookup("InsurancePlan", "name")
+            .map(|p| p.expression.as_str()),
+        Some("InsurancePlan.name | InsurancePlan.alias")
+    );
+    // Every expression-bearing parameter keeps at least one branch for each of its types.
+    for t in registry.resource_types() {
+        for p in registry.params_for(t) {
+            let special = p.param_type == ParamType::Special;
+            assert!(
+                !p.expression.is_empty() || special,
+                "{t}.{} has no expression",
+                p.code
+            );
+        }
+    }
     assert!(registry.lookup("Patient", "nonexistent").is_none());
     assert!(registry.lookup("Nope", "_id").is_none());
     assert_eq!(registry.params_for("Nope").count(), 0);
@@ -665,5 +682,38 @@ async fn works_inside_a_tokio_runtime() {
             h.await.ok().and_then(Result::ok),
             Some(rows(&patient).len())
         );
+    }
+}
+
+/// Every branch of every expression of all 146 types is evaluated: the resource has each
+/// element the expressions step into (with meaningless content), so no branch is skipped.
+#[test]
+fn every_expression_of_every_type_evaluates() {
+    let registry = Registry::get();
+    for t in registry.resource_types() {
+        let mut resource = json!({"resourceType": t, "id": "x"});
+        for p in registry.params_for(t) {
+            for branch in p.expression.split('|') {
+                let branch = branch.trim().trim_start_matches('(');
+                let rest = branch
+                    .strip_prefix(t.as_str())
+                    .or_else(|| branch.strip_prefix("Resource"))
+                    .and_then(|r| r.strip_prefix('.'));
+                if let Some(rest) = rest {
+                    let name: String = rest
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric())
+                        .collect();
+                    if !name.is_empty() && name != "id" {
+                        resource[name.as_str()] =
+                            json!([{"reference": "Patient/1", "value": "v", "start": "2026"}]);
+                        resource[format!("{name}Quantity")] = json!({"value": 1});
+                        resource[format!("{name}DateTime")] = json!("2026-01-01");
+                    }
+                }
+            }
+        }
+        let result = extract(&resource, &ExtractOptions::default());
+        assert!(result.is_ok(), "{t}: {result:?}");
     }
 }
