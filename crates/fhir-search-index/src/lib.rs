@@ -1,0 +1,52 @@
+//! FHIR R4 search support shared by the write and query sides (FHIR R4 search.html and
+//! searchparameter.html):
+//!
+//! * [`Registry`]: every R4 SearchParameter, per resource type, plus the common
+//!   parameters (`_id`, `_lastUpdated`, `_profile`, `_security`, `_source`, `_tag`);
+//! * [`extract`]: typed index rows for one resource, evaluated with the
+//!   `octofhir-fhirpath` engine over the registry expressions;
+//! * [`normalize_string`] and [`date_range`]: the value normalisation both sides use.
+//!
+//! ## FHIRPath engine
+//!
+//! Expressions run on `octofhir-fhirpath` 0.4.57 with its `EmptyModelProvider`: the
+//! schema-backed provider lives in `octofhir-fhirschema`, which depends on `rusqlite`
+//! (`links = "sqlite3"`, libsqlite3-sys 0.35) and cannot coexist with the server's sqlx
+//! (libsqlite3-sys 0.28) in one build. Without a schema the engine cannot type values, so
+//! casts on choice elements and `where(resolve() is T)` are rewritten before compiling
+//! (see the `fhirpath` module). Every expression is compiled once, on first use; each
+//! resource is converted into the engine's model once per [`extract`] call. The engine is
+//! async but does no I/O: [`extract`] drives it with a local `block_on`, so it can be
+//! called from any thread, including tokio workers. The engine keeps recently converted
+//! resources in an internal cache bounded at 32 MiB.
+//!
+//! ## Not covered
+//!
+//! * `special` parameters (`near`); `_text`, `_content`, `_query` have no expression and
+//!   are not in the registry (query-side features);
+//! * `Reference.identifier` (for `:identifier`);
+//! * Range and SampledData values of quantity parameters (`context-quantity`,
+//!   `value-quantity` on SampledData);
+//! * composite components with `%resource` paths (MolecularSequence `chromosome-*`);
+//! * decimals keep the text serde_json gives back (`1.50` is indexed as `1.5`).
+//!
+//! Beyond R4 core, two US Core parameters are in the registry: Goal `description`
+//! (token) and CareTeam `role` (token).
+
+mod date;
+mod extract;
+mod fhirpath;
+mod normalize;
+mod registry;
+
+pub use date::date_range;
+pub use extract::{extract, ExtractError, ExtractOptions, IndexEntry, IndexValue};
+pub use normalize::normalize_string;
+pub use registry::{Component, ParamType, Registry, SearchParam};
+
+/// Every (resource type, parameter code) whose registry expression does not compile,
+/// with the reason; `Err` if the FHIRPath engine itself cannot start. For tests and
+/// start-up diagnostics.
+pub fn expression_failures() -> Result<Vec<(String, String, String)>, String> {
+    fhirpath::Compiled::get().map(|c| c.failures())
+}
