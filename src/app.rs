@@ -32,7 +32,9 @@ impl AppState {
             base_url: config.base_url.clone(),
             default_page_size: config.default_page_size,
             max_page_size: config.max_page_size,
-            search_params: crate::rest::search::params::R4SearchParams { tz_offset_seconds: config.tz_offset_seconds },
+            search_params: crate::rest::search::params::R4SearchParams {
+                tz_offset_seconds: config.tz_offset_seconds,
+            },
         };
         AppState {
             config: Arc::new(config),

@@ -208,7 +208,10 @@ fn parse_offset(text: &str) -> Result<i32, String> {
         _ => return Err(invalid()),
     };
     let (h, m) = rest.split_once(':').ok_or_else(invalid)?;
-    let (h, m): (i32, i32) = (h.parse().map_err(|_| invalid())?, m.parse().map_err(|_| invalid())?);
+    let (h, m): (i32, i32) = (
+        h.parse().map_err(|_| invalid())?,
+        m.parse().map_err(|_| invalid())?,
+    );
     if h > 14 || m > 59 || h.to_string().len() > 2 {
         return Err(invalid());
     }

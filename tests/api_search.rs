@@ -22,7 +22,12 @@ fn ids(bundle: &Value) -> Vec<String> {
 
 async fn found(app: &TestApp, url: &str) -> Vec<String> {
     let response = app.get(url).await;
-    assert_eq!(response.status, StatusCode::OK, "{url}: {}", response.text());
+    assert_eq!(
+        response.status,
+        StatusCode::OK,
+        "{url}: {}",
+        response.text()
+    );
     let mut got = ids(&response.json());
     got.sort();
     got
@@ -82,25 +87,74 @@ async fn us_core_searches() {
 async fn modifiers_chains_and_compartments() {
     each_backend(|app| async move {
         seed(&app).await;
-        assert_eq!(found(&app, "/fhir/Patient?name=muller").await, ["p2"], "accent-insensitive");
-        assert_eq!(found(&app, "/fhir/Patient?name=ZOE").await, ["p2"], "case-insensitive");
-        assert_eq!(found(&app, "/fhir/Patient?family:exact=Müller").await, ["p2"]);
-        assert_eq!(found(&app, "/fhir/Patient?family:exact=müller").await, Vec::<String>::new());
-        assert_eq!(found(&app, "/fhir/Patient?name:contains=alme").await, ["p1"]);
+        assert_eq!(
+            found(&app, "/fhir/Patient?name=muller").await,
+            ["p2"],
+            "accent-insensitive"
+        );
+        assert_eq!(
+            found(&app, "/fhir/Patient?name=ZOE").await,
+            ["p2"],
+            "case-insensitive"
+        );
+        assert_eq!(
+            found(&app, "/fhir/Patient?family:exact=Müller").await,
+            ["p2"]
+        );
+        assert_eq!(
+            found(&app, "/fhir/Patient?family:exact=müller").await,
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            found(&app, "/fhir/Patient?name:contains=alme").await,
+            ["p1"]
+        );
         assert_eq!(found(&app, "/fhir/Patient?gender:not=male").await, ["p2"]);
-        assert_eq!(found(&app, "/fhir/Patient?birthdate:missing=false").await, ["p1", "p2"]);
-        assert_eq!(found(&app, "/fhir/CarePlan?category:missing=true").await, ["cp3"]);
-        assert_eq!(found(&app, "/fhir/CarePlan?subject:Patient.name=chalmers").await, ["cp1", "cp2"]);
-        assert_eq!(found(&app, "/fhir/Patient?_has:CarePlan:patient:status=draft").await, ["p1"]);
-        assert_eq!(found(&app, &format!("/fhir/CarePlan?subject={BASE}/Patient/p2")).await, ["cp3"]);
-        assert_eq!(found(&app, "/fhir/Patient/p1/CarePlan").await, ["cp1", "cp2"]);
-        assert_eq!(found(&app, "/fhir/Patient/p1/CarePlan?status=draft").await, ["cp2"]);
+        assert_eq!(
+            found(&app, "/fhir/Patient?birthdate:missing=false").await,
+            ["p1", "p2"]
+        );
+        assert_eq!(
+            found(&app, "/fhir/CarePlan?category:missing=true").await,
+            ["cp3"]
+        );
+        assert_eq!(
+            found(&app, "/fhir/CarePlan?subject:Patient.name=chalmers").await,
+            ["cp1", "cp2"]
+        );
+        assert_eq!(
+            found(&app, "/fhir/Patient?_has:CarePlan:patient:status=draft").await,
+            ["p1"]
+        );
+        assert_eq!(
+            found(&app, &format!("/fhir/CarePlan?subject={BASE}/Patient/p2")).await,
+            ["cp3"]
+        );
+        assert_eq!(
+            found(&app, "/fhir/Patient/p1/CarePlan").await,
+            ["cp1", "cp2"]
+        );
+        assert_eq!(
+            found(&app, "/fhir/Patient/p1/CarePlan?status=draft").await,
+            ["cp2"]
+        );
         assert_eq!(found(&app, "/fhir/Patient/p1/Goal").await, ["g1"]);
-        assert_eq!(found(&app, "/fhir/Patient/p2/QuestionnaireResponse").await, Vec::<String>::new());
-        assert_eq!(app.get("/fhir/Patient/p1/Questionnaire").await.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            found(&app, "/fhir/Patient/p2/QuestionnaireResponse").await,
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            app.get("/fhir/Patient/p1/Questionnaire").await.status,
+            StatusCode::NOT_FOUND
+        );
 
         let form = app
-            .request(Method::POST, "/fhir/CarePlan/_search", &[("content-type", "application/x-www-form-urlencoded")], Some(b"patient=p1&status=active"))
+            .request(
+                Method::POST,
+                "/fhir/CarePlan/_search",
+                &[("content-type", "application/x-www-form-urlencoded")],
+                Some(b"patient=p1&status=active"),
+            )
             .await;
         assert_eq!(form.status, StatusCode::OK, "{}", form.text());
         assert_eq!(ids(&form.json()), ["cp1"]);
@@ -113,41 +167,100 @@ async fn modifiers_chains_and_compartments() {
 async fn bundles_paging_and_errors() {
     each_backend(|app| async move {
         seed(&app).await;
-        let bundle = app.get("/fhir/CarePlan?patient=p1&_count=1&_total=accurate").await.json();
+        let bundle = app
+            .get("/fhir/CarePlan?patient=p1&_count=1&_total=accurate")
+            .await
+            .json();
         assert_eq!(bundle["type"], "searchset");
         assert_eq!(bundle["total"], 2);
-        assert_eq!(bundle["link"][0]["url"], format!("{BASE}/CarePlan?patient=p1&_count=1&_total=accurate"));
-        assert_eq!(bundle["entry"][0]["fullUrl"], format!("{BASE}/CarePlan/{}", bundle["entry"][0]["resource"]["id"].as_str().unwrap()));
-        let next = bundle["link"][1]["url"].as_str().expect("next link").trim_start_matches("http://coplan.test").to_string();
+        assert_eq!(
+            bundle["link"][0]["url"],
+            format!("{BASE}/CarePlan?patient=p1&_count=1&_total=accurate")
+        );
+        assert_eq!(
+            bundle["entry"][0]["fullUrl"],
+            format!(
+                "{BASE}/CarePlan/{}",
+                bundle["entry"][0]["resource"]["id"].as_str().unwrap()
+            )
+        );
+        let next = bundle["link"][1]["url"]
+            .as_str()
+            .expect("next link")
+            .trim_start_matches("http://coplan.test")
+            .to_string();
         let page2 = app.get(&next).await.json();
         let mut both = ids(&bundle);
         both.extend(ids(&page2));
         both.sort();
         assert_eq!(both, ["cp1", "cp2"]);
-        assert!(page2["link"].as_array().unwrap().iter().all(|l| l["relation"] != "next"));
+        assert!(page2["link"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["relation"] != "next"));
 
         let count_only = app.get("/fhir/CarePlan?_summary=count").await.json();
         assert_eq!(count_only["total"], 3);
         assert!(count_only["entry"].as_array().unwrap().is_empty());
 
         // unknown parameters: ignored and reported by default, refused under handling=strict
-        let lenient = app.get("/fhir/CarePlan?patient=p1&colour=blue").await.json();
+        let lenient = app
+            .get("/fhir/CarePlan?patient=p1&colour=blue")
+            .await
+            .json();
         assert_eq!(ids(&lenient).len(), 2);
-        let outcome = lenient["entry"].as_array().unwrap().iter().find(|e| e["search"]["mode"] == "outcome").expect("outcome entry").clone();
+        let outcome = lenient["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["search"]["mode"] == "outcome")
+            .expect("outcome entry")
+            .clone();
         assert_eq!(outcome["resource"]["issue"][0]["expression"][0], "colour");
-        assert!(!lenient["link"][0]["url"].as_str().unwrap().contains("colour"), "self link shows only applied parameters");
-        let strict = app.request(Method::GET, "/fhir/CarePlan?patient=p1&colour=blue", &[("prefer", "handling=strict")], None).await;
+        assert!(
+            !lenient["link"][0]["url"]
+                .as_str()
+                .unwrap()
+                .contains("colour"),
+            "self link shows only applied parameters"
+        );
+        let strict = app
+            .request(
+                Method::GET,
+                "/fhir/CarePlan?patient=p1&colour=blue",
+                &[("prefer", "handling=strict")],
+                None,
+            )
+            .await;
         assert_eq!(strict.status, StatusCode::BAD_REQUEST);
 
-        for bad in ["/fhir/CarePlan?date=2026-13-01", "/fhir/CarePlan?date=zz2026", "/fhir/CarePlan?_count=-1", "/fhir/CarePlan?status:missing=maybe", "/fhir/CarePlan?_page=garbage"] {
+        for bad in [
+            "/fhir/CarePlan?date=2026-13-01",
+            "/fhir/CarePlan?date=zz2026",
+            "/fhir/CarePlan?_count=-1",
+            "/fhir/CarePlan?status:missing=maybe",
+            "/fhir/CarePlan?_page=garbage",
+        ] {
             let response = app.get(bad).await;
-            assert_eq!(response.status, StatusCode::BAD_REQUEST, "{bad}: {}", response.text());
+            assert_eq!(
+                response.status,
+                StatusCode::BAD_REQUEST,
+                "{bad}: {}",
+                response.text()
+            );
             assert_eq!(response.json()["resourceType"], "OperationOutcome");
         }
         let injection = app.get("/fhir/Patient?name=x'%20OR%20'1'='1").await;
         assert_eq!(injection.status, StatusCode::OK);
         assert!(ids(&injection.json()).is_empty());
-        assert_eq!(app.get("/fhir/CarePlan?_include=CarePlan:goal").await.status, StatusCode::BAD_REQUEST, "not silently ignored");
+        assert_eq!(
+            app.get("/fhir/CarePlan?_include=CarePlan:goal")
+                .await
+                .status,
+            StatusCode::BAD_REQUEST,
+            "not silently ignored"
+        );
         app
     })
     .await;

@@ -1,7 +1,9 @@
 //! Thin axum handlers: turn the HTTP request into typed inputs, call the `rest` interaction,
 //! and render the result. No FHIR logic lives here.
 
-use super::headers::{handling_strict, header_text, if_match, if_none_match, return_preference, ReturnPreference};
+use super::headers::{
+    handling_strict, header_text, if_match, if_none_match, return_preference, ReturnPreference,
+};
 use super::negotiate::{is_json_patch, request_format, response_format, Format};
 use super::response::{
     add_location, add_version_headers, body_response, empty_response, error_response,
@@ -348,7 +350,13 @@ pub async fn history_instance(
     .await
 }
 
-async fn run_search(state: AppState, query: Query, headers: HeaderMap, resource_type: String, patient: Option<String>) -> Response {
+async fn run_search(
+    state: AppState,
+    query: Query,
+    headers: HeaderMap,
+    resource_type: String,
+    patient: Option<String>,
+) -> Response {
     let strict = handling_strict(&headers);
     respond(negotiate(&query, &headers), |format| async move {
         let input = SearchInput {
@@ -384,7 +392,10 @@ pub async fn search_post(
     let mut query = Query::parse(raw);
     let form = header_text(&headers, "content-type")
         .and_then(|c| c.split(';').next())
-        .is_some_and(|m| m.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
     if !form {
         let err = FhirError::new(
             ErrorKind::UnsupportedMediaType,
@@ -394,7 +405,9 @@ pub async fn search_post(
         return error_response(&err, negotiate(&query, &headers).unwrap_or(Format::Json));
     }
     match read_body(&state, body).await {
-        Ok(bytes) => query.0.extend(Query::parse(Some(String::from_utf8_lossy(&bytes).into_owned())).0),
+        Ok(bytes) => query
+            .0
+            .extend(Query::parse(Some(String::from_utf8_lossy(&bytes).into_owned())).0),
         Err(e) => return error_response(&e, Format::Json),
     }
     run_search(state, query, headers, resource_type, None).await
@@ -409,7 +422,9 @@ pub async fn compartment_search(
 ) -> Response {
     let query = Query::parse(raw);
     if compartment != "Patient" {
-        let err = FhirError::not_found(format!("no {compartment} compartment: only Patient compartments are searchable"));
+        let err = FhirError::not_found(format!(
+            "no {compartment} compartment: only Patient compartments are searchable"
+        ));
         return error_response(&err, negotiate(&query, &headers).unwrap_or(Format::Json));
     }
     run_search(state, query, headers, resource_type, Some(id)).await

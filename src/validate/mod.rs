@@ -22,7 +22,9 @@ impl CheckedResource {
     /// The resource's elements, in document order.
     pub fn fields(&self) -> &Map<String, Value> {
         static EMPTY: std::sync::OnceLock<Map<String, Value>> = std::sync::OnceLock::new();
-        self.0.as_object().unwrap_or_else(|| EMPTY.get_or_init(Map::new))
+        self.0
+            .as_object()
+            .unwrap_or_else(|| EMPTY.get_or_init(Map::new))
     }
 
     /// The resource as a JSON value (always an object).
@@ -156,8 +158,7 @@ mod tests {
 
     fn check(text: &str, ty: &str) -> FhirResult<CheckedResource> {
         let checked = check_resource(parse_json(text.as_bytes())?, ty)?;
-        let bytes =
-            serde_json::to_vec(checked.value()).map_err(FhirError::internal)?;
+        let bytes = serde_json::to_vec(checked.value()).map_err(FhirError::internal)?;
         check_structure(&bytes, ty)?;
         Ok(checked)
     }

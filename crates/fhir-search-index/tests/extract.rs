@@ -527,7 +527,7 @@ fn observation_us_core_searches() {
         code: Some("mm[Hg]".into()),
         unit: Some("mmHg".into()),
     };
-    assert_eq!(values(&r, "value-quantity"), [&mmhg("120.5", 120.5)]);
+    assert_eq!(values(&r, "value-quantity"), [&mmhg("120.50", 120.5)]);
     assert_eq!(
         values(&r, "component-value-quantity"),
         [&mmhg("107", 107.0), &mmhg("60", 60.0)]
@@ -541,7 +541,7 @@ fn observation_us_core_searches() {
     assert_eq!(
         values(&r, "code-value-quantity"),
         [&IndexValue::Composite {
-            parts: vec![bp.clone(), mmhg("120.5", 120.5)]
+            parts: vec![bp.clone(), mmhg("120.50", 120.5)]
         }]
     );
     let systolic = token(

@@ -15,9 +15,11 @@ struct Definition {
 fn definition() -> &'static HashMap<String, Vec<String>> {
     static DEFINITION: OnceLock<HashMap<String, Vec<String>>> = OnceLock::new();
     DEFINITION.get_or_init(|| {
-        serde_json::from_str::<Definition>(include_str!("../../../profiles/compartment-patient.json"))
-            .map(|d| d.resources)
-            .unwrap_or_default()
+        serde_json::from_str::<Definition>(include_str!(
+            "../../../profiles/compartment-patient.json"
+        ))
+        .map(|d| d.resources)
+        .unwrap_or_default()
     })
 }
 
@@ -37,7 +39,10 @@ pub fn patient_compartment_clause(resource_type: &str, patient_id: &str) -> Opti
     if resource_type == "Patient" {
         any_of.push(Condition::Id(patient_id.to_string()));
     }
-    Some(Clause { any_of, negated: false })
+    Some(Clause {
+        any_of,
+        negated: false,
+    })
 }
 
 #[cfg(test)]
@@ -46,8 +51,12 @@ mod tests {
 
     #[test]
     fn care_plan_and_patient_compartment_membership() {
-        let clause = patient_compartment_clause("CarePlan", "p1").expect("CarePlan is in the compartment");
-        assert!(clause.any_of.iter().any(|c| matches!(c, Condition::Reference { code, .. } if code == "subject")));
+        let clause =
+            patient_compartment_clause("CarePlan", "p1").expect("CarePlan is in the compartment");
+        assert!(clause
+            .any_of
+            .iter()
+            .any(|c| matches!(c, Condition::Reference { code, .. } if code == "patient")));
         let own = patient_compartment_clause("Patient", "p1").expect("Patient");
         assert!(own.any_of.contains(&Condition::Id("p1".into())));
         assert!(patient_compartment_clause("Questionnaire", "p1").is_none());

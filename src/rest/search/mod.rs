@@ -35,7 +35,13 @@ fn parse_errors(errors: Vec<fhir_search_query::SearchError>) -> FhirError {
         ErrorKind::BadRequest,
         errors
             .into_iter()
-            .map(|e| Issue::error("invalid", format!("search parameter {}: {}", e.param, e.message)).at(e.param))
+            .map(|e| {
+                Issue::error(
+                    "invalid",
+                    format!("search parameter {}: {}", e.param, e.message),
+                )
+                .at(e.param)
+            })
             .collect(),
     )
 }
@@ -58,7 +64,12 @@ fn cursor_text(cursor: &Cursor) -> String {
 }
 
 fn parse_cursor(text: &str) -> FhirResult<Cursor> {
-    let invalid = || FhirError::invalid_at(format!("_page {text:?} is not a page of this search"), "_page");
+    let invalid = || {
+        FhirError::invalid_at(
+            format!("_page {text:?} is not a page of this search"),
+            "_page",
+        )
+    };
     let (us, id) = text.split_once('.').ok_or_else(invalid)?;
     Ok(Cursor {
         last_updated_us: us.parse().map_err(|_| invalid())?,
@@ -78,7 +89,10 @@ fn refuse_unimplemented(request: &SearchRequest) -> FhirResult<()> {
     if request.elements.is_some() {
         missing.push("_elements");
     }
-    if matches!(request.summary, Some(Summary::True | Summary::Text | Summary::Data)) {
+    if matches!(
+        request.summary,
+        Some(Summary::True | Summary::Text | Summary::Data)
+    ) {
         missing.push("_summary");
     }
     if request.contained.is_some() || request.contained_type.is_some() {
@@ -122,11 +136,20 @@ impl FhirService {
     pub async fn search(&self, input: &SearchInput) -> FhirResult<Bytes> {
         check_known_type(&input.resource_type)?;
         let pairs = input.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-        let mut request = parse(pairs, &input.resource_type, &self.search_params, input.strict).map_err(parse_errors)?;
+        let mut request = parse(
+            pairs,
+            &input.resource_type,
+            &self.search_params,
+            input.strict,
+        )
+        .map_err(parse_errors)?;
         refuse_unimplemented(&request)?;
         let order = order_of(&request)?;
         let after = request.cursor.as_deref().map(parse_cursor).transpose()?;
-        let count = request.count.unwrap_or(self.default_page_size).min(self.max_page_size);
+        let count = request
+            .count
+            .unwrap_or(self.default_page_size)
+            .min(self.max_page_size);
         request.count = Some(count);
 
         let normalize = |t: &str| self.search_params.normalize(t);
@@ -135,11 +158,19 @@ impl FhirService {
             tz_offset_seconds: self.search_params.tz_offset_seconds,
             base_url: &self.base_url,
         };
-        let mut clauses = request.filters.iter().map(|f| clause(f, &ctx)).collect::<FhirResult<Vec<_>>>()?;
+        let mut clauses = request
+            .filters
+            .iter()
+            .map(|f| clause(f, &ctx))
+            .collect::<FhirResult<Vec<_>>>()?;
         if let Some(patient) = &input.patient_compartment {
-            let confine = patient_compartment_clause(&input.resource_type, patient).ok_or_else(|| {
-                FhirError::not_found(format!("{} is not part of the Patient compartment", input.resource_type))
-            })?;
+            let confine =
+                patient_compartment_clause(&input.resource_type, patient).ok_or_else(|| {
+                    FhirError::not_found(format!(
+                        "{} is not part of the Patient compartment",
+                        input.resource_type
+                    ))
+                })?;
             clauses.push(confine);
         }
         let query = SearchQuery {
@@ -151,7 +182,11 @@ impl FhirService {
         };
 
         let summary_count = request.summary == Some(Summary::Count);
-        let total = if summary_count || matches!(request.total, Some(TotalMode::Accurate | TotalMode::Estimate)) {
+        let total = if summary_count
+            || matches!(
+                request.total,
+                Some(TotalMode::Accurate | TotalMode::Estimate)
+            ) {
             Some(self.store.count(&query).await.map_err(store_error)?)
         } else {
             None
@@ -165,7 +200,10 @@ impl FhirService {
         rows.truncate(count as usize);
 
         let path = match &input.patient_compartment {
-            Some(patient) => format!("{}/Patient/{}/{}", self.base_url, patient, input.resource_type),
+            Some(patient) => format!(
+                "{}/Patient/{}/{}",
+                self.base_url, patient, input.resource_type
+            ),
             None => format!("{}/{}", self.base_url, input.resource_type),
         };
         let params = self_link_params(&request);
@@ -181,7 +219,11 @@ impl FhirService {
             format!("{path}?{}", parts.join("&"))
         };
 
-        let capacity = 512 + rows.iter().map(|r| r.version.body.as_ref().map_or(0, |b| b.len()) + 128).sum::<usize>();
+        let capacity = 512
+            + rows
+                .iter()
+                .map(|r| r.version.body.as_ref().map_or(0, |b| b.len()) + 128)
+                .sum::<usize>();
         let mut out = Vec::with_capacity(capacity);
         out.extend_from_slice(br#"{"resourceType":"Bundle","type":"searchset""#);
         if let Some(total) = total {
@@ -202,13 +244,18 @@ impl FhirService {
         out.extend_from_slice(b"],\"entry\":[");
         let mut first = true;
         for row in &rows {
-            let Some(body) = &row.version.body else { continue };
+            let Some(body) = &row.version.body else {
+                continue;
+            };
             if !first {
                 out.push(b',');
             }
             first = false;
             out.extend_from_slice(br#"{"fullUrl":"#);
-            push_json_string(&mut out, &format!("{}/{}/{}", self.base_url, input.resource_type, row.id));
+            push_json_string(
+                &mut out,
+                &format!("{}/{}/{}", self.base_url, input.resource_type, row.id),
+            );
             out.extend_from_slice(br#","resource":"#);
             out.extend_from_slice(body);
             out.extend_from_slice(br#","search":{"mode":"match"}}"#);
@@ -233,7 +280,9 @@ impl FhirService {
                 out.push(b',');
             }
             out.extend_from_slice(br#"{"resource":"#);
-            out.extend_from_slice(&serde_json::to_vec(&operation_outcome(&issues)).map_err(FhirError::internal)?);
+            out.extend_from_slice(
+                &serde_json::to_vec(&operation_outcome(&issues)).map_err(FhirError::internal)?,
+            );
             out.extend_from_slice(br#","search":{"mode":"outcome"}}"#);
         }
         out.extend_from_slice(b"]}");

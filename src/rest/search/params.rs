@@ -63,28 +63,66 @@ impl R4SearchParams {
 
     /// The index rows of a resource about to be stored.
     pub fn index_rows(&self, resource: &Value) -> FhirResult<Vec<IndexRow>> {
-        let entries = extract(resource, &ExtractOptions { tz_offset_seconds: self.tz_offset_seconds })
-            .map_err(|e| FhirError::internal(format!("search indexing failed: {e}")))?;
+        let entries = extract(
+            resource,
+            &ExtractOptions {
+                tz_offset_seconds: self.tz_offset_seconds,
+            },
+        )
+        .map_err(|e| FhirError::internal(format!("search indexing failed: {e}")))?;
         let mut rows = Vec::with_capacity(entries.len());
         for entry in entries {
             let code = entry.code.to_string();
             match entry.value {
-                IndexValue::String { normalized, exact } => rows.push(IndexRow::String { code, norm: normalized, exact }),
-                IndexValue::Token { system, code: value, text, .. } => rows.push(IndexRow::Token {
+                IndexValue::String { normalized, exact } => rows.push(IndexRow::String {
+                    code,
+                    norm: normalized,
+                    exact,
+                }),
+                IndexValue::Token {
+                    system,
+                    code: value,
+                    text,
+                    ..
+                } => rows.push(IndexRow::Token {
                     code,
                     system,
                     value,
                     text_norm: text.map(|t| normalize_string(&t)),
                 }),
-                IndexValue::Date { low_us, high_us } => rows.push(IndexRow::Date { code, low_us, high_us }),
-                IndexValue::Number { value_f64, .. } => rows.push(IndexRow::Number { code, value: value_f64, system: None, unit: None }),
-                IndexValue::Quantity { value_f64, system, code: unit_code, unit, .. } => rows.push(IndexRow::Number {
+                IndexValue::Date { low_us, high_us } => rows.push(IndexRow::Date {
+                    code,
+                    low_us,
+                    high_us,
+                }),
+                IndexValue::Number { value_f64, .. } => rows.push(IndexRow::Number {
+                    code,
+                    value: value_f64,
+                    system: None,
+                    unit: None,
+                }),
+                IndexValue::Quantity {
+                    value_f64,
+                    system,
+                    code: unit_code,
+                    unit,
+                    ..
+                } => rows.push(IndexRow::Number {
                     code,
                     value: value_f64,
                     system,
                     unit: unit_code.or(unit),
                 }),
-                IndexValue::Reference { target_type, target_id, url } => rows.push(IndexRow::Reference { code, target_type, target_id, url }),
+                IndexValue::Reference {
+                    target_type,
+                    target_id,
+                    url,
+                } => rows.push(IndexRow::Reference {
+                    code,
+                    target_type,
+                    target_id,
+                    url,
+                }),
                 IndexValue::Uri { value } => rows.push(IndexRow::Uri { code, value }),
                 // Composite parameters are searched through their components for now.
                 IndexValue::Composite { .. } => {}

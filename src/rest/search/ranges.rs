@@ -43,8 +43,13 @@ pub fn date_range(value: &DateValue, tz_offset_seconds: i32) -> Option<(i64, i64
             PrimitiveDateTime::new(next, Time::MIDNIGHT).assume_offset(offset)
         }
         DatePrecision::Month => {
-            let (y, m) = if p.month == 12 { (i32::from(p.year) + 1, Month::January) } else { (i32::from(p.year), month.next()) };
-            PrimitiveDateTime::new(Date::from_calendar_date(y, m, 1).ok()?, Time::MIDNIGHT).assume_offset(offset)
+            let (y, m) = if p.month == 12 {
+                (i32::from(p.year) + 1, Month::January)
+            } else {
+                (i32::from(p.year), month.next())
+            };
+            PrimitiveDateTime::new(Date::from_calendar_date(y, m, 1).ok()?, Time::MIDNIGHT)
+                .assume_offset(offset)
         }
         DatePrecision::Day => start + time::Duration::days(1),
         DatePrecision::Minute => start + time::Duration::minutes(1),
@@ -60,7 +65,11 @@ pub fn date_range(value: &DateValue, tz_offset_seconds: i32) -> Option<(i64, i64
 /// The store range for a date search value.
 pub fn date_search_range(value: &DateValue, tz_offset_seconds: i32) -> Option<Range<i64>> {
     let (low, high) = date_range(value, tz_offset_seconds)?;
-    Some(Range { op: range_op(value.prefix), low, high })
+    Some(Range {
+        op: range_op(value.prefix),
+        low,
+        high,
+    })
 }
 
 /// The store range for a number (or quantity) search value.
@@ -87,30 +96,86 @@ mod tests {
     use fhir_search_query::DateParts;
 
     fn date(raw: &str, precision: DatePrecision, parts: DateParts) -> DateValue {
-        DateValue { prefix: Prefix::Eq, raw: raw.into(), precision, has_zone: parts.offset_minutes.is_some(), parts }
+        DateValue {
+            prefix: Prefix::Eq,
+            raw: raw.into(),
+            precision,
+            has_zone: parts.offset_minutes.is_some(),
+            parts,
+        }
     }
 
     #[test]
     fn dates_cover_their_whole_precision() {
-        let day = date("2026-02-28", DatePrecision::Day, DateParts { year: 2026, month: 2, day: 28, ..Default::default() });
+        let day = date(
+            "2026-02-28",
+            DatePrecision::Day,
+            DateParts {
+                year: 2026,
+                month: 2,
+                day: 28,
+                ..Default::default()
+            },
+        );
         let (low, high) = date_range(&day, 0).unwrap();
         assert_eq!(crate::rest::format_instant(low), "2026-02-28T00:00:00.000Z");
         assert_eq!(high - low, 86_400_000_000 - 1);
-        let month = date("2024-02", DatePrecision::Month, DateParts { year: 2024, month: 2, day: 1, ..Default::default() });
+        let month = date(
+            "2024-02",
+            DatePrecision::Month,
+            DateParts {
+                year: 2024,
+                month: 2,
+                day: 1,
+                ..Default::default()
+            },
+        );
         let (low, high) = date_range(&month, 0).unwrap();
         assert_eq!((high + 1 - low) / 86_400_000_000, 29, "leap February");
-        let year = date("2026", DatePrecision::Year, DateParts { year: 2026, month: 1, day: 1, ..Default::default() });
+        let year = date(
+            "2026",
+            DatePrecision::Year,
+            DateParts {
+                year: 2026,
+                month: 1,
+                day: 1,
+                ..Default::default()
+            },
+        );
         let (_, high) = date_range(&year, 0).unwrap();
-        assert_eq!(crate::rest::format_instant(high + 1), "2027-01-01T00:00:00.000Z");
+        assert_eq!(
+            crate::rest::format_instant(high + 1),
+            "2027-01-01T00:00:00.000Z"
+        );
     }
 
     #[test]
     fn a_date_without_zone_is_read_in_the_server_zone() {
-        let day = date("2026-01-01", DatePrecision::Day, DateParts { year: 2026, month: 1, day: 1, ..Default::default() });
+        let day = date(
+            "2026-01-01",
+            DatePrecision::Day,
+            DateParts {
+                year: 2026,
+                month: 1,
+                day: 1,
+                ..Default::default()
+            },
+        );
         let (utc, _) = date_range(&day, 0).unwrap();
         let (plus_one, _) = date_range(&day, 3600).unwrap();
         assert_eq!(utc - plus_one, 3_600_000_000);
-        let zoned = date("2026-01-01T10:00:00+02:00", DatePrecision::Second, DateParts { year: 2026, month: 1, day: 1, hour: 10, offset_minutes: Some(120), ..Default::default() });
+        let zoned = date(
+            "2026-01-01T10:00:00+02:00",
+            DatePrecision::Second,
+            DateParts {
+                year: 2026,
+                month: 1,
+                day: 1,
+                hour: 10,
+                offset_minutes: Some(120),
+                ..Default::default()
+            },
+        );
         let (low, high) = date_range(&zoned, 3600).unwrap();
         assert_eq!(crate::rest::format_instant(low), "2026-01-01T08:00:00.000Z");
         assert_eq!(high - low, 999_999);
@@ -118,12 +183,20 @@ mod tests {
 
     #[test]
     fn numbers_carry_their_precision() {
-        let n = |raw: &str, scale| NumberValue { prefix: Prefix::Eq, raw: raw.into(), significant_digits: 3, scale };
+        let n = |raw: &str, scale| NumberValue {
+            prefix: Prefix::Eq,
+            raw: raw.into(),
+            significant_digits: 3,
+            scale,
+        };
         let r = number_search_range(&n("100", 0)).unwrap();
         assert_eq!((r.low, r.high), (99.5, 100.5));
         let r = number_search_range(&n("100.00", -2)).unwrap();
         assert!((r.low - 99.995).abs() < 1e-9);
-        let gt = NumberValue { prefix: Prefix::Gt, ..n("5", 0) };
+        let gt = NumberValue {
+            prefix: Prefix::Gt,
+            ..n("5", 0)
+        };
         let r = number_search_range(&gt).unwrap();
         assert_eq!((r.op, r.low, r.high), (RangeOp::Gt, 5.0, 5.0));
     }

@@ -6,7 +6,9 @@
 use super::ranges::{date_search_range, number_search_range};
 use crate::error::{ErrorKind, FhirError, FhirResult};
 use crate::store::search::{Clause, Condition, StringMatch, SystemMatch, UriMatch};
-use fhir_search_query::{Filter, Modifier, ParamRef, ParamType, ReferenceValue, TokenSystem, Value};
+use fhir_search_query::{
+    Filter, Modifier, ParamRef, ParamType, ReferenceValue, TokenSystem, Value,
+};
 
 /// What translation needs from the server: string folding, its zone, and its base URL.
 pub struct Context<'a> {
@@ -32,7 +34,13 @@ fn table_of(param_type: ParamType) -> &'static str {
 
 /// One filter (a parameter occurrence) as a clause of ORed conditions.
 pub fn clause(filter: &Filter, ctx: &Context) -> FhirResult<Clause> {
-    let negated = matches!(filter.param, ParamRef::Direct { modifier: Some(Modifier::Not), .. });
+    let negated = matches!(
+        filter.param,
+        ParamRef::Direct {
+            modifier: Some(Modifier::Not),
+            ..
+        }
+    );
     let any_of = filter
         .values
         .iter()
@@ -43,24 +51,46 @@ pub fn clause(filter: &Filter, ctx: &Context) -> FhirResult<Clause> {
 
 fn condition(param: &ParamRef, value: &Value, ctx: &Context) -> FhirResult<Condition> {
     match param {
-        ParamRef::Chain { code, target_type, then } => Ok(Condition::Chain {
+        ParamRef::Chain {
+            code,
+            target_type,
+            then,
+        } => Ok(Condition::Chain {
             code: code.clone(),
             target_type: target_type.clone(),
             inner: Box::new(condition(then, value, ctx)?),
         }),
-        ParamRef::Has { target_type, reference_param, then } => Ok(Condition::Has {
+        ParamRef::Has {
+            target_type,
+            reference_param,
+            then,
+        } => Ok(Condition::Has {
             source_type: target_type.clone(),
             reference_code: reference_param.clone(),
             inner: Box::new(condition(then, value, ctx)?),
         }),
-        ParamRef::Direct { code, param_type, modifier } => direct(code, *param_type, modifier.as_ref(), value, ctx),
+        ParamRef::Direct {
+            code,
+            param_type,
+            modifier,
+        } => direct(code, *param_type, modifier.as_ref(), value, ctx),
     }
 }
 
-fn direct(code: &str, param_type: ParamType, modifier: Option<&Modifier>, value: &Value, ctx: &Context) -> FhirResult<Condition> {
+fn direct(
+    code: &str,
+    param_type: ParamType,
+    modifier: Option<&Modifier>,
+    value: &Value,
+    ctx: &Context,
+) -> FhirResult<Condition> {
     let code_s = code.to_string();
     if let Value::Missing(missing) = value {
-        return Ok(Condition::Missing { code: code_s, table: table_of(param_type), missing: *missing });
+        return Ok(Condition::Missing {
+            code: code_s,
+            table: table_of(param_type),
+            missing: *missing,
+        });
     }
     match (code, value) {
         ("_id", Value::Token(t)) => {
@@ -70,14 +100,18 @@ fn direct(code: &str, param_type: ParamType, modifier: Option<&Modifier>, value:
             }
         }
         ("_lastUpdated", Value::Date(d)) => {
-            let range = date_search_range(d, ctx.tz_offset_seconds)
-                .ok_or_else(|| FhirError::bad_request(format!("_lastUpdated {:?} is not a real date", d.raw)))?;
+            let range = date_search_range(d, ctx.tz_offset_seconds).ok_or_else(|| {
+                FhirError::bad_request(format!("_lastUpdated {:?} is not a real date", d.raw))
+            })?;
             return Ok(Condition::LastUpdated(range));
         }
         _ => {}
     }
     match value {
-        Value::String(text) if param_type == ParamType::Token => Ok(Condition::TokenText { code: code_s, norm_prefix: (ctx.normalize)(text) }),
+        Value::String(text) if param_type == ParamType::Token => Ok(Condition::TokenText {
+            code: code_s,
+            norm_prefix: (ctx.normalize)(text),
+        }),
         Value::String(text) => Ok(Condition::String {
             code: code_s,
             matching: match modifier {
@@ -86,9 +120,9 @@ fn direct(code: &str, param_type: ParamType, modifier: Option<&Modifier>, value:
                 _ => StringMatch::StartsWith((ctx.normalize)(text)),
             },
         }),
-        Value::Token(_) if param_type == ParamType::Reference => {
-            Err(not_supported(format!("{code}:identifier is not supported yet")))
-        }
+        Value::Token(_) if param_type == ParamType::Reference => Err(not_supported(format!(
+            "{code}:identifier is not supported yet"
+        ))),
         Value::Token(token) => Ok(Condition::Token {
             code: code_s,
             system: match &token.system {
@@ -98,20 +132,39 @@ fn direct(code: &str, param_type: ParamType, modifier: Option<&Modifier>, value:
             },
             value: token.code.clone(),
         }),
-        Value::OfType { .. } => Err(not_supported(format!("{code}:of-type is not supported yet"))),
+        Value::OfType { .. } => Err(not_supported(format!(
+            "{code}:of-type is not supported yet"
+        ))),
         Value::Date(d) => {
-            let range = date_search_range(d, ctx.tz_offset_seconds)
-                .ok_or_else(|| FhirError::bad_request(format!("{code}: {:?} is not a real date", d.raw)))?;
-            Ok(Condition::Date { code: code_s, range })
+            let range = date_search_range(d, ctx.tz_offset_seconds).ok_or_else(|| {
+                FhirError::bad_request(format!("{code}: {:?} is not a real date", d.raw))
+            })?;
+            Ok(Condition::Date {
+                code: code_s,
+                range,
+            })
         }
         Value::Number(n) => {
-            let range = number_search_range(n).ok_or_else(|| FhirError::bad_request(format!("{code}: {:?} is not a number", n.raw)))?;
-            Ok(Condition::Number { code: code_s, range, system: None, unit: None })
+            let range = number_search_range(n).ok_or_else(|| {
+                FhirError::bad_request(format!("{code}: {:?} is not a number", n.raw))
+            })?;
+            Ok(Condition::Number {
+                code: code_s,
+                range,
+                system: None,
+                unit: None,
+            })
         }
         Value::Quantity(q) => {
-            let range = number_search_range(&q.number)
-                .ok_or_else(|| FhirError::bad_request(format!("{code}: {:?} is not a number", q.number.raw)))?;
-            Ok(Condition::Number { code: code_s, range, system: q.system.clone(), unit: q.code.clone() })
+            let range = number_search_range(&q.number).ok_or_else(|| {
+                FhirError::bad_request(format!("{code}: {:?} is not a number", q.number.raw))
+            })?;
+            Ok(Condition::Number {
+                code: code_s,
+                range,
+                system: q.system.clone(),
+                unit: q.code.clone(),
+            })
         }
         Value::Reference(reference) => Ok(reference_condition(code_s, modifier, reference, ctx)),
         Value::Uri(uri) => Ok(Condition::Uri {
@@ -123,30 +176,60 @@ fn direct(code: &str, param_type: ParamType, modifier: Option<&Modifier>, value:
                 _ => UriMatch::Exact,
             },
         }),
-        Value::Composite(_) => Err(not_supported(format!("composite parameter {code} is not supported yet"))),
+        Value::Composite(_) => Err(not_supported(format!(
+            "composite parameter {code} is not supported yet"
+        ))),
         Value::Missing(_) => Err(FhirError::internal("missing handled above")),
     }
 }
 
-fn reference_condition(code: String, modifier: Option<&Modifier>, reference: &ReferenceValue, ctx: &Context) -> Condition {
+fn reference_condition(
+    code: String,
+    modifier: Option<&Modifier>,
+    reference: &ReferenceValue,
+    ctx: &Context,
+) -> Condition {
     let modifier_type = match modifier {
         Some(Modifier::Type(t)) => Some(t.clone()),
         _ => None,
     };
     match reference {
-        ReferenceValue::Id(id) => Condition::Reference { code, target_type: modifier_type, target_id: Some(id.clone()), url: None },
-        ReferenceValue::Typed { resource_type, id, .. } => Condition::Reference {
+        ReferenceValue::Id(id) => Condition::Reference {
+            code,
+            target_type: modifier_type,
+            target_id: Some(id.clone()),
+            url: None,
+        },
+        ReferenceValue::Typed {
+            resource_type, id, ..
+        } => Condition::Reference {
             code,
             target_type: Some(resource_type.clone()),
             target_id: Some(id.clone()),
             url: None,
         },
-        ReferenceValue::Url { url, resource_type, id } => {
+        ReferenceValue::Url {
+            url,
+            resource_type,
+            id,
+        } => {
             // A URL on this server is the same reference as its relative form.
-            let local = url.strip_prefix(ctx.base_url).is_some_and(|rest| rest.starts_with('/'));
+            let local = url
+                .strip_prefix(ctx.base_url)
+                .is_some_and(|rest| rest.starts_with('/'));
             match (local, resource_type, id) {
-                (true, Some(t), Some(i)) => Condition::Reference { code, target_type: Some(t.clone()), target_id: Some(i.clone()), url: None },
-                _ => Condition::Reference { code, target_type: None, target_id: None, url: Some(url.clone()) },
+                (true, Some(t), Some(i)) => Condition::Reference {
+                    code,
+                    target_type: Some(t.clone()),
+                    target_id: Some(i.clone()),
+                    url: None,
+                },
+                _ => Condition::Reference {
+                    code,
+                    target_type: None,
+                    target_id: None,
+                    url: Some(url.clone()),
+                },
             }
         }
     }
