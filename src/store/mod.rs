@@ -16,6 +16,7 @@ mod postgres;
 pub mod search;
 pub mod sql;
 mod sqlite;
+mod sqlite_writer;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;

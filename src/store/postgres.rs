@@ -1,10 +1,11 @@
 //! The PostgreSQL backend (production): a connection pool, one transaction per commit, and
 //! optimistic concurrency through conditional `INSERT … ON CONFLICT DO NOTHING` / `UPDATE …
-//! WHERE version_id = $n`, each fused with its history insert into one statement. Under READ COMMITTED a second writer of the same row waits for the
+//! WHERE version_id = $n`, each fused with its history insert and its search index rows into one
+//! statement. Under READ COMMITTED a second writer of the same row waits for the
 //! first, re-checks the condition and finds it false, so exactly one of two racing writes
 //! wins. Many stateless server nodes may share one database.
 
-use super::index::{delete_statements, insert_statements, Statement};
+use super::index::{IndexRow, INDEX_TABLES};
 use super::search::{render_count, render_page, SearchQuery};
 use super::sql::{Bind, Dialect};
 use super::SearchRow;
@@ -44,48 +45,189 @@ impl PostgresStore {
     }
 }
 
-/// Apply one write as a single statement: the conditional change of `resource_current` and the
-/// insert into `resource_version` are one data-modifying CTE, so a lone write is one round
-/// trip and one (auto-committed) transaction. Returns whether the condition held.
+/// The index rows of one write as column arrays, one set per table, for `unnest`.
+#[derive(Default)]
+struct IndexColumns {
+    string: (Vec<String>, Vec<String>, Vec<String>),
+    token: (
+        Vec<String>,
+        Vec<Option<String>>,
+        Vec<Option<String>>,
+        Vec<Option<String>>,
+    ),
+    date: (Vec<String>, Vec<i64>, Vec<i64>),
+    number: (
+        Vec<String>,
+        Vec<f64>,
+        Vec<Option<String>>,
+        Vec<Option<String>>,
+    ),
+    reference: (
+        Vec<String>,
+        Vec<Option<String>>,
+        Vec<Option<String>>,
+        Vec<String>,
+    ),
+    uri: (Vec<String>, Vec<String>),
+}
+
+impl IndexColumns {
+    fn of(rows: &[IndexRow]) -> Self {
+        let mut c = IndexColumns::default();
+        for row in rows {
+            match row.clone() {
+                IndexRow::String { code, norm, exact } => {
+                    c.string.0.push(code);
+                    c.string.1.push(norm);
+                    c.string.2.push(exact);
+                }
+                IndexRow::Token {
+                    code,
+                    system,
+                    value,
+                    text_norm,
+                } => {
+                    c.token.0.push(code);
+                    c.token.1.push(system);
+                    c.token.2.push(value);
+                    c.token.3.push(text_norm);
+                }
+                IndexRow::Date {
+                    code,
+                    low_us,
+                    high_us,
+                } => {
+                    c.date.0.push(code);
+                    c.date.1.push(low_us);
+                    c.date.2.push(high_us);
+                }
+                IndexRow::Number {
+                    code,
+                    value,
+                    system,
+                    unit,
+                } => {
+                    c.number.0.push(code);
+                    c.number.1.push(value);
+                    c.number.2.push(system);
+                    c.number.3.push(unit);
+                }
+                IndexRow::Reference {
+                    code,
+                    target_type,
+                    target_id,
+                    url,
+                } => {
+                    c.reference.0.push(code);
+                    c.reference.1.push(target_type);
+                    c.reference.2.push(target_id);
+                    c.reference.3.push(url);
+                }
+                IndexRow::Uri { code, value } => {
+                    c.uri.0.push(code);
+                    c.uri.1.push(value);
+                }
+            }
+        }
+        c
+    }
+}
+
+/// The index part of the write statement: delete the previous rows (for an update) and insert
+/// the new ones from column arrays — fixed SQL whatever the number of rows, so it stays a
+/// cached prepared statement. Everything is conditional on `cur` (the version guard) holding.
+fn index_ctes(replace: bool) -> String {
+    let mut sql = String::new();
+    if replace {
+        for table in INDEX_TABLES {
+            sql.push_str(&format!(
+                ", del_{table} AS (DELETE FROM {table} WHERE resource_type = $1 AND id = $2 AND EXISTS (SELECT 1 FROM cur))"
+            ));
+        }
+    }
+    sql.push_str(
+        ", ins_string AS (INSERT INTO idx_string (resource_type, id, code, norm, exact) \
+           SELECT $1, $2, u.* FROM unnest($9::text[], $10::text[], $11::text[]) u WHERE EXISTS (SELECT 1 FROM cur)) \
+         , ins_token AS (INSERT INTO idx_token (resource_type, id, code, system, value, text_norm) \
+           SELECT $1, $2, u.* FROM unnest($12::text[], $13::text[], $14::text[], $15::text[]) u WHERE EXISTS (SELECT 1 FROM cur)) \
+         , ins_date AS (INSERT INTO idx_date (resource_type, id, code, low_us, high_us) \
+           SELECT $1, $2, u.* FROM unnest($16::text[], $17::int8[], $18::int8[]) u WHERE EXISTS (SELECT 1 FROM cur)) \
+         , ins_number AS (INSERT INTO idx_number (resource_type, id, code, value, system, unit) \
+           SELECT $1, $2, u.* FROM unnest($19::text[], $20::float8[], $21::text[], $22::text[]) u WHERE EXISTS (SELECT 1 FROM cur)) \
+         , ins_reference AS (INSERT INTO idx_reference (resource_type, id, code, target_type, target_id, url) \
+           SELECT $1, $2, u.* FROM unnest($23::text[], $24::text[], $25::text[], $26::text[]) u WHERE EXISTS (SELECT 1 FROM cur)) \
+         , ins_uri AS (INSERT INTO idx_uri (resource_type, id, code, value) \
+           SELECT $1, $2, u.* FROM unnest($27::text[], $28::text[]) u WHERE EXISTS (SELECT 1 FROM cur))",
+    );
+    sql
+}
+
+/// Apply one write as a single statement: the conditional change of `resource_current`, the
+/// insert into `resource_version` and the replacement of the search index rows are one
+/// data-modifying CTE, so a lone write is one round trip and one (auto-committed)
+/// transaction. Returns whether the version guard held.
 async fn apply_write<'e, E>(executor: E, w: &VersionWrite) -> StoreResult<bool>
 where
     E: sqlx::Executor<'e, Database = Postgres>,
 {
     let deleted = w.body.is_none();
     let body = w.body.as_deref();
-    let query = match w.expected {
-        Expected::Absent => sqlx::query(
-            "WITH cur AS ( \
-                INSERT INTO resource_current (resource_type, id, version_id, last_updated_us, deleted, body) \
-                VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING 1) \
-             INSERT INTO resource_version (resource_type, id, version_id, last_updated_us, method, body) \
-             SELECT $1, $2, $3, $4, $7, $6 FROM cur",
-        ),
-        Expected::Version(_) => sqlx::query(
-            "WITH cur AS ( \
-                UPDATE resource_current SET version_id = $3, last_updated_us = $4, deleted = $5, body = $6 \
-                WHERE resource_type = $1 AND id = $2 AND version_id = $8 RETURNING 1) \
-             INSERT INTO resource_version (resource_type, id, version_id, last_updated_us, method, body) \
-             SELECT $1, $2, $3, $4, $7, $6 FROM cur",
-        ),
+    let guard = match w.expected {
+        Expected::Absent => {
+            "INSERT INTO resource_current (resource_type, id, version_id, last_updated_us, deleted, body) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING RETURNING 1"
+        }
+        Expected::Version(_) => {
+            "UPDATE resource_current SET version_id = $3, last_updated_us = $4, deleted = $5, body = $6 \
+             WHERE resource_type = $1 AND id = $2 AND version_id = $8 RETURNING 1"
+        }
     };
-    let mut query = query
+    let replace = matches!(w.expected, Expected::Version(_));
+    let sql = format!(
+        "WITH cur AS ({guard}), \
+         ver AS (INSERT INTO resource_version (resource_type, id, version_id, last_updated_us, method, body) \
+           SELECT $1, $2, $3, $4, $7, $6 FROM cur){} \
+         SELECT count(*) FROM cur",
+        index_ctes(replace)
+    );
+    let current = match w.expected {
+        Expected::Version(v) => v,
+        Expected::Absent => 0,
+    };
+    let c = IndexColumns::of(&w.index);
+    let applied: i64 = sqlx::query_scalar(&sql)
         .bind(&w.resource_type)
         .bind(&w.id)
         .bind(w.version_id)
         .bind(w.last_updated_us)
         .bind(deleted)
         .bind(body)
-        .bind(w.method.as_str());
-    if let Expected::Version(current) = w.expected {
-        query = query.bind(current);
-    }
-    let affected = query
-        .execute(executor)
+        .bind(w.method.as_str())
+        .bind(current)
+        .bind(c.string.0)
+        .bind(c.string.1)
+        .bind(c.string.2)
+        .bind(c.token.0)
+        .bind(c.token.1)
+        .bind(c.token.2)
+        .bind(c.token.3)
+        .bind(c.date.0)
+        .bind(c.date.1)
+        .bind(c.date.2)
+        .bind(c.number.0)
+        .bind(c.number.1)
+        .bind(c.number.2)
+        .bind(c.number.3)
+        .bind(c.reference.0)
+        .bind(c.reference.1)
+        .bind(c.reference.2)
+        .bind(c.reference.3)
+        .bind(c.uri.0)
+        .bind(c.uri.1)
+        .fetch_one(executor)
         .await
-        .map_err(|e| conflict_or(e, w))?
-        .rows_affected();
-    Ok(affected == 1)
+        .map_err(|e| conflict_or(e, w))?;
+    Ok(applied == 1)
 }
 
 type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
@@ -100,26 +242,6 @@ fn bind_all<'q>(mut query: PgQuery<'q>, binds: &'q [Bind]) -> PgQuery<'q> {
         };
     }
     query
-}
-
-async fn execute(tx: &mut Transaction<'_, Postgres>, statement: &Statement) -> StoreResult<()> {
-    bind_all(sqlx::query(&statement.sql), &statement.binds)
-        .execute(&mut **tx)
-        .await?;
-    Ok(())
-}
-
-/// Replace the index rows of a write that has just been applied in `tx`.
-async fn replace_index(tx: &mut Transaction<'_, Postgres>, w: &VersionWrite) -> StoreResult<()> {
-    if matches!(w.expected, Expected::Version(_)) {
-        for statement in delete_statements(Dialect::Postgres, &w.resource_type, &w.id) {
-            execute(tx, &statement).await?;
-        }
-    }
-    for statement in insert_statements(Dialect::Postgres, &w.resource_type, &w.id, &w.index) {
-        execute(tx, &statement).await?;
-    }
-    Ok(())
 }
 
 fn conflict(w: &VersionWrite) -> StoreError {
@@ -196,12 +318,10 @@ impl Store for PostgresStore {
 
     async fn commit(&self, writes: &[VersionWrite]) -> StoreResult<()> {
         if let [only] = writes {
-            if only.index.is_empty() && only.expected == Expected::Absent {
-                return match apply_write(&self.pool, only).await? {
-                    true => Ok(()),
-                    false => Err(conflict(only)),
-                };
-            }
+            return match apply_write(&self.pool, only).await? {
+                true => Ok(()),
+                false => Err(conflict(only)),
+            };
         }
         let mut tx: Transaction<'_, Postgres> = self.pool.begin().await?;
         for write in writes {
@@ -215,10 +335,6 @@ impl Store for PostgresStore {
             if !applied {
                 tx.rollback().await.ok();
                 return Err(conflict(write));
-            }
-            if let Err(e) = replace_index(&mut tx, write).await {
-                tx.rollback().await.ok();
-                return Err(e);
             }
         }
         tx.commit().await?;

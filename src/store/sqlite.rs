@@ -1,48 +1,39 @@
 //! The embedded SQLite backend (the default): one database file in WAL mode under the data
-//! directory, a pool of read connections, and a single writer task that applies commits with
-//! group commit — every queued batch runs in its own SAVEPOINT inside one transaction, so one
-//! fsync makes many writes durable and a failing batch never affects its neighbours. A reply
-//! is sent only after COMMIT returns (`synchronous = FULL`): acknowledged means durable.
+//! directory, a pool of read connections (sqlx), and a single writer thread
+//! (`sqlite_writer.rs`) that applies commits with group commit; a reply is sent only after
+//! COMMIT returns (`synchronous = FULL`): acknowledged means durable.
 //!
 //! Because this process is the database's only writer, current versions are also kept in a
 //! bounded in-memory cache (`cache.rs`) that commits update before they are acknowledged; reads
 //! are served from it when they can be. One SQLite file is for one server process.
 
 use super::cache::CurrentCache;
-use super::index::{delete_statements, insert_statements, Statement};
 use super::search::{render_count, render_page, SearchQuery};
 use super::sql::{Bind, Dialect};
+use super::sqlite_writer::{self, WriteJob};
 use super::SearchRow;
 use super::{
-    decode_method, Expected, HistoryQuery, HistoryRow, HistoryScope, Store, StoreError,
-    StoreResult, StoredVersion, VersionWrite,
+    decode_method, HistoryQuery, HistoryRow, HistoryScope, Store, StoreError, StoreResult,
+    StoredVersion, VersionWrite,
 };
 use async_trait::async_trait;
 use bytes::Bytes;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
-    SqliteRow, SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
 };
-use sqlx::{Connection, Row};
+use sqlx::Row;
 use std::path::Path;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
-
-/// Most batches folded into one transaction by the writer.
-const MAX_GROUP: usize = 128;
+use tokio::sync::oneshot;
 
 /// Bytes of current resources kept in memory.
 const CACHE_BYTES: usize = 64 * 1024 * 1024;
 
-struct WriteJob {
-    writes: Vec<VersionWrite>,
-    reply: oneshot::Sender<StoreResult<()>>,
-}
-
 /// SQLite-backed [`Store`].
 pub struct SqliteStore {
     readers: SqlitePool,
-    writer: mpsc::Sender<WriteJob>,
+    writer: std::sync::mpsc::Sender<WriteJob>,
     cache: CurrentCache,
 }
 
@@ -70,126 +61,13 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.clone())
             .await?;
-        let connection = SqliteConnection::connect_with(&options).await?;
-        let (writer, jobs) = mpsc::channel(1024);
-        tokio::spawn(run_writer(connection, jobs));
+        let writer = sqlite_writer::start(path)?;
         Ok(SqliteStore {
             readers,
             writer,
             cache: CurrentCache::new(CACHE_BYTES),
         })
     }
-}
-
-/// The single writer: drains queued jobs into one transaction per round.
-async fn run_writer(mut conn: SqliteConnection, mut jobs: mpsc::Receiver<WriteJob>) {
-    while let Some(first) = jobs.recv().await {
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match jobs.try_recv() {
-                Ok(job) => group.push(job),
-                Err(_) => break,
-            }
-        }
-        let results = apply_group(&mut conn, &group).await;
-        for (job, result) in group.into_iter().zip(results) {
-            let _ = job.reply.send(result);
-        }
-    }
-}
-
-async fn apply_group(conn: &mut SqliteConnection, group: &[WriteJob]) -> Vec<StoreResult<()>> {
-    if let Err(e) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await {
-        let err = StoreError::from(e);
-        return group.iter().map(|_| Err(err.clone())).collect();
-    }
-    let mut results = Vec::with_capacity(group.len());
-    for job in group {
-        results.push(apply_job(conn, &job.writes).await);
-    }
-    if let Err(e) = sqlx::query("COMMIT").execute(&mut *conn).await {
-        let err = StoreError::from(e);
-        let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
-        return group.iter().map(|_| Err(err.clone())).collect();
-    }
-    results
-}
-
-async fn apply_job(conn: &mut SqliteConnection, writes: &[VersionWrite]) -> StoreResult<()> {
-    sqlx::query("SAVEPOINT job").execute(&mut *conn).await?;
-    let mut outcome = Ok(());
-    for write in writes {
-        outcome = apply_write(conn, write).await;
-        if outcome.is_err() {
-            break;
-        }
-    }
-    if outcome.is_err() {
-        sqlx::query("ROLLBACK TO job").execute(&mut *conn).await?;
-    }
-    sqlx::query("RELEASE job").execute(&mut *conn).await?;
-    outcome
-}
-
-async fn apply_write(conn: &mut SqliteConnection, w: &VersionWrite) -> StoreResult<()> {
-    let deleted = w.body.is_none();
-    let body = w.body.as_deref();
-    let affected = match w.expected {
-        Expected::Absent => sqlx::query(
-            "INSERT INTO resource_current (resource_type, id, version_id, last_updated_us, deleted, body) \
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        )
-        .bind(&w.resource_type)
-        .bind(&w.id)
-        .bind(w.version_id)
-        .bind(w.last_updated_us)
-        .bind(deleted)
-        .bind(body)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected(),
-        Expected::Version(current) => sqlx::query(
-            "UPDATE resource_current SET version_id = ?, last_updated_us = ?, deleted = ?, body = ? \
-             WHERE resource_type = ? AND id = ? AND version_id = ?",
-        )
-        .bind(w.version_id)
-        .bind(w.last_updated_us)
-        .bind(deleted)
-        .bind(body)
-        .bind(&w.resource_type)
-        .bind(&w.id)
-        .bind(current)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected(),
-    };
-    if affected != 1 {
-        return Err(StoreError::Conflict {
-            resource_type: w.resource_type.clone(),
-            id: w.id.clone(),
-        });
-    }
-    if matches!(w.expected, Expected::Version(_)) {
-        for statement in delete_statements(Dialect::Sqlite, &w.resource_type, &w.id) {
-            execute(conn, &statement).await?;
-        }
-    }
-    for statement in insert_statements(Dialect::Sqlite, &w.resource_type, &w.id, &w.index) {
-        execute(conn, &statement).await?;
-    }
-    sqlx::query(
-        "INSERT INTO resource_version (resource_type, id, version_id, last_updated_us, method, body) \
-         VALUES (?, ?, ?, ?, ?, ?)",
-    )
-    .bind(&w.resource_type)
-    .bind(&w.id)
-    .bind(w.version_id)
-    .bind(w.last_updated_us)
-    .bind(w.method.as_str())
-    .bind(body)
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
 }
 
 type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
@@ -204,13 +82,6 @@ fn bind_all<'q>(mut query: SqliteQuery<'q>, binds: &'q [Bind]) -> SqliteQuery<'q
         };
     }
     query
-}
-
-async fn execute(conn: &mut SqliteConnection, statement: &Statement) -> StoreResult<()> {
-    bind_all(sqlx::query(&statement.sql), &statement.binds)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
 }
 
 fn stored_version(row: &SqliteRow) -> StoreResult<StoredVersion> {
@@ -280,7 +151,6 @@ impl Store for SqliteStore {
         };
         self.writer
             .send(job)
-            .await
             .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?;
         answer
             .await

@@ -1,0 +1,172 @@
+//! The SQLite writer: one OS thread that owns the only write connection and applies queued
+//! commits synchronously with cached prepared statements (no hop between threads per
+//! statement). Group commit: every queued job runs in its own SAVEPOINT inside one
+//! transaction, so one fsync (`synchronous = FULL`) makes a whole group durable and a failing
+//! job never affects its neighbours. A job's reply is sent only after COMMIT returns.
+
+use super::index::IndexRow;
+use super::{Expected, StoreError, StoreResult, VersionWrite};
+use rusqlite::{params, Connection};
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+/// Most jobs folded into one transaction.
+const MAX_GROUP: usize = 128;
+
+/// One atomic batch of writes and where to send its outcome.
+pub struct WriteJob {
+    pub writes: Vec<VersionWrite>,
+    pub reply: oneshot::Sender<StoreResult<()>>,
+}
+
+fn internal(e: rusqlite::Error) -> StoreError {
+    match e {
+        rusqlite::Error::SqliteFailure(code, _)
+            if matches!(
+                code.code,
+                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+            ) =>
+        {
+            StoreError::Unavailable(format!("SQLite is busy: {e}"))
+        }
+        other => StoreError::Internal(format!("SQLite write failed: {other}")),
+    }
+}
+
+/// Open the write connection and start the writer thread; jobs are sent on the returned channel.
+pub fn start(path: &Path) -> StoreResult<mpsc::Sender<WriteJob>> {
+    let conn = Connection::open(path).map_err(internal)?;
+    conn.busy_timeout(Duration::from_secs(10))
+        .map_err(internal)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(internal)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(internal)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(internal)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    let (sender, jobs) = mpsc::channel::<WriteJob>();
+    std::thread::Builder::new()
+        .name("coplan-sqlite-writer".into())
+        .spawn(move || run(conn, jobs))
+        .map_err(|e| StoreError::Internal(format!("cannot start the SQLite writer: {e}")))?;
+    Ok(sender)
+}
+
+fn run(mut conn: Connection, jobs: mpsc::Receiver<WriteJob>) {
+    while let Ok(first) = jobs.recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match jobs.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        let results = apply_group(&mut conn, &group);
+        for (job, result) in group.into_iter().zip(results) {
+            let _ = job.reply.send(result);
+        }
+    }
+}
+
+fn apply_group(conn: &mut Connection, group: &[WriteJob]) -> Vec<StoreResult<()>> {
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let err = internal(e);
+        return group.iter().map(|_| Err(err.clone())).collect();
+    }
+    let results: Vec<StoreResult<()>> = group
+        .iter()
+        .map(|job| apply_job(conn, &job.writes))
+        .collect();
+    if let Err(e) = conn.execute_batch("COMMIT") {
+        let err = internal(e);
+        let _ = conn.execute_batch("ROLLBACK");
+        return group.iter().map(|_| Err(err.clone())).collect();
+    }
+    results
+}
+
+fn apply_job(conn: &Connection, writes: &[VersionWrite]) -> StoreResult<()> {
+    conn.execute_batch("SAVEPOINT job").map_err(internal)?;
+    let outcome = writes.iter().try_for_each(|w| apply_write(conn, w));
+    if outcome.is_err() {
+        conn.execute_batch("ROLLBACK TO job").map_err(internal)?;
+    }
+    conn.execute_batch("RELEASE job").map_err(internal)?;
+    outcome
+}
+
+fn apply_write(conn: &Connection, w: &VersionWrite) -> StoreResult<()> {
+    let deleted = w.body.is_none();
+    let body = w.body.as_deref();
+    let changed = match w.expected {
+        Expected::Absent => conn
+            .prepare_cached(
+                "INSERT INTO resource_current (resource_type, id, version_id, last_updated_us, deleted, body) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
+            )
+            .and_then(|mut s| s.execute(params![w.resource_type, w.id, w.version_id, w.last_updated_us, deleted, body])),
+        Expected::Version(current) => conn
+            .prepare_cached(
+                "UPDATE resource_current SET version_id = ?1, last_updated_us = ?2, deleted = ?3, body = ?4 \
+                 WHERE resource_type = ?5 AND id = ?6 AND version_id = ?7",
+            )
+            .and_then(|mut s| s.execute(params![w.version_id, w.last_updated_us, deleted, body, w.resource_type, w.id, current])),
+    }
+    .map_err(internal)?;
+    if changed != 1 {
+        return Err(StoreError::Conflict {
+            resource_type: w.resource_type.clone(),
+            id: w.id.clone(),
+        });
+    }
+    if matches!(w.expected, Expected::Version(_)) {
+        for table in super::index::INDEX_TABLES {
+            conn.prepare_cached(&format!(
+                "DELETE FROM {table} WHERE resource_type = ?1 AND id = ?2"
+            ))
+            .and_then(|mut s| s.execute(params![w.resource_type, w.id]))
+            .map_err(internal)?;
+        }
+    }
+    for row in &w.index {
+        insert_index_row(conn, &w.resource_type, &w.id, row).map_err(internal)?;
+    }
+    conn.prepare_cached(
+        "INSERT INTO resource_version (resource_type, id, version_id, last_updated_us, method, body) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .and_then(|mut s| s.execute(params![w.resource_type, w.id, w.version_id, w.last_updated_us, w.method.as_str(), body]))
+    .map_err(internal)?;
+    Ok(())
+}
+
+fn insert_index_row(
+    conn: &Connection,
+    rt: &str,
+    id: &str,
+    row: &IndexRow,
+) -> rusqlite::Result<usize> {
+    match row {
+        IndexRow::String { code, norm, exact } => conn
+            .prepare_cached("INSERT INTO idx_string (resource_type, id, code, norm, exact) VALUES (?1, ?2, ?3, ?4, ?5)")?
+            .execute(params![rt, id, code, norm, exact]),
+        IndexRow::Token { code, system, value, text_norm } => conn
+            .prepare_cached("INSERT INTO idx_token (resource_type, id, code, system, value, text_norm) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+            .execute(params![rt, id, code, system, value, text_norm]),
+        IndexRow::Date { code, low_us, high_us } => conn
+            .prepare_cached("INSERT INTO idx_date (resource_type, id, code, low_us, high_us) VALUES (?1, ?2, ?3, ?4, ?5)")?
+            .execute(params![rt, id, code, low_us, high_us]),
+        IndexRow::Number { code, value, system, unit } => conn
+            .prepare_cached("INSERT INTO idx_number (resource_type, id, code, value, system, unit) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+            .execute(params![rt, id, code, value, system, unit]),
+        IndexRow::Reference { code, target_type, target_id, url } => conn
+            .prepare_cached("INSERT INTO idx_reference (resource_type, id, code, target_type, target_id, url) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+            .execute(params![rt, id, code, target_type, target_id, url]),
+        IndexRow::Uri { code, value } => conn
+            .prepare_cached("INSERT INTO idx_uri (resource_type, id, code, value) VALUES (?1, ?2, ?3, ?4)")?
+            .execute(params![rt, id, code, value]),
+    }
+}
