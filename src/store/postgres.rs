@@ -45,6 +45,9 @@ impl PostgresStore {
     }
 }
 
+type Texts = Vec<String>;
+type OptTexts = Vec<Option<String>>;
+
 /// The index rows of one write as column arrays, one set per table, for `unnest`.
 #[derive(Default)]
 struct IndexColumns {
