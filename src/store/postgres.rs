@@ -51,27 +51,12 @@ type OptTexts = Vec<Option<String>>;
 /// The index rows of one write as column arrays, one set per table, for `unnest`.
 #[derive(Default)]
 struct IndexColumns {
-    string: (Vec<String>, Vec<String>, Vec<String>),
-    token: (
-        Vec<String>,
-        Vec<Option<String>>,
-        Vec<Option<String>>,
-        Vec<Option<String>>,
-    ),
-    date: (Vec<String>, Vec<i64>, Vec<i64>),
-    number: (
-        Vec<String>,
-        Vec<f64>,
-        Vec<Option<String>>,
-        Vec<Option<String>>,
-    ),
-    reference: (
-        Vec<String>,
-        Vec<Option<String>>,
-        Vec<Option<String>>,
-        Vec<String>,
-    ),
-    uri: (Vec<String>, Vec<String>),
+    string: (Texts, Texts, Texts),
+    token: (Texts, OptTexts, OptTexts, OptTexts),
+    date: (Texts, Vec<i64>, Vec<i64>),
+    number: (Texts, Vec<f64>, OptTexts, OptTexts),
+    reference: (Texts, OptTexts, OptTexts, Texts),
+    uri: (Texts, Texts),
 }
 
 impl IndexColumns {
