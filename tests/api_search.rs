@@ -52,6 +52,7 @@ async fn seed(app: &TestApp) {
     put("Goal", json!({"resourceType":"Goal","id":"g1","lifecycleStatus":"active","description":{"text":"Walk to the park with my grandchildren"},"subject":{"reference":"Patient/p1"},"expressedBy":{"reference":"Patient/p1"},"target":[{"dueDate":"2026-05-01"}]})).await;
     put("Goal", json!({"resourceType":"Goal","id":"g2","lifecycleStatus":"completed","description":{"text":"Sleep through the night"},"subject":{"reference":"Patient/p2"}})).await;
     put("QuestionnaireResponse", json!({"resourceType":"QuestionnaireResponse","id":"qr1","questionnaire":"http://loinc.org/q/44249-1","status":"completed","subject":{"reference":"Patient/p1"},"authored":"2026-02-01T09:30:00Z","basedOn":[{"reference":"CarePlan/cp1"}]})).await;
+    put("Provenance", json!({"resourceType":"Provenance","id":"prov1","target":[{"reference":"CarePlan/cp1"}],"recorded":"2026-01-10T10:00:00Z","agent":[{"who":{"reference":"Practitioner/dr1"}}]})).await;
     put("CareTeam", json!({"resourceType":"CareTeam","id":"ct1","status":"active","subject":{"reference":"Patient/p1"},"participant":[{"role":[{"coding":[{"system":"http://snomed.info/sct","code":"116154003"}]}],"member":{"reference":"Practitioner/dr1"}}]})).await;
 }
 
@@ -254,13 +255,61 @@ async fn bundles_paging_and_errors() {
         let injection = app.get("/fhir/Patient?name=x'%20OR%20'1'='1").await;
         assert_eq!(injection.status, StatusCode::OK);
         assert!(ids(&injection.json()).is_empty());
+        let elements = app.get("/fhir/CarePlan?_elements=status").await;
         assert_eq!(
-            app.get("/fhir/CarePlan?_include=CarePlan:goal")
-                .await
-                .status,
+            elements.status,
             StatusCode::BAD_REQUEST,
-            "not silently ignored"
+            "not silently ignored: {}",
+            elements.text()
         );
+        app
+    })
+    .await;
+}
+
+fn by_mode(bundle: &Value, mode: &str) -> Vec<String> {
+    let mut got: Vec<String> = bundle["entry"]
+        .as_array()
+        .map(|e| {
+            e.iter()
+                .filter(|x| x["search"]["mode"] == mode)
+                .map(|x| {
+                    format!(
+                        "{}/{}",
+                        x["resource"]["resourceType"].as_str().unwrap_or(""),
+                        x["resource"]["id"].as_str().unwrap_or("")
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    got.sort();
+    got
+}
+
+#[tokio::test]
+async fn includes_and_revincludes() {
+    each_backend(|app| async move {
+        seed(&app).await;
+        let plan_with_goals = app.get("/fhir/CarePlan?_id=cp1&_include=CarePlan:goal").await.json();
+        assert_eq!(by_mode(&plan_with_goals, "match"), ["CarePlan/cp1"]);
+        assert_eq!(by_mode(&plan_with_goals, "include"), ["Goal/g1"]);
+        let everything = app
+            .get("/fhir/CarePlan?_id=cp1&_include=CarePlan:goal&_include=CarePlan:subject&_revinclude=QuestionnaireResponse:based-on&_revinclude=Provenance:target")
+            .await
+            .json();
+        assert_eq!(by_mode(&everything, "include"), ["Goal/g1", "Patient/p1", "Provenance/prov1", "QuestionnaireResponse/qr1"]);
+        let star = app.get("/fhir/CarePlan?_id=cp1&_include=*").await.json();
+        assert_eq!(by_mode(&star, "include"), ["Goal/g1", "Patient/p1"]);
+        let iterate = app
+            .get("/fhir/QuestionnaireResponse?_id=qr1&_include=QuestionnaireResponse:based-on&_include:iterate=CarePlan:goal")
+            .await
+            .json();
+        assert_eq!(by_mode(&iterate, "include"), ["CarePlan/cp1", "Goal/g1"]);
+        let no_iterate = app.get("/fhir/QuestionnaireResponse?_id=qr1&_include=QuestionnaireResponse:based-on&_include=CarePlan:goal").await;
+        assert_eq!(no_iterate.status, StatusCode::BAD_REQUEST, "a non-iterate include must start from the searched type: {}", no_iterate.text());
+        let no_duplicates = app.get("/fhir/CarePlan?patient=p1&_include=CarePlan:subject").await.json();
+        assert_eq!(by_mode(&no_duplicates, "include"), ["Patient/p1"], "each included resource once");
         app
     })
     .await;

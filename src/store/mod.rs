@@ -126,6 +126,14 @@ pub struct SearchRow {
     pub version: StoredVersion,
 }
 
+/// A resource added by an include step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncludedRow {
+    pub resource_type: String,
+    pub id: String,
+    pub version: StoredVersion,
+}
+
 /// Why a store operation failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
@@ -177,6 +185,8 @@ pub trait Store: Send + Sync + 'static {
     async fn search(&self, query: &search::SearchQuery) -> StoreResult<Vec<SearchRow>>;
     /// How many resources match (ignoring order, cursor and limit).
     async fn count(&self, query: &search::SearchQuery) -> StoreResult<i64>;
+    /// The resources one `_include` / `_revinclude` step adds.
+    async fn include(&self, query: &search::IncludeQuery) -> StoreResult<Vec<IncludedRow>>;
     /// The name of the backend, for logs and `/readyz`.
     fn backend_name(&self) -> &'static str;
 }

@@ -6,13 +6,13 @@
 //! wins. Many stateless server nodes may share one database.
 
 use super::index::{IndexRow, INDEX_TABLES};
-use super::search::{render_count, render_page, SearchQuery};
+use super::search::{render_count, render_include, render_page, IncludeQuery, SearchQuery};
 use super::sql::{Bind, Dialect};
-use super::SearchRow;
 use super::{
     decode_method, Expected, HistoryQuery, HistoryRow, HistoryScope, Store, StoreError,
     StoreResult, StoredVersion, VersionWrite,
 };
+use super::{IncludedRow, SearchRow};
 use async_trait::async_trait;
 use bytes::Bytes;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
@@ -404,6 +404,22 @@ impl Store for PostgresStore {
             .fetch_one(&self.pool)
             .await?;
         Ok(row.try_get(0)?)
+    }
+
+    async fn include(&self, query: &IncludeQuery) -> StoreResult<Vec<IncludedRow>> {
+        let rendered = render_include(Dialect::Postgres, query);
+        let rows = bind_all(sqlx::query(&rendered.sql), &rendered.binds)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(IncludedRow {
+                    resource_type: row.try_get("resource_type")?,
+                    id: row.try_get("id")?,
+                    version: stored_version(row)?,
+                })
+            })
+            .collect()
     }
 
     fn backend_name(&self) -> &'static str {

@@ -8,14 +8,14 @@
 //! are served from it when they can be. One SQLite file is for one server process.
 
 use super::cache::CurrentCache;
-use super::search::{render_count, render_page, SearchQuery};
+use super::search::{render_count, render_include, render_page, IncludeQuery, SearchQuery};
 use super::sql::{Bind, Dialect};
 use super::sqlite_writer::{self, WriteJob};
-use super::SearchRow;
 use super::{
     decode_method, HistoryQuery, HistoryRow, HistoryScope, Store, StoreError, StoreResult,
     StoredVersion, VersionWrite,
 };
+use super::{IncludedRow, SearchRow};
 use async_trait::async_trait;
 use bytes::Bytes;
 use sqlx::sqlite::{
@@ -244,6 +244,22 @@ impl Store for SqliteStore {
             .fetch_one(&self.readers)
             .await?;
         Ok(row.try_get(0)?)
+    }
+
+    async fn include(&self, query: &IncludeQuery) -> StoreResult<Vec<IncludedRow>> {
+        let rendered = render_include(Dialect::Sqlite, query);
+        let rows = bind_all(sqlx::query(&rendered.sql), &rendered.binds)
+            .fetch_all(&self.readers)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(IncludedRow {
+                    resource_type: row.try_get("resource_type")?,
+                    id: row.try_get("id")?,
+                    version: stored_version(row)?,
+                })
+            })
+            .collect()
     }
 
     fn backend_name(&self) -> &'static str {

@@ -13,9 +13,11 @@ pub use compartment::patient_compartment_clause;
 
 use super::{check_known_type, store_error, FhirService};
 use crate::error::{operation_outcome, ErrorKind, FhirError, FhirResult, Issue, Severity};
-use crate::store::search::{Cursor, Order, SearchQuery};
+use crate::store::search::{Cursor, IncludeDirection, IncludeQuery, Order, SearchQuery};
+use crate::store::IncludedRow;
 use bytes::Bytes;
-use fhir_search_query::{parse, self_link_params, SearchRequest, Summary, TotalMode};
+use fhir_search_query::{parse, self_link_params, Include, SearchRequest, Summary, TotalMode};
+use std::collections::{BTreeMap, HashSet};
 use translate::{clause, Context};
 
 /// A search to run.
@@ -80,11 +82,12 @@ fn parse_cursor(text: &str) -> FhirResult<Cursor> {
 /// Refuse result parameters this server does not apply yet (rather than silently ignoring them).
 fn refuse_unimplemented(request: &SearchRequest) -> FhirResult<()> {
     let mut missing = Vec::new();
-    if !request.include.is_empty() {
-        missing.push("_include");
-    }
-    if !request.revinclude.is_empty() {
-        missing.push("_revinclude");
+    if request
+        .revinclude
+        .iter()
+        .any(|r| r.source_type.is_none() || r.param.is_none())
+    {
+        missing.push("_revinclude=*");
     }
     if request.elements.is_some() {
         missing.push("_elements");
@@ -198,6 +201,11 @@ impl FhirService {
         };
         let has_more = rows.len() > count as usize;
         rows.truncate(count as usize);
+        let matches: Vec<(String, String)> = rows
+            .iter()
+            .map(|r| (input.resource_type.clone(), r.id.clone()))
+            .collect();
+        let included = self.resolve_includes(&request, matches).await?;
 
         let path = match &input.patient_compartment {
             Some(patient) => format!(
@@ -260,6 +268,23 @@ impl FhirService {
             out.extend_from_slice(body);
             out.extend_from_slice(br#","search":{"mode":"match"}}"#);
         }
+        for row in &included {
+            let Some(body) = &row.version.body else {
+                continue;
+            };
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(br#"{"fullUrl":"#);
+            push_json_string(
+                &mut out,
+                &format!("{}/{}/{}", self.base_url, row.resource_type, row.id),
+            );
+            out.extend_from_slice(br#","resource":"#);
+            out.extend_from_slice(body);
+            out.extend_from_slice(br#","search":{"mode":"include"}}"#);
+        }
         if !request.unknown.is_empty() {
             let issues: Vec<Issue> = request
                 .unknown
@@ -287,6 +312,80 @@ impl FhirService {
         }
         out.extend_from_slice(b"]}");
         Ok(Bytes::from(out))
+    }
+}
+
+/// Most rounds of `:iterate` followed (each round follows references from what the previous one
+/// added; real graphs settle in a few).
+const MAX_INCLUDE_ROUNDS: usize = 8;
+
+impl FhirService {
+    /// `_include` and `_revinclude` (search.html#include): one query per include parameter and
+    /// resource type per round — never one per resource — repeated for `:iterate` until nothing
+    /// new is added. Resources already in the result are not repeated.
+    async fn resolve_includes(
+        &self,
+        request: &SearchRequest,
+        matches: Vec<(String, String)>,
+    ) -> FhirResult<Vec<IncludedRow>> {
+        if request.include.is_empty() && request.revinclude.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut seen: HashSet<(String, String)> = matches.iter().cloned().collect();
+        let mut frontier = matches;
+        let mut included = Vec::new();
+        for round in 0..MAX_INCLUDE_ROUNDS {
+            if frontier.is_empty() {
+                break;
+            }
+            let mut by_type: BTreeMap<String, Vec<String>> = BTreeMap::new();
+            for (rt, id) in &frontier {
+                by_type.entry(rt.clone()).or_default().push(id.clone());
+            }
+            let mut steps = Vec::new();
+            let applies = |inc: &Include| round == 0 || inc.iterate;
+            for inc in request.include.iter().filter(|i| applies(i)) {
+                for (rt, ids) in &by_type {
+                    if inc.source_type.as_ref().is_none_or(|s| s == rt) {
+                        steps.push(IncludeQuery {
+                            direction: IncludeDirection::Forward,
+                            source_type: rt.clone(),
+                            code: inc.param.clone(),
+                            target_type: inc.target_type.clone(),
+                            ids: ids.clone(),
+                        });
+                    }
+                }
+            }
+            for inc in request.revinclude.iter().filter(|i| applies(i)) {
+                let Some(source) = &inc.source_type else {
+                    continue;
+                };
+                for (rt, ids) in &by_type {
+                    if inc.target_type.as_ref().is_none_or(|t| t == rt) {
+                        steps.push(IncludeQuery {
+                            direction: IncludeDirection::Reverse,
+                            source_type: source.clone(),
+                            code: inc.param.clone(),
+                            target_type: Some(rt.clone()),
+                            ids: ids.clone(),
+                        });
+                    }
+                }
+            }
+            let mut next = Vec::new();
+            for step in &steps {
+                for row in self.store.include(step).await.map_err(store_error)? {
+                    let key = (row.resource_type.clone(), row.id.clone());
+                    if seen.insert(key.clone()) {
+                        next.push(key);
+                        included.push(row);
+                    }
+                }
+            }
+            frontier = next;
+        }
+        Ok(included)
     }
 }
 
