@@ -12,7 +12,9 @@ use super::response::{
 use crate::app::AppState;
 use crate::error::{ErrorKind, FhirError, FhirResult};
 use crate::rest::search::SearchInput;
-use crate::rest::{capability_statement, DeleteOutcome, HistoryParams, VersionedResource};
+use crate::rest::{
+    capability_statement, ConditionalCreate, DeleteOutcome, HistoryParams, VersionedResource,
+};
 use crate::store::HistoryScope;
 use axum::body::Body;
 use axum::extract::{OriginalUri, Path, RawQuery, State};
@@ -186,6 +188,22 @@ pub async fn create(
     respond(negotiate(&query, &headers), |format| async move {
         crate::rest::check_known_type(&resource_type)?;
         let value = resource_body(&state, &headers, body).await?;
+        if let Some(condition) = header_text(&headers, "if-none-exist") {
+            return Ok(
+                match state
+                    .fhir
+                    .create_if_none_exist(&resource_type, value, condition)
+                    .await?
+                {
+                    ConditionalCreate::Created(created) => {
+                        write_response(&state, &headers, format, StatusCode::CREATED, created)
+                    }
+                    ConditionalCreate::Existing(existing) => {
+                        write_response(&state, &headers, format, StatusCode::OK, existing)
+                    }
+                },
+            );
+        }
         let created = state.fhir.create(&resource_type, value).await?;
         Ok(write_response(
             &state,
@@ -194,6 +212,63 @@ pub async fn create(
             StatusCode::CREATED,
             created,
         ))
+    })
+    .await
+}
+
+/// `PUT /{type}?criteria`: conditional update.
+pub async fn conditional_update(
+    State(state): State<AppState>,
+    Path(resource_type): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let criteria = raw.clone().unwrap_or_default();
+    let query = Query::parse(raw);
+    respond(negotiate(&query, &headers), |format| async move {
+        crate::rest::check_known_type(&resource_type)?;
+        let if_match = if_match(&headers)?;
+        let value = resource_body(&state, &headers, body).await?;
+        let outcome = state
+            .fhir
+            .update_where(&resource_type, &criteria, value, if_match)
+            .await?;
+        let status = if outcome.created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        };
+        Ok(write_response(
+            &state,
+            &headers,
+            format,
+            status,
+            outcome.resource,
+        ))
+    })
+    .await
+}
+
+/// `DELETE /{type}?criteria`: conditional delete (every match).
+pub async fn conditional_delete(
+    State(state): State<AppState>,
+    Path(resource_type): Path<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    let criteria = raw.clone().unwrap_or_default();
+    let query = Query::parse(raw);
+    respond(negotiate(&query, &headers), |format| async move {
+        let deleted = state.fhir.delete_where(&resource_type, &criteria).await?;
+        Ok(match return_preference(&headers) {
+            ReturnPreference::OperationOutcome => information_outcome(
+                StatusCode::OK,
+                format,
+                format!("{deleted} {resource_type} resource(s) deleted"),
+            ),
+            _ => empty_response(StatusCode::NO_CONTENT),
+        })
     })
     .await
 }

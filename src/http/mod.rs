@@ -19,7 +19,13 @@ pub fn routes(state: AppState) -> Router {
     let fhir = Router::new()
         .route("/metadata", get(metadata))
         .route("/_history", get(history_system))
-        .route("/{type}", get(search).post(create))
+        .route(
+            "/{type}",
+            get(search)
+                .post(create)
+                .put(conditional_update)
+                .delete(conditional_delete),
+        )
         .route("/{type}/_search", axum::routing::post(search_post))
         .route("/{type}/_history", get(history_type))
         .route(

@@ -46,10 +46,10 @@ pub fn capability_statement(base_url: &str, resource_types: &[&str]) -> Value {
                 "versioning": "versioned-update",
                 "readHistory": true,
                 "updateCreate": true,
-                "conditionalCreate": false,
+                "conditionalCreate": true,
                 "conditionalRead": "not-supported",
-                "conditionalUpdate": false,
-                "conditionalDelete": "not-supported",
+                "conditionalUpdate": true,
+                "conditionalDelete": "multiple",
                 "searchParam": search_params(rt),
             })
         })

@@ -3,6 +3,7 @@
 //! and their results (or [`FhirError`]s) back onto responses.
 
 mod capability;
+mod conditional;
 mod history;
 mod instant;
 mod meta;
@@ -11,6 +12,7 @@ pub mod search;
 mod write;
 
 pub use capability::capability_statement;
+pub use conditional::{ConditionalCreate, MAX_CONDITIONAL_DELETE};
 pub use history::{HistoryPage, HistoryParams};
 pub use instant::{format_instant, parse_instant};
 pub use write::{parse_etag, DeleteOutcome, UpdateOutcome};

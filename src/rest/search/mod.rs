@@ -315,6 +315,69 @@ impl FhirService {
     }
 }
 
+/// A resource matched by a conditional interaction's search.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Match {
+    pub id: String,
+    pub version_id: i64,
+}
+
+impl FhirService {
+    /// The resources of `resource_type` that the search `query` (a raw query string, as in
+    /// `If-None-Exist` or a conditional URL) matches, at most `limit` of them. The search is
+    /// strict — an unknown parameter is a 400, never "match everything" — and takes filters only.
+    pub async fn matching(
+        &self,
+        resource_type: &str,
+        query: &str,
+        limit: u32,
+    ) -> FhirResult<Vec<Match>> {
+        check_known_type(resource_type)?;
+        let query = query.trim_start_matches('?');
+        let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect();
+        let request = parse(
+            pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            resource_type,
+            &self.search_params,
+            true,
+        )
+        .map_err(parse_errors)?;
+        if request.filters.is_empty() {
+            return Err(FhirError::bad_request(
+                "a conditional interaction needs search criteria (e.g. identifier=system|value)",
+            ));
+        }
+        let normalize = |t: &str| self.search_params.normalize(t);
+        let ctx = Context {
+            normalize: &normalize,
+            tz_offset_seconds: self.search_params.tz_offset_seconds,
+            base_url: &self.base_url,
+        };
+        let clauses = request
+            .filters
+            .iter()
+            .map(|f| clause(f, &ctx))
+            .collect::<FhirResult<Vec<_>>>()?;
+        let query = SearchQuery {
+            resource_type: resource_type.to_string(),
+            clauses,
+            order: Order::IdAsc,
+            after: None,
+            limit,
+        };
+        let rows = self.store.search(&query).await.map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Match {
+                id: r.id,
+                version_id: r.version.version_id,
+            })
+            .collect())
+    }
+}
+
 /// Most rounds of `:iterate` followed (each round follows references from what the previous one
 /// added; real graphs settle in a few).
 const MAX_INCLUDE_ROUNDS: usize = 8;

@@ -1,0 +1,113 @@
+//! Conditional create, update and delete (http.html#ccreate, #cond-update, #cdelete): the
+//! target is found by a search instead of an id. No match, one match and several matches each
+//! have the outcome the spec gives; the search is strict, so a misspelt parameter is a 400
+//! rather than a match on everything.
+//!
+//! Known limit: the match and the write are two steps, so two clients racing the same
+//! conditional create can both create (a unique business identifier per type would need a
+//! database constraint; noted for a later issue).
+
+use super::search::Match;
+use super::{DeleteOutcome, FhirService, UpdateOutcome, VersionedResource};
+use crate::error::{ErrorKind, FhirError, FhirResult};
+use serde_json::Value;
+
+/// The outcome of a conditional create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConditionalCreate {
+    /// Nothing matched: the resource was created (201).
+    Created(VersionedResource),
+    /// Exactly one resource matched: nothing was created (200 with the existing resource).
+    Existing(VersionedResource),
+}
+
+/// Most resources a conditional delete removes in one request.
+pub const MAX_CONDITIONAL_DELETE: u32 = 100;
+
+fn several(resource_type: &str, query: &str) -> FhirError {
+    FhirError::new(
+        ErrorKind::PreconditionFailed,
+        "multiple-matches",
+        format!("more than one {resource_type} matches {query:?}; the criteria must select one resource"),
+    )
+}
+
+impl FhirService {
+    /// `POST /{type}` with `If-None-Exist: query`.
+    pub async fn create_if_none_exist(
+        &self,
+        resource_type: &str,
+        body: Value,
+        query: &str,
+    ) -> FhirResult<ConditionalCreate> {
+        let matches = self.matching(resource_type, query, 2).await?;
+        match matches.as_slice() {
+            [] => Ok(ConditionalCreate::Created(
+                self.create(resource_type, body).await?,
+            )),
+            [one] => Ok(ConditionalCreate::Existing(
+                self.read(resource_type, &one.id).await?,
+            )),
+            _ => Err(several(resource_type, query)),
+        }
+    }
+
+    /// `PUT /{type}?query`: update the one match, or create when there is none.
+    pub async fn update_where(
+        &self,
+        resource_type: &str,
+        query: &str,
+        mut body: Value,
+        if_match: Option<i64>,
+    ) -> FhirResult<UpdateOutcome> {
+        let matches = self.matching(resource_type, query, 2).await?;
+        let body_id = body.get("id").and_then(Value::as_str).map(str::to_string);
+        match matches.as_slice() {
+            [] => match body_id {
+                Some(id) => self.update(resource_type, &id, body, if_match).await,
+                None => Ok(UpdateOutcome {
+                    resource: self.create(resource_type, body).await?,
+                    created: true,
+                }),
+            },
+            [Match { id, .. }] => {
+                if body_id.as_deref().is_some_and(|b| b != id) {
+                    return Err(FhirError::invalid_at(
+                        format!(
+                            "the resource id {:?} differs from the matched {resource_type}/{id}",
+                            body_id.unwrap_or_default()
+                        ),
+                        format!("{resource_type}.id"),
+                    ));
+                }
+                if let Value::Object(map) = &mut body {
+                    map.insert("id".into(), Value::String(id.clone()));
+                }
+                self.update(resource_type, id, body, if_match).await
+            }
+            _ => Err(several(resource_type, query)),
+        }
+    }
+
+    /// `DELETE /{type}?query`: delete every match (up to [`MAX_CONDITIONAL_DELETE`]); returns how
+    /// many were deleted.
+    pub async fn delete_where(&self, resource_type: &str, query: &str) -> FhirResult<usize> {
+        let matches = self
+            .matching(resource_type, query, MAX_CONDITIONAL_DELETE + 1)
+            .await?;
+        if matches.len() > MAX_CONDITIONAL_DELETE as usize {
+            return Err(FhirError::new(
+                ErrorKind::PreconditionFailed,
+                "too-costly",
+                format!("more than {MAX_CONDITIONAL_DELETE} {resource_type} resources match; narrow the criteria"),
+            ));
+        }
+        let mut deleted = 0;
+        for m in &matches {
+            if let DeleteOutcome::Deleted { .. } = self.delete(resource_type, &m.id, None).await? {
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+}

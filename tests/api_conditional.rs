@@ -1,0 +1,128 @@
+//! Conditional create, update and delete (http.html#ccreate, #cond-update, #cdelete) on every
+//! backend: no match, one match, several matches.
+
+mod common;
+
+use axum::http::{Method, StatusCode};
+use common::{each_backend, TestApp};
+use serde_json::json;
+
+fn patient(mrn: &str) -> serde_json::Value {
+    json!({"resourceType":"Patient","identifier":[{"system":"http://hospital.example/mrn","value":mrn}],"active":true})
+}
+
+async fn post_if_none_exist(
+    app: &TestApp,
+    body: &serde_json::Value,
+    condition: &str,
+) -> common::TestResponse {
+    let bytes = serde_json::to_vec(body).unwrap();
+    app.request(
+        Method::POST,
+        "/fhir/Patient",
+        &[
+            ("content-type", "application/fhir+json"),
+            ("if-none-exist", condition),
+        ],
+        Some(&bytes),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn conditional_create() {
+    each_backend(|app| async move {
+        let condition = "identifier=http://hospital.example/mrn|123";
+        let first = post_if_none_exist(&app, &patient("123"), condition).await;
+        assert_eq!(first.status, StatusCode::CREATED, "{}", first.text());
+        let id = first.json()["id"].as_str().unwrap().to_string();
+        let again = post_if_none_exist(&app, &patient("123"), condition).await;
+        assert_eq!(
+            again.status,
+            StatusCode::OK,
+            "an existing match is returned, nothing created"
+        );
+        assert_eq!(again.json()["id"], id.as_str());
+        assert_eq!(again.header("etag"), Some("W/\"1\""));
+        app.post_json("/fhir/Patient", &patient("123")).await;
+        let ambiguous = post_if_none_exist(&app, &patient("123"), condition).await;
+        assert_eq!(ambiguous.status, StatusCode::PRECONDITION_FAILED);
+        let typo = post_if_none_exist(&app, &patient("9"), "identifer=x").await;
+        assert_eq!(
+            typo.status,
+            StatusCode::BAD_REQUEST,
+            "an unknown criterion never matches everything"
+        );
+        let empty = post_if_none_exist(&app, &patient("9"), "").await;
+        assert_eq!(empty.status, StatusCode::BAD_REQUEST);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn conditional_update_and_delete() {
+    each_backend(|app| async move {
+        let url = "/fhir/Patient?identifier=http://hospital.example/mrn|555";
+        let created = app.put_json(url, &patient("555"), &[]).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+        let id = created.json()["id"].as_str().unwrap().to_string();
+        let mut changed = patient("555");
+        changed["active"] = json!(false);
+        let updated = app.put_json(url, &changed, &[]).await;
+        assert_eq!(updated.status, StatusCode::OK, "{}", updated.text());
+        assert_eq!(updated.json()["id"], id.as_str());
+        assert_eq!(updated.json()["meta"]["versionId"], "2");
+        let mut wrong_id = changed.clone();
+        wrong_id["id"] = json!("someone-else");
+        assert_eq!(
+            app.put_json(url, &wrong_id, &[]).await.status,
+            StatusCode::BAD_REQUEST
+        );
+        let stale = app
+            .put_json(url, &changed, &[("if-match", "W/\"1\"")])
+            .await;
+        assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
+
+        app.post_json("/fhir/Patient", &patient("777")).await;
+        app.post_json("/fhir/Patient", &patient("777")).await;
+        let several = app
+            .put_json(
+                "/fhir/Patient?identifier=http://hospital.example/mrn|777",
+                &patient("777"),
+                &[],
+            )
+            .await;
+        assert_eq!(several.status, StatusCode::PRECONDITION_FAILED);
+        let deleted = app
+            .request(
+                Method::DELETE,
+                "/fhir/Patient?identifier=http://hospital.example/mrn|777",
+                &[("prefer", "return=OperationOutcome")],
+                None,
+            )
+            .await;
+        assert_eq!(deleted.status, StatusCode::OK);
+        assert!(
+            deleted.diagnostics().starts_with("2 Patient"),
+            "{}",
+            deleted.text()
+        );
+        let none = app
+            .request(
+                Method::DELETE,
+                "/fhir/Patient?identifier=http://hospital.example/mrn|777",
+                &[],
+                None,
+            )
+            .await;
+        assert_eq!(none.status, StatusCode::NO_CONTENT);
+        assert_eq!(
+            app.get(&format!("/fhir/Patient/{id}")).await.status,
+            StatusCode::OK,
+            "other patients untouched"
+        );
+        app
+    })
+    .await;
+}
