@@ -216,6 +216,22 @@ pub async fn create(
     .await
 }
 
+/// `POST /` with a batch or transaction Bundle.
+pub async fn bundle(
+    State(state): State<AppState>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let query = Query::parse(raw);
+    respond(negotiate(&query, &headers), |format| async move {
+        let value = resource_body(&state, &headers, body).await?;
+        let response = state.fhir.process_bundle(value).await?;
+        Ok(body_response(StatusCode::OK, format, response))
+    })
+    .await
+}
+
 /// `PUT /{type}?criteria`: conditional update.
 pub async fn conditional_update(
     State(state): State<AppState>,

@@ -17,6 +17,7 @@ use tower_http::trace::TraceLayer;
 pub fn routes(state: AppState) -> Router {
     use handlers::*;
     let fhir = Router::new()
+        .route("/", axum::routing::post(bundle))
         .route("/metadata", get(metadata))
         .route("/_history", get(history_system))
         .route(

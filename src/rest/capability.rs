@@ -18,7 +18,7 @@ pub const TYPE_INTERACTIONS: &[&str] = &[
 ];
 
 /// Interactions offered at the system level.
-pub const SYSTEM_INTERACTIONS: &[&str] = &["history-system"];
+pub const SYSTEM_INTERACTIONS: &[&str] = &["transaction", "batch", "history-system"];
 
 /// The statement's fixed publication date: bump it with the software version.
 const PUBLISHED: &str = "2026-11-28";

@@ -9,12 +9,14 @@ mod instant;
 mod meta;
 mod read;
 pub mod search;
+mod transaction;
 mod write;
 
 pub use capability::capability_statement;
 pub use conditional::{ConditionalCreate, MAX_CONDITIONAL_DELETE};
 pub use history::{HistoryPage, HistoryParams};
 pub use instant::{format_instant, parse_instant};
+pub use transaction::MAX_BUNDLE_ENTRIES;
 pub use write::{parse_etag, DeleteOutcome, UpdateOutcome};
 
 use crate::clock::{Clock, IdGenerator};

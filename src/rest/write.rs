@@ -30,7 +30,7 @@ pub enum DeleteOutcome {
     NothingToDelete,
 }
 
-fn precondition_failed(
+pub(crate) fn precondition_failed(
     resource_type: &str,
     id: &str,
     current: Option<&StoredVersion>,
@@ -46,7 +46,7 @@ fn precondition_failed(
     FhirError::new(ErrorKind::PreconditionFailed, "conflict", detail)
 }
 
-fn check_id(resource_type: &str, id: &str) -> FhirResult<()> {
+pub(crate) fn check_id(resource_type: &str, id: &str) -> FhirResult<()> {
     if is_valid_id(id) {
         Ok(())
     } else {

@@ -1,0 +1,652 @@
+//! batch and transaction (http.html#transaction): `POST /` with a Bundle. A transaction is
+//! all or nothing — every write is prepared first (ids assigned, `urn:uuid:` and conditional
+//! references resolved, resources validated and indexed) and then committed in ONE database
+//! transaction, in the order the spec gives (DELETE, POST, PUT, then GET after the commit).
+//! A batch runs each entry on its own, each with its own status or OperationOutcome. The
+//! response entries follow the request entries' order.
+
+use super::meta::stamp;
+use super::search::SearchInput;
+use super::write::{check_id, precondition_failed};
+use super::{check_known_type, format_instant, store_error, FhirService, VersionedResource};
+use crate::error::{operation_outcome, ErrorKind, FhirError, FhirResult};
+use crate::store::{Expected, StoreError, VersionWrite, WriteMethod};
+use crate::validate::{check_resource, check_structure};
+use bytes::Bytes;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+/// Most entries accepted in one Bundle.
+pub const MAX_BUNDLE_ENTRIES: usize = 1000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Verb {
+    Delete,
+    Post,
+    Put,
+    Get,
+}
+
+struct Entry {
+    index: usize,
+    verb: Verb,
+    url: String,
+    full_url: Option<String>,
+    resource: Option<Value>,
+    if_none_exist: Option<String>,
+    if_match: Option<i64>,
+}
+
+fn at(index: usize, mut err: FhirError) -> FhirError {
+    for issue in &mut err.issues {
+        issue.diagnostics = format!("Bundle.entry[{index}]: {}", issue.diagnostics);
+        if issue.expression.is_empty() {
+            issue.expression.push(format!("Bundle.entry[{index}]"));
+        }
+    }
+    err
+}
+
+fn parse_entries(bundle: &Value) -> FhirResult<(String, Vec<Entry>)> {
+    let bad = |m: String| FhirError::bad_request(m);
+    if bundle.get("resourceType").and_then(Value::as_str) != Some("Bundle") {
+        return Err(FhirError::invalid_at(
+            "POST to the base URL takes a Bundle",
+            "resourceType",
+        ));
+    }
+    let kind = bundle.get("type").and_then(Value::as_str).unwrap_or("");
+    if kind != "batch" && kind != "transaction" {
+        return Err(FhirError::invalid_at(
+            format!("Bundle.type must be batch or transaction, got {kind:?}"),
+            "Bundle.type",
+        ));
+    }
+    let raw = match bundle.get("entry") {
+        None => Vec::new(),
+        Some(Value::Array(entries)) => entries.clone(),
+        Some(_) => {
+            return Err(FhirError::invalid_at(
+                "Bundle.entry must be an array",
+                "Bundle.entry",
+            ))
+        }
+    };
+    if raw.len() > MAX_BUNDLE_ENTRIES {
+        return Err(FhirError::new(
+            ErrorKind::PayloadTooLarge,
+            "too-costly",
+            format!("at most {MAX_BUNDLE_ENTRIES} entries per Bundle"),
+        ));
+    }
+    let mut entries = Vec::with_capacity(raw.len());
+    for (index, e) in raw.into_iter().enumerate() {
+        let request = e
+            .get("request")
+            .ok_or_else(|| at(index, bad("entry.request is required".into())))?;
+        let method = request.get("method").and_then(Value::as_str).unwrap_or("");
+        let verb = match method {
+            "GET" => Verb::Get,
+            "POST" => Verb::Post,
+            "PUT" => Verb::Put,
+            "DELETE" => Verb::Delete,
+            "PATCH" | "HEAD" => {
+                return Err(at(
+                    index,
+                    FhirError::new(
+                        ErrorKind::BadRequest,
+                        "not-supported",
+                        format!("{method} entries are not supported yet"),
+                    ),
+                ))
+            }
+            other => {
+                return Err(at(
+                    index,
+                    bad(format!(
+                        "entry.request.method {other:?} is not an HTTP verb"
+                    )),
+                ))
+            }
+        };
+        let url = request
+            .get("url")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .trim_start_matches('/')
+            .to_string();
+        if url.is_empty() {
+            return Err(at(index, bad("entry.request.url is required".into())));
+        }
+        let if_match = match request.get("ifMatch").and_then(Value::as_str) {
+            Some(tag) => Some(super::parse_etag(tag).map_err(|e| at(index, e))?),
+            None => None,
+        };
+        entries.push(Entry {
+            index,
+            verb,
+            url,
+            full_url: e.get("fullUrl").and_then(Value::as_str).map(str::to_string),
+            resource: e.get("resource").cloned(),
+            if_none_exist: request
+                .get("ifNoneExist")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            if_match,
+        });
+    }
+    Ok((kind.to_string(), entries))
+}
+
+/// `Type`, `Type/id`, `Type/id/_history/vid`, or `Type?query`.
+struct Target {
+    resource_type: String,
+    id: Option<String>,
+    version: Option<String>,
+    query: Option<String>,
+}
+
+fn target(url: &str) -> FhirResult<Target> {
+    let (path, query) = match url.split_once('?') {
+        Some((p, q)) => (p, Some(q.to_string())),
+        None => (url, None),
+    };
+    let parts: Vec<&str> = path.split('/').collect();
+    let t = match parts.as_slice() {
+        [rt] => Target {
+            resource_type: rt.to_string(),
+            id: None,
+            version: None,
+            query,
+        },
+        [rt, id] => Target {
+            resource_type: rt.to_string(),
+            id: Some(id.to_string()),
+            version: None,
+            query,
+        },
+        [rt, id, "_history", vid] => Target {
+            resource_type: rt.to_string(),
+            id: Some(id.to_string()),
+            version: Some(vid.to_string()),
+            query,
+        },
+        _ => {
+            return Err(FhirError::bad_request(format!(
+                "entry.request.url {url:?} is not a resource URL"
+            )))
+        }
+    };
+    check_known_type(&t.resource_type)?;
+    Ok(t)
+}
+
+/// Replace every `reference` that names a Bundle fullUrl with the resolved `Type/id`.
+fn rewrite_references(value: &mut Value, map: &HashMap<String, String>) {
+    match value {
+        Value::Object(obj) => {
+            for (key, v) in obj.iter_mut() {
+                if key == "reference" {
+                    if let Some(resolved) = v.as_str().and_then(|r| map.get(r)) {
+                        *v = Value::String(resolved.clone());
+                    }
+                } else {
+                    rewrite_references(v, map);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| rewrite_references(v, map)),
+        _ => {}
+    }
+}
+
+/// Collect conditional references (`Type?criteria`) found in `value`.
+fn conditional_references(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::Object(obj) => {
+            for (key, v) in obj {
+                match (key.as_str(), v) {
+                    ("reference", Value::String(r)) if r.contains('?') && !r.starts_with('#') => {
+                        out.push(r.clone())
+                    }
+                    _ => conditional_references(v, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|v| conditional_references(v, out)),
+        _ => {}
+    }
+}
+
+fn status_line(code: u16) -> &'static str {
+    match code {
+        200 => "200 OK",
+        201 => "201 Created",
+        204 => "204 No Content",
+        400 => "400 Bad Request",
+        404 => "404 Not Found",
+        409 => "409 Conflict",
+        410 => "410 Gone",
+        412 => "412 Precondition Failed",
+        422 => "422 Unprocessable Entity",
+        _ => "500 Internal Server Error",
+    }
+}
+
+fn written(code: u16, r: &VersionedResource) -> Value {
+    json!({"response": {
+        "status": status_line(code),
+        "location": format!("{}/{}/_history/{}", r.resource_type, r.id, r.version_id),
+        "etag": format!("W/\"{}\"", r.version_id),
+        "lastModified": format_instant(r.last_updated_us),
+    }})
+}
+
+fn error_entry(err: &FhirError) -> Value {
+    let code = err.kind.http_status();
+    json!({"response": {"status": status_line(code), "outcome": operation_outcome(&err.issues)}})
+}
+
+impl FhirService {
+    /// Process a batch or transaction Bundle and render the response Bundle.
+    pub async fn process_bundle(&self, bundle: Value) -> FhirResult<Bytes> {
+        let (kind, entries) = parse_entries(&bundle)?;
+        let responses = if kind == "transaction" {
+            self.transaction(entries).await?
+        } else {
+            self.batch(entries).await
+        };
+        let out = json!({
+            "resourceType": "Bundle",
+            "type": format!("{kind}-response"),
+            "entry": responses,
+        });
+        serde_json::to_vec(&out)
+            .map(Bytes::from)
+            .map_err(FhirError::internal)
+    }
+
+    async fn get_entry(&self, e: &Entry) -> FhirResult<Value> {
+        let t = target(&e.url)?;
+        match (t.id, t.version, t.query) {
+            (Some(id), Some(vid), _) => {
+                let r = self.vread(&t.resource_type, &id, &vid).await?;
+                Ok(
+                    json!({"resource": serde_json::from_slice::<Value>(&r.body).map_err(FhirError::internal)?, "response": {"status": "200 OK", "etag": format!("W/\"{}\"", r.version_id)}}),
+                )
+            }
+            (Some(id), None, _) => {
+                let r = self.read(&t.resource_type, &id).await?;
+                Ok(
+                    json!({"resource": serde_json::from_slice::<Value>(&r.body).map_err(FhirError::internal)?, "response": {"status": "200 OK", "etag": format!("W/\"{}\"", r.version_id)}}),
+                )
+            }
+            (None, _, query) => {
+                let pairs = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+                    .into_owned()
+                    .collect();
+                let input = SearchInput {
+                    resource_type: t.resource_type.clone(),
+                    pairs,
+                    strict: false,
+                    patient_compartment: None,
+                };
+                let bundle = self.search(&input).await?;
+                Ok(
+                    json!({"resource": serde_json::from_slice::<Value>(&bundle).map_err(FhirError::internal)?, "response": {"status": "200 OK"}}),
+                )
+            }
+        }
+    }
+
+    async fn batch(&self, entries: Vec<Entry>) -> Vec<Value> {
+        let mut responses = Vec::with_capacity(entries.len());
+        for e in entries {
+            let result = self.batch_entry(&e).await;
+            responses.push(match result {
+                Ok(v) => v,
+                Err(err) => error_entry(&at(e.index, err)),
+            });
+        }
+        responses
+    }
+
+    async fn batch_entry(&self, e: &Entry) -> FhirResult<Value> {
+        let t = target(&e.url)?;
+        match e.verb {
+            Verb::Get => self.get_entry(e).await,
+            Verb::Post => {
+                let body = e
+                    .resource
+                    .clone()
+                    .ok_or_else(|| FhirError::bad_request("a POST entry needs a resource"))?;
+                match &e.if_none_exist {
+                    Some(cond) => match self
+                        .create_if_none_exist(&t.resource_type, body, cond)
+                        .await?
+                    {
+                        super::ConditionalCreate::Created(r) => Ok(written(201, &r)),
+                        super::ConditionalCreate::Existing(r) => Ok(written(200, &r)),
+                    },
+                    None => Ok(written(201, &self.create(&t.resource_type, body).await?)),
+                }
+            }
+            Verb::Put => {
+                let body = e
+                    .resource
+                    .clone()
+                    .ok_or_else(|| FhirError::bad_request("a PUT entry needs a resource"))?;
+                let outcome = match (&t.id, &t.query) {
+                    (Some(id), _) => self.update(&t.resource_type, id, body, e.if_match).await?,
+                    (None, Some(q)) => {
+                        self.update_where(&t.resource_type, q, body, e.if_match)
+                            .await?
+                    }
+                    (None, None) => {
+                        return Err(FhirError::bad_request(
+                            "a PUT entry needs Type/id or Type?criteria",
+                        ))
+                    }
+                };
+                Ok(written(
+                    if outcome.created { 201 } else { 200 },
+                    &outcome.resource,
+                ))
+            }
+            Verb::Delete => {
+                match (&t.id, &t.query) {
+                    (Some(id), _) => {
+                        self.delete(&t.resource_type, id, e.if_match).await?;
+                    }
+                    (None, Some(q)) => {
+                        self.delete_where(&t.resource_type, q).await?;
+                    }
+                    (None, None) => {
+                        return Err(FhirError::bad_request(
+                            "a DELETE entry needs Type/id or Type?criteria",
+                        ))
+                    }
+                }
+                Ok(json!({"response": {"status": "204 No Content"}}))
+            }
+        }
+    }
+
+    async fn transaction(&self, mut entries: Vec<Entry>) -> FhirResult<Vec<Value>> {
+        // 1. Identities: POSTs get their ids now (or the existing match of ifNoneExist);
+        //    conditional PUT/DELETE URLs are resolved to one resource.
+        let mut resolved: HashMap<String, String> = HashMap::new();
+        let mut existing: HashMap<usize, VersionedResource> = HashMap::new();
+        let mut new_ids: HashMap<usize, String> = HashMap::new();
+        let mut targets: HashMap<usize, (String, Option<String>)> = HashMap::new();
+        for e in &entries {
+            let t = target(&e.url).map_err(|err| at(e.index, err))?;
+            match e.verb {
+                Verb::Post => {
+                    let mut id = None;
+                    if let Some(cond) = &e.if_none_exist {
+                        let matches = self
+                            .matching(&t.resource_type, cond, 2)
+                            .await
+                            .map_err(|err| at(e.index, err))?;
+                        match matches.as_slice() {
+                            [] => {}
+                            [one] => {
+                                existing.insert(
+                                    e.index,
+                                    self.read(&t.resource_type, &one.id)
+                                        .await
+                                        .map_err(|err| at(e.index, err))?,
+                                );
+                                id = Some(one.id.clone());
+                            }
+                            _ => {
+                                return Err(at(
+                                    e.index,
+                                    FhirError::new(
+                                        ErrorKind::PreconditionFailed,
+                                        "multiple-matches",
+                                        format!("ifNoneExist {cond:?} matches several resources"),
+                                    ),
+                                ))
+                            }
+                        }
+                    }
+                    let id = match id {
+                        Some(id) => id,
+                        None => {
+                            let id = self.ids.new_id();
+                            new_ids.insert(e.index, id.clone());
+                            id
+                        }
+                    };
+                    if let Some(full) = &e.full_url {
+                        resolved.insert(full.clone(), format!("{}/{id}", t.resource_type));
+                    }
+                    targets.insert(e.index, (t.resource_type, Some(id)));
+                }
+                Verb::Put | Verb::Delete => {
+                    let id = match (&t.id, &t.query) {
+                        (Some(id), _) => Some(id.clone()),
+                        (None, Some(q)) => {
+                            let matches = self
+                                .matching(&t.resource_type, q, 2)
+                                .await
+                                .map_err(|err| at(e.index, err))?;
+                            match matches.as_slice() {
+                                [] => None,
+                                [one] => Some(one.id.clone()),
+                                _ => {
+                                    return Err(at(
+                                        e.index,
+                                        FhirError::new(
+                                            ErrorKind::PreconditionFailed,
+                                            "multiple-matches",
+                                            format!("{} matches several resources", e.url),
+                                        ),
+                                    ))
+                                }
+                            }
+                        }
+                        (None, None) => {
+                            return Err(at(
+                                e.index,
+                                FhirError::bad_request("entry needs Type/id or Type?criteria"),
+                            ))
+                        }
+                    };
+                    let id = match (id, e.verb) {
+                        (Some(id), _) => Some(id),
+                        (None, Verb::Put) => {
+                            let body_id = e
+                                .resource
+                                .as_ref()
+                                .and_then(|r| r.get("id"))
+                                .and_then(Value::as_str)
+                                .map(str::to_string);
+                            Some(body_id.unwrap_or_else(|| self.ids.new_id()))
+                        }
+                        (None, _) => None,
+                    };
+                    if let (Some(full), Some(id)) = (&e.full_url, &id) {
+                        resolved.insert(full.clone(), format!("{}/{id}", t.resource_type));
+                    }
+                    targets.insert(e.index, (t.resource_type, id));
+                }
+                Verb::Get => {}
+            }
+        }
+        // 2. References: Bundle fullUrls and conditional references become Type/id.
+        for e in &entries {
+            let mut conditional = Vec::new();
+            if let Some(r) = &e.resource {
+                conditional_references(r, &mut conditional);
+            }
+            for reference in conditional {
+                if resolved.contains_key(&reference) {
+                    continue;
+                }
+                let (rt, query) = reference.split_once('?').unwrap_or((&reference, ""));
+                let matches = self
+                    .matching(rt, query, 2)
+                    .await
+                    .map_err(|err| at(e.index, err))?;
+                match matches.as_slice() {
+                    [one] => {
+                        resolved.insert(reference.clone(), format!("{rt}/{}", one.id));
+                    }
+                    _ => return Err(at(e.index, FhirError::new(ErrorKind::PreconditionFailed, "not-found", format!("conditional reference {reference:?} must match exactly one resource, it matches {}", matches.len())))),
+                }
+            }
+        }
+        for e in &mut entries {
+            if let Some(r) = &mut e.resource {
+                rewrite_references(r, &resolved);
+            }
+        }
+        // 3. Prepare every write in the spec's order, then commit them all at once.
+        let mut order: Vec<usize> = (0..entries.len()).collect();
+        order.sort_by_key(|&i| (entries[i].verb, i));
+        let mut writes = Vec::new();
+        let mut results: HashMap<usize, Value> = HashMap::new();
+        let now = self.now_us();
+        for &i in &order {
+            let e = &entries[i];
+            if e.verb == Verb::Get {
+                continue;
+            }
+            if let Some(r) = existing.get(&e.index) {
+                results.insert(e.index, written(200, r));
+                continue;
+            }
+            let Some((rt, id)) = targets.get(&e.index).cloned() else {
+                continue;
+            };
+            let prepared = self
+                .prepare_write(e, &rt, id.as_deref(), now, new_ids.contains_key(&e.index))
+                .await
+                .map_err(|err| at(e.index, err))?;
+            match prepared {
+                Some((write, response)) => {
+                    writes.push(write);
+                    results.insert(e.index, response);
+                }
+                None => {
+                    results.insert(e.index, json!({"response": {"status": "204 No Content"}}));
+                }
+            }
+        }
+        match self.store.commit(&writes).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict { resource_type, id }) => {
+                return Err(FhirError::new(
+                    ErrorKind::Conflict,
+                    "conflict",
+                    format!("{resource_type}/{id} changed while the transaction ran, or the transaction writes it twice; nothing was written"),
+                ))
+            }
+            Err(other) => return Err(store_error(other)),
+        }
+        // 4. Reads see the committed state.
+        for e in &entries {
+            if e.verb == Verb::Get {
+                let value = self.get_entry(e).await.map_err(|err| at(e.index, err))?;
+                results.insert(e.index, value);
+            }
+        }
+        Ok((0..entries.len())
+            .map(|i| results.remove(&i).unwrap_or(Value::Null))
+            .collect())
+    }
+
+    /// Build the version one transaction entry writes (None: a delete of nothing).
+    async fn prepare_write(
+        &self,
+        e: &Entry,
+        rt: &str,
+        id: Option<&str>,
+        now: i64,
+        fresh_id: bool,
+    ) -> FhirResult<Option<(VersionWrite, Value)>> {
+        let Some(id) = id else { return Ok(None) };
+        let current = if fresh_id {
+            None
+        } else {
+            self.store.current(rt, id).await.map_err(store_error)?
+        };
+        if let Some(wanted) = e.if_match {
+            if current.as_ref().map(|c| c.version_id) != Some(wanted) {
+                return Err(precondition_failed(rt, id, current.as_ref(), wanted));
+            }
+        }
+        let (expected, version_id) = match &current {
+            Some(c) => (Expected::Version(c.version_id), c.version_id + 1),
+            None => (Expected::Absent, 1),
+        };
+        if e.verb == Verb::Delete {
+            if current.as_ref().is_none_or(|c| c.body.is_none()) {
+                return Ok(None);
+            }
+            let write = VersionWrite {
+                resource_type: rt.to_string(),
+                id: id.to_string(),
+                expected,
+                version_id,
+                last_updated_us: now,
+                method: WriteMethod::Delete,
+                body: None,
+                index: Vec::new(),
+            };
+            return Ok(Some((
+                write,
+                json!({"response": {"status": "204 No Content", "etag": format!("W/\"{version_id}\"")}}),
+            )));
+        }
+        check_id(rt, id)?;
+        let mut body = e
+            .resource
+            .clone()
+            .ok_or_else(|| FhirError::bad_request("the entry needs a resource"))?;
+        if let Value::Object(map) = &mut body {
+            if e.verb == Verb::Put {
+                if let Some(Value::String(body_id)) = map.get("id") {
+                    if body_id != id {
+                        return Err(FhirError::invalid_at(format!("the resource id {body_id:?} does not match the entry URL id {id:?}"), format!("{rt}.id")));
+                    }
+                }
+            }
+            map.insert("id".into(), Value::String(id.to_string()));
+        }
+        let checked = check_resource(body, rt)?;
+        let index = self.search_params.index_rows(checked.value())?;
+        let bytes = stamp(&checked, id, version_id, now)?;
+        check_structure(&bytes, rt)?;
+        let created = current.as_ref().is_none_or(|c| c.body.is_none());
+        let method = if e.verb == Verb::Post {
+            WriteMethod::Create
+        } else {
+            WriteMethod::Update
+        };
+        let resource = VersionedResource {
+            resource_type: rt.to_string(),
+            id: id.to_string(),
+            version_id,
+            last_updated_us: now,
+            body: bytes.clone(),
+        };
+        let write = VersionWrite {
+            resource_type: rt.to_string(),
+            id: id.to_string(),
+            expected,
+            version_id,
+            last_updated_us: now,
+            method,
+            body: Some(bytes),
+            index,
+        };
+        Ok(Some((
+            write,
+            written(if created { 201 } else { 200 }, &resource),
+        )))
+    }
+}
