@@ -255,12 +255,22 @@ async fn bundles_paging_and_errors() {
         let injection = app.get("/fhir/Patient?name=x'%20OR%20'1'='1").await;
         assert_eq!(injection.status, StatusCode::OK);
         assert!(ids(&injection.json()).is_empty());
-        let elements = app.get("/fhir/CarePlan?_elements=status").await;
+        let elements = app
+            .get("/fhir/CarePlan?_id=cp1&_elements=status")
+            .await
+            .json();
+        let plan = &elements["entry"][0]["resource"];
         assert_eq!(
-            elements.status,
+            (plan["status"].clone(), plan.get("intent")),
+            (json!("active"), None)
+        );
+        assert_eq!(plan["meta"]["tag"][0]["code"], "SUBSETTED");
+        let summary = app.get("/fhir/CarePlan?_summary=true").await;
+        assert_eq!(
+            summary.status,
             StatusCode::BAD_REQUEST,
             "not silently ignored: {}",
-            elements.text()
+            summary.text()
         );
         app
     })

@@ -7,6 +7,7 @@
 mod compartment;
 pub mod params;
 mod ranges;
+mod subset;
 mod translate;
 
 pub use compartment::patient_compartment_clause;
@@ -89,14 +90,8 @@ fn refuse_unimplemented(request: &SearchRequest) -> FhirResult<()> {
     {
         missing.push("_revinclude=*");
     }
-    if request.elements.is_some() {
-        missing.push("_elements");
-    }
-    if matches!(
-        request.summary,
-        Some(Summary::True | Summary::Text | Summary::Data)
-    ) {
-        missing.push("_summary");
+    if matches!(request.summary, Some(Summary::True | Summary::Text)) {
+        missing.push("_summary=true|text");
     }
     if request.contained.is_some() || request.contained_type.is_some() {
         missing.push("_contained");
@@ -206,6 +201,11 @@ impl FhirService {
             .map(|r| (input.resource_type.clone(), r.id.clone()))
             .collect();
         let included = self.resolve_includes(&request, matches).await?;
+        let subsetting = match (&request.elements, request.summary) {
+            (Some(names), _) => Some(subset::Subset::Elements(names.clone())),
+            (None, Some(Summary::Data)) => Some(subset::Subset::NoText),
+            _ => None,
+        };
 
         let path = match &input.patient_compartment {
             Some(patient) => format!(
@@ -265,7 +265,10 @@ impl FhirService {
                 &format!("{}/{}/{}", self.base_url, input.resource_type, row.id),
             );
             out.extend_from_slice(br#","resource":"#);
-            out.extend_from_slice(body);
+            match &subsetting {
+                Some(which) => out.extend_from_slice(&subset::subset(body, which)?),
+                None => out.extend_from_slice(body),
+            }
             out.extend_from_slice(br#","search":{"mode":"match"}}"#);
         }
         for row in &included {

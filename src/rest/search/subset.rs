@@ -1,0 +1,91 @@
+//! Subsetting matched resources (search.html#elements, #summary): `_elements` keeps the named
+//! top-level elements (plus `resourceType`, `id` and `meta`), `_summary=data` drops the
+//! narrative. A subsetted resource is tagged SUBSETTED in `meta.tag` so no client mistakes it
+//! for the whole resource. This is the one place search re-parses stored bytes, and only when a
+//! client asked for a subset.
+
+use crate::error::{FhirError, FhirResult};
+use bytes::Bytes;
+use serde_json::{json, Map, Value};
+
+/// What to keep of each matched resource.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Subset {
+    Elements(Vec<String>),
+    NoText,
+}
+
+fn keep(key: &str, subset: &Subset, resource_type: &str) -> bool {
+    match subset {
+        Subset::NoText => key != "text",
+        Subset::Elements(names) => {
+            matches!(key, "resourceType" | "id" | "meta")
+                || names.iter().any(|n| {
+                    n == key
+                        || n.strip_prefix(resource_type)
+                            .and_then(|r| r.strip_prefix('.'))
+                            == Some(key)
+                })
+        }
+    }
+}
+
+/// The subset of one stored resource, re-serialised, with the SUBSETTED tag.
+pub fn subset(body: &[u8], subset: &Subset) -> FhirResult<Bytes> {
+    let value: Value = serde_json::from_slice(body).map_err(FhirError::internal)?;
+    let Value::Object(fields) = value else {
+        return Err(FhirError::internal("stored resource is not an object"));
+    };
+    let resource_type = fields
+        .get("resourceType")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let mut out = Map::with_capacity(fields.len());
+    for (key, value) in fields {
+        if keep(&key, subset, &resource_type) {
+            out.insert(key, value);
+        }
+    }
+    let tag = json!({"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"});
+    if let Some(Value::Object(meta)) = out.get_mut("meta") {
+        match meta.get_mut("tag") {
+            Some(Value::Array(tags)) => tags.push(tag),
+            _ => {
+                meta.insert("tag".into(), Value::Array(vec![tag]));
+            }
+        }
+    }
+    serde_json::to_vec(&Value::Object(out))
+        .map(Bytes::from)
+        .map_err(FhirError::internal)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PLAN: &str = r#"{"resourceType":"CarePlan","id":"1","meta":{"versionId":"1"},"text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">x</div>"},"status":"active","intent":"plan","title":"t"}"#;
+
+    #[test]
+    fn elements_keep_the_named_and_the_mandatory() {
+        let out = subset(
+            PLAN.as_bytes(),
+            &Subset::Elements(vec!["status".into(), "CarePlan.title".into()]),
+        )
+        .unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["status"], "active");
+        assert_eq!(v["title"], "t");
+        assert!(v.get("intent").is_none() && v.get("text").is_none());
+        assert_eq!(v["meta"]["tag"][0]["code"], "SUBSETTED");
+    }
+
+    #[test]
+    fn summary_data_drops_the_narrative() {
+        let out = subset(PLAN.as_bytes(), &Subset::NoText).unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert!(v.get("text").is_none());
+        assert_eq!(v["intent"], "plan");
+    }
+}
