@@ -326,6 +326,79 @@ async fn includes_and_revincludes() {
 }
 
 #[tokio::test]
+async fn patient_everything() {
+    each_backend(|app| async move {
+        seed(&app).await;
+        let all = app.get("/fhir/Patient/p1/$everything").await;
+        assert_eq!(all.status, StatusCode::OK, "{}", all.text());
+        let everything = by_mode(&all.json(), "match");
+        for expected in [
+            "Patient/p1",
+            "CarePlan/cp1",
+            "CarePlan/cp2",
+            "Goal/g1",
+            "QuestionnaireResponse/qr1",
+            "CareTeam/ct1",
+            "Practitioner/dr1",
+        ] {
+            assert!(
+                everything.contains(&expected.to_string()),
+                "{expected} missing from {everything:?}"
+            );
+        }
+        assert!(
+            !everything
+                .iter()
+                .any(|r| r.ends_with("/p2") || r == "CarePlan/cp3" || r == "Goal/g2"),
+            "nothing of another patient: {everything:?}"
+        );
+        let typed = by_mode(
+            &app.get("/fhir/Patient/p1/$everything?_type=Goal,CarePlan")
+                .await
+                .json(),
+            "match",
+        );
+        assert_eq!(typed, ["CarePlan/cp1", "CarePlan/cp2", "Goal/g1"]);
+        // paging two at a time visits everything exactly once
+        let mut paged = Vec::new();
+        let mut url = "/fhir/Patient/p1/$everything?_count=2".to_string();
+        loop {
+            let page = app.get(&url).await.json();
+            paged.extend(by_mode(&page, "match"));
+            match page["link"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|l| l["relation"] == "next")
+            {
+                Some(next) => {
+                    url = next["url"]
+                        .as_str()
+                        .unwrap()
+                        .trim_start_matches("http://coplan.test")
+                        .to_string()
+                }
+                None => break,
+            }
+        }
+        paged.sort();
+        assert_eq!(paged, everything);
+        assert_eq!(
+            app.get("/fhir/Patient/nobody/$everything").await.status,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            app.get("/fhir/Patient/p1/$everything?_since=yesterday")
+                .await
+                .status,
+            StatusCode::BAD_REQUEST
+        );
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn updates_and_deletes_keep_the_index_current() {
     each_backend(|app| async move {
         seed(&app).await;

@@ -13,7 +13,8 @@ use crate::app::AppState;
 use crate::error::{ErrorKind, FhirError, FhirResult};
 use crate::rest::search::SearchInput;
 use crate::rest::{
-    capability_statement, ConditionalCreate, DeleteOutcome, HistoryParams, VersionedResource,
+    capability_statement, ConditionalCreate, DeleteOutcome, EverythingParams, HistoryParams,
+    VersionedResource,
 };
 use crate::store::HistoryScope;
 use axum::body::Body;
@@ -504,6 +505,20 @@ pub async fn search_post(
     run_search(state, query, headers, resource_type, None).await
 }
 
+async fn everything(state: AppState, id: String, query: Query, headers: HeaderMap) -> Response {
+    respond(negotiate(&query, &headers), |format| async move {
+        let params = EverythingParams {
+            since: query.get("_since").map(str::to_string),
+            types: query.get("_type").map(str::to_string),
+            count: query.get("_count").map(str::to_string),
+            page: query.get("_page").map(str::to_string),
+        };
+        let bundle = state.fhir.everything(&id, &params).await?;
+        Ok(body_response(StatusCode::OK, format, bundle))
+    })
+    .await
+}
+
 /// `GET /Patient/{id}/{type}?…`: search within a patient's compartment.
 pub async fn compartment_search(
     State(state): State<AppState>,
@@ -512,6 +527,9 @@ pub async fn compartment_search(
     headers: HeaderMap,
 ) -> Response {
     let query = Query::parse(raw);
+    if compartment == "Patient" && resource_type == "$everything" {
+        return everything(state, id, query, headers).await;
+    }
     if compartment != "Patient" {
         let err = FhirError::not_found(format!(
             "no {compartment} compartment: only Patient compartments are searchable"

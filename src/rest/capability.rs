@@ -39,7 +39,7 @@ pub fn capability_statement(base_url: &str, resource_types: &[&str]) -> Value {
     let resources: Vec<Value> = resource_types
         .iter()
         .map(|rt| {
-            json!({
+            let mut resource = json!({
                 "type": rt,
                 "profile": format!("http://hl7.org/fhir/StructureDefinition/{rt}"),
                 "interaction": TYPE_INTERACTIONS.iter().map(|i| json!({"code": i})).collect::<Vec<_>>(),
@@ -51,7 +51,14 @@ pub fn capability_statement(base_url: &str, resource_types: &[&str]) -> Value {
                 "conditionalUpdate": true,
                 "conditionalDelete": "multiple",
                 "searchParam": search_params(rt),
-            })
+            });
+            if *rt == "Patient" {
+                resource["operation"] = json!([{
+                    "name": "everything",
+                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+                }]);
+            }
+            resource
         })
         .collect();
     json!({

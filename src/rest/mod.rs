@@ -4,6 +4,7 @@
 
 mod capability;
 mod conditional;
+mod everything;
 mod history;
 mod instant;
 mod meta;
@@ -14,6 +15,7 @@ mod write;
 
 pub use capability::capability_statement;
 pub use conditional::{ConditionalCreate, MAX_CONDITIONAL_DELETE};
+pub use everything::EverythingParams;
 pub use history::{HistoryPage, HistoryParams};
 pub use instant::{format_instant, parse_instant};
 pub use transaction::MAX_BUNDLE_ENTRIES;

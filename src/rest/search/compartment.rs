@@ -23,6 +23,13 @@ fn definition() -> &'static HashMap<String, Vec<String>> {
     })
 }
 
+/// The resource types that can be in a Patient compartment, sorted.
+pub fn patient_compartment_types() -> Vec<&'static str> {
+    let mut types: Vec<&'static str> = definition().keys().map(String::as_str).collect();
+    types.sort_unstable();
+    types
+}
+
 /// The clause confining a search of `resource_type` to Patient `patient_id`'s compartment, or
 /// `None` when the type has no place in the Patient compartment.
 pub fn patient_compartment_clause(resource_type: &str, patient_id: &str) -> Option<Clause> {

@@ -10,7 +10,7 @@ mod ranges;
 mod subset;
 mod translate;
 
-pub use compartment::patient_compartment_clause;
+pub use compartment::{patient_compartment_clause, patient_compartment_types};
 
 use super::{check_known_type, store_error, FhirService};
 use crate::error::{operation_outcome, ErrorKind, FhirError, FhirResult, Issue, Severity};

@@ -1,0 +1,191 @@
+//! `Patient/{id}/$everything` (patient-operation-everything.html): the patient, every resource
+//! in their compartment (R4 Patient CompartmentDefinition), and the resources those reference
+//! (practitioners, organisations, …), as a paged searchset Bundle. `_since` keeps resources
+//! changed since an instant, `_type` restricts the types, `_count` sizes the pages; paging is
+//! by keyset over (type, id), so pages stay correct while data changes.
+
+use super::search::{patient_compartment_clause, patient_compartment_types};
+use super::{format_instant, parse_instant, store_error, FhirService};
+use crate::error::{FhirError, FhirResult};
+use crate::store::search::{
+    Clause, Condition, IncludeDirection, IncludeQuery, Order, Range, RangeOp, SearchQuery,
+};
+use crate::store::StoredVersion;
+use bytes::Bytes;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The most resources one patient's `$everything` gathers before paging.
+const MAX_EVERYTHING: u32 = 10_000;
+
+/// The parameters of `$everything`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EverythingParams {
+    pub since: Option<String>,
+    pub types: Option<String>,
+    pub count: Option<String>,
+    pub page: Option<String>,
+}
+
+impl FhirService {
+    /// `GET /Patient/{id}/$everything`.
+    pub async fn everything(
+        &self,
+        patient_id: &str,
+        params: &EverythingParams,
+    ) -> FhirResult<Bytes> {
+        let patient = self.read("Patient", patient_id).await?;
+        let since = params
+            .since
+            .as_deref()
+            .map(|s| parse_instant(s, "_since"))
+            .transpose()?;
+        let wanted: Option<BTreeSet<String>> = params
+            .types
+            .as_deref()
+            .map(|t| t.split(',').map(|s| s.trim().to_string()).collect());
+        if let Some(types) = &wanted {
+            for t in types {
+                super::check_known_type(t)?;
+            }
+        }
+        let count = match params.count.as_deref() {
+            None => self.default_page_size,
+            Some(text) => text.parse::<u32>().map_err(|_| {
+                FhirError::bad_request(format!("_count must be a whole number, got {text:?}"))
+            })?,
+        }
+        .clamp(1, self.max_page_size);
+        let type_ok = |t: &str| wanted.as_ref().is_none_or(|w| w.contains(t));
+        let since_ok = |v: &StoredVersion| since.is_none_or(|s| v.last_updated_us >= s);
+
+        // (type, id) → version, ordered: the keyset of the paging.
+        let mut all: BTreeMap<(String, String), StoredVersion> = BTreeMap::new();
+        let patient_version = StoredVersion {
+            version_id: patient.version_id,
+            last_updated_us: patient.last_updated_us,
+            body: Some(patient.body.clone()),
+        };
+        if type_ok("Patient") && since_ok(&patient_version) {
+            all.insert(("Patient".into(), patient_id.to_string()), patient_version);
+        }
+        for rt in patient_compartment_types() {
+            let Some(confine) = patient_compartment_clause(rt, patient_id) else {
+                continue;
+            };
+            let mut clauses = vec![confine];
+            if let Some(s) = since {
+                clauses.push(Clause {
+                    any_of: vec![Condition::LastUpdated(Range {
+                        op: RangeOp::Ge,
+                        low: s,
+                        high: s,
+                    })],
+                    negated: false,
+                });
+            }
+            let query = SearchQuery {
+                resource_type: rt.to_string(),
+                clauses,
+                order: Order::IdAsc,
+                after: None,
+                limit: MAX_EVERYTHING,
+            };
+            for row in self.store.search(&query).await.map_err(store_error)? {
+                all.insert((rt.to_string(), row.id), row.version);
+            }
+        }
+        // Resources the compartment references (one round of `_include=*`).
+        let mut by_type: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (rt, id) in all.keys() {
+            by_type.entry(rt.clone()).or_default().push(id.clone());
+        }
+        for (rt, ids) in by_type {
+            let step = IncludeQuery {
+                direction: IncludeDirection::Forward,
+                source_type: rt,
+                code: None,
+                target_type: None,
+                ids,
+            };
+            for row in self.store.include(&step).await.map_err(store_error)? {
+                all.entry((row.resource_type, row.id))
+                    .or_insert(row.version);
+            }
+        }
+        all.retain(|(rt, _), v| type_ok(rt) && since_ok(v));
+
+        let after: Option<(String, String)> = params.page.as_deref().map(|p| {
+            let (rt, id) = p.split_once('/').unwrap_or((p, ""));
+            (rt.to_string(), id.to_string())
+        });
+        let page: Vec<(&(String, String), &StoredVersion)> = all
+            .iter()
+            .filter(|(key, _)| after.as_ref().is_none_or(|a| *key > a))
+            .take(count as usize + 1)
+            .collect();
+        let has_more = page.len() > count as usize;
+        let page = &page[..page.len().min(count as usize)];
+
+        let mut query = Vec::new();
+        if let Some(s) = &params.since {
+            query.push(format!(
+                "_since={}",
+                percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC)
+            ));
+        }
+        if let Some(t) = &params.types {
+            query.push(format!(
+                "_type={}",
+                percent_encoding::utf8_percent_encode(t, percent_encoding::NON_ALPHANUMERIC)
+            ));
+        }
+        query.push(format!("_count={count}"));
+        let link = |cursor: Option<String>| {
+            let mut q = query.clone();
+            if let Some(c) = cursor {
+                q.push(format!(
+                    "_page={}",
+                    percent_encoding::utf8_percent_encode(&c, percent_encoding::NON_ALPHANUMERIC)
+                ));
+            }
+            format!(
+                "{}/Patient/{patient_id}/$everything?{}",
+                self.base_url,
+                q.join("&")
+            )
+        };
+        let mut out = Vec::with_capacity(1024);
+        out.extend_from_slice(br#"{"resourceType":"Bundle","type":"searchset","total":"#);
+        out.extend_from_slice(all.len().to_string().as_bytes());
+        out.extend_from_slice(br#","meta":{"lastUpdated":"#);
+        push_json_string(&mut out, &format_instant(self.now_us()));
+        out.extend_from_slice(br#"},"link":[{"relation":"self","url":"#);
+        push_json_string(&mut out, &link(params.page.clone()));
+        out.push(b'}');
+        if let (true, Some(((rt, id), _))) = (has_more, page.last()) {
+            out.extend_from_slice(br#",{"relation":"next","url":"#);
+            push_json_string(&mut out, &link(Some(format!("{rt}/{id}"))));
+            out.push(b'}');
+        }
+        out.extend_from_slice(b"],\"entry\":[");
+        let mut first = true;
+        for ((rt, id), version) in page {
+            let Some(body) = &version.body else { continue };
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            out.extend_from_slice(br#"{"fullUrl":"#);
+            push_json_string(&mut out, &format!("{}/{rt}/{id}", self.base_url));
+            out.extend_from_slice(br#","resource":"#);
+            out.extend_from_slice(body);
+            out.extend_from_slice(br#","search":{"mode":"match"}}"#);
+        }
+        out.extend_from_slice(b"]}");
+        Ok(Bytes::from(out))
+    }
+}
+
+fn push_json_string(out: &mut Vec<u8>, text: &str) {
+    let _ = serde_json::to_writer(&mut *out, text);
+}
