@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod http;
 pub mod rest;
+pub mod seed;
 pub mod store;
 pub mod telemetry;
 #[doc(hidden)]

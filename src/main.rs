@@ -51,6 +51,18 @@ enum Command {
     Serve,
     /// Bring the database schema up to date and exit.
     Migrate,
+    /// Fill the database with synthetic patients, care plans, goals and PROMs.
+    Seed {
+        /// How many patients (each with ~10-20 resources).
+        #[arg(long, default_value_t = 1000)]
+        patients: u64,
+        /// Random seed: the same seed gives the same data.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Transactions in flight at once.
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -77,6 +89,11 @@ fn main() -> ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(config).await,
             Command::Migrate => migrate(config).await,
+            Command::Seed {
+                patients,
+                seed,
+                concurrency,
+            } => seed_database(config, patients, seed, concurrency).await,
         }
     });
     match result {
@@ -128,6 +145,35 @@ async fn migrate(config: coplan::config::Config) -> Result<(), String> {
     tracing::info!(
         backend = store.backend_name(),
         "database schema is up to date"
+    );
+    Ok(())
+}
+
+async fn seed_database(
+    config: coplan::config::Config,
+    patients: u64,
+    seed: u64,
+    concurrency: usize,
+) -> Result<(), String> {
+    let state = AppState::open(config).await.map_err(|e| e.to_string())?;
+    let started = std::time::Instant::now();
+    let progress = move |done: u64, resources: u64| {
+        let secs = started.elapsed().as_secs_f64();
+        let width = 40;
+        let filled = (done * width / patients.max(1)) as usize;
+        eprintln!(
+            "[{}{}] {done}/{patients} patients, {resources} resources, {secs:.0}s ({:.0} resources/s)",
+            "#".repeat(filled),
+            " ".repeat(width as usize - filled),
+            resources as f64 / secs.max(0.001)
+        );
+    };
+    let written = coplan::seed::seed(state.fhir.clone(), patients, seed, concurrency, progress)
+        .await
+        .map_err(|e| e.to_string())?;
+    eprintln!(
+        "seeded {patients} patients, {written} resources in {:.1}s",
+        started.elapsed().as_secs_f64()
     );
     Ok(())
 }
