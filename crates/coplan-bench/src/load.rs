@@ -28,12 +28,32 @@ pub enum Kind {
     Vread,
     CreateCarePlan,
     Update,
+    /// GET a search built from a template with `{patient}` replaced by a random patient id.
+    Search(&'static str),
+    /// POST a transaction Bundle of 10 Observations for a random patient.
+    Transaction10,
 }
+
+/// The US Core and Coplan searches the benchmark measures (`{patient}` = a seeded patient id).
+pub const SEARCHES: &[(&str, &str)] = &[
+    ("search-careplan", "/CarePlan?patient={patient}&category=http://hl7.org/fhir/us/core/CodeSystem/careplan-category|assess-plan"),
+    ("search-careplan-status-date", "/CarePlan?patient={patient}&category=http://hl7.org/fhir/us/core/CodeSystem/careplan-category|assess-plan&status=active&date=ge2026-01-01"),
+    ("search-goal", "/Goal?patient={patient}&lifecycle-status=active"),
+    ("search-qr", "/QuestionnaireResponse?patient={patient}&status=completed&authored=ge2026-01-01"),
+    ("search-careteam", "/CareTeam?patient={patient}&status=active"),
+    ("search-plan-bundle", "/CarePlan?patient={patient}&_include=CarePlan:goal&_revinclude=Provenance:target&_revinclude=QuestionnaireResponse:based-on"),
+    ("search-chain", "/Goal?subject:Patient._id={patient}&lifecycle-status=active"),
+];
 
 impl Kind {
     fn expected(self) -> StatusCode {
         match self {
-            Kind::Ceiling | Kind::Read | Kind::Vread | Kind::Update => StatusCode::OK,
+            Kind::Ceiling
+            | Kind::Read
+            | Kind::Vread
+            | Kind::Update
+            | Kind::Search(_)
+            | Kind::Transaction10 => StatusCode::OK,
             Kind::CreateCarePlan => StatusCode::CREATED,
         }
     }
@@ -109,6 +129,52 @@ pub async fn seed(
     (seeded, errors)
 }
 
+/// Use `count` patients that already exist on the server (e.g. from `coplan seed`) instead of
+/// seeding: their ids are read by paging through `GET /Patient?_elements=id`.
+pub async fn existing_patients(
+    target: &Target,
+    count: usize,
+    timeout: Duration,
+) -> Result<Vec<Seeded>, String> {
+    let mut conn = Conn::new(target.addr, timeout);
+    let mut found = Vec::new();
+    let mut rel = format!("/Patient?_count={}&_elements=id", count.min(1000));
+    let base_path = target.base_path.clone();
+    while found.len() < count {
+        let req = target.request(Method::GET, &rel, None, None)?;
+        let resp = conn.send(req).await?;
+        if resp.status != StatusCode::OK {
+            return Err(format!("listing patients: {}", describe_status(&resp)));
+        }
+        let bundle: serde_json::Value =
+            serde_json::from_slice(&resp.body).map_err(|e| format!("listing patients: {e}"))?;
+        for e in bundle["entry"].as_array().into_iter().flatten() {
+            if let Some(id) = e["resource"]["id"].as_str() {
+                found.push(Seeded {
+                    id: id.to_string(),
+                    n: found.len(),
+                    version: 1,
+                });
+            }
+        }
+        let next = bundle["link"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|l| l["relation"] == "next")
+            .and_then(|l| l["url"].as_str());
+        match next.and_then(|u| {
+            u.find(&base_path)
+                .map(|i| u[i + base_path.len()..].to_string())
+        }) {
+            Some(n) => rel = n,
+            None => break,
+        }
+    }
+    found.truncate(count);
+    Ok(found)
+}
+
 pub fn describe_status(resp: &Response) -> String {
     let snippet: String = String::from_utf8_lossy(&resp.body)
         .chars()
@@ -126,6 +192,13 @@ enum TaskState {
     },
     CarePlan {
         bodies: Arc<Vec<Bytes>>,
+    },
+    Search {
+        ids: Arc<Vec<String>>,
+        template: &'static str,
+    },
+    Transaction {
+        ids: Arc<Vec<String>>,
     },
     Update {
         owned: Vec<Seeded>,
@@ -155,6 +228,39 @@ impl TaskState {
                     method: Method::GET,
                     rel: format!("/Patient/{id}{suffix}"),
                     body: None,
+                    if_match: None,
+                    slot: None,
+                })
+            }
+            TaskState::Search { ids, template } => {
+                if ids.is_empty() {
+                    return None;
+                }
+                let id = &ids[rng.below(ids.len())];
+                Some(Planned {
+                    method: Method::GET,
+                    rel: template.replace("{patient}", id),
+                    body: None,
+                    if_match: None,
+                    slot: None,
+                })
+            }
+            TaskState::Transaction { ids } => {
+                if ids.is_empty() {
+                    return None;
+                }
+                let id = &ids[rng.below(ids.len())];
+                let body = serde_json::to_vec(&payload::observation_transaction(
+                    id,
+                    10,
+                    rng.below(1_000_000),
+                ))
+                .map(Bytes::from)
+                .ok()?;
+                Some(Planned {
+                    method: Method::POST,
+                    rel: String::new(),
+                    body: Some(body),
                     if_match: None,
                     slot: None,
                 })
@@ -271,6 +377,11 @@ pub async fn run(
                 cursor: 0,
                 counter: 0,
             },
+            Kind::Search(template) => TaskState::Search {
+                ids: ids.clone(),
+                template,
+            },
+            Kind::Transaction10 => TaskState::Transaction { ids: ids.clone() },
         };
         let target = target.clone();
         let timeout = cfg.timeout;

@@ -45,6 +45,10 @@ struct Cli {
     /// Patients to create before the scenarios (not timed).
     #[arg(long, default_value_t = 1000)]
     seed_patients: usize,
+    /// Instead of seeding, use this many patients already on the server (e.g. after
+    /// `coplan seed --patients 100000`).
+    #[arg(long)]
+    existing_patients: Option<usize>,
     /// Scenarios to run, in order.
     #[arg(
         long,
@@ -86,6 +90,14 @@ enum Scenario {
     Vread,
     CreateCareplan,
     Update,
+    SearchCareplan,
+    SearchCareplanStatusDate,
+    SearchGoal,
+    SearchQr,
+    SearchCareteam,
+    SearchPlanBundle,
+    SearchChain,
+    Transaction10,
 }
 
 impl Scenario {
@@ -96,6 +108,14 @@ impl Scenario {
             Scenario::Vread => "vread",
             Scenario::CreateCareplan => "create-careplan",
             Scenario::Update => "update",
+            Scenario::SearchCareplan => "search-careplan",
+            Scenario::SearchCareplanStatusDate => "search-careplan-status-date",
+            Scenario::SearchGoal => "search-goal",
+            Scenario::SearchQr => "search-qr",
+            Scenario::SearchCareteam => "search-careteam",
+            Scenario::SearchPlanBundle => "search-plan-bundle",
+            Scenario::SearchChain => "search-chain",
+            Scenario::Transaction10 => "transaction10",
         }
     }
 
@@ -106,6 +126,12 @@ impl Scenario {
             Scenario::Vread => Kind::Vread,
             Scenario::CreateCareplan => Kind::CreateCarePlan,
             Scenario::Update => Kind::Update,
+            Scenario::Transaction10 => Kind::Transaction10,
+            search => load::SEARCHES
+                .iter()
+                .find(|(name, _)| *name == search.name())
+                .map(|(_, template)| Kind::Search(template))
+                .unwrap_or(Kind::Read),
         }
     }
 }
@@ -198,7 +224,18 @@ async fn bench(cli: Cli) -> ExitCode {
     // Seeding (not timed as part of any scenario).
     let mut seeded: Vec<Seeded> = Vec::new();
     let mut seed_errors = 0usize;
-    if !scenarios.is_empty() && cli.seed_patients > 0 {
+    if let Some(count) = cli.existing_patients {
+        match load::existing_patients(&target, count, timeout).await {
+            Ok(found) => {
+                out.line(&format!("using {} existing patients", found.len()));
+                seeded = found;
+            }
+            Err(e) => {
+                eprintln!("coplan-bench: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else if !scenarios.is_empty() && cli.seed_patients > 0 {
         let t0 = Instant::now();
         let (ok, errs) = load::seed(&target, cli.seed_patients, cli.connections, timeout).await;
         let secs = t0.elapsed().as_secs_f64();
