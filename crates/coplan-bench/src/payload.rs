@@ -177,6 +177,28 @@ pub fn careplan(subject_id: &str, rng: &mut Rng) -> Value {
     })
 }
 
+/// A transaction Bundle of `n` PHQ-9 total-score Observations for `patient_id`.
+pub fn observation_transaction(patient_id: &str, n: usize, salt: usize) -> serde_json::Value {
+    let entries: Vec<serde_json::Value> = (0..n)
+        .map(|k| {
+            serde_json::json!({
+                "fullUrl": format!("urn:uuid:00000000-0000-4000-8000-{:06x}{:06x}", salt % 0xffffff, k),
+                "resource": {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "survey"}]}],
+                    "code": {"coding": [{"system": "http://loinc.org", "code": "44261-6"}]},
+                    "subject": {"reference": format!("Patient/{patient_id}")},
+                    "effectiveDateTime": format!("2026-{:02}-{:02}T10:00:00Z", 1 + (k % 12), 1 + (salt % 28)),
+                    "valueQuantity": {"value": (salt + k) % 28, "unit": "{score}", "system": "http://unitsofmeasure.org", "code": "{score}"}
+                },
+                "request": {"method": "POST", "url": "Observation"}
+            })
+        })
+        .collect();
+    serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -278,26 +300,15 @@ mod tests {
         let text = serde_json::to_string(&u).expect("serialise");
         assert!(text.contains("\"id\":\"abc\""));
     }
-}
 
-/// A transaction Bundle of `n` PHQ-9 total-score Observations for `patient_id`.
-pub fn observation_transaction(patient_id: &str, n: usize, salt: usize) -> serde_json::Value {
-    let entries: Vec<serde_json::Value> = (0..n)
-        .map(|k| {
-            serde_json::json!({
-                "fullUrl": format!("urn:uuid:00000000-0000-4000-8000-{:06x}{:06x}", salt % 0xffffff, k),
-                "resource": {
-                    "resourceType": "Observation",
-                    "status": "final",
-                    "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "survey"}]}],
-                    "code": {"coding": [{"system": "http://loinc.org", "code": "44261-6"}]},
-                    "subject": {"reference": format!("Patient/{patient_id}")},
-                    "effectiveDateTime": format!("2026-{:02}-{:02}T10:00:00Z", 1 + (k % 12), 1 + (salt % 28)),
-                    "valueQuantity": {"value": (salt + k) % 28, "unit": "{score}", "system": "http://unitsofmeasure.org", "code": "{score}"}
-                },
-                "request": {"method": "POST", "url": "Observation"}
-            })
-        })
-        .collect();
-    serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": entries})
+    #[test]
+    fn observation_transactions_have_n_entries_for_the_patient() {
+        let bundle = observation_transaction("p1", 10, 7);
+        let entries = bundle["entry"].as_array().expect("entries");
+        assert_eq!(entries.len(), 10);
+        assert!(entries
+            .iter()
+            .all(|e| e["resource"]["subject"]["reference"] == "Patient/p1"));
+        assert_eq!(bundle["type"], "transaction");
+    }
 }
