@@ -166,7 +166,13 @@ struct Builder {
     binds: Vec<Bind>,
     /// The alias of the resource row conditions currently apply to (`c`, `c1`, `c2`, …).
     row: String,
+    /// The resource type of that row (known at every level: the searched type, a chain's
+    /// target type, a `_has` source type).
+    row_type: String,
     depth: usize,
+    /// Render index conditions as an uncorrelated id set (`id IN (…)`, for the clause that
+    /// drives the query) or as a correlated `EXISTS` (checked per candidate row).
+    drive: bool,
 }
 
 impl Builder {
@@ -188,22 +194,38 @@ impl Builder {
         code: &str,
         condition: impl FnOnce(&mut Self) -> String,
     ) -> String {
+        // An uncorrelated id set: the database reads it from the index table's lookup index
+        // (type, code, value) and then probes the matching rows, instead of testing every row.
+        if !self.drive {
+            let code = self.text(code);
+            let condition = condition(self);
+            let row = &self.row;
+            return format!(
+                "EXISTS (SELECT 1 FROM {table} x WHERE x.resource_type = {row}.resource_type AND x.id = {row}.id AND x.code = {code}{condition})"
+            );
+        }
+        let row_type = self.row_type.clone();
+        let rt = self.text(&row_type);
         let code = self.text(code);
         let condition = condition(self);
         let row = &self.row;
-        format!(
-            "EXISTS (SELECT 1 FROM {table} x WHERE x.resource_type = {row}.resource_type AND x.id = {row}.id AND x.code = {code}{condition})"
-        )
+        format!("{row}.id IN (SELECT x.id FROM {table} x WHERE x.resource_type = {rt} AND x.code = {code}{condition})")
     }
 
     /// Render `inner` against a nested resource row alias, then restore the current row.
-    fn nested(&mut self, inner: &Condition) -> (String, String) {
+    fn nested(&mut self, inner: &Condition, row_type: &str) -> (String, String, String) {
         self.depth += 1;
         let alias = format!("c{}", self.depth);
+        let type_bind = self.text(row_type);
         let outer = std::mem::replace(&mut self.row, alias.clone());
+        let outer_type = std::mem::replace(&mut self.row_type, row_type.to_string());
+        // Inside a chain the inner condition selects the (few) targets: drive from it.
+        let outer_drive = std::mem::replace(&mut self.drive, true);
         let rendered = self.condition(inner);
         self.row = outer;
-        (alias, rendered)
+        self.row_type = outer_type;
+        self.drive = outer_drive;
+        (alias, type_bind, rendered)
     }
 
     fn range_i64(&mut self, low_col: &str, high_col: &str, range: &Range<i64>) -> String {
@@ -257,14 +279,16 @@ impl Builder {
                 target_type,
                 inner,
             } => {
+                let row_type = self.row_type.clone();
+                let rt = self.text(&row_type);
                 let code = self.text(code);
                 let target = self.text(target_type);
                 let row = self.row.clone();
-                let (alias, rendered) = self.nested(inner);
+                let (alias, target2, rendered) = self.nested(inner, target_type);
                 format!(
-                    "EXISTS (SELECT 1 FROM idx_reference r{alias} WHERE r{alias}.resource_type = {row}.resource_type AND r{alias}.id = {row}.id \
-                     AND r{alias}.code = {code} AND r{alias}.target_type = {target} AND EXISTS (SELECT 1 FROM resource_current {alias} \
-                     WHERE {alias}.resource_type = r{alias}.target_type AND {alias}.id = r{alias}.target_id AND {alias}.body IS NOT NULL AND {rendered}))"
+                    "{row}.id IN (SELECT r{alias}.id FROM idx_reference r{alias} WHERE r{alias}.resource_type = {rt} \
+                     AND r{alias}.code = {code} AND r{alias}.target_type = {target} AND r{alias}.target_id IN (SELECT {alias}.id \
+                     FROM resource_current {alias} WHERE {alias}.resource_type = {target2} AND {alias}.body IS NOT NULL AND {rendered}))"
                 )
             }
             Condition::Has {
@@ -274,12 +298,14 @@ impl Builder {
             } => {
                 let source = self.text(source_type);
                 let code = self.text(reference_code);
+                let row_type = self.row_type.clone();
+                let rt = self.text(&row_type);
                 let row = self.row.clone();
-                let (alias, rendered) = self.nested(inner);
+                let (alias, source2, rendered) = self.nested(inner, source_type);
                 format!(
-                    "EXISTS (SELECT 1 FROM idx_reference r{alias} WHERE r{alias}.resource_type = {source} AND r{alias}.code = {code} \
-                     AND r{alias}.target_type = {row}.resource_type AND r{alias}.target_id = {row}.id AND EXISTS (SELECT 1 FROM resource_current {alias} \
-                     WHERE {alias}.resource_type = r{alias}.resource_type AND {alias}.id = r{alias}.id AND {alias}.body IS NOT NULL AND {rendered}))"
+                    "{row}.id IN (SELECT r{alias}.target_id FROM idx_reference r{alias} WHERE r{alias}.resource_type = {source} \
+                     AND r{alias}.code = {code} AND r{alias}.target_type = {rt} AND r{alias}.id IN (SELECT {alias}.id \
+                     FROM resource_current {alias} WHERE {alias}.resource_type = {source2} AND {alias}.body IS NOT NULL AND {rendered}))"
                 )
             }
             Condition::String { code, matching } => {
@@ -388,23 +414,26 @@ impl Builder {
                     | "idx_reference" | "idx_uri") => t,
                     _ => "idx_token",
                 };
-                let exists = self.exists(table, code, |_| String::new());
+                let in_set = self.exists(table, code, |_| String::new());
                 if *missing {
-                    format!("NOT {exists}")
+                    format!("NOT ({in_set})")
                 } else {
-                    exists
+                    in_set
                 }
             }
         }
     }
 
     fn where_clause(&mut self, query: &SearchQuery) -> String {
+        self.row_type = query.resource_type.clone();
         let rt = self.text(&query.resource_type);
         let mut sql = format!("c.resource_type = {rt} AND c.body IS NOT NULL");
-        for clause in &query.clauses {
+        let driver = driving_clause(&query.clauses);
+        for (n, clause) in query.clauses.iter().enumerate() {
             if clause.any_of.is_empty() {
                 continue;
             }
+            self.drive = Some(n) == driver;
             let parts: Vec<String> = clause.any_of.iter().map(|c| self.condition(c)).collect();
             let joined = format!("({})", parts.join(" OR "));
             if clause.negated {
@@ -415,6 +444,44 @@ impl Builder {
         }
         sql
     }
+}
+
+/// How well a condition narrows a search when read from its index (lower is better): a
+/// reference or id names a handful of resources, a token code or a date range often thousands.
+fn selectivity(condition: &Condition) -> Option<u8> {
+    match condition {
+        Condition::Id(_) => Some(0),
+        Condition::Reference { .. } | Condition::Chain { .. } | Condition::Has { .. } => Some(1),
+        Condition::String {
+            matching: StringMatch::Exact(_) | StringMatch::StartsWith(_),
+            ..
+        } => Some(2),
+        Condition::Uri {
+            matching: UriMatch::Exact,
+            ..
+        } => Some(2),
+        Condition::Token { .. } | Condition::TokenText { .. } => Some(3),
+        Condition::Date { .. } | Condition::Number { .. } => Some(4),
+        _ => None,
+    }
+}
+
+/// The clause the query should be driven from: the most selective non-negated clause whose
+/// every alternative can be read from an index. The others are checked per candidate row.
+fn driving_clause(clauses: &[Clause]) -> Option<usize> {
+    clauses
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !c.negated && !c.any_of.is_empty())
+        .filter_map(|(n, c)| {
+            c.any_of
+                .iter()
+                .map(selectivity)
+                .try_fold(0u8, |worst, s| s.map(|s| worst.max(s)))
+                .map(|rank| (rank, n))
+        })
+        .min()
+        .map(|(_, n)| n)
 }
 
 fn escape_like(text: &str) -> String {
@@ -429,7 +496,9 @@ pub fn render_page(dialect: Dialect, query: &SearchQuery) -> RenderedQuery {
         dialect,
         binds: Vec::new(),
         row: "c".into(),
+        row_type: String::new(),
         depth: 0,
+        drive: false,
     };
     let mut sql = format!(
         "SELECT c.id, c.version_id, c.last_updated_us, c.body FROM resource_current c WHERE {}",
@@ -473,7 +542,9 @@ pub fn render_count(dialect: Dialect, query: &SearchQuery) -> RenderedQuery {
         dialect,
         binds: Vec::new(),
         row: "c".into(),
+        row_type: String::new(),
         depth: 0,
+        drive: false,
     };
     let sql = format!(
         "SELECT count(*) FROM resource_current c WHERE {}",
@@ -515,7 +586,9 @@ pub fn render_include(dialect: Dialect, include: &IncludeQuery) -> RenderedQuery
         dialect,
         binds: Vec::new(),
         row: "c".into(),
+        row_type: String::new(),
         depth: 0,
+        drive: false,
     };
     let (join, by_ids_col) = match include.direction {
         IncludeDirection::Forward => (
@@ -596,20 +669,20 @@ mod tests {
         assert!(!rendered.sql.contains("1' OR"), "{}", rendered.sql);
         assert!(rendered.sql.contains("x.system IS NULL"));
         assert!(
-            rendered
-                .sql
-                .contains("x.code = $2 AND x.target_id = $3 AND x.target_type = $4"),
+            rendered.sql.contains(
+                "x.resource_type = $2 AND x.code = $3 AND x.target_id = $4 AND x.target_type = $5"
+            ),
             "{}",
             rendered.sql
         );
         assert!(
             rendered
                 .sql
-                .ends_with("ORDER BY c.last_updated_us DESC, c.id DESC LIMIT $12"),
+                .ends_with("ORDER BY c.last_updated_us DESC, c.id DESC LIMIT $13"),
             "{}",
             rendered.sql
         );
-        assert_eq!(rendered.binds.len(), 12);
+        assert_eq!(rendered.binds.len(), 13);
         // Placeholders appear in bind order, which SQLite's positional `?` requires.
         let numbers: Vec<usize> = rendered
             .sql
@@ -623,7 +696,7 @@ mod tests {
                     .unwrap()
             })
             .collect();
-        assert_eq!(numbers, (1..=12).collect::<Vec<_>>());
+        assert_eq!(numbers, (1..=13).collect::<Vec<_>>());
         let lite = render_page(Dialect::Sqlite, &query);
         assert!(!lite.sql.contains('$'));
         assert_eq!(lite.binds, rendered.binds);

@@ -99,7 +99,14 @@ impl Store for SqliteStore {
         sqlx::migrate!("./migrations/sqlite")
             .run(&self.readers)
             .await
-            .map_err(|e| StoreError::Internal(format!("migration failed: {e}")))
+            .map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
+        // Give the query planner statistics (sampled, so quick on large files): without them
+        // SQLite may walk a whole type in date order instead of using a selective index.
+        sqlx::query("PRAGMA analysis_limit = 1000")
+            .execute(&self.readers)
+            .await?;
+        sqlx::query("ANALYZE").execute(&self.readers).await?;
+        Ok(())
     }
 
     async fn ping(&self) -> StoreResult<()> {
