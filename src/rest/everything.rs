@@ -4,6 +4,7 @@
 //! changed since an instant, `_type` restricts the types, `_count` sizes the pages; paging is
 //! by keyset over (type, id), so pages stay correct while data changes.
 
+use super::bundle_json::{push_json_string, push_search_entry};
 use super::search::{patient_compartment_clause, patient_compartment_types};
 use super::{format_instant, parse_instant, store_error, FhirService};
 use crate::error::{FhirError, FhirResult};
@@ -171,21 +172,15 @@ impl FhirService {
         let mut first = true;
         for ((rt, id), version) in page {
             let Some(body) = &version.body else { continue };
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            out.extend_from_slice(br#"{"fullUrl":"#);
-            push_json_string(&mut out, &format!("{}/{rt}/{id}", self.base_url));
-            out.extend_from_slice(br#","resource":"#);
-            out.extend_from_slice(body);
-            out.extend_from_slice(br#","search":{"mode":"match"}}"#);
+            push_search_entry(
+                &mut out,
+                &mut first,
+                &format!("{}/{rt}/{id}", self.base_url),
+                body,
+                "match",
+            );
         }
         out.extend_from_slice(b"]}");
         Ok(Bytes::from(out))
     }
-}
-
-fn push_json_string(out: &mut Vec<u8>, text: &str) {
-    let _ = serde_json::to_writer(&mut *out, text);
 }

@@ -4,6 +4,7 @@
 //! version sequence (`_page`), so pages stay correct while new versions are written.
 //! Stored resource bytes are spliced into the Bundle as they are, never re-parsed.
 
+use super::bundle_json::push_json_string;
 use super::instant::{format_instant, parse_instant};
 use super::{check_known_type, store_error, FhirService};
 use crate::error::{FhirError, FhirResult};
@@ -180,11 +181,6 @@ impl FhirService {
         push_json_string(out, &format_instant(row.version.last_updated_us));
         out.extend_from_slice(b"}}");
     }
-}
-
-fn push_json_string(out: &mut Vec<u8>, text: &str) {
-    // Writing a &str to a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, text);
 }
 
 /// Percent-encode a query value, leaving RFC 3986 unreserved characters as they are.

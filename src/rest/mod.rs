@@ -2,6 +2,7 @@
 //! patch, delete, history and the CapabilityStatement. The HTTP layer maps requests onto these
 //! and their results (or [`FhirError`]s) back onto responses.
 
+mod bundle_json;
 mod capability;
 mod conditional;
 mod everything;

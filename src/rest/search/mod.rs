@@ -12,6 +12,7 @@ mod translate;
 
 pub use compartment::{patient_compartment_clause, patient_compartment_types};
 
+use super::bundle_json::{push_json_string, push_search_entry};
 use super::{check_known_type, store_error, FhirService};
 use crate::error::{operation_outcome, ErrorKind, FhirError, FhirResult, Issue, Severity};
 use crate::store::search::{Cursor, IncludeDirection, IncludeQuery, Order, SearchQuery};
@@ -255,38 +256,24 @@ impl FhirService {
             let Some(body) = &row.version.body else {
                 continue;
             };
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            out.extend_from_slice(br#"{"fullUrl":"#);
-            push_json_string(
-                &mut out,
-                &format!("{}/{}/{}", self.base_url, input.resource_type, row.id),
-            );
-            out.extend_from_slice(br#","resource":"#);
+            let full_url = format!("{}/{}/{}", self.base_url, input.resource_type, row.id);
             match &subsetting {
-                Some(which) => out.extend_from_slice(&subset::subset(body, which)?),
-                None => out.extend_from_slice(body),
+                Some(which) => push_search_entry(
+                    &mut out,
+                    &mut first,
+                    &full_url,
+                    &subset::subset(body, which)?,
+                    "match",
+                ),
+                None => push_search_entry(&mut out, &mut first, &full_url, body, "match"),
             }
-            out.extend_from_slice(br#","search":{"mode":"match"}}"#);
         }
         for row in &included {
             let Some(body) = &row.version.body else {
                 continue;
             };
-            if !first {
-                out.push(b',');
-            }
-            first = false;
-            out.extend_from_slice(br#"{"fullUrl":"#);
-            push_json_string(
-                &mut out,
-                &format!("{}/{}/{}", self.base_url, row.resource_type, row.id),
-            );
-            out.extend_from_slice(br#","resource":"#);
-            out.extend_from_slice(body);
-            out.extend_from_slice(br#","search":{"mode":"include"}}"#);
+            let full_url = format!("{}/{}/{}", self.base_url, row.resource_type, row.id);
+            push_search_entry(&mut out, &mut first, &full_url, body, "include");
         }
         if !request.unknown.is_empty() {
             let issues: Vec<Issue> = request
@@ -453,10 +440,6 @@ impl FhirService {
         }
         Ok(included)
     }
-}
-
-fn push_json_string(out: &mut Vec<u8>, text: &str) {
-    let _ = serde_json::to_writer(&mut *out, text);
 }
 
 #[cfg(test)]
