@@ -51,6 +51,8 @@ enum Command {
     Serve,
     /// Bring the database schema up to date and exit.
     Migrate,
+    /// Recompute the search index of every current resource (after the search parameters changed).
+    Reindex,
     /// Fill the database with synthetic patients, care plans, goals and PROMs.
     Seed {
         /// How many patients (each with ~10-20 resources).
@@ -89,6 +91,7 @@ fn main() -> ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => serve(config).await,
             Command::Migrate => migrate(config).await,
+            Command::Reindex => reindex(config).await,
             Command::Seed {
                 patients,
                 seed,
@@ -145,6 +148,26 @@ async fn migrate(config: coplan::config::Config) -> Result<(), String> {
     tracing::info!(
         backend = store.backend_name(),
         "database schema is up to date"
+    );
+    Ok(())
+}
+
+async fn reindex(config: coplan::config::Config) -> Result<(), String> {
+    let state = AppState::open(config).await.map_err(|e| e.to_string())?;
+    let started = std::time::Instant::now();
+    let done = state
+        .fhir
+        .reindex(|n| {
+            eprintln!(
+                "reindexed {n} resources ({:.0}s)",
+                started.elapsed().as_secs_f64()
+            )
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    eprintln!(
+        "reindexed {done} resources in {:.1}s",
+        started.elapsed().as_secs_f64()
     );
     Ok(())
 }

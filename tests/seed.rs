@@ -58,3 +58,34 @@ async fn seeded_data_is_searchable() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn reindex_rebuilds_the_search_index_without_new_versions() {
+    use coplan::store::{Expected, VersionWrite, WriteMethod};
+    each_backend(|app| async move {
+        // A resource stored without index rows (as if written before a parameter existed).
+        let body = br#"{"resourceType":"Patient","id":"old","meta":{"versionId":"1","lastUpdated":"2026-01-01T00:00:00.000Z"},"name":[{"family":"Chalmers"}]}"#;
+        let write = VersionWrite {
+            resource_type: "Patient".into(),
+            id: "old".into(),
+            expected: Expected::Absent,
+            version_id: 1,
+            last_updated_us: 1_767_225_600_000_000,
+            method: WriteMethod::Create,
+            body: Some(bytes::Bytes::from_static(body)),
+            index: Vec::new(),
+        };
+        app.state.fhir.store.commit(&[write]).await.expect("store");
+        let before = app.get("/fhir/Patient?name=chalmers").await.json();
+        assert!(before["entry"].as_array().unwrap().is_empty());
+        let done = app.state.fhir.reindex(|_| {}).await.expect("reindex");
+        assert_eq!(done, 1);
+        let after = app.get("/fhir/Patient?name=chalmers").await.json();
+        assert_eq!(after["entry"][0]["resource"]["id"], "old");
+        let read = app.get("/fhir/Patient/old").await;
+        assert_eq!(read.header("etag"), Some("W/\"1\""), "no new version");
+        assert_eq!(read.body, body.to_vec(), "the stored bytes are untouched");
+        app
+    })
+    .await;
+}

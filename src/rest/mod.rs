@@ -10,6 +10,7 @@ mod history;
 mod instant;
 mod meta;
 mod read;
+mod reindex;
 pub mod search;
 mod transaction;
 mod write;

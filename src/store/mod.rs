@@ -72,6 +72,9 @@ pub enum Expected {
     Absent,
     /// The current version (live or deleted) is exactly this one.
     Version(i64),
+    /// Reindexing: replace only the search index rows, and only while the current live version
+    /// is still this one; no new version is written.
+    Reindex(i64),
 }
 
 /// One new version to store.
@@ -181,6 +184,12 @@ pub trait Store: Send + Sync + 'static {
     async fn commit(&self, writes: &[VersionWrite]) -> StoreResult<()>;
     /// A page of history, newest first.
     async fn history(&self, query: &HistoryQuery) -> StoreResult<Vec<HistoryRow>>;
+    /// Live current resources after `after` (by type, then id), for reindexing.
+    async fn current_page(
+        &self,
+        after: Option<(String, String)>,
+        limit: u32,
+    ) -> StoreResult<Vec<IncludedRow>>;
     /// A page of search matches, in the query's order.
     async fn search(&self, query: &search::SearchQuery) -> StoreResult<Vec<SearchRow>>;
     /// How many resources match (ignoring order, cursor and limit).

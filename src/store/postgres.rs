@@ -171,17 +171,25 @@ where
             "UPDATE resource_current SET version_id = $3, last_updated_us = $4, deleted = $5, body = $6 \
              WHERE resource_type = $1 AND id = $2 AND version_id = $8 RETURNING 1"
         }
+        // $3..$7 are bound but unused: the statement keeps one parameter list for every shape.
+        Expected::Reindex(_) => {
+            "SELECT 1 FROM resource_current WHERE resource_type = $1 AND id = $2 AND version_id = $8 \
+             AND body IS NOT NULL AND $3::int8 IS NOT NULL AND $4::int8 IS NOT NULL AND $5::bool IS NOT NULL \
+             AND ($6::bytea IS NULL OR true) AND $7::text IS NOT NULL FOR UPDATE"
+        }
     };
-    let replace = matches!(w.expected, Expected::Version(_));
+    let replace = matches!(w.expected, Expected::Version(_) | Expected::Reindex(_));
+    let history = match w.expected {
+        Expected::Reindex(_) => "",
+        _ => ", ver AS (INSERT INTO resource_version (resource_type, id, version_id, last_updated_us, method, body) \
+               SELECT $1, $2, $3, $4, $7, $6 FROM cur)",
+    };
     let sql = format!(
-        "WITH cur AS ({guard}), \
-         ver AS (INSERT INTO resource_version (resource_type, id, version_id, last_updated_us, method, body) \
-           SELECT $1, $2, $3, $4, $7, $6 FROM cur){} \
-         SELECT count(*) FROM cur",
+        "WITH cur AS ({guard}){history}{} SELECT count(*) FROM cur",
         index_ctes(replace)
     );
     let current = match w.expected {
-        Expected::Version(v) => v,
+        Expected::Version(v) | Expected::Reindex(v) => v,
         Expected::Absent => 0,
     };
     let c = IndexColumns::of(&w.index);
@@ -417,6 +425,33 @@ impl Store for PostgresStore {
             .fetch_one(&self.pool)
             .await?;
         Ok(row.try_get(0)?)
+    }
+
+    async fn current_page(
+        &self,
+        after: Option<(String, String)>,
+        limit: u32,
+    ) -> StoreResult<Vec<IncludedRow>> {
+        let (after_type, after_id) = after.unwrap_or_default();
+        let rows = sqlx::query(
+            "SELECT resource_type, id, version_id, last_updated_us, body FROM resource_current \
+             WHERE body IS NOT NULL AND (resource_type > $1 OR (resource_type = $1 AND id > $2)) \
+             ORDER BY resource_type, id LIMIT $3",
+        )
+        .bind(after_type.clone())
+        .bind(after_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(IncludedRow {
+                    resource_type: row.try_get("resource_type")?,
+                    id: row.try_get("id")?,
+                    version: stored_version(row)?,
+                })
+            })
+            .collect()
     }
 
     async fn include(&self, query: &IncludeQuery) -> StoreResult<Vec<IncludedRow>> {

@@ -162,7 +162,10 @@ impl Store for SqliteStore {
         answer
             .await
             .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))??;
-        for w in writes {
+        for w in writes
+            .iter()
+            .filter(|w| !matches!(w.expected, super::Expected::Reindex(_)))
+        {
             self.cache.put_if_newer(
                 &w.resource_type,
                 &w.id,
@@ -251,6 +254,34 @@ impl Store for SqliteStore {
             .fetch_one(&self.readers)
             .await?;
         Ok(row.try_get(0)?)
+    }
+
+    async fn current_page(
+        &self,
+        after: Option<(String, String)>,
+        limit: u32,
+    ) -> StoreResult<Vec<IncludedRow>> {
+        let (after_type, after_id) = after.unwrap_or_default();
+        let rows = sqlx::query(
+            "SELECT resource_type, id, version_id, last_updated_us, body FROM resource_current \
+             WHERE body IS NOT NULL AND (resource_type > ? OR (resource_type = ? AND id > ?)) \
+             ORDER BY resource_type, id LIMIT ?",
+        )
+        .bind(after_type.clone())
+        .bind(after_type)
+        .bind(after_id)
+        .bind(i64::from(limit))
+        .fetch_all(&self.readers)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(IncludedRow {
+                    resource_type: row.try_get("resource_type")?,
+                    id: row.try_get("id")?,
+                    version: stored_version(row)?,
+                })
+            })
+            .collect()
     }
 
     async fn include(&self, query: &IncludeQuery) -> StoreResult<Vec<IncludedRow>> {

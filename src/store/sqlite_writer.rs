@@ -122,6 +122,13 @@ fn apply_write(conn: &Connection, w: &VersionWrite) -> StoreResult<()> {
                  WHERE resource_type = ?5 AND id = ?6 AND version_id = ?7",
             )
             .and_then(|mut s| s.execute(params![w.version_id, w.last_updated_us, deleted, body, w.resource_type, w.id, current])),
+        Expected::Reindex(current) => conn
+            .prepare_cached(
+                "SELECT count(*) FROM resource_current \
+                 WHERE resource_type = ?1 AND id = ?2 AND version_id = ?3 AND body IS NOT NULL",
+            )
+            .and_then(|mut s| s.query_row(params![w.resource_type, w.id, current], |r| r.get::<_, i64>(0)))
+            .map(|n| n as usize),
     }
     .map_err(internal)?;
     if changed != 1 {
@@ -130,7 +137,7 @@ fn apply_write(conn: &Connection, w: &VersionWrite) -> StoreResult<()> {
             id: w.id.clone(),
         });
     }
-    if matches!(w.expected, Expected::Version(_)) {
+    if matches!(w.expected, Expected::Version(_) | Expected::Reindex(_)) {
         for table in super::index::INDEX_TABLES {
             conn.prepare_cached(&format!(
                 "DELETE FROM {table} WHERE resource_type = ?1 AND id = ?2"
@@ -141,6 +148,9 @@ fn apply_write(conn: &Connection, w: &VersionWrite) -> StoreResult<()> {
     }
     for row in &w.index {
         insert_index_row(conn, &w.resource_type, &w.id, row).map_err(internal)?;
+    }
+    if matches!(w.expected, Expected::Reindex(_)) {
+        return Ok(());
     }
     conn.prepare_cached(
         "INSERT INTO resource_version (resource_type, id, version_id, last_updated_us, method, body) \
