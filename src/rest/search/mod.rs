@@ -15,7 +15,7 @@ pub use compartment::{patient_compartment_clause, patient_compartment_types};
 use super::bundle_json::{push_json_string, push_search_entry};
 use super::{check_known_type, store_error, FhirService};
 use crate::error::{operation_outcome, ErrorKind, FhirError, FhirResult, Issue, Severity};
-use crate::store::search::{Cursor, IncludeDirection, IncludeQuery, Order, SearchQuery};
+use crate::store::search::{Clause, Cursor, IncludeDirection, IncludeQuery, Order, SearchQuery};
 use crate::store::IncludedRow;
 use bytes::Bytes;
 use fhir_search_query::{parse, self_link_params, Include, SearchRequest, Summary, TotalMode};
@@ -131,17 +131,36 @@ fn order_of(request: &SearchRequest) -> FhirResult<Order> {
 }
 
 impl FhirService {
+    /// Parse a search on `resource_type` and translate its filters into store clauses — the
+    /// one path shared by search and by the matching of conditional interactions.
+    fn compile(
+        &self,
+        resource_type: &str,
+        pairs: &[(String, String)],
+        strict: bool,
+    ) -> FhirResult<(SearchRequest, Vec<Clause>)> {
+        check_known_type(resource_type)?;
+        let pairs = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        let request =
+            parse(pairs, resource_type, &self.search_params, strict).map_err(parse_errors)?;
+        let normalize = |t: &str| self.search_params.normalize(t);
+        let ctx = Context {
+            normalize: &normalize,
+            tz_offset_seconds: self.search_params.tz_offset_seconds,
+            base_url: &self.base_url,
+        };
+        let clauses = request
+            .filters
+            .iter()
+            .map(|f| clause(f, &ctx))
+            .collect::<FhirResult<Vec<_>>>()?;
+        Ok((request, clauses))
+    }
+
     /// Run a search and render its `searchset` Bundle.
     pub async fn search(&self, input: &SearchInput) -> FhirResult<Bytes> {
-        check_known_type(&input.resource_type)?;
-        let pairs = input.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-        let mut request = parse(
-            pairs,
-            &input.resource_type,
-            &self.search_params,
-            input.strict,
-        )
-        .map_err(parse_errors)?;
+        let (mut request, mut clauses) =
+            self.compile(&input.resource_type, &input.pairs, input.strict)?;
         refuse_unimplemented(&request)?;
         let order = order_of(&request)?;
         let after = request.cursor.as_deref().map(parse_cursor).transpose()?;
@@ -151,17 +170,6 @@ impl FhirService {
             .min(self.max_page_size);
         request.count = Some(count);
 
-        let normalize = |t: &str| self.search_params.normalize(t);
-        let ctx = Context {
-            normalize: &normalize,
-            tz_offset_seconds: self.search_params.tz_offset_seconds,
-            base_url: &self.base_url,
-        };
-        let mut clauses = request
-            .filters
-            .iter()
-            .map(|f| clause(f, &ctx))
-            .collect::<FhirResult<Vec<_>>>()?;
         if let Some(patient) = &input.patient_compartment {
             let confine =
                 patient_compartment_clause(&input.resource_type, patient).ok_or_else(|| {
@@ -322,34 +330,16 @@ impl FhirService {
         query: &str,
         limit: u32,
     ) -> FhirResult<Vec<Match>> {
-        check_known_type(resource_type)?;
         let query = query.trim_start_matches('?');
         let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
             .into_owned()
             .collect();
-        let request = parse(
-            pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-            resource_type,
-            &self.search_params,
-            true,
-        )
-        .map_err(parse_errors)?;
+        let (request, clauses) = self.compile(resource_type, &pairs, true)?;
         if request.filters.is_empty() {
             return Err(FhirError::bad_request(
                 "a conditional interaction needs search criteria (e.g. identifier=system|value)",
             ));
         }
-        let normalize = |t: &str| self.search_params.normalize(t);
-        let ctx = Context {
-            normalize: &normalize,
-            tz_offset_seconds: self.search_params.tz_offset_seconds,
-            base_url: &self.base_url,
-        };
-        let clauses = request
-            .filters
-            .iter()
-            .map(|f| clause(f, &ctx))
-            .collect::<FhirResult<Vec<_>>>()?;
         let query = SearchQuery {
             resource_type: resource_type.to_string(),
             clauses,
