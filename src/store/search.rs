@@ -176,6 +176,17 @@ struct Builder {
 }
 
 impl Builder {
+    fn new(dialect: Dialect) -> Self {
+        Builder {
+            dialect,
+            binds: Vec::new(),
+            row: "c".into(),
+            row_type: String::new(),
+            depth: 0,
+            drive: false,
+        }
+    }
+
     fn bind(&mut self, value: Bind) -> String {
         self.binds.push(value);
         self.dialect.placeholder(self.binds.len())
@@ -492,14 +503,7 @@ fn escape_like(text: &str) -> String {
 
 /// Render the page query: `id, version_id, last_updated_us, body` of matching resources.
 pub fn render_page(dialect: Dialect, query: &SearchQuery) -> RenderedQuery {
-    let mut b = Builder {
-        dialect,
-        binds: Vec::new(),
-        row: "c".into(),
-        row_type: String::new(),
-        depth: 0,
-        drive: false,
-    };
+    let mut b = Builder::new(dialect);
     let mut sql = format!(
         "SELECT c.id, c.version_id, c.last_updated_us, c.body FROM resource_current c WHERE {}",
         b.where_clause(query)
@@ -538,14 +542,7 @@ pub fn render_page(dialect: Dialect, query: &SearchQuery) -> RenderedQuery {
 
 /// Render the count of all matches (for `_total=accurate`).
 pub fn render_count(dialect: Dialect, query: &SearchQuery) -> RenderedQuery {
-    let mut b = Builder {
-        dialect,
-        binds: Vec::new(),
-        row: "c".into(),
-        row_type: String::new(),
-        depth: 0,
-        drive: false,
-    };
+    let mut b = Builder::new(dialect);
     let sql = format!(
         "SELECT count(*) FROM resource_current c WHERE {}",
         b.where_clause(query)
@@ -582,14 +579,7 @@ pub struct IncludeQuery {
 /// Render an include step: `resource_type, id, version_id, last_updated_us, body` of the
 /// current, non-deleted resources it adds (one statement, however many ids — no N+1).
 pub fn render_include(dialect: Dialect, include: &IncludeQuery) -> RenderedQuery {
-    let mut b = Builder {
-        dialect,
-        binds: Vec::new(),
-        row: "c".into(),
-        row_type: String::new(),
-        depth: 0,
-        drive: false,
-    };
+    let mut b = Builder::new(dialect);
     let (join, by_ids_col) = match include.direction {
         IncludeDirection::Forward => (
             "c.resource_type = r.target_type AND c.id = r.target_id",
