@@ -249,6 +249,14 @@ fn conflict(w: &VersionWrite) -> StoreError {
     }
 }
 
+fn included_row(row: &PgRow) -> StoreResult<IncludedRow> {
+    Ok(IncludedRow {
+        resource_type: row.try_get("resource_type")?,
+        id: row.try_get("id")?,
+        version: stored_version(row)?,
+    })
+}
+
 fn stored_version(row: &PgRow) -> StoreResult<StoredVersion> {
     let body: Option<Vec<u8>> = row.try_get("body")?;
     Ok(StoredVersion {
@@ -443,15 +451,7 @@ impl Store for PostgresStore {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(IncludedRow {
-                    resource_type: row.try_get("resource_type")?,
-                    id: row.try_get("id")?,
-                    version: stored_version(row)?,
-                })
-            })
-            .collect()
+        rows.iter().map(included_row).collect()
     }
 
     async fn include(&self, query: &IncludeQuery) -> StoreResult<Vec<IncludedRow>> {
@@ -459,15 +459,7 @@ impl Store for PostgresStore {
         let rows = bind_all(sqlx::query(&rendered.sql), &rendered.binds)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(IncludedRow {
-                    resource_type: row.try_get("resource_type")?,
-                    id: row.try_get("id")?,
-                    version: stored_version(row)?,
-                })
-            })
-            .collect()
+        rows.iter().map(included_row).collect()
     }
 
     fn backend_name(&self) -> &'static str {

@@ -84,6 +84,14 @@ fn bind_all<'q>(mut query: SqliteQuery<'q>, binds: &'q [Bind]) -> SqliteQuery<'q
     query
 }
 
+fn included_row(row: &SqliteRow) -> StoreResult<IncludedRow> {
+    Ok(IncludedRow {
+        resource_type: row.try_get("resource_type")?,
+        id: row.try_get("id")?,
+        version: stored_version(row)?,
+    })
+}
+
 fn stored_version(row: &SqliteRow) -> StoreResult<StoredVersion> {
     let body: Option<Vec<u8>> = row.try_get("body")?;
     Ok(StoredVersion {
@@ -273,15 +281,7 @@ impl Store for SqliteStore {
         .bind(i64::from(limit))
         .fetch_all(&self.readers)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(IncludedRow {
-                    resource_type: row.try_get("resource_type")?,
-                    id: row.try_get("id")?,
-                    version: stored_version(row)?,
-                })
-            })
-            .collect()
+        rows.iter().map(included_row).collect()
     }
 
     async fn include(&self, query: &IncludeQuery) -> StoreResult<Vec<IncludedRow>> {
@@ -289,15 +289,7 @@ impl Store for SqliteStore {
         let rows = bind_all(sqlx::query(&rendered.sql), &rendered.binds)
             .fetch_all(&self.readers)
             .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(IncludedRow {
-                    resource_type: row.try_get("resource_type")?,
-                    id: row.try_get("id")?,
-                    version: stored_version(row)?,
-                })
-            })
-            .collect()
+        rows.iter().map(included_row).collect()
     }
 
     fn backend_name(&self) -> &'static str {
