@@ -225,22 +225,23 @@ impl FhirService {
                 Ok(()) => return Ok(DeleteOutcome::Deleted { version_id }),
                 Err(StoreError::Conflict { .. }) if if_match.is_none() => continue,
                 Err(StoreError::Conflict { .. }) => {
-                    let now = self
-                        .store
-                        .current(resource_type, id)
-                        .await
-                        .map_err(store_error)?;
-                    return Err(precondition_failed(
-                        resource_type,
-                        id,
-                        now.as_ref(),
-                        if_match.unwrap_or(0),
-                    ));
+                    return Err(self
+                        .lost_race(resource_type, id, if_match.unwrap_or(0))
+                        .await)
                 }
                 Err(other) => return Err(store_error(other)),
             }
         }
         Err(busy(resource_type, id))
+    }
+
+    /// The 412 for a client whose pinned version another writer replaced between our read and
+    /// our commit, naming the version that is current now.
+    async fn lost_race(&self, resource_type: &str, id: &str, wanted: i64) -> FhirError {
+        match self.store.current(resource_type, id).await {
+            Ok(now) => precondition_failed(resource_type, id, now.as_ref(), wanted),
+            Err(e) => store_error(e),
+        }
     }
 
     /// The shared loop of update and patch: read current, check If-Match, build the new
@@ -323,17 +324,9 @@ impl FhirService {
                 }
                 Err(StoreError::Conflict { .. }) if if_match.is_none() => continue,
                 Err(StoreError::Conflict { .. }) => {
-                    let now = self
-                        .store
-                        .current(resource_type, id)
-                        .await
-                        .map_err(store_error)?;
-                    return Err(precondition_failed(
-                        resource_type,
-                        id,
-                        now.as_ref(),
-                        if_match.unwrap_or(0),
-                    ));
+                    return Err(self
+                        .lost_race(resource_type, id, if_match.unwrap_or(0))
+                        .await)
                 }
                 Err(other) => return Err(store_error(other)),
             }
