@@ -3,6 +3,7 @@
 
 use crate::clock::{Clock, IdGenerator, RandomIds, SystemClock};
 use crate::config::Config;
+use crate::policy::BearerVerifier;
 use crate::rest::FhirService;
 use crate::store::{self, Store, StoreError};
 use axum::Router;
@@ -15,6 +16,9 @@ use tokio::net::TcpListener;
 pub struct AppState {
     pub config: Arc<Config>,
     pub fhir: Arc<FhirService>,
+    /// Verifies bearer tokens on the FHIR API; `None` only under `--insecure-no-auth` (every
+    /// request then has unrestricted access).
+    pub verifier: Option<Arc<dyn BearerVerifier>>,
 }
 
 impl AppState {
@@ -39,7 +43,14 @@ impl AppState {
         AppState {
             config: Arc::new(config),
             fhir: Arc::new(fhir),
+            verifier: None,
         }
+    }
+
+    /// The same state with bearer tokens on the FHIR API checked by `verifier`.
+    pub fn with_verifier(mut self, verifier: Arc<dyn BearerVerifier>) -> Self {
+        self.verifier = Some(verifier);
+        self
     }
 
     /// Open the configured database, migrate it, and use the real clock and random ids.

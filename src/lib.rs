@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod error;
 pub mod http;
+pub mod policy;
 pub mod rest;
 pub mod seed;
 pub mod store;
