@@ -35,6 +35,11 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `tracing` filter directive, e.g. `info` or `coplan=debug`.
     pub log_filter: String,
+    /// Serve the FHIR API without any access control (local experiments only).
+    pub insecure_no_auth: bool,
+    /// argon2id cost for user passwords: memory in KiB and passes.
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
 }
 
 impl std::fmt::Debug for Config {
@@ -50,6 +55,9 @@ impl std::fmt::Debug for Config {
             .field("tz_offset_seconds", &self.tz_offset_seconds)
             .field("log_format", &self.log_format)
             .field("log_filter", &self.log_filter)
+            .field("insecure_no_auth", &self.insecure_no_auth)
+            .field("argon2_memory_kib", &self.argon2_memory_kib)
+            .field("argon2_iterations", &self.argon2_iterations)
             .finish()
     }
 }
@@ -88,6 +96,9 @@ pub struct ConfigLayer {
     pub timezone: Option<String>,
     pub log_format: Option<LogFormat>,
     pub log_filter: Option<String>,
+    pub insecure_no_auth: Option<bool>,
+    pub argon2_memory_kib: Option<u32>,
+    pub argon2_iterations: Option<u32>,
 }
 
 impl ConfigLayer {
@@ -123,6 +134,18 @@ impl ConfigLayer {
             timezone: get("COPLAN_TIMEZONE"),
             log_format,
             log_filter: get("COPLAN_LOG"),
+            insecure_no_auth: match get("COPLAN_INSECURE_NO_AUTH").as_deref() {
+                None | Some("") => None,
+                Some("1" | "true" | "yes") => Some(true),
+                Some("0" | "false" | "no") => Some(false),
+                Some(other) => {
+                    return Err(format!(
+                        "COPLAN_INSECURE_NO_AUTH must be true or false, got {other:?}"
+                    ))
+                }
+            },
+            argon2_memory_kib: parse_num("COPLAN_ARGON2_MEMORY_KIB")?.map(|v| v as u32),
+            argon2_iterations: parse_num("COPLAN_ARGON2_ITERATIONS")?.map(|v| v as u32),
         })
     }
 
@@ -144,6 +167,9 @@ impl ConfigLayer {
             timezone: over.timezone.or(self.timezone),
             log_format: over.log_format.or(self.log_format),
             log_filter: over.log_filter.or(self.log_filter),
+            insecure_no_auth: over.insecure_no_auth.or(self.insecure_no_auth),
+            argon2_memory_kib: over.argon2_memory_kib.or(self.argon2_memory_kib),
+            argon2_iterations: over.argon2_iterations.or(self.argon2_iterations),
         }
     }
 
@@ -192,6 +218,10 @@ impl ConfigLayer {
             tz_offset_seconds: parse_offset(self.timezone.as_deref().unwrap_or("UTC"))?,
             log_format: self.log_format.unwrap_or(LogFormat::Text),
             log_filter: self.log_filter.unwrap_or_else(|| "info".to_string()),
+            insecure_no_auth: self.insecure_no_auth.unwrap_or(false),
+            // OWASP's argon2id minimum: 19 MiB, 2 passes.
+            argon2_memory_kib: self.argon2_memory_kib.unwrap_or(19 * 1024).max(8),
+            argon2_iterations: self.argon2_iterations.unwrap_or(2).max(1),
         })
     }
 }
