@@ -229,6 +229,7 @@ pub async fn patients_for(fhir: &FhirService, fhir_user: Option<&str>) -> Vec<St
         }
         _ => {}
     }
+    out.sort();
     out
 }
 
