@@ -166,12 +166,24 @@ impl AuthServer {
     async fn refresh(&self, client: &Client, form: &Form) -> Result<Value, OAuthError> {
         let token = required(form, "refresh_token")?;
         let key = hash_secret(token);
-        // Check ownership before consuming, so another client cannot burn the token.
+        // Check ownership and the requested scope before consuming, so neither another client
+        // nor a bad request burns the token.
         if let Some(data) = self.store.ticket(kind::REFRESH, &key, self.now()).await? {
-            if parse::<RefreshData>(&data)?.grant.client_id != client.client_id {
+            let data = parse::<RefreshData>(&data)?;
+            if data.grant.client_id != client.client_id {
                 return Err(OAuthError::invalid_grant(
                     "unknown or expired refresh token",
                 ));
+            }
+            if let Some(requested) = field(form, "scope") {
+                if let Some(extra) = requested
+                    .split_ascii_whitespace()
+                    .find(|s| !scopes::has(&data.grant.scope, s))
+                {
+                    return Err(OAuthError::invalid_scope(format!(
+                        "{extra} was not granted originally"
+                    )));
+                }
             }
         }
         let data = match self
@@ -202,26 +214,14 @@ impl AuthServer {
         if self.store.any_revoked(&[&data.grant.grant_id]).await? {
             return Err(OAuthError::invalid_grant("the grant was revoked"));
         }
-        let narrowed = match field(form, "scope") {
-            None => None,
-            Some(requested) => {
-                let granted = &data.grant.scope;
-                if let Some(extra) = requested
-                    .split_ascii_whitespace()
-                    .find(|s| !scopes::has(granted, s))
-                {
-                    return Err(OAuthError::invalid_scope(format!(
-                        "{extra} was not granted originally"
-                    )));
-                }
-                Some(
-                    requested
-                        .split_ascii_whitespace()
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                )
-            }
-        };
+        // Narrowing applies to this access token only; the rotated refresh token keeps the
+        // original scope (RFC 6749 §6).
+        let narrowed = field(form, "scope").map(|requested| {
+            requested
+                .split_ascii_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
         self.issue(
             &data.grant,
             narrowed.as_deref(),
