@@ -54,7 +54,7 @@ impl Clock for ManualClock {
 }
 
 /// One RSA signing key per test process (generation is the slow part of starting a server).
-fn server_key() -> &'static Vec<u8> {
+pub fn server_key() -> &'static Vec<u8> {
     static KEY: OnceLock<Vec<u8>> = OnceLock::new();
     KEY.get_or_init(|| coplan::auth::keys::generate_rsa_der().expect("RSA key"))
 }
