@@ -37,6 +37,38 @@ pub fn routes() -> Router<AppState> {
         .route("/auth/introspect", post(introspect))
         .route("/auth/revoke", post(revoke))
         .route("/auth/launch", post(register_launch))
+        .route("/auth/demo-callback", get(demo_callback))
+}
+
+/// Where the demo portal app (`coplan demo`) is sent back: shows the code to exchange.
+async fn demo_callback(RawQuery(query): RawQuery) -> Response {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let mut rows = String::new();
+    for (k, v) in &pairs {
+        rows.push_str(&format!(
+            "<dt>{}</dt><dd><code>{}</code></dd>\n",
+            super::pages::escape(k),
+            super::pages::escape(v)
+        ));
+    }
+    let html = super::pages::layout(
+        "Demo app callback",
+        &format!(
+            "<h1>The demo app received</h1>\n<dl>\n{rows}</dl>\n<p>Exchange the code at the \
+             token endpoint within 60 seconds with the curl command `coplan demo` printed.</p>"
+        ),
+    );
+    let mut response = html.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
 /// A JSON response that must not be cached (token endpoint responses, RFC 6749 §5.1).

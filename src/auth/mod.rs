@@ -5,8 +5,10 @@
 //! tokens it issues. Its HTTP routes are in `http.rs`; everything else is plain async Rust over
 //! an [`AuthStore`], an injected clock and an injected secret generator.
 
+pub mod admin;
 pub mod authorize;
 pub mod clients;
+pub mod demo;
 pub mod discovery;
 pub mod error;
 mod fetch;
@@ -14,7 +16,7 @@ pub mod grants;
 pub mod http;
 pub mod keys;
 pub mod launch;
-mod pages;
+pub mod pages;
 pub mod scopes;
 pub mod secrets;
 mod session;
