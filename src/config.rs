@@ -35,6 +35,9 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `tracing` filter directive, e.g. `info` or `coplan=debug`.
     pub log_filter: String,
+    /// `user/` scopes of a Practitioner reach every patient (an organisation-wide clinician
+    /// role) instead of the patients whose active CareTeam includes them.
+    pub practitioners_see_all_patients: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -50,6 +53,10 @@ impl std::fmt::Debug for Config {
             .field("tz_offset_seconds", &self.tz_offset_seconds)
             .field("log_format", &self.log_format)
             .field("log_filter", &self.log_filter)
+            .field(
+                "practitioners_see_all_patients",
+                &self.practitioners_see_all_patients,
+            )
             .finish()
     }
 }
@@ -88,6 +95,7 @@ pub struct ConfigLayer {
     pub timezone: Option<String>,
     pub log_format: Option<LogFormat>,
     pub log_filter: Option<String>,
+    pub practitioners_see_all_patients: Option<bool>,
 }
 
 impl ConfigLayer {
@@ -123,6 +131,18 @@ impl ConfigLayer {
             timezone: get("COPLAN_TIMEZONE"),
             log_format,
             log_filter: get("COPLAN_LOG"),
+            practitioners_see_all_patients: match get("COPLAN_PRACTITIONERS_SEE_ALL_PATIENTS")
+                .as_deref()
+            {
+                None => None,
+                Some("true" | "1") => Some(true),
+                Some("false" | "0") => Some(false),
+                Some(other) => {
+                    return Err(format!(
+                        "COPLAN_PRACTITIONERS_SEE_ALL_PATIENTS must be true or false, got {other:?}"
+                    ))
+                }
+            },
         })
     }
 
@@ -144,6 +164,9 @@ impl ConfigLayer {
             timezone: over.timezone.or(self.timezone),
             log_format: over.log_format.or(self.log_format),
             log_filter: over.log_filter.or(self.log_filter),
+            practitioners_see_all_patients: over
+                .practitioners_see_all_patients
+                .or(self.practitioners_see_all_patients),
         }
     }
 
@@ -192,6 +215,7 @@ impl ConfigLayer {
             tz_offset_seconds: parse_offset(self.timezone.as_deref().unwrap_or("UTC"))?,
             log_format: self.log_format.unwrap_or(LogFormat::Text),
             log_filter: self.log_filter.unwrap_or_else(|| "info".to_string()),
+            practitioners_see_all_patients: self.practitioners_see_all_patients.unwrap_or(false),
         })
     }
 }

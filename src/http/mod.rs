@@ -1,6 +1,7 @@
 //! The HTTP layer (axum only): the route table, thin handlers, content negotiation, header
 //! parsing, response building and middleware. FHIR semantics live in `rest`.
 
+mod auth;
 mod handlers;
 pub mod headers;
 mod middleware;
@@ -16,9 +17,9 @@ use tower_http::trace::TraceLayer;
 /// The route table: FHIR under `/fhir`, health probes at the root.
 pub fn routes(state: AppState) -> Router {
     use handlers::*;
-    let fhir = Router::new()
+    // Everything but discovery needs a valid access token (see `auth`).
+    let protected = Router::new()
         .route("/", axum::routing::post(bundle))
-        .route("/metadata", get(metadata))
         .route("/_history", get(history_system))
         .route(
             "/{type}",
@@ -36,6 +37,13 @@ pub fn routes(state: AppState) -> Router {
         .route("/{type}/{id}/_history", get(history_instance))
         .route("/{type}/{id}/{compartment_type}", get(compartment_search))
         .route("/{type}/{id}/_history/{vid}", get(vread))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
+    let fhir = Router::new()
+        .route("/metadata", get(metadata))
+        .merge(protected)
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()
         .route("/healthz", get(healthz))

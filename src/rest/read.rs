@@ -3,12 +3,21 @@
 
 use super::{check_known_type, store_error, FhirService, VersionedResource};
 use crate::error::{ErrorKind, FhirError, FhirResult};
+use crate::policy::{Access, Permission};
 use crate::store::StoredVersion;
 
 impl FhirService {
     /// The current version of `resource_type/id`.
-    pub async fn read(&self, resource_type: &str, id: &str) -> FhirResult<VersionedResource> {
+    pub async fn read(
+        &self,
+        access: &Access,
+        resource_type: &str,
+        id: &str,
+    ) -> FhirResult<VersionedResource> {
         check_known_type(resource_type)?;
+        if let Some(rule) = self.permit(access, resource_type, Permission::Read)? {
+            self.check_visible(&rule, resource_type, id).await?;
+        }
         let current = self
             .store
             .current(resource_type, id)
@@ -20,11 +29,15 @@ impl FhirService {
     /// Version `version` of `resource_type/id` (`version` as written in the URL).
     pub async fn vread(
         &self,
+        access: &Access,
         resource_type: &str,
         id: &str,
         version: &str,
     ) -> FhirResult<VersionedResource> {
         check_known_type(resource_type)?;
+        if let Some(rule) = self.permit(access, resource_type, Permission::Read)? {
+            self.check_visible(&rule, resource_type, id).await?;
+        }
         let version_id = parse_version(version).ok_or_else(|| {
             FhirError::not_found(format!("{resource_type}/{id} has no version {version:?}"))
         })?;

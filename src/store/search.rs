@@ -119,6 +119,8 @@ pub enum Condition {
         reference_code: String,
         inner: Box<Condition>,
     },
+    /// All of these clauses (used to confine the resources a chain or `_has` looks at).
+    All(Vec<Clause>),
 }
 
 /// A set of alternatives (comma-separated values), possibly negated (`:not`).
@@ -318,6 +320,27 @@ impl Builder {
                      AND r{alias}.code = {code} AND r{alias}.target_type = {rt} AND r{alias}.id IN (SELECT {alias}.id \
                      FROM resource_current {alias} WHERE {alias}.resource_type = {source2} AND {alias}.body IS NOT NULL AND {rendered}))"
                 )
+            }
+            Condition::All(clauses) => {
+                let parts: Vec<String> = clauses
+                    .iter()
+                    .filter(|c| !c.any_of.is_empty())
+                    .map(|clause| {
+                        let alternatives: Vec<String> =
+                            clause.any_of.iter().map(|c| self.condition(c)).collect();
+                        let joined = format!("({})", alternatives.join(" OR "));
+                        if clause.negated {
+                            format!("NOT {joined}")
+                        } else {
+                            joined
+                        }
+                    })
+                    .collect();
+                if parts.is_empty() {
+                    "1 = 1".to_string()
+                } else {
+                    format!("({})", parts.join(" AND "))
+                }
             }
             Condition::String { code, matching } => {
                 self.exists("idx_string", code, |b| match matching {
