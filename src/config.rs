@@ -38,6 +38,9 @@ pub struct Config {
     /// `user/` scopes of a Practitioner reach every patient (an organisation-wide clinician
     /// role) instead of the patients whose active CareTeam includes them.
     pub practitioners_see_all_patients: bool,
+    /// Browser origins (`https://app.example.org`) allowed to call the FHIR API and the token
+    /// endpoint (CORS); discovery is open to every origin.
+    pub allowed_origins: Vec<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -57,6 +60,7 @@ impl std::fmt::Debug for Config {
                 "practitioners_see_all_patients",
                 &self.practitioners_see_all_patients,
             )
+            .field("allowed_origins", &self.allowed_origins)
             .finish()
     }
 }
@@ -96,6 +100,7 @@ pub struct ConfigLayer {
     pub log_format: Option<LogFormat>,
     pub log_filter: Option<String>,
     pub practitioners_see_all_patients: Option<bool>,
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 impl ConfigLayer {
@@ -131,6 +136,12 @@ impl ConfigLayer {
             timezone: get("COPLAN_TIMEZONE"),
             log_format,
             log_filter: get("COPLAN_LOG"),
+            allowed_origins: get("COPLAN_ALLOWED_ORIGINS").map(|v| {
+                v.split(',')
+                    .map(|o| o.trim().to_string())
+                    .filter(|o| !o.is_empty())
+                    .collect()
+            }),
             practitioners_see_all_patients: match get("COPLAN_PRACTITIONERS_SEE_ALL_PATIENTS")
                 .as_deref()
             {
@@ -167,6 +178,7 @@ impl ConfigLayer {
             practitioners_see_all_patients: over
                 .practitioners_see_all_patients
                 .or(self.practitioners_see_all_patients),
+            allowed_origins: over.allowed_origins.or(self.allowed_origins),
         }
     }
 
@@ -216,6 +228,7 @@ impl ConfigLayer {
             log_format: self.log_format.unwrap_or(LogFormat::Text),
             log_filter: self.log_filter.unwrap_or_else(|| "info".to_string()),
             practitioners_see_all_patients: self.practitioners_see_all_patients.unwrap_or(false),
+            allowed_origins: self.allowed_origins.unwrap_or_default(),
         })
     }
 }

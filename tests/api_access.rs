@@ -590,3 +590,54 @@ async fn user_scopes_follow_care_teams_and_relationships() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn cors_opens_discovery_to_all_and_the_api_to_registered_origins() {
+    let layer = coplan::config::ConfigLayer {
+        allowed_origins: Some(vec!["https://portal.example.org".into()]),
+        ..Default::default()
+    };
+    let app = TestApp::with_config(coplan::testing::Backend::Sqlite, layer).await;
+    let preflight = |origin: &'static str| {
+        let app = &app;
+        async move {
+            app.request(
+                Method::OPTIONS,
+                "/fhir/CarePlan",
+                &[
+                    ("origin", origin),
+                    ("access-control-request-method", "GET"),
+                    ("access-control-request-headers", "authorization"),
+                ],
+                None,
+            )
+            .await
+        }
+    };
+    let allowed = preflight("https://portal.example.org").await;
+    assert_eq!(allowed.status, StatusCode::OK);
+    assert_eq!(
+        allowed.header("access-control-allow-origin"),
+        Some("https://portal.example.org")
+    );
+    assert!(allowed
+        .header("access-control-allow-headers")
+        .unwrap_or("")
+        .contains("authorization"));
+    let other = preflight("https://evil.example.com").await;
+    assert_eq!(other.header("access-control-allow-origin"), None);
+    let metadata = app
+        .request(
+            Method::GET,
+            "/fhir/metadata",
+            &[("origin", "https://anyone.example.net")],
+            None,
+        )
+        .await;
+    assert_eq!(metadata.status, StatusCode::OK);
+    assert_eq!(
+        metadata.header("access-control-allow-origin"),
+        Some("https://anyone.example.net")
+    );
+    app.cleanup().await;
+}

@@ -2,6 +2,7 @@
 //! parsing, response building and middleware. FHIR semantics live in `rest`.
 
 mod auth;
+mod cors;
 mod handlers;
 pub mod headers;
 mod middleware;
@@ -51,6 +52,7 @@ pub fn routes(state: AppState) -> Router {
         .nest("/fhir", fhir)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(cors::layer(&state.config.allowed_origins))
         .with_state(state)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
