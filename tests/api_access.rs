@@ -641,3 +641,36 @@ async fn cors_opens_discovery_to_all_and_the_api_to_registered_origins() {
     );
     app.cleanup().await;
 }
+
+#[tokio::test]
+async fn a_resource_moved_to_another_patient_leaves_the_first_ones_reach() {
+    each_backend(|app| async move {
+        let app = secured(app).await;
+        let p1 = as_(&app, "p1-read");
+        let admin = as_(&app, "admin");
+        assert_eq!(p1.get("/fhir/Goal/g1").await.status, StatusCode::OK);
+        let mut g1 = admin.get("/fhir/Goal/g1").await.json();
+        g1["subject"] = json!({"reference": "Patient/p2"});
+        assert_eq!(admin.put("/fhir/Goal/g1", &g1).await.status, StatusCode::OK);
+        assert_eq!(p1.get("/fhir/Goal/g1").await.status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            as_(&app, "dr-user").get("/fhir/Goal/g1").await.status,
+            StatusCode::NOT_FOUND
+        );
+        g1["subject"] = json!({"reference": "Patient/p1"});
+        assert_eq!(admin.put("/fhir/Goal/g1", &g1).await.status, StatusCode::OK);
+        assert_eq!(p1.get("/fhir/Goal/g1").await.status, StatusCode::OK);
+        // A deleted resource of another patient is not revealed as deleted.
+        assert_eq!(
+            admin
+                .send(Method::DELETE, "/fhir/Goal/g2", None)
+                .await
+                .status,
+            StatusCode::NO_CONTENT
+        );
+        assert_eq!(p1.get("/fhir/Goal/g2").await.status, StatusCode::NOT_FOUND);
+        assert_eq!(admin.get("/fhir/Goal/g2").await.status, StatusCode::GONE);
+        app
+    })
+    .await;
+}

@@ -565,7 +565,11 @@ impl FhirService {
             }
         }
         match self.store.commit(&writes).await {
-            Ok(()) => {}
+            Ok(()) => {
+                for w in writes.iter().filter(|w| w.body.is_some()) {
+                    self.remember_membership(&w.resource_type, &w.id, w.version_id, &w.index);
+                }
+            }
             Err(StoreError::Conflict { resource_type, id }) => {
                 return Err(FhirError::new(
                     ErrorKind::Conflict,

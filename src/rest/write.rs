@@ -95,13 +95,14 @@ impl FhirService {
             };
             match self.store.commit(std::slice::from_ref(&write)).await {
                 Ok(()) => {
+                    self.remember_membership(resource_type, &id, 1, &write.index);
                     return Ok(VersionedResource {
                         resource_type: resource_type.to_string(),
                         id,
                         version_id: 1,
                         last_updated_us: now,
                         body: bytes,
-                    })
+                    });
                 }
                 Err(StoreError::Conflict { .. }) => last_err = Some("id collision"),
                 Err(other) => return Err(store_error(other)),
@@ -357,8 +358,9 @@ impl FhirService {
                 body: Some(bytes.clone()),
                 index,
             };
-            match self.store.commit(&[write]).await {
+            match self.store.commit(std::slice::from_ref(&write)).await {
                 Ok(()) => {
+                    self.remember_membership(resource_type, id, version_id, &write.index);
                     return Ok(UpdateOutcome {
                         resource: VersionedResource {
                             resource_type: resource_type.to_string(),
@@ -368,7 +370,7 @@ impl FhirService {
                             body: bytes,
                         },
                         created,
-                    })
+                    });
                 }
                 Err(StoreError::Conflict { .. }) if if_match.is_none() => continue,
                 Err(StoreError::Conflict { .. }) => {
