@@ -15,11 +15,13 @@ use std::sync::{Arc, Mutex};
 const CAPACITY: usize = 200_000;
 
 type Key = (String, String);
+/// A version and the patients whose compartments it is in.
+type Entry = (i64, Arc<[String]>);
 
 /// Compartment membership of recent versions.
 #[derive(Default)]
 pub struct MembershipCache {
-    entries: Mutex<HashMap<Key, (i64, Arc<[String]>)>>,
+    entries: Mutex<HashMap<Key, Entry>>,
 }
 
 impl MembershipCache {
