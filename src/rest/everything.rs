@@ -110,7 +110,7 @@ impl FhirService {
         for (rt, ids) in by_type {
             let step = IncludeQuery {
                 direction: IncludeDirection::Forward,
-                source_type: rt,
+                source_type: Some(rt),
                 code: None,
                 target_type: None,
                 ids,

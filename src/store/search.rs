@@ -589,8 +589,8 @@ pub enum IncludeDirection {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IncludeQuery {
     pub direction: IncludeDirection,
-    /// The type holding the reference.
-    pub source_type: String,
+    /// The type holding the reference; `None` for `_revinclude=*` (any type).
+    pub source_type: Option<String>,
     /// The reference parameter; `None` for `*` (every reference parameter).
     pub code: Option<String>,
     /// The referenced type (forward: an optional filter; reverse: the type of `ids`).
@@ -613,12 +613,14 @@ pub fn render_include(dialect: Dialect, include: &IncludeQuery) -> RenderedQuery
             "r.target_id",
         ),
     };
-    let source = b.text(&include.source_type);
     let mut sql = format!(
         "SELECT DISTINCT c.resource_type, c.id, c.version_id, c.last_updated_us, c.body \
          FROM idx_reference r JOIN resource_current c ON {join} \
-         WHERE r.resource_type = {source} AND c.body IS NOT NULL"
+         WHERE c.body IS NOT NULL"
     );
+    if let Some(source) = &include.source_type {
+        sql.push_str(&format!(" AND r.resource_type = {}", b.text(source)));
+    }
     if let Some(code) = &include.code {
         sql.push_str(&format!(" AND r.code = {}", b.text(code)));
     }

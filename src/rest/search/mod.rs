@@ -88,13 +88,6 @@ fn parse_cursor(text: &str) -> FhirResult<Cursor> {
 /// Refuse result parameters this server does not apply yet (rather than silently ignoring them).
 fn refuse_unimplemented(request: &SearchRequest) -> FhirResult<()> {
     let mut missing = Vec::new();
-    if request
-        .revinclude
-        .iter()
-        .any(|r| r.source_type.is_none() || r.param.is_none())
-    {
-        missing.push("_revinclude=*");
-    }
     if matches!(request.summary, Some(Summary::True | Summary::Text)) {
         missing.push("_summary=true|text");
     }
@@ -407,7 +400,7 @@ impl FhirService {
                     if inc.source_type.as_ref().is_none_or(|s| s == rt) {
                         steps.push(IncludeQuery {
                             direction: IncludeDirection::Forward,
-                            source_type: rt.clone(),
+                            source_type: Some(rt.clone()),
                             code: inc.param.clone(),
                             target_type: inc.target_type.clone(),
                             ids: ids.clone(),
@@ -416,14 +409,11 @@ impl FhirService {
                 }
             }
             for inc in request.revinclude.iter().filter(|i| applies(i)) {
-                let Some(source) = &inc.source_type else {
-                    continue;
-                };
                 for (rt, ids) in &by_type {
                     if inc.target_type.as_ref().is_none_or(|t| t == rt) {
                         steps.push(IncludeQuery {
                             direction: IncludeDirection::Reverse,
-                            source_type: source.clone(),
+                            source_type: inc.source_type.clone(),
                             code: inc.param.clone(),
                             target_type: Some(rt.clone()),
                             ids: ids.clone(),
