@@ -44,6 +44,7 @@ impl AppState {
             search_params: crate::rest::search::params::R4SearchParams {
                 tz_offset_seconds: config.tz_offset_seconds,
             },
+            membership: Default::default(),
         };
         AppState {
             config: Arc::new(config),

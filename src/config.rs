@@ -40,6 +40,12 @@ pub struct Config {
     /// argon2id cost for user passwords: memory in KiB and passes.
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
+    /// `user/` scopes of a Practitioner reach every patient (an organisation-wide clinician
+    /// role) instead of the patients whose active CareTeam includes them.
+    pub practitioners_see_all_patients: bool,
+    /// Browser origins (`https://app.example.org`) allowed to call the FHIR API and the token
+    /// endpoint (CORS); discovery is open to every origin.
+    pub allowed_origins: Vec<String>,
 }
 
 impl std::fmt::Debug for Config {
@@ -58,6 +64,11 @@ impl std::fmt::Debug for Config {
             .field("insecure_no_auth", &self.insecure_no_auth)
             .field("argon2_memory_kib", &self.argon2_memory_kib)
             .field("argon2_iterations", &self.argon2_iterations)
+            .field(
+                "practitioners_see_all_patients",
+                &self.practitioners_see_all_patients,
+            )
+            .field("allowed_origins", &self.allowed_origins)
             .finish()
     }
 }
@@ -99,6 +110,8 @@ pub struct ConfigLayer {
     pub insecure_no_auth: Option<bool>,
     pub argon2_memory_kib: Option<u32>,
     pub argon2_iterations: Option<u32>,
+    pub practitioners_see_all_patients: Option<bool>,
+    pub allowed_origins: Option<Vec<String>>,
 }
 
 impl ConfigLayer {
@@ -146,6 +159,24 @@ impl ConfigLayer {
             },
             argon2_memory_kib: parse_num("COPLAN_ARGON2_MEMORY_KIB")?.map(|v| v as u32),
             argon2_iterations: parse_num("COPLAN_ARGON2_ITERATIONS")?.map(|v| v as u32),
+            allowed_origins: get("COPLAN_ALLOWED_ORIGINS").map(|v| {
+                v.split(',')
+                    .map(|o| o.trim().to_string())
+                    .filter(|o| !o.is_empty())
+                    .collect()
+            }),
+            practitioners_see_all_patients: match get("COPLAN_PRACTITIONERS_SEE_ALL_PATIENTS")
+                .as_deref()
+            {
+                None => None,
+                Some("true" | "1") => Some(true),
+                Some("false" | "0") => Some(false),
+                Some(other) => {
+                    return Err(format!(
+                        "COPLAN_PRACTITIONERS_SEE_ALL_PATIENTS must be true or false, got {other:?}"
+                    ))
+                }
+            },
         })
     }
 
@@ -170,6 +201,10 @@ impl ConfigLayer {
             insecure_no_auth: over.insecure_no_auth.or(self.insecure_no_auth),
             argon2_memory_kib: over.argon2_memory_kib.or(self.argon2_memory_kib),
             argon2_iterations: over.argon2_iterations.or(self.argon2_iterations),
+            practitioners_see_all_patients: over
+                .practitioners_see_all_patients
+                .or(self.practitioners_see_all_patients),
+            allowed_origins: over.allowed_origins.or(self.allowed_origins),
         }
     }
 
@@ -222,6 +257,8 @@ impl ConfigLayer {
             // OWASP's argon2id minimum: 19 MiB, 2 passes.
             argon2_memory_kib: self.argon2_memory_kib.unwrap_or(19 * 1024).max(8),
             argon2_iterations: self.argon2_iterations.unwrap_or(2).max(1),
+            practitioners_see_all_patients: self.practitioners_see_all_patients.unwrap_or(false),
+            allowed_origins: self.allowed_origins.unwrap_or_default(),
         })
     }
 }

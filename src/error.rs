@@ -9,7 +9,11 @@ use serde_json::{json, Value};
 pub enum ErrorKind {
     /// 400: the request is malformed or the resource is invalid.
     BadRequest,
-    /// 404: no such resource type, resource or version.
+    /// 401: no valid bearer token (SMART App Launch; RFC 6750 `WWW-Authenticate`).
+    Unauthorized,
+    /// 403: the token's scopes do not allow the interaction.
+    Forbidden,
+    /// 404: no such resource type, resource or version (or one the caller may not know of).
     NotFound,
     /// 405: the interaction is not allowed on this path.
     MethodNotAllowed,
@@ -40,6 +44,8 @@ impl ErrorKind {
     pub fn http_status(self) -> u16 {
         match self {
             ErrorKind::BadRequest => 400,
+            ErrorKind::Unauthorized => 401,
+            ErrorKind::Forbidden => 403,
             ErrorKind::NotFound => 404,
             ErrorKind::MethodNotAllowed => 405,
             ErrorKind::NotAcceptable => 406,
@@ -143,6 +149,11 @@ impl FhirError {
             kind: ErrorKind::BadRequest,
             issues: vec![Issue::error("invalid", diagnostics).at(expression)],
         }
+    }
+
+    /// 403: the access token does not allow this.
+    pub fn forbidden(diagnostics: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Forbidden, "forbidden", diagnostics)
     }
 
     pub fn not_found(diagnostics: impl Into<String>) -> Self {

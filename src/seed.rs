@@ -5,6 +5,7 @@
 //! write path (validated, indexed, versioned). Deterministic for a given `seed`; no real data.
 
 use crate::error::FhirResult;
+use crate::policy::Access;
 use crate::rest::FhirService;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -208,7 +209,9 @@ pub async fn seed(
         let practitioner = json!({"resourceType": "Practitioner",
             "identifier": [{"system": "http://hl7.org/fhir/sid/us-npi", "value": format!("99{n:08}")}],
             "name": [{"family": *rng.pick(FAMILY), "given": [*rng.pick(GIVEN_F)], "prefix": ["Dr"]}]});
-        let created = fhir.create("Practitioner", practitioner).await?;
+        let created = fhir
+            .create(&Access::Unrestricted, "Practitioner", practitioner)
+            .await?;
         practitioners.push(format!("Practitioner/{}", created.id));
     }
     let practitioners = Arc::new(practitioners);
@@ -235,7 +238,7 @@ pub async fn seed(
                 }
                 let bundle = patient_bundle(n, &mut rng, &practitioners);
                 let count = bundle["entry"].as_array().map_or(0, Vec::len) as u64;
-                fhir.process_bundle(bundle).await?;
+                fhir.process_bundle(&Access::Unrestricted, bundle).await?;
                 let total = written.fetch_add(count, Ordering::Relaxed) + count;
                 let finished = done.fetch_add(1, Ordering::Relaxed) + 1;
                 if finished % 500 == 0 || finished == patients {

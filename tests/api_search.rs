@@ -311,6 +311,11 @@ async fn includes_and_revincludes() {
         assert_eq!(by_mode(&everything, "include"), ["Goal/g1", "Patient/p1", "Provenance/prov1", "QuestionnaireResponse/qr1"]);
         let star = app.get("/fhir/CarePlan?_id=cp1&_include=*").await.json();
         assert_eq!(by_mode(&star, "include"), ["Goal/g1", "Patient/p1"]);
+        // Everything that references the plan, whatever its type and parameter.
+        let rev_star = app.get("/fhir/CarePlan?_id=cp1&_revinclude=*").await.json();
+        assert_eq!(by_mode(&rev_star, "include"), ["Provenance/prov1", "QuestionnaireResponse/qr1"]);
+        let rev_type_star = app.get("/fhir/CarePlan?_id=cp1&_revinclude=Provenance:*").await.json();
+        assert_eq!(by_mode(&rev_type_star, "include"), ["Provenance/prov1"]);
         let iterate = app
             .get("/fhir/QuestionnaireResponse?_id=qr1&_include=QuestionnaireResponse:based-on&_include:iterate=CarePlan:goal")
             .await

@@ -90,14 +90,11 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
     response
 }
 
-/// A discovery document: JSON whatever the Accept, open to any origin.
+/// A discovery document: JSON whatever the Accept (CORS for any origin is the application's
+/// CORS layer's job, `http/cors.rs`).
 fn public_json(body: &Value) -> Response {
     let mut response = json_response(StatusCode::OK, body);
     let headers = response.headers_mut();
-    headers.insert(
-        header::ACCESS_CONTROL_ALLOW_ORIGIN,
-        HeaderValue::from_static("*"),
-    );
     headers.insert(
         header::CACHE_CONTROL,
         HeaderValue::from_static("public, max-age=300"),
@@ -162,36 +159,6 @@ fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<Form, OAuthError> {
     Ok(form)
 }
 
-/// CORS for browser apps at the token endpoints: only origins of the client's registered
-/// redirect URIs.
-async fn allow_registered_origin(
-    auth: &AuthServer,
-    headers: &HeaderMap,
-    form: Option<&Form>,
-    mut response: Response,
-) -> Response {
-    let (Some(origin), Some(client_id)) = (
-        header_str(headers, header::ORIGIN),
-        form.and_then(|f| f.get("client_id")),
-    ) else {
-        return response;
-    };
-    if let Ok(Some(client)) = auth.client(client_id).await {
-        let registered = client.redirect_uris.iter().any(|uri| {
-            uri.strip_prefix(origin)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-        });
-        if registered {
-            if let Ok(value) = HeaderValue::from_str(origin) {
-                let headers = response.headers_mut();
-                headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
-                headers.insert(header::VARY, HeaderValue::from_static("Origin"));
-            }
-        }
-    }
-    response
-}
-
 /// Shared shape of the form-posting endpoints.
 async fn form_endpoint<F, Fut>(
     state: AppState,
@@ -211,11 +178,10 @@ where
         Err(e) => return e.into_response(),
     };
     let authorization = header_str(&headers, header::AUTHORIZATION).map(str::to_string);
-    let response = match work(auth.clone(), form.clone(), authorization).await {
+    match work(auth, form, authorization).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
-    };
-    allow_registered_origin(&auth, &headers, Some(&form), response).await
+    }
 }
 
 async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {

@@ -11,6 +11,7 @@ use super::response::{
 };
 use crate::app::AppState;
 use crate::error::{ErrorKind, FhirError, FhirResult};
+use crate::policy::Access;
 use crate::rest::search::SearchInput;
 use crate::rest::{
     capability_statement, ConditionalCreate, DeleteOutcome, EverythingParams, HistoryParams,
@@ -18,7 +19,7 @@ use crate::rest::{
 };
 use crate::store::HistoryScope;
 use axum::body::Body;
-use axum::extract::{OriginalUri, Path, RawQuery, State};
+use axum::extract::{Extension, OriginalUri, Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -151,13 +152,14 @@ pub async fn metadata(
 
 pub async fn read(
     State(state): State<AppState>,
+    Extension(access): Extension<Access>,
     Path((resource_type, id)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
     let query = Query::parse(raw);
     respond(negotiate(&query, &headers), |format| async move {
-        let resource = state.fhir.read(&resource_type, &id).await?;
+        let resource = state.fhir.read(&access, &resource_type, &id).await?;
         if if_none_match(&headers) == Some(resource.version_id) {
             let mut response = empty_response(StatusCode::NOT_MODIFIED);
             add_version_headers(&mut response, &resource);
@@ -170,13 +172,17 @@ pub async fn read(
 
 pub async fn vread(
     State(state): State<AppState>,
+    Extension(access): Extension<Access>,
     Path((resource_type, id, version)): Path<(String, String, String)>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
     let query = Query::parse(raw);
     respond(negotiate(&query, &headers), |format| async move {
-        let resource = state.fhir.vread(&resource_type, &id, &version).await?;
+        let resource = state
+            .fhir
+            .vread(&access, &resource_type, &id, &version)
+            .await?;
         Ok(resource_response(StatusCode::OK, format, resource))
     })
     .await
@@ -184,6 +190,7 @@ pub async fn vread(
 
 pub async fn create(
     State(state): State<AppState>,
+    Extension(access): Extension<Access>,
     Path(resource_type): Path<String>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
@@ -197,7 +204,7 @@ pub async fn create(
             return Ok(
                 match state
                     .fhir
-                    .create_if_none_exist(&resource_type, value, condition)
+                    .create_if_none_exist(&access, &resource_type, value, condition)
                     .await?
                 {
                     ConditionalCreate::Created(created) => {
@@ -209,7 +216,7 @@ pub async fn create(
                 },
             );
         }
-        let created = state.fhir.create(&resource_type, value).await?;
+        let created = state.fhir.create(&access, &resource_type, value).await?;
         Ok(write_response(
             &state,
             &headers,
@@ -224,6 +231,7 @@ pub async fn create(
 /// `POST /` with a batch or transaction Bundle.
 pub async fn bundle(
     State(state): State<AppState>,
+    Extension(access): Extension<Access>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
     body: Body,
@@ -231,7 +239,7 @@ pub async fn bundle(
     let query = Query::parse(raw);
     respond(negotiate(&query, &headers), |format| async move {
         let value = resource_body(&state, &headers, body).await?;
-        let response = state.fhir.process_bundle(value).await?;
+        let response = state.fhir.process_bundle(&access, value).await?;
         Ok(body_response(StatusCode::OK, format, response))
     })
     .await
@@ -240,6 +248,7 @@ pub async fn bundle(
 /// `PUT /{type}?criteria`: conditional update.
 pub async fn conditional_update(
     State(state): State<AppState>,
+    Extension(access): Extension<Access>,
     Path(resource_type): Path<String>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
@@ -253,7 +262,7 @@ pub async fn conditional_update(
         let value = resource_body(&state, &headers, body).await?;
         let outcome = state
             .fhir
-            .update_where(&resource_type, &criteria, value, if_match)
+            .update_where(&access, &resource_type, &criteria, value, if_match)
             .await?;
         let status = if outcome.created {
             StatusCode::CREATED
@@ -274,6 +283,7 @@ pub async fn conditional_update(
 /// `DELETE /{type}?criteria`: conditional delete (every match).
 pub async fn conditional_delete(
     State(state): State<AppState>,
+    Extension(access): Extension<Access>,
     Path(resource_type): Path<String>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
@@ -281,7 +291,10 @@ pub async fn conditional_delete(
     let criteria = raw.clone().unwrap_or_default();
     let query = Query::parse(raw);
     respond(negotiate(&query, &headers), |format| async move {
-        let deleted = state.fhir.delete_where(&resource_type, &criteria).await?;
+        let deleted = state
+            .fhir
+            .delete_where(&access, &resource_type, &criteria)
+            .await?;
         Ok(match return_preference(&headers) {
             ReturnPreference::OperationOutcome => information_outcome(
                 StatusCode::OK,
@@ -296,6 +309,7 @@ pub async fn conditional_delete(
 
 pub async fn update(
     State(state): State<AppState>,
+    Extension(access): Extension<Access>,
     Path((resource_type, id)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
@@ -308,7 +322,7 @@ pub async fn update(
         let value = resource_body(&state, &headers, body).await?;
         let outcome = state
             .fhir
-            .update(&resource_type, &id, value, if_match)
+            .update(&access, &resource_type, &id, value, if_match)
             .await?;
         let status = if outcome.created {
             StatusCode::CREATED
@@ -328,6 +342,7 @@ pub async fn update(
 
 pub async fn patch(
     State(state): State<AppState>,
+    Extension(access): Extension<Access>,
     Path((resource_type, id)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
@@ -348,7 +363,7 @@ pub async fn patch(
         let patch = crate::validate::parse_json(&bytes)?;
         let patched = state
             .fhir
-            .patch(&resource_type, &id, patch, if_match)
+            .patch(&access, &resource_type, &id, patch, if_match)
             .await?;
         Ok(write_response(
             &state,
@@ -363,6 +378,7 @@ pub async fn patch(
 
 pub async fn delete(
     State(state): State<AppState>,
+    Extension(access): Extension<Access>,
     Path((resource_type, id)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
@@ -370,7 +386,10 @@ pub async fn delete(
     let query = Query::parse(raw);
     respond(negotiate(&query, &headers), |format| async move {
         let if_match = if_match(&headers)?;
-        let outcome = state.fhir.delete(&resource_type, &id, if_match).await?;
+        let outcome = state
+            .fhir
+            .delete(&access, &resource_type, &id, if_match)
+            .await?;
         let (diagnostics, version) = match outcome {
             DeleteOutcome::Deleted { version_id } => (
                 format!("{resource_type}/{id} deleted (version {version_id})"),
@@ -401,6 +420,7 @@ pub async fn delete(
 
 async fn history(
     state: AppState,
+    access: Access,
     scope: HistoryScope,
     raw: Option<String>,
     headers: HeaderMap,
@@ -408,7 +428,7 @@ async fn history(
     let query = Query::parse(raw);
     let params = HistoryParams::from_pairs(query.pairs());
     respond(negotiate(&query, &headers), |format| async move {
-        let page = state.fhir.history(scope, &params).await?;
+        let page = state.fhir.history(&access, scope, &params).await?;
         Ok(body_response(StatusCode::OK, format, page.body))
     })
     .await
@@ -416,29 +436,40 @@ async fn history(
 
 pub async fn history_system(
     State(state): State<AppState>,
+    Extension(access): Extension<Access>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    history(state, HistoryScope::System, raw, headers).await
+    history(state, access, HistoryScope::System, raw, headers).await
 }
 
 pub async fn history_type(
     State(state): State<AppState>,
+    Extension(access): Extension<Access>,
     Path(resource_type): Path<String>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    history(state, HistoryScope::Type(resource_type), raw, headers).await
+    history(
+        state,
+        access,
+        HistoryScope::Type(resource_type),
+        raw,
+        headers,
+    )
+    .await
 }
 
 pub async fn history_instance(
     State(state): State<AppState>,
+    Extension(access): Extension<Access>,
     Path((resource_type, id)): Path<(String, String)>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
     history(
         state,
+        access,
         HistoryScope::Instance(resource_type, id),
         raw,
         headers,
@@ -448,6 +479,7 @@ pub async fn history_instance(
 
 async fn run_search(
     state: AppState,
+    access: Access,
     query: Query,
     headers: HeaderMap,
     resource_type: String,
@@ -461,7 +493,7 @@ async fn run_search(
             strict,
             patient_compartment: patient,
         };
-        let bundle = state.fhir.search(&input).await?;
+        let bundle = state.fhir.search(&access, &input).await?;
         Ok(body_response(StatusCode::OK, format, bundle))
     })
     .await
@@ -470,16 +502,26 @@ async fn run_search(
 /// `GET /{type}?…`
 pub async fn search(
     State(state): State<AppState>,
+    Extension(access): Extension<Access>,
     Path(resource_type): Path<String>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    run_search(state, Query::parse(raw), headers, resource_type, None).await
+    run_search(
+        state,
+        access,
+        Query::parse(raw),
+        headers,
+        resource_type,
+        None,
+    )
+    .await
 }
 
 /// `POST /{type}/_search` with a form body: the same as GET with the parameters combined.
 pub async fn search_post(
     State(state): State<AppState>,
+    Extension(access): Extension<Access>,
     Path(resource_type): Path<String>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
@@ -506,10 +548,16 @@ pub async fn search_post(
             .extend(Query::parse(Some(String::from_utf8_lossy(&bytes).into_owned())).0),
         Err(e) => return error_response(&e, Format::Json),
     }
-    run_search(state, query, headers, resource_type, None).await
+    run_search(state, access, query, headers, resource_type, None).await
 }
 
-async fn everything(state: AppState, id: String, query: Query, headers: HeaderMap) -> Response {
+async fn everything(
+    state: AppState,
+    access: Access,
+    id: String,
+    query: Query,
+    headers: HeaderMap,
+) -> Response {
     respond(negotiate(&query, &headers), |format| async move {
         let params = EverythingParams {
             since: query.get("_since").map(str::to_string),
@@ -517,7 +565,7 @@ async fn everything(state: AppState, id: String, query: Query, headers: HeaderMa
             count: query.get("_count").map(str::to_string),
             page: query.get("_page").map(str::to_string),
         };
-        let bundle = state.fhir.everything(&id, &params).await?;
+        let bundle = state.fhir.everything(&access, &id, &params).await?;
         Ok(body_response(StatusCode::OK, format, bundle))
     })
     .await
@@ -526,13 +574,14 @@ async fn everything(state: AppState, id: String, query: Query, headers: HeaderMa
 /// `GET /Patient/{id}/{type}?…`: search within a patient's compartment.
 pub async fn compartment_search(
     State(state): State<AppState>,
+    Extension(access): Extension<Access>,
     Path((compartment, id, resource_type)): Path<(String, String, String)>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
     let query = Query::parse(raw);
     if compartment == "Patient" && resource_type == "$everything" {
-        return everything(state, id, query, headers).await;
+        return everything(state, access, id, query, headers).await;
     }
     if compartment != "Patient" {
         let err = FhirError::not_found(format!(
@@ -540,7 +589,7 @@ pub async fn compartment_search(
         ));
         return error_response(&err, negotiate(&query, &headers).unwrap_or(Format::Json));
     }
-    run_search(state, query, headers, resource_type, Some(id)).await
+    run_search(state, access, query, headers, resource_type, Some(id)).await
 }
 
 pub async fn not_found(OriginalUri(uri): OriginalUri) -> Response {

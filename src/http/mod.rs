@@ -1,6 +1,8 @@
 //! The HTTP layer (axum only): the route table, thin handlers, content negotiation, header
 //! parsing, response building and middleware. FHIR semantics live in `rest`.
 
+mod auth;
+mod cors;
 mod handlers;
 pub mod headers;
 mod middleware;
@@ -16,9 +18,9 @@ use tower_http::trace::TraceLayer;
 /// The route table: FHIR under `/fhir`, health probes at the root.
 pub fn routes(state: AppState) -> Router {
     use handlers::*;
-    let fhir = Router::new()
+    // Everything but discovery needs a valid access token (see `auth`).
+    let protected = Router::new()
         .route("/", axum::routing::post(bundle))
-        .route("/metadata", get(metadata))
         .route("/_history", get(history_system))
         .route(
             "/{type}",
@@ -36,6 +38,13 @@ pub fn routes(state: AppState) -> Router {
         .route("/{type}/{id}/_history", get(history_instance))
         .route("/{type}/{id}/{compartment_type}", get(compartment_search))
         .route("/{type}/{id}/_history/{vid}", get(vread))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
+    let fhir = Router::new()
+        .route("/metadata", get(metadata))
+        .merge(protected)
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()
         .route("/healthz", get(healthz))
@@ -44,6 +53,7 @@ pub fn routes(state: AppState) -> Router {
         .nest("/fhir", fhir)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(cors::layer(&state.config.allowed_origins))
         .with_state(state)
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {

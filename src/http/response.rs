@@ -19,7 +19,17 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
 /// An error as an OperationOutcome response, in `format` when it can be (else JSON).
 pub fn error_response(err: &FhirError, format: Format) -> Response {
     let body = serde_json::to_vec(&err.to_operation_outcome()).unwrap_or_default();
-    body_response(status_of(err.kind), format, Bytes::from(body))
+    let mut response = body_response(status_of(err.kind), format, Bytes::from(body));
+    if err.kind == crate::error::ErrorKind::Forbidden {
+        // RFC 6750 §3.1: the token is valid but its scope does not allow the request.
+        response.headers_mut().insert(
+            axum::http::header::WWW_AUTHENTICATE,
+            axum::http::HeaderValue::from_static(
+                "Bearer realm=\"coplan\", error=\"insufficient_scope\"",
+            ),
+        );
+    }
+    response
 }
 
 /// An OperationOutcome with one informational issue, for `Prefer: return=OperationOutcome`.

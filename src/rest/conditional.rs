@@ -10,6 +10,7 @@
 use super::search::Match;
 use super::{DeleteOutcome, FhirService, UpdateOutcome, VersionedResource};
 use crate::error::{ErrorKind, FhirError, FhirResult};
+use crate::policy::Access;
 use serde_json::Value;
 
 /// The outcome of a conditional create.
@@ -36,17 +37,18 @@ impl FhirService {
     /// `POST /{type}` with `If-None-Exist: query`.
     pub async fn create_if_none_exist(
         &self,
+        access: &Access,
         resource_type: &str,
         body: Value,
         query: &str,
     ) -> FhirResult<ConditionalCreate> {
-        let matches = self.matching(resource_type, query, 2).await?;
+        let matches = self.matching(access, resource_type, query, 2).await?;
         match matches.as_slice() {
             [] => Ok(ConditionalCreate::Created(
-                self.create(resource_type, body).await?,
+                self.create(access, resource_type, body).await?,
             )),
             [one] => Ok(ConditionalCreate::Existing(
-                self.read(resource_type, &one.id).await?,
+                self.read(access, resource_type, &one.id).await?,
             )),
             _ => Err(several(resource_type, query)),
         }
@@ -55,18 +57,22 @@ impl FhirService {
     /// `PUT /{type}?query`: update the one match, or create when there is none.
     pub async fn update_where(
         &self,
+        access: &Access,
         resource_type: &str,
         query: &str,
         mut body: Value,
         if_match: Option<i64>,
     ) -> FhirResult<UpdateOutcome> {
-        let matches = self.matching(resource_type, query, 2).await?;
+        let matches = self.matching(access, resource_type, query, 2).await?;
         let body_id = body.get("id").and_then(Value::as_str).map(str::to_string);
         match matches.as_slice() {
             [] => match body_id {
-                Some(id) => self.update(resource_type, &id, body, if_match).await,
+                Some(id) => {
+                    self.update(access, resource_type, &id, body, if_match)
+                        .await
+                }
                 None => Ok(UpdateOutcome {
-                    resource: self.create(resource_type, body).await?,
+                    resource: self.create(access, resource_type, body).await?,
                     created: true,
                 }),
             },
@@ -83,7 +89,7 @@ impl FhirService {
                 if let Value::Object(map) = &mut body {
                     map.insert("id".into(), Value::String(id.clone()));
                 }
-                self.update(resource_type, id, body, if_match).await
+                self.update(access, resource_type, id, body, if_match).await
             }
             _ => Err(several(resource_type, query)),
         }
@@ -91,9 +97,14 @@ impl FhirService {
 
     /// `DELETE /{type}?query`: delete every match (up to [`MAX_CONDITIONAL_DELETE`]); returns how
     /// many were deleted.
-    pub async fn delete_where(&self, resource_type: &str, query: &str) -> FhirResult<usize> {
+    pub async fn delete_where(
+        &self,
+        access: &Access,
+        resource_type: &str,
+        query: &str,
+    ) -> FhirResult<usize> {
         let matches = self
-            .matching(resource_type, query, MAX_CONDITIONAL_DELETE + 1)
+            .matching(access, resource_type, query, MAX_CONDITIONAL_DELETE + 1)
             .await?;
         if matches.len() > MAX_CONDITIONAL_DELETE as usize {
             return Err(FhirError::new(
@@ -104,7 +115,9 @@ impl FhirService {
         }
         let mut deleted = 0;
         for m in &matches {
-            if let DeleteOutcome::Deleted { .. } = self.delete(resource_type, &m.id, None).await? {
+            if let DeleteOutcome::Deleted { .. } =
+                self.delete(access, resource_type, &m.id, None).await?
+            {
                 deleted += 1;
             }
         }

@@ -8,6 +8,7 @@ use super::bundle_json::{push_json_string, push_search_entry};
 use super::search::{patient_compartment_clause, patient_compartment_types};
 use super::{format_instant, parse_instant, store_error, FhirService};
 use crate::error::{FhirError, FhirResult};
+use crate::policy::{Access, Permission};
 use crate::store::search::{
     Clause, Condition, IncludeDirection, IncludeQuery, Order, Range, RangeOp, SearchQuery,
 };
@@ -31,10 +32,11 @@ impl FhirService {
     /// `GET /Patient/{id}/$everything`.
     pub async fn everything(
         &self,
+        access: &Access,
         patient_id: &str,
         params: &EverythingParams,
     ) -> FhirResult<Bytes> {
-        let patient = self.read("Patient", patient_id).await?;
+        let patient = self.read(access, "Patient", patient_id).await?;
         let since = params
             .since
             .as_deref()
@@ -74,6 +76,11 @@ impl FhirService {
                 continue;
             };
             let mut clauses = vec![confine];
+            match self.permit(access, rt, Permission::Search) {
+                Err(_) => continue,
+                Ok(None) => {}
+                Ok(Some(rule)) => clauses.extend(self.rule_clauses(&rule, rt)?),
+            }
             if let Some(s) = since {
                 clauses.push(Clause {
                     any_of: vec![Condition::LastUpdated(Range {
@@ -103,7 +110,7 @@ impl FhirService {
         for (rt, ids) in by_type {
             let step = IncludeQuery {
                 direction: IncludeDirection::Forward,
-                source_type: rt,
+                source_type: Some(rt),
                 code: None,
                 target_type: None,
                 ids,
@@ -114,6 +121,10 @@ impl FhirService {
             }
         }
         all.retain(|(rt, _), v| type_ok(rt) && since_ok(v));
+        let keys: Vec<(String, String)> = all.keys().cloned().collect();
+        if let Some(visible) = self.visible_keys(access, Permission::Read, &keys).await? {
+            all.retain(|key, _| visible.contains(key));
+        }
 
         let after: Option<(String, String)> = params.page.as_deref().map(|p| {
             let (rt, id) = p.split_once('/').unwrap_or((p, ""));

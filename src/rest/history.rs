@@ -8,6 +8,7 @@ use super::bundle_json::push_json_string;
 use super::instant::{format_instant, parse_instant};
 use super::{check_known_type, store_error, FhirService};
 use crate::error::{FhirError, FhirResult};
+use crate::policy::{Access, Permission};
 use crate::store::{HistoryQuery, HistoryRow, HistoryScope, WriteMethod};
 use bytes::Bytes;
 
@@ -36,6 +37,11 @@ impl HistoryParams {
     }
 }
 
+enum ScopeKind {
+    Instance,
+    Collection,
+}
+
 /// A rendered history Bundle.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HistoryPage {
@@ -46,17 +52,26 @@ impl FhirService {
     /// One page of history for `scope`.
     pub async fn history(
         &self,
+        access: &Access,
         scope: HistoryScope,
         params: &HistoryParams,
     ) -> FhirResult<HistoryPage> {
+        let scope_kind = match &scope {
+            HistoryScope::Instance(..) => ScopeKind::Instance,
+            _ => ScopeKind::Collection,
+        };
         let path = match &scope {
             HistoryScope::System => "_history".to_string(),
             HistoryScope::Type(rt) => {
                 check_known_type(rt)?;
+                self.permit(access, rt, Permission::Search)?;
                 format!("{rt}/_history")
             }
             HistoryScope::Instance(rt, id) => {
                 check_known_type(rt)?;
+                if let Some(rule) = self.permit(access, rt, Permission::Read)? {
+                    self.check_visible(&rule, rt, id).await?;
+                }
                 if self
                     .store
                     .current(rt, id)
@@ -107,6 +122,18 @@ impl FhirService {
         };
         let has_more = rows.len() > count as usize;
         rows.truncate(count as usize);
+        // The next link follows the unfiltered rows, so paging never skips; a confined caller
+        // sees only the versions of resources currently within reach.
+        let next_seq = rows.last().map(|r| r.seq);
+        if !matches!(scope_kind, ScopeKind::Instance) {
+            let keys: Vec<(String, String)> = rows
+                .iter()
+                .map(|r| (r.resource_type.clone(), r.id.clone()))
+                .collect();
+            if let Some(visible) = self.visible_keys(access, Permission::Search, &keys).await? {
+                rows.retain(|r| visible.contains(&(r.resource_type.clone(), r.id.clone())));
+            }
+        }
 
         let mut query = Vec::new();
         if let Some(since) = &params.since {
@@ -131,9 +158,9 @@ impl FhirService {
         );
         push_json_string(&mut out, &link(before_seq));
         out.push(b'}');
-        if let (true, Some(last)) = (has_more, rows.last()) {
+        if let (true, Some(last_seq)) = (has_more, next_seq) {
             out.extend_from_slice(br#",{"relation":"next","url":"#);
-            push_json_string(&mut out, &link(Some(last.seq)));
+            push_json_string(&mut out, &link(Some(last_seq)));
             out.push(b'}');
         }
         out.extend_from_slice(b"],\"entry\":[");

@@ -6,9 +6,12 @@ mod bundle_json;
 mod capability;
 mod conditional;
 mod everything;
+mod guard;
 mod history;
 mod instant;
+mod membership;
 mod meta;
+mod reach;
 mod read;
 mod reindex;
 pub mod search;
@@ -20,6 +23,7 @@ pub use conditional::{ConditionalCreate, MAX_CONDITIONAL_DELETE};
 pub use everything::EverythingParams;
 pub use history::{HistoryPage, HistoryParams};
 pub use instant::{format_instant, parse_instant};
+pub use membership::MembershipCache;
 pub use transaction::MAX_BUNDLE_ENTRIES;
 pub use write::{parse_etag, DeleteOutcome, UpdateOutcome};
 
@@ -51,6 +55,8 @@ pub struct FhirService {
     pub max_page_size: u32,
     /// The R4 search parameters: lookups for the search parser, index extraction on write.
     pub search_params: search::params::R4SearchParams,
+    /// Compartment membership of recent versions (confined reads).
+    pub membership: membership::MembershipCache,
 }
 
 /// How many times a write without `If-Match` is retried when a concurrent writer got there

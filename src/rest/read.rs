@@ -1,30 +1,47 @@
 //! read and vread (http.html#read, #vread): serve the stored bytes of the current or a given
 //! version; a deleted resource is 410 Gone, an unknown one 404.
 
+use super::guard::hidden;
+use super::search::in_patient_compartment;
 use super::{check_known_type, store_error, FhirService, VersionedResource};
 use crate::error::{ErrorKind, FhirError, FhirResult};
+use crate::policy::{Access, Permission, Rule};
 use crate::store::StoredVersion;
 
 impl FhirService {
     /// The current version of `resource_type/id`.
-    pub async fn read(&self, resource_type: &str, id: &str) -> FhirResult<VersionedResource> {
+    pub async fn read(
+        &self,
+        access: &Access,
+        resource_type: &str,
+        id: &str,
+    ) -> FhirResult<VersionedResource> {
         check_known_type(resource_type)?;
+        let rule = self.permit(access, resource_type, Permission::Read)?;
         let current = self
             .store
             .current(resource_type, id)
             .await
             .map_err(store_error)?;
+        if let Some(rule) = &rule {
+            self.check_readable(rule, resource_type, id, current.as_ref())
+                .await?;
+        }
         served(resource_type, id, current, None)
     }
 
     /// Version `version` of `resource_type/id` (`version` as written in the URL).
     pub async fn vread(
         &self,
+        access: &Access,
         resource_type: &str,
         id: &str,
         version: &str,
     ) -> FhirResult<VersionedResource> {
         check_known_type(resource_type)?;
+        if let Some(rule) = self.permit(access, resource_type, Permission::Read)? {
+            self.check_visible(&rule, resource_type, id).await?;
+        }
         let version_id = parse_version(version).ok_or_else(|| {
             FhirError::not_found(format!("{resource_type}/{id} has no version {version:?}"))
         })?;
@@ -34,6 +51,36 @@ impl FhirService {
             .await
             .map_err(store_error)?;
         served(resource_type, id, stored, Some(version_id))
+    }
+}
+
+impl FhirService {
+    /// Check a confined read of the current version `current` of `resource_type/id`: without
+    /// a granular filter, from the version's remembered compartments; otherwise by query. A
+    /// deleted or unknown resource is a 404 (its existence is not revealed).
+    async fn check_readable(
+        &self,
+        rule: &Rule,
+        resource_type: &str,
+        id: &str,
+        current: Option<&StoredVersion>,
+    ) -> FhirResult<()> {
+        let Some((version_id, body)) =
+            current.and_then(|c| c.body.as_ref().map(|b| (c.version_id, b)))
+        else {
+            return Err(hidden(resource_type, id));
+        };
+        match (&rule.patients, &rule.query) {
+            (Some(allowed), None) if in_patient_compartment(resource_type) => {
+                let patients = self.patients_of(resource_type, id, version_id, body)?;
+                if patients.iter().any(|p| allowed.contains(p)) {
+                    Ok(())
+                } else {
+                    Err(hidden(resource_type, id))
+                }
+            }
+            _ => self.check_visible(rule, resource_type, id).await,
+        }
     }
 }
 

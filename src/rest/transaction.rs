@@ -10,11 +10,12 @@ use super::search::SearchInput;
 use super::write::{check_id, precondition_failed};
 use super::{check_known_type, format_instant, store_error, FhirService, VersionedResource};
 use crate::error::{operation_outcome, ErrorKind, FhirError, FhirResult};
+use crate::policy::{Access, Permission};
 use crate::store::{Expected, StoreError, VersionWrite, WriteMethod};
 use crate::validate::{check_resource, check_structure};
 use bytes::Bytes;
 use serde_json::{json, Value};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// Most entries accepted in one Bundle.
 pub const MAX_BUNDLE_ENTRIES: usize = 1000;
@@ -249,12 +250,12 @@ fn error_entry(err: &FhirError) -> Value {
 
 impl FhirService {
     /// Process a batch or transaction Bundle and render the response Bundle.
-    pub async fn process_bundle(&self, bundle: Value) -> FhirResult<Bytes> {
+    pub async fn process_bundle(&self, access: &Access, bundle: Value) -> FhirResult<Bytes> {
         let (kind, entries) = parse_entries(&bundle)?;
         let responses = if kind == "transaction" {
-            self.transaction(entries).await?
+            self.transaction(access, entries).await?
         } else {
-            self.batch(entries).await
+            self.batch(access, entries).await
         };
         let out = json!({
             "resourceType": "Bundle",
@@ -266,17 +267,17 @@ impl FhirService {
             .map_err(FhirError::internal)
     }
 
-    async fn get_entry(&self, e: &Entry) -> FhirResult<Value> {
+    async fn get_entry(&self, access: &Access, e: &Entry) -> FhirResult<Value> {
         let t = target(&e.url)?;
         match (t.id, t.version, t.query) {
             (Some(id), Some(vid), _) => {
-                let r = self.vread(&t.resource_type, &id, &vid).await?;
+                let r = self.vread(access, &t.resource_type, &id, &vid).await?;
                 Ok(
                     json!({"resource": serde_json::from_slice::<Value>(&r.body).map_err(FhirError::internal)?, "response": {"status": "200 OK", "etag": format!("W/\"{}\"", r.version_id)}}),
                 )
             }
             (Some(id), None, _) => {
-                let r = self.read(&t.resource_type, &id).await?;
+                let r = self.read(access, &t.resource_type, &id).await?;
                 Ok(
                     json!({"resource": serde_json::from_slice::<Value>(&r.body).map_err(FhirError::internal)?, "response": {"status": "200 OK", "etag": format!("W/\"{}\"", r.version_id)}}),
                 )
@@ -291,7 +292,7 @@ impl FhirService {
                     strict: false,
                     patient_compartment: None,
                 };
-                let bundle = self.search(&input).await?;
+                let bundle = self.search(access, &input).await?;
                 Ok(
                     json!({"resource": serde_json::from_slice::<Value>(&bundle).map_err(FhirError::internal)?, "response": {"status": "200 OK"}}),
                 )
@@ -299,10 +300,10 @@ impl FhirService {
         }
     }
 
-    async fn batch(&self, entries: Vec<Entry>) -> Vec<Value> {
+    async fn batch(&self, access: &Access, entries: Vec<Entry>) -> Vec<Value> {
         let mut responses = Vec::with_capacity(entries.len());
         for e in entries {
-            let result = self.batch_entry(&e).await;
+            let result = self.batch_entry(access, &e).await;
             responses.push(match result {
                 Ok(v) => v,
                 Err(err) => error_entry(&at(e.index, err)),
@@ -311,10 +312,10 @@ impl FhirService {
         responses
     }
 
-    async fn batch_entry(&self, e: &Entry) -> FhirResult<Value> {
+    async fn batch_entry(&self, access: &Access, e: &Entry) -> FhirResult<Value> {
         let t = target(&e.url)?;
         match e.verb {
-            Verb::Get => self.get_entry(e).await,
+            Verb::Get => self.get_entry(access, e).await,
             Verb::Post => {
                 let body = e
                     .resource
@@ -322,13 +323,16 @@ impl FhirService {
                     .ok_or_else(|| FhirError::bad_request("a POST entry needs a resource"))?;
                 match &e.if_none_exist {
                     Some(cond) => match self
-                        .create_if_none_exist(&t.resource_type, body, cond)
+                        .create_if_none_exist(access, &t.resource_type, body, cond)
                         .await?
                     {
                         super::ConditionalCreate::Created(r) => Ok(written(201, &r)),
                         super::ConditionalCreate::Existing(r) => Ok(written(200, &r)),
                     },
-                    None => Ok(written(201, &self.create(&t.resource_type, body).await?)),
+                    None => Ok(written(
+                        201,
+                        &self.create(access, &t.resource_type, body).await?,
+                    )),
                 }
             }
             Verb::Put => {
@@ -337,9 +341,12 @@ impl FhirService {
                     .clone()
                     .ok_or_else(|| FhirError::bad_request("a PUT entry needs a resource"))?;
                 let outcome = match (&t.id, &t.query) {
-                    (Some(id), _) => self.update(&t.resource_type, id, body, e.if_match).await?,
+                    (Some(id), _) => {
+                        self.update(access, &t.resource_type, id, body, e.if_match)
+                            .await?
+                    }
                     (None, Some(q)) => {
-                        self.update_where(&t.resource_type, q, body, e.if_match)
+                        self.update_where(access, &t.resource_type, q, body, e.if_match)
                             .await?
                     }
                     (None, None) => {
@@ -356,10 +363,11 @@ impl FhirService {
             Verb::Delete => {
                 match (&t.id, &t.query) {
                     (Some(id), _) => {
-                        self.delete(&t.resource_type, id, e.if_match).await?;
+                        self.delete(access, &t.resource_type, id, e.if_match)
+                            .await?;
                     }
                     (None, Some(q)) => {
-                        self.delete_where(&t.resource_type, q).await?;
+                        self.delete_where(access, &t.resource_type, q).await?;
                     }
                     (None, None) => {
                         return Err(FhirError::bad_request(
@@ -372,7 +380,11 @@ impl FhirService {
         }
     }
 
-    async fn transaction(&self, mut entries: Vec<Entry>) -> FhirResult<Vec<Value>> {
+    async fn transaction(
+        &self,
+        access: &Access,
+        mut entries: Vec<Entry>,
+    ) -> FhirResult<Vec<Value>> {
         // 1. Identities: POSTs get their ids now (or the existing match of ifNoneExist);
         //    conditional PUT/DELETE URLs are resolved to one resource.
         let mut resolved: HashMap<String, String> = HashMap::new();
@@ -386,7 +398,7 @@ impl FhirService {
                     let mut id = None;
                     if let Some(cond) = &e.if_none_exist {
                         let matches = self
-                            .matching(&t.resource_type, cond, 2)
+                            .matching(access, &t.resource_type, cond, 2)
                             .await
                             .map_err(|err| at(e.index, err))?;
                         match matches.as_slice() {
@@ -394,7 +406,7 @@ impl FhirService {
                             [one] => {
                                 existing.insert(
                                     e.index,
-                                    self.read(&t.resource_type, &one.id)
+                                    self.read(access, &t.resource_type, &one.id)
                                         .await
                                         .map_err(|err| at(e.index, err))?,
                                 );
@@ -430,7 +442,7 @@ impl FhirService {
                         (Some(id), _) => Some(id.clone()),
                         (None, Some(q)) => {
                             let matches = self
-                                .matching(&t.resource_type, q, 2)
+                                .matching(access, &t.resource_type, q, 2)
                                 .await
                                 .map_err(|err| at(e.index, err))?;
                             match matches.as_slice() {
@@ -488,7 +500,7 @@ impl FhirService {
                 }
                 let (rt, query) = reference.split_once('?').unwrap_or((&reference, ""));
                 let matches = self
-                    .matching(rt, query, 2)
+                    .matching(access, rt, query, 2)
                     .await
                     .map_err(|err| at(e.index, err))?;
                 match matches.as_slice() {
@@ -504,6 +516,14 @@ impl FhirService {
                 rewrite_references(r, &resolved);
             }
         }
+        // Resources this transaction writes: references between them are checked through
+        // the checks on each of them.
+        let pending: HashSet<(String, String)> = entries
+            .iter()
+            .filter(|e| matches!(e.verb, Verb::Post | Verb::Put))
+            .filter_map(|e| targets.get(&e.index))
+            .filter_map(|(rt, id)| id.clone().map(|id| (rt.clone(), id)))
+            .collect();
         // 3. Prepare every write in the spec's order, then commit them all at once.
         let mut order: Vec<usize> = (0..entries.len()).collect();
         order.sort_by_key(|&i| (entries[i].verb, i));
@@ -523,7 +543,15 @@ impl FhirService {
                 continue;
             };
             let prepared = self
-                .prepare_write(e, &rt, id.as_deref(), now, new_ids.contains_key(&e.index))
+                .prepare_write(
+                    access,
+                    &pending,
+                    e,
+                    &rt,
+                    id.as_deref(),
+                    now,
+                    new_ids.contains_key(&e.index),
+                )
                 .await
                 .map_err(|err| at(e.index, err))?;
             match prepared {
@@ -537,7 +565,11 @@ impl FhirService {
             }
         }
         match self.store.commit(&writes).await {
-            Ok(()) => {}
+            Ok(()) => {
+                for w in writes.iter().filter(|w| w.body.is_some()) {
+                    self.remember_membership(&w.resource_type, &w.id, w.version_id, &w.index);
+                }
+            }
             Err(StoreError::Conflict { resource_type, id }) => {
                 return Err(FhirError::new(
                     ErrorKind::Conflict,
@@ -550,7 +582,10 @@ impl FhirService {
         // 4. Reads see the committed state.
         for e in &entries {
             if e.verb == Verb::Get {
-                let value = self.get_entry(e).await.map_err(|err| at(e.index, err))?;
+                let value = self
+                    .get_entry(access, e)
+                    .await
+                    .map_err(|err| at(e.index, err))?;
                 results.insert(e.index, value);
             }
         }
@@ -560,8 +595,11 @@ impl FhirService {
     }
 
     /// Build the version one transaction entry writes (None: a delete of nothing).
+    #[allow(clippy::too_many_arguments)]
     async fn prepare_write(
         &self,
+        access: &Access,
+        pending: &HashSet<(String, String)>,
         e: &Entry,
         rt: &str,
         id: Option<&str>,
@@ -569,6 +607,18 @@ impl FhirService {
         fresh_id: bool,
     ) -> FhirResult<Option<(VersionWrite, Value)>> {
         let Some(id) = id else { return Ok(None) };
+        let rule = match e.verb {
+            Verb::Delete => {
+                let rule = self.permit(access, rt, Permission::Delete)?;
+                if let Some(rule) = &rule {
+                    self.check_visible(rule, rt, id).await?;
+                }
+                rule
+            }
+            Verb::Post => self.permit(access, rt, Permission::Create)?,
+            _ if fresh_id => self.permit(access, rt, Permission::Create)?,
+            _ => self.put_rule(access, rt, id).await?,
+        };
         let current = if fresh_id {
             None
         } else {
@@ -618,7 +668,12 @@ impl FhirService {
             map.insert("id".into(), Value::String(id.to_string()));
         }
         let checked = check_resource(body, rt)?;
+        self.check_references(access, checked.value(), pending)
+            .await?;
         let index = self.search_params.index_rows(checked.value())?;
+        if let Some(rule) = &rule {
+            self.check_new_content(rule, rt, id, &index)?;
+        }
         let bytes = stamp(&checked, id, version_id, now)?;
         check_structure(&bytes, rt)?;
         let created = current.as_ref().is_none_or(|c| c.body.is_none());

@@ -3,15 +3,18 @@
 //! never silently overwrite each other. With `If-Match` a stale version is 412; without it the
 //! write is retried against the new current version (last writer wins, nothing half-applied).
 
+use super::guard::hidden;
 use super::meta::stamp;
 use super::read::parse_version;
 use super::{
     backoff, check_known_type, store_error, FhirService, VersionedResource, WRITE_RETRIES,
 };
 use crate::error::{ErrorKind, FhirError, FhirResult};
+use crate::policy::{Access, Permission, Rule};
 use crate::store::{Expected, StoreError, StoredVersion, VersionWrite, WriteMethod};
 use crate::validate::{check_resource, check_structure, is_valid_id, CheckedResource};
 use serde_json::Value;
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// The result of an update: the new version, and whether it created the resource.
@@ -59,13 +62,24 @@ pub(crate) fn check_id(resource_type: &str, id: &str) -> FhirResult<()> {
 
 impl FhirService {
     /// Create a resource with a server-assigned id (any id in the body is ignored).
-    pub async fn create(&self, resource_type: &str, body: Value) -> FhirResult<VersionedResource> {
+    pub async fn create(
+        &self,
+        access: &Access,
+        resource_type: &str,
+        body: Value,
+    ) -> FhirResult<VersionedResource> {
         check_known_type(resource_type)?;
+        let rule = self.permit(access, resource_type, Permission::Create)?;
         let checked = check_resource(body, resource_type)?;
+        self.check_references(access, checked.value(), &HashSet::new())
+            .await?;
         let index = self.search_params.index_rows(checked.value())?;
         let mut last_err = None;
         for _ in 0..WRITE_RETRIES {
             let id = self.ids.new_id();
+            if let Some(rule) = &rule {
+                self.check_new_content(rule, resource_type, &id, &index)?;
+            }
             let now = self.now_us();
             let bytes = stamp(&checked, &id, 1, now)?;
             check_structure(&bytes, resource_type)?;
@@ -81,13 +95,14 @@ impl FhirService {
             };
             match self.store.commit(std::slice::from_ref(&write)).await {
                 Ok(()) => {
+                    self.remember_membership(resource_type, &id, 1, &write.index);
                     return Ok(VersionedResource {
                         resource_type: resource_type.to_string(),
                         id,
                         version_id: 1,
                         last_updated_us: now,
                         body: bytes,
-                    })
+                    });
                 }
                 Err(StoreError::Conflict { .. }) => last_err = Some("id collision"),
                 Err(other) => return Err(store_error(other)),
@@ -99,6 +114,7 @@ impl FhirService {
     /// Update (or create, with a client-chosen id) `resource_type/id`.
     pub async fn update(
         &self,
+        access: &Access,
         resource_type: &str,
         id: &str,
         body: Value,
@@ -121,22 +137,34 @@ impl FhirService {
                 ))
             }
         }
+        let rule = self.put_rule(access, resource_type, id).await?;
         let checked = Arc::new(check_resource(body, resource_type)?);
-        self.write_new_version(resource_type, id, if_match, WriteMethod::Update, |_| {
-            Ok(Arc::clone(&checked))
-        })
+        self.write_new_version(
+            access,
+            rule.as_ref(),
+            resource_type,
+            id,
+            if_match,
+            WriteMethod::Update,
+            |_| Ok(Arc::clone(&checked)),
+        )
         .await
     }
 
     /// Apply a JSON Patch (RFC 6902) document to the current version.
     pub async fn patch(
         &self,
+        access: &Access,
         resource_type: &str,
         id: &str,
         patch: Value,
         if_match: Option<i64>,
     ) -> FhirResult<VersionedResource> {
         check_known_type(resource_type)?;
+        let rule = self.permit(access, resource_type, Permission::Update)?;
+        if let Some(rule) = &rule {
+            self.check_visible(rule, resource_type, id).await?;
+        }
         let patch: json_patch::Patch = serde_json::from_value(patch).map_err(|e| {
             FhirError::new(
                 ErrorKind::BadRequest,
@@ -145,39 +173,48 @@ impl FhirService {
             )
         })?;
         let outcome = self
-            .write_new_version(resource_type, id, if_match, WriteMethod::Patch, |current| {
-                let Some(body) = current.and_then(|c| c.body.as_ref()) else {
-                    return Err(FhirError::internal("patch reached a missing resource"));
-                };
-                let mut doc: Value = serde_json::from_slice(body).map_err(FhirError::internal)?;
-                json_patch::patch(&mut doc, &patch).map_err(|e| {
-                    FhirError::new(
-                        ErrorKind::Unprocessable,
-                        "processing",
-                        format!("the patch cannot be applied: {e}"),
-                    )
-                })?;
-                if doc.get("id") != Some(&Value::String(id.to_string())) {
-                    return Err(FhirError::new(
-                        ErrorKind::Unprocessable,
-                        "processing",
-                        "a patch must not change or remove the resource id",
-                    ));
-                }
-                if doc.get("resourceType") != Some(&Value::String(resource_type.to_string())) {
-                    return Err(FhirError::new(
-                        ErrorKind::Unprocessable,
-                        "processing",
-                        "a patch must not change the resourceType",
-                    ));
-                }
-                check_resource(doc, resource_type)
-                    .map(Arc::new)
-                    .map_err(|mut e| {
-                        e.kind = ErrorKind::Unprocessable;
-                        e
-                    })
-            })
+            .write_new_version(
+                access,
+                rule.as_ref(),
+                resource_type,
+                id,
+                if_match,
+                WriteMethod::Patch,
+                |current| {
+                    let Some(body) = current.and_then(|c| c.body.as_ref()) else {
+                        return Err(FhirError::internal("patch reached a missing resource"));
+                    };
+                    let mut doc: Value =
+                        serde_json::from_slice(body).map_err(FhirError::internal)?;
+                    json_patch::patch(&mut doc, &patch).map_err(|e| {
+                        FhirError::new(
+                            ErrorKind::Unprocessable,
+                            "processing",
+                            format!("the patch cannot be applied: {e}"),
+                        )
+                    })?;
+                    if doc.get("id") != Some(&Value::String(id.to_string())) {
+                        return Err(FhirError::new(
+                            ErrorKind::Unprocessable,
+                            "processing",
+                            "a patch must not change or remove the resource id",
+                        ));
+                    }
+                    if doc.get("resourceType") != Some(&Value::String(resource_type.to_string())) {
+                        return Err(FhirError::new(
+                            ErrorKind::Unprocessable,
+                            "processing",
+                            "a patch must not change the resourceType",
+                        ));
+                    }
+                    check_resource(doc, resource_type)
+                        .map(Arc::new)
+                        .map_err(|mut e| {
+                            e.kind = ErrorKind::Unprocessable;
+                            e
+                        })
+                },
+            )
             .await?;
         Ok(outcome.resource)
     }
@@ -185,11 +222,15 @@ impl FhirService {
     /// Delete `resource_type/id`: writes a tombstone version; history keeps every version.
     pub async fn delete(
         &self,
+        access: &Access,
         resource_type: &str,
         id: &str,
         if_match: Option<i64>,
     ) -> FhirResult<DeleteOutcome> {
         check_known_type(resource_type)?;
+        if let Some(rule) = self.permit(access, resource_type, Permission::Delete)? {
+            self.check_visible(&rule, resource_type, id).await?;
+        }
         for attempt in 0..WRITE_RETRIES {
             backoff(attempt).await;
             let current = self
@@ -247,8 +288,11 @@ impl FhirService {
     /// The shared loop of update and patch: read current, check If-Match, build the new
     /// content from the current version, commit expecting that version; retry on a lost race
     /// unless the client pinned a version.
+    #[allow(clippy::too_many_arguments)]
     async fn write_new_version(
         &self,
+        access: &Access,
+        rule: Option<&Rule>,
         resource_type: &str,
         id: &str,
         if_match: Option<i64>,
@@ -290,7 +334,12 @@ impl FhirService {
                 }
             }
             let checked = build(current.as_ref())?;
+            self.check_references(access, checked.value(), &HashSet::new())
+                .await?;
             let index = self.search_params.index_rows(checked.value())?;
+            if let Some(rule) = rule {
+                self.check_new_content(rule, resource_type, id, &index)?;
+            }
             let (expected, version_id) = match &current {
                 Some(c) => (Expected::Version(c.version_id), c.version_id + 1),
                 None => (Expected::Absent, 1),
@@ -309,8 +358,9 @@ impl FhirService {
                 body: Some(bytes.clone()),
                 index,
             };
-            match self.store.commit(&[write]).await {
+            match self.store.commit(std::slice::from_ref(&write)).await {
                 Ok(()) => {
+                    self.remember_membership(resource_type, id, version_id, &write.index);
                     return Ok(UpdateOutcome {
                         resource: VersionedResource {
                             resource_type: resource_type.to_string(),
@@ -320,7 +370,7 @@ impl FhirService {
                             body: bytes,
                         },
                         created,
-                    })
+                    });
                 }
                 Err(StoreError::Conflict { .. }) if if_match.is_none() => continue,
                 Err(StoreError::Conflict { .. }) => {
@@ -332,6 +382,49 @@ impl FhirService {
             }
         }
         Err(busy(resource_type, id))
+    }
+}
+
+impl FhirService {
+    /// The rule an update (`PUT`) of `resource_type/id` runs under. Under confined access a
+    /// resource the caller cannot see is a 404 whether or not it exists, and a client-chosen
+    /// id cannot create one (that would reveal which ids are taken).
+    pub(crate) async fn put_rule(
+        &self,
+        access: &Access,
+        resource_type: &str,
+        id: &str,
+    ) -> FhirResult<Option<Rule>> {
+        if matches!(access, Access::Unrestricted) {
+            return Ok(None);
+        }
+        let update = self.permit(access, resource_type, Permission::Update);
+        let create = self.permit(access, resource_type, Permission::Create);
+        if let (Err(denied), Err(_)) = (&update, &create) {
+            return Err(denied.clone());
+        }
+        let exists = self
+            .store
+            .current(resource_type, id)
+            .await
+            .map_err(store_error)?
+            .is_some_and(|c| c.body.is_some());
+        match (exists, update, create) {
+            (true, Ok(rule), _) => {
+                if let Some(rule) = &rule {
+                    self.check_visible(rule, resource_type, id).await?;
+                }
+                Ok(rule)
+            }
+            (true, Err(denied), Ok(create_rule)) => {
+                if let Some(rule) = &create_rule {
+                    self.check_visible(rule, resource_type, id).await?;
+                }
+                Err(denied)
+            }
+            (false, _, Ok(rule)) if rule.as_ref().is_none_or(|r| r.patients.is_none()) => Ok(rule),
+            _ => Err(hidden(resource_type, id)),
+        }
     }
 }
 

@@ -119,6 +119,8 @@ pub enum Condition {
         reference_code: String,
         inner: Box<Condition>,
     },
+    /// All of these clauses (used to confine the resources a chain or `_has` looks at).
+    All(Vec<Clause>),
 }
 
 /// A set of alternatives (comma-separated values), possibly negated (`:not`).
@@ -318,6 +320,27 @@ impl Builder {
                      AND r{alias}.code = {code} AND r{alias}.target_type = {rt} AND r{alias}.id IN (SELECT {alias}.id \
                      FROM resource_current {alias} WHERE {alias}.resource_type = {source2} AND {alias}.body IS NOT NULL AND {rendered}))"
                 )
+            }
+            Condition::All(clauses) => {
+                let parts: Vec<String> = clauses
+                    .iter()
+                    .filter(|c| !c.any_of.is_empty())
+                    .map(|clause| {
+                        let alternatives: Vec<String> =
+                            clause.any_of.iter().map(|c| self.condition(c)).collect();
+                        let joined = format!("({})", alternatives.join(" OR "));
+                        if clause.negated {
+                            format!("NOT {joined}")
+                        } else {
+                            joined
+                        }
+                    })
+                    .collect();
+                if parts.is_empty() {
+                    "1 = 1".to_string()
+                } else {
+                    format!("({})", parts.join(" AND "))
+                }
             }
             Condition::String { code, matching } => {
                 self.exists("idx_string", code, |b| match matching {
@@ -566,8 +589,8 @@ pub enum IncludeDirection {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IncludeQuery {
     pub direction: IncludeDirection,
-    /// The type holding the reference.
-    pub source_type: String,
+    /// The type holding the reference; `None` for `_revinclude=*` (any type).
+    pub source_type: Option<String>,
     /// The reference parameter; `None` for `*` (every reference parameter).
     pub code: Option<String>,
     /// The referenced type (forward: an optional filter; reverse: the type of `ids`).
@@ -590,12 +613,14 @@ pub fn render_include(dialect: Dialect, include: &IncludeQuery) -> RenderedQuery
             "r.target_id",
         ),
     };
-    let source = b.text(&include.source_type);
     let mut sql = format!(
         "SELECT DISTINCT c.resource_type, c.id, c.version_id, c.last_updated_us, c.body \
          FROM idx_reference r JOIN resource_current c ON {join} \
-         WHERE r.resource_type = {source} AND c.body IS NOT NULL"
+         WHERE c.body IS NOT NULL"
     );
+    if let Some(source) = &include.source_type {
+        sql.push_str(&format!(" AND r.resource_type = {}", b.text(source)));
+    }
     if let Some(code) = &include.code {
         sql.push_str(&format!(" AND r.code = {}", b.text(code)));
     }

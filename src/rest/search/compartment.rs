@@ -30,21 +30,45 @@ pub fn patient_compartment_types() -> Vec<&'static str> {
     types
 }
 
+/// Whether `resource_type` has a place in the Patient compartment.
+pub fn in_patient_compartment(resource_type: &str) -> bool {
+    definition().contains_key(resource_type)
+}
+
+/// The reference search parameters that put a `resource_type` in a Patient compartment.
+pub fn patient_compartment_params(resource_type: &str) -> &'static [String] {
+    definition()
+        .get(resource_type)
+        .map(Vec::as_slice)
+        .unwrap_or(&[])
+}
+
 /// The clause confining a search of `resource_type` to Patient `patient_id`'s compartment, or
 /// `None` when the type has no place in the Patient compartment.
 pub fn patient_compartment_clause(resource_type: &str, patient_id: &str) -> Option<Clause> {
+    patients_compartment_clause(resource_type, &[patient_id.to_string()])
+}
+
+/// The clause confining a search of `resource_type` to the compartments of any of
+/// `patient_ids` (none at all when the list is empty), or `None` when the type has no place in
+/// the Patient compartment.
+pub fn patients_compartment_clause(resource_type: &str, patient_ids: &[String]) -> Option<Clause> {
     let params = definition().get(resource_type)?;
-    let mut any_of: Vec<Condition> = params
-        .iter()
-        .map(|param| Condition::Reference {
+    let mut any_of: Vec<Condition> = Vec::new();
+    for patient_id in patient_ids {
+        any_of.extend(params.iter().map(|param| Condition::Reference {
             code: param.clone(),
             target_type: Some("Patient".into()),
-            target_id: Some(patient_id.to_string()),
+            target_id: Some(patient_id.clone()),
             url: None,
-        })
-        .collect();
-    if resource_type == "Patient" {
-        any_of.push(Condition::Id(patient_id.to_string()));
+        }));
+        if resource_type == "Patient" {
+            any_of.push(Condition::Id(patient_id.clone()));
+        }
+    }
+    if any_of.is_empty() {
+        // No patient: match nothing (no resource has an empty id).
+        any_of.push(Condition::Id(String::new()));
     }
     Some(Clause {
         any_of,

@@ -10,11 +10,15 @@ mod ranges;
 mod subset;
 mod translate;
 
-pub use compartment::{patient_compartment_clause, patient_compartment_types};
+pub use compartment::{
+    in_patient_compartment, patient_compartment_clause, patient_compartment_params,
+    patient_compartment_types, patients_compartment_clause,
+};
 
 use super::bundle_json::{push_json_string, push_search_entry};
 use super::{check_known_type, store_error, FhirService};
 use crate::error::{operation_outcome, ErrorKind, FhirError, FhirResult, Issue, Severity};
+use crate::policy::{Access, Permission};
 use crate::store::search::{Clause, Cursor, IncludeDirection, IncludeQuery, Order, SearchQuery};
 use crate::store::IncludedRow;
 use bytes::Bytes;
@@ -84,13 +88,6 @@ fn parse_cursor(text: &str) -> FhirResult<Cursor> {
 /// Refuse result parameters this server does not apply yet (rather than silently ignoring them).
 fn refuse_unimplemented(request: &SearchRequest) -> FhirResult<()> {
     let mut missing = Vec::new();
-    if request
-        .revinclude
-        .iter()
-        .any(|r| r.source_type.is_none() || r.param.is_none())
-    {
-        missing.push("_revinclude=*");
-    }
     if matches!(request.summary, Some(Summary::True | Summary::Text)) {
         missing.push("_summary=true|text");
     }
@@ -133,7 +130,7 @@ fn order_of(request: &SearchRequest) -> FhirResult<Order> {
 impl FhirService {
     /// Parse a search on `resource_type` and translate its filters into store clauses — the
     /// one path shared by search and by the matching of conditional interactions.
-    fn compile(
+    pub(crate) fn compile(
         &self,
         resource_type: &str,
         pairs: &[(String, String)],
@@ -158,9 +155,13 @@ impl FhirService {
     }
 
     /// Run a search and render its `searchset` Bundle.
-    pub async fn search(&self, input: &SearchInput) -> FhirResult<Bytes> {
+    pub async fn search(&self, access: &Access, input: &SearchInput) -> FhirResult<Bytes> {
         let (mut request, mut clauses) =
             self.compile(&input.resource_type, &input.pairs, input.strict)?;
+        if let Some(rule) = self.permit(access, &input.resource_type, Permission::Search)? {
+            clauses.extend(self.rule_clauses(&rule, &input.resource_type)?);
+        }
+        self.confine_chains(access, &mut clauses)?;
         refuse_unimplemented(&request)?;
         let order = order_of(&request)?;
         let after = request.cursor.as_deref().map(parse_cursor).transpose()?;
@@ -209,7 +210,7 @@ impl FhirService {
             .iter()
             .map(|r| (input.resource_type.clone(), r.id.clone()))
             .collect();
-        let included = self.resolve_includes(&request, matches).await?;
+        let included = self.resolve_includes(access, &request, matches).await?;
         let subsetting = match (&request.elements, request.summary) {
             (Some(names), _) => Some(subset::Subset::Elements(names.clone())),
             (None, Some(Summary::Data)) => Some(subset::Subset::NoText),
@@ -326,6 +327,7 @@ impl FhirService {
     /// strict — an unknown parameter is a 400, never "match everything" — and takes filters only.
     pub async fn matching(
         &self,
+        access: &Access,
         resource_type: &str,
         query: &str,
         limit: u32,
@@ -334,12 +336,17 @@ impl FhirService {
         let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
             .into_owned()
             .collect();
-        let (request, clauses) = self.compile(resource_type, &pairs, true)?;
+        let (request, mut clauses) = self.compile(resource_type, &pairs, true)?;
         if request.filters.is_empty() {
             return Err(FhirError::bad_request(
                 "a conditional interaction needs search criteria (e.g. identifier=system|value)",
             ));
         }
+        // The match sees only what the caller may search, so it cannot reveal anything else.
+        if let Some(rule) = self.permit(access, resource_type, Permission::Search)? {
+            clauses.extend(self.rule_clauses(&rule, resource_type)?);
+        }
+        self.confine_chains(access, &mut clauses)?;
         let query = SearchQuery {
             resource_type: resource_type.to_string(),
             clauses,
@@ -368,6 +375,7 @@ impl FhirService {
     /// new is added. Resources already in the result are not repeated.
     async fn resolve_includes(
         &self,
+        access: &Access,
         request: &SearchRequest,
         matches: Vec<(String, String)>,
     ) -> FhirResult<Vec<IncludedRow>> {
@@ -392,7 +400,7 @@ impl FhirService {
                     if inc.source_type.as_ref().is_none_or(|s| s == rt) {
                         steps.push(IncludeQuery {
                             direction: IncludeDirection::Forward,
-                            source_type: rt.clone(),
+                            source_type: Some(rt.clone()),
                             code: inc.param.clone(),
                             target_type: inc.target_type.clone(),
                             ids: ids.clone(),
@@ -401,14 +409,11 @@ impl FhirService {
                 }
             }
             for inc in request.revinclude.iter().filter(|i| applies(i)) {
-                let Some(source) = &inc.source_type else {
-                    continue;
-                };
                 for (rt, ids) in &by_type {
                     if inc.target_type.as_ref().is_none_or(|t| t == rt) {
                         steps.push(IncludeQuery {
                             direction: IncludeDirection::Reverse,
-                            source_type: source.clone(),
+                            source_type: inc.source_type.clone(),
                             code: inc.param.clone(),
                             target_type: Some(rt.clone()),
                             ids: ids.clone(),
@@ -418,7 +423,16 @@ impl FhirService {
             }
             let mut next = Vec::new();
             for step in &steps {
-                for row in self.store.include(step).await.map_err(store_error)? {
+                let mut rows = self.store.include(step).await.map_err(store_error)?;
+                // Only what the caller may read is included, or followed by `:iterate`.
+                let keys: Vec<(String, String)> = rows
+                    .iter()
+                    .map(|r| (r.resource_type.clone(), r.id.clone()))
+                    .collect();
+                if let Some(visible) = self.visible_keys(access, Permission::Read, &keys).await? {
+                    rows.retain(|r| visible.contains(&(r.resource_type.clone(), r.id.clone())));
+                }
+                for row in rows {
                     let key = (row.resource_type.clone(), row.id.clone());
                     if seen.insert(key.clone()) {
                         next.push(key);
