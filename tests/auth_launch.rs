@@ -347,3 +347,62 @@ async fn practitioners_pick_among_their_care_teams_patients_and_related_persons_
     })
     .await;
 }
+
+#[tokio::test]
+async fn tokens_from_a_launch_open_the_fhir_api_for_that_patient_only() {
+    each_backend_server(|server| async move {
+        for id in ["pat1", "pat2"] {
+            server
+                .seed(json!({"resourceType": "Patient", "id": id}))
+                .await;
+        }
+        server
+            .register(public_app("portal", &["launch/patient", "patient/*.rs"]))
+            .await;
+        server.add_user("amy", "pw-amy", Some("Patient/pat1")).await;
+        let client = smart_client(&server, "portal", None);
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, _) = client
+            .authorize_url(CsrfToken::new_random)
+            .add_scopes(scopes(&["launch/patient", "patient/*.rs"]))
+            .add_extra_param("aud", server.fhir.clone())
+            .set_pkce_challenge(challenge)
+            .url();
+        let mut browser = Browser::default();
+        let redirect =
+            sign_in_and_approve(&server, &mut browser, url.as_str(), "amy", "pw-amy").await;
+        let token = client
+            .exchange_code(AuthorizationCode::new(
+                redirect.location_param("code").expect("code"),
+            ))
+            .set_pkce_verifier(verifier)
+            .request_async(&http_client)
+            .await
+            .expect("token");
+        let bearer = format!("Bearer {}", token.access_token().secret());
+        let read = |id: &str, auth: Option<&str>| {
+            let url = format!("{}/Patient/{id}", server.fhir);
+            let auth = auth.map(str::to_string);
+            async move {
+                let mut headers = vec![("accept", "application/fhir+json")];
+                if let Some(a) = &auth {
+                    headers.push(("authorization", a.as_str()));
+                }
+                send("GET", &url, &headers, None).await
+            }
+        };
+        assert_eq!(read("pat1", Some(&bearer)).await.status, 200);
+        assert_eq!(read("pat2", Some(&bearer)).await.status, 404);
+        let anonymous = read("pat1", None).await;
+        assert_eq!(anonymous.status, 401);
+        assert!(anonymous
+            .header("www-authenticate")
+            .is_some_and(|h| h.starts_with("Bearer")));
+        assert_eq!(
+            read("pat1", Some("Bearer forged.token.x")).await.status,
+            401
+        );
+        server
+    })
+    .await;
+}
