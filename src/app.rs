@@ -1,6 +1,7 @@
 //! The application: shared state, the router, and `serve` (a listener plus a shutdown signal,
 //! injectable so tests run the real server on an ephemeral port).
 
+use crate::auth::external::{ExternalIssuer, Verifiers};
 use crate::auth::secrets::RandomSecrets;
 use crate::auth::{AuthServer, AuthSettings};
 use crate::clock::{Clock, IdGenerator, RandomIds, SystemClock};
@@ -83,6 +84,19 @@ impl AppState {
             .await?,
         );
         let insecure = config.insecure_no_auth;
+        let verifier: Arc<dyn BearerVerifier> = if config.trusted_issuers.is_empty() {
+            auth.clone()
+        } else {
+            let mut external = Vec::new();
+            for issuer in &config.trusted_issuers {
+                external.push(
+                    ExternalIssuer::load(issuer.clone(), &config.base_url)
+                        .await
+                        .map_err(StoreError::Unavailable)?,
+                );
+            }
+            Arc::new(Verifiers::new(auth.clone(), external, clock.clone()))
+        };
         let state =
             AppState::new(config, store, clock, Arc::new(RandomIds)).with_auth_server(auth.clone());
         if insecure {
@@ -92,7 +106,7 @@ impl AppState {
             );
             Ok(state)
         } else {
-            Ok(state.with_verifier(auth))
+            Ok(state.with_verifier(verifier))
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod clients;
 pub mod demo;
 pub mod discovery;
 pub mod error;
+pub mod external;
 mod fetch;
 pub mod grants;
 pub mod http;
