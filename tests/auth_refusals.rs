@@ -77,6 +77,18 @@ async fn untrusted_redirects_get_a_page_and_bad_requests_go_back_with_an_error()
         setup(&server).await;
         let good = base_pairs(&server);
         assert_eq!(get_authorize(&server, &good).await.status, 200);
+        // authorize-post: the same request as a form POST.
+        let posted = Browser::default()
+            .post(
+                &server.auth.settings.authorize_url,
+                &good
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect::<Vec<_>>(),
+            )
+            .await;
+        assert_eq!(posted.status, 200, "{}", posted.body);
+        assert!(posted.body.contains("Sign in"));
 
         // Before the redirect URI is trusted: a page, never a redirect.
         for (name, value) in [

@@ -163,3 +163,56 @@ async fn revocations_made_on_another_node_apply_within_the_recheck_interval() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn rotated_keys_sign_new_tokens_while_old_tokens_stay_valid_until_the_old_key_retires() {
+    each_backend_server(|server| async move {
+        let verifier = server.state.verifier.clone().expect("auth on");
+        let old_kid = our_kid(&server);
+        let old = sign_ours(&server, &claims(&server));
+        let now = server.clock.unix();
+        let new_kid = coplan::auth::keys::rotate(server.auth.store.as_ref(), now, 900)
+            .await
+            .expect("rotate");
+        assert_ne!(new_kid, old_kid);
+        server
+            .auth
+            .keys
+            .reload(server.auth.store.as_ref(), now)
+            .await
+            .expect("reload");
+        let kids: Vec<String> = server.auth.keys.jwks()["keys"]
+            .as_array()
+            .expect("keys")
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap_or("").to_string())
+            .collect();
+        assert_eq!(
+            kids,
+            [new_kid.clone(), old_kid.clone()],
+            "both published, newest first"
+        );
+        let fresh = server.auth.keys.sign(&claims(&server)).expect("sign");
+        // (A running node picks the rotation up by itself within RELOAD_SECONDS.)
+        let header = jsonwebtoken::decode_header(&fresh).expect("JWT");
+        assert_eq!(header.kid.as_deref(), Some(new_kid.as_str()));
+        assert!(verifier.verify(&fresh).await.is_ok());
+        assert!(
+            verifier.verify(&old).await.is_ok(),
+            "the old key still verifies"
+        );
+        // After the retention period the old key is gone from the store and the JWKS.
+        server
+            .auth
+            .keys
+            .reload(server.auth.store.as_ref(), now + 901)
+            .await
+            .expect("reload");
+        assert_eq!(
+            server.auth.keys.jwks()["keys"].as_array().map(Vec::len),
+            Some(1)
+        );
+        server
+    })
+    .await;
+}

@@ -267,6 +267,7 @@ impl AuthServer {
         refresh_until: Option<i64>,
     ) -> Result<Value, OAuthError> {
         let now = self.now();
+        self.keys.reload_if_stale(self.store.as_ref(), now).await?;
         let scope = narrowed_scope.unwrap_or(&grant.scope);
         let fhir_user = grant
             .fhir_user

@@ -10,6 +10,7 @@ use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use serde::Serialize;
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::RwLock;
 
 /// The one algorithm the server signs with (id_tokens must be RS256).
@@ -27,7 +28,13 @@ struct LoadedKey {
 /// The current keys, loaded from the store.
 pub struct KeyRing {
     keys: RwLock<Vec<std::sync::Arc<LoadedKey>>>,
+    /// When the keys were last read from the store (seconds since the epoch).
+    loaded_at: AtomicI64,
 }
+
+/// How often a node re-reads the keys, so a rotation elsewhere (`coplan keys rotate`, another
+/// node) is picked up for signing well before the old key retires.
+pub const RELOAD_SECONDS: i64 = 60;
 
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -98,6 +105,7 @@ impl KeyRing {
     pub async fn open(store: &dyn AuthStore, now: i64) -> Result<KeyRing, StoreError> {
         let ring = KeyRing {
             keys: RwLock::new(Vec::new()),
+            loaded_at: AtomicI64::new(i64::MIN),
         };
         ring.reload(store, now).await?;
         if ring.is_empty() {
@@ -123,6 +131,15 @@ impl KeyRing {
             .collect::<Result<Vec<_>, _>>()?;
         if let Ok(mut keys) = self.keys.write() {
             *keys = loaded;
+        }
+        self.loaded_at.store(now, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Reload when the keys were read more than [`RELOAD_SECONDS`] ago.
+    pub async fn reload_if_stale(&self, store: &dyn AuthStore, now: i64) -> Result<(), StoreError> {
+        if now.saturating_sub(self.loaded_at.load(Ordering::SeqCst)) > RELOAD_SECONDS {
+            self.reload(store, now).await?;
         }
         Ok(())
     }
