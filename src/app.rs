@@ -83,6 +83,7 @@ impl AppState {
             )
             .await?,
         );
+        auth.spawn_housekeeping();
         let insecure = config.insecure_no_auth;
         let verifier: Arc<dyn BearerVerifier> = if config.trusted_issuers.is_empty() {
             auth.clone()

@@ -38,26 +38,35 @@ async fn a_practitioner_signs_in_picks_a_patient_and_consents_in_chromium() {
             .seed(json!({"resourceType": "Patient", "id": id, "name": [{"given": [given], "family": "Doe"}]}))
             .await;
         server
-            .seed(json!({"resourceType": "CareTeam", "id": format!("ct-{id}"), "status": "active",
+            .seed(
+                json!({"resourceType": "CareTeam", "id": format!("ct-{id}"), "status": "active",
                          "subject": {"reference": format!("Patient/{id}")},
-                         "participant": [{"member": {"reference": "Practitioner/doc1"}}]}))
+                         "participant": [{"member": {"reference": "Practitioner/doc1"}}]}),
+            )
             .await;
     }
     let callback = server.url("/auth/demo-callback");
     server
         .register(Client {
             redirect_uris: vec![callback.clone()],
-            ..public_app("browser-app", &["launch/patient", "patient/*.rs", "openid", "fhirUser"])
+            ..public_app(
+                "browser-app",
+                &["launch/patient", "patient/*.rs", "openid", "fhirUser"],
+            )
         })
         .await;
-    server.add_user("dr", "pw <doctor> & \"quotes\"", Some("Practitioner/doc1")).await;
+    server
+        .add_user("dr", "pw <doctor> & \"quotes\"", Some("Practitioner/doc1"))
+        .await;
 
     let client = smart_client(&server, "browser-app", None)
         .set_redirect_uri(oauth2::RedirectUrl::new(callback).expect("url"));
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let (url, state) = client
         .authorize_url(CsrfToken::new_random)
-        .add_scopes(["launch/patient", "patient/*.rs", "openid", "fhirUser"].map(|s| Scope::new(s.into())))
+        .add_scopes(
+            ["launch/patient", "patient/*.rs", "openid", "fhirUser"].map(|s| Scope::new(s.into())),
+        )
         .add_extra_param("aud", server.fhir.clone())
         .set_pkce_challenge(challenge)
         .url();
@@ -94,7 +103,16 @@ async fn a_practitioner_signs_in_picks_a_patient_and_consents_in_chromium() {
         .await
         .expect("token");
     assert_eq!(token.extra_fields().patient.as_deref(), Some("p2"));
-    let scope: Vec<String> = token.scopes().expect("scope").iter().map(|s| s.to_string()).collect();
-    assert_eq!(scope, ["launch/patient", "patient/*.rs", "openid"], "fhirUser was unticked");
+    let scope: Vec<String> = token
+        .scopes()
+        .expect("scope")
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(
+        scope,
+        ["launch/patient", "patient/*.rs", "openid"],
+        "fhirUser was unticked"
+    );
     server.stop().await;
 }

@@ -93,6 +93,7 @@ pub fn openid_configuration(s: &AuthSettings) -> Value {
         "token_endpoint_auth_signing_alg_values_supported": ["RS384", "ES384"],
         "scopes_supported": scopes_supported(),
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nonce", "fhirUser"],
+        "authorization_response_iss_parameter_supported": true,
     })
 }
 

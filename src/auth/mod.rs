@@ -144,6 +144,22 @@ impl AuthServer {
         self.secrets.secret()
     }
 
+    /// Drop expired codes, sessions, refresh tokens, revocations, seen `jti`s and retired keys
+    /// every ten minutes, for as long as the server runs.
+    pub fn spawn_housekeeping(self: &Arc<Self>) {
+        let auth = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+            loop {
+                tick.tick().await;
+                let Some(auth) = auth.upgrade() else { break };
+                if let Err(e) = auth.store.purge_expired(auth.now()).await {
+                    tracing::warn!(error = %e, "purging expired authorization state failed");
+                }
+            }
+        });
+    }
+
     /// An absolute `fhirUser` URL for a relative reference.
     pub fn absolute_fhir_user(&self, reference: &str) -> String {
         format!("{}/{reference}", self.settings.fhir_base_url)

@@ -11,13 +11,23 @@ use serde::{Deserialize, Serialize};
 pub const COOKIE: &str = "coplan_session";
 
 /// What a session holds.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionData {
     pub csrf: String,
     #[serde(default)]
     pub username: Option<String>,
     #[serde(default)]
     pub fhir_user: Option<String>,
+}
+
+impl std::fmt::Debug for SessionData {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionData")
+            .field("csrf", &"***")
+            .field("username", &self.username)
+            .field("fhir_user", &self.fhir_user)
+            .finish()
+    }
 }
 
 /// A live session and its id.

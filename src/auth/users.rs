@@ -39,13 +39,19 @@ impl AuthServer {
         Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
     }
 
-    /// An argon2id PHC string for `password`.
-    pub fn hash_password(&self, password: &str) -> Result<String, OAuthError> {
+    /// An argon2id PHC string for `password` (hashed off the async threads).
+    pub async fn hash_password(&self, password: &str) -> Result<String, OAuthError> {
         let salt: [u8; 16] = rand::random();
-        self.argon2()?
-            .hash_password_with_salt(password.as_bytes(), &salt)
-            .map(|h| h.to_string())
-            .map_err(|e| OAuthError::server_error(format!("cannot hash a password: {e}")))
+        let argon2 = self.argon2()?;
+        let password = password.to_string();
+        tokio::task::spawn_blocking(move || {
+            argon2
+                .hash_password_with_salt(password.as_bytes(), &salt)
+                .map(|h| h.to_string())
+        })
+        .await
+        .map_err(|e| OAuthError::server_error(e.to_string()))?
+        .map_err(|e| OAuthError::server_error(format!("cannot hash a password: {e}")))
     }
 
     /// Create or replace a user account.
@@ -67,7 +73,7 @@ impl AuthServer {
                 ));
             }
         }
-        let password_hash = self.hash_password(password)?;
+        let password_hash = self.hash_password(password).await?;
         self.store
             .put_user(&UserRow {
                 username: username.to_string(),
@@ -107,7 +113,15 @@ impl AuthServer {
             }
             None => {
                 // Spend comparable time so unknown usernames are not revealed by timing.
-                let _ = self.hash_password(password);
+                let argon2 = self.argon2()?;
+                let password = password.to_string();
+                let _ = tokio::task::spawn_blocking(move || {
+                    use argon2::password_hash::PasswordHasher;
+                    argon2
+                        .hash_password_with_salt(password.as_bytes(), &[0u8; 16])
+                        .is_ok()
+                })
+                .await;
                 false
             }
         };
