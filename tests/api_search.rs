@@ -265,6 +265,15 @@ async fn bundles_paging_and_errors() {
             (json!("active"), None)
         );
         assert_eq!(plan["meta"]["tag"][0]["code"], "SUBSETTED");
+        let text = app.get("/fhir/CarePlan?_id=cp1&_summary=text").await.json();
+        let plan = &text["entry"][0]["resource"];
+        assert!(
+            plan.get("status").is_some()
+                && plan.get("intent").is_some()
+                && plan.get("subject").is_some()
+        );
+        assert!(plan.get("category").is_none() && plan.get("goal").is_none());
+        assert_eq!(plan["meta"]["tag"][0]["code"], "SUBSETTED");
         let summary = app.get("/fhir/CarePlan?_summary=true").await;
         assert_eq!(
             summary.status,

@@ -124,8 +124,8 @@ fn parse_cursor(text: &str) -> FhirResult<Cursor> {
 /// Refuse result parameters this server does not apply yet (rather than silently ignoring them).
 fn refuse_unimplemented(request: &SearchRequest) -> FhirResult<()> {
     let mut missing = Vec::new();
-    if matches!(request.summary, Some(Summary::True | Summary::Text)) {
-        missing.push("_summary=true|text");
+    if matches!(request.summary, Some(Summary::True)) {
+        missing.push("_summary=true");
     }
     if request.contained.is_some() || request.contained_type.is_some() {
         missing.push("_contained");
@@ -291,6 +291,7 @@ impl FhirService {
         let subsetting = match (&request.elements, request.summary) {
             (Some(names), _) => Some(subset::Subset::Elements(names.clone())),
             (None, Some(Summary::Data)) => Some(subset::Subset::NoText),
+            (None, Some(Summary::Text)) => Some(subset::Subset::TextOnly),
             _ => None,
         };
 
