@@ -509,3 +509,39 @@ async fn sort_by_parameters_with_stable_paging() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn identifier_of_type() {
+    each_backend(|app| async move {
+        let v2 = "http://terminology.hl7.org/CodeSystem/v2-0203";
+        for (id, type_code, value) in [
+            ("mr1", "MR", "446053"),
+            ("dl1", "DL", "446053"),
+            ("mr2", "MR", "999"),
+        ] {
+            let patient = json!({"resourceType": "Patient", "id": id, "identifier": [{
+                "type": {"coding": [{"system": v2, "code": type_code}]},
+                "system": "urn:oid:1.2.36.146.595.217.0.1", "value": value}]});
+            let r = app
+                .put_json(&format!("/fhir/Patient/{id}"), &patient, &[])
+                .await;
+            assert!(r.status.is_success(), "{}", r.text());
+        }
+        let found = app
+            .get(&format!("/fhir/Patient?identifier:of-type={v2}|MR|446053"))
+            .await;
+        assert_eq!(found.status, StatusCode::OK, "{}", found.text());
+        assert_eq!(ids(&found.json()), ["mr1"]);
+        let none = app
+            .get(&format!("/fhir/Patient?identifier:of-type={v2}|SS|446053"))
+            .await
+            .json();
+        assert!(ids(&none).is_empty());
+        let plain = app.get("/fhir/Patient?identifier=446053").await.json();
+        assert_eq!(ids(&plain).len(), 2);
+        let malformed = app.get("/fhir/Patient?identifier:of-type=MR|446053").await;
+        assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
+        app
+    })
+    .await;
+}

@@ -55,6 +55,11 @@ impl ParamLookup for R4SearchParams {
     }
 }
 
+/// The index code under which a token parameter's identifier types are kept for `:of-type`.
+pub fn of_type_code(code: &str) -> String {
+    format!("{code}:of-type")
+}
+
 impl R4SearchParams {
     /// Case- and accent-folded form of a string, as stored for string parameters.
     pub fn normalize(&self, text: &str) -> String {
@@ -83,13 +88,25 @@ impl R4SearchParams {
                     system,
                     code: value,
                     text,
-                    ..
-                } => rows.push(IndexRow::Token {
-                    code,
-                    system,
-                    value,
-                    text_norm: text.map(|t| normalize_string(&t)),
-                }),
+                    of_type,
+                } => {
+                    // `identifier:of-type` (search.html#token): a second row under a derived
+                    // code, holding the identifier type's system and `type-code|value`.
+                    if let (Some((type_system, type_code)), Some(v)) = (of_type, &value) {
+                        rows.push(IndexRow::Token {
+                            code: of_type_code(&code),
+                            system: Some(type_system),
+                            value: Some(format!("{type_code}|{v}")),
+                            text_norm: None,
+                        });
+                    }
+                    rows.push(IndexRow::Token {
+                        code,
+                        system,
+                        value,
+                        text_norm: text.map(|t| normalize_string(&t)),
+                    })
+                }
                 IndexValue::Date { low_us, high_us } => rows.push(IndexRow::Date {
                     code,
                     low_us,

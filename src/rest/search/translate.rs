@@ -132,9 +132,15 @@ fn direct(
             },
             value: token.code.clone(),
         }),
-        Value::OfType { .. } => Err(not_supported(format!(
-            "{code}:of-type is not supported yet"
-        ))),
+        Value::OfType {
+            system,
+            code: type_code,
+            value,
+        } => Ok(Condition::Token {
+            code: super::params::of_type_code(code),
+            system: SystemMatch::Is(system.clone()),
+            value: Some(format!("{type_code}|{value}")),
+        }),
         Value::Date(d) => {
             let range = date_search_range(d, ctx.tz_offset_seconds).ok_or_else(|| {
                 FhirError::bad_request(format!("{code}: {:?} is not a real date", d.raw))
