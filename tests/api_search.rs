@@ -545,3 +545,45 @@ async fn identifier_of_type() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn composite_parameters() {
+    each_backend(|app| async move {
+        let loinc = "http://loinc.org";
+        for (id, score) in [("phq-low", 4), ("phq-high", 17)] {
+            let obs = json!({"resourceType": "Observation", "id": id, "status": "final",
+                "code": {"coding": [{"system": loinc, "code": "44261-6"}]},
+                "valueQuantity": {"value": score, "system": "http://unitsofmeasure.org", "code": "{score}"}});
+            let r = app.put_json(&format!("/fhir/Observation/{id}"), &obs, &[]).await;
+            assert!(r.status.is_success(), "{}", r.text());
+        }
+        let gad = json!({"resourceType": "Observation", "id": "gad", "status": "final",
+            "code": {"coding": [{"system": loinc, "code": "70274-6"}]},
+            "valueQuantity": {"value": 15}});
+        app.put_json("/fhir/Observation/gad", &gad, &[]).await;
+        let bp = json!({"resourceType": "Observation", "id": "bp", "status": "final",
+            "code": {"coding": [{"system": loinc, "code": "85354-9"}]},
+            "component": [
+                {"code": {"coding": [{"system": loinc, "code": "8480-6"}]}, "valueQuantity": {"value": 150}},
+                {"code": {"coding": [{"system": loinc, "code": "8462-4"}]}, "valueQuantity": {"value": 95}}]});
+        app.put_json("/fhir/Observation/bp", &bp, &[]).await;
+
+        let high = app.get(&format!("/fhir/Observation?code-value-quantity={loinc}|44261-6$gt10")).await;
+        assert_eq!(high.status, StatusCode::OK, "{}", high.text());
+        assert_eq!(ids(&high.json()), ["phq-high"]);
+        let any_system = app.get("/fhir/Observation?code-value-quantity=44261-6$le10").await.json();
+        assert_eq!(ids(&any_system), ["phq-low"]);
+        // The value must belong to the same code: GAD-7's 15 is not a PHQ-9 score.
+        let mut both = ids(&app.get("/fhir/Observation?code-value-quantity=44261-6$gt10,70274-6$gt10").await.json());
+        both.sort();
+        assert_eq!(both, ["gad", "phq-high"]);
+        let systolic = app.get(&format!("/fhir/Observation?component-code-value-quantity={loinc}|8480-6$ge140")).await.json();
+        assert_eq!(ids(&systolic), ["bp"]);
+        let diastolic_high = app.get(&format!("/fhir/Observation?component-code-value-quantity={loinc}|8462-4$ge140")).await.json();
+        assert!(ids(&diastolic_high).is_empty(), "150 belongs to the systolic component");
+        let wrong_parts = app.get("/fhir/Observation?code-value-quantity=44261-6").await;
+        assert_eq!(wrong_parts.status, StatusCode::BAD_REQUEST);
+        app
+    })
+    .await;
+}
