@@ -587,3 +587,30 @@ async fn composite_parameters() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn reference_identifier_modifier() {
+    each_backend(|app| async move {
+        for (id, mrn) in [("by-mrn-1", "123"), ("by-mrn-2", "456")] {
+            let obs = json!({"resourceType": "Observation", "id": id, "status": "final", "code": {"text": "x"},
+                "subject": {"identifier": {"system": "urn:example:mrn", "value": mrn}}});
+            let r = app.put_json(&format!("/fhir/Observation/{id}"), &obs, &[]).await;
+            assert!(r.status.is_success(), "{}", r.text());
+        }
+        let typed = json!({"resourceType": "Observation", "id": "typed", "status": "final", "code": {"text": "x"},
+            "subject": {"type": "Group", "identifier": {"system": "urn:example:mrn", "value": "123"}}});
+        app.put_json("/fhir/Observation/typed", &typed, &[]).await;
+        let found = app.get("/fhir/Observation?subject:identifier=urn:example:mrn|123").await;
+        assert_eq!(found.status, StatusCode::OK, "{}", found.text());
+        let mut got = ids(&found.json());
+        got.sort();
+        assert_eq!(got, ["by-mrn-1", "typed"]);
+        // `patient` is subject.where(resolve() is Patient): a reference typed Group is not one.
+        let patient = app.get("/fhir/Observation?patient:identifier=urn:example:mrn|123").await.json();
+        assert_eq!(ids(&patient), ["by-mrn-1"]);
+        let value_only = app.get("/fhir/Observation?subject:identifier=456").await.json();
+        assert_eq!(ids(&value_only), ["by-mrn-2"]);
+        app
+    })
+    .await;
+}

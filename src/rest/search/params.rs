@@ -60,6 +60,11 @@ pub fn of_type_code(code: &str) -> String {
     format!("{code}:of-type")
 }
 
+/// The index code under which a reference parameter's logical identifiers are kept.
+pub fn identifier_code(code: &str) -> String {
+    format!("{code}:identifier")
+}
+
 impl R4SearchParams {
     /// Case- and accent-folded form of a string, as stored for string parameters.
     pub fn normalize(&self, text: &str) -> String {
@@ -148,6 +153,13 @@ fn push_rows(code: String, value: IndexValue, rows: &mut Vec<IndexRow>) {
             url,
         }),
         IndexValue::Uri { value } => rows.push(IndexRow::Uri { code, value }),
+        // `reference:identifier` (search.html#reference): a token row under a derived code.
+        IndexValue::ReferenceIdentifier { system, value, .. } => rows.push(IndexRow::Token {
+            code: identifier_code(&code),
+            system,
+            value: Some(value),
+            text_norm: None,
+        }),
         IndexValue::Composite { parts } => push_composite_rows(&code, parts, rows),
     }
 }

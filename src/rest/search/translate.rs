@@ -120,9 +120,15 @@ fn direct(
                 _ => StringMatch::StartsWith((ctx.normalize)(text)),
             },
         }),
-        Value::Token(_) if param_type == ParamType::Reference => Err(not_supported(format!(
-            "{code}:identifier is not supported yet"
-        ))),
+        Value::Token(token) if param_type == ParamType::Reference => Ok(Condition::Token {
+            code: super::params::identifier_code(code),
+            system: match &token.system {
+                TokenSystem::Any => SystemMatch::Any,
+                TokenSystem::NoSystem => SystemMatch::Absent,
+                TokenSystem::Is(s) => SystemMatch::Is(s.clone()),
+            },
+            value: token.code.clone(),
+        }),
         Value::Token(token) => Ok(Condition::Token {
             code: code_s,
             system: match &token.system {
