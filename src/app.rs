@@ -46,6 +46,7 @@ impl AppState {
                 tz_offset_seconds: config.tz_offset_seconds,
             },
             membership: Default::default(),
+            conditional_locks: Default::default(),
         };
         AppState {
             config: Arc::new(config),

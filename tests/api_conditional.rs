@@ -126,3 +126,49 @@ async fn conditional_update_and_delete() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn racing_conditional_creates_make_one_resource() {
+    each_backend(|app| async move {
+        let mut racers = tokio::task::JoinSet::new();
+        for _ in 0..12 {
+            let state = app.state.clone();
+            racers.spawn(async move {
+                use tower::ServiceExt;
+                let body = serde_json::to_vec(&patient("race-1")).unwrap();
+                let request = axum::http::Request::builder()
+                    .method(Method::POST)
+                    .uri("/fhir/Patient")
+                    .header("content-type", "application/fhir+json")
+                    .header(
+                        "if-none-exist",
+                        "identifier=http://hospital.example/mrn|race-1",
+                    )
+                    .body(axum::body::Body::from(body))
+                    .unwrap();
+                coplan::app::router(state)
+                    .oneshot(request)
+                    .await
+                    .unwrap()
+                    .status()
+            });
+        }
+        let mut created = 0;
+        let mut existing = 0;
+        while let Some(status) = racers.join_next().await {
+            match status.unwrap() {
+                StatusCode::CREATED => created += 1,
+                StatusCode::OK => existing += 1,
+                other => panic!("unexpected {other}"),
+            }
+        }
+        assert_eq!((created, existing), (1, 11));
+        let found = app
+            .get("/fhir/Patient?identifier=http://hospital.example/mrn|race-1")
+            .await
+            .json();
+        assert_eq!(found["entry"].as_array().map_or(0, Vec::len), 1);
+        app
+    })
+    .await;
+}

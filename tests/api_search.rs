@@ -265,6 +265,15 @@ async fn bundles_paging_and_errors() {
             (json!("active"), None)
         );
         assert_eq!(plan["meta"]["tag"][0]["code"], "SUBSETTED");
+        let text = app.get("/fhir/CarePlan?_id=cp1&_summary=text").await.json();
+        let plan = &text["entry"][0]["resource"];
+        assert!(
+            plan.get("status").is_some()
+                && plan.get("intent").is_some()
+                && plan.get("subject").is_some()
+        );
+        assert!(plan.get("category").is_none() && plan.get("goal").is_none());
+        assert_eq!(plan["meta"]["tag"][0]["code"], "SUBSETTED");
         let summary = app.get("/fhir/CarePlan?_summary=true").await;
         assert_eq!(
             summary.status,
@@ -413,6 +422,194 @@ async fn updates_and_deletes_keep_the_index_current() {
         assert_eq!(found(&app, "/fhir/CarePlan?patient=p2&status=completed").await, ["cp1"]);
         app.request(Method::DELETE, "/fhir/CarePlan/cp2", &[], None).await;
         assert_eq!(found(&app, "/fhir/CarePlan?patient=p1").await, Vec::<String>::new());
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn sort_by_parameters_with_stable_paging() {
+    each_backend(|app| async move {
+        for (id, family, birth) in [
+            ("pA", Some("Zeta"), Some("1990-05-01")),
+            ("pB", Some("alpha"), Some("1980-01-01")),
+            ("pC", Some("Beta"), None),
+            ("pD", Some("Beta"), Some("1970-03-03")),
+            ("pE", None, Some("2000-12-12")),
+        ] {
+            let mut patient = json!({"resourceType": "Patient", "id": id});
+            if let Some(f) = family {
+                patient["name"] = json!([{"family": f}]);
+            }
+            if let Some(b) = birth {
+                patient["birthDate"] = json!(b);
+            }
+            let r = app
+                .put_json(&format!("/fhir/Patient/{id}"), &patient, &[])
+                .await;
+            assert!(r.status.is_success(), "{}", r.text());
+        }
+        let order = |bundle: &Value| -> Vec<String> {
+            bundle["entry"]
+                .as_array()
+                .map(|e| {
+                    e.iter()
+                        .map(|x| x["resource"]["id"].as_str().unwrap_or("").to_string())
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let by_family = app.get("/fhir/Patient?_sort=family").await.json();
+        assert_eq!(
+            order(&by_family),
+            ["pB", "pC", "pD", "pA", "pE"],
+            "case-insensitive, missing last, ties by id"
+        );
+        let by_birth_desc = app.get("/fhir/Patient?_sort=-birthdate").await.json();
+        assert_eq!(order(&by_birth_desc), ["pE", "pA", "pB", "pD", "pC"]);
+        let two_keys = app
+            .get("/fhir/Patient?_sort=family,-birthdate")
+            .await
+            .json();
+        assert_eq!(order(&two_keys), ["pB", "pD", "pC", "pA", "pE"]);
+        // Paging two at a time follows the same order with no duplicates or gaps.
+        let mut seen = Vec::new();
+        let mut next = Some("/fhir/Patient?_sort=family,-birthdate&_count=2".to_string());
+        let mut pages = 0;
+        while let Some(url) = next.take() {
+            let page = app.get(&url).await;
+            assert_eq!(page.status, StatusCode::OK, "{}", page.text());
+            let page = page.json();
+            seen.extend(order(&page));
+            pages += 1;
+            next = page["link"].as_array().and_then(|links| {
+                links
+                    .iter()
+                    .find(|l| l["relation"] == "next")
+                    .and_then(|l| l["url"].as_str())
+                    .map(|u| u.trim_start_matches("http://coplan.test").to_string())
+            });
+            assert!(pages < 10, "paging does not end");
+        }
+        assert_eq!(seen, ["pB", "pD", "pC", "pA", "pE"]);
+        assert_eq!(pages, 3);
+        // A page cursor of another sort order is refused, not misread.
+        let first = app.get("/fhir/Patient?_sort=family&_count=2").await.json();
+        let next_url = first["link"][1]["url"].as_str().unwrap_or("").to_string();
+        let page = next_url.split("_page=").nth(1).unwrap_or("").to_string();
+        let mismatched = app
+            .get(&format!(
+                "/fhir/Patient?_sort=family,-birthdate&_page={page}"
+            ))
+            .await;
+        assert_eq!(mismatched.status, StatusCode::BAD_REQUEST);
+        let bad = app.get("/fhir/Patient?_sort=nonsense").await;
+        assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn identifier_of_type() {
+    each_backend(|app| async move {
+        let v2 = "http://terminology.hl7.org/CodeSystem/v2-0203";
+        for (id, type_code, value) in [
+            ("mr1", "MR", "446053"),
+            ("dl1", "DL", "446053"),
+            ("mr2", "MR", "999"),
+        ] {
+            let patient = json!({"resourceType": "Patient", "id": id, "identifier": [{
+                "type": {"coding": [{"system": v2, "code": type_code}]},
+                "system": "urn:oid:1.2.36.146.595.217.0.1", "value": value}]});
+            let r = app
+                .put_json(&format!("/fhir/Patient/{id}"), &patient, &[])
+                .await;
+            assert!(r.status.is_success(), "{}", r.text());
+        }
+        let found = app
+            .get(&format!("/fhir/Patient?identifier:of-type={v2}|MR|446053"))
+            .await;
+        assert_eq!(found.status, StatusCode::OK, "{}", found.text());
+        assert_eq!(ids(&found.json()), ["mr1"]);
+        let none = app
+            .get(&format!("/fhir/Patient?identifier:of-type={v2}|SS|446053"))
+            .await
+            .json();
+        assert!(ids(&none).is_empty());
+        let plain = app.get("/fhir/Patient?identifier=446053").await.json();
+        assert_eq!(ids(&plain).len(), 2);
+        let malformed = app.get("/fhir/Patient?identifier:of-type=MR|446053").await;
+        assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn composite_parameters() {
+    each_backend(|app| async move {
+        let loinc = "http://loinc.org";
+        for (id, score) in [("phq-low", 4), ("phq-high", 17)] {
+            let obs = json!({"resourceType": "Observation", "id": id, "status": "final",
+                "code": {"coding": [{"system": loinc, "code": "44261-6"}]},
+                "valueQuantity": {"value": score, "system": "http://unitsofmeasure.org", "code": "{score}"}});
+            let r = app.put_json(&format!("/fhir/Observation/{id}"), &obs, &[]).await;
+            assert!(r.status.is_success(), "{}", r.text());
+        }
+        let gad = json!({"resourceType": "Observation", "id": "gad", "status": "final",
+            "code": {"coding": [{"system": loinc, "code": "70274-6"}]},
+            "valueQuantity": {"value": 15}});
+        app.put_json("/fhir/Observation/gad", &gad, &[]).await;
+        let bp = json!({"resourceType": "Observation", "id": "bp", "status": "final",
+            "code": {"coding": [{"system": loinc, "code": "85354-9"}]},
+            "component": [
+                {"code": {"coding": [{"system": loinc, "code": "8480-6"}]}, "valueQuantity": {"value": 150}},
+                {"code": {"coding": [{"system": loinc, "code": "8462-4"}]}, "valueQuantity": {"value": 95}}]});
+        app.put_json("/fhir/Observation/bp", &bp, &[]).await;
+
+        let high = app.get(&format!("/fhir/Observation?code-value-quantity={loinc}|44261-6$gt10")).await;
+        assert_eq!(high.status, StatusCode::OK, "{}", high.text());
+        assert_eq!(ids(&high.json()), ["phq-high"]);
+        let any_system = app.get("/fhir/Observation?code-value-quantity=44261-6$le10").await.json();
+        assert_eq!(ids(&any_system), ["phq-low"]);
+        // The value must belong to the same code: GAD-7's 15 is not a PHQ-9 score.
+        let mut both = ids(&app.get("/fhir/Observation?code-value-quantity=44261-6$gt10,70274-6$gt10").await.json());
+        both.sort();
+        assert_eq!(both, ["gad", "phq-high"]);
+        let systolic = app.get(&format!("/fhir/Observation?component-code-value-quantity={loinc}|8480-6$ge140")).await.json();
+        assert_eq!(ids(&systolic), ["bp"]);
+        let diastolic_high = app.get(&format!("/fhir/Observation?component-code-value-quantity={loinc}|8462-4$ge140")).await.json();
+        assert!(ids(&diastolic_high).is_empty(), "150 belongs to the systolic component");
+        let wrong_parts = app.get("/fhir/Observation?code-value-quantity=44261-6").await;
+        assert_eq!(wrong_parts.status, StatusCode::BAD_REQUEST);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn reference_identifier_modifier() {
+    each_backend(|app| async move {
+        for (id, mrn) in [("by-mrn-1", "123"), ("by-mrn-2", "456")] {
+            let obs = json!({"resourceType": "Observation", "id": id, "status": "final", "code": {"text": "x"},
+                "subject": {"identifier": {"system": "urn:example:mrn", "value": mrn}}});
+            let r = app.put_json(&format!("/fhir/Observation/{id}"), &obs, &[]).await;
+            assert!(r.status.is_success(), "{}", r.text());
+        }
+        let typed = json!({"resourceType": "Observation", "id": "typed", "status": "final", "code": {"text": "x"},
+            "subject": {"type": "Group", "identifier": {"system": "urn:example:mrn", "value": "123"}}});
+        app.put_json("/fhir/Observation/typed", &typed, &[]).await;
+        let found = app.get("/fhir/Observation?subject:identifier=urn:example:mrn|123").await;
+        assert_eq!(found.status, StatusCode::OK, "{}", found.text());
+        let mut got = ids(&found.json());
+        got.sort();
+        assert_eq!(got, ["by-mrn-1", "typed"]);
+        // `patient` is subject.where(resolve() is Patient): a reference typed Group is not one.
+        let patient = app.get("/fhir/Observation?patient:identifier=urn:example:mrn|123").await.json();
+        assert_eq!(ids(&patient), ["by-mrn-1"]);
+        let value_only = app.get("/fhir/Observation?subject:identifier=456").await.json();
+        assert_eq!(ids(&value_only), ["by-mrn-2"]);
         app
     })
     .await;

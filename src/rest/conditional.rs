@@ -3,10 +3,12 @@
 //! have the outcome the spec gives; the search is strict, so a misspelt parameter is a 400
 //! rather than a match on everything.
 //!
-//! Known limit: the match and the write are two steps, so two clients racing the same
-//! conditional create can both create (a unique business identifier per type would need a
-//! database constraint; noted for a later issue).
+//! The match and the write are two steps, so conditional creates (and conditional updates
+//! that create) with the same criteria are serialised per server process: racing clients get
+//! one resource. Known limit: several server nodes on one PostgreSQL database do not share
+//! these locks.
 
+use super::keyed_lock::criteria_key;
 use super::search::Match;
 use super::{DeleteOutcome, FhirService, UpdateOutcome, VersionedResource};
 use crate::error::{ErrorKind, FhirError, FhirResult};
@@ -42,6 +44,10 @@ impl FhirService {
         body: Value,
         query: &str,
     ) -> FhirResult<ConditionalCreate> {
+        let _serialised = self
+            .conditional_locks
+            .lock(criteria_key(resource_type, query))
+            .await;
         let matches = self.matching(access, resource_type, query, 2).await?;
         match matches.as_slice() {
             [] => Ok(ConditionalCreate::Created(
@@ -63,6 +69,10 @@ impl FhirService {
         mut body: Value,
         if_match: Option<i64>,
     ) -> FhirResult<UpdateOutcome> {
+        let _serialised = self
+            .conditional_locks
+            .lock(criteria_key(resource_type, query))
+            .await;
         let matches = self.matching(access, resource_type, query, 2).await?;
         let body_id = body.get("id").and_then(Value::as_str).map(str::to_string);
         match matches.as_slice() {

@@ -9,6 +9,7 @@ mod everything;
 mod guard;
 mod history;
 mod instant;
+mod keyed_lock;
 mod membership;
 mod meta;
 mod reach;
@@ -57,6 +58,8 @@ pub struct FhirService {
     pub search_params: search::params::R4SearchParams,
     /// Compartment membership of recent versions (confined reads).
     pub membership: membership::MembershipCache,
+    /// Serialises conditional creates with the same criteria.
+    pub conditional_locks: keyed_lock::KeyedLocks,
 }
 
 /// How many times a write without `If-Match` is retried when a concurrent writer got there

@@ -128,6 +128,16 @@ pub struct HistoryRow {
 pub struct SearchRow {
     pub id: String,
     pub version: StoredVersion,
+    /// Under `_sort` keys: the row's sort values as text, for the next page's cursor.
+    pub sort_values: Vec<Option<String>>,
+}
+
+/// How many sort values a page query returns per row.
+pub(crate) fn sort_value_count(query: &search::SearchQuery) -> usize {
+    match &query.order {
+        search::Order::Keys(keys) => keys.len(),
+        _ => 0,
+    }
 }
 
 /// A resource added by an include step.

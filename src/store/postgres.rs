@@ -406,6 +406,7 @@ impl Store for PostgresStore {
     }
 
     async fn search(&self, query: &SearchQuery) -> StoreResult<Vec<SearchRow>> {
+        let sort_values = super::sort_value_count(query);
         let rendered = render_page(Dialect::Postgres, query);
         // Chains and `_has` nest subqueries whose best plan depends on the values: a cached
         // generic plan for them was measured at 1.6 s where a plan for the actual values takes
@@ -426,6 +427,9 @@ impl Store for PostgresStore {
                 Ok(SearchRow {
                     id: row.try_get("id")?,
                     version: stored_version(row)?,
+                    sort_values: (0..sort_values)
+                        .map(|n| row.try_get::<Option<String>, _>(format!("s{n}").as_str()))
+                        .collect::<Result<_, _>>()?,
                 })
             })
             .collect()

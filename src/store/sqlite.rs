@@ -246,6 +246,7 @@ impl Store for SqliteStore {
     }
 
     async fn search(&self, query: &SearchQuery) -> StoreResult<Vec<SearchRow>> {
+        let sort_values = super::sort_value_count(query);
         let rendered = render_page(Dialect::Sqlite, query);
         let rows = bind_all(sqlx::query(&rendered.sql), &rendered.binds)
             .fetch_all(&self.readers)
@@ -255,6 +256,9 @@ impl Store for SqliteStore {
                 Ok(SearchRow {
                     id: row.try_get("id")?,
                     version: stored_version(row)?,
+                    sort_values: (0..sort_values)
+                        .map(|n| row.try_get::<Option<String>, _>(format!("s{n}").as_str()))
+                        .collect::<Result<_, _>>()?,
                 })
             })
             .collect()

@@ -481,6 +481,7 @@ async fn search_story(store: &dyn Store) {
     query.after = Some(search::Cursor {
         last_updated_us: first[0].version.last_updated_us,
         id: first[0].id.clone(),
+        sort_values: Vec::new(),
     });
     assert_eq!(store.search(&query).await.unwrap()[0].id, "b");
     assert_eq!(store.count(&query).await.unwrap(), 2);

@@ -66,6 +66,13 @@ pub enum IndexValue {
         target_id: Option<String>,
         url: String,
     },
+    /// `reference` parameters: the logical reference (`Reference.identifier`), for
+    /// `:identifier`; `declared_type` is `Reference.type`.
+    ReferenceIdentifier {
+        system: Option<String>,
+        value: String,
+        declared_type: Option<String>,
+    },
     /// `uri` parameters.
     Uri { value: String },
     /// `composite` parameters: one value per component, in component order.
@@ -160,7 +167,16 @@ async fn extract_with(
                     if let Some(wanted) = &branch.resolve_is {
                         let mut i = before;
                         while i < values.len() {
-                            let keep = matches!(&values[i], IndexValue::Reference { target_type: Some(t), .. } if t == wanted);
+                            let keep = match &values[i] {
+                                IndexValue::Reference {
+                                    target_type: Some(t),
+                                    ..
+                                } => t == wanted,
+                                IndexValue::ReferenceIdentifier { declared_type, .. } => {
+                                    declared_type.as_ref().is_none_or(|t| t == wanted)
+                                }
+                                _ => false,
+                            };
                             if keep {
                                 i += 1;
                             } else {
@@ -523,6 +539,15 @@ impl Ctx<'_> {
             // canonical / uri elements searched as references.
             Value::String(s) => out.extend(self.reference_from_url(s, None)),
             Value::Object(o) => {
+                if let Some(identifier) = o.get("identifier").and_then(Value::as_object) {
+                    if let Some(value) = str_field(identifier, "value") {
+                        out.push(IndexValue::ReferenceIdentifier {
+                            system: str_field(identifier, "system"),
+                            value,
+                            declared_type: str_field(o, "type"),
+                        });
+                    }
+                }
                 if let Some(url) = o.get("reference").and_then(Value::as_str) {
                     out.extend(self.reference_from_url(url, str_field(o, "type")));
                 } else if let (Some(t), Some(id)) =

@@ -38,9 +38,40 @@ pub fn resource_types() -> &'static [&'static str] {
     &model::model().resource_names
 }
 
+/// The top-level elements of `resource_type` with a minimum cardinality of 1 (a required
+/// `[x]` choice by its group name, e.g. `value`), for `_summary=text` (search.html#summary).
+pub fn mandatory_elements(resource_type: &str) -> Vec<&'static str> {
+    let model = model::model();
+    let Some(index) = model.concrete_resource(resource_type) else {
+        return Vec::new();
+    };
+    let def = &model.types[index];
+    let mut names: Vec<&'static str> = def
+        .required
+        .iter()
+        .map(|&i| def.elements[i].name.as_str())
+        .collect();
+    names.extend(
+        def.choices
+            .iter()
+            .filter(|c| c.required)
+            .map(|c| c.name.as_str()),
+    );
+    names
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mandatory_top_level_elements() {
+        let mut plan = mandatory_elements("CarePlan");
+        plan.sort_unstable();
+        assert_eq!(plan, ["intent", "status", "subject"]);
+        assert!(mandatory_elements("Patient").is_empty());
+        assert!(mandatory_elements("NotAType").is_empty());
+    }
 
     #[test]
     fn resource_type_queries() {

@@ -19,7 +19,10 @@ use super::bundle_json::{push_json_string, push_search_entry};
 use super::{check_known_type, store_error, FhirService};
 use crate::error::{operation_outcome, ErrorKind, FhirError, FhirResult, Issue, Severity};
 use crate::policy::{Access, Permission};
-use crate::store::search::{Clause, Cursor, IncludeDirection, IncludeQuery, Order, SearchQuery};
+use crate::store::search::{
+    Clause, Cursor, IncludeDirection, IncludeQuery, Order, SearchQuery, SortKey, SortKind,
+    SortSource,
+};
 use crate::store::IncludedRow;
 use bytes::Bytes;
 use fhir_search_query::{parse, self_link_params, Include, SearchRequest, Summary, TotalMode};
@@ -68,7 +71,36 @@ fn encode(text: &str) -> String {
 }
 
 fn cursor_text(cursor: &Cursor) -> String {
-    format!("{}.{}", cursor.last_updated_us, cursor.id)
+    if cursor.sort_values.is_empty() {
+        return format!("{}.{}", cursor.last_updated_us, cursor.id);
+    }
+    // Under `_sort` keys: the last row's sort values and id, as hex-encoded JSON.
+    let json = serde_json::to_vec(&(&cursor.sort_values, &cursor.id)).unwrap_or_default();
+    let mut text = String::with_capacity(1 + json.len() * 2);
+    text.push('k');
+    for byte in json {
+        text.push_str(&format!("{byte:02x}"));
+    }
+    text
+}
+
+fn parse_sorted_cursor(hex: &str) -> Option<Cursor> {
+    if !hex.len().is_multiple_of(2) || hex.len() > 16_384 {
+        return None;
+    }
+    let bytes: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect::<Option<_>>()?;
+    let (sort_values, id): (Vec<Option<String>>, String) = serde_json::from_slice(&bytes).ok()?;
+    if sort_values.is_empty() {
+        return None;
+    }
+    Some(Cursor {
+        last_updated_us: 0,
+        id,
+        sort_values,
+    })
 }
 
 fn parse_cursor(text: &str) -> FhirResult<Cursor> {
@@ -78,18 +110,22 @@ fn parse_cursor(text: &str) -> FhirResult<Cursor> {
             "_page",
         )
     };
+    if let Some(hex) = text.strip_prefix('k') {
+        return parse_sorted_cursor(hex).ok_or_else(invalid);
+    }
     let (us, id) = text.split_once('.').ok_or_else(invalid)?;
     Ok(Cursor {
         last_updated_us: us.parse().map_err(|_| invalid())?,
         id: id.to_string(),
+        sort_values: Vec::new(),
     })
 }
 
 /// Refuse result parameters this server does not apply yet (rather than silently ignoring them).
 fn refuse_unimplemented(request: &SearchRequest) -> FhirResult<()> {
     let mut missing = Vec::new();
-    if matches!(request.summary, Some(Summary::True | Summary::Text)) {
-        missing.push("_summary=true|text");
+    if matches!(request.summary, Some(Summary::True)) {
+        missing.push("_summary=true");
     }
     if request.contained.is_some() || request.contained_type.is_some() {
         missing.push("_contained");
@@ -108,23 +144,51 @@ fn refuse_unimplemented(request: &SearchRequest) -> FhirResult<()> {
 fn order_of(request: &SearchRequest) -> FhirResult<Order> {
     match request.sort.as_slice() {
         [] => Ok(Order::LastUpdatedDesc),
-        [key] => match (key.code.as_str(), key.descending) {
-            ("_lastUpdated", false) => Ok(Order::LastUpdatedAsc),
-            ("_lastUpdated", true) => Ok(Order::LastUpdatedDesc),
-            ("_id", false) => Ok(Order::IdAsc),
-            ("_id", true) => Ok(Order::IdDesc),
-            (other, _) => Err(FhirError::new(
-                ErrorKind::BadRequest,
-                "not-supported",
-                format!("_sort by {other} is not supported yet; sort by _lastUpdated or _id"),
-            )),
-        },
-        _ => Err(FhirError::new(
-            ErrorKind::BadRequest,
-            "not-supported",
-            "sorting by several keys is not supported yet",
-        )),
+        [key] if key.code == "_lastUpdated" && key.descending => Ok(Order::LastUpdatedDesc),
+        [key] if key.code == "_lastUpdated" => Ok(Order::LastUpdatedAsc),
+        [key] if key.code == "_id" && key.descending => Ok(Order::IdDesc),
+        [key] if key.code == "_id" => Ok(Order::IdAsc),
+        keys => keys
+            .iter()
+            .map(store_sort_key)
+            .collect::<FhirResult<Vec<_>>>()
+            .map(Order::Keys),
     }
+}
+
+/// A `_sort` key as the store sorts it: by the resource's lowest (ascending) or highest
+/// (descending) indexed value of the parameter; resources without one come last.
+fn store_sort_key(key: &fhir_search_query::SortKey) -> FhirResult<SortKey> {
+    use fhir_search_query::ParamType;
+    let index = |table, column, column_desc, kind| SortSource::Index {
+        table,
+        code: key.code.clone(),
+        column,
+        column_desc,
+        kind,
+    };
+    let source = match (key.code.as_str(), key.param_type) {
+        ("_lastUpdated", _) => SortSource::LastUpdated,
+        ("_id", _) => SortSource::Id,
+        (_, ParamType::String) => index("idx_string", "norm", "norm", SortKind::Text),
+        (_, ParamType::Token) => index("idx_token", "value", "value", SortKind::Text),
+        (_, ParamType::Date) => index("idx_date", "low_us", "high_us", SortKind::Int),
+        (_, ParamType::Number | ParamType::Quantity) => {
+            index("idx_number", "value", "value", SortKind::Float)
+        }
+        (_, ParamType::Reference) => index("idx_reference", "url", "url", SortKind::Text),
+        (_, ParamType::Uri) => index("idx_uri", "value", "value", SortKind::Text),
+        (code, _) => {
+            return Err(FhirError::invalid_at(
+                format!("cannot sort by {code}"),
+                "_sort",
+            ))
+        }
+    };
+    Ok(SortKey {
+        source,
+        descending: key.descending,
+    })
 }
 
 impl FhirService {
@@ -165,6 +229,19 @@ impl FhirService {
         refuse_unimplemented(&request)?;
         let order = order_of(&request)?;
         let after = request.cursor.as_deref().map(parse_cursor).transpose()?;
+        let wanted_values = match &order {
+            Order::Keys(keys) => keys.len(),
+            _ => 0,
+        };
+        if after
+            .as_ref()
+            .is_some_and(|c| c.sort_values.len() != wanted_values)
+        {
+            return Err(FhirError::invalid_at(
+                "_page is not a page of this search (its sort order differs)",
+                "_page",
+            ));
+        }
         let count = request
             .count
             .unwrap_or(self.default_page_size)
@@ -214,6 +291,7 @@ impl FhirService {
         let subsetting = match (&request.elements, request.summary) {
             (Some(names), _) => Some(subset::Subset::Elements(names.clone())),
             (None, Some(Summary::Data)) => Some(subset::Subset::NoText),
+            (None, Some(Summary::Text)) => Some(subset::Subset::TextOnly),
             _ => None,
         };
 
@@ -254,6 +332,7 @@ impl FhirService {
             let next = Cursor {
                 last_updated_us: last.version.last_updated_us,
                 id: last.id.clone(),
+                sort_values: last.sort_values.clone(),
             };
             out.extend_from_slice(br#",{"relation":"next","url":"#);
             push_json_string(&mut out, &link(Some(&next)));
@@ -455,7 +534,19 @@ mod tests {
         let c = Cursor {
             last_updated_us: 1_700_000_000_000_000,
             id: "a.b-c".into(),
+            sort_values: Vec::new(),
         };
+        let sorted = Cursor {
+            last_updated_us: 0,
+            id: "p-1".into(),
+            sort_values: vec![Some("smith".into()), None, Some("1.5".into())],
+        };
+        assert_eq!(parse_cursor(&cursor_text(&sorted)).unwrap(), sorted);
+        assert!(parse_cursor("kzz").is_err());
+        assert!(
+            parse_cursor("k5b5d").is_err(),
+            "an empty key list is not a sorted cursor"
+        );
         assert_eq!(parse_cursor(&cursor_text(&c)).unwrap(), c);
         assert!(parse_cursor("nonsense").is_err());
         assert!(parse_cursor("x.y").is_err());

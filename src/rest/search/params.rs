@@ -55,6 +55,16 @@ impl ParamLookup for R4SearchParams {
     }
 }
 
+/// The index code under which a token parameter's identifier types are kept for `:of-type`.
+pub fn of_type_code(code: &str) -> String {
+    format!("{code}:of-type")
+}
+
+/// The index code under which a reference parameter's logical identifiers are kept.
+pub fn identifier_code(code: &str) -> String {
+    format!("{code}:identifier")
+}
+
 impl R4SearchParams {
     /// Case- and accent-folded form of a string, as stored for string parameters.
     pub fn normalize(&self, text: &str) -> String {
@@ -72,62 +82,146 @@ impl R4SearchParams {
         .map_err(|e| FhirError::internal(format!("search indexing failed: {e}")))?;
         let mut rows = Vec::with_capacity(entries.len());
         for entry in entries {
-            let code = entry.code.to_string();
-            match entry.value {
-                IndexValue::String { normalized, exact } => rows.push(IndexRow::String {
-                    code,
-                    norm: normalized,
-                    exact,
-                }),
-                IndexValue::Token {
-                    system,
-                    code: value,
-                    text,
-                    ..
-                } => rows.push(IndexRow::Token {
-                    code,
-                    system,
-                    value,
-                    text_norm: text.map(|t| normalize_string(&t)),
-                }),
-                IndexValue::Date { low_us, high_us } => rows.push(IndexRow::Date {
-                    code,
-                    low_us,
-                    high_us,
-                }),
-                IndexValue::Number { value_f64, .. } => rows.push(IndexRow::Number {
-                    code,
-                    value: value_f64,
-                    system: None,
-                    unit: None,
-                }),
-                IndexValue::Quantity {
-                    value_f64,
-                    system,
-                    code: unit_code,
-                    unit,
-                    ..
-                } => rows.push(IndexRow::Number {
-                    code,
-                    value: value_f64,
-                    system,
-                    unit: unit_code.or(unit),
-                }),
-                IndexValue::Reference {
-                    target_type,
-                    target_id,
-                    url,
-                } => rows.push(IndexRow::Reference {
-                    code,
-                    target_type,
-                    target_id,
-                    url,
-                }),
-                IndexValue::Uri { value } => rows.push(IndexRow::Uri { code, value }),
-                // Composite parameters are searched through their components for now.
-                IndexValue::Composite { .. } => {}
-            }
+            push_rows(entry.code.to_string(), entry.value, &mut rows);
         }
         Ok(rows)
+    }
+}
+
+/// The index rows of one extracted value of parameter `code`.
+fn push_rows(code: String, value: IndexValue, rows: &mut Vec<IndexRow>) {
+    match value {
+        IndexValue::String { normalized, exact } => rows.push(IndexRow::String {
+            code,
+            norm: normalized,
+            exact,
+        }),
+        IndexValue::Token {
+            system,
+            code: value,
+            text,
+            of_type,
+        } => {
+            // `identifier:of-type` (search.html#token): a second row under a derived
+            // code, holding the identifier type's system and `type-code|value`.
+            if let (Some((type_system, type_code)), Some(v)) = (of_type, &value) {
+                rows.push(IndexRow::Token {
+                    code: of_type_code(&code),
+                    system: Some(type_system),
+                    value: Some(format!("{type_code}|{v}")),
+                    text_norm: None,
+                });
+            }
+            rows.push(IndexRow::Token {
+                code,
+                system,
+                value,
+                text_norm: text.map(|t| normalize_string(&t)),
+            })
+        }
+        IndexValue::Date { low_us, high_us } => rows.push(IndexRow::Date {
+            code,
+            low_us,
+            high_us,
+        }),
+        IndexValue::Number { value_f64, .. } => rows.push(IndexRow::Number {
+            code,
+            value: value_f64,
+            system: None,
+            unit: None,
+        }),
+        IndexValue::Quantity {
+            value_f64,
+            system,
+            code: unit_code,
+            unit,
+            ..
+        } => rows.push(IndexRow::Number {
+            code,
+            value: value_f64,
+            system,
+            unit: unit_code.or(unit),
+        }),
+        IndexValue::Reference {
+            target_type,
+            target_id,
+            url,
+        } => rows.push(IndexRow::Reference {
+            code,
+            target_type,
+            target_id,
+            url,
+        }),
+        IndexValue::Uri { value } => rows.push(IndexRow::Uri { code, value }),
+        // `reference:identifier` (search.html#reference): a token row under a derived code.
+        IndexValue::ReferenceIdentifier { system, value, .. } => rows.push(IndexRow::Token {
+            code: identifier_code(&code),
+            system,
+            value: Some(value),
+            text_norm: None,
+        }),
+        IndexValue::Composite { parts } => push_composite_rows(&code, parts, rows),
+    }
+}
+
+/// A composite whose first component is a token (`code-value-quantity`, …) is kept as rows of
+/// its second component under derived codes naming the token — once with its system, once
+/// for "any system" — so `code-value-quantity=http://loinc.org|44261-6$gt10` is an ordinary
+/// quantity search (search.html#composite). Other shapes are not indexed.
+fn push_composite_rows(code: &str, parts: Vec<IndexValue>, rows: &mut Vec<IndexRow>) {
+    let mut parts = parts.into_iter();
+    let (Some(first), Some(second), None) = (parts.next(), parts.next(), parts.next()) else {
+        return;
+    };
+    let IndexValue::Token {
+        system,
+        code: Some(token_code),
+        ..
+    } = first
+    else {
+        return;
+    };
+    let mut component_rows = Vec::new();
+    push_rows(String::new(), second, &mut component_rows);
+    for derived in [
+        composite_code(
+            code,
+            CompositeSystem::Is(system.as_deref().unwrap_or("")),
+            &token_code,
+        ),
+        composite_code(code, CompositeSystem::Any, &token_code),
+    ] {
+        for row in &component_rows {
+            let mut row = row.clone();
+            set_code(&mut row, derived.clone());
+            rows.push(row);
+        }
+    }
+}
+
+fn set_code(row: &mut IndexRow, derived: String) {
+    match row {
+        IndexRow::String { code, .. }
+        | IndexRow::Token { code, .. }
+        | IndexRow::Date { code, .. }
+        | IndexRow::Number { code, .. }
+        | IndexRow::Reference { code, .. }
+        | IndexRow::Uri { code, .. } => *code = derived,
+    }
+}
+
+/// The token system a composite's derived code names.
+pub enum CompositeSystem<'a> {
+    /// This system (`""` for a coding without one).
+    Is(&'a str),
+    /// Any system.
+    Any,
+}
+
+/// The index code of a composite parameter's second component for one token.
+pub fn composite_code(code: &str, system: CompositeSystem<'_>, token_code: &str) -> String {
+    match system {
+        CompositeSystem::Is(s) => format!("{code}${s}|{token_code}"),
+        CompositeSystem::Any => format!("{code}$\u{1}|{token_code}"),
     }
 }

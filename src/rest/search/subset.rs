@@ -13,11 +13,19 @@ use serde_json::{json, Map, Value};
 pub enum Subset {
     Elements(Vec<String>),
     NoText,
+    /// `_summary=text`: the narrative, `id`, `meta` and the mandatory top-level elements.
+    TextOnly,
 }
 
 fn keep(key: &str, subset: &Subset, resource_type: &str) -> bool {
     match subset {
         Subset::NoText => key != "text",
+        Subset::TextOnly => {
+            matches!(key, "resourceType" | "id" | "meta" | "text")
+                || fhir_validate::mandatory_elements(resource_type)
+                    .iter()
+                    .any(|m| key == *m || is_choice_of(key, m))
+        }
         Subset::Elements(names) => {
             matches!(key, "resourceType" | "id" | "meta")
                 || names.iter().any(|n| {
@@ -28,6 +36,13 @@ fn keep(key: &str, subset: &Subset, resource_type: &str) -> bool {
                 })
         }
     }
+}
+
+/// `valueQuantity` is an instance of choice group `value`.
+fn is_choice_of(key: &str, group: &str) -> bool {
+    key.strip_prefix(group)
+        .and_then(|rest| rest.chars().next())
+        .is_some_and(|c| c.is_ascii_uppercase())
 }
 
 /// The subset of one stored resource, re-serialised, with the SUBSETTED tag.
@@ -79,6 +94,26 @@ mod tests {
         assert_eq!(v["title"], "t");
         assert!(v.get("intent").is_none() && v.get("text").is_none());
         assert_eq!(v["meta"]["tag"][0]["code"], "SUBSETTED");
+    }
+
+    #[test]
+    fn summary_text_keeps_the_narrative_and_the_mandatory() {
+        let out = subset(PLAN.as_bytes(), &Subset::TextOnly).unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert!(v.get("text").is_some());
+        assert_eq!(v["status"], "active");
+        assert_eq!(v["intent"], "plan");
+        assert!(v.get("title").is_none());
+        assert_eq!(v["meta"]["tag"][0]["code"], "SUBSETTED");
+        let obs = r#"{"resourceType":"Observation","id":"o","status":"final","code":{"text":"x"},"valueQuantity":{"value":1},"note":[{"text":"n"}]}"#;
+        let v: Value =
+            serde_json::from_slice(&subset(obs.as_bytes(), &Subset::TextOnly).unwrap()).unwrap();
+        assert!(v.get("code").is_some() && v.get("status").is_some());
+        assert!(
+            v.get("valueQuantity").is_none(),
+            "value[x] is optional in Observation"
+        );
+        assert!(v.get("note").is_none());
     }
 
     #[test]

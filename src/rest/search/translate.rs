@@ -120,9 +120,15 @@ fn direct(
                 _ => StringMatch::StartsWith((ctx.normalize)(text)),
             },
         }),
-        Value::Token(_) if param_type == ParamType::Reference => Err(not_supported(format!(
-            "{code}:identifier is not supported yet"
-        ))),
+        Value::Token(token) if param_type == ParamType::Reference => Ok(Condition::Token {
+            code: super::params::identifier_code(code),
+            system: match &token.system {
+                TokenSystem::Any => SystemMatch::Any,
+                TokenSystem::NoSystem => SystemMatch::Absent,
+                TokenSystem::Is(s) => SystemMatch::Is(s.clone()),
+            },
+            value: token.code.clone(),
+        }),
         Value::Token(token) => Ok(Condition::Token {
             code: code_s,
             system: match &token.system {
@@ -132,9 +138,15 @@ fn direct(
             },
             value: token.code.clone(),
         }),
-        Value::OfType { .. } => Err(not_supported(format!(
-            "{code}:of-type is not supported yet"
-        ))),
+        Value::OfType {
+            system,
+            code: type_code,
+            value,
+        } => Ok(Condition::Token {
+            code: super::params::of_type_code(code),
+            system: SystemMatch::Is(system.clone()),
+            value: Some(format!("{type_code}|{value}")),
+        }),
         Value::Date(d) => {
             let range = date_search_range(d, ctx.tz_offset_seconds).ok_or_else(|| {
                 FhirError::bad_request(format!("{code}: {:?} is not a real date", d.raw))
@@ -176,11 +188,45 @@ fn direct(
                 _ => UriMatch::Exact,
             },
         }),
-        Value::Composite(_) => Err(not_supported(format!(
-            "composite parameter {code} is not supported yet"
-        ))),
+        Value::Composite(parts) => composite(code, parts, ctx),
         Value::Missing(_) => Err(FhirError::internal("missing handled above")),
     }
+}
+
+/// A composite whose first component is a token: a search of its second component under the
+/// derived code the index keeps it by (see `params::push_composite_rows`).
+fn composite(code: &str, parts: &[Value], ctx: &Context) -> FhirResult<Condition> {
+    use super::params::{composite_code, CompositeSystem};
+    let unsupported = || {
+        not_supported(format!(
+            "composite parameter {code}: only a token followed by one other component is supported"
+        ))
+    };
+    let [Value::Token(token), second] = parts else {
+        return Err(unsupported());
+    };
+    let Some(token_code) = &token.code else {
+        return Err(FhirError::invalid_at(
+            format!("{code}: the first component needs a code"),
+            code.to_string(),
+        ));
+    };
+    let derived = match &token.system {
+        TokenSystem::Is(s) => composite_code(code, CompositeSystem::Is(s), token_code),
+        TokenSystem::NoSystem => composite_code(code, CompositeSystem::Is(""), token_code),
+        TokenSystem::Any => composite_code(code, CompositeSystem::Any, token_code),
+    };
+    let component_type = match second {
+        Value::String(_) => ParamType::String,
+        Value::Token(_) => ParamType::Token,
+        Value::Date(_) => ParamType::Date,
+        Value::Number(_) => ParamType::Number,
+        Value::Quantity(_) => ParamType::Quantity,
+        Value::Reference(_) => ParamType::Reference,
+        Value::Uri(_) => ParamType::Uri,
+        _ => return Err(unsupported()),
+    };
+    direct(&derived, component_type, None, second, ctx)
 }
 
 fn reference_condition(
