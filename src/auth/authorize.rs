@@ -9,16 +9,15 @@
 use super::clients::Client;
 use super::error::OAuthError;
 use super::grants::{CodeData, GrantData};
-use super::launch::{is_fhir_id, LaunchContext};
+use super::launch::LaunchContext;
 use super::pages::{self, ScopeLine};
+use super::picker::{patient_label, patients_for};
 use super::scopes;
 use super::secrets::constant_time_eq;
 use super::session::Session;
 use super::users::LoginError;
 use super::AuthServer;
-use crate::rest::search::SearchInput;
 use crate::rest::FhirService;
-use serde_json::Value;
 
 /// What the endpoint answers.
 #[derive(Debug)]
@@ -142,98 +141,6 @@ fn valid_challenge(challenge: &str) -> bool {
         && challenge
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// The reference in `resource[field].reference`, as `Type/id`.
-fn reference_of(value: &Value) -> Option<String> {
-    value["reference"].as_str().map(str::to_string)
-}
-
-/// A patient's display name.
-async fn patient_label(fhir: &FhirService, id: &str) -> String {
-    let name = match fhir.store.current("Patient", id).await {
-        Ok(Some(v)) => v
-            .body
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-            .and_then(|p| {
-                let name = &p["name"][0];
-                name["text"].as_str().map(str::to_string).or_else(|| {
-                    let given: Vec<&str> = name["given"]
-                        .as_array()
-                        .map(|g| g.iter().filter_map(Value::as_str).collect())
-                        .unwrap_or_default();
-                    let family = name["family"].as_str().unwrap_or("");
-                    let full = format!("{} {family}", given.join(" "));
-                    let full = full.trim();
-                    (!full.is_empty()).then(|| full.to_string())
-                })
-            }),
-        _ => None,
-    };
-    match name {
-        Some(n) => format!("{n} (Patient/{id})"),
-        None => format!("Patient/{id}"),
-    }
-}
-
-/// The patients a FHIR user may open in a standalone launch: a patient their own record, a
-/// related person the patients they are linked to, a practitioner the patients whose active
-/// care team includes them.
-pub async fn patients_for(fhir: &FhirService, fhir_user: Option<&str>) -> Vec<String> {
-    let Some((kind, id)) = fhir_user.and_then(|u| u.split_once('/')) else {
-        return Vec::new();
-    };
-    let mut out: Vec<String> = Vec::new();
-    let mut add = |reference: Option<String>| {
-        if let Some(pid) = reference
-            .as_deref()
-            .and_then(|r| r.strip_prefix("Patient/"))
-        {
-            if is_fhir_id(pid) && !out.iter().any(|p| p == pid) {
-                out.push(pid.to_string());
-            }
-        }
-    };
-    match kind {
-        "Patient" => add(Some(format!("Patient/{id}"))),
-        "RelatedPerson" => {
-            if let Ok(Some(v)) = fhir.store.current("RelatedPerson", id).await {
-                if let Some(rp) = v
-                    .body
-                    .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-                {
-                    if rp["active"] != Value::Bool(false) {
-                        add(reference_of(&rp["patient"]));
-                    }
-                }
-            }
-        }
-        "Practitioner" => {
-            let input = SearchInput {
-                resource_type: "CareTeam".into(),
-                pairs: vec![
-                    ("participant".into(), format!("Practitioner/{id}")),
-                    ("status".into(), "active".into()),
-                    ("_count".into(), "200".into()),
-                ],
-                strict: false,
-                patient_compartment: None,
-            };
-            if let Ok(bytes) = fhir
-                .search(&crate::policy::Access::Unrestricted, &input)
-                .await
-            {
-                if let Ok(bundle) = serde_json::from_slice::<Value>(&bytes) {
-                    for entry in bundle["entry"].as_array().into_iter().flatten() {
-                        add(reference_of(&entry["resource"]["subject"]));
-                    }
-                }
-            }
-        }
-        _ => {}
-    }
-    out.sort();
-    out
 }
 
 impl AuthServer {
@@ -533,5 +440,38 @@ impl AuthServer {
             location: with_query(&req.redirect_uri, &pairs),
             set_cookie: session.fresh.then(|| self.session_cookie(&session.id)),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_parameters_are_appended_and_encoded() {
+        assert_eq!(
+            with_query(
+                "https://app.example/cb",
+                &[("code", "a b"), ("state", "x&y")]
+            ),
+            "https://app.example/cb?code=a+b&state=x%26y"
+        );
+        assert_eq!(
+            with_query("https://app.example/cb?tenant=1", &[("code", "c")]),
+            "https://app.example/cb?tenant=1&code=c"
+        );
+    }
+
+    #[test]
+    fn challenges_must_look_like_s256() {
+        assert!(valid_challenge(
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        ));
+        assert!(!valid_challenge(
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-c"
+        ));
+        assert!(!valid_challenge(
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw+cM"
+        ));
     }
 }

@@ -18,6 +18,7 @@ pub mod http;
 pub mod keys;
 pub mod launch;
 pub mod pages;
+mod picker;
 pub mod scopes;
 pub mod secrets;
 mod session;
