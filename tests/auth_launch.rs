@@ -128,6 +128,25 @@ async fn standalone_patient_launch_issues_tokens_with_the_patients_context() {
             .expect("id_token for openid");
         let header = jsonwebtoken::decode_header(&id_token).expect("JWT");
         assert_eq!(header.alg, jsonwebtoken::Algorithm::RS256);
+        // It verifies with the key published at jwks_uri.
+        let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_str(
+            &send("GET", &server.auth.settings.jwks_url, &[], None)
+                .await
+                .body,
+        )
+        .expect("JWK Set");
+        let jwk = jwks
+            .find(header.kid.as_deref().expect("kid"))
+            .expect("the signing key is published");
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        validation.set_audience(&["portal"]);
+        validation.set_issuer(&[&server.origin]);
+        jsonwebtoken::decode::<serde_json::Value>(
+            &id_token,
+            &jsonwebtoken::DecodingKey::from_jwk(jwk).expect("key"),
+            &validation,
+        )
+        .expect("the id_token verifies with the published JWKS");
         let id = jwt_claims(&id_token);
         assert_eq!(id["aud"], "portal");
         assert_eq!(id["sub"], "amy");

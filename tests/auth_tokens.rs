@@ -445,3 +445,53 @@ async fn introspection_and_revocation() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn backend_keys_can_be_registered_by_jwks_uri() {
+    // A tiny JWKS host on loopback.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let jwks_uri = format!("http://{}/jwks.json", listener.local_addr().expect("addr"));
+    let jwks = fixture("smart-example-jwks-ES384.public.json").to_string();
+    let host = axum::Router::new().route(
+        "/jwks.json",
+        axum::routing::get(move || {
+            let jwks = jwks.clone();
+            async move { jwks }
+        }),
+    );
+    let hosting = tokio::spawn(async move { axum::serve(listener, host).await });
+
+    let server = Server::start(coplan::testing::Backend::Sqlite).await;
+    let mut client = asymmetric_client("by-uri", "ES384", &["system/*.rs"]);
+    client.jwks = None;
+    client.jwks_uri = Some(jwks_uri);
+    server.register(client).await;
+    let token_url = server.auth.settings.token_url.clone();
+    let assertion = client_assertion(
+        "ES384",
+        "by-uri",
+        &token_url,
+        server.clock.unix() + 60,
+        "u-1",
+    );
+    let reply = post_form(
+        &token_url,
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", "system/Goal.rs"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", &assertion),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(reply.json()["scope"], "system/Goal.rs");
+    server.stop().await;
+    hosting.abort();
+}
