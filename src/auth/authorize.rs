@@ -143,51 +143,57 @@ fn valid_challenge(challenge: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// A checked authorization request.
+struct Checked {
+    client: Client,
+    req: AuthRequest,
+    /// The requested scopes the client is registered for.
+    requested: Vec<String>,
+    /// The EHR launch context named by `launch`, if any (not yet consumed).
+    ehr_context: Option<LaunchContext>,
+}
+
 impl AuthServer {
-    /// Handle one request to the authorization endpoint.
-    pub async fn authorize(
-        &self,
-        fhir: &FhirService,
-        params: &Params,
-        cookie: Option<&str>,
-    ) -> Result<Outcome, OAuthError> {
+    /// Steps 1 and 2: the client and its exact redirect URI (errors before both are known are
+    /// pages), then the rest of the request (errors go back to the app).
+    async fn check_request(&self, params: &Params) -> Result<Result<Checked, Outcome>, OAuthError> {
         for name in OAUTH_PARAMS {
             if params.all(name).count() > 1 {
-                return Ok(page(
+                return Ok(Err(page(
                     400,
                     "Invalid request",
                     &format!("{name} is repeated."),
-                ));
+                )));
             }
         }
         // 1. The client and its exact redirect URI: until both are known, errors are pages.
         let Some(client_id) = params.one("client_id") else {
-            return Ok(page(
+            return Ok(Err(page(
                 400,
                 "Invalid request",
                 "The request names no application (client_id).",
-            ));
+            )));
         };
         let Some(client) = self.client(client_id).await? else {
-            return Ok(page(
+            return Ok(Err(page(
                 400,
                 "Unknown application",
                 "This application is not registered with Coplan.",
-            ));
+            )));
         };
         let Some(redirect_uri) = params.one("redirect_uri") else {
-            return Ok(page(
+            return Ok(Err(page(
                 400,
                 "Invalid request",
                 "The request has no redirect_uri.",
-            ));
+            )));
         };
         if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
-            return Ok(page(
+            return Ok(Err(page(
                 400,
                 "Invalid redirect",
                 "The redirect_uri is not registered for this application.",
-            ));
+            )));
         }
         let req = AuthRequest {
             response_type: params.one("response_type").unwrap_or("").into(),
@@ -203,67 +209,92 @@ impl AuthServer {
         };
         // 2. Errors from here on go back to the app.
         if req.response_type != "code" {
-            return Ok(redirect_error(
+            return Ok(Err(redirect_error(
                 &req,
                 "unsupported_response_type",
                 "response_type must be code",
-            ));
+            )));
         }
         if req.code_challenge_method != "S256" {
-            return Ok(redirect_error(
+            return Ok(Err(redirect_error(
                 &req,
                 "invalid_request",
                 "PKCE with code_challenge_method=S256 is required",
-            ));
+            )));
         }
         if !valid_challenge(&req.code_challenge) {
-            return Ok(redirect_error(
+            return Ok(Err(redirect_error(
                 &req,
                 "invalid_request",
                 "code_challenge is missing or malformed",
-            ));
+            )));
         }
         if req.aud.trim_end_matches('/') != self.settings.fhir_base_url {
-            return Ok(redirect_error(
+            return Ok(Err(redirect_error(
                 &req,
                 "invalid_request",
                 "aud is not this server's FHIR base URL",
-            ));
+            )));
         }
         let requested = scopes::allowed_subset(&req.scope, &client.scopes);
         if requested.is_empty() {
-            return Ok(redirect_error(
+            return Ok(Err(redirect_error(
                 &req,
                 "invalid_scope",
                 "none of the requested scopes is registered for this application",
-            ));
+            )));
         }
         let ehr_context = match (&req.launch, requested.iter().any(|s| s == "launch")) {
             (Some(launch), true) => match self.peek_launch(launch).await? {
                 Some(ctx) => Some(ctx),
                 None => {
-                    return Ok(redirect_error(
+                    return Ok(Err(redirect_error(
                         &req,
                         "invalid_request",
                         "the launch is unknown, used or expired",
-                    ))
+                    )))
                 }
             },
             (None, true) => {
-                return Ok(redirect_error(
+                return Ok(Err(redirect_error(
                     &req,
                     "invalid_request",
                     "scope launch needs a launch parameter",
-                ))
+                )))
             }
             (Some(_), false) => {
-                return Ok(redirect_error(
+                return Ok(Err(redirect_error(
                     &req,
                     "invalid_scope",
                     "a launch parameter needs the launch scope",
-                ))
+                )))
             }
             (None, false) => None,
+        };
+
+        Ok(Ok(Checked {
+            client,
+            req,
+            requested,
+            ehr_context,
+        }))
+    }
+
+    /// Handle one request to the authorization endpoint.
+    pub async fn authorize(
+        &self,
+        fhir: &FhirService,
+        params: &Params,
+        cookie: Option<&str>,
+    ) -> Result<Outcome, OAuthError> {
+        let Checked {
+            client,
+            req,
+            requested,
+            ehr_context,
+        } = match self.check_request(params).await? {
+            Ok(checked) => checked,
+            Err(outcome) => return Ok(outcome),
         };
 
         // 3. The session, and the step the form says we are at.
