@@ -319,12 +319,10 @@ impl AuthServer {
                 .await?;
             response.insert("refresh_token".into(), json!(refresh));
         }
+        // The launch context: patient, encounter, fhirContext, need_patient_banner,
+        // smart_style_url, intent (absent fields are not serialised).
         if let Ok(Value::Object(context)) = serde_json::to_value(&grant.context) {
-            for (k, v) in context {
-                if k != "intent" || !v.is_null() {
-                    response.insert(k, v);
-                }
-            }
+            response.extend(context);
         }
         Ok(Value::Object(response))
     }
