@@ -495,3 +495,75 @@ async fn backend_keys_can_be_registered_by_jwks_uri() {
     server.stop().await;
     hosting.abort();
 }
+
+#[tokio::test]
+async fn online_access_ends_when_the_user_signs_out() {
+    each_backend_server(|server| async move {
+        setup(&server).await;
+        let client = smart_client(&server, "portal", None);
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, _) = client
+            .authorize_url(CsrfToken::new_random)
+            .add_scopes(
+                ["launch/patient", "patient/*.rs", "online_access"]
+                    .map(|s| Scope::new(s.to_string())),
+            )
+            .add_extra_param("aud", server.fhir.clone())
+            .set_pkce_challenge(challenge)
+            .url();
+        let mut browser = Browser::default();
+        let login = browser.get(url.as_str()).await;
+        let consent = browser
+            .submit(
+                &server.origin,
+                &login,
+                &[("username", "amy"), ("password", "pw-amy")],
+            )
+            .await;
+        assert!(consent.body.contains("Sign out"), "{}", consent.body);
+        let csrf = form_fields(&consent.body)
+            .into_iter()
+            .find(|(k, _)| k == "csrf")
+            .map(|(_, v)| v)
+            .expect("csrf");
+        let redirect = browser
+            .submit(&server.origin, &consent, &[("action", "approve")])
+            .await;
+        let token = client
+            .exchange_code(AuthorizationCode::new(
+                redirect.location_param("code").expect("code"),
+            ))
+            .set_pkce_verifier(verifier)
+            .request_async(&http_client)
+            .await
+            .expect("token");
+        let refreshed = client
+            .exchange_refresh_token(token.refresh_token().expect("online refresh token"))
+            .request_async(&http_client)
+            .await
+            .expect("refresh while signed in");
+
+        // Sign-out needs the session's CSRF token; then online refresh tokens stop working.
+        let forged = browser
+            .post(
+                &server.url("/auth/logout"),
+                &[("csrf".into(), "forged".into())],
+            )
+            .await;
+        assert_eq!(forged.status, 403);
+        let out = browser
+            .post(&server.url("/auth/logout"), &[("csrf".into(), csrf)])
+            .await;
+        assert_eq!(out.status, 200, "{}", out.body);
+        assert!(out
+            .header("set-cookie")
+            .is_some_and(|c| c.contains("Max-Age=0")));
+        let after = client
+            .exchange_refresh_token(refreshed.refresh_token().expect("rotated"))
+            .request_async(&http_client)
+            .await;
+        assert!(after.is_err(), "online access ends with the session");
+        server
+    })
+    .await;
+}

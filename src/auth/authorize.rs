@@ -417,6 +417,7 @@ impl AuthServer {
                 action,
                 &client.name,
                 &hidden,
+                &session.data.csrf,
                 &username,
                 patient_text.as_deref(),
                 &lines,
@@ -454,6 +455,8 @@ impl AuthServer {
             scope: granted.join(" "),
             context,
             nonce: req.nonce.clone(),
+            session: Some(super::session::revocation_id(&session.id)),
+            session_expires_at: Some(session.data.expires_at),
         };
         let code = self
             .issue_code(&CodeData {

@@ -31,6 +31,13 @@ pub struct GrantData {
     pub context: LaunchContext,
     #[serde(default)]
     pub nonce: Option<String>,
+    /// The revocation id of the browser session the user approved in (`session:…`):
+    /// `online_access` refresh tokens end with it (sign-out or expiry).
+    #[serde(default)]
+    pub session: Option<String>,
+    /// When that session expires.
+    #[serde(default)]
+    pub session_expires_at: Option<i64>,
 }
 
 /// What an authorization code stands for.
@@ -146,18 +153,19 @@ impl AuthServer {
         {
             return Err(OAuthError::invalid_grant("PKCE verification failed"));
         }
-        let refresh = self
-            .refresh_lifetime(&data.grant.scope)
-            .map(|s| self.now() + s);
+        let refresh = self.refresh_until(&data.grant);
         self.issue(&data.grant, None, refresh).await
     }
 
-    /// How long refresh tokens of a grant with `scope` live, if it gets any.
-    fn refresh_lifetime(&self, scope: &str) -> Option<i64> {
-        if scopes::has(scope, "offline_access") {
-            Some(self.settings.offline_seconds)
-        } else if scopes::has(scope, "online_access") {
-            Some(self.settings.online_seconds)
+    /// Until when the refresh tokens of `grant` live, if it gets any: `offline_access` for
+    /// 90 days; `online_access` while the sign-in session lasts (at most 12 h).
+    fn refresh_until(&self, grant: &GrantData) -> Option<i64> {
+        let now = self.now();
+        if scopes::has(&grant.scope, "offline_access") {
+            Some(now + self.settings.offline_seconds)
+        } else if scopes::has(&grant.scope, "online_access") {
+            let online = now + self.settings.online_seconds;
+            Some(grant.session_expires_at.map_or(online, |s| s.min(online)))
         } else {
             None
         }
@@ -211,8 +219,14 @@ impl AuthServer {
                 ));
             }
         };
-        if self.store.any_revoked(&[&data.grant.grant_id]).await? {
-            return Err(OAuthError::invalid_grant("the grant was revoked"));
+        let mut revocable = vec![data.grant.grant_id.as_str()];
+        if !scopes::has(&data.grant.scope, "offline_access") {
+            revocable.extend(data.grant.session.as_deref());
+        }
+        if self.store.any_revoked(&revocable).await? {
+            return Err(OAuthError::invalid_grant(
+                "the grant was revoked or its session ended",
+            ));
         }
         // Narrowing applies to this access token only; the rotated refresh token keeps the
         // original scope (RFC 6749 §6).
@@ -254,6 +268,8 @@ impl AuthServer {
             scope: granted.join(" "),
             context: LaunchContext::default(),
             nonce: None,
+            session: None,
+            session_expires_at: None,
         };
         self.issue(&grant, None, None).await
     }

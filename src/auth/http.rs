@@ -38,6 +38,7 @@ pub fn routes() -> Router<AppState> {
         .route("/auth/revoke", post(revoke))
         .route("/auth/launch", post(register_launch))
         .route("/auth/demo-callback", get(demo_callback))
+        .route("/auth/logout", post(logout))
 }
 
 /// Where the demo portal app (`coplan demo`) is sent back: shows the code to exchange.
@@ -283,6 +284,60 @@ async fn authorize(
     );
     if let Some(cookie) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
         h.insert(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// `POST /auth/logout` (form: `csrf`): end the browser session and its online access.
+async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let Some(auth) = server(&state).cloned() else {
+        return not_enabled();
+    };
+    let csrf = form_urlencoded::parse(&body)
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let (status, title, message) = match cookie_value(header_str(&headers, header::COOKIE)) {
+        None => (
+            StatusCode::OK,
+            "Signed out",
+            "You are signed out of Coplan.",
+        ),
+        Some(id) => match auth.sign_out(id, &csrf).await {
+            Ok(true) => (
+                StatusCode::OK,
+                "Signed out",
+                "You are signed out of Coplan.",
+            ),
+            Ok(false) => (
+                StatusCode::FORBIDDEN,
+                "Form expired",
+                "This form did not come from your Coplan session.",
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "sign-out failed");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "Coplan could not sign you out. Please try again later.",
+                )
+            }
+        },
+    };
+    let mut response = (status, super::pages::error(title, message)).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if status == StatusCode::OK {
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "{}=; Path=/auth; HttpOnly; SameSite=Lax; Max-Age=0",
+            super::session::COOKIE
+        )) {
+            h.insert(header::SET_COOKIE, v);
+        }
     }
     response
 }

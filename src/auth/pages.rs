@@ -121,6 +121,7 @@ pub fn consent(
     action: &str,
     app: &str,
     hidden_fields: &str,
+    csrf: &str,
     user: &str,
     patient: Option<&str>,
     scopes: &[ScopeLine],
@@ -157,7 +158,10 @@ pub fn consent(
              <input type=\"hidden\" name=\"step\" value=\"consent\">\n<fieldset>\n\
              <legend>The app asks to</legend>\n<ul>\n{items}</ul>\n</fieldset>\n\
              <button type=\"submit\" name=\"action\" value=\"approve\">Allow</button>\
-             <button type=\"submit\" name=\"action\" value=\"deny\">Deny</button>\n</form>",
+             <button type=\"submit\" name=\"action\" value=\"deny\">Deny</button>\n</form>\n\
+             <form method=\"post\" action=\"/auth/logout\">\n{csrf_field}\
+             <button type=\"submit\">Not you? Sign out</button>\n</form>",
+            csrf_field = hidden(&[], csrf),
             app = escape(app),
             user = escape(user),
             action = escape(action),

@@ -18,6 +18,9 @@ pub struct SessionData {
     pub username: Option<String>,
     #[serde(default)]
     pub fhir_user: Option<String>,
+    /// Seconds since the epoch.
+    #[serde(default)]
+    pub expires_at: i64,
 }
 
 impl std::fmt::Debug for SessionData {
@@ -26,6 +29,7 @@ impl std::fmt::Debug for SessionData {
             .field("csrf", &"***")
             .field("username", &self.username)
             .field("fhir_user", &self.fhir_user)
+            .field("expires_at", &self.expires_at)
             .finish()
     }
 }
@@ -36,6 +40,11 @@ pub struct Session {
     pub data: SessionData,
     /// Newly created: the response must set the cookie.
     pub fresh: bool,
+}
+
+/// The id under which a session's end is recorded as a revocation.
+pub fn revocation_id(session_id: &str) -> String {
+    format!("session:{}", hash_secret(session_id))
 }
 
 /// The session id in a `Cookie` header.
@@ -75,20 +84,17 @@ impl AuthServer {
         fhir_user: Option<String>,
     ) -> Result<Session, OAuthError> {
         let id = self.new_secret();
+        let expires_at = self.now() + self.settings.session_seconds;
         let data = SessionData {
             csrf: self.new_secret(),
             username,
             fhir_user,
+            expires_at,
         };
         let text =
             serde_json::to_string(&data).map_err(|e| OAuthError::server_error(e.to_string()))?;
         self.store
-            .put_ticket(
-                kind::SESSION,
-                &hash_secret(&id),
-                &text,
-                self.now() + self.settings.session_seconds,
-            )
+            .put_ticket(kind::SESSION, &hash_secret(&id), &text, expires_at)
             .await?;
         Ok(Session {
             id,
@@ -103,6 +109,31 @@ impl AuthServer {
             .delete_ticket(kind::SESSION, &hash_secret(id))
             .await?;
         Ok(())
+    }
+
+    /// Sign out: end the session and the `online_access` refresh tokens approved in it. `false`
+    /// when the CSRF token does not belong to the session.
+    pub async fn sign_out(&self, id: &str, csrf: &str) -> Result<bool, OAuthError> {
+        let Some(data) = self
+            .store
+            .ticket(kind::SESSION, &hash_secret(id), self.now())
+            .await?
+        else {
+            return Ok(true); // already gone
+        };
+        let data: SessionData =
+            serde_json::from_str(&data).map_err(|e| OAuthError::server_error(e.to_string()))?;
+        if !super::secrets::constant_time_eq(csrf, &data.csrf) {
+            return Ok(false);
+        }
+        self.end_session(id).await?;
+        self.store
+            .revoke(
+                &revocation_id(id),
+                self.now() + self.settings.online_seconds,
+            )
+            .await?;
+        Ok(true)
     }
 
     /// The `Set-Cookie` value for a session.
