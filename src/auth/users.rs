@@ -95,6 +95,7 @@ impl AuthServer {
         let key = username.to_lowercase();
         if self.store.login_failures(&key, window_start).await? >= self.settings.login_max_failures
         {
+            tracing::warn!(username = %key, "sign-in refused: too many recent failures");
             return Ok(Err(LoginError::Throttled));
         }
         let user = self.store.user(username).await?;
@@ -128,12 +129,15 @@ impl AuthServer {
         match user.filter(|_| verified) {
             Some(user) => {
                 self.store.clear_login_failures(&key).await?;
+                tracing::info!(username = %user.username, "sign-in");
                 Ok(Ok(user))
             }
             None => {
-                self.store
+                let failures = self
+                    .store
                     .record_login_failure(&key, now, window_start)
                     .await?;
+                tracing::warn!(username = %key, failures, "failed sign-in");
                 Ok(Err(LoginError::BadCredentials))
             }
         }
