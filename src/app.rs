@@ -1,6 +1,9 @@
 //! The application: shared state, the router, and `serve` (a listener plus a shutdown signal,
 //! injectable so tests run the real server on an ephemeral port).
 
+use crate::auth::external::{ExternalIssuer, Verifiers};
+use crate::auth::secrets::RandomSecrets;
+use crate::auth::{AuthServer, AuthSettings};
 use crate::clock::{Clock, IdGenerator, RandomIds, SystemClock};
 use crate::config::Config;
 use crate::policy::BearerVerifier;
@@ -19,6 +22,9 @@ pub struct AppState {
     /// Verifies bearer tokens on the FHIR API; `None` only under `--insecure-no-auth` (every
     /// request then has unrestricted access).
     pub verifier: Option<Arc<dyn BearerVerifier>>,
+    /// The built-in SMART authorization server (`/auth/*` and discovery); `None` answers those
+    /// routes with 404.
+    pub auth: Option<Arc<AuthServer>>,
 }
 
 impl AppState {
@@ -46,7 +52,14 @@ impl AppState {
             config: Arc::new(config),
             fhir: Arc::new(fhir),
             verifier: None,
+            auth: None,
         }
+    }
+
+    /// The same state with the built-in authorization server's routes served by `auth`.
+    pub fn with_auth_server(mut self, auth: Arc<AuthServer>) -> Self {
+        self.auth = Some(auth);
+        self
     }
 
     /// The same state with bearer tokens on the FHIR API checked by `verifier`.
@@ -55,16 +68,48 @@ impl AppState {
         self
     }
 
-    /// Open the configured database, migrate it, and use the real clock and random ids.
+    /// Open the configured database, migrate it, and use the real clock and random ids. The
+    /// built-in authorization server runs and its tokens are required on the FHIR API, unless
+    /// `insecure_no_auth` is set.
     pub async fn open(config: Config) -> Result<Self, StoreError> {
         let store = store::open(&config.database_url).await?;
         store.migrate().await?;
-        Ok(AppState::new(
-            config,
-            store,
-            Arc::new(SystemClock),
-            Arc::new(RandomIds),
-        ))
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let auth = Arc::new(
+            AuthServer::open(
+                AuthSettings::from_config(&config),
+                store.auth(),
+                clock.clone(),
+                Arc::new(RandomSecrets),
+            )
+            .await?,
+        );
+        auth.spawn_housekeeping();
+        let insecure = config.insecure_no_auth;
+        let verifier: Arc<dyn BearerVerifier> = if config.trusted_issuers.is_empty() {
+            auth.clone()
+        } else {
+            let mut external = Vec::new();
+            for issuer in &config.trusted_issuers {
+                external.push(
+                    ExternalIssuer::load(issuer.clone(), &config.base_url)
+                        .await
+                        .map_err(StoreError::Unavailable)?,
+                );
+            }
+            Arc::new(Verifiers::new(auth.clone(), external, clock.clone()))
+        };
+        let state =
+            AppState::new(config, store, clock, Arc::new(RandomIds)).with_auth_server(auth.clone());
+        if insecure {
+            tracing::warn!(
+                "!!! --insecure-no-auth: the FHIR API is open to ANYONE without a token. \
+                 Use this for local experiments only, never with real data. !!!"
+            );
+            Ok(state)
+        } else {
+            Ok(state.with_verifier(verifier))
+        }
     }
 }
 

@@ -35,6 +35,14 @@ pub struct Config {
     pub log_format: LogFormat,
     /// `tracing` filter directive, e.g. `info` or `coplan=debug`.
     pub log_filter: String,
+    /// Serve the FHIR API without any access control (local experiments only).
+    pub insecure_no_auth: bool,
+    /// argon2id cost for user passwords: memory in KiB and passes.
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    /// Other authorization servers whose access tokens the FHIR API accepts (resource-server
+    /// mode); configuration file only.
+    pub trusted_issuers: Vec<TrustedIssuer>,
     /// `user/` scopes of a Practitioner reach every patient (an organisation-wide clinician
     /// role) instead of the patients whose active CareTeam includes them.
     pub practitioners_see_all_patients: bool,
@@ -56,6 +64,10 @@ impl std::fmt::Debug for Config {
             .field("tz_offset_seconds", &self.tz_offset_seconds)
             .field("log_format", &self.log_format)
             .field("log_filter", &self.log_filter)
+            .field("insecure_no_auth", &self.insecure_no_auth)
+            .field("argon2_memory_kib", &self.argon2_memory_kib)
+            .field("argon2_iterations", &self.argon2_iterations)
+            .field("trusted_issuers", &self.trusted_issuers)
             .field(
                 "practitioners_see_all_patients",
                 &self.practitioners_see_all_patients,
@@ -99,6 +111,10 @@ pub struct ConfigLayer {
     pub timezone: Option<String>,
     pub log_format: Option<LogFormat>,
     pub log_filter: Option<String>,
+    pub insecure_no_auth: Option<bool>,
+    pub argon2_memory_kib: Option<u32>,
+    pub argon2_iterations: Option<u32>,
+    pub trusted_issuers: Option<Vec<TrustedIssuer>>,
     pub practitioners_see_all_patients: Option<bool>,
     pub allowed_origins: Option<Vec<String>>,
 }
@@ -136,6 +152,19 @@ impl ConfigLayer {
             timezone: get("COPLAN_TIMEZONE"),
             log_format,
             log_filter: get("COPLAN_LOG"),
+            insecure_no_auth: match get("COPLAN_INSECURE_NO_AUTH").as_deref() {
+                None | Some("") => None,
+                Some("1" | "true" | "yes") => Some(true),
+                Some("0" | "false" | "no") => Some(false),
+                Some(other) => {
+                    return Err(format!(
+                        "COPLAN_INSECURE_NO_AUTH must be true or false, got {other:?}"
+                    ))
+                }
+            },
+            argon2_memory_kib: parse_num("COPLAN_ARGON2_MEMORY_KIB")?.map(|v| v as u32),
+            argon2_iterations: parse_num("COPLAN_ARGON2_ITERATIONS")?.map(|v| v as u32),
+            trusted_issuers: None,
             allowed_origins: get("COPLAN_ALLOWED_ORIGINS").map(|v| {
                 v.split(',')
                     .map(|o| o.trim().to_string())
@@ -175,6 +204,10 @@ impl ConfigLayer {
             timezone: over.timezone.or(self.timezone),
             log_format: over.log_format.or(self.log_format),
             log_filter: over.log_filter.or(self.log_filter),
+            insecure_no_auth: over.insecure_no_auth.or(self.insecure_no_auth),
+            argon2_memory_kib: over.argon2_memory_kib.or(self.argon2_memory_kib),
+            argon2_iterations: over.argon2_iterations.or(self.argon2_iterations),
+            trusted_issuers: over.trusted_issuers.or(self.trusted_issuers),
             practitioners_see_all_patients: over
                 .practitioners_see_all_patients
                 .or(self.practitioners_see_all_patients),
@@ -227,10 +260,57 @@ impl ConfigLayer {
             tz_offset_seconds: parse_offset(self.timezone.as_deref().unwrap_or("UTC"))?,
             log_format: self.log_format.unwrap_or(LogFormat::Text),
             log_filter: self.log_filter.unwrap_or_else(|| "info".to_string()),
+            insecure_no_auth: self.insecure_no_auth.unwrap_or(false),
+            // OWASP's argon2id minimum: 19 MiB, 2 passes.
+            argon2_memory_kib: self.argon2_memory_kib.unwrap_or(19 * 1024).max(8),
+            argon2_iterations: self.argon2_iterations.unwrap_or(2).max(1),
+            trusted_issuers: check_issuers(self.trusted_issuers.unwrap_or_default())?,
             practitioners_see_all_patients: self.practitioners_see_all_patients.unwrap_or(false),
             allowed_origins: self.allowed_origins.unwrap_or_default(),
         })
     }
+}
+
+/// An external authorization server whose JWT access tokens are accepted (`[[trusted_issuers]]`
+/// in `coplan.toml`).
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TrustedIssuer {
+    /// The exact `iss` of its tokens.
+    pub issuer: String,
+    /// Its JWK Set as a file, or the URL it is published at (http only).
+    pub jwks_file: Option<PathBuf>,
+    pub jwks_uri: Option<String>,
+    /// The `aud` its tokens must carry (default: this server's FHIR base URL).
+    pub audience: Option<String>,
+    /// Accepted signing algorithms (default RS256, RS384, ES256, ES384).
+    #[serde(default)]
+    pub algorithms: Vec<String>,
+    /// Which claims carry what (defaults: scope, patient, fhirUser, client_id).
+    #[serde(default)]
+    pub claims: ClaimMapping,
+}
+
+/// Claim names in an external issuer's tokens.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ClaimMapping {
+    pub scope: Option<String>,
+    pub patient: Option<String>,
+    pub fhir_user: Option<String>,
+    pub client_id: Option<String>,
+}
+
+fn check_issuers(issuers: Vec<TrustedIssuer>) -> Result<Vec<TrustedIssuer>, String> {
+    for issuer in &issuers {
+        if issuer.jwks_file.is_some() == issuer.jwks_uri.is_some() {
+            return Err(format!(
+                "trusted issuer {} needs exactly one of jwks_file and jwks_uri",
+                issuer.issuer
+            ));
+        }
+    }
+    Ok(issuers)
 }
 
 /// `UTC`/`Z` or `±hh:mm` → seconds east of UTC.

@@ -5,6 +5,7 @@
 //! `validate` (checks on write) and `store` (SQLite / PostgreSQL).
 
 pub mod app;
+pub mod auth;
 pub mod clock;
 pub mod config;
 pub mod error;

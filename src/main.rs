@@ -43,6 +43,10 @@ struct Cli {
     /// Log as JSON lines instead of text.
     #[arg(long, global = true)]
     log_json: bool,
+    /// Serve the FHIR API WITHOUT access control (local experiments only; env
+    /// COPLAN_INSECURE_NO_AUTH=true).
+    #[arg(long, global = true)]
+    insecure_no_auth: bool,
 }
 
 #[derive(Subcommand)]
@@ -65,6 +69,78 @@ enum Command {
         #[arg(long, default_value_t = 8)]
         concurrency: usize,
     },
+    /// Manage the OAuth clients of the built-in SMART authorization server.
+    Client {
+        #[command(subcommand)]
+        command: ClientCommand,
+    },
+    /// Manage user accounts (linked to a Patient, Practitioner or RelatedPerson).
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
+    },
+    /// Manage the token signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Seed a demo patient, clinician, related person, their accounts and demo apps, and print
+    /// how to complete a SMART launch.
+    Demo,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ClientType {
+    /// A browser or native app without a secret (PKCE only).
+    Public,
+    /// A confidential client with a generated secret (client_secret_basic).
+    Symmetric,
+    /// A confidential client with registered public keys (private_key_jwt).
+    Asymmetric,
+}
+
+#[derive(Subcommand)]
+enum ClientCommand {
+    /// Register (or replace) a client. A symmetric client's secret is printed once.
+    Add {
+        /// The client_id.
+        id: String,
+        #[arg(long, value_enum, default_value = "public")]
+        r#type: ClientType,
+        /// A display name for the consent page.
+        #[arg(long)]
+        name: Option<String>,
+        /// An exact redirect URI (repeatable).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// The scopes the client may be granted, space separated (e.g. "openid fhirUser
+        /// launch/patient patient/*.rs offline_access").
+        #[arg(long, default_value = "")]
+        scope: String,
+        /// The client's public keys as a JWK Set file (asymmetric clients).
+        #[arg(long)]
+        jwks_file: Option<PathBuf>,
+        /// Where the client publishes its JWK Set (asymmetric clients; http only).
+        #[arg(long)]
+        jwks_uri: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Create (or replace) a user; the password is read from standard input.
+    Add {
+        username: String,
+        /// The linked FHIR user, e.g. Patient/123.
+        #[arg(long)]
+        fhir_user: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Start signing with a new key; old keys stay published until their tokens expire.
+    Rotate,
 }
 
 fn main() -> ExitCode {
@@ -97,6 +173,12 @@ fn main() -> ExitCode {
                 seed,
                 concurrency,
             } => seed_database(config, patients, seed, concurrency).await,
+            Command::Client { command } => client_command(config, command).await,
+            Command::User { command } => user_command(config, command).await,
+            Command::Keys {
+                command: KeysCommand::Rotate,
+            } => rotate_keys(config).await,
+            Command::Demo => demo(config).await,
         }
     });
     match result {
@@ -131,6 +213,7 @@ fn resolve_config(cli: &Cli) -> Result<coplan::config::Config, String> {
         max_body_bytes: cli.max_body_bytes,
         timezone: cli.timezone.clone(),
         log_format: cli.log_json.then_some(LogFormat::Json),
+        insecure_no_auth: cli.insecure_no_auth.then_some(true),
         ..Default::default()
     };
     ConfigLayer::default()
@@ -218,6 +301,102 @@ async fn serve(config: coplan::config::Config) -> Result<(), String> {
         .await
         .map_err(|e| format!("server error: {e}"))?;
     tracing::info!("shut down cleanly");
+    Ok(())
+}
+
+/// The authorization server over the configured database.
+async fn auth_server(
+    config: coplan::config::Config,
+) -> Result<(AppState, std::sync::Arc<coplan::auth::AuthServer>), String> {
+    let state = AppState::open(config).await.map_err(|e| e.to_string())?;
+    let auth = state
+        .auth
+        .clone()
+        .ok_or("the authorization server did not start")?;
+    Ok((state, auth))
+}
+
+async fn client_command(
+    config: coplan::config::Config,
+    command: ClientCommand,
+) -> Result<(), String> {
+    use coplan::auth::clients::ClientKind;
+    let ClientCommand::Add {
+        id,
+        r#type,
+        name,
+        redirect_uris,
+        scope,
+        jwks_file,
+        jwks_uri,
+    } = command;
+    let jwks = jwks_file
+        .map(|path| {
+            std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))
+        })
+        .transpose()?;
+    let kind = match r#type {
+        ClientType::Public => ClientKind::Public,
+        ClientType::Symmetric => ClientKind::ConfidentialSymmetric,
+        ClientType::Asymmetric => ClientKind::ConfidentialAsymmetric,
+    };
+    let (_state, auth) = auth_server(config).await?;
+    let spec = coplan::auth::admin::ClientSpec {
+        client_id: id.clone(),
+        name,
+        kind,
+        redirect_uris,
+        scopes: scope,
+        jwks,
+        jwks_uri,
+    };
+    let secret = coplan::auth::admin::add_client(&auth, spec).await?;
+    println!("registered client {id}");
+    if let Some(secret) = secret {
+        println!("client secret (shown only now): {secret}");
+    }
+    Ok(())
+}
+
+async fn user_command(config: coplan::config::Config, command: UserCommand) -> Result<(), String> {
+    let UserCommand::Add {
+        username,
+        fhir_user,
+    } = command;
+    eprint!("password for {username}: ");
+    let mut password = String::new();
+    std::io::stdin()
+        .read_line(&mut password)
+        .map_err(|e| format!("cannot read the password: {e}"))?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    let (_state, auth) = auth_server(config).await?;
+    auth.add_user(&username, password, fhir_user.as_deref())
+        .await
+        .map_err(|e| e.to_string())?;
+    eprintln!();
+    println!("created user {username}");
+    Ok(())
+}
+
+async fn rotate_keys(config: coplan::config::Config) -> Result<(), String> {
+    let (_state, auth) = auth_server(config).await?;
+    let keep = auth
+        .settings
+        .access_token_seconds
+        .max(auth.settings.id_token_seconds)
+        + 300;
+    let kid = coplan::auth::keys::rotate(auth.store.as_ref(), auth.now(), keep)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!("new signing key {kid}; previous keys stay published for {keep} s");
+    Ok(())
+}
+
+async fn demo(config: coplan::config::Config) -> Result<(), String> {
+    let (state, _auth) = auth_server(config).await?;
+    let text = coplan::auth::demo::run(&state).await?;
+    println!("{text}");
     Ok(())
 }
 

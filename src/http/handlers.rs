@@ -138,8 +138,12 @@ pub async fn metadata(
 ) -> Response {
     let query = Query::parse(raw);
     respond(negotiate(&query, &headers), |format| async move {
-        let statement =
+        let mut statement =
             capability_statement(&state.config.base_url, crate::validate::resource_types());
+        if let Some(auth) = &state.auth {
+            statement["rest"][0]["security"] =
+                crate::auth::discovery::capability_security(&auth.settings);
+        }
         let body = serde_json::to_vec(&statement).map_err(FhirError::internal)?;
         Ok(body_response(StatusCode::OK, format, Bytes::from(body)))
     })

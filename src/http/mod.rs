@@ -49,6 +49,7 @@ pub fn routes(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .merge(crate::auth::http::routes())
         .nest("/fhir", fhir)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

@@ -10,6 +10,7 @@
 //!
 //! Backend differences live in `sqlite.rs` and `postgres.rs` only.
 
+pub mod auth;
 mod cache;
 pub mod index;
 mod postgres;
@@ -208,6 +209,8 @@ pub trait Store: Send + Sync + 'static {
     async fn include(&self, query: &search::IncludeQuery) -> StoreResult<Vec<IncludedRow>>;
     /// The name of the backend, for logs and `/readyz`.
     fn backend_name(&self) -> &'static str;
+    /// The authorization server's storage in the same database.
+    fn auth(&self) -> Arc<dyn auth::AuthStore>;
 }
 
 /// Open the store a database URL names: `sqlite://PATH` (created if missing) or `postgres://…`.

@@ -281,6 +281,10 @@ fn conflict_or(err: sqlx::Error, w: &VersionWrite) -> StoreError {
 
 #[async_trait]
 impl Store for PostgresStore {
+    fn auth(&self) -> std::sync::Arc<dyn super::auth::AuthStore> {
+        std::sync::Arc::new(super::auth::PostgresAuthStore(self.pool.clone()))
+    }
+
     async fn migrate(&self) -> StoreResult<()> {
         sqlx::migrate!("./migrations/postgres")
             .run(&self.pool)

@@ -103,6 +103,10 @@ fn stored_version(row: &SqliteRow) -> StoreResult<StoredVersion> {
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn auth(&self) -> std::sync::Arc<dyn super::auth::AuthStore> {
+        std::sync::Arc::new(super::auth::SqliteAuthStore(self.readers.clone()))
+    }
+
     async fn migrate(&self) -> StoreResult<()> {
         sqlx::migrate!("./migrations/sqlite")
             .run(&self.readers)

@@ -1,0 +1,537 @@
+//! The authorization endpoint (RFC 6749 §4.1.1, RFC 7636, SMART App Launch 2.2 "Obtain
+//! authorization code", GET and POST): checks the request, signs the user in, picks the patient
+//! for a standalone `launch/patient`, asks for consent and redirects back with a code.
+//!
+//! Until the client and its exact redirect URI are known, errors are shown as a page and never
+//! redirected; after that they go back to the app (`error`, `state`). Every form carries the
+//! whole request (re-checked on every step) and the session's CSRF token.
+
+use super::clients::Client;
+use super::error::OAuthError;
+use super::grants::{CodeData, GrantData};
+use super::launch::{is_fhir_id, LaunchContext};
+use super::pages::{self, ScopeLine};
+use super::scopes;
+use super::secrets::constant_time_eq;
+use super::session::Session;
+use super::users::LoginError;
+use super::AuthServer;
+use crate::rest::search::SearchInput;
+use crate::rest::FhirService;
+use serde_json::Value;
+
+/// What the endpoint answers.
+#[derive(Debug)]
+pub enum Outcome {
+    Page {
+        status: u16,
+        html: String,
+        set_cookie: Option<String>,
+    },
+    Redirect {
+        location: String,
+        set_cookie: Option<String>,
+    },
+}
+
+/// The OAuth parameters of an authorization request.
+#[derive(Debug, Clone, Default)]
+struct AuthRequest {
+    response_type: String,
+    client_id: String,
+    redirect_uri: String,
+    scope: String,
+    state: Option<String>,
+    aud: String,
+    code_challenge: String,
+    code_challenge_method: String,
+    launch: Option<String>,
+    nonce: Option<String>,
+}
+
+const OAUTH_PARAMS: &[&str] = &[
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "aud",
+    "code_challenge",
+    "code_challenge_method",
+    "launch",
+    "nonce",
+];
+
+impl AuthRequest {
+    fn hidden_fields(&self) -> Vec<(&'static str, &str)> {
+        let mut out = vec![
+            ("response_type", self.response_type.as_str()),
+            ("client_id", &self.client_id),
+            ("redirect_uri", &self.redirect_uri),
+            ("scope", &self.scope),
+            ("aud", &self.aud),
+            ("code_challenge", &self.code_challenge),
+            ("code_challenge_method", &self.code_challenge_method),
+        ];
+        for (name, value) in [
+            ("state", &self.state),
+            ("launch", &self.launch),
+            ("nonce", &self.nonce),
+        ] {
+            if let Some(v) = value {
+                out.push((name, v.as_str()));
+            }
+        }
+        out
+    }
+}
+
+/// The request's parameters (query or form).
+pub struct Params(pub Vec<(String, String)>);
+
+impl Params {
+    fn all<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> + 'a {
+        let name = name.to_string();
+        self.0
+            .iter()
+            .filter(move |(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+    fn one(&self, name: &str) -> Option<&str> {
+        self.all(name).next().filter(|v| !v.is_empty())
+    }
+}
+
+fn page(status: u16, title: &str, message: &str) -> Outcome {
+    Outcome::Page {
+        status,
+        html: pages::error(title, message),
+        set_cookie: None,
+    }
+}
+
+/// `redirect_uri` with `pairs` appended to its query.
+fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
+    let mut out = uri.to_string();
+    let mut sep = if uri.contains('?') { '&' } else { '?' };
+    for (k, v) in pairs {
+        let encoded: String = form_urlencoded::Serializer::new(String::new())
+            .append_pair(k, v)
+            .finish();
+        out.push(sep);
+        out.push_str(&encoded);
+        sep = '&';
+    }
+    out
+}
+
+fn redirect_error(req: &AuthRequest, code: &str, description: &str) -> Outcome {
+    let mut pairs = vec![("error", code), ("error_description", description)];
+    if let Some(state) = &req.state {
+        pairs.push(("state", state));
+    }
+    Outcome::Redirect {
+        location: with_query(&req.redirect_uri, &pairs),
+        set_cookie: None,
+    }
+}
+
+/// A PKCE S256 challenge: base64url of 32 bytes.
+fn valid_challenge(challenge: &str) -> bool {
+    challenge.len() == 43
+        && challenge
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The reference in `resource[field].reference`, as `Type/id`.
+fn reference_of(value: &Value) -> Option<String> {
+    value["reference"].as_str().map(str::to_string)
+}
+
+/// A patient's display name.
+async fn patient_label(fhir: &FhirService, id: &str) -> String {
+    let name = match fhir.store.current("Patient", id).await {
+        Ok(Some(v)) => v
+            .body
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .and_then(|p| {
+                let name = &p["name"][0];
+                name["text"].as_str().map(str::to_string).or_else(|| {
+                    let given: Vec<&str> = name["given"]
+                        .as_array()
+                        .map(|g| g.iter().filter_map(Value::as_str).collect())
+                        .unwrap_or_default();
+                    let family = name["family"].as_str().unwrap_or("");
+                    let full = format!("{} {family}", given.join(" "));
+                    let full = full.trim();
+                    (!full.is_empty()).then(|| full.to_string())
+                })
+            }),
+        _ => None,
+    };
+    match name {
+        Some(n) => format!("{n} (Patient/{id})"),
+        None => format!("Patient/{id}"),
+    }
+}
+
+/// The patients a FHIR user may open in a standalone launch: a patient their own record, a
+/// related person the patients they are linked to, a practitioner the patients whose active
+/// care team includes them.
+pub async fn patients_for(fhir: &FhirService, fhir_user: Option<&str>) -> Vec<String> {
+    let Some((kind, id)) = fhir_user.and_then(|u| u.split_once('/')) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |reference: Option<String>| {
+        if let Some(pid) = reference
+            .as_deref()
+            .and_then(|r| r.strip_prefix("Patient/"))
+        {
+            if is_fhir_id(pid) && !out.iter().any(|p| p == pid) {
+                out.push(pid.to_string());
+            }
+        }
+    };
+    match kind {
+        "Patient" => add(Some(format!("Patient/{id}"))),
+        "RelatedPerson" => {
+            if let Ok(Some(v)) = fhir.store.current("RelatedPerson", id).await {
+                if let Some(rp) = v
+                    .body
+                    .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+                {
+                    if rp["active"] != Value::Bool(false) {
+                        add(reference_of(&rp["patient"]));
+                    }
+                }
+            }
+        }
+        "Practitioner" => {
+            let input = SearchInput {
+                resource_type: "CareTeam".into(),
+                pairs: vec![
+                    ("participant".into(), format!("Practitioner/{id}")),
+                    ("status".into(), "active".into()),
+                    ("_count".into(), "200".into()),
+                ],
+                strict: false,
+                patient_compartment: None,
+            };
+            if let Ok(bytes) = fhir
+                .search(&crate::policy::Access::Unrestricted, &input)
+                .await
+            {
+                if let Ok(bundle) = serde_json::from_slice::<Value>(&bytes) {
+                    for entry in bundle["entry"].as_array().into_iter().flatten() {
+                        add(reference_of(&entry["resource"]["subject"]));
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    out.sort();
+    out
+}
+
+impl AuthServer {
+    /// Handle one request to the authorization endpoint.
+    pub async fn authorize(
+        &self,
+        fhir: &FhirService,
+        params: &Params,
+        cookie: Option<&str>,
+    ) -> Result<Outcome, OAuthError> {
+        for name in OAUTH_PARAMS {
+            if params.all(name).count() > 1 {
+                return Ok(page(
+                    400,
+                    "Invalid request",
+                    &format!("{name} is repeated."),
+                ));
+            }
+        }
+        // 1. The client and its exact redirect URI: until both are known, errors are pages.
+        let Some(client_id) = params.one("client_id") else {
+            return Ok(page(
+                400,
+                "Invalid request",
+                "The request names no application (client_id).",
+            ));
+        };
+        let Some(client) = self.client(client_id).await? else {
+            return Ok(page(
+                400,
+                "Unknown application",
+                "This application is not registered with Coplan.",
+            ));
+        };
+        let Some(redirect_uri) = params.one("redirect_uri") else {
+            return Ok(page(
+                400,
+                "Invalid request",
+                "The request has no redirect_uri.",
+            ));
+        };
+        if !client.redirect_uris.iter().any(|r| r == redirect_uri) {
+            return Ok(page(
+                400,
+                "Invalid redirect",
+                "The redirect_uri is not registered for this application.",
+            ));
+        }
+        let req = AuthRequest {
+            response_type: params.one("response_type").unwrap_or("").into(),
+            client_id: client_id.into(),
+            redirect_uri: redirect_uri.into(),
+            scope: params.one("scope").unwrap_or("").into(),
+            state: params.one("state").map(str::to_string),
+            aud: params.one("aud").unwrap_or("").into(),
+            code_challenge: params.one("code_challenge").unwrap_or("").into(),
+            code_challenge_method: params.one("code_challenge_method").unwrap_or("").into(),
+            launch: params.one("launch").map(str::to_string),
+            nonce: params.one("nonce").map(str::to_string),
+        };
+        // 2. Errors from here on go back to the app.
+        if req.response_type != "code" {
+            return Ok(redirect_error(
+                &req,
+                "unsupported_response_type",
+                "response_type must be code",
+            ));
+        }
+        if req.code_challenge_method != "S256" {
+            return Ok(redirect_error(
+                &req,
+                "invalid_request",
+                "PKCE with code_challenge_method=S256 is required",
+            ));
+        }
+        if !valid_challenge(&req.code_challenge) {
+            return Ok(redirect_error(
+                &req,
+                "invalid_request",
+                "code_challenge is missing or malformed",
+            ));
+        }
+        if req.aud.trim_end_matches('/') != self.settings.fhir_base_url {
+            return Ok(redirect_error(
+                &req,
+                "invalid_request",
+                "aud is not this server's FHIR base URL",
+            ));
+        }
+        let requested = scopes::allowed_subset(&req.scope, &client.scopes);
+        if requested.is_empty() {
+            return Ok(redirect_error(
+                &req,
+                "invalid_scope",
+                "none of the requested scopes is registered for this application",
+            ));
+        }
+        let ehr_context = match (&req.launch, requested.iter().any(|s| s == "launch")) {
+            (Some(launch), true) => match self.peek_launch(launch).await? {
+                Some(ctx) => Some(ctx),
+                None => {
+                    return Ok(redirect_error(
+                        &req,
+                        "invalid_request",
+                        "the launch is unknown, used or expired",
+                    ))
+                }
+            },
+            (None, true) => {
+                return Ok(redirect_error(
+                    &req,
+                    "invalid_request",
+                    "scope launch needs a launch parameter",
+                ))
+            }
+            (Some(_), false) => {
+                return Ok(redirect_error(
+                    &req,
+                    "invalid_scope",
+                    "a launch parameter needs the launch scope",
+                ))
+            }
+            (None, false) => None,
+        };
+
+        // 3. The session, and the step the form says we are at.
+        let mut session = self.session(cookie).await?;
+        let step = params.one("step");
+        if step.is_some() {
+            let csrf_ok = params
+                .one("csrf")
+                .is_some_and(|c| constant_time_eq(c, &session.data.csrf));
+            if !csrf_ok || session.fresh {
+                return Ok(page(403, "Form expired", "This form has expired or did not come from Coplan. Please start again from the app."));
+            }
+        }
+        let mut login_error = None;
+        if step == Some("login") {
+            let username = params.one("username").unwrap_or("");
+            let password = params.one("password").unwrap_or("");
+            match self.login(username, password).await? {
+                Ok(user) => {
+                    self.end_session(&session.id).await?;
+                    session = self
+                        .new_session(Some(user.username), user.fhir_user)
+                        .await?;
+                }
+                Err(LoginError::BadCredentials) => {
+                    login_error = Some("The username or password is not right.")
+                }
+                Err(LoginError::Throttled) => {
+                    login_error =
+                        Some("Too many failed attempts. Please wait 15 minutes and try again.")
+                }
+            }
+        }
+        let set_cookie = session.fresh.then(|| self.session_cookie(&session.id));
+        let action = "/auth/authorize";
+        let hidden = pages::hidden(&req.hidden_fields(), &session.data.csrf);
+        let Some(username) = session.data.username.clone() else {
+            return Ok(Outcome::Page {
+                status: 200,
+                html: pages::login(action, &client.name, &hidden, login_error),
+                set_cookie,
+            });
+        };
+
+        // 4. The patient context.
+        let mut context = ehr_context.clone().unwrap_or_default();
+        let wants_patient = requested.iter().any(|s| s == "launch/patient");
+        if ehr_context.is_none() && wants_patient {
+            let candidates = patients_for(fhir, session.data.fhir_user.as_deref()).await;
+            let chosen = params
+                .one("patient")
+                .filter(|p| candidates.iter().any(|c| c == p))
+                .map(str::to_string)
+                .or_else(|| (candidates.len() == 1).then(|| candidates[0].clone()));
+            match chosen {
+                Some(p) => context.patient = Some(p),
+                None if candidates.is_empty() => {
+                    return Ok(Outcome::Page {
+                        status: 403,
+                        html: pages::error(
+                            "No patient available",
+                            "Your account is not linked to any patient record this app could open.",
+                        ),
+                        set_cookie,
+                    })
+                }
+                None => {
+                    let mut labelled = Vec::new();
+                    for id in &candidates {
+                        labelled.push((id.clone(), patient_label(fhir, id).await));
+                    }
+                    return Ok(Outcome::Page {
+                        status: 200,
+                        html: pages::picker(action, &client.name, &hidden, &labelled),
+                        set_cookie,
+                    });
+                }
+            }
+        }
+
+        // 5. Consent.
+        if step == Some("consent") {
+            if params.one("action") != Some("approve") {
+                return Ok(redirect_error(
+                    &req,
+                    "access_denied",
+                    "the user denied access",
+                ));
+            }
+            let ticked: Vec<&str> = params.all("grant").collect();
+            let granted: Vec<&str> = requested
+                .iter()
+                .map(String::as_str)
+                .filter(|s| scopes::is_required(s) || ticked.contains(s))
+                .collect();
+            return self
+                .issue_redirect(&req, &client, username, session, context, granted)
+                .await;
+        }
+        let mut fields = req.hidden_fields();
+        if let Some(p) = context.patient.as_deref().filter(|_| ehr_context.is_none()) {
+            fields.push(("patient", p));
+        }
+        let hidden = pages::hidden(&fields, &session.data.csrf);
+        let lines: Vec<ScopeLine> = requested
+            .iter()
+            .map(|s| ScopeLine {
+                scope: s.clone(),
+                description: scopes::describe(s),
+                required: scopes::is_required(s),
+            })
+            .collect();
+        let patient_text = match context.patient.as_deref() {
+            Some(p) => Some(patient_label(fhir, p).await),
+            None => None,
+        };
+        Ok(Outcome::Page {
+            status: 200,
+            html: pages::consent(
+                action,
+                &client.name,
+                &hidden,
+                &username,
+                patient_text.as_deref(),
+                &lines,
+            ),
+            set_cookie,
+        })
+    }
+
+    async fn issue_redirect(
+        &self,
+        req: &AuthRequest,
+        client: &Client,
+        username: String,
+        session: Session,
+        mut context: LaunchContext,
+        granted: Vec<&str>,
+    ) -> Result<Outcome, OAuthError> {
+        if let Some(launch) = &req.launch {
+            match self.consume_launch(launch).await? {
+                Some(ctx) => context = ctx,
+                None => {
+                    return Ok(redirect_error(
+                        req,
+                        "invalid_request",
+                        "the launch is unknown, used or expired",
+                    ))
+                }
+            }
+        }
+        let grant = GrantData {
+            grant_id: self.new_secret(),
+            client_id: client.client_id.clone(),
+            subject: username,
+            fhir_user: session.data.fhir_user.clone(),
+            scope: granted.join(" "),
+            context,
+            nonce: req.nonce.clone(),
+        };
+        let code = self
+            .issue_code(&CodeData {
+                grant,
+                redirect_uri: req.redirect_uri.clone(),
+                code_challenge: req.code_challenge.clone(),
+            })
+            .await?;
+        let mut pairs = vec![("code", code.as_str())];
+        if let Some(state) = &req.state {
+            pairs.push(("state", state));
+        }
+        pairs.push(("iss", &self.settings.issuer));
+        Ok(Outcome::Redirect {
+            location: with_query(&req.redirect_uri, &pairs),
+            set_cookie: session.fresh.then(|| self.session_cookie(&session.id)),
+        })
+    }
+}

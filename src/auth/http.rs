@@ -1,0 +1,343 @@
+//! The authorization server's HTTP routes (axum): discovery documents, JWKS, the authorization,
+//! token, introspection, revocation and EHR-launch endpoints. Thin: parse, call [`AuthServer`],
+//! render. When the state has no authorization server these routes answer 404.
+
+use super::authorize::{Outcome, Params};
+use super::discovery;
+use super::error::OAuthError;
+use super::grants::Form;
+use super::launch::LaunchContext;
+use super::scopes::{self, EHR_LAUNCH_SCOPE};
+use super::session::cookie_value;
+use super::AuthServer;
+use crate::app::AppState;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// The routes, to be merged into the application router.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/fhir/.well-known/smart-configuration",
+            get(smart_configuration),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            get(openid_configuration),
+        )
+        .route("/auth/jwks", get(jwks))
+        .route("/auth/authorize", get(authorize).post(authorize))
+        .route("/auth/token", post(token))
+        .route("/auth/introspect", post(introspect))
+        .route("/auth/revoke", post(revoke))
+        .route("/auth/launch", post(register_launch))
+        .route("/auth/demo-callback", get(demo_callback))
+}
+
+/// Where the demo portal app (`coplan demo`) is sent back: shows the code to exchange.
+async fn demo_callback(RawQuery(query): RawQuery) -> Response {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let mut rows = String::new();
+    for (k, v) in &pairs {
+        rows.push_str(&format!(
+            "<dt>{}</dt><dd><code>{}</code></dd>\n",
+            super::pages::escape(k),
+            super::pages::escape(v)
+        ));
+    }
+    let html = super::pages::layout(
+        "Demo app callback",
+        &format!(
+            "<h1>The demo app received</h1>\n<dl>\n{rows}</dl>\n<p>Exchange the code at the \
+             token endpoint within 60 seconds with the curl command `coplan demo` printed.</p>"
+        ),
+    );
+    let mut response = html.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A JSON response that must not be cached (token endpoint responses, RFC 6749 §5.1).
+pub fn no_store_json(status: StatusCode, body: &Value) -> Response {
+    let mut response = json_response(status, body);
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    response
+}
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    let mut response = (status, bytes).into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// A discovery document: JSON whatever the Accept (CORS for any origin is the application's
+/// CORS layer's job, `http/cors.rs`).
+fn public_json(body: &Value) -> Response {
+    let mut response = json_response(StatusCode::OK, body);
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    response
+}
+
+fn not_enabled() -> Response {
+    json_response(
+        StatusCode::NOT_FOUND,
+        &json!({"error": "not_found", "error_description": "the built-in authorization server is not enabled"}),
+    )
+}
+
+fn server(state: &AppState) -> Option<&Arc<AuthServer>> {
+    state.auth.as_ref()
+}
+
+async fn smart_configuration(State(state): State<AppState>) -> Response {
+    match server(&state) {
+        Some(auth) => public_json(&discovery::smart_configuration(&auth.settings)),
+        None => not_enabled(),
+    }
+}
+
+async fn openid_configuration(State(state): State<AppState>) -> Response {
+    match server(&state) {
+        Some(auth) => public_json(&discovery::openid_configuration(&auth.settings)),
+        None => not_enabled(),
+    }
+}
+
+async fn jwks(State(state): State<AppState>) -> Response {
+    match server(&state) {
+        Some(auth) => public_json(&auth.keys.jwks()),
+        None => not_enabled(),
+    }
+}
+
+fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Parse an `application/x-www-form-urlencoded` body; repeated parameters are an error
+/// (RFC 6749 §3.2).
+fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<Form, OAuthError> {
+    let content_type = header_str(headers, header::CONTENT_TYPE).unwrap_or("");
+    if !content_type
+        .to_ascii_lowercase()
+        .starts_with("application/x-www-form-urlencoded")
+    {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let mut form = Form::new();
+    for (k, v) in form_urlencoded::parse(body) {
+        if form.insert(k.to_string(), v.into_owned()).is_some() {
+            return Err(OAuthError::invalid_request(format!("{k} is repeated")));
+        }
+    }
+    Ok(form)
+}
+
+/// Shared shape of the form-posting endpoints.
+async fn form_endpoint<F, Fut>(
+    state: AppState,
+    headers: HeaderMap,
+    body: Bytes,
+    work: F,
+) -> Response
+where
+    F: FnOnce(Arc<AuthServer>, Form, Option<String>) -> Fut,
+    Fut: std::future::Future<Output = Result<Response, OAuthError>>,
+{
+    let Some(auth) = server(&state).cloned() else {
+        return not_enabled();
+    };
+    let form = match parse_form(&headers, &body) {
+        Ok(f) => f,
+        Err(e) => return e.into_response(),
+    };
+    let authorization = header_str(&headers, header::AUTHORIZATION).map(str::to_string);
+    match work(auth, form, authorization).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    form_endpoint(state, headers, body, |auth, form, authz| async move {
+        let body = auth.token(&form, authz.as_deref()).await?;
+        Ok(no_store_json(StatusCode::OK, &body))
+    })
+    .await
+}
+
+async fn introspect(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    form_endpoint(state, headers, body, |auth, form, authz| async move {
+        let body = auth.introspect(&form, authz.as_deref()).await?;
+        Ok(no_store_json(StatusCode::OK, &body))
+    })
+    .await
+}
+
+async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    form_endpoint(state, headers, body, |auth, form, authz| async move {
+        auth.revoke(&form, authz.as_deref()).await?;
+        Ok(no_store_json(StatusCode::OK, &json!({})))
+    })
+    .await
+}
+
+async fn authorize(
+    State(state): State<AppState>,
+    method: Method,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(auth) = server(&state).cloned() else {
+        return not_enabled();
+    };
+    let source: Vec<u8> = if method == Method::POST {
+        body.to_vec()
+    } else {
+        query.unwrap_or_default().into_bytes()
+    };
+    let params = Params(
+        form_urlencoded::parse(&source)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect(),
+    );
+    let cookie = cookie_value(header_str(&headers, header::COOKIE));
+    let outcome = match auth.authorize(&state.fhir, &params, cookie).await {
+        Ok(o) => o,
+        Err(e) => {
+            tracing::error!(error = %e, "authorization endpoint failed");
+            Outcome::Page {
+                status: 500,
+                html: super::pages::error(
+                    "Something went wrong",
+                    "Coplan could not complete the sign-in. Please try again later.",
+                ),
+                set_cookie: None,
+            }
+        }
+    };
+    let (mut response, set_cookie) = match outcome {
+        Outcome::Page {
+            status,
+            html,
+            set_cookie,
+        } => {
+            let mut r =
+                (StatusCode::from_u16(status).unwrap_or(StatusCode::OK), html).into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            );
+            (r, set_cookie)
+        }
+        Outcome::Redirect {
+            location,
+            set_cookie,
+        } => {
+            let mut r = StatusCode::SEE_OTHER.into_response();
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                r.headers_mut().insert(header::LOCATION, v);
+            }
+            (r, set_cookie)
+        }
+    };
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if let Some(cookie) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+        h.insert(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+/// `POST /auth/launch`: an EHR registers a launch context (JSON body) and gets `launch`.
+/// Authenticated by a bearer token with the `ehr-launch` scope, or by the credentials of a
+/// confidential client registered for that scope.
+async fn register_launch(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(auth) = server(&state).cloned() else {
+        return not_enabled();
+    };
+    let result = async {
+        let authorization = header_str(&headers, header::AUTHORIZATION).unwrap_or("");
+        let allowed = if let Some(token) = authorization.strip_prefix("Bearer ") {
+            let claims = auth
+                .verify_access_token(token.trim())
+                .await
+                .map_err(|e| OAuthError::invalid_client(e.0))?;
+            scopes::has(&claims.scope, EHR_LAUNCH_SCOPE)
+        } else {
+            let creds = super::clients::ClientCredentials {
+                authorization: Some(authorization),
+                ..Default::default()
+            };
+            let client = auth.authenticate_client(&creds).await?;
+            client.scopes.iter().any(|s| s == EHR_LAUNCH_SCOPE)
+        };
+        if !allowed {
+            return Err(OAuthError::access_denied(format!(
+                "registering a launch needs the {EHR_LAUNCH_SCOPE} scope"
+            )));
+        }
+        let context: LaunchContext = serde_json::from_slice(&body)
+            .map_err(|e| OAuthError::invalid_request(format!("invalid launch context: {e}")))?;
+        if let Some(patient) = &context.patient {
+            let exists = matches!(
+                state.fhir.store.current("Patient", patient).await,
+                Ok(Some(v)) if v.body.is_some()
+            );
+            if !exists {
+                return Err(OAuthError::invalid_request(
+                    "the launch patient does not exist",
+                ));
+            }
+        }
+        let launch = auth.register_launch(&context).await?;
+        Ok(no_store_json(
+            StatusCode::CREATED,
+            &json!({"launch": launch, "expires_in": auth.settings.launch_seconds}),
+        ))
+    }
+    .await;
+    result.unwrap_or_else(|e| e.into_response())
+}

@@ -1,0 +1,214 @@
+//! The server's token signing keys (SMART App Launch 2.2: access tokens and RS256 id_tokens;
+//! RFC 7517 JWK Set at `jwks_uri`). Keys live in the database so restarts and several nodes
+//! share them; rotation adds a new key and keeps the old ones published until every token
+//! they signed has expired.
+
+use super::secrets::{b64_decode, b64_encode};
+use crate::store::auth::{AuthStore, SigningKeyRow};
+use crate::store::StoreError;
+use jsonwebtoken::jwk::{Jwk, ThumbprintHash};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
+use serde::Serialize;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::RwLock;
+
+/// The one algorithm the server signs with (id_tokens must be RS256).
+pub const ALG: Algorithm = Algorithm::RS256;
+
+/// A usable key.
+struct LoadedKey {
+    kid: String,
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    public_jwk: Value,
+    retired: bool,
+}
+
+/// The current keys, loaded from the store.
+pub struct KeyRing {
+    keys: RwLock<Vec<std::sync::Arc<LoadedKey>>>,
+    /// When the keys were last read from the store (seconds since the epoch).
+    loaded_at: AtomicI64,
+}
+
+/// How often a node re-reads the keys, so a rotation elsewhere (`coplan keys rotate`, another
+/// node) is picked up for signing well before the old key retires.
+pub const RELOAD_SECONDS: i64 = 60;
+
+impl std::fmt::Debug for KeyRing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyRing { .. }")
+    }
+}
+
+/// The operating system's CSPRNG (via `rand`'s thread RNG, seeded from it) in the `rand_core`
+/// version `rsa` expects.
+struct CryptoRandom;
+
+impl rsa::rand_core::TryRng for CryptoRandom {
+    type Error = std::convert::Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Self::Error> {
+        Ok(rand::random())
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Self::Error> {
+        Ok(rand::random())
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Self::Error> {
+        rand::RngCore::fill_bytes(&mut rand::rng(), dst);
+        Ok(())
+    }
+}
+
+impl rsa::rand_core::TryCryptoRng for CryptoRandom {}
+
+/// Generate a fresh 2048-bit RSA key (PKCS#1 DER).
+pub fn generate_rsa_der() -> Result<Vec<u8>, StoreError> {
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    let key = rsa::PrivateKey::new(&mut CryptoRandom, 2048)
+        .map_err(|e| StoreError::Internal(format!("cannot generate an RSA key: {e}")))?;
+    let der = key
+        .to_pkcs1_der()
+        .map_err(|e| StoreError::Internal(format!("cannot encode an RSA key: {e}")))?;
+    Ok(der.as_bytes().to_vec())
+}
+
+fn load(row: &SigningKeyRow) -> Result<LoadedKey, StoreError> {
+    let corrupt = |what: &str| StoreError::Internal(format!("signing key {}: {what}", row.kid));
+    let der = b64_decode(&row.private_der).ok_or_else(|| corrupt("not base64"))?;
+    let encoding = EncodingKey::from_rsa_der(&der);
+    let jwk = Jwk::from_encoding_key(&encoding, ALG).map_err(|_| corrupt("not an RSA key"))?;
+    let decoding = DecodingKey::from_jwk(&jwk).map_err(|_| corrupt("no public key"))?;
+    let mut public_jwk = serde_json::to_value(&jwk).map_err(|_| corrupt("not serialisable"))?;
+    public_jwk["kid"] = json!(row.kid);
+    public_jwk["use"] = json!("sig");
+    public_jwk["alg"] = json!("RS256");
+    Ok(LoadedKey {
+        kid: row.kid.clone(),
+        encoding,
+        decoding,
+        public_jwk,
+        retired: row.retired_at.is_some(),
+    })
+}
+
+/// The key id of a key: its RFC 7638 thumbprint.
+pub fn kid_of(der: &[u8]) -> Result<String, StoreError> {
+    let encoding = EncodingKey::from_rsa_der(der);
+    Jwk::from_encoding_key(&encoding, ALG)
+        .and_then(|jwk| jwk.thumbprint(ThumbprintHash::SHA256))
+        .map_err(|e| StoreError::Internal(format!("not an RSA key: {e}")))
+}
+
+impl KeyRing {
+    /// Load the keys from `store`, generating and storing the first one if there is none.
+    pub async fn open(store: &dyn AuthStore, now: i64) -> Result<KeyRing, StoreError> {
+        let ring = KeyRing {
+            keys: RwLock::new(Vec::new()),
+            loaded_at: AtomicI64::new(i64::MIN),
+        };
+        ring.reload(store, now).await?;
+        if ring.is_empty() {
+            let der = tokio::task::spawn_blocking(generate_rsa_der)
+                .await
+                .map_err(|e| StoreError::Internal(e.to_string()))??;
+            add_key(store, &der, now).await?;
+            ring.reload(store, now).await?;
+        }
+        Ok(ring)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.keys.read().map(|k| k.is_empty()).unwrap_or(true)
+    }
+
+    /// Re-read the keys (another node may have rotated).
+    pub async fn reload(&self, store: &dyn AuthStore, now: i64) -> Result<(), StoreError> {
+        let rows = store.signing_keys(now).await?;
+        let loaded = rows
+            .iter()
+            .map(|r| load(r).map(std::sync::Arc::new))
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Ok(mut keys) = self.keys.write() {
+            *keys = loaded;
+        }
+        self.loaded_at.store(now, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Reload when the keys were read more than [`RELOAD_SECONDS`] ago.
+    pub async fn reload_if_stale(&self, store: &dyn AuthStore, now: i64) -> Result<(), StoreError> {
+        if now.saturating_sub(self.loaded_at.load(Ordering::SeqCst)) > RELOAD_SECONDS {
+            self.reload(store, now).await?;
+        }
+        Ok(())
+    }
+
+    /// The newest active key.
+    fn active(&self) -> Option<std::sync::Arc<LoadedKey>> {
+        let keys = self.keys.read().ok()?;
+        keys.iter().find(|k| !k.retired).or(keys.first()).cloned()
+    }
+
+    /// Sign `claims` as a JWT with the active key.
+    pub fn sign<T: Serialize>(&self, claims: &T) -> Result<String, StoreError> {
+        let key = self
+            .active()
+            .ok_or_else(|| StoreError::Internal("no signing key".into()))?;
+        let mut header = Header::new(ALG);
+        header.kid = Some(key.kid.clone());
+        header.typ = Some("JWT".into());
+        jsonwebtoken::encode(&header, claims, &key.encoding)
+            .map_err(|e| StoreError::Internal(format!("cannot sign a token: {e}")))
+    }
+
+    /// The verification key with id `kid`.
+    pub fn decoding_key(&self, kid: &str) -> Option<DecodingKey> {
+        let keys = self.keys.read().ok()?;
+        keys.iter()
+            .find(|k| k.kid == kid)
+            .map(|k| k.decoding.clone())
+    }
+
+    /// The public JWK Set.
+    pub fn jwks(&self) -> Value {
+        let keys = self
+            .keys
+            .read()
+            .map(|k| k.iter().map(|k| k.public_jwk.clone()).collect::<Vec<_>>())
+            .unwrap_or_default();
+        json!({ "keys": keys })
+    }
+}
+
+/// Store `der` as a new signing key; returns its kid.
+pub async fn add_key(store: &dyn AuthStore, der: &[u8], now: i64) -> Result<String, StoreError> {
+    let kid = kid_of(der)?;
+    store
+        .add_signing_key(&SigningKeyRow {
+            kid: kid.clone(),
+            alg: "RS256".into(),
+            private_der: b64_encode(der),
+            created_at: now,
+            retired_at: None,
+            expires_at: None,
+        })
+        .await?;
+    Ok(kid)
+}
+
+/// Rotate: a new active key; the previous ones stay published for `keep_seconds`.
+pub async fn rotate(
+    store: &dyn AuthStore,
+    now: i64,
+    keep_seconds: i64,
+) -> Result<String, StoreError> {
+    let der = tokio::task::spawn_blocking(generate_rsa_der)
+        .await
+        .map_err(|e| StoreError::Internal(e.to_string()))??;
+    let kid = add_key(store, &der, now).await?;
+    store
+        .retire_signing_keys(&kid, now, now + keep_seconds)
+        .await?;
+    Ok(kid)
+}

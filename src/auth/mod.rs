@@ -1,0 +1,167 @@
+//! The built-in SMART App Launch 2.2 authorization server: discovery, the authorization
+//! endpoint (login, patient picker, consent), the token endpoint (authorization_code + PKCE,
+//! refresh_token, client_credentials), introspection (RFC 7662), revocation (RFC 7009), EHR
+//! launch registration, signing keys and the [`crate::policy::BearerVerifier`] for the access
+//! tokens it issues. Its HTTP routes are in `http.rs`; everything else is plain async Rust over
+//! an [`AuthStore`], an injected clock and an injected secret generator.
+
+pub mod admin;
+pub mod authorize;
+pub mod clients;
+pub mod demo;
+pub mod discovery;
+pub mod error;
+pub mod external;
+mod fetch;
+pub mod grants;
+pub mod http;
+pub mod keys;
+pub mod launch;
+pub mod pages;
+pub mod scopes;
+pub mod secrets;
+mod session;
+pub mod tokens;
+pub mod users;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::store::auth::AuthStore;
+use crate::store::StoreError;
+use secrets::SecretGenerator;
+use std::sync::Arc;
+
+/// Lifetimes, limits and the URLs the server publishes, derived from the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthSettings {
+    /// The issuer (`iss`): the FHIR base URL without its trailing `/fhir`.
+    pub issuer: String,
+    /// The FHIR base URL: the `aud` of access tokens and of authorization requests.
+    pub fhir_base_url: String,
+    pub authorize_url: String,
+    pub token_url: String,
+    pub introspect_url: String,
+    pub revoke_url: String,
+    pub jwks_url: String,
+    pub launch_url: String,
+    pub access_token_seconds: i64,
+    pub id_token_seconds: i64,
+    pub code_seconds: i64,
+    pub launch_seconds: i64,
+    /// Refresh tokens of `offline_access` grants.
+    pub offline_seconds: i64,
+    /// Refresh tokens of `online_access` grants: about one sign-in session.
+    pub online_seconds: i64,
+    pub session_seconds: i64,
+    /// Failed logins allowed per username in `login_window_seconds`.
+    pub login_max_failures: i64,
+    pub login_window_seconds: i64,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    /// Cookies are `Secure` when the server is reached over https.
+    pub secure_cookies: bool,
+}
+
+impl AuthSettings {
+    pub fn from_config(config: &Config) -> Self {
+        let base = config.base_url.trim_end_matches('/').to_string();
+        let issuer = base
+            .strip_suffix("/fhir")
+            .map(str::to_string)
+            .unwrap_or_else(|| base.clone());
+        let at = |path: &str| format!("{issuer}{path}");
+        AuthSettings {
+            authorize_url: at("/auth/authorize"),
+            token_url: at("/auth/token"),
+            introspect_url: at("/auth/introspect"),
+            revoke_url: at("/auth/revoke"),
+            jwks_url: at("/auth/jwks"),
+            launch_url: at("/auth/launch"),
+            secure_cookies: base.starts_with("https://"),
+            issuer,
+            fhir_base_url: base,
+            access_token_seconds: 3600,
+            id_token_seconds: 3600,
+            code_seconds: 60,
+            launch_seconds: 300,
+            offline_seconds: 90 * 24 * 3600,
+            online_seconds: 12 * 3600,
+            session_seconds: 8 * 3600,
+            login_max_failures: 5,
+            login_window_seconds: 15 * 60,
+            argon2_memory_kib: config.argon2_memory_kib,
+            argon2_iterations: config.argon2_iterations,
+        }
+    }
+}
+
+/// The authorization server.
+pub struct AuthServer {
+    pub settings: AuthSettings,
+    pub store: Arc<dyn AuthStore>,
+    pub keys: keys::KeyRing,
+    clock: Arc<dyn Clock>,
+    secrets: Arc<dyn SecretGenerator>,
+    token_cache: tokens::TokenCache,
+}
+
+impl std::fmt::Debug for AuthServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthServer")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthServer {
+    /// Start the authorization server over `store` (loading, or creating, its signing key).
+    pub async fn open(
+        settings: AuthSettings,
+        store: Arc<dyn AuthStore>,
+        clock: Arc<dyn Clock>,
+        secrets: Arc<dyn SecretGenerator>,
+    ) -> Result<Self, StoreError> {
+        let now = clock.now().unix_timestamp();
+        store.purge_expired(now).await?;
+        let keys = keys::KeyRing::open(store.as_ref(), now).await?;
+        Ok(AuthServer {
+            settings,
+            store,
+            keys,
+            clock,
+            secrets,
+            token_cache: tokens::TokenCache::default(),
+        })
+    }
+
+    /// Now, in seconds since the Unix epoch.
+    pub fn now(&self) -> i64 {
+        self.clock.now().unix_timestamp()
+    }
+
+    /// A fresh opaque secret.
+    pub fn new_secret(&self) -> String {
+        self.secrets.secret()
+    }
+
+    /// Drop expired codes, sessions, refresh tokens, revocations, seen `jti`s and retired keys
+    /// every ten minutes, for as long as the server runs.
+    pub fn spawn_housekeeping(self: &Arc<Self>) {
+        let auth = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+            loop {
+                tick.tick().await;
+                let Some(auth) = auth.upgrade() else { break };
+                if let Err(e) = auth.store.purge_expired(auth.now()).await {
+                    tracing::warn!(error = %e, "purging expired authorization state failed");
+                }
+            }
+        });
+    }
+
+    /// An absolute `fhirUser` URL for a relative reference.
+    pub fn absolute_fhir_user(&self, reference: &str) -> String {
+        format!("{}/{reference}", self.settings.fhir_base_url)
+    }
+}

@@ -1,0 +1,245 @@
+//! The scope grammar the authorization server needs to decide what to grant (SMART App Launch
+//! 2.2 "Scopes and Launch Context"): which registered scopes cover a requested one (v1
+//! `.read/.write/.*` and v2 `.cruds`, with granular `?param=value` restrictions), which scopes
+//! the user must keep (launch context), and each scope in plain language for the consent page.
+//! Enforcement of granted scopes on FHIR interactions lives in `policy`.
+
+/// The scope an EHR's system client needs to register EHR launch contexts (`POST /auth/launch`).
+pub const EHR_LAUNCH_SCOPE: &str = "ehr-launch";
+
+/// A parsed resource scope: `context/Type.perms[?query]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceScope<'a> {
+    /// `patient`, `user` or `system`.
+    pub context: &'a str,
+    /// A resource type or `*`.
+    pub resource_type: &'a str,
+    /// The v2 permissions among `c r u d s`, in that order.
+    pub perms: String,
+    /// The granular restriction after `?`, if any.
+    pub query: Option<&'a str>,
+}
+
+/// Parse a resource scope; `None` for anything else (`openid`, `launch`, …).
+pub fn parse_resource(scope: &str) -> Option<ResourceScope<'_>> {
+    let (context, rest) = scope.split_once('/')?;
+    if !matches!(context, "patient" | "user" | "system") {
+        return None;
+    }
+    let (body, query) = match rest.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (rest, None),
+    };
+    let (resource_type, perms) = body.split_once('.')?;
+    if resource_type.is_empty()
+        || !(resource_type == "*" || resource_type.bytes().all(|b| b.is_ascii_alphabetic()))
+    {
+        return None;
+    }
+    let perms = match perms {
+        "read" => "rs".to_string(),
+        "write" => "cud".to_string(),
+        "*" => "cruds".to_string(),
+        v2 => {
+            // v2: a non-empty subsequence of "cruds", in order.
+            let mut rest = "cruds";
+            for ch in v2.chars() {
+                let at = rest.find(ch)?;
+                rest = &rest[at + 1..];
+            }
+            if v2.is_empty() {
+                return None;
+            }
+            v2.to_string()
+        }
+    };
+    Some(ResourceScope {
+        context,
+        resource_type,
+        perms,
+        query,
+    })
+}
+
+/// Does the registered (allowed) scope `allowed` cover the requested scope `requested`?
+pub fn covers(allowed: &str, requested: &str) -> bool {
+    if allowed == requested {
+        return true;
+    }
+    match (parse_resource(allowed), parse_resource(requested)) {
+        (Some(a), Some(r)) => {
+            a.context == r.context
+                && (a.resource_type == "*" || a.resource_type == r.resource_type)
+                && r.perms.chars().all(|p| a.perms.contains(p))
+                && (a.query.is_none() || a.query == r.query)
+        }
+        _ => false,
+    }
+}
+
+/// The requested scopes the client is registered for, in request order, without duplicates.
+pub fn allowed_subset(requested: &str, allowed: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for scope in requested.split_ascii_whitespace() {
+        if allowed.iter().any(|a| covers(a, scope)) && !out.iter().any(|s| s == scope) {
+            out.push(scope.to_string());
+        }
+    }
+    out
+}
+
+/// Scopes the user cannot untick on the consent page: they carry the launch itself.
+pub fn is_required(scope: &str) -> bool {
+    matches!(
+        scope,
+        "launch" | "launch/patient" | "launch/encounter" | "openid"
+    )
+}
+
+/// Does `scopes` (space separated) contain `scope`?
+pub fn has(scopes: &str, scope: &str) -> bool {
+    scopes.split_ascii_whitespace().any(|s| s == scope)
+}
+
+/// A scope in plain language, for the consent page.
+pub fn describe(scope: &str) -> String {
+    match scope {
+        "openid" => return "Confirm who you are to the app".into(),
+        "fhirUser" => return "Let the app know your identity in this record".into(),
+        "profile" => return "Let the app see your profile".into(),
+        "launch" => return "Open in the context of the current record".into(),
+        "launch/patient" => return "Know which patient's record is being used".into(),
+        "launch/encounter" => return "Know which visit is being used".into(),
+        "offline_access" => return "Keep access when you are not using the app".into(),
+        "online_access" => return "Keep access while you are signed in".into(),
+        EHR_LAUNCH_SCOPE => return "Start apps from the EHR".into(),
+        _ => {}
+    }
+    let Some(parsed) = parse_resource(scope) else {
+        return format!("Use the permission \u{201c}{scope}\u{201d}");
+    };
+    let mut verbs = Vec::new();
+    for (p, verb) in [
+        ('c', "create"),
+        ('r', "read"),
+        ('u', "update"),
+        ('d', "delete"),
+        ('s', "search"),
+    ] {
+        if parsed.perms.contains(p) {
+            verbs.push(verb);
+        }
+    }
+    let what = if parsed.resource_type == "*" {
+        "all kinds of data".to_string()
+    } else {
+        plural(parsed.resource_type)
+    };
+    let whose = match parsed.context {
+        "patient" => "in the selected patient's record",
+        "user" => "that you can access",
+        _ => "on this server",
+    };
+    let restricted = parsed
+        .query
+        .map(|q| format!(" (only where {})", q.replace('&', " and ")))
+        .unwrap_or_default();
+    let mut verbs_text = verbs.join(", ");
+    if let Some(at) = verbs_text.rfind(", ") {
+        verbs_text.replace_range(at..at + 2, " and ");
+    }
+    let mut text = format!("{verbs_text} {what} {whose}{restricted}");
+    if let Some(first) = text.get(..1) {
+        let upper = first.to_uppercase();
+        text.replace_range(..1, &upper);
+    }
+    text
+}
+
+/// `CarePlan` → "care plans".
+fn plural(resource_type: &str) -> String {
+    let mut words = String::new();
+    for (i, ch) in resource_type.char_indices() {
+        if ch.is_ascii_uppercase() && i > 0 {
+            words.push(' ');
+        }
+        words.push(ch.to_ascii_lowercase());
+    }
+    if words.ends_with('s') {
+        words
+    } else if words.ends_with('y') {
+        format!("{}ies", &words[..words.len() - 1])
+    } else {
+        format!("{words}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn v1_and_v2_scopes_parse() {
+        let s = parse_resource("patient/Observation.rs?category=survey").expect("parses");
+        assert_eq!(s.context, "patient");
+        assert_eq!(s.resource_type, "Observation");
+        assert_eq!(s.perms, "rs");
+        assert_eq!(s.query, Some("category=survey"));
+        assert_eq!(
+            parse_resource("user/*.read").map(|s| s.perms),
+            Some("rs".into())
+        );
+        assert_eq!(
+            parse_resource("system/Patient.*").map(|s| s.perms),
+            Some("cruds".into())
+        );
+        assert!(parse_resource("patient/Observation.rc").is_none());
+        assert!(parse_resource("patient/Observation.").is_none());
+        assert!(parse_resource("launch/patient").is_none());
+        assert!(parse_resource("openid").is_none());
+    }
+
+    #[test]
+    fn registered_scopes_cover_narrower_requests_only() {
+        assert!(covers("patient/*.cruds", "patient/Observation.rs"));
+        assert!(covers("patient/*.read", "patient/Goal.rs"));
+        assert!(covers(
+            "patient/*.rs",
+            "patient/Observation.rs?category=survey"
+        ));
+        assert!(!covers("patient/*.rs", "patient/Observation.c"));
+        assert!(!covers("patient/*.rs", "user/Observation.rs"));
+        assert!(!covers("patient/Goal.rs", "patient/*.rs"));
+        assert!(!covers(
+            "patient/Observation.rs?category=survey",
+            "patient/Observation.rs"
+        ));
+        assert!(covers("openid", "openid"));
+        assert!(!covers("openid", "fhirUser"));
+        let allowed = vec!["openid".to_string(), "patient/*.rs".to_string()];
+        assert_eq!(
+            allowed_subset("openid fhirUser patient/Goal.rs openid", &allowed),
+            vec!["openid", "patient/Goal.rs"]
+        );
+    }
+
+    #[test]
+    fn scopes_read_as_plain_language() {
+        assert_eq!(
+            describe("patient/CarePlan.rs"),
+            "Read and search care plans in the selected patient's record"
+        );
+        assert_eq!(
+            describe("user/*.cruds"),
+            "Create, read, update, delete and search all kinds of data that you can access"
+        );
+        assert_eq!(
+            describe("patient/Observation.rs?category=survey"),
+            "Read and search observations in the selected patient's record (only where category=survey)"
+        );
+        assert_eq!(
+            describe("offline_access"),
+            "Keep access when you are not using the app"
+        );
+    }
+}

@@ -1,0 +1,227 @@
+//! Access tokens and id_tokens (SMART App Launch 2.2 "Access token response"; OpenID Connect
+//! Core §2): what they carry, how they are issued, and the [`BearerVerifier`] for our own
+//! access tokens. Verification accepts only RS256 signatures by a published key, with this
+//! server as `iss` and the FHIR base URL as `aud`, unexpired by the injected clock, and not
+//! revoked (by `jti` or by grant). Verified tokens are cached by SHA-256 of the token until they
+//! expire; revocation is re-checked at most every [`REVOCATION_RECHECK_SECONDS`].
+
+use super::keys::ALG;
+use super::secrets::sha256;
+use super::AuthServer;
+use crate::policy::{Grant, InvalidToken};
+use jsonwebtoken::Validation;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// How stale a cached "not revoked" may be: revocations on other nodes take effect within this.
+pub const REVOCATION_RECHECK_SECONDS: i64 = 10;
+/// Cached verified tokens at most.
+const CACHE_CAPACITY: usize = 50_000;
+
+/// The claims of an access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: String,
+    pub client_id: String,
+    pub scope: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patient: Option<String>,
+    #[serde(default, rename = "fhirUser", skip_serializing_if = "Option::is_none")]
+    pub fhir_user: Option<String>,
+    /// The grant (authorization) this token came from: revoking it revokes every token of the
+    /// grant (a replayed code or refresh token).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<String>,
+}
+
+/// The claims of an id_token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<String>,
+    #[serde(default, rename = "fhirUser", skip_serializing_if = "Option::is_none")]
+    pub fhir_user: Option<String>,
+}
+
+/// A verified token in the cache.
+#[derive(Clone)]
+struct Cached {
+    claims: AccessClaims,
+    revocation_checked_at: i64,
+}
+
+/// Verified tokens by SHA-256 of the token text.
+#[derive(Default)]
+pub struct TokenCache {
+    entries: Mutex<HashMap<[u8; 32], Cached>>,
+}
+
+impl TokenCache {
+    fn get(&self, key: &[u8; 32]) -> Option<Cached> {
+        self.entries.lock().ok()?.get(key).cloned()
+    }
+
+    fn put(&self, key: [u8; 32], value: Cached, now: i64) {
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        if entries.len() >= CACHE_CAPACITY {
+            entries.retain(|_, v| v.claims.exp > now);
+            if entries.len() >= CACHE_CAPACITY {
+                entries.clear();
+            }
+        }
+        entries.insert(key, value);
+    }
+
+    fn remove(&self, key: &[u8; 32]) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.remove(key);
+        }
+    }
+
+    /// Forget everything (after a revocation on this node).
+    pub fn clear(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.clear();
+        }
+    }
+}
+
+/// A relative FHIR reference for an absolute `fhirUser` URL under our base.
+pub fn relative_fhir_user(base_url: &str, fhir_user: &str) -> String {
+    fhir_user
+        .strip_prefix(base_url)
+        .and_then(|rest| rest.strip_prefix('/'))
+        .unwrap_or(fhir_user)
+        .to_string()
+}
+
+impl AuthServer {
+    /// Check a token's signature, issuer, audience and expiry (not revocation).
+    pub(crate) async fn decode_access_token(
+        &self,
+        token: &str,
+        check_expiry: bool,
+    ) -> Result<AccessClaims, InvalidToken> {
+        let invalid = |d: &str| InvalidToken(d.to_string());
+        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("malformed token"))?;
+        if header.alg != ALG {
+            return Err(invalid("unexpected signing algorithm"));
+        }
+        let kid = header.kid.ok_or_else(|| invalid("token has no key id"))?;
+        let key = match self.keys.decoding_key(&kid) {
+            Some(key) => key,
+            None => {
+                // Another node may have rotated keys since we loaded them.
+                self.keys
+                    .reload(self.store.as_ref(), self.now())
+                    .await
+                    .map_err(|_| invalid("signing keys unavailable"))?;
+                self.keys
+                    .decoding_key(&kid)
+                    .ok_or_else(|| invalid("unknown signing key"))?
+            }
+        };
+        let mut validation = Validation::new(ALG);
+        validation.set_issuer(&[&self.settings.issuer]);
+        validation.set_audience(&[&self.settings.fhir_base_url]);
+        validation.validate_exp = false; // against the injected clock, below
+        validation.set_required_spec_claims(&["iss", "aud", "exp", "sub"]);
+        let claims = jsonwebtoken::decode::<AccessClaims>(token, &key, &validation)
+            .map_err(|e| InvalidToken(format!("token rejected: {e}")))?
+            .claims;
+        if check_expiry && claims.exp <= self.now() {
+            return Err(invalid("token expired"));
+        }
+        Ok(claims)
+    }
+
+    /// Is this token (or its grant) revoked?
+    async fn is_revoked(&self, claims: &AccessClaims) -> Result<bool, InvalidToken> {
+        let mut ids = vec![claims.jti.as_str()];
+        if let Some(grant) = &claims.grant {
+            ids.push(grant.as_str());
+        }
+        self.store
+            .any_revoked(&ids)
+            .await
+            .map_err(|_| InvalidToken("revocation status unavailable".into()))
+    }
+
+    /// Verify one of our access tokens.
+    pub async fn verify_access_token(&self, token: &str) -> Result<AccessClaims, InvalidToken> {
+        let key = sha256(token.as_bytes());
+        let now = self.now();
+        if let Some(hit) = self.token_cache.get(&key) {
+            if hit.claims.exp <= now {
+                self.token_cache.remove(&key);
+                return Err(InvalidToken("token expired".into()));
+            }
+            if now - hit.revocation_checked_at < REVOCATION_RECHECK_SECONDS {
+                return Ok(hit.claims);
+            }
+            if self.is_revoked(&hit.claims).await? {
+                self.token_cache.remove(&key);
+                return Err(InvalidToken("token revoked".into()));
+            }
+            self.token_cache.put(
+                key,
+                Cached {
+                    claims: hit.claims.clone(),
+                    revocation_checked_at: now,
+                },
+                now,
+            );
+            return Ok(hit.claims);
+        }
+        let claims = self.decode_access_token(token, true).await?;
+        if self.is_revoked(&claims).await? {
+            return Err(InvalidToken("token revoked".into()));
+        }
+        self.token_cache.put(
+            key,
+            Cached {
+                claims: claims.clone(),
+                revocation_checked_at: now,
+            },
+            now,
+        );
+        Ok(claims)
+    }
+
+    /// The policy's view of verified claims.
+    pub fn grant_of(&self, claims: &AccessClaims) -> Grant {
+        Grant {
+            client_id: claims.client_id.clone(),
+            subject: claims.sub.clone(),
+            scope: claims.scope.clone(),
+            patient: claims.patient.clone(),
+            fhir_user: claims
+                .fhir_user
+                .as_deref()
+                .map(|u| relative_fhir_user(&self.settings.fhir_base_url, u)),
+            expires_at: claims.exp,
+        }
+    }
+}
+
+/// The verifier the FHIR API uses for our own tokens.
+#[async_trait::async_trait]
+impl crate::policy::BearerVerifier for AuthServer {
+    async fn verify(&self, token: &str) -> Result<Grant, InvalidToken> {
+        let claims = self.verify_access_token(token).await?;
+        Ok(self.grant_of(&claims))
+    }
+}

@@ -1,0 +1,477 @@
+//! Storage for the built-in SMART authorization server (SMART App Launch 2.2, RFC 6749, 7009,
+//! 7523, 7662): registered clients, user accounts, signing keys, single-use tickets
+//! (authorization codes, EHR launch contexts, refresh tokens) and browser sessions, revoked
+//! token ids, seen client-assertion `jti`s and login throttling counters.
+//!
+//! The SQL is written once with `$n` placeholders, which both SQLite and PostgreSQL accept, and
+//! instantiated for each backend's pool by a macro; the tables are in `migrations/*/0003_auth.sql`.
+//! Callers pass every instant ("now", expiries) as seconds since the Unix epoch, so nothing
+//! here reads a clock. Secrets arrive already hashed.
+
+use super::StoreResult;
+use async_trait::async_trait;
+
+/// A user account.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserRow {
+    pub username: String,
+    /// An argon2 PHC string.
+    pub password_hash: String,
+    /// The linked FHIR user as a relative reference (`Patient/1`), if any.
+    pub fhir_user: Option<String>,
+}
+
+impl std::fmt::Debug for UserRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserRow")
+            .field("username", &self.username)
+            .field("password_hash", &"***")
+            .field("fhir_user", &self.fhir_user)
+            .finish()
+    }
+}
+
+/// One of the server's token signing keys.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKeyRow {
+    pub kid: String,
+    pub alg: String,
+    /// The private key, PKCS#1 DER in standard base64.
+    pub private_der: String,
+    pub created_at: i64,
+    /// When a newer key took over signing; `None` for the active key.
+    pub retired_at: Option<i64>,
+    /// When the key may be dropped (no token it signed is still valid).
+    pub expires_at: Option<i64>,
+}
+
+impl std::fmt::Debug for SigningKeyRow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SigningKeyRow")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .field("private_der", &"***")
+            .field("created_at", &self.created_at)
+            .field("retired_at", &self.retired_at)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+/// What an atomic consume of a single-use ticket found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Consumed {
+    /// The ticket was unused and unexpired; it is now used. Its data.
+    Fresh(String),
+    /// The ticket had been used before (a replay). Its data, so the caller can revoke what the
+    /// first use produced.
+    AlreadyUsed(String),
+    /// No such ticket, or it expired unused.
+    Missing,
+}
+
+/// The kinds of ticket.
+pub mod kind {
+    pub const CODE: &str = "code";
+    pub const LAUNCH: &str = "launch";
+    pub const REFRESH: &str = "refresh";
+    pub const SESSION: &str = "session";
+}
+
+/// The authorization server's storage contract, implemented by both backends.
+#[async_trait]
+pub trait AuthStore: Send + Sync + 'static {
+    /// Register or replace a client; `data` is its JSON record.
+    async fn put_client(&self, client_id: &str, data: &str) -> StoreResult<()>;
+    async fn client(&self, client_id: &str) -> StoreResult<Option<String>>;
+
+    /// Create or replace a user account.
+    async fn put_user(&self, user: &UserRow) -> StoreResult<()>;
+    async fn user(&self, username: &str) -> StoreResult<Option<UserRow>>;
+
+    /// Add a signing key.
+    async fn add_signing_key(&self, key: &SigningKeyRow) -> StoreResult<()>;
+    /// Every key not yet past its `expires_at`, newest first.
+    async fn signing_keys(&self, now: i64) -> StoreResult<Vec<SigningKeyRow>>;
+    /// Retire every active key but `keep`, keeping them published until `expires_at`.
+    async fn retire_signing_keys(&self, keep: &str, now: i64, expires_at: i64) -> StoreResult<u64>;
+
+    /// Store a ticket (replacing any with the same kind and key, and marking it unused).
+    async fn put_ticket(
+        &self,
+        kind: &str,
+        key_hash: &str,
+        data: &str,
+        expires_at: i64,
+    ) -> StoreResult<()>;
+    /// An unused, unexpired ticket's data.
+    async fn ticket(&self, kind: &str, key_hash: &str, now: i64) -> StoreResult<Option<String>>;
+    /// Atomically mark a ticket used: exactly one of any number of concurrent consumers gets
+    /// [`Consumed::Fresh`].
+    async fn consume_ticket(&self, kind: &str, key_hash: &str, now: i64) -> StoreResult<Consumed>;
+    async fn delete_ticket(&self, kind: &str, key_hash: &str) -> StoreResult<()>;
+
+    /// Revoke a token id or grant id until `expires_at`.
+    async fn revoke(&self, id: &str, expires_at: i64) -> StoreResult<()>;
+    /// Is any of `ids` revoked?
+    async fn any_revoked(&self, ids: &[&str]) -> StoreResult<bool>;
+
+    /// Remember a client assertion's `jti`; `false` when that client used it before.
+    async fn remember_jti(&self, client_id: &str, jti: &str, expires_at: i64) -> StoreResult<bool>;
+
+    /// Count a failed login for `key`; returns the failures in the current window, which starts
+    /// afresh when the previous one began at or before `window_start`.
+    async fn record_login_failure(
+        &self,
+        key: &str,
+        now: i64,
+        window_start: i64,
+    ) -> StoreResult<i64>;
+    /// Failures for `key` in a window that began after `window_start`.
+    async fn login_failures(&self, key: &str, window_start: i64) -> StoreResult<i64>;
+    async fn clear_login_failures(&self, key: &str) -> StoreResult<()>;
+
+    /// Drop expired tickets, revocations, seen `jti`s and keys.
+    async fn purge_expired(&self, now: i64) -> StoreResult<()>;
+}
+
+/// Implement [`AuthStore`] for a newtype over an sqlx pool. The SQL is shared by both backends.
+macro_rules! auth_store_sql {
+    ($store:ty, $row:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::auth::AuthStore for $store {
+            async fn put_client(
+                &self,
+                client_id: &str,
+                data: &str,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO auth_client (client_id, data) VALUES ($1, $2) \
+                     ON CONFLICT (client_id) DO UPDATE SET data = excluded.data",
+                )
+                .bind(client_id)
+                .bind(data)
+                .execute(&self.0)
+                .await?;
+                Ok(())
+            }
+
+            async fn client(&self, client_id: &str) -> $crate::store::StoreResult<Option<String>> {
+                let row = sqlx::query("SELECT data FROM auth_client WHERE client_id = $1")
+                    .bind(client_id)
+                    .fetch_optional(&self.0)
+                    .await?;
+                Ok(row.map(|r: $row| r.try_get("data")).transpose()?)
+            }
+
+            async fn put_user(
+                &self,
+                user: &$crate::store::auth::UserRow,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO auth_user (username, password_hash, fhir_user) VALUES ($1, $2, $3) \
+                     ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, \
+                     fhir_user = excluded.fhir_user",
+                )
+                .bind(&user.username)
+                .bind(&user.password_hash)
+                .bind(user.fhir_user.as_deref())
+                .execute(&self.0)
+                .await?;
+                Ok(())
+            }
+
+            async fn user(
+                &self,
+                username: &str,
+            ) -> $crate::store::StoreResult<Option<$crate::store::auth::UserRow>> {
+                let row = sqlx::query(
+                    "SELECT username, password_hash, fhir_user FROM auth_user WHERE username = $1",
+                )
+                .bind(username)
+                .fetch_optional(&self.0)
+                .await?;
+                let Some(row) = row else { return Ok(None) };
+                let row: $row = row;
+                Ok(Some($crate::store::auth::UserRow {
+                    username: row.try_get("username")?,
+                    password_hash: row.try_get("password_hash")?,
+                    fhir_user: row.try_get("fhir_user")?,
+                }))
+            }
+
+            async fn add_signing_key(
+                &self,
+                key: &$crate::store::auth::SigningKeyRow,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO auth_signing_key \
+                     (kid, alg, private_der, created_at, retired_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&key.kid)
+                .bind(&key.alg)
+                .bind(&key.private_der)
+                .bind(key.created_at)
+                .bind(key.retired_at)
+                .bind(key.expires_at)
+                .execute(&self.0)
+                .await?;
+                Ok(())
+            }
+
+            async fn signing_keys(
+                &self,
+                now: i64,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::auth::SigningKeyRow>> {
+                let rows = sqlx::query(
+                    "SELECT kid, alg, private_der, created_at, retired_at, expires_at \
+                     FROM auth_signing_key WHERE expires_at IS NULL OR expires_at > $1 \
+                     ORDER BY created_at DESC, kid DESC",
+                )
+                .bind(now)
+                .fetch_all(&self.0)
+                .await?;
+                rows.iter()
+                    .map(|row: &$row| {
+                        Ok($crate::store::auth::SigningKeyRow {
+                            kid: row.try_get("kid")?,
+                            alg: row.try_get("alg")?,
+                            private_der: row.try_get("private_der")?,
+                            created_at: row.try_get("created_at")?,
+                            retired_at: row.try_get("retired_at")?,
+                            expires_at: row.try_get("expires_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn retire_signing_keys(
+                &self,
+                keep: &str,
+                now: i64,
+                expires_at: i64,
+            ) -> $crate::store::StoreResult<u64> {
+                let done = sqlx::query(
+                    "UPDATE auth_signing_key SET retired_at = $2, expires_at = $3 \
+                     WHERE kid <> $1 AND retired_at IS NULL",
+                )
+                .bind(keep)
+                .bind(now)
+                .bind(expires_at)
+                .execute(&self.0)
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn put_ticket(
+                &self,
+                kind: &str,
+                key_hash: &str,
+                data: &str,
+                expires_at: i64,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO auth_ticket (kind, key_hash, data, expires_at, used_at) \
+                     VALUES ($1, $2, $3, $4, NULL) \
+                     ON CONFLICT (kind, key_hash) DO UPDATE SET data = excluded.data, \
+                     expires_at = excluded.expires_at, used_at = NULL",
+                )
+                .bind(kind)
+                .bind(key_hash)
+                .bind(data)
+                .bind(expires_at)
+                .execute(&self.0)
+                .await?;
+                Ok(())
+            }
+
+            async fn ticket(
+                &self,
+                kind: &str,
+                key_hash: &str,
+                now: i64,
+            ) -> $crate::store::StoreResult<Option<String>> {
+                let row = sqlx::query(
+                    "SELECT data FROM auth_ticket WHERE kind = $1 AND key_hash = $2 \
+                     AND used_at IS NULL AND expires_at > $3",
+                )
+                .bind(kind)
+                .bind(key_hash)
+                .bind(now)
+                .fetch_optional(&self.0)
+                .await?;
+                Ok(row.map(|r: $row| r.try_get("data")).transpose()?)
+            }
+
+            async fn consume_ticket(
+                &self,
+                kind: &str,
+                key_hash: &str,
+                now: i64,
+            ) -> $crate::store::StoreResult<$crate::store::auth::Consumed> {
+                use $crate::store::auth::Consumed;
+                let fresh = sqlx::query(
+                    "UPDATE auth_ticket SET used_at = $3 WHERE kind = $1 AND key_hash = $2 \
+                     AND used_at IS NULL AND expires_at > $3 RETURNING data",
+                )
+                .bind(kind)
+                .bind(key_hash)
+                .bind(now)
+                .fetch_optional(&self.0)
+                .await?;
+                if let Some(row) = fresh {
+                    let row: $row = row;
+                    return Ok(Consumed::Fresh(row.try_get("data")?));
+                }
+                let used = sqlx::query(
+                    "SELECT data FROM auth_ticket WHERE kind = $1 AND key_hash = $2 \
+                     AND used_at IS NOT NULL",
+                )
+                .bind(kind)
+                .bind(key_hash)
+                .fetch_optional(&self.0)
+                .await?;
+                Ok(match used {
+                    Some(row) => {
+                        let row: $row = row;
+                        Consumed::AlreadyUsed(row.try_get("data")?)
+                    }
+                    None => Consumed::Missing,
+                })
+            }
+
+            async fn delete_ticket(
+                &self,
+                kind: &str,
+                key_hash: &str,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query("DELETE FROM auth_ticket WHERE kind = $1 AND key_hash = $2")
+                    .bind(kind)
+                    .bind(key_hash)
+                    .execute(&self.0)
+                    .await?;
+                Ok(())
+            }
+
+            async fn revoke(&self, id: &str, expires_at: i64) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO auth_revoked (id, expires_at) VALUES ($1, $2) \
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(id)
+                .bind(expires_at)
+                .execute(&self.0)
+                .await?;
+                Ok(())
+            }
+
+            async fn any_revoked(&self, ids: &[&str]) -> $crate::store::StoreResult<bool> {
+                for id in ids {
+                    let row = sqlx::query("SELECT 1 AS hit FROM auth_revoked WHERE id = $1")
+                        .bind(*id)
+                        .fetch_optional(&self.0)
+                        .await?;
+                    if row.is_some() {
+                        return Ok(true);
+                    }
+                }
+                Ok(false)
+            }
+
+            async fn remember_jti(
+                &self,
+                client_id: &str,
+                jti: &str,
+                expires_at: i64,
+            ) -> $crate::store::StoreResult<bool> {
+                let done = sqlx::query(
+                    "INSERT INTO auth_seen_jti (client_id, jti, expires_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (client_id, jti) DO NOTHING",
+                )
+                .bind(client_id)
+                .bind(jti)
+                .bind(expires_at)
+                .execute(&self.0)
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn record_login_failure(
+                &self,
+                key: &str,
+                now: i64,
+                window_start: i64,
+            ) -> $crate::store::StoreResult<i64> {
+                let row = sqlx::query(
+                    "INSERT INTO auth_login_failure (throttle_key, failures, window_start) \
+                     VALUES ($1, 1, $2) ON CONFLICT (throttle_key) DO UPDATE SET \
+                     failures = CASE WHEN auth_login_failure.window_start <= $3 THEN 1 \
+                                ELSE auth_login_failure.failures + 1 END, \
+                     window_start = CASE WHEN auth_login_failure.window_start <= $3 THEN $2 \
+                                ELSE auth_login_failure.window_start END \
+                     RETURNING failures",
+                )
+                .bind(key)
+                .bind(now)
+                .bind(window_start)
+                .fetch_one(&self.0)
+                .await?;
+                let row: $row = row;
+                Ok(row.try_get("failures")?)
+            }
+
+            async fn login_failures(
+                &self,
+                key: &str,
+                window_start: i64,
+            ) -> $crate::store::StoreResult<i64> {
+                let row = sqlx::query(
+                    "SELECT failures FROM auth_login_failure \
+                     WHERE throttle_key = $1 AND window_start > $2",
+                )
+                .bind(key)
+                .bind(window_start)
+                .fetch_optional(&self.0)
+                .await?;
+                Ok(row
+                    .map(|r: $row| r.try_get("failures"))
+                    .transpose()?
+                    .unwrap_or(0))
+            }
+
+            async fn clear_login_failures(&self, key: &str) -> $crate::store::StoreResult<()> {
+                sqlx::query("DELETE FROM auth_login_failure WHERE throttle_key = $1")
+                    .bind(key)
+                    .execute(&self.0)
+                    .await?;
+                Ok(())
+            }
+
+            async fn purge_expired(&self, now: i64) -> $crate::store::StoreResult<()> {
+                for sql in [
+                    "DELETE FROM auth_ticket WHERE expires_at <= $1",
+                    "DELETE FROM auth_revoked WHERE expires_at <= $1",
+                    "DELETE FROM auth_seen_jti WHERE expires_at <= $1",
+                    "DELETE FROM auth_signing_key WHERE expires_at IS NOT NULL AND expires_at <= $1",
+                ] {
+                    sqlx::query(sql).bind(now).execute(&self.0).await?;
+                }
+                Ok(())
+            }
+        }
+    };
+}
+
+/// [`AuthStore`] over the SQLite read pool (auth writes are small and rare; the pool's
+/// connections wait out the FHIR writer thread with their busy timeout).
+pub struct SqliteAuthStore(pub(crate) sqlx::SqlitePool);
+
+/// [`AuthStore`] over the PostgreSQL pool.
+pub struct PostgresAuthStore(pub(crate) sqlx::PgPool);
+
+mod impls {
+    use sqlx::Row;
+    auth_store_sql!(super::SqliteAuthStore, sqlx::sqlite::SqliteRow);
+    auth_store_sql!(super::PostgresAuthStore, sqlx::postgres::PgRow);
+}

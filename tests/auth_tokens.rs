@@ -1,0 +1,447 @@
+//! The token endpoint beyond the code grant, end to end over HTTP: refresh (rotation, reuse
+//! detection, narrowing), backend services with signed assertions (RS384 and ES384 SMART
+//! example keys; replayed `jti`, far `exp`, wrong `aud` refused), `client_secret_basic`,
+//! introspection (RFC 7662) and revocation (RFC 7009).
+
+#[path = "common/auth.rs"]
+mod auth_common;
+
+use auth_common::*;
+use oauth2::{
+    AuthorizationCode, CsrfToken, PkceCodeChallenge, RefreshToken, Scope,
+    TokenIntrospectionResponse, TokenResponse,
+};
+use serde_json::json;
+
+/// A patient's tokens for `scopes` through the full browser flow.
+async fn patient_tokens(server: &Server, scopes: &[&str]) -> SmartTokenResponse {
+    let client = smart_client(server, "portal", None);
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, _) = client
+        .authorize_url(CsrfToken::new_random)
+        .add_scopes(scopes.iter().map(|s| Scope::new(s.to_string())))
+        .add_extra_param("aud", server.fhir.clone())
+        .set_pkce_challenge(challenge)
+        .url();
+    let mut browser = Browser::default();
+    let redirect = sign_in_and_approve(server, &mut browser, url.as_str(), "amy", "pw-amy").await;
+    client
+        .exchange_code(AuthorizationCode::new(
+            redirect.location_param("code").expect("code"),
+        ))
+        .set_pkce_verifier(verifier)
+        .request_async(&http_client)
+        .await
+        .expect("token response")
+}
+
+async fn setup(server: &Server) {
+    server
+        .seed(json!({"resourceType": "Patient", "id": "pat1"}))
+        .await;
+    server
+        .register(public_app(
+            "portal",
+            &[
+                "launch/patient",
+                "patient/*.rs",
+                "offline_access",
+                "online_access",
+                "openid",
+            ],
+        ))
+        .await;
+    server.add_user("amy", "pw-amy", Some("Patient/pat1")).await;
+}
+
+#[tokio::test]
+async fn refresh_tokens_rotate_narrow_and_a_reused_one_revokes_the_grant() {
+    each_backend_server(|server| async move {
+        setup(&server).await;
+        let client = smart_client(&server, "portal", None);
+        let first = patient_tokens(
+            &server,
+            &[
+                "launch/patient",
+                "patient/Observation.rs",
+                "patient/Goal.rs",
+                "offline_access",
+            ],
+        )
+        .await;
+        let refresh1 = first.refresh_token().expect("refresh token").clone();
+
+        // Rotation: a new refresh token each time, and the launch context again.
+        let second = client
+            .exchange_refresh_token(&refresh1)
+            .request_async(&http_client)
+            .await
+            .expect("refresh");
+        let refresh2 = second.refresh_token().expect("rotated").clone();
+        assert_ne!(refresh1.secret(), refresh2.secret());
+        assert_eq!(second.extra_fields().patient.as_deref(), Some("pat1"));
+
+        // Narrowing is allowed; widening is not.
+        let narrowed = client
+            .exchange_refresh_token(&refresh2)
+            .add_scope(Scope::new("patient/Goal.rs".into()))
+            .request_async(&http_client)
+            .await
+            .expect("narrowed refresh");
+        assert_eq!(
+            jwt_claims(narrowed.access_token().secret())["scope"],
+            "patient/Goal.rs"
+        );
+        let refresh3 = narrowed.refresh_token().expect("rotated").clone();
+        let widened = post_form(
+            &server.auth.settings.token_url,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh3.secret()),
+                ("scope", "patient/*.rs"),
+                ("client_id", "portal"),
+            ],
+            &[],
+        )
+        .await;
+        assert_eq!(widened.json()["error"], "invalid_scope", "{}", widened.body);
+
+        // The refused request did not use up refresh3, and its successor carries the original
+        // scope (narrowing applies to one access token only).
+        let fourth = client
+            .exchange_refresh_token(&refresh3)
+            .request_async(&http_client)
+            .await
+            .expect("refresh3 is still valid");
+        assert_eq!(
+            jwt_claims(fourth.access_token().secret())["scope"],
+            "launch/patient patient/Observation.rs patient/Goal.rs offline_access"
+        );
+
+        // Reusing an already rotated refresh token is refused and revokes the whole grant.
+        let verifier = server.state.verifier.clone().expect("auth on");
+        assert!(verifier
+            .verify(fourth.access_token().secret())
+            .await
+            .is_ok());
+        let reuse = client
+            .exchange_refresh_token(&refresh1)
+            .request_async(&http_client)
+            .await;
+        assert!(reuse.is_err(), "a rotated refresh token is single use");
+        for token in [&first, &second, &narrowed, &fourth] {
+            assert!(verifier
+                .verify(token.access_token().secret())
+                .await
+                .is_err());
+        }
+        let latest = fourth.refresh_token().expect("rotated").clone();
+        assert!(
+            client
+                .exchange_refresh_token(&latest)
+                .request_async(&http_client)
+                .await
+                .is_err(),
+            "the newest refresh token of a revoked grant is dead too"
+        );
+        server
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn refresh_tokens_only_for_offline_or_online_access_and_online_ones_expire_sooner() {
+    each_backend_server(|server| async move {
+        setup(&server).await;
+        let none = patient_tokens(&server, &["launch/patient", "patient/*.rs"]).await;
+        assert!(none.refresh_token().is_none());
+        let online = patient_tokens(
+            &server,
+            &["launch/patient", "patient/*.rs", "online_access"],
+        )
+        .await;
+        let refresh = online.refresh_token().expect("online refresh").clone();
+        server.clock.advance(13 * 3600);
+        let late = smart_client(&server, "portal", None)
+            .exchange_refresh_token(&refresh)
+            .request_async(&http_client)
+            .await;
+        assert!(
+            late.is_err(),
+            "online_access refresh tokens end with the session"
+        );
+        server
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn backend_services_authenticate_with_rs384_and_es384_assertions() {
+    each_backend_server(|server| async move {
+        for alg in ["RS384", "ES384"] {
+            let id = format!("backend-{alg}");
+            server
+                .register(asymmetric_client(&id, alg, &["system/*.rs", "ehr-launch"]))
+                .await;
+            let token_url = server.auth.settings.token_url.clone();
+            let now = server.clock.unix();
+            let assertion =
+                client_assertion(alg, &id, &token_url, now + 300, &format!("jti-{alg}-1"));
+            let client = smart_client(&server, &id, None);
+            let token = client
+                .exchange_client_credentials()
+                .add_scope(Scope::new("system/Observation.rs".into()))
+                .add_scope(Scope::new("user/Patient.rs".into()))
+                .add_extra_param(
+                    "client_assertion_type",
+                    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                )
+                .add_extra_param("client_assertion", assertion.clone())
+                .request_async(&http_client)
+                .await
+                .unwrap_or_else(|e| panic!("{alg}: {e:?}"));
+            let claims = jwt_claims(token.access_token().secret());
+            assert_eq!(
+                claims["scope"], "system/Observation.rs",
+                "user/ scopes are not for backends"
+            );
+            assert_eq!(claims["sub"], id);
+            assert!(token.refresh_token().is_none());
+            assert!(server
+                .state
+                .verifier
+                .clone()
+                .expect("on")
+                .verify(token.access_token().secret())
+                .await
+                .is_ok());
+
+            let attempt = |assertion: String, scope: &'static str| {
+                let token_url = token_url.clone();
+                async move {
+                    post_form(
+                        &token_url,
+                        &[
+                            ("grant_type", "client_credentials"),
+                            ("scope", scope),
+                            (
+                                "client_assertion_type",
+                                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                            ),
+                            ("client_assertion", &assertion),
+                        ],
+                        &[],
+                    )
+                    .await
+                }
+            };
+            // The same jti again: a replay.
+            let replay = attempt(assertion, "system/Observation.rs").await;
+            assert_eq!(replay.status, 401, "{alg}: {}", replay.body);
+            assert_eq!(replay.json()["error"], "invalid_client");
+            // exp more than five minutes ahead, already past, the wrong audience, iss != sub.
+            for (exp, aud, jti) in [
+                (now + 301, token_url.as_str(), "far"),
+                (now - 1, token_url.as_str(), "past"),
+                (now + 60, "http://elsewhere.example/token", "aud"),
+            ] {
+                let bad = client_assertion(alg, &id, aud, exp, &format!("{alg}-{jti}"));
+                let reply = attempt(bad, "system/Observation.rs").await;
+                assert_eq!(reply.status, 401, "{alg} {jti}: {}", reply.body);
+            }
+            // Signed by the other example key (registered to another client): refused.
+            let other = if alg == "RS384" { "ES384" } else { "RS384" };
+            let forged =
+                client_assertion(other, &id, &token_url, now + 60, &format!("{alg}-forged"));
+            assert_eq!(attempt(forged, "system/Observation.rs").await.status, 401);
+            // A scope the client is not registered for.
+            let fresh = client_assertion(alg, &id, &token_url, now + 60, &format!("{alg}-scope"));
+            let reply = attempt(fresh, "system/*.cruds").await;
+            assert_eq!(reply.json()["error"], "invalid_scope", "{}", reply.body);
+        }
+        server
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn symmetric_clients_use_basic_auth_and_wrong_secrets_get_a_challenge() {
+    each_backend_server(|server| async move {
+        server
+            .register(symmetric_client(
+                "svc",
+                "s3cret:with/odd chars",
+                &["system/*.rs"],
+            ))
+            .await;
+        let client = smart_client(&server, "svc", Some("s3cret:with/odd chars"));
+        let token = client
+            .exchange_client_credentials()
+            .add_scope(Scope::new("system/CarePlan.rs".into()))
+            .request_async(&http_client)
+            .await
+            .expect("client_secret_basic works");
+        assert_eq!(
+            jwt_claims(token.access_token().secret())["client_id"],
+            "svc"
+        );
+
+        let wrong = smart_client(&server, "svc", Some("guess"))
+            .exchange_client_credentials()
+            .add_scope(Scope::new("system/CarePlan.rs".into()))
+            .request_async(&http_client)
+            .await;
+        assert!(wrong.is_err());
+        let raw = post_form(
+            &server.auth.settings.token_url,
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "system/CarePlan.rs"),
+            ],
+            &[("authorization", "Basic c3ZjOmd1ZXNz")],
+        )
+        .await;
+        assert_eq!(raw.status, 401);
+        assert_eq!(raw.json()["error"], "invalid_client");
+        assert!(raw
+            .header("www-authenticate")
+            .is_some_and(|h| h.starts_with("Basic")));
+
+        // A confidential client cannot pose as public, and unknown grant types are named.
+        let posing = post_form(
+            &server.auth.settings.token_url,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_id", "svc"),
+                ("scope", "system/CarePlan.rs"),
+            ],
+            &[],
+        )
+        .await;
+        assert_eq!(posing.json()["error"], "invalid_client");
+        let password = post_form(
+            &server.auth.settings.token_url,
+            &[("grant_type", "password"), ("client_id", "svc")],
+            &[],
+        )
+        .await;
+        assert_eq!(password.json()["error"], "unsupported_grant_type");
+        let repeated = send(
+            "POST",
+            &server.auth.settings.token_url,
+            &[("content-type", "application/x-www-form-urlencoded")],
+            Some("grant_type=client_credentials&grant_type=password".into()),
+        )
+        .await;
+        assert_eq!(repeated.json()["error"], "invalid_request");
+        server
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn introspection_and_revocation() {
+    each_backend_server(|server| async move {
+        setup(&server).await;
+        server
+            .register(symmetric_client("rs", "rs-secret", &["system/*.rs"]))
+            .await;
+        let tokens = patient_tokens(
+            &server,
+            &["launch/patient", "patient/*.rs", "offline_access"],
+        )
+        .await;
+        let resource_server = smart_client(&server, "rs", Some("rs-secret"));
+
+        let active = resource_server
+            .introspect(tokens.access_token())
+            .request_async(&http_client)
+            .await
+            .expect("introspection");
+        assert!(active.active());
+        assert_eq!(active.client_id().map(|c| c.as_str()), Some("portal"));
+        assert_eq!(active.username(), None);
+        let raw = post_form(
+            &server.auth.settings.introspect_url,
+            &[("token", tokens.access_token().secret())],
+            &[("authorization", "Basic cnM6cnMtc2VjcmV0")],
+        )
+        .await;
+        let body = raw.json();
+        assert_eq!(body["active"], true);
+        assert_eq!(body["patient"], "pat1");
+        assert_eq!(body["sub"], "amy");
+
+        // Anything not valid: exactly {"active": false}.
+        for bad in [
+            "garbage",
+            "a.b.c",
+            tokens.refresh_token().expect("rt").secret(),
+        ] {
+            let reply = post_form(
+                &server.auth.settings.introspect_url,
+                &[("token", bad)],
+                &[("authorization", "Basic cnM6cnMtc2VjcmV0")],
+            )
+            .await;
+            assert_eq!(reply.status, 200);
+            assert_eq!(reply.json(), json!({"active": false}));
+        }
+        // Introspection needs a confidential client.
+        let public = post_form(
+            &server.auth.settings.introspect_url,
+            &[
+                ("token", tokens.access_token().secret()),
+                ("client_id", "portal"),
+            ],
+            &[],
+        )
+        .await;
+        assert_eq!(public.status, 401);
+
+        // Revoking the access token: introspection and the verifier both see it.
+        let portal = smart_client(&server, "portal", None);
+        // (oauth2 refuses non-https revocation URLs, so these are plain form posts.)
+        let revoke = |token: String| {
+            let url = server.auth.settings.revoke_url.clone();
+            async move { post_form(&url, &[("token", &token), ("client_id", "portal")], &[]).await }
+        };
+        assert_eq!(
+            revoke(tokens.access_token().secret().clone()).await.status,
+            200
+        );
+        let after = resource_server
+            .introspect(tokens.access_token())
+            .request_async(&http_client)
+            .await
+            .expect("introspection");
+        assert!(!after.active());
+        assert!(server
+            .state
+            .verifier
+            .clone()
+            .expect("on")
+            .verify(tokens.access_token().secret())
+            .await
+            .is_err());
+
+        // Revoking the refresh token ends it (and the grant).
+        let refresh = tokens.refresh_token().expect("refresh").secret().clone();
+        assert_eq!(revoke(refresh.clone()).await.status, 200);
+        assert!(portal
+            .exchange_refresh_token(&RefreshToken::new(refresh))
+            .request_async(&http_client)
+            .await
+            .is_err());
+        // Unknown tokens revoke "successfully" (RFC 7009 §2.2).
+        let unknown = post_form(
+            &server.auth.settings.revoke_url,
+            &[("token", "never-issued"), ("client_id", "portal")],
+            &[],
+        )
+        .await;
+        assert_eq!(unknown.status, 200);
+        server
+    })
+    .await;
+}
