@@ -44,7 +44,6 @@ CREATE TABLE auth_revoked (
     id         TEXT PRIMARY KEY,
     expires_at INTEGER NOT NULL
 );
-CREATE INDEX auth_revoked_expiry ON auth_revoked (expires_at);
 
 -- Client assertion `jti`s already seen, per client (RFC 7523 replay protection).
 CREATE TABLE auth_seen_jti (
@@ -53,7 +52,6 @@ CREATE TABLE auth_seen_jti (
     expires_at INTEGER NOT NULL,
     PRIMARY KEY (client_id, jti)
 );
-CREATE INDEX auth_seen_jti_expiry ON auth_seen_jti (expires_at);
 
 -- Failed logins per key (username) in the current window.
 CREATE TABLE auth_login_failure (
