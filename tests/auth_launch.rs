@@ -425,3 +425,63 @@ async fn tokens_from_a_launch_open_the_fhir_api_for_that_patient_only() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn organisation_wide_clinicians_may_pick_any_existing_patient() {
+    for backend in coplan::testing::backends() {
+        let server = Server::start_with(
+            backend,
+            coplan::config::ConfigLayer {
+                practitioners_see_all_patients: Some(true),
+                ..Default::default()
+            },
+        )
+        .await;
+        for id in ["a1", "b2"] {
+            server
+                .seed(json!({"resourceType": "Patient", "id": id}))
+                .await;
+        }
+        server
+            .register(public_app("picker", &["launch/patient", "patient/*.rs"]))
+            .await;
+        server
+            .add_user("dr", "pw-doctor", Some("Practitioner/no-teams"))
+            .await;
+        let client = smart_client(&server, "picker", None);
+        let (challenge, _verifier) = PkceCodeChallenge::new_random_sha256();
+        let (url, _) = client
+            .authorize_url(CsrfToken::new_random)
+            .add_scopes(scopes(&["launch/patient", "patient/*.rs"]))
+            .add_extra_param("aud", server.fhir.clone())
+            .set_pkce_challenge(challenge)
+            .url();
+        let mut browser = Browser::default();
+        let login = browser.get(url.as_str()).await;
+        let picker = browser
+            .submit(
+                &server.origin,
+                &login,
+                &[("username", "dr"), ("password", "pw-doctor")],
+            )
+            .await;
+        assert_eq!(
+            radio_values(&picker.body, "patient"),
+            ["a1", "b2"],
+            "{}",
+            picker.body
+        );
+        let missing = browser
+            .submit(&server.origin, &picker, &[("patient", "nobody")])
+            .await;
+        assert!(
+            missing.body.contains("Choose a patient"),
+            "a patient that does not exist"
+        );
+        let consent = browser
+            .submit(&server.origin, &picker, &[("patient", "b2")])
+            .await;
+        assert!(consent.body.contains("Patient/b2"), "{}", consent.body);
+        server.stop().await;
+    }
+}

@@ -343,15 +343,24 @@ impl AuthServer {
         let mut context = ehr_context.clone().unwrap_or_default();
         let wants_patient = requested.iter().any(|s| s == "launch/patient");
         if ehr_context.is_none() && wants_patient {
-            let candidates = patients_for(fhir, session.data.fhir_user.as_deref()).await;
-            let chosen = params
-                .one("patient")
-                .filter(|p| candidates.iter().any(|c| c == p))
-                .map(str::to_string)
-                .or_else(|| (candidates.len() == 1).then(|| candidates[0].clone()));
+            let candidates = patients_for(
+                fhir,
+                session.data.fhir_user.as_deref(),
+                self.settings.practitioners_see_all_patients,
+            )
+            .await;
+            let mut chosen = None;
+            if let Some(p) = params.one("patient") {
+                if candidates.allows(fhir, p).await {
+                    chosen = Some(p.to_string());
+                }
+            }
+            if chosen.is_none() && candidates.listed.len() == 1 && !candidates.anyone {
+                chosen = Some(candidates.listed[0].clone());
+            }
             match chosen {
                 Some(p) => context.patient = Some(p),
-                None if candidates.is_empty() => {
+                None if candidates.listed.is_empty() => {
                     return Ok(Outcome::Page {
                         status: 403,
                         html: pages::error(
@@ -363,7 +372,7 @@ impl AuthServer {
                 }
                 None => {
                     let mut labelled = Vec::new();
-                    for id in &candidates {
+                    for id in &candidates.listed {
                         labelled.push((id.clone(), patient_label(fhir, id).await));
                     }
                     return Ok(Outcome::Page {

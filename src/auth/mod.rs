@@ -59,6 +59,8 @@ pub struct AuthSettings {
     pub login_window_seconds: i64,
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
+    /// Practitioners reach every patient (and may pick any in a standalone launch).
+    pub practitioners_see_all_patients: bool,
     /// Cookies are `Secure` when the server is reached over https.
     pub secure_cookies: bool,
 }
@@ -92,6 +94,7 @@ impl AuthSettings {
             login_window_seconds: 15 * 60,
             argon2_memory_kib: config.argon2_memory_kib,
             argon2_iterations: config.argon2_iterations,
+            practitioners_see_all_patients: config.practitioners_see_all_patients,
         }
     }
 }

@@ -76,20 +76,26 @@ pub struct Server {
 
 impl Server {
     pub async fn start(backend: Backend) -> Server {
+        Self::start_with(backend, ConfigLayer::default()).await
+    }
+
+    /// Start with extra configuration (base URL and argon2 cost are the harness's).
+    pub async fn start_with(backend: Backend, extra: ConfigLayer) -> Server {
         let db = TestDatabase::new(backend).await;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
         let origin = format!("http://{}", listener.local_addr().expect("addr"));
         let fhir = format!("{origin}/fhir");
-        let config = ConfigLayer {
-            base_url: Some(fhir.clone()),
-            argon2_memory_kib: Some(64),
-            argon2_iterations: Some(1),
-            ..Default::default()
-        }
-        .resolve()
-        .expect("config");
+        let config = extra
+            .overridden_by(ConfigLayer {
+                base_url: Some(fhir.clone()),
+                argon2_memory_kib: Some(64),
+                argon2_iterations: Some(1),
+                ..Default::default()
+            })
+            .resolve()
+            .expect("config");
         let clock = Arc::new(ManualClock::starting_now());
         let store = db.store.auth();
         coplan::auth::keys::add_key(store.as_ref(), server_key(), clock.unix() - 10)
