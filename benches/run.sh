@@ -9,7 +9,7 @@
 # Environment:
 #   BACKENDS                  backends to run (default "sqlite postgres")
 #   CARGO_TARGET_DIR          cargo target dir (default <repo>/target)
-#   COPLAN_BENCH_SERVER_ARGS  extra args for `coplan serve` (e.g. --insecure-no-auth)
+#   COPLAN_BENCH_SERVER_ARGS  extra args for `coplan serve` (default --insecure-no-auth)
 #   COPLAN_BENCH_PG_URL       PostgreSQL server URL without database
 #                             (default postgres://postgres@127.0.0.1:5432)
 #   COPLAN_BENCH_TIMEOUT      hard limit in seconds for one coplan-bench run (default 900)
@@ -24,7 +24,9 @@ BENCH_BIN=$TARGET_DIR/release/coplan-bench
 PG_URL=${COPLAN_BENCH_PG_URL:-postgres://postgres@127.0.0.1:5432}
 BENCH_TIMEOUT=${COPLAN_BENCH_TIMEOUT:-900}
 # shellcheck disable=SC2206 # word splitting of extra args is intended
-SERVER_ARGS=(${COPLAN_BENCH_SERVER_ARGS:-})
+# The storage benchmarks run without access control unless told otherwise (the cost of
+# authentication is measured separately; see README "Benchmark").
+SERVER_ARGS=(${COPLAN_BENCH_SERVER_ARGS---insecure-no-auth})
 
 if [[ ${COPLAN_BENCH_SKIP_BUILD:-0} != 1 ]]; then
     echo "== building coplan and coplan-bench (release)"
