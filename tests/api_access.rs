@@ -674,3 +674,71 @@ async fn a_resource_moved_to_another_patient_leaves_the_first_ones_reach() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn references_are_read_the_way_the_index_reads_them() {
+    each_backend(|app| async move {
+        let app = secured(app).await;
+        let p1 = as_(&app, "p1-all");
+        // The index (and so compartments and searches) reads all of these as Patient/p2.
+        for sneaky in [
+            "https://evil.example/Patient/p2",
+            "Patient/p2/",
+            "/Patient/p2",
+            "Patient//p2",
+            "http://coplan.test/fhirx/Patient/p2",
+        ] {
+            let allergy = json!({"resourceType": "AllergyIntolerance", "patient": {"reference": sneaky},
+                "recorder": {"reference": "Patient/p1"}});
+            let r = p1.post("/fhir/AllergyIntolerance", &allergy).await;
+            assert_eq!(r.status, StatusCode::FORBIDDEN, "{sneaky}: {}", r.text());
+        }
+        let mut cp1 = p1.get("/fhir/CarePlan/cp1").await.json();
+        cp1["goal"] = json!([{"reference": "Goal/g2/"}]);
+        assert_eq!(p1.put("/fhir/CarePlan/cp1", &cp1).await.status, StatusCode::FORBIDDEN);
+        // Nothing landed in patient 2's record.
+        let theirs = as_(&app, "admin").get("/fhir/Patient/p2/AllergyIntolerance").await.json();
+        assert!(ids(&theirs).is_empty(), "{theirs}");
+        // A resource in both compartments cannot be written by one of the two patients.
+        let shared = json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+            "subject": {"reference": "Patient/p1"}, "performer": [{"reference": "Patient/p2"}]});
+        assert_eq!(p1.post("/fhir/Observation", &shared).await.status, StatusCode::FORBIDDEN);
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_clinician_with_many_patients_can_still_search() {
+    each_backend(|app| async move {
+        let app = secured(app).await;
+        let admin = as_(&app, "admin");
+        // 1,200 one-member care teams for dr1: the compartment clause must not become an
+        // expression SQLite refuses.
+        for batch in 0..2 {
+            let entries: Vec<Value> = (0..600)
+                .map(|n| {
+                    json!({"resource": {"resourceType": "CareTeam", "status": "active",
+                    "subject": {"reference": format!("Patient/x{batch}-{n}")},
+                    "participant": [{"member": {"reference": "Practitioner/dr1"}}]},
+                    "request": {"method": "POST", "url": "CareTeam"}})
+                })
+                .collect();
+            let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
+            let r = admin.post("/fhir", &bundle).await;
+            assert_eq!(
+                r.status,
+                StatusCode::OK,
+                "{}",
+                &r.text()[..r.text().len().min(300)]
+            );
+        }
+        let dr = as_(&app, "dr-user");
+        let goals = dr.get("/fhir/Goal").await;
+        assert_eq!(goals.status, StatusCode::OK, "{}", goals.text());
+        assert_eq!(ids(&goals.json()), vec!["Goal/g1"]);
+        assert_eq!(dr.get("/fhir/CarePlan/cp1").await.status, StatusCode::OK);
+        app
+    })
+    .await;
+}

@@ -4,9 +4,7 @@
 //! confined by extra clauses — including inside chains and `_has` — and writes checked on what
 //! they write and on every reference they make.
 
-use super::search::{
-    in_patient_compartment, patient_compartment_params, patients_compartment_clause,
-};
+use super::search::{in_patient_compartment, patients_compartment_clause};
 use super::{store_error, FhirService};
 use crate::error::{FhirError, FhirResult};
 use crate::policy::{Access, Decision, Permission, Rule};
@@ -66,7 +64,7 @@ impl FhirService {
         ids: &[String],
     ) -> FhirResult<i64> {
         clauses.push(Clause {
-            any_of: ids.iter().cloned().map(Condition::Id).collect(),
+            any_of: vec![Condition::IdIn(ids.to_vec())],
             negated: false,
         });
         let query = SearchQuery {
@@ -120,7 +118,7 @@ impl FhirService {
         }
         let mut clauses = self.rule_clauses(rule, resource_type)?;
         clauses.push(Clause {
-            any_of: ids.iter().cloned().map(Condition::Id).collect(),
+            any_of: vec![Condition::IdIn(ids.to_vec())],
             negated: false,
         });
         let query = SearchQuery {
@@ -222,13 +220,16 @@ impl FhirService {
         index: &[IndexRow],
     ) -> FhirResult<()> {
         if let Some(patients) = &rule.patients {
-            if in_patient_compartment(resource_type)
-                && !in_compartments(resource_type, id, index, patients)
-            {
-                return Err(FhirError::forbidden(format!(
-                    "the access token may only write {resource_type} resources in the compartment of Patient/{}",
-                    patients.join(", Patient/")
-                )));
+            if in_patient_compartment(resource_type) {
+                // In at least one of the caller's compartments, and in no one else's.
+                let entered = super::membership::patients_in(resource_type, id, index);
+                let outside = entered.iter().find(|p| !patients.contains(p));
+                if entered.is_empty() || outside.is_some() {
+                    return Err(FhirError::forbidden(format!(
+                        "the access token may only write {resource_type} resources in the compartment of Patient/{} (and in no other patient's)",
+                        patients.join(", Patient/")
+                    )));
+                }
             }
         }
         if let Some(query) = &rule.query {
@@ -297,7 +298,10 @@ impl FhirService {
                 patients: Some(patients),
                 query: None,
             };
-            let visible = self.visible_ids(&rule, &rt, &ids).await?;
+            let mut visible = HashSet::new();
+            for chunk in ids.chunks(500) {
+                visible.extend(self.visible_ids(&rule, &rt, chunk).await?);
+            }
             if let Some(outside) = ids.iter().find(|id| !visible.contains(*id)) {
                 return Err(FhirError::forbidden(format!(
                     "the reference to {rt}/{outside} points outside the records this access token reaches"
@@ -330,23 +334,6 @@ fn confinement_of(access: &Access) -> Option<Vec<String>> {
         }
     }
     Some(all)
-}
-
-/// Whether index rows put `resource_type/id` in the compartment of one of `patients`.
-fn in_compartments(resource_type: &str, id: &str, index: &[IndexRow], patients: &[String]) -> bool {
-    if resource_type == "Patient" && patients.iter().any(|p| p == id) {
-        return true;
-    }
-    let params = patient_compartment_params(resource_type);
-    index.iter().any(|row| match row {
-        IndexRow::Reference {
-            code,
-            target_type: Some(t),
-            target_id: Some(target),
-            ..
-        } => t == "Patient" && params.contains(code) && patients.contains(target),
-        _ => false,
-    })
 }
 
 /// Whether a condition holds for a resource's index rows; `None` for conditions that cannot be
@@ -423,24 +410,17 @@ fn collect_references(value: &Value, base_url: &str, out: &mut Vec<(String, Stri
     }
 }
 
-fn parse_reference(text: &str, base_url: &str) -> Option<(String, String)> {
-    let local = match text.strip_prefix(base_url) {
-        Some(rest) => rest.strip_prefix('/')?,
-        None if text.contains("://") || text.starts_with('#') || text.starts_with("urn:") => {
-            return None
-        }
-        None => text,
-    };
-    let mut parts = local.split('/');
-    let (rt, id) = (parts.next()?, parts.next()?);
-    match (parts.next(), parts.next()) {
-        (None, None) | (Some("_history"), Some(_)) => {}
-        _ => return None,
-    }
-    if !crate::validate::is_resource_type(rt) {
+/// A reference as the index reads it (so as compartments and searches see it): the last
+/// `Type/id` of any relative or absolute URL. Contained (`#x`) and `urn:` references point
+/// nowhere on this server.
+fn parse_reference(text: &str, _base_url: &str) -> Option<(String, String)> {
+    if text.starts_with('#') || text.starts_with("urn:") {
         return None;
     }
-    Some((rt.to_string(), id.to_string()))
+    match fhir_search_index::parse_reference(text, fhir_search_index::Registry::get()) {
+        (Some(rt), Some(id)) => Some((rt, id)),
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -464,24 +444,38 @@ mod tests {
             out,
             vec![
                 ("Condition".to_string(), "c1".to_string()),
-                ("Patient".to_string(), "p1".to_string())
-            ]
+                ("Patient".to_string(), "p1".to_string()),
+                ("Patient".to_string(), "p9".to_string())
+            ],
+            "every reference the index would read as Type/id is checked, wherever it points"
         );
         assert_eq!(parse_reference("Patient", "http://x"), None);
         assert_eq!(parse_reference("NotAType/1", "http://x"), None);
+        for sneaky in [
+            "Patient/p2/",
+            "/Patient/p2",
+            "Patient//p2",
+            "https://evil.example/Patient/p2",
+        ] {
+            assert_eq!(
+                parse_reference(sneaky, "http://coplan.test/fhir"),
+                Some(("Patient".to_string(), "p2".to_string())),
+                "{sneaky}"
+            );
+        }
     }
 
     #[test]
     fn compartment_membership_from_index_rows() {
+        use super::super::membership::patients_in;
         let rows = vec![IndexRow::Reference {
             code: "patient".into(),
             target_type: Some("Patient".into()),
             target_id: Some("p1".into()),
             url: "Patient/p1".into(),
         }];
-        assert!(in_compartments("Goal", "g1", &rows, &["p1".into()]));
-        assert!(!in_compartments("Goal", "g1", &rows, &["p2".into()]));
-        assert!(in_compartments("Patient", "p2", &[], &["p2".into()]));
-        assert!(!in_compartments("Patient", "p3", &[], &["p2".into()]));
+        assert_eq!(patients_in("Goal", "g1", &rows), ["p1"]);
+        assert!(patients_in("Goal", "g1", &[]).is_empty());
+        assert_eq!(patients_in("Patient", "p2", &[]), ["p2"]);
     }
 }

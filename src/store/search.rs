@@ -63,6 +63,8 @@ pub enum UriMatch {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Condition {
     Id(String),
+    /// The id is one of these (one condition, however many: no OR chain).
+    IdIn(Vec<String>),
     LastUpdated(Range<i64>),
     String {
         code: String,
@@ -98,6 +100,13 @@ pub enum Condition {
         code: String,
         value: String,
         matching: UriMatch,
+    },
+    /// A reference parameter points at one of `target_ids` of `target_type` (compartments of
+    /// many patients at once).
+    ReferenceIn {
+        code: String,
+        target_type: String,
+        target_ids: Vec<String>,
     },
     /// `:missing`: `missing = true` matches resources with no index row for `code` in `table`.
     Missing {
@@ -328,6 +337,30 @@ impl Builder {
                 let id = self.text(id);
                 format!("{}.id = {id}", self.row)
             }
+            Condition::IdIn(ids) => {
+                if ids.is_empty() {
+                    return "1 = 0".to_string();
+                }
+                let ids: Vec<String> = ids.iter().map(|id| self.text(id)).collect();
+                format!("{}.id IN ({})", self.row, ids.join(", "))
+            }
+            Condition::ReferenceIn {
+                code,
+                target_type,
+                target_ids,
+            } => {
+                if target_ids.is_empty() {
+                    return "1 = 0".to_string();
+                }
+                self.exists("idx_reference", code, |b| {
+                    let t = b.text(target_type);
+                    let ids: Vec<String> = target_ids.iter().map(|id| b.text(id)).collect();
+                    format!(
+                        " AND x.target_type = {t} AND x.target_id IN ({})",
+                        ids.join(", ")
+                    )
+                })
+            }
             Condition::LastUpdated(range) => {
                 let col = format!("{}.last_updated_us", self.row);
                 self.range_i64(&col, &col, range)
@@ -529,8 +562,11 @@ impl Builder {
 /// reference or id names a handful of resources, a token code or a date range often thousands.
 fn selectivity(condition: &Condition) -> Option<u8> {
     match condition {
-        Condition::Id(_) => Some(0),
-        Condition::Reference { .. } | Condition::Chain { .. } | Condition::Has { .. } => Some(1),
+        Condition::Id(_) | Condition::IdIn(_) => Some(0),
+        Condition::Reference { .. }
+        | Condition::ReferenceIn { .. }
+        | Condition::Chain { .. }
+        | Condition::Has { .. } => Some(1),
         Condition::String {
             matching: StringMatch::Exact(_) | StringMatch::StartsWith(_),
             ..

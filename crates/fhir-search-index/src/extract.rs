@@ -240,8 +240,9 @@ fn number_text(v: &Value) -> Option<(String, f64)> {
     }
 }
 
-/// Splits a reference into (type, id) when it looks like `[base/]Type/id[/_history/v]`.
-fn parse_reference(url: &str, registry: &Registry) -> (Option<String>, Option<String>) {
+/// Splits a reference into (type, id) when it looks like `[base/]Type/id[/_history/v]` — the
+/// one reading of references that indexing, and so compartments and access checks, rely on.
+pub fn parse_reference(url: &str, registry: &Registry) -> (Option<String>, Option<String>) {
     let url = url.split(['?', '|']).next().unwrap_or(url);
     let mut segments: Vec<&str> = url.split('/').filter(|s| !s.is_empty()).collect();
     if segments.len() >= 4 && segments[segments.len() - 2] == "_history" {

@@ -40,7 +40,7 @@ mod normalize;
 mod registry;
 
 pub use date::date_range;
-pub use extract::{extract, ExtractError, ExtractOptions, IndexEntry, IndexValue};
+pub use extract::{extract, parse_reference, ExtractError, ExtractOptions, IndexEntry, IndexValue};
 pub use normalize::normalize_string;
 pub use registry::{Component, ParamType, Registry, SearchParam};
 

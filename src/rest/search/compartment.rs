@@ -54,21 +54,25 @@ pub fn patient_compartment_clause(resource_type: &str, patient_id: &str) -> Opti
 /// the Patient compartment.
 pub fn patients_compartment_clause(resource_type: &str, patient_ids: &[String]) -> Option<Clause> {
     let params = definition().get(resource_type)?;
-    let mut any_of: Vec<Condition> = Vec::new();
-    for patient_id in patient_ids {
-        any_of.extend(params.iter().map(|param| Condition::Reference {
-            code: param.clone(),
-            target_type: Some("Patient".into()),
-            target_id: Some(patient_id.clone()),
-            url: None,
-        }));
-        if resource_type == "Patient" {
-            any_of.push(Condition::Id(patient_id.clone()));
-        }
+    if patient_ids.is_empty() {
+        // No patient: match nothing.
+        return Some(Clause {
+            any_of: vec![Condition::IdIn(Vec::new())],
+            negated: false,
+        });
     }
-    if any_of.is_empty() {
-        // No patient: match nothing (no resource has an empty id).
-        any_of.push(Condition::Id(String::new()));
+    // One condition per parameter, each naming every patient: the statement stays small
+    // however many patients a clinician's care teams cover.
+    let mut any_of: Vec<Condition> = params
+        .iter()
+        .map(|param| Condition::ReferenceIn {
+            code: param.clone(),
+            target_type: "Patient".into(),
+            target_ids: patient_ids.to_vec(),
+        })
+        .collect();
+    if resource_type == "Patient" {
+        any_of.push(Condition::IdIn(patient_ids.to_vec()));
     }
     Some(Clause {
         any_of,
@@ -87,9 +91,13 @@ mod tests {
         assert!(clause
             .any_of
             .iter()
-            .any(|c| matches!(c, Condition::Reference { code, .. } if code == "patient")));
+            .any(|c| matches!(c, Condition::ReferenceIn { code, target_ids, .. } if code == "patient" && target_ids == &["p1"])));
         let own = patient_compartment_clause("Patient", "p1").expect("Patient");
-        assert!(own.any_of.contains(&Condition::Id("p1".into())));
+        assert!(own.any_of.contains(&Condition::IdIn(vec!["p1".into()])));
+        // Many patients stay one condition per parameter (no OR chain SQLite would refuse).
+        let many: Vec<String> = (0..2000).map(|n| format!("p{n}")).collect();
+        let wide = patients_compartment_clause("Observation", &many).expect("Observation");
+        assert_eq!(wide.any_of.len(), 2);
         assert!(patient_compartment_clause("Questionnaire", "p1").is_none());
     }
 }
