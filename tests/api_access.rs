@@ -450,6 +450,12 @@ async fn writes_stay_inside_the_compartment() {
         let observation = json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"},
             "subject": {"reference": "Patient/p1"}, "hasMember": [{"reference": "Observation/o2s"}]});
         assert_eq!(p1.post("/fhir/Observation", &observation).await.status, StatusCode::FORBIDDEN);
+        // Shared definitions are read-only to a patient; other types outside the compartment
+        // are out of reach.
+        let mut dr2 = p1.get("/fhir/Practitioner/dr2").await.json();
+        dr2["name"] = json!([{"family": "Renamed"}]);
+        assert_eq!(p1.put("/fhir/Practitioner/dr2", &dr2).await.status, StatusCode::FORBIDDEN);
+        assert_eq!(p1.get("/fhir/Task").await.status, StatusCode::FORBIDDEN);
         // Nothing of patient 2's changed.
         let admin = as_(&app, "admin");
         assert_eq!(admin.get("/fhir/CarePlan/cp2").await.json()["meta"]["versionId"], "1");

@@ -80,9 +80,20 @@ impl Access {
             };
             let patients = match reach {
                 Reach::Nobody => continue,
-                _ if !in_patient_compartment => None,
                 Reach::Everyone => None,
-                Reach::Patients(list) => Some(list),
+                Reach::Patients(list) if in_patient_compartment => Some(list),
+                // A caller confined to patients may only read the shared definitions outside
+                // the compartment (who the practitioners are, the questionnaires, …) — never
+                // write them, and never other patient-related types the R4 compartment omits
+                // (Task, Device, Binary, …).
+                Reach::Patients(_) => {
+                    let reads = matches!(permission, Permission::Read | Permission::Search);
+                    if reads && is_shared_definition(resource_type) {
+                        None
+                    } else {
+                        continue;
+                    }
+                }
             };
             candidates.push((patients, scope.query.clone()));
         }
@@ -103,6 +114,40 @@ impl Access {
             Access::Scoped(s) => Some(&s.grant),
         }
     }
+}
+
+/// Types outside the Patient compartment that hold no one patient's data: what a confined
+/// caller may read alongside its compartment.
+const SHARED_DEFINITIONS: &[&str] = &[
+    "ActivityDefinition",
+    "CapabilityStatement",
+    "CodeSystem",
+    "ConceptMap",
+    "DeviceDefinition",
+    "Endpoint",
+    "HealthcareService",
+    "Library",
+    "Location",
+    "Measure",
+    "Medication",
+    "MedicationKnowledge",
+    "NamingSystem",
+    "ObservationDefinition",
+    "OperationDefinition",
+    "Organization",
+    "PlanDefinition",
+    "Practitioner",
+    "PractitionerRole",
+    "Questionnaire",
+    "SearchParameter",
+    "SpecimenDefinition",
+    "StructureDefinition",
+    "Substance",
+    "ValueSet",
+];
+
+fn is_shared_definition(resource_type: &str) -> bool {
+    SHARED_DEFINITIONS.binary_search(&resource_type).is_ok()
 }
 
 fn describe(permission: Permission) -> &'static str {
@@ -211,9 +256,28 @@ mod tests {
             a.decide("CarePlan", Permission::Read, true),
             confined_to(&["p1"])
         );
-        // Types outside the Patient compartment are not confined.
+        // Shared definitions outside the Patient compartment are readable, not writable; other
+        // types outside it are not reachable at all.
         assert_eq!(
             a.decide("Practitioner", Permission::Read, false),
+            Decision::Unrestricted
+        );
+        let writer = access("patient/*.cruds", Some("p1"), Reach::Nobody);
+        for p in [Permission::Create, Permission::Update, Permission::Delete] {
+            assert!(matches!(
+                writer.decide("Practitioner", p, false),
+                Decision::Denied(_)
+            ));
+        }
+        assert!(matches!(
+            writer.decide("Task", Permission::Read, false),
+            Decision::Denied(_)
+        ));
+        assert!(SHARED_DEFINITIONS.windows(2).all(|w| w[0] < w[1]), "sorted");
+        // System scopes reach them all.
+        let system = access("system/*.cruds", None, Reach::Nobody);
+        assert_eq!(
+            system.decide("Task", Permission::Update, false),
             Decision::Unrestricted
         );
         assert!(matches!(
