@@ -280,6 +280,14 @@ async fn patient_scopes_confine_reads_and_searches_to_the_launch_patient() {
                 .await;
             assert_eq!(ids(&post.json()), vec!["Goal/g1"]);
         }
+        // A token without any search scope learns nothing from system history.
+        assert_eq!(
+            as_(&app, "p1-careplan-only")
+                .get("/fhir/_history")
+                .await
+                .status,
+            StatusCode::OK
+        );
         // patient/ scopes without a launch patient reach nothing.
         assert_eq!(
             as_(&app, "no-patient").get("/fhir/CarePlan").await.status,
@@ -503,6 +511,7 @@ async fn bundles_check_every_entry() {
             {"request": {"method": "GET", "url": "CarePlan/cp1"}},
             {"request": {"method": "GET", "url": "CarePlan/cp2"}},
             {"request": {"method": "GET", "url": "Goal?identifier=urn:goals|g2"}},
+            {"request": {"method": "GET", "url": "Task"}},
         ]});
         let response = p1.post("/fhir", &batch).await;
         assert_eq!(response.status, StatusCode::OK);
@@ -510,6 +519,7 @@ async fn bundles_check_every_entry() {
         assert!(entries[0]["response"]["status"].as_str().unwrap_or("").starts_with("200"));
         assert!(entries[1]["response"]["status"].as_str().unwrap_or("").starts_with("404"));
         assert_eq!(entries[2]["resource"]["entry"].as_array().map_or(0, Vec::len), 0);
+        assert_eq!(entries[3]["response"]["status"], "403 Forbidden");
 
         let before = as_(&app, "admin").get("/fhir/Goal").await.json()["entry"].as_array().map_or(0, Vec::len);
         let transaction = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
@@ -666,6 +676,47 @@ async fn a_resource_moved_to_another_patient_leaves_the_first_ones_reach() {
         g1["subject"] = json!({"reference": "Patient/p1"});
         assert_eq!(admin.put("/fhir/Goal/g1", &g1).await.status, StatusCode::OK);
         assert_eq!(p1.get("/fhir/Goal/g1").await.status, StatusCode::OK);
+        // The version that was patient 2's stays theirs: not in vread, not in any history.
+        assert_eq!(
+            p1.get("/fhir/Goal/g1/_history/2").await.status,
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(
+            p1.get("/fhir/Goal/g1/_history/3").await.status,
+            StatusCode::OK
+        );
+        let versions = |bundle: Value| -> Vec<String> {
+            bundle["entry"]
+                .as_array()
+                .map(|e| {
+                    e.iter()
+                        .filter(|x| x["resource"]["id"] == "g1")
+                        .map(|x| {
+                            x["resource"]["meta"]["versionId"]
+                                .as_str()
+                                .unwrap_or("")
+                                .to_string()
+                        })
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            versions(p1.get("/fhir/Goal/g1/_history").await.json()),
+            ["3", "1"]
+        );
+        assert_eq!(
+            versions(p1.get("/fhir/Goal/_history").await.json()),
+            ["3", "1"]
+        );
+        assert_eq!(
+            versions(p1.get("/fhir/_history?_count=200").await.json()),
+            ["3", "1"]
+        );
+        assert_eq!(
+            versions(admin.get("/fhir/Goal/g1/_history").await.json()),
+            ["3", "2", "1"]
+        );
         // A deleted resource of another patient is not revealed as deleted.
         assert_eq!(
             admin

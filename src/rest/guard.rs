@@ -171,6 +171,44 @@ impl FhirService {
         Ok(Some(visible))
     }
 
+    /// Whether one stored version (`body`; `None` for a deletion) is within what the caller may
+    /// see with `permission`: its own compartments, not the current version's, decide.
+    pub(crate) async fn version_visible(
+        &self,
+        access: &Access,
+        permission: Permission,
+        resource_type: &str,
+        id: &str,
+        version_id: i64,
+        body: Option<&[u8]>,
+    ) -> FhirResult<bool> {
+        let rule = match self.permit(access, resource_type, permission) {
+            Err(_) => return Ok(false),
+            Ok(None) => return Ok(true),
+            Ok(Some(rule)) => rule,
+        };
+        let Some(body) = body else {
+            return Ok(false);
+        };
+        if let Some(allowed) = &rule.patients {
+            if in_patient_compartment(resource_type) {
+                let patients = self.patients_of(resource_type, id, version_id, body)?;
+                if !patients.iter().any(|p| allowed.contains(p)) {
+                    return Ok(false);
+                }
+            }
+        }
+        if rule.query.is_some() {
+            // Granular filters are judged on the current version (the index holds only it).
+            let ids = [id.to_string()];
+            return Ok(self
+                .visible_ids(&rule, resource_type, &ids)
+                .await?
+                .contains(id));
+        }
+        Ok(true)
+    }
+
     /// Confine the resources that chains and `_has` look at, so a search cannot learn about
     /// resources the caller may not read: each chained type needs a read or search scope, and
     /// its resources are confined like a search of that type.

@@ -60,6 +60,18 @@ impl FhirService {
             HistoryScope::Instance(..) => ScopeKind::Instance,
             _ => ScopeKind::Collection,
         };
+        if let (HistoryScope::System, Access::Scoped(scoped)) = (&scope, access) {
+            if !scoped
+                .scopes
+                .resources
+                .iter()
+                .any(|r| r.allows(Permission::Search))
+            {
+                return Err(FhirError::forbidden(
+                    "the access token has no scope allowing search, which system history needs",
+                ));
+            }
+        }
         let path = match &scope {
             HistoryScope::System => "_history".to_string(),
             HistoryScope::Type(rt) => {
@@ -125,14 +137,30 @@ impl FhirService {
         // The next link follows the unfiltered rows, so paging never skips; a confined caller
         // sees only the versions of resources currently within reach.
         let next_seq = rows.last().map(|r| r.seq);
-        if !matches!(scope_kind, ScopeKind::Instance) {
-            let keys: Vec<(String, String)> = rows
-                .iter()
-                .map(|r| (r.resource_type.clone(), r.id.clone()))
-                .collect();
-            if let Some(visible) = self.visible_keys(access, Permission::Search, &keys).await? {
-                rows.retain(|r| visible.contains(&(r.resource_type.clone(), r.id.clone())));
+        if !matches!(access, Access::Unrestricted) {
+            // Each version is judged by its own content (an old version may have been in
+            // another patient's record).
+            let permission = match scope_kind {
+                ScopeKind::Instance => Permission::Read,
+                ScopeKind::Collection => Permission::Search,
+            };
+            let mut kept = Vec::with_capacity(rows.len());
+            for row in rows {
+                if self
+                    .version_visible(
+                        access,
+                        permission,
+                        &row.resource_type,
+                        &row.id,
+                        row.version.version_id,
+                        row.version.body.as_deref(),
+                    )
+                    .await?
+                {
+                    kept.push(row);
+                }
             }
+            rows = kept;
         }
 
         let mut query = Vec::new();

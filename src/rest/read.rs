@@ -39,8 +39,9 @@ impl FhirService {
         version: &str,
     ) -> FhirResult<VersionedResource> {
         check_known_type(resource_type)?;
-        if let Some(rule) = self.permit(access, resource_type, Permission::Read)? {
-            self.check_visible(&rule, resource_type, id).await?;
+        let rule = self.permit(access, resource_type, Permission::Read)?;
+        if let Some(rule) = &rule {
+            self.check_visible(rule, resource_type, id).await?;
         }
         let version_id = parse_version(version).ok_or_else(|| {
             FhirError::not_found(format!("{resource_type}/{id} has no version {version:?}"))
@@ -50,6 +51,21 @@ impl FhirService {
             .version(resource_type, id, version_id)
             .await
             .map_err(store_error)?;
+        // An old version is judged by its own content: it may have been another patient's.
+        if rule.is_some()
+            && !self
+                .version_visible(
+                    access,
+                    Permission::Read,
+                    resource_type,
+                    id,
+                    version_id,
+                    stored.as_ref().and_then(|s| s.body.as_deref()),
+                )
+                .await?
+        {
+            return Err(hidden(resource_type, id));
+        }
         served(resource_type, id, stored, Some(version_id))
     }
 }

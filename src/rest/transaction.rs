@@ -225,11 +225,18 @@ fn status_line(code: u16) -> &'static str {
         201 => "201 Created",
         204 => "204 No Content",
         400 => "400 Bad Request",
+        401 => "401 Unauthorized",
+        403 => "403 Forbidden",
         404 => "404 Not Found",
+        405 => "405 Method Not Allowed",
         409 => "409 Conflict",
         410 => "410 Gone",
         412 => "412 Precondition Failed",
+        413 => "413 Payload Too Large",
+        415 => "415 Unsupported Media Type",
         422 => "422 Unprocessable Entity",
+        501 => "501 Not Implemented",
+        503 => "503 Service Unavailable",
         _ => "500 Internal Server Error",
     }
 }
