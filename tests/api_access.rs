@@ -64,6 +64,7 @@ fn grants() -> TestGrants {
             grant("user/*.rs", None, Some("RelatedPerson/rp1")),
         ),
         ("no-patient", grant("patient/*.rs", None, None)),
+        ("p1-read-no-search", grant("patient/*.r", Some("p1"), None)),
     ]))
 }
 
@@ -281,11 +282,13 @@ async fn patient_scopes_confine_reads_and_searches_to_the_launch_patient() {
             assert_eq!(ids(&post.json()), vec!["Goal/g1"]);
         }
         // A token without any search scope learns nothing from system history.
+        let no_search = as_(&app, "p1-read-no-search");
         assert_eq!(
-            as_(&app, "p1-careplan-only")
-                .get("/fhir/_history")
-                .await
-                .status,
+            no_search.get("/fhir/_history").await.status,
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(
+            no_search.get("/fhir/CarePlan/cp1").await.status,
             StatusCode::OK
         );
         // patient/ scopes without a launch patient reach nothing.
