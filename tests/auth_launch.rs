@@ -164,6 +164,17 @@ async fn ehr_launch_carries_the_registered_context_once() {
             .seed(json!({"resourceType": "Patient", "id": "pat7"}))
             .await;
         server
+            .seed(json!({"resourceType": "Patient", "id": "pat8"}))
+            .await;
+        // doc1 is on pat7's care team (not on pat8's).
+        server
+            .seed(
+                json!({"resourceType": "CareTeam", "id": "ct7", "status": "active",
+                         "subject": {"reference": "Patient/pat7"},
+                         "participant": [{"member": {"reference": "Practitioner/doc1"}}]}),
+            )
+            .await;
+        server
             .register(symmetric_client("ehr", "ehr-secret", &["ehr-launch"]))
             .await;
         server
@@ -268,6 +279,41 @@ async fn ehr_launch_carries_the_registered_context_once() {
         assert_eq!(
             reply.location_param("error").as_deref(),
             Some("invalid_request")
+        );
+
+        // A launch for a patient outside the signed-in clinician's care teams opens nothing:
+        // holding a launch value is not enough.
+        let foreign = send(
+            "POST",
+            &server.url("/auth/launch"),
+            &[
+                ("authorization", &basic),
+                ("content-type", "application/json"),
+            ],
+            Some(json!({"patient": "pat8"}).to_string()),
+        )
+        .await;
+        assert_eq!(foreign.status, 201, "{}", foreign.body);
+        let foreign_launch = foreign.json()["launch"]
+            .as_str()
+            .expect("launch")
+            .to_string();
+        let (url, _) = authorize(&foreign_launch);
+        let mut other_browser = Browser::default();
+        let login = other_browser.get(&url).await;
+        assert_eq!(login.status, 200, "{}", login.body);
+        let refused = other_browser
+            .submit(
+                &server.origin,
+                &login,
+                &[("username", "dr"), ("password", "pw-doctor")],
+            )
+            .await;
+        assert_eq!(refused.status, 403, "{}", refused.body);
+        assert!(
+            refused.body.contains("Not your patient"),
+            "{}",
+            refused.body
         );
         server
     })

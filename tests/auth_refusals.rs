@@ -103,6 +103,24 @@ async fn untrusted_redirects_get_a_page_and_bad_requests_go_back_with_an_error()
             assert!(reply.body.contains("<h1>"), "{}", reply.body);
         }
 
+        // A client misregistered with backend scopes still cannot get them through a user's
+        // sign-in.
+        server
+            .register(public_app("misregistered", &["system/*.rs", "ehr-launch"]))
+            .await;
+        let mut odd = with(&good, "client_id", "misregistered");
+        odd = with(
+            &odd,
+            "redirect_uri",
+            "http://app.example/misregistered/callback",
+        );
+        let reply = get_authorize(&server, &with(&odd, "scope", "system/*.rs ehr-launch")).await;
+        assert_eq!(reply.status, 303, "{}", reply.body);
+        assert_eq!(
+            reply.location_param("error").as_deref(),
+            Some("invalid_scope")
+        );
+
         // After: back to the app with error and state.
         for (name, value, error) in [
             ("aud", "http://other.example/fhir", "invalid_request"),
@@ -112,6 +130,7 @@ async fn untrusted_redirects_get_a_page_and_bad_requests_go_back_with_an_error()
             ("code_challenge", "", "invalid_request"),
             ("response_type", "token", "unsupported_response_type"),
             ("scope", "system/*.rs", "invalid_scope"),
+            ("scope", "ehr-launch", "invalid_scope"),
         ] {
             let reply = get_authorize(&server, &with(&good, name, value)).await;
             assert_eq!(reply.status, 303, "{name}={value}: {}", reply.body);

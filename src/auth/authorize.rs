@@ -236,7 +236,10 @@ impl AuthServer {
                 "aud is not this server's FHIR base URL",
             )));
         }
-        let requested = scopes::allowed_subset(&req.scope, &client.scopes);
+        let mut requested = scopes::allowed_subset(&req.scope, &client.scopes);
+        // A user's sign-in never grants backend-service or EHR-administration scopes, however
+        // the client was registered.
+        requested.retain(|s| !s.starts_with("system/") && s != "ehr-launch");
         if requested.is_empty() {
             return Ok(Err(redirect_error(
                 &req,
@@ -339,7 +342,26 @@ impl AuthServer {
             });
         };
 
-        // 4. The patient context.
+        // 4. The patient context. An EHR launch's patient must be one the signed-in user may
+        // open (the launch value travels in a URL; holding it is not enough).
+        if let Some(patient) = ehr_context.as_ref().and_then(|c| c.patient.as_deref()) {
+            let candidates = patients_for(
+                fhir,
+                session.data.fhir_user.as_deref(),
+                self.settings.practitioners_see_all_patients,
+            )
+            .await;
+            if !candidates.allows(fhir, patient).await {
+                return Ok(Outcome::Page {
+                    status: 403,
+                    html: pages::error(
+                        "Not your patient",
+                        "The record this launch opens is not one your account may open.",
+                    ),
+                    set_cookie,
+                });
+            }
+        }
         let mut context = ehr_context.clone().unwrap_or_default();
         let wants_patient = requested.iter().any(|s| s == "launch/patient");
         if ehr_context.is_none() && wants_patient {
