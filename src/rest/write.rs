@@ -228,11 +228,13 @@ impl FhirService {
         if_match: Option<i64>,
     ) -> FhirResult<DeleteOutcome> {
         check_known_type(resource_type)?;
-        if let Some(rule) = self.permit(access, resource_type, Permission::Delete)? {
-            self.check_visible(&rule, resource_type, id).await?;
-        }
+        let rule = self.permit(access, resource_type, Permission::Delete)?;
         for attempt in 0..WRITE_RETRIES {
             backoff(attempt).await;
+            // Checked on every attempt: after a lost race the resource may have moved away.
+            if let Some(rule) = &rule {
+                self.check_visible(rule, resource_type, id).await?;
+            }
             let current = self
                 .store
                 .current(resource_type, id)
@@ -301,6 +303,12 @@ impl FhirService {
     ) -> FhirResult<UpdateOutcome> {
         for attempt in 0..WRITE_RETRIES {
             backoff(attempt).await;
+            // After a lost race the resource may have moved out of the caller's reach.
+            if let (true, Some(rule)) = (attempt > 0, rule) {
+                if rule.patients.is_some() || rule.query.is_some() {
+                    self.check_visible(rule, resource_type, id).await?;
+                }
+            }
             let current = self
                 .store
                 .current(resource_type, id)
