@@ -36,6 +36,9 @@ pub struct KeyRing {
 /// node) is picked up for signing well before the old key retires.
 pub const RELOAD_SECONDS: i64 = 60;
 
+/// Least time between reloads caused by unknown key ids.
+pub const UNKNOWN_KID_RELOAD_SECONDS: i64 = 5;
+
 impl std::fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("KeyRing { .. }")
@@ -133,6 +136,20 @@ impl KeyRing {
             *keys = loaded;
         }
         self.loaded_at.store(now, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Reload for a token signed with a key id this node does not know (another node may have
+    /// rotated), but at most once per [`UNKNOWN_KID_RELOAD_SECONDS`]: tokens with made-up key
+    /// ids must not cost a database read each.
+    pub async fn reload_for_unknown_kid(
+        &self,
+        store: &dyn AuthStore,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        if now.saturating_sub(self.loaded_at.load(Ordering::SeqCst)) >= UNKNOWN_KID_RELOAD_SECONDS {
+            self.reload(store, now).await?;
+        }
         Ok(())
     }
 

@@ -126,7 +126,7 @@ impl AuthServer {
             None => {
                 // Another node may have rotated keys since we loaded them.
                 self.keys
-                    .reload(self.store.as_ref(), self.now())
+                    .reload_for_unknown_kid(self.store.as_ref(), self.now())
                     .await
                     .map_err(|_| invalid("signing keys unavailable"))?;
                 self.keys
