@@ -9,7 +9,7 @@ mod auth_common;
 
 use auth_common::*;
 use coplan::auth::clients::Client;
-use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge, Scope, TokenResponse};
+use oauth2::{CsrfToken, PkceCodeChallenge, Scope, TokenResponse};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;
@@ -96,12 +96,7 @@ async fn a_practitioner_signs_in_picks_a_patient_and_consents_in_chromium() {
     let params: Value = serde_json::from_slice(&output.stdout).expect("callback parameters");
     assert_eq!(params["state"], state.secret().as_str());
     let code = params["code"].as_str().expect("code").to_string();
-    let token = client
-        .exchange_code(AuthorizationCode::new(code))
-        .set_pkce_verifier(verifier)
-        .request_async(&http_client)
-        .await
-        .expect("token");
+    let token = redeem(&client, code, verifier).await;
     assert_eq!(token.extra_fields().patient.as_deref(), Some("p2"));
     let scope: Vec<String> = token
         .scopes()

@@ -69,12 +69,7 @@ async fn standalone_patient_launch_issues_tokens_with_the_patients_context() {
         );
         let code = redirect.location_param("code").expect("code");
 
-        let token = client
-            .exchange_code(AuthorizationCode::new(code))
-            .set_pkce_verifier(verifier)
-            .request_async(&http_client)
-            .await
-            .expect("token response");
+        let token = redeem(&client, code, verifier).await;
         assert_eq!(token.extra_fields().patient.as_deref(), Some("pat1"));
         let granted: Vec<String> = token
             .scopes()
@@ -243,12 +238,7 @@ async fn ehr_launch_carries_the_registered_context_once() {
         let mut browser = Browser::default();
         let redirect = sign_in_and_approve(&server, &mut browser, &url, "dr", "pw-doctor").await;
         let code = redirect.location_param("code").expect("code");
-        let token = client
-            .exchange_code(AuthorizationCode::new(code))
-            .set_pkce_verifier(verifier)
-            .request_async(&http_client)
-            .await
-            .expect("token response");
+        let token = redeem(&client, code, verifier).await;
         let extra = token.extra_fields();
         assert_eq!(extra.patient.as_deref(), Some("pat7"));
         assert_eq!(extra.encounter.as_deref(), Some("enc1"));
@@ -387,12 +377,7 @@ async fn practitioners_pick_among_their_care_teams_patients_and_related_persons_
             .submit(&server.origin, &consent, &[("action", "approve")])
             .await;
         let code = redirect.location_param("code").expect("code");
-        let token = client
-            .exchange_code(AuthorizationCode::new(code))
-            .set_pkce_verifier(verifier)
-            .request_async(&http_client)
-            .await
-            .expect("token");
+        let token = redeem(&client, code, verifier).await;
         assert_eq!(token.extra_fields().patient.as_deref(), Some("p2"));
 
         // The related person goes straight to consent for the one patient they are linked to.
@@ -401,12 +386,7 @@ async fn practitioners_pick_among_their_care_teams_patients_and_related_persons_
         let redirect =
             sign_in_and_approve(&server, &mut browser, &authorize_url, "aunt", "pw-aunt").await;
         let code = redirect.location_param("code").expect("code");
-        let token = client
-            .exchange_code(AuthorizationCode::new(code))
-            .set_pkce_verifier(verifier)
-            .request_async(&http_client)
-            .await
-            .expect("token");
+        let token = redeem(&client, code, verifier).await;
         assert_eq!(token.extra_fields().patient.as_deref(), Some("p3"));
         server
     })

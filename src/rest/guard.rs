@@ -60,20 +60,10 @@ impl FhirService {
     async fn count_with(
         &self,
         resource_type: &str,
-        mut clauses: Vec<Clause>,
+        clauses: Vec<Clause>,
         ids: &[String],
     ) -> FhirResult<i64> {
-        clauses.push(Clause {
-            any_of: vec![Condition::IdIn(ids.to_vec())],
-            negated: false,
-        });
-        let query = SearchQuery {
-            resource_type: resource_type.to_string(),
-            clauses,
-            order: Order::IdAsc,
-            after: None,
-            limit: ids.len() as u32,
-        };
+        let query = among_ids(resource_type, clauses, ids);
         self.store.count(&query).await.map_err(store_error)
     }
 
@@ -116,18 +106,8 @@ impl FhirService {
         if ids.is_empty() {
             return Ok(HashSet::new());
         }
-        let mut clauses = self.rule_clauses(rule, resource_type)?;
-        clauses.push(Clause {
-            any_of: vec![Condition::IdIn(ids.to_vec())],
-            negated: false,
-        });
-        let query = SearchQuery {
-            resource_type: resource_type.to_string(),
-            clauses,
-            order: Order::IdAsc,
-            after: None,
-            limit: ids.len() as u32,
-        };
+        let clauses = self.rule_clauses(rule, resource_type)?;
+        let query = among_ids(resource_type, clauses, ids);
         let rows = self.store.search(&query).await.map_err(store_error)?;
         Ok(rows.into_iter().map(|r| r.id).collect())
     }
@@ -347,6 +327,21 @@ impl FhirService {
             }
         }
         Ok(())
+    }
+}
+
+/// The resources of `resource_type` among `ids` that match `clauses`.
+fn among_ids(resource_type: &str, mut clauses: Vec<Clause>, ids: &[String]) -> SearchQuery {
+    clauses.push(Clause {
+        any_of: vec![Condition::IdIn(ids.to_vec())],
+        negated: false,
+    });
+    SearchQuery {
+        resource_type: resource_type.to_string(),
+        clauses,
+        order: Order::IdAsc,
+        after: None,
+        limit: ids.len() as u32,
     }
 }
 

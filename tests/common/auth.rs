@@ -536,6 +536,20 @@ pub fn smart_client(server: &Server, client_id: &str, secret: Option<&str>) -> S
     client
 }
 
+/// Exchange an authorization code (with its PKCE verifier) for tokens, as the app would.
+pub async fn redeem(
+    client: &SmartClient,
+    code: String,
+    verifier: oauth2::PkceCodeVerifier,
+) -> SmartTokenResponse {
+    client
+        .exchange_code(oauth2::AuthorizationCode::new(code))
+        .set_pkce_verifier(verifier)
+        .request_async(&http_client)
+        .await
+        .expect("token response")
+}
+
 /// Sign in and approve: from the authorize URL to the redirect carrying the code.
 pub async fn sign_in_and_approve(
     server: &Server,
