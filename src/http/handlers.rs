@@ -15,7 +15,7 @@ use crate::policy::Access;
 use crate::rest::search::SearchInput;
 use crate::rest::{
     capability_statement, ConditionalCreate, DeleteOutcome, EverythingParams, HistoryParams,
-    VersionedResource,
+    UpdateOutcome, VersionedResource,
 };
 use crate::store::HistoryScope;
 use axum::body::Body;
@@ -129,6 +129,21 @@ fn write_response(
     add_version_headers(&mut response, &resource);
     add_location(&mut response, &state.config.base_url, &resource);
     response
+}
+
+/// The response to an update (plain or conditional): 201 when it created the resource.
+fn update_response(
+    state: &AppState,
+    headers: &HeaderMap,
+    format: Format,
+    outcome: UpdateOutcome,
+) -> Response {
+    let status = if outcome.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    write_response(state, headers, format, status, outcome.resource)
 }
 
 pub async fn metadata(
@@ -264,18 +279,7 @@ pub async fn conditional_update(
             .fhir
             .update_where(&access, &resource_type, &criteria, value, if_match)
             .await?;
-        let status = if outcome.created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        };
-        Ok(write_response(
-            &state,
-            &headers,
-            format,
-            status,
-            outcome.resource,
-        ))
+        Ok(update_response(&state, &headers, format, outcome))
     })
     .await
 }
@@ -324,18 +328,7 @@ pub async fn update(
             .fhir
             .update(&access, &resource_type, &id, value, if_match)
             .await?;
-        let status = if outcome.created {
-            StatusCode::CREATED
-        } else {
-            StatusCode::OK
-        };
-        Ok(write_response(
-            &state,
-            &headers,
-            format,
-            status,
-            outcome.resource,
-        ))
+        Ok(update_response(&state, &headers, format, outcome))
     })
     .await
 }
