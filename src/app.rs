@@ -4,7 +4,7 @@
 use crate::auth::external::{ExternalIssuer, Verifiers};
 use crate::auth::secrets::RandomSecrets;
 use crate::auth::{AuthServer, AuthSettings};
-use crate::clock::{Clock, IdGenerator, RandomIds, SystemClock};
+use crate::clock::{Clock, IdGenerator, SystemClock, TimeOrderedIds};
 use crate::config::Config;
 use crate::policy::BearerVerifier;
 use crate::rest::FhirService;
@@ -68,7 +68,7 @@ impl AppState {
         self
     }
 
-    /// Open the configured database, migrate it, and use the real clock and random ids. The
+    /// Open the configured database, migrate it, and use the real clock and time-ordered random ids. The
     /// built-in authorization server runs and its tokens are required on the FHIR API, unless
     /// `insecure_no_auth` is set.
     pub async fn open(config: Config) -> Result<Self, StoreError> {
@@ -99,8 +99,8 @@ impl AppState {
             }
             Arc::new(Verifiers::new(auth.clone(), external, clock.clone()))
         };
-        let state =
-            AppState::new(config, store, clock, Arc::new(RandomIds)).with_auth_server(auth.clone());
+        let ids = Arc::new(TimeOrderedIds::new(clock.clone()));
+        let state = AppState::new(config, store, clock, ids).with_auth_server(auth.clone());
         if insecure {
             tracing::warn!(
                 "!!! --insecure-no-auth: the FHIR API is open to ANYONE without a token. \

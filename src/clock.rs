@@ -51,25 +51,44 @@ pub trait IdGenerator: Send + Sync + 'static {
     fn new_id(&self) -> String;
 }
 
-/// Random version-4 UUIDs in their canonical lowercase text form.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct RandomIds;
+/// Version-7 UUIDs (RFC 9562 §5.7): a 48-bit Unix millisecond timestamp from the clock, then
+/// 74 random bits, in canonical lowercase text. Ids made later sort later, so new rows land
+/// at the right edge of every B-tree keyed by id (the current-version table, history, the
+/// index tables' owner indexes) instead of splitting pages all over a large database; the
+/// random part keeps them unguessable. They reveal their creation time to the millisecond,
+/// which `meta.lastUpdated` of a first version shows anyway.
+pub struct TimeOrderedIds {
+    clock: std::sync::Arc<dyn Clock>,
+}
 
-impl IdGenerator for RandomIds {
-    fn new_id(&self) -> String {
-        let mut bytes: [u8; 16] = rand::random();
-        bytes[6] = (bytes[6] & 0x0f) | 0x40;
-        bytes[8] = (bytes[8] & 0x3f) | 0x80;
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        format!(
-            "{}-{}-{}-{}-{}",
-            &hex[0..8],
-            &hex[8..12],
-            &hex[12..16],
-            &hex[16..20],
-            &hex[20..32]
-        )
+impl TimeOrderedIds {
+    pub fn new(clock: std::sync::Arc<dyn Clock>) -> Self {
+        TimeOrderedIds { clock }
     }
+}
+
+impl IdGenerator for TimeOrderedIds {
+    fn new_id(&self) -> String {
+        let millis = self.clock.now().unix_timestamp_nanos() / 1_000_000;
+        uuid_v7(u64::try_from(millis).unwrap_or(0), rand::random())
+    }
+}
+
+/// The version-7 UUID for `unix_millis` (low 48 bits) and 16 random bytes (74 bits used).
+fn uuid_v7(unix_millis: u64, random: [u8; 16]) -> String {
+    let mut bytes = random;
+    bytes[..6].copy_from_slice(&unix_millis.to_be_bytes()[2..]);
+    bytes[6] = (bytes[6] & 0x0f) | 0x70;
+    bytes[8] = (bytes[8] & 0x3f) | 0x80;
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    )
 }
 
 /// Deterministic ids for tests: `prefix-1`, `prefix-2`, …
@@ -111,13 +130,33 @@ mod tests {
     }
 
     #[test]
-    fn random_ids_are_uuid_shaped_and_distinct() {
-        let a = RandomIds.new_id();
-        let b = RandomIds.new_id();
-        assert_ne!(a, b);
-        assert_eq!(a.len(), 36);
-        assert_eq!(&a[14..15], "4");
-        assert!(a.chars().all(|c| c.is_ascii_hexdigit() || c == '-'));
+    fn uuid_v7_layout() {
+        // RFC 9562 Appendix A.6: 2022-02-22 19:22:22 UTC = 0x017F22E279B0 ms.
+        let id = uuid_v7(0x017F_22E2_79B0, [0xff; 16]);
+        assert_eq!(id, "017f22e2-79b0-7fff-bfff-ffffffffffff");
+        assert_eq!(
+            uuid_v7(0x017F_22E2_79B0, [0; 16]),
+            "017f22e2-79b0-7000-8000-000000000000"
+        );
+    }
+
+    #[test]
+    fn time_ordered_ids_sort_by_creation_and_stay_distinct() {
+        let clock = SteppingClock::new(datetime!(2026-01-02 03:04:05 UTC), 1_000);
+        let ids = TimeOrderedIds::new(std::sync::Arc::new(clock));
+        let made: Vec<String> = (0..50).map(|_| ids.new_id()).collect();
+        let mut sorted = made.clone();
+        sorted.sort();
+        assert_eq!(made, sorted, "one millisecond apart, so strictly in order");
+        sorted.dedup();
+        assert_eq!(sorted.len(), 50);
+        assert!(made.iter().all(|id| id.len() == 36 && &id[14..15] == "7"));
+        // Within one millisecond the random part still tells them apart.
+        let same_ms = TimeOrderedIds::new(std::sync::Arc::new(SteppingClock::new(
+            datetime!(2026-01-02 03:04:05 UTC),
+            0,
+        )));
+        assert_ne!(same_ms.new_id(), same_ms.new_id());
     }
 
     #[test]

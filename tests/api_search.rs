@@ -274,12 +274,22 @@ async fn bundles_paging_and_errors() {
         );
         assert!(plan.get("category").is_none() && plan.get("goal").is_none());
         assert_eq!(plan["meta"]["tag"][0]["code"], "SUBSETTED");
-        let summary = app.get("/fhir/CarePlan?_summary=true").await;
+        let summary = app.get("/fhir/CarePlan?_id=cp1&_summary=true").await.json();
+        let plan = &summary["entry"][0]["resource"];
+        assert!(
+            ["status", "intent", "subject", "category"]
+                .iter()
+                .all(|k| plan.get(*k).is_some()),
+            "isSummary elements kept: {plan}"
+        );
+        assert!(plan.get("goal").is_none() && plan.get("text").is_none());
+        assert_eq!(plan["meta"]["tag"][0]["code"], "SUBSETTED");
+        let contained = app.get("/fhir/CarePlan?_contained=true").await;
         assert_eq!(
-            summary.status,
+            contained.status,
             StatusCode::BAD_REQUEST,
             "not silently ignored: {}",
-            summary.text()
+            contained.text()
         );
         app
     })
@@ -583,6 +593,25 @@ async fn composite_parameters() {
         assert!(ids(&diastolic_high).is_empty(), "150 belongs to the systolic component");
         let wrong_parts = app.get("/fhir/Observation?code-value-quantity=44261-6").await;
         assert_eq!(wrong_parts.status, StatusCode::BAD_REQUEST);
+
+        // A composite whose token comes second: relationship = relatesto $ relation.
+        for (id, relates) in [("letter-2", vec![("replaces", "letter-1")]),
+                              ("letter-3", vec![("appends", "letter-1"), ("replaces", "letter-2")])] {
+            let relates_to: Vec<Value> = relates.iter().map(|(code, target)| json!({"code": code,
+                "target": {"reference": format!("DocumentReference/{target}")}})).collect();
+            let doc = json!({"resourceType": "DocumentReference", "id": id, "status": "current",
+                "relatesTo": relates_to, "content": [{"attachment": {"url": "http://example.org/x"}}]});
+            let r = app.put_json(&format!("/fhir/DocumentReference/{id}"), &doc, &[]).await;
+            assert!(r.status.is_success(), "{}", r.text());
+        }
+        let replaces_1 = app.get("/fhir/DocumentReference?relationship=DocumentReference/letter-1$replaces").await;
+        assert_eq!(replaces_1.status, StatusCode::OK, "{}", replaces_1.text());
+        assert_eq!(ids(&replaces_1.json()), ["letter-2"]);
+        // letter-3 appends letter-1 and replaces letter-2: the pairs do not cross.
+        let appends_1 = app.get("/fhir/DocumentReference?relationship=DocumentReference/letter-1$appends").await.json();
+        assert_eq!(ids(&appends_1), ["letter-3"]);
+        let appends_2 = app.get("/fhir/DocumentReference?relationship=DocumentReference/letter-2$appends").await.json();
+        assert!(ids(&appends_2).is_empty());
         app
     })
     .await;

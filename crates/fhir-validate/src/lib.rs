@@ -7,10 +7,12 @@
 mod issue;
 mod model;
 pub mod primitives;
+mod summary;
 mod walker;
 mod xhtml;
 
 pub use issue::{Issue, Severity};
+pub use summary::summarise;
 
 /// Validate a resource (must be a JSON object with a known `resourceType`).
 /// Returns all issues found (errors and warnings), in document order, capped

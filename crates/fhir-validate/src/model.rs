@@ -33,6 +33,8 @@ pub(crate) struct Element {
     pub choice: Option<usize>,
     /// Index into [`Model::value_sets`] for a required binding on a code.
     pub binding: Option<usize>,
+    /// Marked isSummary (set on resource and resource-backbone elements only).
+    pub summary: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -209,6 +211,7 @@ pub(crate) fn load(json: &str) -> Option<Model> {
                 multiple: flag(e, "m"),
                 choice,
                 binding,
+                summary: flag(e, "s"),
             });
         }
         types.push(TypeDef {

@@ -123,22 +123,14 @@ fn parse_cursor(text: &str) -> FhirResult<Cursor> {
 
 /// Refuse result parameters this server does not apply yet (rather than silently ignoring them).
 fn refuse_unimplemented(request: &SearchRequest) -> FhirResult<()> {
-    let mut missing = Vec::new();
-    if matches!(request.summary, Some(Summary::True)) {
-        missing.push("_summary=true");
-    }
     if request.contained.is_some() || request.contained_type.is_some() {
-        missing.push("_contained");
-    }
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(FhirError::new(
+        return Err(FhirError::new(
             ErrorKind::BadRequest,
             "not-supported",
-            format!("{} not supported yet", missing.join(", ")),
-        ))
+            "_contained not supported yet",
+        ));
     }
+    Ok(())
 }
 
 fn order_of(request: &SearchRequest) -> FhirResult<Order> {
@@ -292,6 +284,7 @@ impl FhirService {
             (Some(names), _) => Some(subset::Subset::Elements(names.clone())),
             (None, Some(Summary::Data)) => Some(subset::Subset::NoText),
             (None, Some(Summary::Text)) => Some(subset::Subset::TextOnly),
+            (None, Some(Summary::True)) => Some(subset::Subset::Summary),
             _ => None,
         };
 

@@ -164,25 +164,31 @@ fn push_rows(code: String, value: IndexValue, rows: &mut Vec<IndexRow>) {
     }
 }
 
-/// A composite whose first component is a token (`code-value-quantity`, …) is kept as rows of
-/// its second component under derived codes naming the token — once with its system, once
-/// for "any system" — so `code-value-quantity=http://loinc.org|44261-6$gt10` is an ordinary
-/// quantity search (search.html#composite). Other shapes are not indexed.
+/// A composite of two components, one a token (`code-value-quantity`, `relationship`, …), is
+/// kept as rows of its other component under derived codes naming the token — once with its
+/// system, once for "any system" — so `code-value-quantity=http://loinc.org|44261-6$gt10` is an
+/// ordinary quantity search (search.html#composite). The token is the key: the first
+/// component when it is a token, else the second. Other shapes are not indexed.
 fn push_composite_rows(code: &str, parts: Vec<IndexValue>, rows: &mut Vec<IndexRow>) {
     let mut parts = parts.into_iter();
     let (Some(first), Some(second), None) = (parts.next(), parts.next(), parts.next()) else {
         return;
     };
+    let (key, other) = match (first, second) {
+        (key @ IndexValue::Token { code: Some(_), .. }, other) => (key, other),
+        (other, key @ IndexValue::Token { code: Some(_), .. }) => (key, other),
+        _ => return,
+    };
     let IndexValue::Token {
         system,
         code: Some(token_code),
         ..
-    } = first
+    } = key
     else {
         return;
     };
     let mut component_rows = Vec::new();
-    push_rows(String::new(), second, &mut component_rows);
+    push_rows(String::new(), other, &mut component_rows);
     for derived in [
         composite_code(
             code,

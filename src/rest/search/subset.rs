@@ -1,6 +1,7 @@
 //! Subsetting matched resources (search.html#elements, #summary): `_elements` keeps the named
 //! top-level elements (plus `resourceType`, `id` and `meta`), `_summary=data` drops the
-//! narrative. A subsetted resource is tagged SUBSETTED in `meta.tag` so no client mistakes it
+//! narrative, `_summary=text` keeps it with the mandatory elements, and `_summary=true` keeps
+//! the elements R4 marks isSummary (`fhir_validate::summarise`). A subsetted resource is tagged SUBSETTED in `meta.tag` so no client mistakes it
 //! for the whole resource. This is the one place search re-parses stored bytes, and only when a
 //! client asked for a subset.
 
@@ -15,11 +16,15 @@ pub enum Subset {
     NoText,
     /// `_summary=text`: the narrative, `id`, `meta` and the mandatory top-level elements.
     TextOnly,
+    /// `_summary=true`: the isSummary elements.
+    Summary,
 }
 
 fn keep(key: &str, subset: &Subset, resource_type: &str) -> bool {
     match subset {
         Subset::NoText => key != "text",
+        // Applied to the whole resource by `subset`.
+        Subset::Summary => true,
         Subset::TextOnly => {
             matches!(key, "resourceType" | "id" | "meta" | "text")
                 || fhir_validate::mandatory_elements(resource_type)
@@ -61,6 +66,9 @@ pub fn subset(body: &[u8], subset: &Subset) -> FhirResult<Bytes> {
         if keep(&key, subset, &resource_type) {
             out.insert(key, value);
         }
+    }
+    if *subset == Subset::Summary {
+        fhir_validate::summarise(&mut out);
     }
     let tag = json!({"system": "http://terminology.hl7.org/CodeSystem/v3-ObservationValue", "code": "SUBSETTED"});
     if let Some(Value::Object(meta)) = out.get_mut("meta") {
@@ -114,6 +122,19 @@ mod tests {
             "value[x] is optional in Observation"
         );
         assert!(v.get("note").is_none());
+    }
+
+    #[test]
+    fn summary_true_keeps_the_summary_elements_and_tags_the_subset() {
+        let plan = r#"{"resourceType":"CarePlan","id":"1","meta":{"versionId":"1"},"text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">x</div>"},"status":"active","intent":"plan","title":"t","note":[{"text":"n"}],"activity":[{"detail":{"status":"scheduled"}}]}"#;
+        let out = subset(plan.as_bytes(), &Subset::Summary).unwrap();
+        let v: Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            v,
+            json!({"resourceType":"CarePlan","id":"1","meta":{"versionId":"1","tag":[
+                {"system":"http://terminology.hl7.org/CodeSystem/v3-ObservationValue","code":"SUBSETTED"}]},
+                "status":"active","intent":"plan","title":"t"})
+        );
     }
 
     #[test]

@@ -193,17 +193,19 @@ fn direct(
     }
 }
 
-/// A composite whose first component is a token: a search of its second component under the
+/// A composite of a token and one other component: a search of the other component under the
 /// derived code the index keeps it by (see `params::push_composite_rows`).
 fn composite(code: &str, parts: &[Value], ctx: &Context) -> FhirResult<Condition> {
     use super::params::{composite_code, CompositeSystem};
     let unsupported = || {
         not_supported(format!(
-            "composite parameter {code}: only a token followed by one other component is supported"
+            "composite parameter {code}: only two components, one of them a token, are supported"
         ))
     };
-    let [Value::Token(token), second] = parts else {
-        return Err(unsupported());
+    let (token, second) = match parts {
+        [Value::Token(token), second] => (token, second),
+        [first, Value::Token(token)] => (token, first),
+        _ => return Err(unsupported()),
     };
     let Some(token_code) = &token.code else {
         return Err(FhirError::invalid_at(
