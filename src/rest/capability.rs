@@ -23,13 +23,27 @@ pub const SYSTEM_INTERACTIONS: &[&str] = &["transaction", "batch", "history-syst
 /// The statement's fixed publication date: bump it with the software version.
 const PUBLISHED: &str = "2026-11-28";
 
-/// The search parameters this server applies for `resource_type` (special and composite
-/// parameters are not offered yet).
+/// The search parameters this server applies for `resource_type`: not the special ones, and
+/// of the composites only those of two components, one a token (the three-part
+/// MolecularSequence coordinates are not offered).
 fn search_params(resource_type: &str) -> Vec<Value> {
     use fhir_search_index::ParamType;
-    fhir_search_index::Registry::get()
+    let registry = fhir_search_index::Registry::get();
+    let applied = |p: &fhir_search_index::SearchParam| match p.param_type {
+        ParamType::Special => false,
+        ParamType::Composite => {
+            p.components.len() == 2
+                && p.components.iter().any(|c| {
+                    registry
+                        .lookup(resource_type, &c.code)
+                        .is_some_and(|c| c.param_type == ParamType::Token)
+                })
+        }
+        _ => true,
+    };
+    registry
         .params_for(resource_type)
-        .filter(|p| !matches!(p.param_type, ParamType::Special | ParamType::Composite))
+        .filter(|p| applied(p))
         .map(|p| json!({"name": p.code, "type": p.param_type.code()}))
         .collect()
 }

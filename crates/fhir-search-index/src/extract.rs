@@ -11,9 +11,9 @@
 use serde_json::{Map, Value};
 
 use crate::date::date_range;
-use crate::fhirpath::{Compiled, Node};
+use crate::fhirpath::{Compiled, ComponentPaths, Node};
 use crate::normalize::normalize_string;
-use crate::registry::{split_union, ParamType, Registry, SearchParam};
+use crate::registry::{ParamType, Registry, SearchParam};
 
 /// Extraction settings.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -160,7 +160,9 @@ async fn extract_with(
                 })?;
             for node in &nodes {
                 if param.param_type == ParamType::Composite {
-                    ctx.composite_values(param, node, &mut values);
+                    if let Some(paths) = compiled.components(resource_type, &param.code) {
+                        ctx.composite_values(param, paths, node, &mut values);
+                    }
                 } else {
                     let before = values.len();
                     ctx.values(param.param_type, node, &mut values);
@@ -568,11 +570,20 @@ impl Ctx<'_> {
 
     /// Composite: the components are evaluated relative to each element the composite
     /// expression yields; one row per combination of component values.
-    fn composite_values(&self, param: &SearchParam, node: &Node, out: &mut Vec<IndexValue>) {
+    fn composite_values(
+        &self,
+        param: &SearchParam,
+        paths: &ComponentPaths,
+        node: &Node,
+        out: &mut Vec<IndexValue>,
+    ) {
         const MAX_COMBINATIONS: usize = 256;
         let Node::Json(element) = node else { return };
+        if paths.iter().flatten().any(Option::is_none) {
+            return; // `%resource` paths and functions are not supported here.
+        }
         let mut per_component: Vec<Vec<IndexValue>> = Vec::with_capacity(param.components.len());
-        for component in &param.components {
+        for (component, branches) in param.components.iter().zip(paths) {
             let Some(component_type) = self
                 .registry
                 .lookup(&param.resource_type, &component.code)
@@ -581,17 +592,14 @@ impl Ctx<'_> {
                 return;
             };
             let mut values = Vec::new();
-            for branch in split_union(&component.expression) {
-                if branch.contains('%') || branch.contains('(') && !branch.contains(".as(") {
-                    return; // `%resource` paths and functions are not supported here.
-                }
-                let path = crate::fhirpath::rewrite_casts(branch);
-                for item in navigate(element, &path) {
+            for path in branches.iter().flatten() {
+                for item in navigate(element, path) {
                     self.values(component_type, &Node::Json(item.clone()), &mut values);
                 }
                 // A text-only token (CodeableConcept.text) cannot be matched by a composite search.
                 values.retain(|v| !matches!(v, IndexValue::Token { code: None, .. }));
             }
+
             if values.is_empty() {
                 return;
             }

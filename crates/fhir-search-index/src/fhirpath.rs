@@ -70,10 +70,35 @@ fn first_element(source: &str, resource_type: &str) -> Option<String> {
 /// Compiled branches of one parameter, or why they could not be compiled.
 pub(crate) type CompiledParam = Result<Vec<Branch>, String>;
 
-/// The engine and every compiled registry expression.
+/// Per component of a composite parameter, its union branches as element paths relative to
+/// the composite's element (casts rewritten); `None` for a branch that needs more than a path
+/// (`%resource`, functions): such composites are not indexed.
+pub(crate) type ComponentPaths = Vec<Vec<Option<String>>>;
+
+/// The engine and every compiled registry expression, by resource type then code (looked up
+/// by `&str`, no allocation per lookup).
 pub(crate) struct Compiled {
     engine: FhirPathEngine,
-    plans: HashMap<(String, String), CompiledParam>,
+    plans: HashMap<String, HashMap<String, CompiledParam>>,
+    components: HashMap<String, HashMap<String, ComponentPaths>>,
+}
+
+/// The element paths of each component of `param` (see [`ComponentPaths`]).
+fn component_paths(param: &crate::registry::SearchParam) -> ComponentPaths {
+    param
+        .components
+        .iter()
+        .map(|component| {
+            split_union(&component.expression)
+                .into_iter()
+                .map(|branch| {
+                    let plain = !branch.contains('%')
+                        && !(branch.contains('(') && !branch.contains(".as("));
+                    plain.then(|| rewrite_casts(branch))
+                })
+                .collect()
+        })
+        .collect()
 }
 
 fn capitalize(t: &str) -> String {
@@ -176,9 +201,16 @@ impl Compiled {
         ))
         .map_err(|e| format!("cannot start the FHIRPath engine: {e}"))?;
         let registry = Registry::get();
-        let mut plans = HashMap::new();
+        let mut plans: HashMap<String, HashMap<String, CompiledParam>> = HashMap::new();
+        let mut components: HashMap<String, HashMap<String, ComponentPaths>> = HashMap::new();
         for resource_type in registry.resource_types() {
             for param in registry.params_for(resource_type) {
+                if !param.components.is_empty() {
+                    components
+                        .entry(resource_type.clone())
+                        .or_default()
+                        .insert(param.code.clone(), component_paths(param));
+                }
                 if param.expression.is_empty() {
                     continue;
                 }
@@ -198,16 +230,27 @@ impl Compiled {
                         })
                     })
                     .collect::<Result<Vec<_>, String>>();
-                plans.insert((resource_type.clone(), param.code.clone()), compiled);
+                plans
+                    .entry(resource_type.clone())
+                    .or_default()
+                    .insert(param.code.clone(), compiled);
             }
         }
-        Ok(Compiled { engine, plans })
+        Ok(Compiled {
+            engine,
+            plans,
+            components,
+        })
     }
 
     /// The compiled branches of `code` on `resource_type` (`None` if it has no expression).
     pub(crate) fn param(&self, resource_type: &str, code: &str) -> Option<&CompiledParam> {
-        self.plans
-            .get(&(resource_type.to_string(), code.to_string()))
+        self.plans.get(resource_type)?.get(code)
+    }
+
+    /// The component paths of composite `code` on `resource_type`.
+    pub(crate) fn components(&self, resource_type: &str, code: &str) -> Option<&ComponentPaths> {
+        self.components.get(resource_type)?.get(code)
     }
 
     /// Every (resource type, code) whose expression could not be compiled, with the reason.
@@ -215,7 +258,11 @@ impl Compiled {
         let mut out: Vec<_> = self
             .plans
             .iter()
-            .filter_map(|((t, c), r)| r.as_ref().err().map(|e| (t.clone(), c.clone(), e.clone())))
+            .flat_map(|(t, by_code)| {
+                by_code.iter().filter_map(move |(c, r)| {
+                    r.as_ref().err().map(|e| (t.clone(), c.clone(), e.clone()))
+                })
+            })
             .collect();
         out.sort();
         out
