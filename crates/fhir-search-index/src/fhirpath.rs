@@ -92,8 +92,9 @@ fn component_paths(param: &crate::registry::SearchParam) -> ComponentPaths {
             split_union(&component.expression)
                 .into_iter()
                 .map(|branch| {
-                    let plain = !branch.contains('%')
-                        && !(branch.contains('(') && !branch.contains(".as("));
+                    // No `%resource`, and no function other than a cast.
+                    let plain =
+                        !branch.contains('%') && (!branch.contains('(') || branch.contains(".as("));
                     plain.then(|| rewrite_casts(branch))
                 })
                 .collect()
