@@ -195,7 +195,8 @@ fn patient_bundle(n: u64, rng: &mut Rng, practitioners: &[String]) -> Value {
 
 /// Seed `patients` synthetic patients (and a pool of practitioners) with `concurrency` parallel
 /// transactions; `progress(patients_done, resources_written)` is called as work completes.
-/// Returns the number of resources written.
+/// Ends by refreshing the database's planner statistics. Returns the number of resources
+/// written.
 pub async fn seed(
     fhir: Arc<FhirService>,
     patients: u64,
@@ -250,6 +251,10 @@ pub async fn seed(
     for worker in workers {
         worker.await.map_err(crate::error::FhirError::internal)??;
     }
+    fhir.store
+        .refresh_statistics()
+        .await
+        .map_err(crate::error::FhirError::internal)?;
     Ok(written.load(Ordering::Relaxed))
 }
 

@@ -90,6 +90,27 @@ impl TestDatabase {
         db
     }
 
+    /// PostgreSQL's planner estimate of `table`'s rows (`pg_class.reltuples`: -1 until the
+    /// table is first analyzed); `None` on SQLite.
+    pub async fn planner_row_estimate(&self, table: &str) -> Option<f32> {
+        let Cleanup::Schema { url, schema } = &self.cleanup else {
+            return None;
+        };
+        let mut conn = sqlx::PgConnection::connect(url).await.ok()?;
+        let estimate = sqlx::query_scalar(
+            "SELECT c.reltuples FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = $1 AND c.relname = $2",
+        )
+        .bind(schema)
+        .bind(table)
+        .fetch_optional(&mut conn)
+        .await
+        .ok()
+        .flatten();
+        conn.close().await.ok();
+        estimate
+    }
+
     /// Drop what the test created (the PostgreSQL schema; the SQLite directory goes on drop).
     pub async fn cleanup(self) {
         if let Cleanup::Schema { url, schema } = &self.cleanup {

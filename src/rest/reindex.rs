@@ -11,8 +11,8 @@ use serde_json::Value;
 const PAGE: u32 = 500;
 
 impl FhirService {
-    /// Reindex every current resource; `progress(done)` is called after each page. Returns how
-    /// many resources were reindexed.
+    /// Reindex every current resource; `progress(done)` is called after each page, and the
+    /// planner's statistics are refreshed at the end. Returns how many resources were reindexed.
     pub async fn reindex(&self, progress: impl Fn(u64)) -> FhirResult<u64> {
         let mut after: Option<(String, String)> = None;
         let mut done = 0u64;
@@ -48,6 +48,7 @@ impl FhirService {
             }
             progress(done);
         }
+        self.store.refresh_statistics().await.map_err(store_error)?;
         Ok(done)
     }
 }

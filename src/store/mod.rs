@@ -207,6 +207,9 @@ pub trait Store: Send + Sync + 'static {
     async fn count(&self, query: &search::SearchQuery) -> StoreResult<i64>;
     /// The resources one `_include` / `_revinclude` step adds.
     async fn include(&self, query: &search::IncludeQuery) -> StoreResult<Vec<IncludedRow>>;
+    /// Refresh the planner's statistics after a bulk load (seed, reindex), so searches are
+    /// planned for the data actually there rather than for empty tables.
+    async fn refresh_statistics(&self) -> StoreResult<()>;
     /// The name of the backend, for logs and `/readyz`.
     fn backend_name(&self) -> &'static str;
     /// The authorization server's storage in the same database.

@@ -496,6 +496,41 @@ async fn search_story_on_every_backend() {
     }
 }
 
+/// After a bulk load the planner knows how many rows there are (PostgreSQL); on SQLite the
+/// refresh is a deliberate no-op that must still succeed.
+#[tokio::test]
+async fn statistics_are_refreshed_after_a_bulk_load() {
+    for backend in backends() {
+        let db = TestDatabase::new(backend).await;
+        let writes: Vec<VersionWrite> = (0..3)
+            .map(|n| {
+                write(
+                    &format!("p{n}"),
+                    Expected::Absent,
+                    1,
+                    WriteMethod::Create,
+                    Some("{}"),
+                )
+            })
+            .collect();
+        db.store.commit(&writes).await.expect("bulk load");
+        let before = db.planner_row_estimate("resource_current").await;
+        db.store
+            .refresh_statistics()
+            .await
+            .expect("statistics refreshed");
+        let after = db.planner_row_estimate("resource_current").await;
+        match backend {
+            crate::testing::Backend::Postgres => {
+                assert_eq!(before, Some(-1.0), "never analyzed before");
+                assert_eq!(after, Some(3.0));
+            }
+            crate::testing::Backend::Sqlite => assert_eq!((before, after), (None, None)),
+        }
+        db.cleanup().await;
+    }
+}
+
 /// The SQLite write-ahead log is checkpointed and reused while writes continue: it must not
 /// grow with the data (a background checkpointer that never caught up once let it reach 16 GB).
 #[tokio::test]
