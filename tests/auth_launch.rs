@@ -6,7 +6,7 @@ mod auth_common;
 
 use auth_common::*;
 use coplan::policy::Grant;
-use oauth2::{AuthorizationCode, CsrfToken, PkceCodeChallenge, Scope, TokenResponse};
+use oauth2::{CsrfToken, PkceCodeChallenge, Scope, TokenResponse};
 use serde_json::json;
 
 fn scopes(list: &[&str]) -> Vec<Scope> {
@@ -224,15 +224,12 @@ async fn ehr_launch_carries_the_registered_context_once() {
 
         let client = smart_client(&server, "chart", None);
         let authorize = |launch: &str| {
-            let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-            let (url, _) = client
-                .authorize_url(CsrfToken::new_random)
-                .add_scopes(scopes(&["launch", "openid", "fhirUser", "patient/*.rs"]))
-                .add_extra_param("aud", server.fhir.clone())
-                .add_extra_param("launch", launch.to_string())
-                .set_pkce_challenge(challenge)
-                .url();
-            (url.to_string(), verifier)
+            authorize_request(
+                &client,
+                &server,
+                &["launch", "openid", "fhirUser", "patient/*.rs"],
+                &[("launch", launch)],
+            )
         };
         let (url, verifier) = authorize(&launch);
         let mut browser = Browser::default();
@@ -340,23 +337,13 @@ async fn practitioners_pick_among_their_care_teams_patients_and_related_persons_
         server.add_user("dr", "pw-doctor", Some("Practitioner/doc1")).await;
         server.add_user("aunt", "pw-aunt", Some("RelatedPerson/rp1")).await;
         let client = smart_client(&server, "picker", None);
-        let url = || {
-            let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-            let (url, _) = client
-                .authorize_url(CsrfToken::new_random)
-                .add_scopes(scopes(&["launch/patient", "patient/*.rs"]))
-                .add_extra_param("aud", server.fhir.clone())
-                .set_pkce_challenge(challenge)
-                .url();
-            (url.to_string(), verifier)
-        };
+        let url = || authorize_request(&client, &server, &["launch/patient", "patient/*.rs"], &[]);
 
         // The practitioner sees exactly the patients of their care teams.
         let (authorize_url, verifier) = url();
         let mut browser = Browser::default();
-        let login = browser.get(&authorize_url).await;
         let picker = browser
-            .submit(&server.origin, &login, &[("username", "dr"), ("password", "pw-doctor")])
+            .sign_in(&server.origin, &authorize_url, "dr", "pw-doctor")
             .await;
         assert_eq!(picker.status, 200, "{}", picker.body);
         assert!(picker.body.contains("Choose a patient"), "{}", picker.body);
@@ -406,24 +393,16 @@ async fn tokens_from_a_launch_open_the_fhir_api_for_that_patient_only() {
             .await;
         server.add_user("amy", "pw-amy", Some("Patient/pat1")).await;
         let client = smart_client(&server, "portal", None);
-        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let (url, _) = client
-            .authorize_url(CsrfToken::new_random)
-            .add_scopes(scopes(&["launch/patient", "patient/*.rs"]))
-            .add_extra_param("aud", server.fhir.clone())
-            .set_pkce_challenge(challenge)
-            .url();
+        let (url, verifier) =
+            authorize_request(&client, &server, &["launch/patient", "patient/*.rs"], &[]);
         let mut browser = Browser::default();
-        let redirect =
-            sign_in_and_approve(&server, &mut browser, url.as_str(), "amy", "pw-amy").await;
-        let token = client
-            .exchange_code(AuthorizationCode::new(
-                redirect.location_param("code").expect("code"),
-            ))
-            .set_pkce_verifier(verifier)
-            .request_async(&http_client)
-            .await
-            .expect("token");
+        let redirect = sign_in_and_approve(&server, &mut browser, &url, "amy", "pw-amy").await;
+        let token = redeem(
+            &client,
+            redirect.location_param("code").expect("code"),
+            verifier,
+        )
+        .await;
         let bearer = format!("Bearer {}", token.access_token().secret());
         let read = |id: &str, auth: Option<&str>| {
             let url = format!("{}/Patient/{id}", server.fhir);
@@ -475,21 +454,11 @@ async fn organisation_wide_clinicians_may_pick_any_existing_patient() {
             .add_user("dr", "pw-doctor", Some("Practitioner/no-teams"))
             .await;
         let client = smart_client(&server, "picker", None);
-        let (challenge, _verifier) = PkceCodeChallenge::new_random_sha256();
-        let (url, _) = client
-            .authorize_url(CsrfToken::new_random)
-            .add_scopes(scopes(&["launch/patient", "patient/*.rs"]))
-            .add_extra_param("aud", server.fhir.clone())
-            .set_pkce_challenge(challenge)
-            .url();
+        let (url, _verifier) =
+            authorize_request(&client, &server, &["launch/patient", "patient/*.rs"], &[]);
         let mut browser = Browser::default();
-        let login = browser.get(url.as_str()).await;
         let picker = browser
-            .submit(
-                &server.origin,
-                &login,
-                &[("username", "dr"), ("password", "pw-doctor")],
-            )
+            .sign_in(&server.origin, &url, "dr", "pw-doctor")
             .await;
         assert_eq!(
             radio_values(&picker.body, "patient"),

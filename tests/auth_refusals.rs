@@ -278,51 +278,23 @@ async fn forms_need_the_sessions_csrf_token_and_logins_are_throttled() {
         assert_eq!(stolen.status, 403, "{}", stolen.body);
 
         // Wrong password: the login page again, with an alert.
-        let login = browser.get(&url).await;
-        let wrong = browser
-            .submit(
-                &server.origin,
-                &login,
-                &[("username", "amy"), ("password", "nope")],
-            )
-            .await;
+        let wrong = browser.sign_in(&server.origin, &url, "amy", "nope").await;
         assert_eq!(wrong.status, 200);
         assert!(wrong.body.contains("role=\"alert\""), "{}", wrong.body);
         assert!(wrong.body.contains("Sign in"));
 
         // After five failures even the right password is refused for a while.
         for _ in 0..4 {
-            let page = browser.get(&url).await;
-            browser
-                .submit(
-                    &server.origin,
-                    &page,
-                    &[("username", "amy"), ("password", "nope")],
-                )
-                .await;
+            browser.sign_in(&server.origin, &url, "amy", "nope").await;
         }
-        let page = browser.get(&url).await;
-        let throttled = browser
-            .submit(
-                &server.origin,
-                &page,
-                &[("username", "amy"), ("password", "pw-amy")],
-            )
-            .await;
+        let throttled = browser.sign_in(&server.origin, &url, "amy", "pw-amy").await;
         assert!(
             throttled.body.contains("Too many failed attempts"),
             "{}",
             throttled.body
         );
         server.clock.advance(16 * 60);
-        let page = browser.get(&url).await;
-        let consent = browser
-            .submit(
-                &server.origin,
-                &page,
-                &[("username", "amy"), ("password", "pw-amy")],
-            )
-            .await;
+        let consent = browser.sign_in(&server.origin, &url, "amy", "pw-amy").await;
         assert!(consent.body.contains("Allow"), "{}", consent.body);
 
         // Denying sends the user back with access_denied.
@@ -346,14 +318,7 @@ async fn unticked_optional_scopes_are_not_granted() {
         setup(&server).await;
         let (url, verifier) = authorize_url(&server);
         let mut browser = Browser::default();
-        let login = browser.get(&url).await;
-        let consent = browser
-            .submit(
-                &server.origin,
-                &login,
-                &[("username", "amy"), ("password", "pw-amy")],
-            )
-            .await;
+        let consent = browser.sign_in(&server.origin, &url, "amy", "pw-amy").await;
         // Untick fhirUser: submit every field but that one.
         let fields: Vec<(String, String)> = form_fields(&consent.body)
             .into_iter()

@@ -7,32 +7,21 @@
 mod auth_common;
 
 use auth_common::*;
-use oauth2::{
-    AuthorizationCode, CsrfToken, PkceCodeChallenge, RefreshToken, Scope,
-    TokenIntrospectionResponse, TokenResponse,
-};
+use oauth2::{RefreshToken, Scope, TokenIntrospectionResponse, TokenResponse};
 use serde_json::json;
 
 /// A patient's tokens for `scopes` through the full browser flow.
 async fn patient_tokens(server: &Server, scopes: &[&str]) -> SmartTokenResponse {
     let client = smart_client(server, "portal", None);
-    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-    let (url, _) = client
-        .authorize_url(CsrfToken::new_random)
-        .add_scopes(scopes.iter().map(|s| Scope::new(s.to_string())))
-        .add_extra_param("aud", server.fhir.clone())
-        .set_pkce_challenge(challenge)
-        .url();
+    let (url, verifier) = authorize_request(&client, server, scopes, &[]);
     let mut browser = Browser::default();
-    let redirect = sign_in_and_approve(server, &mut browser, url.as_str(), "amy", "pw-amy").await;
-    client
-        .exchange_code(AuthorizationCode::new(
-            redirect.location_param("code").expect("code"),
-        ))
-        .set_pkce_verifier(verifier)
-        .request_async(&http_client)
-        .await
-        .expect("token response")
+    let redirect = sign_in_and_approve(server, &mut browser, &url, "amy", "pw-amy").await;
+    redeem(
+        &client,
+        redirect.location_param("code").expect("code"),
+        verifier,
+    )
+    .await
 }
 
 async fn setup(server: &Server) {
@@ -501,25 +490,14 @@ async fn online_access_ends_when_the_user_signs_out() {
     each_backend_server(|server| async move {
         setup(&server).await;
         let client = smart_client(&server, "portal", None);
-        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let (url, _) = client
-            .authorize_url(CsrfToken::new_random)
-            .add_scopes(
-                ["launch/patient", "patient/*.rs", "online_access"]
-                    .map(|s| Scope::new(s.to_string())),
-            )
-            .add_extra_param("aud", server.fhir.clone())
-            .set_pkce_challenge(challenge)
-            .url();
+        let (url, verifier) = authorize_request(
+            &client,
+            &server,
+            &["launch/patient", "patient/*.rs", "online_access"],
+            &[],
+        );
         let mut browser = Browser::default();
-        let login = browser.get(url.as_str()).await;
-        let consent = browser
-            .submit(
-                &server.origin,
-                &login,
-                &[("username", "amy"), ("password", "pw-amy")],
-            )
-            .await;
+        let consent = browser.sign_in(&server.origin, &url, "amy", "pw-amy").await;
         assert!(consent.body.contains("Sign out"), "{}", consent.body);
         let csrf = form_fields(&consent.body)
             .into_iter()
@@ -529,14 +507,12 @@ async fn online_access_ends_when_the_user_signs_out() {
         let redirect = browser
             .submit(&server.origin, &consent, &[("action", "approve")])
             .await;
-        let token = client
-            .exchange_code(AuthorizationCode::new(
-                redirect.location_param("code").expect("code"),
-            ))
-            .set_pkce_verifier(verifier)
-            .request_async(&http_client)
-            .await
-            .expect("token");
+        let token = redeem(
+            &client,
+            redirect.location_param("code").expect("code"),
+            verifier,
+        )
+        .await;
         let refreshed = client
             .exchange_refresh_token(token.refresh_token().expect("online refresh token"))
             .request_async(&http_client)

@@ -421,6 +421,24 @@ impl Browser {
         reply
     }
 
+    /// Open the authorize URL and submit the sign-in form; returns the page that follows
+    /// (consent, patient picker, or the sign-in page again with an error).
+    pub async fn sign_in(
+        &mut self,
+        origin: &str,
+        authorize_url: &str,
+        username: &str,
+        password: &str,
+    ) -> Reply {
+        let login = self.get(authorize_url).await;
+        self.submit(
+            origin,
+            &login,
+            &[("username", username), ("password", password)],
+        )
+        .await
+    }
+
     /// Submit the page's form as a user would: hidden fields, ticked checkboxes, and `extra`.
     pub async fn submit(&mut self, origin: &str, page: &Reply, extra: &[(&str, &str)]) -> Reply {
         let mut fields = form_fields(&page.body);
@@ -534,6 +552,26 @@ pub fn smart_client(server: &Server, client_id: &str, secret: Option<&str>) -> S
         client = client.set_client_secret(oauth2::ClientSecret::new(secret.into()));
     }
     client
+}
+
+/// The app's authorization request: `scopes`, `aud` = this FHIR server, S256 PKCE, a random
+/// state, and `extra` parameters (`launch`, `nonce`, …). Returns the URL and the PKCE verifier.
+pub fn authorize_request(
+    client: &SmartClient,
+    server: &Server,
+    scopes: &[&str],
+    extra: &[(&str, &str)],
+) -> (String, oauth2::PkceCodeVerifier) {
+    let (challenge, verifier) = oauth2::PkceCodeChallenge::new_random_sha256();
+    let mut request = client
+        .authorize_url(oauth2::CsrfToken::new_random)
+        .add_scopes(scopes.iter().map(|s| oauth2::Scope::new(s.to_string())))
+        .add_extra_param("aud", server.fhir.clone())
+        .set_pkce_challenge(challenge);
+    for (name, value) in extra {
+        request = request.add_extra_param(*name, *value);
+    }
+    (request.url().0.to_string(), verifier)
 }
 
 /// Exchange an authorization code (with its PKCE verifier) for tokens, as the app would.

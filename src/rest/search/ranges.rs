@@ -2,24 +2,9 @@
 //! whole period its precision names (a date without a zone is read in the server's zone), a
 //! number the interval its significant digits name (`100` is [99.5, 100.5]).
 
-use crate::store::search::{Range, RangeOp};
+use crate::store::search::Range;
 use fhir_search_query::{DatePrecision, DateValue, NumberValue, Prefix};
 use time::{Date, Month, OffsetDateTime, PrimitiveDateTime, Time, UtcOffset};
-
-/// The store's comparison for a search prefix.
-pub fn range_op(prefix: Prefix) -> RangeOp {
-    match prefix {
-        Prefix::Eq => RangeOp::Eq,
-        Prefix::Ne => RangeOp::Ne,
-        Prefix::Gt => RangeOp::Gt,
-        Prefix::Lt => RangeOp::Lt,
-        Prefix::Ge => RangeOp::Ge,
-        Prefix::Le => RangeOp::Le,
-        Prefix::Sa => RangeOp::Sa,
-        Prefix::Eb => RangeOp::Eb,
-        Prefix::Ap => RangeOp::Ap,
-    }
-}
 
 fn micros(dt: OffsetDateTime) -> i64 {
     (dt.unix_timestamp_nanos() / 1_000) as i64
@@ -66,7 +51,7 @@ pub fn date_range(value: &DateValue, tz_offset_seconds: i32) -> Option<(i64, i64
 pub fn date_search_range(value: &DateValue, tz_offset_seconds: i32) -> Option<Range<i64>> {
     let (low, high) = date_range(value, tz_offset_seconds)?;
     Some(Range {
-        op: range_op(value.prefix),
+        op: value.prefix,
         low,
         high,
     })
@@ -75,13 +60,13 @@ pub fn date_search_range(value: &DateValue, tz_offset_seconds: i32) -> Option<Ra
 /// The store range for a number (or quantity) search value.
 pub fn number_search_range(value: &NumberValue) -> Option<Range<f64>> {
     let v: f64 = value.raw.parse().ok()?;
-    let op = range_op(value.prefix);
+    let op = value.prefix;
     let (low, high) = match op {
-        RangeOp::Eq | RangeOp::Ne => {
+        Prefix::Eq | Prefix::Ne => {
             let half = 0.5 * 10f64.powi(value.scale);
             (v - half, v + half)
         }
-        RangeOp::Ap => {
+        Prefix::Ap => {
             let tenth = (v * 0.1).abs();
             (v - tenth, v + tenth)
         }
@@ -198,6 +183,6 @@ mod tests {
             ..n("5", 0)
         };
         let r = number_search_range(&gt).unwrap();
-        assert_eq!((r.op, r.low, r.high), (RangeOp::Gt, 5.0, 5.0));
+        assert_eq!((r.op, r.low, r.high), (Prefix::Gt, 5.0, 5.0));
     }
 }

@@ -12,19 +12,9 @@ pub use include::{render_include, IncludeDirection, IncludeQuery};
 use sort::render_sorted_page;
 pub use sort::{SortKey, SortKind, SortSource};
 
-/// How a range parameter (date, number, quantity, `_lastUpdated`) compares (search.html#prefix).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum RangeOp {
-    Eq,
-    Ne,
-    Gt,
-    Lt,
-    Ge,
-    Le,
-    Sa,
-    Eb,
-    Ap,
-}
+/// How a range parameter (date, number, quantity, `_lastUpdated`) compares: the search
+/// prefix itself (search.html#prefix).
+pub use fhir_search_query::Prefix as RangeOp;
 
 /// A search value's range, inclusive, with the comparison to apply.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -218,6 +208,14 @@ impl Builder {
         self.bind(Bind::Text(value.to_string()))
     }
 
+    /// ` AND {column} = ?` when `value` is given (a bound parameter), else nothing.
+    fn eq_if_some(&mut self, column: &str, value: Option<&String>) -> String {
+        match value {
+            Some(v) => format!(" AND {column} = {}", self.text(v)),
+            None => String::new(),
+        }
+    }
+
     /// `EXISTS` over an index table. The code is bound before `condition` renders its own
     /// parameters, so parameters are numbered in the order they appear (SQLite's `?` is
     /// positional).
@@ -405,10 +403,7 @@ impl Builder {
                 system,
                 value,
             } => self.exists("idx_token", code, |b| {
-                let mut cond = String::new();
-                if let Some(v) = value {
-                    cond.push_str(&format!(" AND x.value = {}", b.text(v)));
-                }
+                let mut cond = b.eq_if_some("x.value", value.as_ref());
                 match system {
                     SystemMatch::Any => {}
                     SystemMatch::Absent => cond.push_str(" AND x.system IS NULL"),
@@ -440,12 +435,8 @@ impl Builder {
                         Bind::Float(range.high)
                     )
                 );
-                if let Some(s) = system {
-                    cond.push_str(&format!(" AND x.system = {}", b.text(s)));
-                }
-                if let Some(u) = unit {
-                    cond.push_str(&format!(" AND x.unit = {}", b.text(u)));
-                }
+                cond.push_str(&b.eq_if_some("x.system", system.as_ref()));
+                cond.push_str(&b.eq_if_some("x.unit", unit.as_ref()));
                 cond
             }),
             Condition::Reference {
@@ -454,16 +445,9 @@ impl Builder {
                 target_id,
                 url,
             } => self.exists("idx_reference", code, |b| {
-                let mut cond = String::new();
-                if let Some(id) = target_id {
-                    cond.push_str(&format!(" AND x.target_id = {}", b.text(id)));
-                }
-                if let Some(t) = target_type {
-                    cond.push_str(&format!(" AND x.target_type = {}", b.text(t)));
-                }
-                if let Some(u) = url {
-                    cond.push_str(&format!(" AND x.url = {}", b.text(u)));
-                }
+                let mut cond = b.eq_if_some("x.target_id", target_id.as_ref());
+                cond.push_str(&b.eq_if_some("x.target_type", target_type.as_ref()));
+                cond.push_str(&b.eq_if_some("x.url", url.as_ref()));
                 cond
             }),
             Condition::Uri {
