@@ -45,6 +45,20 @@ pub enum IndexRow {
     Uri { code: String, value: String },
 }
 
+impl IndexRow {
+    /// The position of this row's table in [`INDEX_TABLES`].
+    pub fn table(&self) -> usize {
+        match self {
+            IndexRow::String { .. } => 0,
+            IndexRow::Token { .. } => 1,
+            IndexRow::Date { .. } => 2,
+            IndexRow::Number { .. } => 3,
+            IndexRow::Reference { .. } => 4,
+            IndexRow::Uri { .. } => 5,
+        }
+    }
+}
+
 /// The index tables, in a fixed order.
 pub const INDEX_TABLES: [&str; 6] = [
     "idx_string",
