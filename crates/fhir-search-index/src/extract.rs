@@ -9,6 +9,8 @@
 //! (MolecularSequence). See the crate documentation for details.
 
 use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::collections::hash_map::{Entry, HashMap};
 
 use crate::date::date_range;
 use crate::fhirpath::{Compiled, ComponentPaths, Node};
@@ -126,10 +128,11 @@ async fn extract_with(
     ctx: &Ctx<'_>,
 ) -> Result<Vec<IndexEntry>, ExtractError> {
     let registry = ctx.registry;
-    let context = compiled
-        .context(resource, resource_type)
-        .await
-        .map_err(ExtractError::Engine)?;
+    let prepared = compiled.prepare(resource);
+    // Several parameters share a branch (`code` and `combo-code` both evaluate
+    // `Observation.code`; `patient` and `subject` both `Observation.subject`): each distinct
+    // branch is evaluated once per resource.
+    let mut evaluated: HashMap<&str, Vec<Node>> = HashMap::new();
     let mut out = Vec::new();
     for param in registry.params_for(resource_type) {
         if param.param_type == ParamType::Special || param.expression.is_empty() {
@@ -151,14 +154,19 @@ async fn extract_with(
                     continue;
                 }
             }
-            let nodes = compiled
-                .evaluate(branch, &context)
-                .await
-                .map_err(|message| ExtractError::Evaluation {
-                    code: param.code.clone(),
-                    message,
-                })?;
-            for node in &nodes {
+            let nodes = match evaluated.entry(branch.source.as_str()) {
+                Entry::Occupied(known) => known.into_mut(),
+                Entry::Vacant(slot) => slot.insert(
+                    compiled
+                        .evaluate(branch, &prepared)
+                        .await
+                        .map_err(|message| ExtractError::Evaluation {
+                            code: param.code.clone(),
+                            message,
+                        })?,
+                ),
+            };
+            for node in nodes.iter() {
                 if param.param_type == ParamType::Composite {
                     if let Some(paths) = compiled.components(resource_type, &param.code) {
                         ctx.composite_values(param, paths, node, &mut values);
@@ -287,7 +295,7 @@ impl Ctx<'_> {
                 }
                 return;
             }
-            Node::Json(json) => json,
+            Node::Json(json) => json.as_ref(),
         };
         match param_type {
             ParamType::String => self.string_values(json, out),
@@ -594,7 +602,11 @@ impl Ctx<'_> {
             let mut values = Vec::new();
             for path in branches.iter().flatten() {
                 for item in navigate(element, path) {
-                    self.values(component_type, &Node::Json(item.clone()), &mut values);
+                    self.values(
+                        component_type,
+                        &Node::Json(Cow::Borrowed(item)),
+                        &mut values,
+                    );
                 }
                 // A text-only token (CodeableConcept.text) cannot be matched by a composite search.
                 values.retain(|v| !matches!(v, IndexValue::Token { code: None, .. }));

@@ -16,20 +16,59 @@
 use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
+use octofhir_fhirpath::core::node::FhirNode;
 use octofhir_fhirpath::{
-    create_function_registry, CompiledPlan, EmptyModelProvider, EvaluationContext, FhirPathEngine,
-    FhirPathValue, ModelProvider,
+    create_function_registry, Collection, CompiledPlan, EmptyModelProvider, EvaluationContext,
+    FhirPathEngine, FhirPathValue, ModelProvider,
 };
 use regex::{Captures, Regex};
 use serde_json::Value;
+use std::borrow::Cow;
 
 use crate::registry::{split_union, Registry};
 
-/// One value produced by an expression: JSON, or a decimal kept as its exact text.
+/// One value produced by an expression: JSON (borrowed from the resource when the value is
+/// one of its elements), or a decimal kept as its exact text.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Node {
-    Json(Value),
+pub(crate) enum Node<'v> {
+    Json(Cow<'v, Value>),
     Decimal(String),
+}
+
+/// One resource made ready for evaluation: the engine's context over the resource's tree, and
+/// for every object and array of that tree the JSON element it was built from, so results
+/// that are elements of the resource are read from the resource instead of converted back.
+pub(crate) struct Prepared<'v> {
+    context: EvaluationContext,
+    /// Identity of a container node of the engine's tree → its JSON. The context keeps the
+    /// tree alive, so an identity found here is that node (addresses cannot be reused).
+    json_of: HashMap<usize, &'v Value>,
+}
+
+/// Records the JSON of every container node of `node` (built from `json`, so the two have
+/// the same shape).
+fn record_containers<'v>(node: &FhirNode, json: &'v Value, out: &mut HashMap<usize, &'v Value>) {
+    match (node, json) {
+        (FhirNode::Object(entries), Value::Object(map)) => {
+            if let Some(id) = node.identity() {
+                out.insert(id, json);
+            }
+            for (key, child) in entries.iter() {
+                if let Some(child_json) = map.get(key.as_ref()) {
+                    record_containers(child, child_json, out);
+                }
+            }
+        }
+        (FhirNode::Array(items), Value::Array(values)) => {
+            if let Some(id) = node.identity() {
+                out.insert(id, json);
+            }
+            for (child, child_json) in items.iter().zip(values) {
+                record_containers(child, child_json, out);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// One compiled union branch.
@@ -79,6 +118,7 @@ pub(crate) type ComponentPaths = Vec<Vec<Option<String>>>;
 /// by `&str`, no allocation per lookup).
 pub(crate) struct Compiled {
     engine: FhirPathEngine,
+    model: Arc<dyn ModelProvider + Send + Sync>,
     plans: HashMap<String, HashMap<String, CompiledParam>>,
     components: HashMap<String, HashMap<String, ComponentPaths>>,
 }
@@ -198,7 +238,7 @@ impl Compiled {
         let model: Arc<dyn ModelProvider + Send + Sync> = Arc::new(EmptyModelProvider);
         let engine = futures::executor::block_on(FhirPathEngine::new(
             Arc::new(create_function_registry()),
-            model,
+            model.clone(),
         ))
         .map_err(|e| format!("cannot start the FHIRPath engine: {e}"))?;
         let registry = Registry::get();
@@ -239,6 +279,7 @@ impl Compiled {
         }
         Ok(Compiled {
             engine,
+            model,
             plans,
             components,
         })
@@ -269,54 +310,63 @@ impl Compiled {
         out
     }
 
-    /// Converts a resource into the engine's model once; reuse the context for every expression.
-    pub(crate) async fn context(
-        &self,
-        resource: &Value,
-        resource_type: &str,
-    ) -> Result<EvaluationContext, String> {
-        self.engine
-            .prepare_context(
-                Arc::new(resource.clone()),
-                Some(resource_type),
-                &Default::default(),
-            )
-            .await
-            .map_err(|e| e.to_string())
+    /// Converts a resource into the engine's model once; reuse it for every expression. The
+    /// context is built here rather than by `FhirPathEngine::prepare_context`, whose cache of
+    /// prepared roots (kept for repeated evaluation of the same JSON) costs an insertion per
+    /// resource and holds every indexed resource until evicted.
+    pub(crate) fn prepare<'v>(&self, resource: &'v Value) -> Prepared<'v> {
+        let node = FhirNode::from_json(resource);
+        let mut json_of = HashMap::new();
+        record_containers(&node, resource, &mut json_of);
+        let root = Collection::single(FhirPathValue::resource_from_node(node));
+        Prepared {
+            context: EvaluationContext::new(root, self.model.clone(), None, None, None),
+            json_of,
+        }
     }
 
     /// Evaluates one compiled branch.
-    pub(crate) async fn evaluate(
+    pub(crate) async fn evaluate<'v>(
         &self,
         branch: &Branch,
-        context: &EvaluationContext,
-    ) -> Result<Vec<Node>, String> {
+        prepared: &Prepared<'v>,
+    ) -> Result<Vec<Node<'v>>, String> {
         let result = self
             .engine
-            .evaluate_plan(&branch.plan, context)
+            .evaluate_plan(&branch.plan, &prepared.context)
             .await
             .map_err(|e| format!("`{}`: {e}", branch.source))?;
         let mut out = Vec::with_capacity(result.value.len());
         for value in result.value.iter() {
-            push_node(value, &mut out);
+            push_node(value, &prepared.json_of, &mut out);
         }
         Ok(out)
     }
 }
 
-fn push_node(value: &FhirPathValue, out: &mut Vec<Node>) {
+fn push_node<'v>(
+    value: &FhirPathValue,
+    json_of: &HashMap<usize, &'v Value>,
+    out: &mut Vec<Node<'v>>,
+) {
+    let owned = |json: Value| Node::Json(Cow::Owned(json));
     match value {
         FhirPathValue::Empty => {}
         FhirPathValue::Collection(items) => {
             for item in items.iter() {
-                push_node(item, out);
+                push_node(item, json_of, out);
             }
         }
-        FhirPathValue::Resource(node, _, _) => out.push(Node::Json(node.to_json())),
-        FhirPathValue::Boolean(b, _, _) => out.push(Node::Json(Value::Bool(*b))),
-        FhirPathValue::Integer(i, _, _) => out.push(Node::Json(Value::from(*i))),
+        FhirPathValue::Resource(node, _, _) => {
+            out.push(match node.identity().and_then(|id| json_of.get(&id)) {
+                Some(json) => Node::Json(Cow::Borrowed(*json)),
+                None => owned(node.to_json()),
+            })
+        }
+        FhirPathValue::Boolean(b, _, _) => out.push(owned(Value::Bool(*b))),
+        FhirPathValue::Integer(i, _, _) => out.push(owned(Value::from(*i))),
         FhirPathValue::Decimal(d, _, _) => out.push(Node::Decimal(d.to_string())),
-        FhirPathValue::String(s, _, _) => out.push(Node::Json(Value::String(s.clone()))),
+        FhirPathValue::String(s, _, _) => out.push(owned(Value::String(s.clone()))),
         FhirPathValue::Quantity {
             value,
             unit,
@@ -331,11 +381,11 @@ fn push_node(value: &FhirPathValue, out: &mut Vec<Node>) {
                     map.insert(k.into(), Value::String(v.clone()));
                 }
             }
-            out.push(Node::Json(Value::Object(map)));
+            out.push(owned(Value::Object(map)));
         }
         other => {
             if let Ok(json) = serde_json::to_value(other) {
-                out.push(Node::Json(json));
+                out.push(owned(json));
             }
         }
     }
@@ -364,6 +414,37 @@ mod tests {
             "Goal.target.dueDate"
         );
         assert_eq!(rewrite_casts("value.as(Quantity)"), "valueQuantity");
+    }
+
+    #[test]
+    fn elements_of_the_resource_are_borrowed_and_computed_values_owned() {
+        let compiled = Compiled::get().unwrap();
+        let resource = serde_json::json!({
+            "resourceType": "Patient",
+            "name": [{"family": "Chalmers"}, {"family": "Windsor"}],
+            "deceasedBoolean": true
+        });
+        let prepared = compiled.prepare(&resource);
+        let eval = |code: &str| {
+            let Some(Ok(branches)) = compiled.param("Patient", code) else {
+                panic!("Patient {code} compiles")
+            };
+            futures::executor::block_on(compiled.evaluate(&branches[0], &prepared)).unwrap()
+        };
+        let names = eval("name");
+        assert_eq!(names.len(), 2);
+        for (node, json) in names.iter().zip(resource["name"].as_array().unwrap()) {
+            match node {
+                // The very element of the resource, not a copy of it.
+                Node::Json(Cow::Borrowed(v)) => assert!(std::ptr::eq(*v, json)),
+                other => panic!("{other:?} is not borrowed"),
+            }
+        }
+        // `deceased` is computed (`exists() and … != false`): a new value, owned.
+        assert_eq!(
+            eval("deceased"),
+            vec![Node::Json(Cow::Owned(Value::Bool(true)))]
+        );
     }
 
     #[test]
