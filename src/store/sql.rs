@@ -18,6 +18,22 @@ impl Dialect {
     }
 }
 
+impl Dialect {
+    /// The `code` column of index rows in a probe of one resource's rows (`x.resource_type =
+    /// … AND x.id = … AND {this} = …`). SQLite's index tables are keyed by their owner, but its
+    /// planner would rather use the covering lookup index (type, code, value, …), which matches
+    /// more equality terms and, for a common value (`status = active`), scans every resource
+    /// with that value once per candidate (3.4 ms instead of 0.03 ms per CarePlan search at
+    /// 100k patients). A unary `+` takes the code term out of index selection, which leaves the
+    /// owner key. PostgreSQL's planner chooses the owner index by itself.
+    pub fn probe_code(self, alias: &str) -> String {
+        match self {
+            Dialect::Sqlite => format!("+{alias}.code"),
+            Dialect::Postgres => format!("{alias}.code"),
+        }
+    }
+}
+
 /// A statement parameter. Every value from a client reaches SQL only as one of these.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Bind {

@@ -378,6 +378,88 @@ mod tests {
         );
     }
 
+    /// Per-candidate probes must read the candidate's own rows by key. The planner would
+    /// otherwise pick the covering lookup index for `status = active` and scan every active
+    /// CarePlan per candidate (measured: 3.4 ms instead of 0.03 ms at 100k patients).
+    #[test]
+    fn per_candidate_probes_use_the_owner_key() {
+        use crate::store::search::{
+            render_page, Clause, Condition, Order, SearchQuery, SystemMatch,
+        };
+        let conn = database();
+        // The statistics `ANALYZE` (sampled, as at start-up) gathered on the 100k-patient file.
+        conn.execute_batch(
+            "ANALYZE; DELETE FROM sqlite_stat1; INSERT INTO sqlite_stat1 VALUES \
+               ('idx_token', 'idx_token_lookup', '7672408 1001 1001 1 1'), \
+               ('idx_token', 'idx_token', '7672408 1001 4 1'), \
+               ('idx_reference', 'idx_reference_lookup', '5686976 1001 1001 4 4'), \
+               ('idx_reference', 'idx_reference_target', '5686976 1001 8'), \
+               ('idx_reference', 'idx_reference', '5686976 1001 5 1'); \
+             ANALYZE sqlite_schema;",
+        )
+        .unwrap();
+        let clause = |condition| Clause {
+            any_of: vec![condition],
+            negated: false,
+        };
+        let query = SearchQuery {
+            resource_type: "CarePlan".into(),
+            clauses: vec![
+                clause(Condition::Reference {
+                    code: "patient".into(),
+                    target_type: None,
+                    target_id: Some("p1".into()),
+                    url: None,
+                }),
+                clause(Condition::Token {
+                    code: "status".into(),
+                    system: SystemMatch::Any,
+                    value: Some("active".into()),
+                }),
+                clause(Condition::Token {
+                    code: "category".into(),
+                    system: SystemMatch::Is("urn:s".into()),
+                    value: Some("assess-plan".into()),
+                }),
+            ],
+            order: Order::LastUpdatedDesc,
+            after: None,
+            limit: 10,
+        };
+        let rendered = render_page(crate::store::sql::Dialect::Sqlite, &query);
+        let binds: Vec<rusqlite::types::Value> = rendered
+            .binds
+            .iter()
+            .map(|b| match b {
+                crate::store::sql::Bind::Text(t) => t.clone().into(),
+                crate::store::sql::Bind::OptText(t) => t.clone().into(),
+                crate::store::sql::Bind::Int(i) => (*i).into(),
+                crate::store::sql::Bind::Float(f) => (*f).into(),
+            })
+            .collect();
+        let mut statement = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", rendered.sql))
+            .unwrap();
+        let plan: Vec<String> = statement
+            .query_map(rusqlite::params_from_iter(binds), |r| r.get(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        let probes: Vec<&String> = plan
+            .iter()
+            .filter(|step| step.starts_with("SEARCH x"))
+            .collect();
+        // The driving patient lookup, then the two per-candidate probes.
+        assert_eq!(probes.len(), 3, "{plan:#?}");
+        assert!(probes[0].contains("idx_reference_lookup"), "{plan:#?}");
+        for probe in &probes[1..] {
+            assert!(
+                probe.contains("PRIMARY KEY (resource_type=? AND id=?)"),
+                "{plan:#?}"
+            );
+        }
+    }
+
     #[test]
     fn index_rows_are_numbered_per_table_within_a_resource() {
         let mut conn = database();

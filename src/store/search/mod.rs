@@ -231,8 +231,9 @@ impl Builder {
             let code = self.text(code);
             let condition = condition(self);
             let row = &self.row;
+            let probe_code = self.dialect.probe_code("x");
             return format!(
-                "EXISTS (SELECT 1 FROM {table} x WHERE x.resource_type = {row}.resource_type AND x.id = {row}.id AND x.code = {code}{condition})"
+                "EXISTS (SELECT 1 FROM {table} x WHERE x.resource_type = {row}.resource_type AND x.id = {row}.id AND {probe_code} = {code}{condition})"
             );
         }
         let row_type = self.row_type.clone();
