@@ -14,6 +14,7 @@ pub mod auth;
 mod cache;
 pub mod index;
 mod postgres;
+mod postgres_creates;
 pub mod search;
 pub mod sql;
 mod sqlite;

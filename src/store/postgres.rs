@@ -47,79 +47,85 @@ impl PostgresStore {
     }
 }
 
-type Texts = Vec<String>;
-type OptTexts = Vec<Option<String>>;
+pub(super) type Texts = Vec<String>;
+pub(super) type OptTexts = Vec<Option<String>>;
 
 /// The index rows of one write as column arrays, one set per table, for `unnest`.
 #[derive(Default)]
-struct IndexColumns {
-    string: (Texts, Texts, Texts),
-    token: (Texts, OptTexts, OptTexts, OptTexts),
-    date: (Texts, Vec<i64>, Vec<i64>),
-    number: (Texts, Vec<f64>, OptTexts, OptTexts),
-    reference: (Texts, OptTexts, OptTexts, Texts),
-    uri: (Texts, Texts),
+pub(super) struct IndexColumns {
+    pub(super) string: (Texts, Texts, Texts),
+    pub(super) token: (Texts, OptTexts, OptTexts, OptTexts),
+    pub(super) date: (Texts, Vec<i64>, Vec<i64>),
+    pub(super) number: (Texts, Vec<f64>, OptTexts, OptTexts),
+    pub(super) reference: (Texts, OptTexts, OptTexts, Texts),
+    pub(super) uri: (Texts, Texts),
 }
 
 impl IndexColumns {
     fn of(rows: &[IndexRow]) -> Self {
         let mut c = IndexColumns::default();
         for row in rows {
-            match row.clone() {
-                IndexRow::String { code, norm, exact } => {
-                    c.string.0.push(code);
-                    c.string.1.push(norm);
-                    c.string.2.push(exact);
-                }
-                IndexRow::Token {
-                    code,
-                    system,
-                    value,
-                    text_norm,
-                } => {
-                    c.token.0.push(code);
-                    c.token.1.push(system);
-                    c.token.2.push(value);
-                    c.token.3.push(text_norm);
-                }
-                IndexRow::Date {
-                    code,
-                    low_us,
-                    high_us,
-                } => {
-                    c.date.0.push(code);
-                    c.date.1.push(low_us);
-                    c.date.2.push(high_us);
-                }
-                IndexRow::Number {
-                    code,
-                    value,
-                    system,
-                    unit,
-                } => {
-                    c.number.0.push(code);
-                    c.number.1.push(value);
-                    c.number.2.push(system);
-                    c.number.3.push(unit);
-                }
-                IndexRow::Reference {
-                    code,
-                    target_type,
-                    target_id,
-                    url,
-                } => {
-                    c.reference.0.push(code);
-                    c.reference.1.push(target_type);
-                    c.reference.2.push(target_id);
-                    c.reference.3.push(url);
-                }
-                IndexRow::Uri { code, value } => {
-                    c.uri.0.push(code);
-                    c.uri.1.push(value);
-                }
-            }
+            c.push(row);
         }
         c
+    }
+
+    /// Appends one row to its table's columns.
+    pub(super) fn push(&mut self, row: &IndexRow) {
+        let c = self;
+        match row.clone() {
+            IndexRow::String { code, norm, exact } => {
+                c.string.0.push(code);
+                c.string.1.push(norm);
+                c.string.2.push(exact);
+            }
+            IndexRow::Token {
+                code,
+                system,
+                value,
+                text_norm,
+            } => {
+                c.token.0.push(code);
+                c.token.1.push(system);
+                c.token.2.push(value);
+                c.token.3.push(text_norm);
+            }
+            IndexRow::Date {
+                code,
+                low_us,
+                high_us,
+            } => {
+                c.date.0.push(code);
+                c.date.1.push(low_us);
+                c.date.2.push(high_us);
+            }
+            IndexRow::Number {
+                code,
+                value,
+                system,
+                unit,
+            } => {
+                c.number.0.push(code);
+                c.number.1.push(value);
+                c.number.2.push(system);
+                c.number.3.push(unit);
+            }
+            IndexRow::Reference {
+                code,
+                target_type,
+                target_id,
+                url,
+            } => {
+                c.reference.0.push(code);
+                c.reference.1.push(target_type);
+                c.reference.2.push(target_id);
+                c.reference.3.push(url);
+            }
+            IndexRow::Uri { code, value } => {
+                c.uri.0.push(code);
+                c.uri.1.push(value);
+            }
+        }
     }
 }
 
@@ -349,6 +355,15 @@ impl Store for PostgresStore {
             };
         }
         let mut tx: Transaction<'_, Postgres> = self.pool.begin().await?;
+        if super::postgres_creates::applies_to(writes) {
+            return match super::postgres_creates::create_all(&mut tx, writes).await {
+                Ok(()) => Ok(tx.commit().await?),
+                Err(e) => {
+                    tx.rollback().await.ok();
+                    Err(e)
+                }
+            };
+        }
         for write in writes {
             let applied = match apply_write(&mut *tx, write).await {
                 Ok(applied) => applied,

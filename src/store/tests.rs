@@ -496,6 +496,100 @@ async fn search_story_on_every_backend() {
     }
 }
 
+/// A transaction of several creates (one statement on PostgreSQL): every resource gets its
+/// own versions and index rows, and one existing resource among them fails them all.
+async fn creates_together(store: &dyn Store) {
+    use search::{Condition, SystemMatch};
+    let status = |v: &str| {
+        all(Condition::Token {
+            code: "status".into(),
+            system: SystemMatch::Any,
+            value: Some(v.into()),
+        })
+    };
+    let patient = |p: &str| {
+        all(Condition::Reference {
+            code: "patient".into(),
+            target_type: Some("Patient".into()),
+            target_id: Some(p.into()),
+            url: None,
+        })
+    };
+    let title = |t: &str| index::IndexRow::String {
+        code: "title".into(),
+        norm: t.into(),
+        exact: t.into(),
+    };
+    store
+        .commit(&[
+            plan(
+                "m1",
+                Expected::Absent,
+                1,
+                10,
+                vec![subject("p1"), token("status", None, "active"), title("one")],
+            ),
+            plan(
+                "m2",
+                Expected::Absent,
+                1,
+                10,
+                vec![subject("p2"), token("status", None, "draft")],
+            ),
+            plan(
+                "m3",
+                Expected::Absent,
+                1,
+                10,
+                vec![subject("p1"), period(1, 2)],
+            ),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(search_ids(store, vec![patient("p1")]).await, ["m1", "m3"]);
+    assert_eq!(search_ids(store, vec![status("draft")]).await, ["m2"]);
+    assert_eq!(
+        search_ids(store, vec![patient("p1"), status("active")]).await,
+        ["m1"]
+    );
+    for id in ["m1", "m2", "m3"] {
+        let current = store.current("CarePlan", id).await.unwrap().unwrap();
+        assert_eq!(current.body.unwrap(), format!("{{\"id\":\"{id}\"}}"));
+        assert!(store.version("CarePlan", id, 1).await.unwrap().is_some());
+    }
+    // m2 exists: nothing of this transaction is written, and the conflict names m2.
+    let err = store
+        .commit(&[
+            plan("m4", Expected::Absent, 1, 20, vec![subject("p3")]),
+            plan("m2", Expected::Absent, 1, 20, vec![subject("p3")]),
+        ])
+        .await;
+    assert!(
+        matches!(&err, Err(StoreError::Conflict { id, .. }) if id == "m2"),
+        "{err:?}"
+    );
+    assert_eq!(store.current("CarePlan", "m4").await.unwrap(), None);
+    assert!(search_ids(store, vec![patient("p3")]).await.is_empty());
+    // The same resource twice in one transaction is a conflict too.
+    let err = store
+        .commit(&[
+            plan("m5", Expected::Absent, 1, 30, vec![]),
+            plan("m5", Expected::Absent, 1, 30, vec![]),
+        ])
+        .await;
+    assert!(matches!(err, Err(StoreError::Conflict { .. })), "{err:?}");
+    assert_eq!(store.current("CarePlan", "m5").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn creates_together_on_every_backend() {
+    for backend in backends() {
+        let db = TestDatabase::new(backend).await;
+        creates_together(db.store.as_ref()).await;
+        db.cleanup().await;
+    }
+}
+
 /// After a bulk load the planner knows how many rows there are (PostgreSQL); on SQLite the
 /// refresh is a deliberate no-op that must still succeed.
 #[tokio::test]

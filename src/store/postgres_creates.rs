@@ -1,0 +1,147 @@
+//! A PostgreSQL transaction of creates (http.html#transaction: a Bundle of POSTs, the common
+//! case) written with one statement: the new versions, their history rows and all their search
+//! index rows go in as column arrays through `unnest`, so a transaction of ten creates is three
+//! round trips (BEGIN, the statement, COMMIT) instead of twelve. The statement's SQL is the
+//! same whatever the number of writes, so it stays a cached prepared statement.
+
+use super::index::IndexRow;
+use super::postgres::{IndexColumns, Texts};
+use super::{Expected, StoreError, StoreResult, VersionWrite};
+use sqlx::{PgConnection, Row};
+use std::collections::HashSet;
+
+/// The owner (type and id) of every index row, per index table, beside the rows' columns.
+#[derive(Default)]
+struct OwnedColumns {
+    columns: IndexColumns,
+    /// Per table in [`super::index::INDEX_TABLES`] order: the owners' types and ids.
+    owners: [(Texts, Texts); 6],
+}
+
+impl OwnedColumns {
+    fn of(writes: &[VersionWrite]) -> Self {
+        let mut c = OwnedColumns::default();
+        for w in writes {
+            for row in &w.index {
+                c.push(&w.resource_type, &w.id, row);
+            }
+        }
+        c
+    }
+
+    fn push(&mut self, resource_type: &str, id: &str, row: &IndexRow) {
+        let (types, ids) = &mut self.owners[row.table()];
+        types.push(resource_type.to_string());
+        ids.push(id.to_string());
+        self.columns.push(row);
+    }
+}
+
+const STATEMENT: &str = "WITH input AS (\
+       SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::bytea[], $6::text[]) \
+       AS u(resource_type, id, version_id, last_updated_us, body, method)) \
+     , cur AS (INSERT INTO resource_current (resource_type, id, version_id, last_updated_us, deleted, body) \
+       SELECT resource_type, id, version_id, last_updated_us, false, body FROM input \
+       ON CONFLICT DO NOTHING RETURNING resource_type, id) \
+     , ver AS (INSERT INTO resource_version (resource_type, id, version_id, last_updated_us, method, body) \
+       SELECT i.resource_type, i.id, i.version_id, i.last_updated_us, i.method, i.body \
+       FROM input i JOIN cur ON cur.resource_type = i.resource_type AND cur.id = i.id) \
+     , ins_string AS (INSERT INTO idx_string (resource_type, id, code, norm, exact) \
+       SELECT * FROM unnest($7::text[], $8::text[], $9::text[], $10::text[], $11::text[])) \
+     , ins_token AS (INSERT INTO idx_token (resource_type, id, code, system, value, text_norm) \
+       SELECT * FROM unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[])) \
+     , ins_date AS (INSERT INTO idx_date (resource_type, id, code, low_us, high_us) \
+       SELECT * FROM unnest($18::text[], $19::text[], $20::text[], $21::int8[], $22::int8[])) \
+     , ins_number AS (INSERT INTO idx_number (resource_type, id, code, value, system, unit) \
+       SELECT * FROM unnest($23::text[], $24::text[], $25::text[], $26::float8[], $27::text[], $28::text[])) \
+     , ins_reference AS (INSERT INTO idx_reference (resource_type, id, code, target_type, target_id, url) \
+       SELECT * FROM unnest($29::text[], $30::text[], $31::text[], $32::text[], $33::text[], $34::text[])) \
+     , ins_uri AS (INSERT INTO idx_uri (resource_type, id, code, value) \
+       SELECT * FROM unnest($35::text[], $36::text[], $37::text[], $38::text[])) \
+     SELECT resource_type, id FROM cur";
+
+/// Whether `writes` can go through [`create_all`]: several creates, each of a distinct resource.
+pub(super) fn applies_to(writes: &[VersionWrite]) -> bool {
+    let mut keys = HashSet::new();
+    writes.len() > 1
+        && writes.iter().all(|w| {
+            matches!(w.expected, Expected::Absent)
+                && w.body.is_some()
+                && keys.insert((w.resource_type.as_str(), w.id.as_str()))
+        })
+}
+
+/// Inserts every write (all creates, see [`applies_to`]) inside the caller's transaction.
+/// A resource that already exists is a conflict: the caller rolls the transaction back.
+pub(super) async fn create_all(
+    conn: &mut PgConnection,
+    writes: &[VersionWrite],
+) -> StoreResult<()> {
+    let types: Vec<&str> = writes.iter().map(|w| w.resource_type.as_str()).collect();
+    let ids: Vec<&str> = writes.iter().map(|w| w.id.as_str()).collect();
+    let versions: Vec<i64> = writes.iter().map(|w| w.version_id).collect();
+    let updated: Vec<i64> = writes.iter().map(|w| w.last_updated_us).collect();
+    let bodies: Vec<&[u8]> = writes
+        .iter()
+        .map(|w| w.body.as_deref().unwrap_or_default())
+        .collect();
+    let methods: Vec<&str> = writes.iter().map(|w| w.method.as_str()).collect();
+    let OwnedColumns { columns: c, owners } = OwnedColumns::of(writes);
+    let [o_string, o_token, o_date, o_number, o_reference, o_uri] = owners;
+    let created = sqlx::query(STATEMENT)
+        .bind(types)
+        .bind(ids)
+        .bind(versions)
+        .bind(updated)
+        .bind(bodies)
+        .bind(methods)
+        .bind(o_string.0)
+        .bind(o_string.1)
+        .bind(c.string.0)
+        .bind(c.string.1)
+        .bind(c.string.2)
+        .bind(o_token.0)
+        .bind(o_token.1)
+        .bind(c.token.0)
+        .bind(c.token.1)
+        .bind(c.token.2)
+        .bind(c.token.3)
+        .bind(o_date.0)
+        .bind(o_date.1)
+        .bind(c.date.0)
+        .bind(c.date.1)
+        .bind(c.date.2)
+        .bind(o_number.0)
+        .bind(o_number.1)
+        .bind(c.number.0)
+        .bind(c.number.1)
+        .bind(c.number.2)
+        .bind(c.number.3)
+        .bind(o_reference.0)
+        .bind(o_reference.1)
+        .bind(c.reference.0)
+        .bind(c.reference.1)
+        .bind(c.reference.2)
+        .bind(c.reference.3)
+        .bind(o_uri.0)
+        .bind(o_uri.1)
+        .bind(c.uri.0)
+        .bind(c.uri.1)
+        .fetch_all(&mut *conn)
+        .await?;
+    if created.len() == writes.len() {
+        return Ok(());
+    }
+    let mut inserted = HashSet::new();
+    for row in &created {
+        inserted.insert((row.try_get::<String, _>(0)?, row.try_get::<String, _>(1)?));
+    }
+    let lost = writes
+        .iter()
+        .find(|w| !inserted.contains(&(w.resource_type.clone(), w.id.clone())))
+        .unwrap_or(&writes[0]);
+    Err(StoreError::Conflict {
+        resource_type: lost.resource_type.clone(),
+        id: lost.id.clone(),
+    })
+}
