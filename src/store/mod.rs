@@ -18,6 +18,8 @@ mod postgres_creates;
 pub mod search;
 pub mod sql;
 mod sqlite;
+#[cfg(test)]
+mod sqlite_tests;
 mod sqlite_writer;
 
 pub use postgres::PostgresStore;

@@ -47,22 +47,23 @@ impl PostgresStore {
     }
 }
 
-pub(super) type Texts = Vec<String>;
-pub(super) type OptTexts = Vec<Option<String>>;
+pub(super) type Texts<'a> = Vec<&'a str>;
+pub(super) type OptTexts<'a> = Vec<Option<&'a str>>;
 
-/// The index rows of one write as column arrays, one set per table, for `unnest`.
+/// The index rows of writes as column arrays, one set per table, for `unnest`; the columns
+/// borrow the rows' text.
 #[derive(Default)]
-pub(super) struct IndexColumns {
-    pub(super) string: (Texts, Texts, Texts),
-    pub(super) token: (Texts, OptTexts, OptTexts, OptTexts),
-    pub(super) date: (Texts, Vec<i64>, Vec<i64>),
-    pub(super) number: (Texts, Vec<f64>, OptTexts, OptTexts),
-    pub(super) reference: (Texts, OptTexts, OptTexts, Texts),
-    pub(super) uri: (Texts, Texts),
+pub(super) struct IndexColumns<'a> {
+    pub(super) string: (Texts<'a>, Texts<'a>, Texts<'a>),
+    pub(super) token: (Texts<'a>, OptTexts<'a>, OptTexts<'a>, OptTexts<'a>),
+    pub(super) date: (Texts<'a>, Vec<i64>, Vec<i64>),
+    pub(super) number: (Texts<'a>, Vec<f64>, OptTexts<'a>, OptTexts<'a>),
+    pub(super) reference: (Texts<'a>, OptTexts<'a>, OptTexts<'a>, Texts<'a>),
+    pub(super) uri: (Texts<'a>, Texts<'a>),
 }
 
-impl IndexColumns {
-    fn of(rows: &[IndexRow]) -> Self {
+impl<'a> IndexColumns<'a> {
+    fn of(rows: &'a [IndexRow]) -> Self {
         let mut c = IndexColumns::default();
         for row in rows {
             c.push(row);
@@ -71,13 +72,12 @@ impl IndexColumns {
     }
 
     /// Appends one row to its table's columns.
-    pub(super) fn push(&mut self, row: &IndexRow) {
-        let c = self;
-        match row.clone() {
+    pub(super) fn push(&mut self, row: &'a IndexRow) {
+        match row {
             IndexRow::String { code, norm, exact } => {
-                c.string.0.push(code);
-                c.string.1.push(norm);
-                c.string.2.push(exact);
+                self.string.0.push(code);
+                self.string.1.push(norm);
+                self.string.2.push(exact);
             }
             IndexRow::Token {
                 code,
@@ -85,19 +85,19 @@ impl IndexColumns {
                 value,
                 text_norm,
             } => {
-                c.token.0.push(code);
-                c.token.1.push(system);
-                c.token.2.push(value);
-                c.token.3.push(text_norm);
+                self.token.0.push(code);
+                self.token.1.push(system.as_deref());
+                self.token.2.push(value.as_deref());
+                self.token.3.push(text_norm.as_deref());
             }
             IndexRow::Date {
                 code,
                 low_us,
                 high_us,
             } => {
-                c.date.0.push(code);
-                c.date.1.push(low_us);
-                c.date.2.push(high_us);
+                self.date.0.push(code);
+                self.date.1.push(*low_us);
+                self.date.2.push(*high_us);
             }
             IndexRow::Number {
                 code,
@@ -105,10 +105,10 @@ impl IndexColumns {
                 system,
                 unit,
             } => {
-                c.number.0.push(code);
-                c.number.1.push(value);
-                c.number.2.push(system);
-                c.number.3.push(unit);
+                self.number.0.push(code);
+                self.number.1.push(*value);
+                self.number.2.push(system.as_deref());
+                self.number.3.push(unit.as_deref());
             }
             IndexRow::Reference {
                 code,
@@ -116,14 +116,14 @@ impl IndexColumns {
                 target_id,
                 url,
             } => {
-                c.reference.0.push(code);
-                c.reference.1.push(target_type);
-                c.reference.2.push(target_id);
-                c.reference.3.push(url);
+                self.reference.0.push(code);
+                self.reference.1.push(target_type.as_deref());
+                self.reference.2.push(target_id.as_deref());
+                self.reference.3.push(url);
             }
             IndexRow::Uri { code, value } => {
-                c.uri.0.push(code);
-                c.uri.1.push(value);
+                self.uri.0.push(code);
+                self.uri.1.push(value);
             }
         }
     }

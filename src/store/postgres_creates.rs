@@ -4,7 +4,6 @@
 //! round trips (BEGIN, the statement, COMMIT) instead of twelve. The statement's SQL is the
 //! same whatever the number of writes, so it stays a cached prepared statement.
 
-use super::index::IndexRow;
 use super::postgres::{IndexColumns, Texts};
 use super::{Expected, StoreError, StoreResult, VersionWrite};
 use sqlx::{PgConnection, Row};
@@ -12,28 +11,24 @@ use std::collections::HashSet;
 
 /// The owner (type and id) of every index row, per index table, beside the rows' columns.
 #[derive(Default)]
-struct OwnedColumns {
-    columns: IndexColumns,
+struct OwnedColumns<'a> {
+    columns: IndexColumns<'a>,
     /// Per table in [`super::index::INDEX_TABLES`] order: the owners' types and ids.
-    owners: [(Texts, Texts); 6],
+    owners: [(Texts<'a>, Texts<'a>); 6],
 }
 
-impl OwnedColumns {
-    fn of(writes: &[VersionWrite]) -> Self {
+impl<'a> OwnedColumns<'a> {
+    fn of(writes: &'a [VersionWrite]) -> Self {
         let mut c = OwnedColumns::default();
         for w in writes {
             for row in &w.index {
-                c.push(&w.resource_type, &w.id, row);
+                let (types, ids) = &mut c.owners[row.table()];
+                types.push(&w.resource_type);
+                ids.push(&w.id);
+                c.columns.push(row);
             }
         }
         c
-    }
-
-    fn push(&mut self, resource_type: &str, id: &str, row: &IndexRow) {
-        let (types, ids) = &mut self.owners[row.table()];
-        types.push(resource_type.to_string());
-        ids.push(id.to_string());
-        self.columns.push(row);
     }
 }
 
