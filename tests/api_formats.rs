@@ -73,3 +73,45 @@ async fn plain_application_json_is_accepted() {
     })
     .await;
 }
+
+/// Every kind of empty Bundle, in XML and JSON: no panic, no `"entry":[]` (json.html forbids
+/// empty arrays; fhirbolt's XML writer panicked on them), and `_count=0` carries the total.
+#[tokio::test]
+async fn empty_bundles_of_every_kind_in_both_formats() {
+    each_backend(|app| async move {
+        let patient = json!({"resourceType": "Patient", "id": "p1"});
+        assert_eq!(app.put_json("/fhir/Patient/p1", &patient, &[]).await.status, StatusCode::CREATED);
+        let empty = [
+            "/fhir/CarePlan",
+            "/fhir/CarePlan?_summary=count",
+            "/fhir/CarePlan?_count=0",
+            "/fhir/CarePlan/_history",
+            "/fhir/_history?_since=2999-01-01T00:00:00Z",
+            "/fhir/Patient/p1/CarePlan",
+            "/fhir/Patient/p1/$everything?_type=CarePlan",
+        ];
+        for uri in empty {
+            let sep = if uri.contains('?') { '&' } else { '?' };
+            let xml = app.get(&format!("{uri}{sep}_format=xml")).await;
+            assert_eq!(xml.status, StatusCode::OK, "{uri}: {}", xml.text());
+            assert!(xml.text().contains("<Bundle xmlns=\"http://hl7.org/fhir\">"), "{uri}: {}", xml.text());
+            let by_accept = app.request(Method::GET, uri, &[("accept", "application/fhir+xml")], None).await;
+            assert_eq!(by_accept.status, StatusCode::OK, "{uri}: {}", by_accept.text());
+            let json = app.get(uri).await;
+            assert_eq!(json.status, StatusCode::OK, "{uri}");
+            assert!(!json.text().contains("[]"), "{uri}: {}", json.text());
+            assert!(json.json().get("entry").is_none(), "{uri}: {}", json.text());
+        }
+        let goal = json!({"resourceType": "Goal", "lifecycleStatus": "active", "description": {"text": "walk"}, "subject": {"reference": "Patient/p1"}});
+        for _ in 0..3 {
+            assert_eq!(app.post_json("/fhir/Goal", &goal).await.status, StatusCode::CREATED);
+        }
+        let counted = app.get("/fhir/Goal?patient=p1&_count=0").await.json();
+        assert_eq!(counted["total"], 3, "{counted}");
+        assert!(counted.get("entry").is_none(), "{counted}");
+        let counted_xml = app.get("/fhir/Goal?patient=p1&_count=0&_format=xml").await;
+        assert!(counted_xml.text().contains("<total value=\"3\"/>"), "{}", counted_xml.text());
+        app
+    })
+    .await;
+}

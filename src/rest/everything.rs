@@ -4,7 +4,7 @@
 //! changed since an instant, `_type` restricts the types, `_count` sizes the pages; paging is
 //! by keyset over (type, id), so pages stay correct while data changes.
 
-use super::bundle_json::{push_json_string, push_search_entry};
+use super::bundle_json::{push_json_string, BundleJson};
 use super::search::{patient_compartment_clause, patient_compartment_types};
 use super::{format_instant, parse_instant, store_error, FhirService};
 use crate::error::{FhirError, FhirResult};
@@ -166,32 +166,20 @@ impl FhirService {
                 q.join("&")
             )
         };
-        let mut out = Vec::with_capacity(1024);
-        out.extend_from_slice(br#"{"resourceType":"Bundle","type":"searchset","total":"#);
-        out.extend_from_slice(all.len().to_string().as_bytes());
-        out.extend_from_slice(br#","meta":{"lastUpdated":"#);
-        push_json_string(&mut out, &format_instant(self.now_us()));
-        out.extend_from_slice(br#"},"link":[{"relation":"self","url":"#);
-        push_json_string(&mut out, &link(params.page.clone()));
-        out.push(b'}');
+        let mut bundle = BundleJson::new("searchset", 1024);
+        bundle.field("total", all.len().to_string().as_bytes());
+        let mut meta = br#"{"lastUpdated":"#.to_vec();
+        push_json_string(&mut meta, &format_instant(self.now_us()));
+        meta.push(b'}');
+        bundle.field("meta", &meta);
+        bundle.link("self", &link(params.page.clone()));
         if let (true, Some(((rt, id), _))) = (has_more, page.last()) {
-            out.extend_from_slice(br#",{"relation":"next","url":"#);
-            push_json_string(&mut out, &link(Some(format!("{rt}/{id}"))));
-            out.push(b'}');
+            bundle.link("next", &link(Some(format!("{rt}/{id}"))));
         }
-        out.extend_from_slice(b"],\"entry\":[");
-        let mut first = true;
         for ((rt, id), version) in page {
             let Some(body) = &version.body else { continue };
-            push_search_entry(
-                &mut out,
-                &mut first,
-                &format!("{}/{rt}/{id}", self.base_url),
-                body,
-                "match",
-            );
+            bundle.search_entry(&format!("{}/{rt}/{id}", self.base_url), body, "match");
         }
-        out.extend_from_slice(b"]}");
-        Ok(Bytes::from(out))
+        Ok(bundle.finish())
     }
 }

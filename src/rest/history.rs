@@ -4,7 +4,7 @@
 //! version sequence (`_page`), so pages stay correct while new versions are written.
 //! Stored resource bytes are spliced into the Bundle as they are, never re-parsed.
 
-use super::bundle_json::push_json_string;
+use super::bundle_json::{push_json_string, BundleJson};
 use super::instant::{format_instant, parse_instant};
 use super::{check_known_type, store_error, FhirService};
 use crate::error::{FhirError, FhirResult};
@@ -175,32 +175,20 @@ impl FhirService {
             }
             format!("{}/{}?{}", self.base_url, path, q.join("&"))
         };
-        let mut out = Vec::with_capacity(
-            256 + rows
-                .iter()
-                .map(|r| r.version.body.as_ref().map_or(0, |b| b.len()) + 256)
-                .sum::<usize>(),
-        );
-        out.extend_from_slice(
-            br#"{"resourceType":"Bundle","type":"history","link":[{"relation":"self","url":"#,
-        );
-        push_json_string(&mut out, &link(before_seq));
-        out.push(b'}');
+        let capacity = rows
+            .iter()
+            .map(|r| r.version.body.as_ref().map_or(0, |b| b.len()) + 256)
+            .sum::<usize>();
+        let mut bundle = BundleJson::new("history", capacity);
+        bundle.link("self", &link(before_seq));
         if let (true, Some(last_seq)) = (has_more, next_seq) {
-            out.extend_from_slice(br#",{"relation":"next","url":"#);
-            push_json_string(&mut out, &link(Some(last_seq)));
-            out.push(b'}');
+            bundle.link("next", &link(Some(last_seq)));
         }
-        out.extend_from_slice(b"],\"entry\":[");
-        for (n, row) in rows.iter().enumerate() {
-            if n > 0 {
-                out.push(b',');
-            }
-            self.push_entry(&mut out, row);
+        for row in &rows {
+            self.push_entry(bundle.entry(), row);
         }
-        out.extend_from_slice(b"]}");
         Ok(HistoryPage {
-            body: Bytes::from(out),
+            body: bundle.finish(),
         })
     }
 

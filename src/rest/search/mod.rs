@@ -15,7 +15,7 @@ pub use compartment::{
     patient_compartment_types, patients_compartment_clause,
 };
 
-use super::bundle_json::{push_json_string, push_search_entry};
+use super::bundle_json::BundleJson;
 use super::{check_known_type, store_error, FhirService};
 use crate::error::{operation_outcome, ErrorKind, FhirError, FhirResult, Issue, Severity};
 use crate::policy::{Access, Permission};
@@ -259,7 +259,9 @@ impl FhirService {
         };
 
         let summary_count = request.summary == Some(Summary::Count);
+        // `_count=0` asks for no entries, only how many there are (search.html#count).
         let total = if summary_count
+            || count == 0
             || matches!(
                 request.total,
                 Some(TotalMode::Accurate | TotalMode::Estimate)
@@ -308,45 +310,33 @@ impl FhirService {
             format!("{path}?{}", parts.join("&"))
         };
 
-        let capacity = 512
-            + rows
-                .iter()
-                .map(|r| r.version.body.as_ref().map_or(0, |b| b.len()) + 128)
-                .sum::<usize>();
-        let mut out = Vec::with_capacity(capacity);
-        out.extend_from_slice(br#"{"resourceType":"Bundle","type":"searchset""#);
+        let capacity = rows
+            .iter()
+            .map(|r| r.version.body.as_ref().map_or(0, |b| b.len()) + 128)
+            .sum::<usize>();
+        let mut bundle = BundleJson::new("searchset", capacity);
         if let Some(total) = total {
-            out.extend_from_slice(format!(",\"total\":{total}").as_bytes());
+            bundle.field("total", total.to_string().as_bytes());
         }
-        out.extend_from_slice(br#","link":[{"relation":"self","url":"#);
-        push_json_string(&mut out, &link(query.after.as_ref()));
-        out.push(b'}');
+        bundle.link("self", &link(query.after.as_ref()));
         if let (true, Some(last)) = (has_more, rows.last()) {
             let next = Cursor {
                 last_updated_us: last.version.last_updated_us,
                 id: last.id.clone(),
                 sort_values: last.sort_values.clone(),
             };
-            out.extend_from_slice(br#",{"relation":"next","url":"#);
-            push_json_string(&mut out, &link(Some(&next)));
-            out.push(b'}');
+            bundle.link("next", &link(Some(&next)));
         }
-        out.extend_from_slice(b"],\"entry\":[");
-        let mut first = true;
         for row in &rows {
             let Some(body) = &row.version.body else {
                 continue;
             };
             let full_url = format!("{}/{}/{}", self.base_url, input.resource_type, row.id);
             match &subsetting {
-                Some(which) => push_search_entry(
-                    &mut out,
-                    &mut first,
-                    &full_url,
-                    &subset::subset(body, which)?,
-                    "match",
-                ),
-                None => push_search_entry(&mut out, &mut first, &full_url, body, "match"),
+                Some(which) => {
+                    bundle.search_entry(&full_url, &subset::subset(body, which)?, "match")
+                }
+                None => bundle.search_entry(&full_url, body, "match"),
             }
         }
         for row in &included {
@@ -354,7 +344,7 @@ impl FhirService {
                 continue;
             };
             let full_url = format!("{}/{}/{}", self.base_url, row.resource_type, row.id);
-            push_search_entry(&mut out, &mut first, &full_url, body, "include");
+            bundle.search_entry(&full_url, body, "include");
         }
         if !request.unknown.is_empty() {
             let issues: Vec<Issue> = request
@@ -372,17 +362,14 @@ impl FhirService {
                     expression: vec![ignored.name.clone()],
                 })
                 .collect();
-            if !first {
-                out.push(b',');
-            }
+            let outcome =
+                serde_json::to_vec(&operation_outcome(&issues)).map_err(FhirError::internal)?;
+            let out = bundle.entry();
             out.extend_from_slice(br#"{"resource":"#);
-            out.extend_from_slice(
-                &serde_json::to_vec(&operation_outcome(&issues)).map_err(FhirError::internal)?,
-            );
+            out.extend_from_slice(&outcome);
             out.extend_from_slice(br#","search":{"mode":"outcome"}}"#);
         }
-        out.extend_from_slice(b"]}");
-        Ok(Bytes::from(out))
+        Ok(bundle.finish())
     }
 }
 
