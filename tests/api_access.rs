@@ -65,6 +65,10 @@ fn grants() -> TestGrants {
         ),
         ("no-patient", grant("patient/*.rs", None, None)),
         ("p1-read-no-search", grant("patient/*.r", Some("p1"), None)),
+        (
+            "dr-nobody",
+            grant("user/*.rs", None, Some("Practitioner/dr-none")),
+        ),
     ]))
 }
 
@@ -798,6 +802,111 @@ async fn a_clinician_with_many_patients_can_still_search() {
         assert_eq!(goals.status, StatusCode::OK, "{}", goals.text());
         assert_eq!(ids(&goals.json()), vec!["Goal/g1"]);
         assert_eq!(dr.get("/fhir/CarePlan/cp1").await.status, StatusCode::OK);
+        app
+    })
+    .await;
+}
+
+/// Follow a history's next links from `first`; every page's entries (type/id/version), and
+/// every link seen.
+async fn walk_history(client: &Client<'_>, first: &str) -> (Vec<Vec<String>>, Vec<String>) {
+    let mut pages = Vec::new();
+    let mut links = Vec::new();
+    let mut uri = first.to_string();
+    for _ in 0..100 {
+        let page = client.get(&uri).await;
+        assert_eq!(page.status, StatusCode::OK, "{uri}: {}", page.text());
+        let body = page.json();
+        let entries: Vec<String> = body["entry"]
+            .as_array()
+            .map(|e| {
+                e.iter()
+                    .map(|x| {
+                        format!(
+                            "{}/{}/{}",
+                            x["resource"]["resourceType"].as_str().unwrap_or("?"),
+                            x["resource"]["id"].as_str().unwrap_or("?"),
+                            x["resource"]["meta"]["versionId"].as_str().unwrap_or("?")
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        pages.push(entries);
+        let next = body["link"]
+            .as_array()
+            .and_then(|l| l.iter().find(|x| x["relation"] == "next"))
+            .and_then(|x| x["url"].as_str())
+            .map(str::to_string);
+        for link in body["link"].as_array().into_iter().flatten() {
+            links.push(link["url"].as_str().unwrap_or("").to_string());
+        }
+        match next {
+            Some(next) => uri = next.trim_start_matches("http://coplan.test").to_string(),
+            None => return (pages, links),
+        }
+    }
+    panic!("history paging from {first} does not end");
+}
+
+#[tokio::test]
+async fn history_shows_nothing_of_a_resource_now_out_of_reach_and_pages_only_what_is_visible() {
+    each_backend(|app| async move {
+        let app = secured(app).await;
+        let admin = as_(&app, "admin");
+        let p1 = as_(&app, "p1-read");
+        let moved = |patient: &str| {
+            json!({"resourceType": "Goal", "id": "g-moved", "lifecycleStatus": "active",
+                   "description": {"text": "moved"}, "subject": {"reference": format!("Patient/{patient}")}})
+        };
+        assert_eq!(admin.put("/fhir/Goal/g-moved", &moved("p1")).await.status, StatusCode::CREATED);
+        assert_eq!(admin.put("/fhir/Goal/g-moved", &moved("p2")).await.status, StatusCode::OK);
+        assert_eq!(p1.get("/fhir/Goal/g-moved").await.status, StatusCode::NOT_FOUND);
+        assert_eq!(p1.get("/fhir/Goal/g-moved/_history/1").await.status, StatusCode::NOT_FOUND);
+        assert_eq!(p1.get("/fhir/Goal/g-moved/_history").await.status, StatusCode::NOT_FOUND);
+        for uri in ["/fhir/Goal/_history?_count=1", "/fhir/_history?_count=1", "/fhir/_history?_count=3"] {
+            let (pages, links) = walk_history(&p1, uri).await;
+            let all: Vec<&String> = pages.iter().flatten().collect();
+            assert!(!all.iter().any(|e| e.starts_with("Goal/g-moved/")), "{uri}: {all:?}");
+            assert!(all.contains(&&"Goal/g1/1".to_string()), "{uri}: {all:?}");
+            assert!(!all.iter().any(|e| e.starts_with("Goal/g2/")), "{uri}: {all:?}");
+            let per_page: usize = uri.rsplit('=').next().unwrap().parse().unwrap();
+            for (n, page) in pages.iter().enumerate() {
+                let last = n + 1 == pages.len();
+                assert!(
+                    page.len() == per_page || (last && !page.is_empty()),
+                    "{uri}: page {n} of {}: {page:?}",
+                    pages.len()
+                );
+            }
+            for link in &links {
+                let cursor = link.split("_page=").nth(1).unwrap_or("");
+                assert!(
+                    cursor.is_empty() || cursor.contains("%2F"),
+                    "{uri}: a link carries a sequence number: {link}"
+                );
+            }
+        }
+        // The admin sees both versions, and pages through them the same way.
+        let (pages, _) = walk_history(&admin, "/fhir/Goal/g-moved/_history?_count=1").await;
+        assert_eq!(pages, [vec!["Goal/g-moved/2".to_string()], vec!["Goal/g-moved/1".to_string()]]);
+
+        // A practitioner who reaches no patient gets one empty page and no link to walk.
+        let nobody = as_(&app, "dr-nobody");
+        let (pages, links) = walk_history(&nobody, "/fhir/Goal/_history?_count=2").await;
+        assert_eq!(pages, [Vec::<String>::new()]);
+        assert_eq!(links.len(), 1, "{links:?}");
+        // A cursor cannot probe: one naming another patient's resource, one naming nothing and
+        // one of the old form are the same 400.
+        for cursor in ["Goal/g2/1", "Goal/nothing/1", "Goal/g-moved/1", "12", "Goal/g1/1/x"] {
+            let answer = p1.get(&format!("/fhir/Goal/_history?_page={cursor}")).await;
+            assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{cursor}: {}", answer.text());
+            assert_eq!(
+                answer.json()["issue"][0]["diagnostics"],
+                format!("_page {cursor:?} is not a page of this history"),
+                "{cursor}"
+            );
+        }
         app
     })
     .await;

@@ -106,3 +106,78 @@ async fn batch_entries_succeed_or_fail_on_their_own() {
     })
     .await;
 }
+
+/// A transaction whose answer is a failure has written nothing: every kind of entry (GET by id,
+/// vread, search, POST, PUT, DELETE) failing, placed first, in the middle or last among
+/// good writes.
+#[tokio::test]
+async fn a_failing_entry_of_any_kind_in_any_position_writes_nothing() {
+    each_backend(|app| async move {
+        let goal = |value: &str| {
+            json!({"resourceType": "Goal", "lifecycleStatus": "active", "description": {"text": "walk"},
+                   "subject": {"reference": "Patient/p1"}, "identifier": [{"system": "urn:t", "value": value}]})
+        };
+        let with_id = |mut resource: Value, id: &str| {
+            resource["id"] = json!(id);
+            resource
+        };
+        let existing = with_id(goal("existing"), "existing");
+        let created = app.put_json("/fhir/Goal/existing", &existing, &[]).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+        let failing: Vec<(&str, Value, u16)> = vec![
+            ("GET by id", json!({"request": {"method": "GET", "url": "CarePlan/does-not-exist"}}), 404),
+            ("vread", json!({"request": {"method": "GET", "url": "Goal/existing/_history/7"}}), 404),
+            ("search", json!({"request": {"method": "GET", "url": "Goal?target-date=not-a-date"}}), 400),
+            ("POST", json!({"request": {"method": "POST", "url": "Goal"}, "resource": {"resourceType": "Goal", "colour": "blue"}}), 400),
+            ("PUT", json!({"request": {"method": "PUT", "url": "Goal/other"}, "resource": with_id(goal("x"), "mismatch")}), 400),
+            ("DELETE", json!({"request": {"method": "DELETE", "url": "Goal/existing", "ifMatch": "W/\"9\""}}), 412),
+        ];
+        let versions = app.version_count().await;
+        for (what, bad, status) in &failing {
+            for position in 0..3 {
+                let mut entries = vec![
+                    json!({"request": {"method": "POST", "url": "Goal"}, "resource": goal("tx-1")}),
+                    json!({"request": {"method": "PUT", "url": "Goal/tx-2"}, "resource": with_id(goal("tx-2"), "tx-2")}),
+                ];
+                entries.insert(position, bad.clone());
+                let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": entries});
+                let answer = post_bundle(&app, &bundle).await;
+                assert_eq!(answer.status.as_u16(), *status, "{what} at {position}: {}", answer.text());
+                assert_eq!(answer.json()["resourceType"], "OperationOutcome", "{what} at {position}");
+                assert_eq!(app.version_count().await, versions, "{what} at {position} left writes behind");
+                let found = app.get("/fhir/Goal?identifier=urn:t|tx-1&_total=accurate").await.json();
+                assert_eq!(found["total"], 0, "{what} at {position}: {found}");
+            }
+        }
+
+        // Reads see what the transaction writes, whether they come before or after it.
+        let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"request": {"method": "GET", "url": "Goal/tx-2"}},
+            {"request": {"method": "GET", "url": "Goal?identifier=urn:t|tx-2"}},
+            {"request": {"method": "GET", "url": "Goal/existing/_history/1"}},
+            {"request": {"method": "PUT", "url": "Goal/tx-2"}, "resource": with_id(goal("tx-2"), "tx-2")},
+            {"request": {"method": "DELETE", "url": "Goal/existing"}},
+            {"request": {"method": "GET", "url": "Goal/tx-2/_history/1"}},
+        ]});
+        let answer = post_bundle(&app, &bundle).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+        let body = answer.json();
+        assert_eq!(body["entry"][0]["resource"]["id"], "tx-2", "{body}");
+        assert_eq!(body["entry"][0]["response"]["etag"], "W/\"1\"", "{body}");
+        assert_eq!(body["entry"][1]["resource"]["entry"][0]["resource"]["id"], "tx-2", "{body}");
+        assert_eq!(body["entry"][2]["resource"]["id"], "existing", "{body}");
+        assert_eq!(body["entry"][5]["resource"]["meta"]["versionId"], "1", "{body}");
+        assert_eq!(app.get("/fhir/Goal/existing").await.status, StatusCode::GONE);
+
+        // A read of a resource the same transaction deletes is a 410, and fails it.
+        let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"request": {"method": "DELETE", "url": "Goal/tx-2"}},
+            {"request": {"method": "GET", "url": "Goal/tx-2"}},
+        ]});
+        let answer = post_bundle(&app, &bundle).await;
+        assert_eq!(answer.status, StatusCode::GONE, "{}", answer.text());
+        assert_eq!(app.get("/fhir/Goal/tx-2").await.status, StatusCode::OK);
+        app
+    })
+    .await;
+}

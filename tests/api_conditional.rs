@@ -172,3 +172,55 @@ async fn racing_conditional_creates_make_one_resource() {
     })
     .await;
 }
+
+/// A stale version condition refuses the write on every path that takes one: conditional
+/// update and delete, PATCH, and Bundle entries' `ifMatch` (batch and transaction).
+#[tokio::test]
+async fn a_stale_version_condition_refuses_every_write_path() {
+    each_backend(|app| async move {
+        let goal = json!({"resourceType": "Goal", "id": "g", "lifecycleStatus": "active", "description": {"text": "walk"},
+                          "subject": {"reference": "Patient/p1"}, "identifier": [{"system": "urn:t", "value": "g"}]});
+        assert_eq!(app.put_json("/fhir/Goal/g", &goal, &[]).await.status, StatusCode::CREATED);
+        assert_eq!(app.put_json("/fhir/Goal/g", &goal, &[]).await.status, StatusCode::OK);
+        let stale = [("if-match", "W/\"1\"")];
+        let versions = app.version_count().await;
+
+        let update = app.put_json("/fhir/Goal?identifier=urn:t|g", &goal, &stale).await;
+        assert_eq!(update.status, StatusCode::PRECONDITION_FAILED, "{}", update.text());
+        let delete = app.request(Method::DELETE, "/fhir/Goal?identifier=urn:t|g", &stale, None).await;
+        assert_eq!(delete.status, StatusCode::PRECONDITION_FAILED, "{}", delete.text());
+        let none = app.request(Method::DELETE, "/fhir/Goal?identifier=urn:t|nothing", &stale, None).await;
+        assert_eq!(none.status, StatusCode::PRECONDITION_FAILED, "{}", none.text());
+        let patch = br#"[{"op":"replace","path":"/lifecycleStatus","value":"completed"}]"#;
+        let patched = app
+            .request(Method::PATCH, "/fhir/Goal/g", &[("content-type", "application/json-patch+json"), stale[0]], Some(patch))
+            .await;
+        assert_eq!(patched.status, StatusCode::PRECONDITION_FAILED, "{}", patched.text());
+        for kind in ["batch", "transaction"] {
+            for (method, url) in [("PUT", "Goal/g"), ("PUT", "Goal?identifier=urn:t|g"), ("DELETE", "Goal/g"), ("DELETE", "Goal?identifier=urn:t|g")] {
+                let mut entry = json!({"request": {"method": method, "url": url, "ifMatch": "W/\"1\""}});
+                if method == "PUT" {
+                    entry["resource"] = goal.clone();
+                }
+                let bundle = json!({"resourceType": "Bundle", "type": kind, "entry": [entry]});
+                let answer = app.post_json("/fhir", &bundle).await;
+                let status = if kind == "batch" {
+                    assert_eq!(answer.status, StatusCode::OK, "{}", answer.text());
+                    answer.json()["entry"][0]["response"]["status"].as_str().unwrap_or("").to_string()
+                } else {
+                    answer.status.as_u16().to_string()
+                };
+                assert!(status.starts_with("412"), "{kind} {method} {url}: {status} {}", answer.text());
+            }
+        }
+        assert_eq!(app.version_count().await, versions, "no stale write left a version");
+
+        // The current version still works, on the conditional delete too.
+        let current = [("if-match", "W/\"2\"")];
+        let delete = app.request(Method::DELETE, "/fhir/Goal?identifier=urn:t|g", &current, None).await;
+        assert_eq!(delete.status, StatusCode::NO_CONTENT, "{}", delete.text());
+        assert_eq!(app.get("/fhir/Goal/g").await.status, StatusCode::GONE);
+        app
+    })
+    .await;
+}

@@ -107,6 +107,21 @@ async fn refresh_tokens_rotate_narrow_and_a_reused_one_revokes_the_grant() {
             "launch/patient patient/Observation.rs patient/Goal.rs offline_access"
         );
 
+        // Narrowing means any scope the granted ones imply, not only the granted strings.
+        let survey = "patient/Observation.rs?category=http://terminology.hl7.org/CodeSystem/observation-category|survey";
+        let implied = client
+            .exchange_refresh_token(fourth.refresh_token().expect("rotated"))
+            .add_scope(Scope::new("patient/Goal.r".into()))
+            .add_scope(Scope::new(survey.into()))
+            .request_async(&http_client)
+            .await
+            .expect("a narrower scope the grant implies");
+        assert_eq!(
+            jwt_claims(implied.access_token().secret())["scope"],
+            format!("patient/Goal.r {survey}")
+        );
+        let fourth = implied;
+
         // Reusing an already rotated refresh token is refused and revokes the whole grant.
         let verifier = server.state.verifier.clone().expect("auth on");
         assert!(verifier

@@ -77,7 +77,7 @@ async fn reindex_rebuilds_the_search_index_without_new_versions() {
         };
         app.state.fhir.store.commit(&[write]).await.expect("store");
         let before = app.get("/fhir/Patient?name=chalmers").await.json();
-        assert!(before["entry"].as_array().unwrap().is_empty());
+        assert!(before.get("entry").is_none());
         let done = app.state.fhir.reindex(|_| {}).await.expect("reindex");
         assert_eq!(done, 1);
         let after = app.get("/fhir/Patient?name=chalmers").await.json();

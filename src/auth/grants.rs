@@ -186,10 +186,10 @@ impl AuthServer {
             if let Some(requested) = field(form, "scope") {
                 if let Some(extra) = requested
                     .split_ascii_whitespace()
-                    .find(|s| !scopes::has(&data.grant.scope, s))
+                    .find(|s| !scopes::implied_by(&data.grant.scope, s))
                 {
                     return Err(OAuthError::invalid_scope(format!(
-                        "{extra} was not granted originally"
+                        "{extra} is not within the scopes granted originally"
                     )));
                 }
             }

@@ -61,20 +61,26 @@ pub fn parse_resource(scope: &str) -> Option<ResourceScope<'_>> {
     })
 }
 
-/// Does the registered (allowed) scope `allowed` cover the requested scope `requested`?
+/// Does the registered or granted scope `allowed` cover the requested scope `requested`? One
+/// grammar decides: the policy's ([`crate::policy::parse_resource_scope`]), so what is granted
+/// here is exactly what is enforced.
 pub fn covers(allowed: &str, requested: &str) -> bool {
-    if allowed == requested {
-        return true;
-    }
-    match (parse_resource(allowed), parse_resource(requested)) {
-        (Some(a), Some(r)) => {
-            a.context == r.context
-                && (a.resource_type == "*" || a.resource_type == r.resource_type)
-                && r.perms.chars().all(|p| a.perms.contains(p))
-                && (a.query.is_none() || a.query == r.query)
-        }
+    use crate::policy::parse_resource_scope;
+    match (
+        parse_resource_scope(allowed),
+        parse_resource_scope(requested),
+    ) {
+        (Some(a), Some(r)) => a.includes(&r),
+        (None, None) => allowed == requested && parse_resource(requested).is_none(),
         _ => false,
     }
+}
+
+/// Does the space-separated `granted` scope string imply `requested` (one scope)?
+pub fn implied_by(granted: &str, requested: &str) -> bool {
+    granted
+        .split_ascii_whitespace()
+        .any(|g| covers(g, requested))
 }
 
 /// The requested scopes the client is registered for, in request order, without duplicates.

@@ -295,9 +295,10 @@ pub async fn conditional_delete(
     let criteria = raw.clone().unwrap_or_default();
     let query = Query::parse(raw);
     respond(negotiate(&query, &headers), |format| async move {
+        let if_match = if_match(&headers)?;
         let deleted = state
             .fhir
-            .delete_where(&access, &resource_type, &criteria)
+            .delete_where(&access, &resource_type, &criteria, if_match)
             .await?;
         Ok(match return_preference(&headers) {
             ReturnPreference::OperationOutcome => information_outcome(

@@ -8,4 +8,4 @@ pub mod scopes;
 
 pub use access::{Access, Decision, Reach, Rule, ScopedAccess};
 pub use grant::{BearerVerifier, Grant, InvalidToken};
-pub use scopes::{Permission, ScopeContext, ScopeSet};
+pub use scopes::{parse_resource_scope, Permission, ScopeContext, ScopeSet};

@@ -69,6 +69,20 @@ impl ResourceScope {
             .as_deref()
             .is_none_or(|t| t == resource_type)
     }
+
+    /// Whether everything `narrower` allows, this scope allows too (SMART 2.2: a client may ask
+    /// for less than it was granted): the same context, this type or `*`, no permission beyond
+    /// these, and this scope's granular filter, if it has one, exactly.
+    pub fn includes(&self, narrower: &ResourceScope) -> bool {
+        self.context == narrower.context
+            && match (&self.resource_type, &narrower.resource_type) {
+                (None, _) => true,
+                (Some(mine), Some(theirs)) => mine == theirs,
+                (Some(_), None) => false,
+            }
+            && narrower.permissions & !self.permissions == 0
+            && (self.query.is_empty() || self.query == narrower.query)
+    }
 }
 
 /// A parsed scope string.
@@ -195,6 +209,52 @@ fn is_type_name(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_scope_includes_the_narrower_ones_it_implies() {
+        let scope = |t: &str| parse_resource_scope(t).expect(t);
+        let table = [
+            ("patient/*.rs", "patient/CarePlan.rs", true),
+            ("patient/*.rs", "patient/CarePlan.r", true),
+            ("patient/*.read", "patient/CarePlan.s", true),
+            ("patient/*.cruds", "patient/Goal.write", true),
+            (
+                "patient/*.rs",
+                "patient/Observation.rs?category=survey",
+                true,
+            ),
+            (
+                "patient/Observation.rs?category=survey",
+                "patient/Observation.rs?category=survey",
+                true,
+            ),
+            (
+                "patient/Observation.rs?category=survey",
+                "patient/Observation.rs",
+                false,
+            ),
+            (
+                "patient/Observation.rs?category=survey",
+                "patient/Observation.rs?category=vital-signs",
+                false,
+            ),
+            ("patient/*.rs", "patient/CarePlan.cu", false),
+            ("patient/*.rs", "user/CarePlan.rs", false),
+            ("patient/CarePlan.rs", "patient/*.rs", false),
+            ("patient/CarePlan.rs", "patient/Goal.rs", false),
+        ];
+        for (granted, requested, included) in table {
+            assert_eq!(
+                scope(granted).includes(&scope(requested)),
+                included,
+                "{granted} ⊇ {requested}"
+            );
+        }
+        assert_eq!(
+            parse_resource_scope("patient/Observation.read?category=x"),
+            None
+        );
+    }
 
     #[test]
     fn v2_scopes_with_permissions_in_order() {

@@ -106,16 +106,34 @@ impl FhirService {
     }
 
     /// `DELETE /{type}?query`: delete every match (up to [`MAX_CONDITIONAL_DELETE`]); returns how
-    /// many were deleted.
+    /// many were deleted. With `If-Match` the criteria must match exactly one resource, at that
+    /// version (412 otherwise): a version condition names one version of one resource.
     pub async fn delete_where(
         &self,
         access: &Access,
         resource_type: &str,
         query: &str,
+        if_match: Option<i64>,
     ) -> FhirResult<usize> {
         let matches = self
             .matching(access, resource_type, query, MAX_CONDITIONAL_DELETE + 1)
             .await?;
+        if let Some(wanted) = if_match {
+            return match matches.as_slice() {
+                [one] => match self.delete(access, resource_type, &one.id, Some(wanted)).await? {
+                    DeleteOutcome::Deleted { .. } => Ok(1),
+                    _ => Ok(0),
+                },
+                _ => Err(FhirError::new(
+                    ErrorKind::PreconditionFailed,
+                    if matches.is_empty() { "not-found" } else { "multiple-matches" },
+                    format!(
+                        "If-Match W/\"{wanted}\" needs the criteria to match exactly one {resource_type}; they match {}",
+                        if matches.is_empty() { "none" } else { "several" }
+                    ),
+                )),
+            };
+        }
         if matches.len() > MAX_CONDITIONAL_DELETE as usize {
             return Err(FhirError::new(
                 ErrorKind::PreconditionFailed,

@@ -9,6 +9,7 @@ use super::instant::{format_instant, parse_instant};
 use super::{check_known_type, store_error, FhirService};
 use crate::error::{FhirError, FhirResult};
 use crate::policy::{Access, Permission};
+use crate::store::search::TypeReach;
 use crate::store::{HistoryQuery, HistoryRow, HistoryScope, WriteMethod};
 use bytes::Bytes;
 
@@ -110,57 +111,65 @@ impl FhirService {
                 })?
                 .min(self.max_page_size),
         };
-        let before_seq = params
-            .page
-            .as_deref()
-            .map(|text| {
-                text.parse::<i64>().map_err(|_| {
-                    FhirError::bad_request(format!("_page {text:?} is not a page of this history"))
-                })
-            })
-            .transpose()?;
-        let mut rows = if count == 0 {
-            Vec::new()
-        } else {
-            self.store
-                .history(&HistoryQuery {
-                    scope,
-                    since_us,
-                    before_seq,
-                    limit: count + 1,
-                })
-                .await
-                .map_err(store_error)?
+        let permission = match scope_kind {
+            ScopeKind::Instance => Permission::Read,
+            ScopeKind::Collection => Permission::Search,
         };
-        let has_more = rows.len() > count as usize;
-        rows.truncate(count as usize);
-        // The next link follows the unfiltered rows, so paging never skips; a confined caller
-        // sees only the versions of resources currently within reach.
-        let next_seq = rows.last().map(|r| r.seq);
-        if !matches!(access, Access::Unrestricted) {
-            // Each version is judged by its own content (an old version may have been in
-            // another patient's record).
-            let permission = match scope_kind {
-                ScopeKind::Instance => Permission::Read,
-                ScopeKind::Collection => Permission::Search,
-            };
-            let mut kept = Vec::with_capacity(rows.len());
-            for row in rows {
-                if self
-                    .version_visible(
-                        access,
-                        permission,
-                        &row.resource_type,
-                        &row.id,
-                        row.version.version_id,
-                        row.version.body.as_deref(),
-                    )
-                    .await?
-                {
-                    kept.push(row);
+        let within = self.history_reach(access, &scope)?;
+        let cursor = match params.page.as_deref() {
+            None => None,
+            Some(text) => Some(
+                self.history_cursor(access, permission, &scope, text)
+                    .await?,
+            ),
+        };
+        // Confined callers get the reach in the query, so a page is filtered before it is cut;
+        // a version whose own content was another patient's is then dropped here, and the page
+        // refilled, so no page is short while more follows.
+        let mut rows = Vec::new();
+        let mut has_more = false;
+        let mut before_seq = cursor;
+        // `_count=0` asks for no entries: no store read at all.
+        if count > 0 {
+            loop {
+                let batch = self
+                    .store
+                    .history(&HistoryQuery {
+                        scope: scope.clone(),
+                        since_us,
+                        before_seq,
+                        limit: count + 1,
+                        within: within.clone(),
+                    })
+                    .await
+                    .map_err(store_error)?;
+                let exhausted = batch.len() <= count as usize;
+                for row in batch {
+                    before_seq = Some(row.seq);
+                    let shown = matches!(access, Access::Unrestricted)
+                        || self
+                            .version_visible(
+                                access,
+                                permission,
+                                &row.resource_type,
+                                &row.id,
+                                row.version.version_id,
+                                row.version.body.as_deref(),
+                            )
+                            .await?;
+                    if !shown {
+                        continue;
+                    }
+                    if rows.len() == count as usize {
+                        has_more = true;
+                        break;
+                    }
+                    rows.push(row);
+                }
+                if has_more || exhausted {
+                    break;
                 }
             }
-            rows = kept;
         }
 
         let mut query = Vec::new();
@@ -168,21 +177,27 @@ impl FhirService {
             query.push(format!("_since={}", encode(since)));
         }
         query.push(format!("_count={count}"));
-        let link = |page: Option<i64>| {
+        // The cursor names the last version shown (type/id/version): nothing the caller has
+        // not seen, never the server-wide sequence number.
+        let link = |page: Option<&str>| {
             let mut q = query.clone();
             if let Some(p) = page {
-                q.push(format!("_page={p}"));
+                q.push(format!("_page={}", encode(p)));
             }
             format!("{}/{}?{}", self.base_url, path, q.join("&"))
         };
+        let next = rows
+            .last()
+            .filter(|_| has_more)
+            .map(|r| format!("{}/{}/{}", r.resource_type, r.id, r.version.version_id));
         let capacity = rows
             .iter()
             .map(|r| r.version.body.as_ref().map_or(0, |b| b.len()) + 256)
             .sum::<usize>();
         let mut bundle = BundleJson::new("history", capacity);
-        bundle.link("self", &link(before_seq));
-        if let (true, Some(last_seq)) = (has_more, next_seq) {
-            bundle.link("next", &link(Some(last_seq)));
+        bundle.link("self", &link(params.page.as_deref()));
+        if let Some(next) = &next {
+            bundle.link("next", &link(Some(next)));
         }
         for row in &rows {
             self.push_entry(bundle.entry(), row);
@@ -190,6 +205,83 @@ impl FhirService {
         Ok(HistoryPage {
             body: bundle.finish(),
         })
+    }
+
+    /// What a confined caller's type or system history may list: each type it may search,
+    /// whole or through the clauses its rule gives (`None`: no limit).
+    fn history_reach(
+        &self,
+        access: &Access,
+        scope: &HistoryScope,
+    ) -> FhirResult<Option<Vec<TypeReach>>> {
+        if matches!(access, Access::Unrestricted) {
+            return Ok(None);
+        }
+        let types: Vec<&str> = match scope {
+            // Instance history is checked whole before it is listed.
+            HistoryScope::Instance(..) => return Ok(None),
+            HistoryScope::Type(rt) => vec![rt.as_str()],
+            HistoryScope::System => crate::validate::resource_types().to_vec(),
+        };
+        let mut within = Vec::new();
+        for rt in types {
+            match self.permit(access, rt, Permission::Search) {
+                Err(_) => {}
+                Ok(None) => within.push(TypeReach::All(rt.to_string())),
+                Ok(Some(rule)) => within.push(TypeReach::Matching(
+                    rt.to_string(),
+                    self.rule_clauses(&rule, rt)?,
+                )),
+            }
+        }
+        Ok(Some(within))
+    }
+
+    /// The position a `_page` cursor (`Type/id/version`, the last version a previous page
+    /// showed) names. The same 400 for a cursor that names nothing and for one that names a
+    /// resource outside the caller's reach, so a cursor cannot probe.
+    async fn history_cursor(
+        &self,
+        access: &Access,
+        permission: Permission,
+        scope: &HistoryScope,
+        text: &str,
+    ) -> FhirResult<i64> {
+        let refused =
+            || FhirError::bad_request(format!("_page {text:?} is not a page of this history"));
+        let mut parts = text.split('/');
+        let (Some(rt), Some(id), Some(version), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(refused());
+        };
+        let version = super::read::parse_version(version).ok_or_else(refused)?;
+        let in_scope = match scope {
+            HistoryScope::System => crate::validate::is_resource_type(rt),
+            HistoryScope::Type(t) => t == rt,
+            HistoryScope::Instance(t, i) => t == rt && i == id,
+        };
+        if !in_scope {
+            return Err(refused());
+        }
+        if !matches!(access, Access::Unrestricted) {
+            let reachable = match self.permit(access, rt, permission) {
+                Err(_) => false,
+                Ok(None) => true,
+                Ok(Some(rule)) => self
+                    .visible_ids(&rule, rt, &[id.to_string()])
+                    .await?
+                    .contains(id),
+            };
+            if !reachable {
+                return Err(refused());
+            }
+        }
+        self.store
+            .version_seq(rt, id, version)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(refused)
     }
 
     fn push_entry(&self, out: &mut Vec<u8>, row: &HistoryRow) {

@@ -1,7 +1,8 @@
 //! batch and transaction (http.html#transaction): `POST /` with a Bundle. A transaction is
 //! all or nothing — every write is prepared first (ids assigned, `urn:uuid:` and conditional
 //! references resolved, resources validated and indexed) and then committed in ONE database
-//! transaction, in the order the spec gives (DELETE, POST, PUT, then GET after the commit).
+//! transaction, in the order the spec gives (DELETE, POST, PUT, then GET). Every entry, reads included, is
+//! answered before the commit, so a transaction whose answer is a failure has written nothing.
 //! A batch runs each entry on its own, each with its own status or OperationOutcome. The
 //! response entries follow the request entries' order.
 
@@ -374,7 +375,8 @@ impl FhirService {
                             .await?;
                     }
                     (None, Some(q)) => {
-                        self.delete_where(access, &t.resource_type, q).await?;
+                        self.delete_where(access, &t.resource_type, q, e.if_match)
+                            .await?;
                     }
                     (None, None) => {
                         return Err(FhirError::bad_request(
@@ -571,6 +573,41 @@ impl FhirService {
                 }
             }
         }
+        // 4. Reads, in the spec's place after the writes, are answered before anything is
+        //    committed, so a failing read fails the whole transaction and writes nothing. A
+        //    read of a resource this transaction writes is answered from the prepared version;
+        //    a search is checked now (parameters, scopes) and run again after the commit so
+        //    that it sees the writes.
+        let mut searches = Vec::new();
+        for e in &entries {
+            if e.verb != Verb::Get {
+                continue;
+            }
+            let t = target(&e.url).map_err(|err| at(e.index, err))?;
+            let pending_write = t.id.as_ref().and_then(|id| {
+                writes
+                    .iter()
+                    .rev()
+                    .find(|w| w.resource_type == t.resource_type && &w.id == id)
+            });
+            let answer = match pending_write {
+                Some(w) => self
+                    .pending_read(access, w, t.version.as_deref())
+                    .map_err(|err| at(e.index, err))?,
+                None => None,
+            };
+            let answer = match answer {
+                Some(answer) => answer,
+                None => self
+                    .get_entry(access, e)
+                    .await
+                    .map_err(|err| at(e.index, err))?,
+            };
+            if t.id.is_none() {
+                searches.push(e.index);
+            }
+            results.insert(e.index, answer);
+        }
         match self.store.commit(&writes).await {
             Ok(()) => {
                 for w in writes.iter().filter(|w| w.body.is_some()) {
@@ -586,19 +623,62 @@ impl FhirService {
             }
             Err(other) => return Err(store_error(other)),
         }
-        // 4. Reads see the committed state.
-        for e in &entries {
-            if e.verb == Verb::Get {
-                let value = self
-                    .get_entry(access, e)
-                    .await
-                    .map_err(|err| at(e.index, err))?;
-                results.insert(e.index, value);
-            }
+        // 5. Searches see the committed state. The writes are durable by now: a search that
+        //    fails here (the database went away) is reported in its own entry, never as a
+        //    failed transaction.
+        for index in searches {
+            let answer = match self.get_entry(access, &entries[index]).await {
+                Ok(answer) => answer,
+                Err(err) => error_entry(&at(index, err)),
+            };
+            results.insert(index, answer);
         }
         Ok((0..entries.len())
             .map(|i| results.remove(&i).unwrap_or(Value::Null))
             .collect())
+    }
+
+    /// A read entry of a resource this transaction writes, answered from the prepared version
+    /// `w` (`None`: a vread of an older version, which the store answers). The caller's read
+    /// access is checked on the new content, as a read after the commit would check it.
+    fn pending_read(
+        &self,
+        access: &Access,
+        w: &VersionWrite,
+        version: Option<&str>,
+    ) -> FhirResult<Option<Value>> {
+        let (rt, id) = (w.resource_type.as_str(), w.id.as_str());
+        if let Some(text) = version {
+            match super::read::parse_version(text) {
+                Some(v) if v == w.version_id => {}
+                Some(v) if v < w.version_id => return Ok(None),
+                _ => {
+                    return Err(FhirError::not_found(format!(
+                        "{rt}/{id} has no version {text:?}"
+                    )))
+                }
+            }
+        }
+        let rule = self.permit(access, rt, Permission::Read)?;
+        if let Some(rule) = &rule {
+            if w.body.is_none() || self.check_new_content(rule, rt, id, &w.index).is_err() {
+                return Err(super::guard::hidden(rt, id));
+            }
+        }
+        let Some(body) = &w.body else {
+            return Err(FhirError::new(
+                ErrorKind::Gone,
+                "deleted",
+                format!(
+                    "{rt}/{id} is deleted by this transaction (version {})",
+                    w.version_id
+                ),
+            ));
+        };
+        let resource: Value = serde_json::from_slice(body).map_err(FhirError::internal)?;
+        Ok(Some(
+            json!({"resource": resource, "response": {"status": "200 OK", "etag": format!("W/\"{}\"", w.version_id)}}),
+        ))
     }
 
     /// Build the version one transaction entry writes (None: a delete of nothing).
@@ -613,7 +693,17 @@ impl FhirService {
         now: i64,
         fresh_id: bool,
     ) -> FhirResult<Option<(VersionWrite, Value)>> {
-        let Some(id) = id else { return Ok(None) };
+        let Some(id) = id else {
+            // A conditional delete that matched nothing: a version condition cannot hold.
+            if let Some(wanted) = e.if_match {
+                return Err(FhirError::new(
+                    ErrorKind::PreconditionFailed,
+                    "not-found",
+                    format!("ifMatch W/\"{wanted}\": {} matches no {rt}", e.url),
+                ));
+            }
+            return Ok(None);
+        };
         let rule = match e.verb {
             Verb::Delete => {
                 let rule = self.permit(access, rt, Permission::Delete)?;

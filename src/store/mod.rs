@@ -106,7 +106,7 @@ pub enum HistoryScope {
 }
 
 /// A page of history, newest first.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct HistoryQuery {
     pub scope: HistoryScope,
     /// Only versions with `lastUpdated >= since` (microseconds).
@@ -114,6 +114,9 @@ pub struct HistoryQuery {
     /// Keyset cursor: only versions with a sequence number below this one.
     pub before_seq: Option<i64>,
     pub limit: u32,
+    /// `Some`: only versions of resources of these types, each within its reach now (a
+    /// confined caller's history); `None`: every version.
+    pub within: Option<Vec<search::TypeReach>>,
 }
 
 /// One entry of a history page.
@@ -198,6 +201,13 @@ pub trait Store: Send + Sync + 'static {
     async fn commit(&self, writes: &[VersionWrite]) -> StoreResult<()>;
     /// A page of history, newest first.
     async fn history(&self, query: &HistoryQuery) -> StoreResult<Vec<HistoryRow>>;
+    /// The history sequence number of one version (a history page cursor names a version).
+    async fn version_seq(
+        &self,
+        resource_type: &str,
+        id: &str,
+        version_id: i64,
+    ) -> StoreResult<Option<i64>>;
     /// Live current resources after `after` (by type, then id), for reindexing.
     async fn current_page(
         &self,

@@ -7,12 +7,12 @@
 
 use super::index::{IndexRow, INDEX_TABLES};
 use super::search::{
-    render_count, render_include, render_page, Condition, IncludeQuery, SearchQuery,
+    render_count, render_history, render_include, render_page, Condition, IncludeQuery, SearchQuery,
 };
 use super::sql::{Bind, Dialect};
 use super::{
-    decode_method, Expected, HistoryQuery, HistoryRow, HistoryScope, Store, StoreError,
-    StoreResult, StoredVersion, VersionWrite,
+    decode_method, Expected, HistoryQuery, HistoryRow, Store, StoreError, StoreResult,
+    StoredVersion, VersionWrite,
 };
 use super::{IncludedRow, SearchRow};
 use async_trait::async_trait;
@@ -381,46 +381,29 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    async fn version_seq(
+        &self,
+        resource_type: &str,
+        id: &str,
+        version_id: i64,
+    ) -> StoreResult<Option<i64>> {
+        let row = sqlx::query("SELECT seq FROM resource_version WHERE resource_type = $1 AND id = $2 AND version_id = $3")
+            .bind(resource_type)
+            .bind(id)
+            .bind(version_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => Some(row.try_get(0)?),
+            None => None,
+        })
+    }
+
     async fn history(&self, query: &HistoryQuery) -> StoreResult<Vec<HistoryRow>> {
-        const COLUMNS: &str = "SELECT seq, resource_type, id, version_id, last_updated_us, method, body FROM resource_version";
-        let since = query.since_us.unwrap_or(i64::MIN);
-        let before = query.before_seq.unwrap_or(i64::MAX);
-        let limit = i64::from(query.limit);
-        let rows = match &query.scope {
-            HistoryScope::System => {
-                sqlx::query(&format!(
-                    "{COLUMNS} WHERE last_updated_us >= $1 AND seq < $2 ORDER BY seq DESC LIMIT $3"
-                ))
-                .bind(since)
-                .bind(before)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?
-            }
-            HistoryScope::Type(rt) => {
-                sqlx::query(&format!(
-                    "{COLUMNS} WHERE resource_type = $1 AND last_updated_us >= $2 AND seq < $3 ORDER BY seq DESC LIMIT $4"
-                ))
-                .bind(rt)
-                .bind(since)
-                .bind(before)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?
-            }
-            HistoryScope::Instance(rt, id) => {
-                sqlx::query(&format!(
-                    "{COLUMNS} WHERE resource_type = $1 AND id = $2 AND last_updated_us >= $3 AND seq < $4 ORDER BY seq DESC LIMIT $5"
-                ))
-                .bind(rt)
-                .bind(id)
-                .bind(since)
-                .bind(before)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?
-            }
-        };
+        let rendered = render_history(Dialect::Postgres, query);
+        let rows = bind_all(sqlx::query(&rendered.sql), &rendered.binds)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|row| {
                 let method: String = row.try_get("method")?;

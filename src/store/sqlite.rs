@@ -8,12 +8,14 @@
 //! are served from it when they can be. One SQLite file is for one server process.
 
 use super::cache::CurrentCache;
-use super::search::{render_count, render_include, render_page, IncludeQuery, SearchQuery};
+use super::search::{
+    render_count, render_history, render_include, render_page, IncludeQuery, SearchQuery,
+};
 use super::sql::{Bind, Dialect};
 use super::sqlite_writer::{self, WriteJob};
 use super::{
-    decode_method, HistoryQuery, HistoryRow, HistoryScope, Store, StoreError, StoreResult,
-    StoredVersion, VersionWrite,
+    decode_method, HistoryQuery, HistoryRow, Store, StoreError, StoreResult, StoredVersion,
+    VersionWrite,
 };
 use super::{IncludedRow, SearchRow};
 use async_trait::async_trait;
@@ -198,46 +200,29 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn version_seq(
+        &self,
+        resource_type: &str,
+        id: &str,
+        version_id: i64,
+    ) -> StoreResult<Option<i64>> {
+        let row = sqlx::query("SELECT seq FROM resource_version WHERE resource_type = ? AND id = ? AND version_id = ?")
+            .bind(resource_type)
+            .bind(id)
+            .bind(version_id)
+            .fetch_optional(&self.readers)
+            .await?;
+        Ok(match row {
+            Some(row) => Some(row.try_get(0)?),
+            None => None,
+        })
+    }
+
     async fn history(&self, query: &HistoryQuery) -> StoreResult<Vec<HistoryRow>> {
-        const COLUMNS: &str = "SELECT seq, resource_type, id, version_id, last_updated_us, method, body FROM resource_version";
-        let since = query.since_us.unwrap_or(i64::MIN);
-        let before = query.before_seq.unwrap_or(i64::MAX);
-        let limit = i64::from(query.limit);
-        let rows = match &query.scope {
-            HistoryScope::System => {
-                sqlx::query(&format!(
-                    "{COLUMNS} WHERE last_updated_us >= ? AND seq < ? ORDER BY seq DESC LIMIT ?"
-                ))
-                .bind(since)
-                .bind(before)
-                .bind(limit)
-                .fetch_all(&self.readers)
-                .await?
-            }
-            HistoryScope::Type(rt) => {
-                sqlx::query(&format!(
-                    "{COLUMNS} WHERE resource_type = ? AND last_updated_us >= ? AND seq < ? ORDER BY seq DESC LIMIT ?"
-                ))
-                .bind(rt)
-                .bind(since)
-                .bind(before)
-                .bind(limit)
-                .fetch_all(&self.readers)
-                .await?
-            }
-            HistoryScope::Instance(rt, id) => {
-                sqlx::query(&format!(
-                    "{COLUMNS} WHERE resource_type = ? AND id = ? AND last_updated_us >= ? AND seq < ? ORDER BY seq DESC LIMIT ?"
-                ))
-                .bind(rt)
-                .bind(id)
-                .bind(since)
-                .bind(before)
-                .bind(limit)
-                .fetch_all(&self.readers)
-                .await?
-            }
-        };
+        let rendered = render_history(Dialect::Sqlite, query);
+        let rows = bind_all(sqlx::query(&rendered.sql), &rendered.binds)
+            .fetch_all(&self.readers)
+            .await?;
         rows.iter()
             .map(|row| {
                 let method: String = row.try_get("method")?;

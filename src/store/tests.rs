@@ -125,6 +125,7 @@ async fn story(store: &dyn Store) {
             since_us: None,
             before_seq: None,
             limit: 10,
+            within: None,
         })
         .await
         .unwrap();
@@ -138,6 +139,7 @@ async fn story(store: &dyn Store) {
             since_us: None,
             before_seq: Some(instance[1].seq),
             limit: 10,
+            within: None,
         })
         .await
         .unwrap();
@@ -149,6 +151,7 @@ async fn story(store: &dyn Store) {
             since_us: None,
             before_seq: None,
             limit: 2,
+            within: None,
         })
         .await
         .unwrap();
@@ -160,6 +163,7 @@ async fn story(store: &dyn Store) {
             since_us: Some(2_000),
             before_seq: None,
             limit: 10,
+            within: None,
         })
         .await
         .unwrap();

@@ -5,9 +5,11 @@
 
 use super::sql::{Bind, Dialect};
 
+mod history;
 mod include;
 mod sort;
 
+pub use history::{render_history, TypeReach};
 pub use include::{render_include, IncludeDirection, IncludeQuery};
 use sort::render_sorted_page;
 pub use sort::{SortKey, SortKind, SortSource};
