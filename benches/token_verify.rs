@@ -33,15 +33,16 @@ async fn main() {
         .expect("authorization server"),
     );
     let now = auth.now();
-    let token = |i: usize| {
-        auth.keys
+    let token =
+        |i: usize| {
+            auth.keys
             .sign(&json!({
                 "iss": auth.settings.issuer, "aud": auth.settings.fhir_base_url, "sub": "amy",
                 "exp": now + 3600, "iat": now, "jti": format!("j{i}"), "client_id": "bench",
                 "scope": "patient/*.rs", "patient": "p1", "grant": "g1",
-            }))
+            }), now)
             .expect("sign")
-    };
+        };
     let n = 2000;
     let tokens: Vec<String> = (0..n).map(token).collect();
 

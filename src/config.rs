@@ -40,6 +40,12 @@ pub struct Config {
     /// argon2id cost for user passwords: memory in KiB and passes.
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
+    /// How often a node re-reads the token signing keys from the database, in seconds (so a
+    /// rotation by `coplan keys rotate` or another node is seen).
+    pub key_reload_seconds: i64,
+    /// How long clients may cache the JWK Set (`Cache-Control: max-age`), in seconds. A rotated
+    /// key is published this long plus two reloads before any node signs with it.
+    pub jwks_max_age_seconds: i64,
     /// Other authorization servers whose access tokens the FHIR API accepts (resource-server
     /// mode); configuration file only.
     pub trusted_issuers: Vec<TrustedIssuer>,
@@ -67,6 +73,8 @@ impl std::fmt::Debug for Config {
             .field("insecure_no_auth", &self.insecure_no_auth)
             .field("argon2_memory_kib", &self.argon2_memory_kib)
             .field("argon2_iterations", &self.argon2_iterations)
+            .field("key_reload_seconds", &self.key_reload_seconds)
+            .field("jwks_max_age_seconds", &self.jwks_max_age_seconds)
             .field("trusted_issuers", &self.trusted_issuers)
             .field(
                 "practitioners_see_all_patients",
@@ -114,6 +122,8 @@ pub struct ConfigLayer {
     pub insecure_no_auth: Option<bool>,
     pub argon2_memory_kib: Option<u32>,
     pub argon2_iterations: Option<u32>,
+    pub key_reload_seconds: Option<u32>,
+    pub jwks_max_age_seconds: Option<u32>,
     pub trusted_issuers: Option<Vec<TrustedIssuer>>,
     pub practitioners_see_all_patients: Option<bool>,
     pub allowed_origins: Option<Vec<String>>,
@@ -164,6 +174,10 @@ impl ConfigLayer {
             },
             argon2_memory_kib: parse_num("COPLAN_ARGON2_MEMORY_KIB")?.map(|v| v as u32),
             argon2_iterations: parse_num("COPLAN_ARGON2_ITERATIONS")?.map(|v| v as u32),
+            key_reload_seconds: parse_num("COPLAN_KEY_RELOAD_SECONDS")?
+                .map(|v| u32::try_from(v).unwrap_or(u32::MAX)),
+            jwks_max_age_seconds: parse_num("COPLAN_JWKS_MAX_AGE_SECONDS")?
+                .map(|v| u32::try_from(v).unwrap_or(u32::MAX)),
             trusted_issuers: None,
             allowed_origins: get("COPLAN_ALLOWED_ORIGINS").map(|v| {
                 v.split(',')
@@ -207,6 +221,8 @@ impl ConfigLayer {
             insecure_no_auth: over.insecure_no_auth.or(self.insecure_no_auth),
             argon2_memory_kib: over.argon2_memory_kib.or(self.argon2_memory_kib),
             argon2_iterations: over.argon2_iterations.or(self.argon2_iterations),
+            key_reload_seconds: over.key_reload_seconds.or(self.key_reload_seconds),
+            jwks_max_age_seconds: over.jwks_max_age_seconds.or(self.jwks_max_age_seconds),
             trusted_issuers: over.trusted_issuers.or(self.trusted_issuers),
             practitioners_see_all_patients: over
                 .practitioners_see_all_patients
@@ -264,6 +280,9 @@ impl ConfigLayer {
             // OWASP's argon2id minimum: 19 MiB, 2 passes.
             argon2_memory_kib: self.argon2_memory_kib.unwrap_or(19 * 1024).max(8),
             argon2_iterations: self.argon2_iterations.unwrap_or(2).max(1),
+            // A day at most: a rotated key is published ahead for max-age plus two reloads.
+            key_reload_seconds: i64::from(self.key_reload_seconds.unwrap_or(60).clamp(1, 86_400)),
+            jwks_max_age_seconds: i64::from(self.jwks_max_age_seconds.unwrap_or(300).min(86_400)),
             trusted_issuers: check_issuers(self.trusted_issuers.unwrap_or_default())?,
             practitioners_see_all_patients: self.practitioners_see_all_patients.unwrap_or(false),
             allowed_origins: self.allowed_origins.unwrap_or_default(),

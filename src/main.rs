@@ -386,10 +386,15 @@ async fn rotate_keys(config: coplan::config::Config) -> Result<(), String> {
         .access_token_seconds
         .max(auth.settings.id_token_seconds)
         + 300;
-    let kid = coplan::auth::keys::rotate(auth.store.as_ref(), auth.now(), keep)
+    let ahead = auth.settings.key_publish_ahead_seconds();
+    let rotation = coplan::auth::keys::rotate(auth.store.as_ref(), auth.now(), ahead, keep)
         .await
         .map_err(|e| e.to_string())?;
-    println!("new signing key {kid}; previous keys stay published for {keep} s");
+    println!(
+        "new signing key {}: published now, signing in {ahead} s; previous keys stay published for {} s",
+        rotation.kid,
+        rotation.old_keys_expire_at - auth.now()
+    );
     Ok(())
 }
 

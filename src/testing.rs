@@ -90,6 +90,18 @@ impl TestDatabase {
         db
     }
 
+    /// A `COPLAN_DATABASE_URL` for a `coplan` process to use this database (the PostgreSQL
+    /// test schema as its search path); `None` on SQLite, whose processes use their data dir.
+    pub fn database_url(&self) -> Option<String> {
+        let Cleanup::Schema { url, schema } = &self.cleanup else {
+            return None;
+        };
+        let separator = if url.contains('?') { '&' } else { '?' };
+        Some(format!(
+            "{url}{separator}options=-c%20search_path%3D{schema}"
+        ))
+    }
+
     /// PostgreSQL's planner estimate of `table`'s rows (`pg_class.reltuples`: -1 until the
     /// table is first analyzed); `None` on SQLite.
     pub async fn planner_row_estimate(&self, table: &str) -> Option<f32> {

@@ -100,10 +100,13 @@ async fn tokens_of_a_trusted_issuer_are_verified_with_its_keys_and_mapped() {
     let local = server
         .auth
         .keys
-        .sign(&json!({
-            "iss": server.origin, "aud": server.fhir, "sub": "amy", "exp": now + 60, "iat": now,
-            "jti": "j", "client_id": "portal", "scope": "patient/*.rs",
-        }))
+        .sign(
+            &json!({
+                "iss": server.origin, "aud": server.fhir, "sub": "amy", "exp": now + 60, "iat": now,
+                "jti": "j", "client_id": "portal", "scope": "patient/*.rs",
+            }),
+            now,
+        )
         .expect("sign");
     assert_eq!(
         verifiers.verify(&local).await.expect("local").subject,

@@ -164,54 +164,119 @@ async fn revocations_made_on_another_node_apply_within_the_recheck_interval() {
     .await;
 }
 
+fn kids(jwks: &Value) -> Vec<String> {
+    jwks["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+/// Rotation publishes before it signs: every node (here the server and a second key ring on the
+/// same database) lists the new key within one reload, the old key keeps signing until every
+/// cached JWK Set has expired, then the new one signs; old tokens verify until the old key
+/// expires.
 #[tokio::test]
-async fn rotated_keys_sign_new_tokens_while_old_tokens_stay_valid_until_the_old_key_retires() {
+async fn a_rotated_key_is_published_on_every_node_before_any_node_signs_with_it() {
     each_backend_server(|server| async move {
         let verifier = server.state.verifier.clone().expect("auth on");
+        let store = server.auth.store.as_ref();
+        let settings = &server.auth.settings;
+        let reload = settings.key_reload_seconds;
+        let ahead = settings.key_publish_ahead_seconds();
+        assert!(
+            reload + settings.jwks_max_age_seconds < ahead,
+            "a node has re-read and a client's cache has expired before the new key signs"
+        );
+        let t0 = server.clock.unix();
+        let other_node = coplan::auth::keys::KeyRing::open(store, t0, reload)
+            .await
+            .expect("a second node");
         let old_kid = our_kid(&server);
         let old = sign_ours(&server, &claims(&server));
-        let now = server.clock.unix();
-        let new_kid = coplan::auth::keys::rotate(server.auth.store.as_ref(), now, 900)
+
+        let rotation = coplan::auth::keys::rotate(store, t0, ahead, 900)
             .await
             .expect("rotate");
+        let new_kid = rotation.kid.clone();
         assert_ne!(new_kid, old_kid);
-        server
-            .auth
-            .keys
-            .reload(server.auth.store.as_ref(), now)
+        assert_eq!(rotation.signs_from, t0 + ahead);
+        assert_eq!(rotation.old_keys_expire_at, t0 + ahead + 900);
+
+        // Within one reload the JWK Set over HTTP lists both, newest first, with its max-age.
+        server.clock.advance(reload);
+        let jwks = send("GET", &server.url("/auth/jwks"), &[], None).await;
+        assert_eq!(jwks.status, 200);
+        assert_eq!(kids(&jwks.json()), [new_kid.clone(), old_kid.clone()]);
+        assert_eq!(
+            jwks.header("cache-control"),
+            Some(format!("public, max-age={}", settings.jwks_max_age_seconds).as_str())
+        );
+        other_node
+            .reload_if_stale(store, t0 + reload)
             .await
             .expect("reload");
-        let kids: Vec<String> = server.auth.keys.jwks()["keys"]
-            .as_array()
-            .expect("keys")
-            .iter()
-            .map(|k| k["kid"].as_str().unwrap_or("").to_string())
-            .collect();
-        assert_eq!(
-            kids,
-            [new_kid.clone(), old_kid.clone()],
-            "both published, newest first"
+        assert_eq!(kids(&other_node.jwks()), [new_kid.clone(), old_kid.clone()]);
+
+        // Both nodes sign with the old key until the new one's time, then with the new one.
+        for node in [&server.auth.keys, &other_node] {
+            assert_eq!(node.signing_kid(t0 + ahead - 1).as_ref(), Some(&old_kid));
+            assert_eq!(node.signing_kid(t0 + ahead).as_ref(), Some(&new_kid));
+        }
+        let early = server
+            .auth
+            .keys
+            .sign(&claims(&server), t0 + reload)
+            .expect("sign");
+        let early_kid = jsonwebtoken::decode_header(&early).expect("JWT").kid;
+        assert_eq!(early_kid.as_ref(), Some(&old_kid), "not yet the new key");
+        let fresh = other_node.sign(&claims(&server), t0 + ahead).expect("sign");
+        let fresh_kid = jsonwebtoken::decode_header(&fresh).expect("JWT").kid;
+        assert_eq!(fresh_kid.as_ref(), Some(&new_kid));
+        assert!(
+            verifier.verify(&fresh).await.is_ok(),
+            "a token the other node signed verifies here"
         );
-        let fresh = server.auth.keys.sign(&claims(&server)).expect("sign");
-        // (A running node picks the rotation up by itself within RELOAD_SECONDS.)
-        let header = jsonwebtoken::decode_header(&fresh).expect("JWT");
-        assert_eq!(header.kid.as_deref(), Some(new_kid.as_str()));
-        assert!(verifier.verify(&fresh).await.is_ok());
         assert!(
             verifier.verify(&old).await.is_ok(),
             "the old key still verifies"
         );
-        // After the retention period the old key is gone from the store and the JWKS.
+
+        // A token issued over HTTP after the switch carries the new key id.
+        server.clock.advance(ahead - reload);
+        server
+            .register(symmetric_client("svc", "s3cret", &["system/*.rs"]))
+            .await;
+        let basic = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("svc:s3cret")
+        );
+        let issued = post_form(
+            &server.url("/auth/token"),
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "system/Goal.rs"),
+            ],
+            &[("authorization", &basic)],
+        )
+        .await;
+        assert_eq!(issued.status, 200, "{}", issued.body);
+        let token = issued.json()["access_token"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let issued_kid = jsonwebtoken::decode_header(&token).expect("JWT").kid;
+        assert_eq!(issued_kid.as_ref(), Some(&new_kid));
+
+        // When the old key's last tokens have expired it is gone from the store and the JWKS.
         server
             .auth
             .keys
-            .reload(server.auth.store.as_ref(), now + 901)
+            .reload(store, rotation.old_keys_expire_at)
             .await
             .expect("reload");
-        assert_eq!(
-            server.auth.keys.jwks()["keys"].as_array().map(Vec::len),
-            Some(1)
-        );
+        assert_eq!(kids(&server.auth.keys.jwks()), vec![new_kid]);
         server
     })
     .await;

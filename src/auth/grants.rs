@@ -302,7 +302,7 @@ impl AuthServer {
             fhir_user: fhir_user.clone(),
             grant: Some(grant.grant_id.clone()),
         };
-        let access_token = self.keys.sign(&claims)?;
+        let access_token = self.keys.sign(&claims, now)?;
         let mut response = Map::new();
         response.insert("access_token".into(), json!(access_token));
         response.insert("token_type".into(), json!("Bearer"));
@@ -321,7 +321,7 @@ impl AuthServer {
                 nonce: grant.nonce.clone(),
                 fhir_user: fhir_user.filter(|_| scopes::has(scope, "fhirUser")),
             };
-            response.insert("id_token".into(), json!(self.keys.sign(&id)?));
+            response.insert("id_token".into(), json!(self.keys.sign(&id, now)?));
         }
         if let Some(until) = refresh_until.filter(|u| *u > now) {
             let refresh = self.new_secret();

@@ -93,15 +93,17 @@ fn json_response(status: StatusCode, body: &Value) -> Response {
 
 /// A discovery document: JSON whatever the Accept (CORS for any origin is the application's
 /// CORS layer's job, `http/cors.rs`).
-fn public_json(body: &Value) -> Response {
+/// A public JSON document clients may cache for `max_age` seconds.
+fn public_json(body: &Value, max_age: i64) -> Response {
     let mut response = json_response(StatusCode::OK, body);
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
+    if let Ok(value) = HeaderValue::from_str(&format!("public, max-age={max_age}")) {
+        response.headers_mut().insert(header::CACHE_CONTROL, value);
+    }
     response
 }
+
+/// Discovery documents change only with the configuration.
+const DISCOVERY_MAX_AGE_SECONDS: i64 = 300;
 
 fn not_enabled() -> Response {
     json_response(
@@ -116,23 +118,39 @@ fn server(state: &AppState) -> Option<&Arc<AuthServer>> {
 
 async fn smart_configuration(State(state): State<AppState>) -> Response {
     match server(&state) {
-        Some(auth) => public_json(&discovery::smart_configuration(&auth.settings)),
+        Some(auth) => public_json(
+            &discovery::smart_configuration(&auth.settings),
+            DISCOVERY_MAX_AGE_SECONDS,
+        ),
         None => not_enabled(),
     }
 }
 
 async fn openid_configuration(State(state): State<AppState>) -> Response {
     match server(&state) {
-        Some(auth) => public_json(&discovery::openid_configuration(&auth.settings)),
+        Some(auth) => public_json(
+            &discovery::openid_configuration(&auth.settings),
+            DISCOVERY_MAX_AGE_SECONDS,
+        ),
         None => not_enabled(),
     }
 }
 
+/// The JWK Set, never older than one key reload (a rotation elsewhere shows here within
+/// `key_reload_seconds`), cacheable for `jwks_max_age_seconds`.
 async fn jwks(State(state): State<AppState>) -> Response {
-    match server(&state) {
-        Some(auth) => public_json(&auth.keys.jwks()),
-        None => not_enabled(),
+    let Some(auth) = server(&state) else {
+        return not_enabled();
+    };
+    if let Err(e) = auth
+        .keys
+        .reload_if_stale(auth.store.as_ref(), auth.now())
+        .await
+    {
+        // The keys already loaded are still right for every token signed so far.
+        tracing::warn!(error = %e, "could not re-read the signing keys; serving the loaded ones");
     }
+    public_json(&auth.keys.jwks(), auth.settings.jwks_max_age_seconds)
 }
 
 fn header_str(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {

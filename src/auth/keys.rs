@@ -1,7 +1,15 @@
 //! The server's token signing keys (SMART App Launch 2.2: access tokens and RS256 id_tokens;
 //! RFC 7517 JWK Set at `jwks_uri`). Keys live in the database so restarts and several nodes
-//! share them; rotation adds a new key and keeps the old ones published until every token
-//! they signed has expired.
+//! share them.
+//!
+//! Rotation publishes before it signs. `coplan keys rotate` stores a new key and sets the
+//! current ones' `retired_at` to a moment in the future (now + the publish-ahead time, see
+//! [`crate::auth::AuthSettings::key_publish_ahead_seconds`]): until then the old key still
+//! signs while the new one is already in every node's JWK Set (each node re-reads the keys at
+//! least every `key_reload_seconds`, on demand: before signing and before serving the JWK Set)
+//! and so, once clients' cached copies (`max-age`) have expired, in theirs. From `retired_at` on
+//! the new key signs; the old one stays published until `expires_at`, when no token it signed
+//! is still valid.
 
 use super::secrets::{b64_decode, b64_encode};
 use crate::store::auth::{AuthStore, SigningKeyRow};
@@ -22,7 +30,8 @@ struct LoadedKey {
     encoding: EncodingKey,
     decoding: DecodingKey,
     public_jwk: Value,
-    retired: bool,
+    /// When the key stops signing (a newer one takes over); `None` while it is the newest.
+    retired_at: Option<i64>,
 }
 
 /// The current keys, loaded from the store.
@@ -30,11 +39,9 @@ pub struct KeyRing {
     keys: RwLock<Vec<std::sync::Arc<LoadedKey>>>,
     /// When the keys were last read from the store (seconds since the epoch).
     loaded_at: AtomicI64,
+    /// Re-read the keys when they are older than this (seconds).
+    reload_seconds: i64,
 }
-
-/// How often a node re-reads the keys, so a rotation elsewhere (`coplan keys rotate`, another
-/// node) is picked up for signing well before the old key retires.
-pub const RELOAD_SECONDS: i64 = 60;
 
 /// Least time between reloads caused by unknown key ids.
 pub const UNKNOWN_KID_RELOAD_SECONDS: i64 = 5;
@@ -91,7 +98,7 @@ fn load(row: &SigningKeyRow) -> Result<LoadedKey, StoreError> {
         encoding,
         decoding,
         public_jwk,
-        retired: row.retired_at.is_some(),
+        retired_at: row.retired_at,
     })
 }
 
@@ -104,11 +111,17 @@ pub fn kid_of(der: &[u8]) -> Result<String, StoreError> {
 }
 
 impl KeyRing {
-    /// Load the keys from `store`, generating and storing the first one if there is none.
-    pub async fn open(store: &dyn AuthStore, now: i64) -> Result<KeyRing, StoreError> {
+    /// Load the keys from `store`, generating and storing the first one if there is none (no
+    /// token exists yet, so it signs at once); re-read them every `reload_seconds`.
+    pub async fn open(
+        store: &dyn AuthStore,
+        now: i64,
+        reload_seconds: i64,
+    ) -> Result<KeyRing, StoreError> {
         let ring = KeyRing {
             keys: RwLock::new(Vec::new()),
             loaded_at: AtomicI64::new(i64::MIN),
+            reload_seconds,
         };
         ring.reload(store, now).await?;
         if ring.is_empty() {
@@ -153,24 +166,34 @@ impl KeyRing {
         Ok(())
     }
 
-    /// Reload when the keys were read more than [`RELOAD_SECONDS`] ago.
+    /// Reload when the keys were read `reload_seconds` ago or longer.
     pub async fn reload_if_stale(&self, store: &dyn AuthStore, now: i64) -> Result<(), StoreError> {
-        if now.saturating_sub(self.loaded_at.load(Ordering::SeqCst)) > RELOAD_SECONDS {
+        if now.saturating_sub(self.loaded_at.load(Ordering::SeqCst)) >= self.reload_seconds {
             self.reload(store, now).await?;
         }
         Ok(())
     }
 
-    /// The newest active key.
-    fn active(&self) -> Option<std::sync::Arc<LoadedKey>> {
+    /// The key that signs at `now`: the oldest one not yet retired (a rotated key waits,
+    /// published, until the one before it retires); the newest if every one is.
+    fn signing_at(&self, now: i64) -> Option<std::sync::Arc<LoadedKey>> {
         let keys = self.keys.read().ok()?;
-        keys.iter().find(|k| !k.retired).or(keys.first()).cloned()
+        keys.iter()
+            .rev()
+            .find(|k| k.retired_at.is_none_or(|at| at > now))
+            .or(keys.first())
+            .cloned()
     }
 
-    /// Sign `claims` as a JWT with the active key.
-    pub fn sign<T: Serialize>(&self, claims: &T) -> Result<String, StoreError> {
+    /// The id of the key that signs at `now`.
+    pub fn signing_kid(&self, now: i64) -> Option<String> {
+        self.signing_at(now).map(|k| k.kid.clone())
+    }
+
+    /// Sign `claims` as a JWT with the key that signs at `now`.
+    pub fn sign<T: Serialize>(&self, claims: &T, now: i64) -> Result<String, StoreError> {
         let key = self
-            .active()
+            .signing_at(now)
             .ok_or_else(|| StoreError::Internal("no signing key".into()))?;
         let mut header = Header::new(ALG);
         header.kid = Some(key.kid.clone());
@@ -214,18 +237,36 @@ pub async fn add_key(store: &dyn AuthStore, der: &[u8], now: i64) -> Result<Stri
     Ok(kid)
 }
 
-/// Rotate: a new active key; the previous ones stay published for `keep_seconds`.
+/// What a rotation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rotation {
+    pub kid: String,
+    /// When the new key starts signing (it is published from now on).
+    pub signs_from: i64,
+    /// When the keys it replaces stop being published.
+    pub old_keys_expire_at: i64,
+}
+
+/// Rotate: publish a new key now; it signs from `now + publish_ahead_seconds`, and the keys
+/// before it stay published `keep_seconds` longer (the life of the last token they sign).
 pub async fn rotate(
     store: &dyn AuthStore,
     now: i64,
+    publish_ahead_seconds: i64,
     keep_seconds: i64,
-) -> Result<String, StoreError> {
+) -> Result<Rotation, StoreError> {
     let der = tokio::task::spawn_blocking(generate_rsa_der)
         .await
         .map_err(|e| StoreError::Internal(e.to_string()))??;
     let kid = add_key(store, &der, now).await?;
+    let signs_from = now + publish_ahead_seconds.max(0);
+    let old_keys_expire_at = signs_from + keep_seconds;
     store
-        .retire_signing_keys(&kid, now, now + keep_seconds)
+        .retire_signing_keys(&kid, signs_from, old_keys_expire_at)
         .await?;
-    Ok(kid)
+    Ok(Rotation {
+        kid,
+        signs_from,
+        old_keys_expire_at,
+    })
 }

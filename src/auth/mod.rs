@@ -59,6 +59,10 @@ pub struct AuthSettings {
     pub login_window_seconds: i64,
     pub argon2_memory_kib: u32,
     pub argon2_iterations: u32,
+    /// Seconds between re-reads of the signing keys (see [`keys::KeyRing`]).
+    pub key_reload_seconds: i64,
+    /// `Cache-Control: max-age` of the JWK Set.
+    pub jwks_max_age_seconds: i64,
     /// Practitioners reach every patient (and may pick any in a standalone launch).
     pub practitioners_see_all_patients: bool,
     /// Cookies are `Secure` when the server is reached over https.
@@ -66,6 +70,13 @@ pub struct AuthSettings {
 }
 
 impl AuthSettings {
+    /// How long a rotated key is published before any node signs with it: every node has
+    /// re-read the keys within one reload, then every client's cached JWK Set has expired within
+    /// max-age; one more reload is the margin.
+    pub fn key_publish_ahead_seconds(&self) -> i64 {
+        self.jwks_max_age_seconds + 2 * self.key_reload_seconds
+    }
+
     pub fn from_config(config: &Config) -> Self {
         let base = config.base_url.trim_end_matches('/').to_string();
         let issuer = base
@@ -94,6 +105,8 @@ impl AuthSettings {
             login_window_seconds: 15 * 60,
             argon2_memory_kib: config.argon2_memory_kib,
             argon2_iterations: config.argon2_iterations,
+            key_reload_seconds: config.key_reload_seconds,
+            jwks_max_age_seconds: config.jwks_max_age_seconds,
             practitioners_see_all_patients: config.practitioners_see_all_patients,
         }
     }
@@ -127,7 +140,7 @@ impl AuthServer {
     ) -> Result<Self, StoreError> {
         let now = clock.now().unix_timestamp();
         store.purge_expired(now).await?;
-        let keys = keys::KeyRing::open(store.as_ref(), now).await?;
+        let keys = keys::KeyRing::open(store.as_ref(), now, settings.key_reload_seconds).await?;
         Ok(AuthServer {
             settings,
             store,

@@ -7,6 +7,7 @@ mod handlers;
 pub mod headers;
 mod middleware;
 pub mod negotiate;
+mod panic_guard;
 pub mod response;
 
 use crate::app::AppState;
@@ -55,6 +56,7 @@ pub fn routes(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(cors::layer(&state.config.allowed_origins))
         .with_state(state)
+        .layer(panic_guard::layer())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
             let request_id = request

@@ -46,10 +46,10 @@ pub fn information_outcome(status: StatusCode, format: Format, diagnostics: Stri
 
 /// A response carrying FHIR JSON `json`, converted to XML when `format` asks for it.
 pub fn body_response(status: StatusCode, format: Format, json: Bytes) -> Response {
-    let (format, bytes) = match format {
-        Format::Json => (Format::Json, json),
+    let (status, format, bytes) = match format {
+        Format::Json => (status, Format::Json, json),
         Format::Xml => match fhir_r4::json_to_xml(&json) {
-            Ok(xml) => (Format::Xml, Bytes::from(xml)),
+            Ok(xml) => (status, Format::Xml, Bytes::from(xml)),
             Err(e) => {
                 tracing::error!(error = %e, "stored JSON could not be converted to XML");
                 let err = FhirError::new(
@@ -58,7 +58,7 @@ pub fn body_response(status: StatusCode, format: Format, json: Bytes) -> Respons
                     "the resource could not be rendered as XML",
                 );
                 let body = serde_json::to_vec(&err.to_operation_outcome()).unwrap_or_default();
-                (Format::Json, Bytes::from(body))
+                (status_of(err.kind), Format::Json, Bytes::from(body))
             }
         },
     };

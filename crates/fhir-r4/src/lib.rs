@@ -12,6 +12,11 @@
 //!
 //! The typed fast path (`from_str::<CarePlan>`) of fhirbolt 0.4 fails on JSON decimals and on
 //! elements after a nested resource, so everything goes through the `Resource` enum.
+//!
+//! fhirbolt 0.4 panics on some input (an empty JSON array: `element/de.rs` unwraps the first
+//! item). FHIR JSON never has empty arrays (json.html), so such input is refused before fhirbolt
+//! sees it, and every call into fhirbolt runs under [`guarded`]: a panic it still raises is a
+//! [`StructureError`], never an unwinding request.
 
 use fhirbolt::model::r4::Resource;
 use fhirbolt::serde::{DeserializationConfig, DeserializationMode};
@@ -34,9 +39,59 @@ fn strict() -> Option<DeserializationConfig> {
     })
 }
 
+/// Run a call into fhirbolt, turning a panic inside it into an error (the panic hook still
+/// logs it, loudly, as the bug it is).
+fn guarded<T>(
+    what: &str,
+    call: impl FnOnce() -> Result<T, StructureError>,
+) -> Result<T, StructureError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(call)).unwrap_or_else(|_| {
+        Err(StructureError(format!(
+            "the R4 model library failed on this document while {what}"
+        )))
+    })
+}
+
+/// Where `json` holds an empty array (`[` and `]` with only whitespace between, outside
+/// strings): FHIR JSON has none, and fhirbolt panics on them.
+fn empty_array_at(json: &[u8]) -> Option<usize> {
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut open: Option<usize> = None;
+    for (at, &byte) in json.iter().enumerate() {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => {
+                in_string = true;
+                open = None;
+            }
+            b'[' => open = Some(at),
+            b']' if open.is_some() => return open,
+            b' ' | b'\t' | b'\n' | b'\r' => {}
+            _ => open = None,
+        }
+    }
+    None
+}
+
 fn parse_json(json: &[u8]) -> Result<Resource, StructureError> {
-    fhirbolt::json::from_slice::<Resource>(json, strict())
-        .map_err(|e| StructureError(e.to_string()))
+    if let Some(at) = empty_array_at(json) {
+        return Err(StructureError(format!(
+            "an empty array at byte {at}: FHIR JSON leaves out an element with no values"
+        )));
+    }
+    guarded("reading JSON", || {
+        fhirbolt::json::from_slice::<Resource>(json, strict())
+            .map_err(|e| StructureError(e.to_string()))
+    })
 }
 
 /// Strictly parse a JSON resource against the R4 model; `Ok(())` when it conforms structurally.
@@ -47,15 +102,19 @@ pub fn check_json(json: &[u8]) -> Result<(), StructureError> {
 /// Convert a JSON resource (any type, including Bundles) to FHIR XML.
 pub fn json_to_xml(json: &[u8]) -> Result<Vec<u8>, StructureError> {
     let resource = parse_json(json)?;
-    fhirbolt::xml::to_vec(&resource, None).map_err(|e| StructureError(e.to_string()))
+    guarded("writing XML", || {
+        fhirbolt::xml::to_vec(&resource, None).map_err(|e| StructureError(e.to_string()))
+    })
 }
 
 /// Parse a FHIR XML resource strictly and convert it to FHIR JSON.
 pub fn xml_to_json(xml: &[u8]) -> Result<Vec<u8>, StructureError> {
     check_well_formed(xml)?;
-    let resource = fhirbolt::xml::from_slice::<Resource>(xml, strict())
-        .map_err(|e| StructureError(e.to_string()))?;
-    fhirbolt::json::to_vec(&resource, None).map_err(|e| StructureError(e.to_string()))
+    guarded("converting XML to JSON", || {
+        let resource = fhirbolt::xml::from_slice::<Resource>(xml, strict())
+            .map_err(|e| StructureError(e.to_string()))?;
+        fhirbolt::json::to_vec(&resource, None).map_err(|e| StructureError(e.to_string()))
+    })
 }
 
 /// fhirbolt 0.4 accepts truncated XML (unclosed elements): check well-formedness first — one
@@ -150,6 +209,37 @@ mod tests {
         let json = xml_to_json(&xml).expect("to json");
         let json_text = String::from_utf8(json).expect("utf8");
         assert!(json_text.contains("72.50"), "{json_text}");
+    }
+
+    #[test]
+    fn an_empty_array_is_an_error_never_a_panic() {
+        for json in [
+            r#"{"resourceType":"Bundle","type":"searchset","entry":[]}"#,
+            r#"{"resourceType":"Patient","name":[ ]}"#,
+            r#"{"resourceType":"Patient","name":[{"given":[
+            ]}]}"#,
+        ] {
+            let refused = check_json(json.as_bytes()).expect_err(json);
+            assert!(refused.0.contains("empty array"), "{refused}");
+            assert!(json_to_xml(json.as_bytes()).is_err(), "{json}");
+        }
+        // Brackets inside strings are text, not arrays.
+        let text = r#"{"resourceType":"Patient","id":"p","text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">[] \\\" []</div>"}}"#;
+        assert_eq!(empty_array_at(text.as_bytes()), None);
+        assert_eq!(check_json(text.as_bytes()), Ok(()));
+        assert!(json_to_xml(text.as_bytes()).is_ok());
+        assert_eq!(empty_array_at(br#"{"a":[1],"b":[]}"#), Some(13));
+    }
+
+    #[test]
+    fn a_panic_inside_the_model_library_is_an_error() {
+        let failed: Result<(), StructureError> = guarded("testing", || panic!("a bug"));
+        assert_eq!(
+            failed,
+            Err(StructureError(
+                "the R4 model library failed on this document while testing".into()
+            ))
+        );
     }
 
     #[test]
