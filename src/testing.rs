@@ -136,3 +136,45 @@ impl TestDatabase {
         }
     }
 }
+
+/// Where `value` holds an empty array, object or string (every API test's FHIR JSON body is
+/// walked with this: json.html allows none of them).
+pub fn first_empty(value: &serde_json::Value, at: &str) -> Option<String> {
+    match value {
+        serde_json::Value::String(s) if s.is_empty() => Some(at.to_string()),
+        serde_json::Value::Array(items) if items.is_empty() => Some(at.to_string()),
+        serde_json::Value::Object(fields) if fields.is_empty() => Some(at.to_string()),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| first_empty(v, &format!("{at}[{i}]"))),
+        serde_json::Value::Object(fields) => fields
+            .iter()
+            .find_map(|(k, v)| first_empty(v, &format!("{at}.{k}"))),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::first_empty;
+    use serde_json::json;
+
+    #[test]
+    fn finds_the_first_empty_array_object_or_string() {
+        let clean = json!({"resourceType": "Bundle", "entry": [{"resource": {"id": "a"}}], "_given": [null, {"id": "x"}]});
+        assert_eq!(first_empty(&clean, "$"), None);
+        assert_eq!(
+            first_empty(&json!({"entry": []}), "$").as_deref(),
+            Some("$.entry")
+        );
+        assert_eq!(
+            first_empty(&json!({"a": [{"b": {}}]}), "$").as_deref(),
+            Some("$.a[0].b")
+        );
+        assert_eq!(
+            first_empty(&json!({"a": [{"b": ""}]}), "$").as_deref(),
+            Some("$.a[0].b")
+        );
+    }
+}

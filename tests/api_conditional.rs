@@ -224,3 +224,76 @@ async fn a_stale_version_condition_refuses_every_write_path() {
     })
     .await;
 }
+
+/// Search terms in a create's URL are its conditional-create criteria (fhirpy's
+/// `get_or_create()` sends them there), never ignored.
+#[tokio::test]
+async fn a_create_with_search_terms_in_the_url_is_a_conditional_create() {
+    each_backend(|app| async move {
+        let patient =
+            json!({"resourceType": "Patient", "identifier": [{"system": "urn:t", "value": "fp"}]});
+        let url = "/fhir/Patient?identifier=urn:t%7Cfp";
+        let first = app.post_json(url, &patient).await;
+        assert_eq!(first.status, StatusCode::CREATED, "{}", first.text());
+        let second = app.post_json(url, &patient).await;
+        assert_eq!(
+            second.status,
+            StatusCode::OK,
+            "the existing match: {}",
+            second.text()
+        );
+        assert_eq!(second.json()["id"], first.json()["id"]);
+        let found = app.get("/fhir/Patient?identifier=urn:t|fp").await.json();
+        assert_eq!(
+            found["entry"].as_array().map_or(0, Vec::len),
+            1,
+            "no second Patient"
+        );
+
+        let body = serde_json::to_vec(&patient).expect("json");
+        let agreeing = app
+            .request(
+                Method::POST,
+                url,
+                &[
+                    ("content-type", "application/fhir+json"),
+                    ("if-none-exist", "identifier=urn:t|fp"),
+                ],
+                Some(&body),
+            )
+            .await;
+        assert_eq!(agreeing.status, StatusCode::OK, "{}", agreeing.text());
+        let disagreeing = app
+            .request(
+                Method::POST,
+                url,
+                &[
+                    ("content-type", "application/fhir+json"),
+                    ("if-none-exist", "identifier=urn:t|other"),
+                ],
+                Some(&body),
+            )
+            .await;
+        assert_eq!(disagreeing.status, StatusCode::BAD_REQUEST);
+        assert!(
+            disagreeing.diagnostics().contains("If-None-Exist"),
+            "{}",
+            disagreeing.text()
+        );
+
+        // Response-shaping parameters are not criteria: a plain create.
+        let plain = app
+            .post_json("/fhir/Patient?_format=json&_pretty=true", &patient)
+            .await;
+        assert_eq!(plain.status, StatusCode::CREATED, "{}", plain.text());
+        let unknown = app.post_json("/fhir/Patient?colour=blue", &patient).await;
+        assert_eq!(
+            unknown.status,
+            StatusCode::BAD_REQUEST,
+            "unknown criteria are refused: {}",
+            unknown.text()
+        );
+        app
+    })
+    .await;
+}

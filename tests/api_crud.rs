@@ -34,6 +34,13 @@ async fn create_then_read_serves_the_stored_resource() {
 
         let not_modified = app.request(Method::GET, "/fhir/Patient/id-1", &[("if-none-match", "W/\"1\"")], None).await;
         assert_eq!(not_modified.status, StatusCode::NOT_MODIFIED);
+        // Strong and bare forms too (fhirpy's refresh() sends `If-None-Match: 1`).
+        for tag in ["\"1\"", "1"] {
+            let same = app.request(Method::GET, "/fhir/Patient/id-1", &[("if-none-match", tag)], None).await;
+            assert_eq!(same.status, StatusCode::NOT_MODIFIED, "If-None-Match: {tag}");
+        }
+        let other = app.request(Method::GET, "/fhir/Patient/id-1", &[("if-none-match", "2")], None).await;
+        assert_eq!(other.status, StatusCode::OK);
 
         let missing = app.get("/fhir/Patient/nope").await;
         assert_eq!(missing.status, StatusCode::NOT_FOUND);

@@ -201,6 +201,21 @@ async fn bundles_paging_and_errors() {
             .iter()
             .all(|l| l["relation"] != "next"));
 
+        // `total` comes free when the whole result is on the first page; not on a partial page
+        // (unless asked for), never under `_total=none`; `_count=0` counts (fhirpy's count()).
+        let whole = app.get("/fhir/CarePlan?patient=p1").await.json();
+        assert_eq!(whole["total"], 2, "{whole}");
+        let partial = app.get("/fhir/CarePlan?patient=p1&_count=1").await.json();
+        assert!(partial.get("total").is_none(), "{partial}");
+        let declined = app
+            .get("/fhir/CarePlan?patient=p1&_total=none")
+            .await
+            .json();
+        assert!(declined.get("total").is_none(), "{declined}");
+        let counted = app.get("/fhir/CarePlan?patient=p1&_count=0").await.json();
+        assert_eq!(counted["total"], 2, "{counted}");
+        assert!(counted.get("entry").is_none(), "{counted}");
+
         let count_only = app.get("/fhir/CarePlan?_summary=count").await.json();
         assert_eq!(count_only["total"], 3);
         assert!(

@@ -69,3 +69,29 @@ async fn health_readiness_and_request_ids() {
     })
     .await;
 }
+
+/// A trailing slash names the same endpoint: fhirpy posts Bundles to `[base]/`.
+#[tokio::test]
+async fn a_trailing_slash_names_the_same_endpoint() {
+    each_backend(|app| async move {
+        let batch = serde_json::json!({"resourceType": "Bundle", "type": "batch", "entry": [
+            {"request": {"method": "PUT", "url": "Patient/slash"},
+             "resource": {"resourceType": "Patient", "id": "slash", "active": true}}
+        ]});
+        let posted = app.post_json("/fhir/", &batch).await;
+        assert_eq!(posted.status, StatusCode::OK, "{}", posted.text());
+        assert_eq!(posted.json()["type"], "batch-response");
+        let metadata = app.get("/fhir/metadata/").await;
+        assert_eq!(metadata.status, StatusCode::OK);
+        assert_eq!(metadata.json()["resourceType"], "CapabilityStatement");
+        let search = app.get("/fhir/Patient/?active=true").await;
+        assert_eq!(search.status, StatusCode::OK);
+        assert_eq!(search.json()["entry"][0]["resource"]["id"], "slash");
+        let read = app.get("/fhir/Patient/slash/").await;
+        assert_eq!(read.status, StatusCode::OK);
+        assert_eq!(read.json()["id"], "slash");
+        assert_eq!(app.get("/fhir/Banana/").await.status, StatusCode::NOT_FOUND);
+        app
+    })
+    .await;
+}

@@ -101,5 +101,7 @@ mod tests {
         assert_eq!(if_match(&with("if-match", "W/\"4\"")).unwrap(), Some(4));
         assert!(if_match(&with("if-match", "four")).is_err());
         assert_eq!(if_none_match(&with("if-none-match", "W/\"2\"")), Some(2));
+        assert_eq!(if_none_match(&with("if-none-match", "\"2\"")), Some(2));
+        assert_eq!(if_none_match(&with("if-none-match", "2")), Some(2));
     }
 }

@@ -16,8 +16,41 @@ use axum::Router;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
-/// The route table: FHIR under `/fhir`, health probes at the root.
+/// The route table: FHIR under `/fhir`, health probes at the root. A trailing slash names the
+/// same endpoint (`POST /fhir/` is the batch/transaction endpoint, `/fhir/metadata/` the
+/// CapabilityStatement, `/fhir/Patient/` the type), as clients such as fhirpy send it.
 pub fn routes(state: AppState) -> Router {
+    let table = route_table(state);
+    Router::new().fallback_service(
+        tower::ServiceBuilder::new()
+            .map_request(without_trailing_slash)
+            .service(table),
+    )
+}
+
+/// `path/` becomes `path` before routing (the root `/` stays); the query is kept.
+fn without_trailing_slash(mut request: axum::extract::Request) -> axum::extract::Request {
+    let uri = request.uri();
+    let path = uri.path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
+        let rewritten = match uri.query() {
+            Some(query) => format!("{trimmed}?{query}"),
+            None => trimmed.to_string(),
+        };
+        let mut parts = uri.clone().into_parts();
+        if let Ok(path_and_query) = rewritten.parse() {
+            parts.path_and_query = Some(path_and_query);
+            if let Ok(uri) = axum::http::Uri::from_parts(parts) {
+                *request.uri_mut() = uri;
+            }
+        }
+    }
+    request
+}
+
+fn route_table(state: AppState) -> Router {
     use handlers::*;
     // Everything but discovery needs a valid access token (see `auth`).
     let protected = Router::new()

@@ -444,16 +444,22 @@ fn busy(resource_type: &str, id: &str) -> FhirError {
     )
 }
 
-/// Parse an `If-Match` value: `W/"3"` or `"3"` (http.html#concurrency).
+/// Parse a version ETag as `If-Match` and `If-None-Match` carry it: `W/"3"` or `"3"`
+/// (http.html#concurrency), and the bare `3` some clients send (fhirpy's `refresh()`): its
+/// meaning is just as plain.
 pub fn parse_etag(text: &str) -> FhirResult<i64> {
     let t = text.trim();
-    let t = t.strip_prefix("W/").unwrap_or(t);
-    t.strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
-        .and_then(parse_version)
-        .ok_or_else(|| {
-            FhirError::bad_request(format!("If-Match must look like W/\"3\", got {text:?}"))
-        })
+    let (weak, t) = match t.strip_prefix("W/") {
+        Some(rest) => (true, rest),
+        None => (false, t),
+    };
+    let quoted = t.strip_prefix('"').and_then(|t| t.strip_suffix('"'));
+    let bare = Some(t).filter(|_| !weak);
+    quoted.or(bare).and_then(parse_version).ok_or_else(|| {
+        FhirError::bad_request(format!(
+            "a version tag must look like W/\"3\", got {text:?}"
+        ))
+    })
 }
 
 #[cfg(test)]
@@ -464,7 +470,8 @@ mod tests {
     fn etags_weak_and_strong() {
         assert_eq!(parse_etag("W/\"3\"").unwrap(), 3);
         assert_eq!(parse_etag("\"12\"").unwrap(), 12);
-        for bad in ["3", "W/3", "W/\"\"", "\"x\"", "*"] {
+        assert_eq!(parse_etag("3").unwrap(), 3, "the bare form fhirpy sends");
+        for bad in ["W/3", "W/\"\"", "\"x\"", "*", "", "3\"", "-3", "3 4"] {
             assert!(parse_etag(bad).is_err(), "{bad}");
         }
     }

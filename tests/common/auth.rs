@@ -367,6 +367,17 @@ pub async fn send(
         .body(body.unwrap_or_default().into_bytes())
         .expect("request");
     let response = http_client(request).await.expect("HTTP");
+    let fhir_json = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/fhir+json"));
+    if fhir_json && !response.body().is_empty() {
+        let value: Value = serde_json::from_slice(response.body()).expect("FHIR JSON is JSON");
+        if let Some(at) = coplan::testing::first_empty(&value, "$") {
+            panic!("{url}: FHIR JSON never has an empty array, object or string, but {at} is empty in {value}");
+        }
+    }
     Reply {
         status: response.status().as_u16(),
         headers: response.headers().clone(),

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, Method, Request, StatusCode};
 use coplan::app::{self, AppState};
 use coplan::clock::{SequentialIds, SteppingClock};
 use coplan::config::ConfigLayer;
-use coplan::testing::{Backend, TestDatabase};
+use coplan::testing::{first_empty, Backend, TestDatabase};
 use serde_json::Value;
 use std::sync::Arc;
 use tower::ServiceExt;
@@ -112,6 +112,20 @@ impl TestApp {
             .await
             .expect("body")
             .to_vec();
+        let fhir_json = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|t| t.starts_with("application/fhir+json"));
+        if fhir_json && !body.is_empty() {
+            let value: Value = serde_json::from_slice(&body)
+                .unwrap_or_else(|e| panic!("{uri}: a FHIR JSON body that is not JSON ({e})"));
+            if let Some(at) = first_empty(&value, "$") {
+                panic!(
+                    "{uri}: FHIR JSON never has an empty array, object or string (json.html), \
+                     but {at} is empty in {value}"
+                );
+            }
+        }
         TestResponse {
             status,
             headers,

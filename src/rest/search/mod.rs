@@ -277,6 +277,18 @@ impl FhirService {
         };
         let has_more = rows.len() > count as usize;
         rows.truncate(count as usize);
+        // When the whole result is on the first page its size is the total, at no cost: give
+        // it (clients' paging UIs rely on `total`) unless `_total=none` declines it.
+        let total = match total {
+            Some(total) => Some(total),
+            None if query.after.is_none()
+                && !has_more
+                && request.total != Some(TotalMode::None) =>
+            {
+                Some(rows.len() as i64)
+            }
+            None => None,
+        };
         let matches: Vec<(String, String)> = rows
             .iter()
             .map(|r| (input.resource_type.clone(), r.id.clone()))
