@@ -95,3 +95,69 @@ async fn a_trailing_slash_names_the_same_endpoint() {
     })
     .await;
 }
+
+/// Operations have routes at every level, GET and POST (a `Parameters` body); unknown ones
+/// and ones invoked where they are not defined are 404 `not-supported`.
+#[tokio::test]
+async fn operations_are_routed_at_every_level_with_parameters_in() {
+    each_backend(|app| async move {
+        let patient = serde_json::json!({"resourceType": "Patient", "id": "op1"});
+        assert_eq!(app.put_json("/fhir/Patient/op1", &patient, &[]).await.status, StatusCode::CREATED);
+        for (id, text) in [("g1", "walk"), ("g2", "swim")] {
+            let goal = serde_json::json!({"resourceType": "Goal", "id": id, "lifecycleStatus": "active",
+                "description": {"text": text}, "subject": {"reference": "Patient/op1"}});
+            assert_eq!(app.put_json(&format!("/fhir/Goal/{id}"), &goal, &[]).await.status, StatusCode::CREATED);
+        }
+
+        let got = app.get("/fhir/Patient/op1/$everything").await;
+        assert_eq!(got.status, StatusCode::OK, "{}", got.text());
+        assert_eq!(got.json()["entry"].as_array().map_or(0, Vec::len), 3);
+
+        let fhir = [("content-type", "application/fhir+json")];
+        let parameters = serde_json::json!({"resourceType": "Parameters", "parameter": [
+            {"name": "_type", "valueString": "Goal"}, {"name": "_count", "valueInteger": 1}]});
+        let body = serde_json::to_vec(&parameters).expect("json");
+        let posted = app.request(Method::POST, "/fhir/Patient/op1/$everything", &fhir, Some(&body)).await;
+        assert_eq!(posted.status, StatusCode::OK, "{}", posted.text());
+        let page = posted.json();
+        assert_eq!(page["entry"].as_array().map_or(0, Vec::len), 1, "{page}");
+        assert_eq!(page["entry"][0]["resource"]["resourceType"], "Goal");
+        assert!(page["link"].as_array().expect("links").iter().any(|l| l["relation"] == "next"), "{page}");
+        let empty = app.request(Method::POST, "/fhir/Patient/op1/$everything", &[], Some(b"")).await;
+        assert_eq!(empty.status, StatusCode::OK, "no body is no parameters: {}", empty.text());
+
+        for (method, path, says) in [
+            (Method::GET, "/fhir/$nope", "no operation $nope"),
+            (Method::POST, "/fhir/$nope", "no operation $nope"),
+            (Method::GET, "/fhir/Patient/$nope", "no operation $nope"),
+            (Method::POST, "/fhir/Patient/$everything", "not defined on the Patient type"),
+            (Method::GET, "/fhir/Goal/g1/$everything", "not defined on a Goal"),
+            (Method::GET, "/fhir/$everything", "not defined at the system level"),
+        ] {
+            let refused = app.request(method.clone(), path, &[], None).await;
+            assert_eq!(refused.status, StatusCode::NOT_FOUND, "{method} {path}");
+            assert_eq!(refused.json()["issue"][0]["code"], "not-supported", "{method} {path}");
+            assert!(refused.diagnostics().contains(says), "{method} {path}: {}", refused.text());
+        }
+        let not_parameters = serde_json::to_vec(&patient).expect("json");
+        let wrong = app.request(Method::POST, "/fhir/Patient/op1/$everything", &fhir, Some(&not_parameters)).await;
+        assert_eq!(wrong.status, StatusCode::BAD_REQUEST, "{}", wrong.text());
+        let unknown = app.get("/fhir/Patient/op1/$everything?colour=blue").await;
+        assert_eq!(unknown.status, StatusCode::BAD_REQUEST, "{}", unknown.text());
+        assert!(unknown.diagnostics().contains("colour"));
+        let not_an_operation = app.request(Method::POST, "/fhir/Patient/op1", &fhir, Some(&not_parameters)).await;
+        assert_eq!(not_an_operation.status, StatusCode::METHOD_NOT_ALLOWED);
+
+        let metadata = app.get("/fhir/metadata").await.json();
+        let patient_entry = metadata["rest"][0]["resource"]
+            .as_array()
+            .expect("resources")
+            .iter()
+            .find(|r| r["type"] == "Patient")
+            .cloned()
+            .expect("Patient");
+        assert_eq!(patient_entry["operation"][0]["name"], "everything");
+        app
+    })
+    .await;
+}

@@ -14,8 +14,8 @@ use crate::error::{ErrorKind, FhirError, FhirResult};
 use crate::policy::Access;
 use crate::rest::search::SearchInput;
 use crate::rest::{
-    capability_statement, ConditionalCreate, DeleteOutcome, EverythingParams, HistoryParams,
-    UpdateOutcome, VersionedResource,
+    capability_statement, ConditionalCreate, DeleteOutcome, HistoryParams, Level, OperationCall,
+    OperationInput, UpdateOutcome, VersionedResource,
 };
 use crate::store::HistoryScope;
 use axum::body::Body;
@@ -72,8 +72,13 @@ where
 
 /// Read the body within the configured limit and parse it as a FHIR resource (JSON or XML).
 async fn resource_body(state: &AppState, headers: &HeaderMap, body: Body) -> FhirResult<Value> {
-    let format = request_format(header_text(headers, "content-type"))?;
     let bytes = read_body(state, body).await?;
+    resource_from_bytes(headers, bytes)
+}
+
+/// Parse a request body already read as a FHIR resource in its `Content-Type` (JSON or XML).
+fn resource_from_bytes(headers: &HeaderMap, bytes: Bytes) -> FhirResult<Value> {
+    let format = request_format(header_text(headers, "content-type"))?;
     let json = match format {
         Format::Json => bytes,
         Format::Xml => Bytes::from(fhir_r4::xml_to_json(&bytes).map_err(|e| {
@@ -173,6 +178,10 @@ pub async fn read(
     headers: HeaderMap,
 ) -> Response {
     let query = Query::parse(raw);
+    if id.starts_with('$') {
+        let at = (Level::Type, Some(resource_type), None, id);
+        return run_operation(state, access, at, query, headers, None).await;
+    }
     respond(negotiate(&query, &headers), |format| async move {
         let resource = state.fhir.read(&access, &resource_type, &id).await?;
         if if_none_match(&headers) == Some(resource.version_id) {
@@ -212,6 +221,10 @@ pub async fn create(
     body: Body,
 ) -> Response {
     let query = Query::parse(raw);
+    if resource_type.starts_with('$') {
+        let at = (Level::System, None, None, resource_type);
+        return run_operation(state, access, at, query, headers, Some(body)).await;
+    }
     respond(negotiate(&query, &headers), |format| async move {
         crate::rest::check_known_type(&resource_type)?;
         let condition = create_condition(header_text(&headers, "if-none-exist"), &query)?;
@@ -533,15 +546,12 @@ pub async fn search(
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
 ) -> Response {
-    run_search(
-        state,
-        access,
-        Query::parse(raw),
-        headers,
-        resource_type,
-        None,
-    )
-    .await
+    let query = Query::parse(raw);
+    if resource_type.starts_with('$') {
+        let at = (Level::System, None, None, resource_type);
+        return run_operation(state, access, at, query, headers, None).await;
+    }
+    run_search(state, access, query, headers, resource_type, None).await
 }
 
 /// `POST /{type}/_search` with a form body: the same as GET with the parameters combined.
@@ -577,24 +587,86 @@ pub async fn search_post(
     run_search(state, access, query, headers, resource_type, None).await
 }
 
-async fn everything(
+/// An operation request (`$op` at the system, type or instance level): its URL parameters
+/// and, for POST, a `Parameters` body (an empty body is no parameters), run through the one
+/// operation dispatch (`rest::operations`).
+async fn run_operation(
     state: AppState,
     access: Access,
-    id: String,
+    at: (Level, Option<String>, Option<String>, String),
     query: Query,
     headers: HeaderMap,
+    body: Option<Body>,
 ) -> Response {
+    let (level, resource_type, id, code) = at;
     respond(negotiate(&query, &headers), |format| async move {
-        let params = EverythingParams {
-            since: query.get("_since").map(str::to_string),
-            types: query.get("_type").map(str::to_string),
-            count: query.get("_count").map(str::to_string),
-            page: query.get("_page").map(str::to_string),
+        let mut input = OperationInput::from_pairs(query.pairs());
+        let post = body.is_some();
+        if let Some(body) = body {
+            let bytes = read_body(&state, body).await?;
+            if !bytes.iter().all(u8::is_ascii_whitespace) {
+                let value = resource_from_bytes(&headers, bytes)?;
+                let checked = crate::validate::check_resource(value, "Parameters")?;
+                input.add_parameters(checked.value())?;
+            }
+        }
+        let call = OperationCall {
+            code: &code,
+            level,
+            resource_type: resource_type.as_deref(),
+            id: id.as_deref(),
+            post,
+            input,
         };
-        let bundle = state.fhir.everything(&access, &id, &params).await?;
-        Ok(body_response(StatusCode::OK, format, bundle))
+        let answer = state.fhir.operation(&access, &call).await?;
+        Ok(body_response(StatusCode::OK, format, answer))
     })
     .await
+}
+
+/// `POST /{type}/{id}`: only an operation on the type (`/{type}/$op`) lives there.
+pub async fn type_operation_post(
+    State(state): State<AppState>,
+    Extension(access): Extension<Access>,
+    Path((resource_type, code)): Path<(String, String)>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let query = Query::parse(raw);
+    if !code.starts_with('$') {
+        return method_not_allowed_here("POST", &format!("/{resource_type}/{code}"));
+    }
+    let at = (Level::Type, Some(resource_type), None, code);
+    run_operation(state, access, at, query, headers, Some(body)).await
+}
+
+/// `POST /{type}/{id}/{x}`: only an operation on the instance (`/{type}/{id}/$op`) lives there.
+pub async fn instance_operation_post(
+    State(state): State<AppState>,
+    Extension(access): Extension<Access>,
+    Path((resource_type, id, code)): Path<(String, String, String)>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let query = Query::parse(raw);
+    if !code.starts_with('$') {
+        return method_not_allowed_here("POST", &format!("/{resource_type}/{id}/{code}"));
+    }
+    let at = (Level::Instance, Some(resource_type), Some(id), code);
+    run_operation(state, access, at, query, headers, Some(body)).await
+}
+
+fn method_not_allowed_here(method: &str, path: &str) -> Response {
+    error_response(
+        &FhirError::new(
+            ErrorKind::MethodNotAllowed,
+            "not-supported",
+            format!("{method} is not allowed on {path}"),
+        ),
+        Format::Json,
+    )
 }
 
 /// `GET /Patient/{id}/{type}?…`: search within a patient's compartment.
@@ -606,8 +678,9 @@ pub async fn compartment_search(
     headers: HeaderMap,
 ) -> Response {
     let query = Query::parse(raw);
-    if compartment == "Patient" && resource_type == "$everything" {
-        return everything(state, access, id, query, headers).await;
+    if resource_type.starts_with('$') {
+        let at = (Level::Instance, Some(compartment), Some(id), resource_type);
+        return run_operation(state, access, at, query, headers, None).await;
     }
     if compartment != "Patient" {
         let err = FhirError::not_found(format!(

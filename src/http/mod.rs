@@ -67,10 +67,17 @@ fn route_table(state: AppState) -> Router {
         .route("/{type}/_history", get(history_type))
         .route(
             "/{type}/{id}",
-            get(read).put(update).patch(patch).delete(delete),
+            get(read)
+                .put(update)
+                .patch(patch)
+                .delete(delete)
+                .post(type_operation_post),
         )
         .route("/{type}/{id}/_history", get(history_instance))
-        .route("/{type}/{id}/{compartment_type}", get(compartment_search))
+        .route(
+            "/{type}/{id}/{compartment_type}",
+            get(compartment_search).post(instance_operation_post),
+        )
         .route("/{type}/{id}/_history/{vid}", get(vread))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

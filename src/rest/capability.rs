@@ -66,15 +66,26 @@ pub fn capability_statement(base_url: &str, resource_types: &[&str]) -> Value {
                 "conditionalDelete": "multiple",
                 "searchParam": search_params(rt),
             });
-            if *rt == "Patient" {
-                resource["operation"] = json!([{
-                    "name": "everything",
-                    "definition": "http://hl7.org/fhir/OperationDefinition/Patient-everything",
-                }]);
+            let operations: Vec<Value> = super::operations::operations_on(rt)
+                .map(|op| json!({"name": op.name, "definition": op.definition}))
+                .collect();
+            if !operations.is_empty() {
+                resource["operation"] = Value::Array(operations);
             }
             resource
         })
         .collect();
+    let mut rest = json!({
+        "mode": "server",
+        "resource": resources,
+        "interaction": SYSTEM_INTERACTIONS.iter().map(|i| json!({"code": i})).collect::<Vec<_>>(),
+    });
+    let system_operations: Vec<Value> = super::operations::system_operations()
+        .map(|op| json!({"name": op.name, "definition": op.definition}))
+        .collect();
+    if !system_operations.is_empty() {
+        rest["operation"] = Value::Array(system_operations);
+    }
     json!({
         "resourceType": "CapabilityStatement",
         "status": "active",
@@ -92,10 +103,6 @@ pub fn capability_statement(base_url: &str, resource_types: &[&str]) -> Value {
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "application/fhir+xml"],
         "patchFormat": ["application/json-patch+json"],
-        "rest": [{
-            "mode": "server",
-            "resource": resources,
-            "interaction": SYSTEM_INTERACTIONS.iter().map(|i| json!({"code": i})).collect::<Vec<_>>(),
-        }],
+        "rest": [rest],
     })
 }

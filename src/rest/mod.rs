@@ -1,17 +1,17 @@
 //! FHIR R4 RESTful interactions (http.html) without HTTP types: read, vread, create, update,
-//! patch, delete, history and the CapabilityStatement. The HTTP layer maps requests onto these
+//! patch, delete, history, operations and the CapabilityStatement. The HTTP layer maps requests onto these
 //! and their results (or [`FhirError`]s) back onto responses.
 
 mod bundle_json;
 mod capability;
 mod conditional;
-mod everything;
 mod guard;
 mod history;
 mod instant;
 mod keyed_lock;
 mod membership;
 mod meta;
+pub mod operations;
 mod reach;
 mod read;
 mod reindex;
@@ -21,10 +21,10 @@ mod write;
 
 pub use capability::capability_statement;
 pub use conditional::{ConditionalCreate, MAX_CONDITIONAL_DELETE};
-pub use everything::EverythingParams;
 pub use history::{HistoryPage, HistoryParams};
 pub use instant::{format_instant, parse_instant};
 pub use membership::MembershipCache;
+pub use operations::{EverythingParams, Level, OperationCall, OperationInput};
 pub use transaction::MAX_BUNDLE_ENTRIES;
 pub use write::{parse_etag, DeleteOutcome, UpdateOutcome};
 

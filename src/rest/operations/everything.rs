@@ -4,11 +4,11 @@
 //! changed since an instant, `_type` restricts the types, `_count` sizes the pages; paging is
 //! by keyset over (type, id), so pages stay correct while data changes.
 
-use super::bundle_json::{push_json_string, BundleJson};
-use super::search::{patient_compartment_clause, patient_compartment_types};
-use super::{format_instant, parse_instant, store_error, FhirService};
 use crate::error::{FhirError, FhirResult};
 use crate::policy::{Access, Permission};
+use crate::rest::bundle_json::{push_json_string, BundleJson};
+use crate::rest::search::{patient_compartment_clause, patient_compartment_types};
+use crate::rest::{format_instant, parse_instant, store_error, FhirService};
 use crate::store::search::{
     Clause, Condition, IncludeDirection, IncludeQuery, Order, Range, RangeOp, SearchQuery,
 };
@@ -48,7 +48,7 @@ impl FhirService {
             .map(|t| t.split(',').map(|s| s.trim().to_string()).collect());
         if let Some(types) = &wanted {
             for t in types {
-                super::check_known_type(t)?;
+                crate::rest::check_known_type(t)?;
             }
         }
         let count = match params.count.as_deref() {
