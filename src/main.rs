@@ -400,7 +400,7 @@ async fn rotate_keys(config: coplan::config::Config) -> Result<(), String> {
 
 async fn demo(config: coplan::config::Config) -> Result<(), String> {
     let (state, _auth) = auth_server(config).await?;
-    let text = coplan::auth::demo::run(&state).await?;
+    let text = coplan::demo::run(&state).await?;
     println!("{text}");
     Ok(())
 }

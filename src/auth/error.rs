@@ -1,9 +1,5 @@
 //! OAuth 2.0 errors (RFC 6749 §5.2 for the token endpoint, §4.1.2.1 for authorization
-//! redirects, RFC 7009/7662): one error type, rendered as JSON in one place.
-
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use serde_json::json;
+//! redirects, RFC 7009/7662): one error type, rendered as JSON in one place (`http/smart.rs`).
 
 /// An OAuth error with its RFC code and a human-readable description (never a secret).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -56,12 +52,12 @@ impl OAuthError {
     }
 
     /// The HTTP status for this error at the token, introspection or revocation endpoint.
-    pub fn status(&self) -> StatusCode {
+    pub fn http_status(&self) -> u16 {
         match self.code {
-            "invalid_client" => StatusCode::UNAUTHORIZED,
-            "server_error" => StatusCode::INTERNAL_SERVER_ERROR,
-            "access_denied" => StatusCode::FORBIDDEN,
-            _ => StatusCode::BAD_REQUEST,
+            "invalid_client" => 401,
+            "server_error" => 500,
+            "access_denied" => 403,
+            _ => 400,
         }
     }
 }
@@ -70,21 +66,5 @@ impl From<crate::store::StoreError> for OAuthError {
     fn from(err: crate::store::StoreError) -> Self {
         tracing::error!(%err, "authorization server storage failed");
         OAuthError::server_error("the authorization server's storage is unavailable")
-    }
-}
-
-impl IntoResponse for OAuthError {
-    fn into_response(self) -> Response {
-        let status = self.status();
-        let body = json!({"error": self.code, "error_description": self.description});
-        let mut response = super::http::no_store_json(status, &body);
-        let headers = response.headers_mut();
-        if status == StatusCode::UNAUTHORIZED && self.basic_challenge {
-            headers.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"coplan\", charset=\"UTF-8\""),
-            );
-        }
-        response
     }
 }

@@ -2,26 +2,24 @@
 //! endpoint (login, patient picker, consent), the token endpoint (authorization_code + PKCE,
 //! refresh_token, client_credentials), introspection (RFC 7662), revocation (RFC 7009), EHR
 //! launch registration, signing keys and the [`crate::policy::BearerVerifier`] for the access
-//! tokens it issues. Its HTTP routes are in `http.rs`; everything else is plain async Rust over
+//! tokens it issues. No HTTP here: its axum routes are `http/smart.rs`; this is plain async Rust over
 //! an [`AuthStore`], an injected clock and an injected secret generator.
 
 pub mod admin;
 pub mod authorize;
 pub mod clients;
-pub mod demo;
 pub mod discovery;
 pub mod error;
 pub mod external;
 mod fetch;
 pub mod grants;
-pub mod http;
 pub mod keys;
 pub mod launch;
 pub mod pages;
 mod picker;
 pub mod scopes;
 pub mod secrets;
-mod session;
+pub(crate) mod session;
 pub mod tokens;
 pub mod users;
 

@@ -1,7 +1,7 @@
 //! The HTTP layer (axum only): the route table, thin handlers, content negotiation, header
 //! parsing, response building and middleware. FHIR semantics live in `rest`.
 
-mod auth;
+mod bearer;
 mod cors;
 mod handlers;
 pub mod headers;
@@ -9,6 +9,7 @@ mod middleware;
 pub mod negotiate;
 mod panic_guard;
 pub mod response;
+mod smart;
 
 use crate::app::AppState;
 use axum::routing::get;
@@ -81,7 +82,7 @@ fn route_table(state: AppState) -> Router {
         .route("/{type}/{id}/_history/{vid}", get(vread))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            auth::authenticate,
+            bearer::authenticate,
         ));
     let fhir = Router::new()
         .route("/metadata", get(metadata))
@@ -90,7 +91,7 @@ fn route_table(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .merge(crate::auth::http::routes())
+        .merge(smart::routes())
         .nest("/fhir", fhir)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

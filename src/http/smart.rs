@@ -2,15 +2,15 @@
 //! token, introspection, revocation and EHR-launch endpoints. Thin: parse, call [`AuthServer`],
 //! render. When the state has no authorization server these routes answer 404.
 
-use super::authorize::{Outcome, Params};
-use super::discovery;
-use super::error::OAuthError;
-use super::grants::Form;
-use super::launch::LaunchContext;
-use super::scopes::{self, EHR_LAUNCH_SCOPE};
-use super::session::cookie_value;
-use super::AuthServer;
 use crate::app::AppState;
+use crate::auth::authorize::{Outcome, Params};
+use crate::auth::discovery;
+use crate::auth::error::OAuthError;
+use crate::auth::grants::Form;
+use crate::auth::launch::LaunchContext;
+use crate::auth::scopes::{self, EHR_LAUNCH_SCOPE};
+use crate::auth::session::cookie_value;
+use crate::auth::AuthServer;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -50,11 +50,11 @@ async fn demo_callback(RawQuery(query): RawQuery) -> Response {
     for (k, v) in &pairs {
         rows.push_str(&format!(
             "<dt>{}</dt><dd><code>{}</code></dd>\n",
-            super::pages::escape(k),
-            super::pages::escape(v)
+            crate::auth::pages::escape(k),
+            crate::auth::pages::escape(v)
         ));
     }
-    let html = super::pages::layout(
+    let html = crate::auth::pages::layout(
         "Demo app callback",
         &format!(
             "<h1>The demo app received</h1>\n<dl>\n{rows}</dl>\n<p>Exchange the code at the \
@@ -254,7 +254,7 @@ async fn authorize(
             tracing::error!(error = %e, "authorization endpoint failed");
             Outcome::Page {
                 status: 500,
-                html: super::pages::error(
+                html: crate::auth::pages::error(
                     "Something went wrong",
                     "Coplan could not complete the sign-in. Please try again later.",
                 ),
@@ -342,7 +342,7 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
             }
         },
     };
-    let mut response = (status, super::pages::error(title, message)).into_response();
+    let mut response = (status, crate::auth::pages::error(title, message)).into_response();
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -352,7 +352,7 @@ async fn logout(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
     if status == StatusCode::OK {
         if let Ok(v) = HeaderValue::from_str(&format!(
             "{}=; Path=/auth; HttpOnly; SameSite=Lax; Max-Age=0",
-            super::session::COOKIE
+            crate::auth::session::COOKIE
         )) {
             h.insert(header::SET_COOKIE, v);
         }
@@ -380,7 +380,7 @@ async fn register_launch(
                 .map_err(|e| OAuthError::invalid_client(e.0))?;
             scopes::has(&claims.scope, EHR_LAUNCH_SCOPE)
         } else {
-            let creds = super::clients::ClientCredentials {
+            let creds = crate::auth::clients::ClientCredentials {
                 authorization: Some(authorization),
                 ..Default::default()
             };
@@ -413,4 +413,21 @@ async fn register_launch(
     }
     .await;
     result.unwrap_or_else(|e| e.into_response())
+}
+
+/// An OAuth error as RFC 6749 §5.2 JSON, never cached.
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.http_status()).unwrap_or(StatusCode::BAD_REQUEST);
+        let body = json!({"error": self.code, "error_description": self.description});
+        let mut response = no_store_json(status, &body);
+        let headers = response.headers_mut();
+        if status == StatusCode::UNAUTHORIZED && self.basic_challenge {
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"coplan\", charset=\"UTF-8\""),
+            );
+        }
+        response
+    }
 }

@@ -3,10 +3,10 @@
 //! and registered demo apps (a public portal app and an EHR system client), then describes how
 //! to complete a standalone launch in a browser and an EHR launch with curl.
 
-use super::clients::{Client, ClientKind};
-use super::scopes::EHR_LAUNCH_SCOPE;
-use super::secrets::{hash_secret, pkce_s256};
 use crate::app::AppState;
+use crate::auth::clients::{Client, ClientKind};
+use crate::auth::scopes::EHR_LAUNCH_SCOPE;
+use crate::auth::secrets::{hash_secret, pkce_s256};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
