@@ -387,7 +387,10 @@ async fn rotate_keys(config: coplan::config::Config) -> Result<(), String> {
         .max(auth.settings.id_token_seconds)
         + 300;
     let ahead = auth.settings.key_publish_ahead_seconds();
-    let rotation = coplan::auth::keys::rotate(auth.store.as_ref(), auth.now(), ahead, keep)
+    let der = coplan::auth::keys::generate_key()
+        .await
+        .map_err(|e| e.to_string())?;
+    let rotation = coplan::auth::keys::rotate(auth.store.as_ref(), &der, auth.now(), ahead, keep)
         .await
         .map_err(|e| e.to_string())?;
     println!(

@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 
 const BASE_URL: &str = "http://coplan.test/fhir";
 /// Small reload and cache times so the rotation plays out in seconds: publish ahead is
-/// max-age + 2 reloads = 4 s.
+/// max-age + 2 reloads = 5 s.
 const ENV: [(&str, &str); 3] = [
     ("COPLAN_KEY_RELOAD_SECONDS", "1"),
-    ("COPLAN_JWKS_MAX_AGE_SECONDS", "2"),
+    ("COPLAN_JWKS_MAX_AGE_SECONDS", "3"),
     ("COPLAN_BASE_URL", BASE_URL),
 ];
 
@@ -183,7 +183,7 @@ fn rotation_story(dir: &std::path::Path, database_url: Option<&str>) {
     let b = serve(dir, database_url);
     let (before, head) = jwks_kids(&a);
     assert_eq!(before.len(), 1, "{before:?}");
-    assert!(head.contains("cache-control: public, max-age=2"), "{head}");
+    assert!(head.contains("cache-control: public, max-age=3"), "{head}");
     assert_eq!(jwks_kids(&b).0, before, "both nodes share one key");
     let old_kid = before[0].clone();
 
@@ -195,7 +195,7 @@ fn rotation_story(dir: &std::path::Path, database_url: Option<&str>) {
         .and_then(|t| t.split(':').next())
         .expect("the new kid is printed")
         .to_string();
-    assert!(text.contains("signing in 4 s"), "{text}");
+    assert!(text.contains("signing in 5 s"), "{text}");
 
     // Right after the rotation both nodes still sign with the old key.
     let (old_token, kid) = token(&b, &basic);

@@ -196,7 +196,8 @@ async fn a_rotated_key_is_published_on_every_node_before_any_node_signs_with_it(
         let old_kid = our_kid(&server);
         let old = sign_ours(&server, &claims(&server));
 
-        let rotation = coplan::auth::keys::rotate(store, t0, ahead, 900)
+        let der = coplan::auth::keys::generate_key().await.expect("a key");
+        let rotation = coplan::auth::keys::rotate(store, &der, t0, ahead, 900)
             .await
             .expect("rotate");
         let new_kid = rotation.kid.clone();

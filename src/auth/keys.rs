@@ -125,9 +125,7 @@ impl KeyRing {
         };
         ring.reload(store, now).await?;
         if ring.is_empty() {
-            let der = tokio::task::spawn_blocking(generate_rsa_der)
-                .await
-                .map_err(|e| StoreError::Internal(e.to_string()))??;
+            let der = generate_key().await?;
             add_key(store, &der, now).await?;
             ring.reload(store, now).await?;
         }
@@ -141,10 +139,14 @@ impl KeyRing {
     /// Re-read the keys (another node may have rotated).
     pub async fn reload(&self, store: &dyn AuthStore, now: i64) -> Result<(), StoreError> {
         let rows = store.signing_keys(now).await?;
-        let loaded = rows
+        let mut loaded = rows
             .iter()
             .map(|r| load(r).map(std::sync::Arc::new))
             .collect::<Result<Vec<_>, _>>()?;
+        // Newest first in signing order: the key that never retires, then by when each stops
+        // signing. Creation times have one-second resolution, so two keys created in the same
+        // second (a rotation right after the first key) are told apart by this, not by them.
+        loaded.sort_by_key(|k| std::cmp::Reverse(k.retired_at.unwrap_or(i64::MAX)));
         if let Ok(mut keys) = self.keys.write() {
             *keys = loaded;
         }
@@ -174,8 +176,9 @@ impl KeyRing {
         Ok(())
     }
 
-    /// The key that signs at `now`: the oldest one not yet retired (a rotated key waits,
-    /// published, until the one before it retires); the newest if every one is.
+    /// The key that signs at `now`: of those not yet retired, the one retiring soonest (a
+    /// rotated key waits, published, until the one before it retires); the newest if every one
+    /// is retired.
     fn signing_at(&self, now: i64) -> Option<std::sync::Arc<LoadedKey>> {
         let keys = self.keys.read().ok()?;
         keys.iter()
@@ -247,18 +250,25 @@ pub struct Rotation {
     pub old_keys_expire_at: i64,
 }
 
-/// Rotate: publish a new key now; it signs from `now + publish_ahead_seconds`, and the keys
-/// before it stay published `keep_seconds` longer (the life of the last token they sign).
+/// Generate a new signing key off the async threads (it takes a moment). Generate before
+/// reading the clock for [`rotate`], so the publish-ahead time is not eaten by key generation.
+pub async fn generate_key() -> Result<Vec<u8>, StoreError> {
+    tokio::task::spawn_blocking(generate_rsa_der)
+        .await
+        .map_err(|e| StoreError::Internal(e.to_string()))?
+}
+
+/// Rotate to `der` (from [`generate_key`]): publish it at `now`; it signs from
+/// `now + publish_ahead_seconds`, and the keys before it stay published `keep_seconds` longer
+/// (the life of the last token they sign).
 pub async fn rotate(
     store: &dyn AuthStore,
+    der: &[u8],
     now: i64,
     publish_ahead_seconds: i64,
     keep_seconds: i64,
 ) -> Result<Rotation, StoreError> {
-    let der = tokio::task::spawn_blocking(generate_rsa_der)
-        .await
-        .map_err(|e| StoreError::Internal(e.to_string()))??;
-    let kid = add_key(store, &der, now).await?;
+    let kid = add_key(store, der, now).await?;
     let signs_from = now + publish_ahead_seconds.max(0);
     let old_keys_expire_at = signs_from + keep_seconds;
     store

@@ -5,7 +5,7 @@
 //! they write and on every reference they make.
 
 use super::search::{in_patient_compartment, patients_compartment_clause};
-use super::{store_error, FhirService};
+use super::FhirService;
 use crate::error::{FhirError, FhirResult};
 use crate::policy::{Access, Decision, Permission, Rule};
 use crate::store::index::IndexRow;
@@ -64,7 +64,7 @@ impl FhirService {
         ids: &[String],
     ) -> FhirResult<i64> {
         let query = among_ids(resource_type, clauses, ids);
-        self.store.count(&query).await.map_err(store_error)
+        self.store.count(&query).await.map_err(FhirError::from)
     }
 
     /// Check that the current `resource_type/id` is within `rule`: a 404 when it is outside the
@@ -108,7 +108,7 @@ impl FhirService {
         }
         let clauses = self.rule_clauses(rule, resource_type)?;
         let query = among_ids(resource_type, clauses, ids);
-        let rows = self.store.search(&query).await.map_err(store_error)?;
+        let rows = self.store.search(&query).await?;
         Ok(rows.into_iter().map(|r| r.id).collect())
     }
 

@@ -6,7 +6,7 @@
 
 use super::bundle_json::{push_json_string, BundleJson};
 use super::instant::{format_instant, parse_instant};
-use super::{check_known_type, store_error, FhirService};
+use super::{check_known_type, FhirService};
 use crate::error::{FhirError, FhirResult};
 use crate::policy::{Access, Permission};
 use crate::store::search::TypeReach;
@@ -85,13 +85,7 @@ impl FhirService {
                 if let Some(rule) = self.permit(access, rt, Permission::Read)? {
                     self.check_visible(&rule, rt, id).await?;
                 }
-                if self
-                    .store
-                    .current(rt, id)
-                    .await
-                    .map_err(store_error)?
-                    .is_none()
-                {
+                if self.store.current(rt, id).await?.is_none() {
                     return Err(FhirError::not_found(format!("{rt}/{id} is not known")));
                 }
                 format!("{rt}/{id}/_history")
@@ -141,8 +135,7 @@ impl FhirService {
                         limit: count + 1,
                         within: within.clone(),
                     })
-                    .await
-                    .map_err(store_error)?;
+                    .await?;
                 let exhausted = batch.len() <= count as usize;
                 for row in batch {
                     before_seq = Some(row.seq);
@@ -279,8 +272,7 @@ impl FhirService {
         }
         self.store
             .version_seq(rt, id, version)
-            .await
-            .map_err(store_error)?
+            .await?
             .ok_or_else(refused)
     }
 

@@ -98,16 +98,20 @@ pub fn check_known_type(resource_type: &str) -> FhirResult<()> {
     }
 }
 
-fn store_error(err: StoreError) -> FhirError {
-    match err {
-        StoreError::Unavailable(detail) => {
-            tracing::error!(error = %detail, "database unavailable");
-            FhirError::new(
-                crate::error::ErrorKind::Unavailable,
-                "transient",
-                "the database is not available; try again later",
-            )
+/// A storage failure at the FHIR boundary: an unreachable database is a 503 the client may
+/// retry; anything else is a 500 whose detail stays in the log.
+impl From<StoreError> for FhirError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(detail) => {
+                tracing::error!(error = %detail, "database unavailable");
+                FhirError::new(
+                    crate::error::ErrorKind::Unavailable,
+                    "transient",
+                    "the database is not available; try again later",
+                )
+            }
+            other => FhirError::internal(other),
         }
-        other => FhirError::internal(other),
     }
 }

@@ -4,7 +4,7 @@
 //! participant — or every patient, when the server is configured for organisation-wide
 //! clinicians.
 
-use super::{store_error, FhirService};
+use super::FhirService;
 use crate::error::FhirResult;
 use crate::policy::Reach;
 use crate::store::search::{Clause, Condition, Order, SearchQuery, SystemMatch};
@@ -27,12 +27,7 @@ impl FhirService {
         match kind {
             "Patient" => Ok(Reach::Patients(vec![id.to_string()])),
             "RelatedPerson" => {
-                let Some(current) = self
-                    .store
-                    .current("RelatedPerson", id)
-                    .await
-                    .map_err(store_error)?
-                else {
+                let Some(current) = self.store.current("RelatedPerson", id).await? else {
                     return Ok(Reach::Nobody);
                 };
                 let patient = current
@@ -83,7 +78,7 @@ impl FhirService {
             after: None,
             limit: MAX_CARE_TEAMS,
         };
-        let rows = self.store.search(&query).await.map_err(store_error)?;
+        let rows = self.store.search(&query).await?;
         let mut patients: Vec<String> = Vec::new();
         for row in rows {
             let Some(body) = row.version.body.as_deref() else {

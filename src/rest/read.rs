@@ -3,7 +3,7 @@
 
 use super::guard::hidden;
 use super::search::in_patient_compartment;
-use super::{check_known_type, store_error, FhirService, VersionedResource};
+use super::{check_known_type, FhirService, VersionedResource};
 use crate::error::{ErrorKind, FhirError, FhirResult};
 use crate::policy::{Access, Permission, Rule};
 use crate::store::StoredVersion;
@@ -18,11 +18,7 @@ impl FhirService {
     ) -> FhirResult<VersionedResource> {
         check_known_type(resource_type)?;
         let rule = self.permit(access, resource_type, Permission::Read)?;
-        let current = self
-            .store
-            .current(resource_type, id)
-            .await
-            .map_err(store_error)?;
+        let current = self.store.current(resource_type, id).await?;
         if let Some(rule) = &rule {
             self.check_readable(rule, resource_type, id, current.as_ref())
                 .await?;
@@ -46,11 +42,7 @@ impl FhirService {
         let version_id = parse_version(version).ok_or_else(|| {
             FhirError::not_found(format!("{resource_type}/{id} has no version {version:?}"))
         })?;
-        let stored = self
-            .store
-            .version(resource_type, id, version_id)
-            .await
-            .map_err(store_error)?;
+        let stored = self.store.version(resource_type, id, version_id).await?;
         // An old version is judged by its own content: it may have been another patient's.
         if rule.is_some()
             && !self

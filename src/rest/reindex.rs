@@ -2,7 +2,7 @@
 //! every current resource, after the search parameter registry or extraction changed. Versions
 //! are not touched; a resource changed concurrently is skipped, since its own write indexed it.
 
-use super::{store_error, FhirService};
+use super::FhirService;
 use crate::error::{FhirError, FhirResult};
 use crate::store::{Expected, StoreError, VersionWrite, WriteMethod};
 use serde_json::Value;
@@ -17,11 +17,7 @@ impl FhirService {
         let mut after: Option<(String, String)> = None;
         let mut done = 0u64;
         loop {
-            let page = self
-                .store
-                .current_page(after.clone(), PAGE)
-                .await
-                .map_err(store_error)?;
+            let page = self.store.current_page(after.clone(), PAGE).await?;
             let Some(last) = page.last() else { break };
             after = Some((last.resource_type.clone(), last.id.clone()));
             for row in &page {
@@ -43,12 +39,12 @@ impl FhirService {
                 match self.store.commit(&[write]).await {
                     Ok(()) => done += 1,
                     Err(StoreError::Conflict { .. }) => {}
-                    Err(other) => return Err(store_error(other)),
+                    Err(other) => return Err(FhirError::from(other)),
                 }
             }
             progress(done);
         }
-        self.store.refresh_statistics().await.map_err(store_error)?;
+        self.store.refresh_statistics().await?;
         Ok(done)
     }
 }

@@ -9,7 +9,7 @@
 use super::meta::stamp;
 use super::search::SearchInput;
 use super::write::{check_id, precondition_failed};
-use super::{check_known_type, format_instant, store_error, FhirService, VersionedResource};
+use super::{check_known_type, format_instant, FhirService, VersionedResource};
 use crate::error::{operation_outcome, ErrorKind, FhirError, FhirResult};
 use crate::policy::{Access, Permission};
 use crate::store::{Expected, StoreError, VersionWrite, WriteMethod};
@@ -621,7 +621,7 @@ impl FhirService {
                     format!("{resource_type}/{id} changed while the transaction ran, or the transaction writes it twice; nothing was written"),
                 ))
             }
-            Err(other) => return Err(store_error(other)),
+            Err(other) => return Err(FhirError::from(other)),
         }
         // 5. Searches see the committed state. The writes are durable by now: a search that
         //    fails here (the database went away) is reported in its own entry, never as a
@@ -719,7 +719,7 @@ impl FhirService {
         let current = if fresh_id {
             None
         } else {
-            self.store.current(rt, id).await.map_err(store_error)?
+            self.store.current(rt, id).await?
         };
         if let Some(wanted) = e.if_match {
             if current.as_ref().map(|c| c.version_id) != Some(wanted) {

@@ -6,9 +6,7 @@
 use super::guard::hidden;
 use super::meta::stamp;
 use super::read::parse_version;
-use super::{
-    backoff, check_known_type, store_error, FhirService, VersionedResource, WRITE_RETRIES,
-};
+use super::{backoff, check_known_type, FhirService, VersionedResource, WRITE_RETRIES};
 use crate::error::{ErrorKind, FhirError, FhirResult};
 use crate::policy::{Access, Permission, Rule};
 use crate::store::{Expected, StoreError, StoredVersion, VersionWrite, WriteMethod};
@@ -105,7 +103,7 @@ impl FhirService {
                     });
                 }
                 Err(StoreError::Conflict { .. }) => last_err = Some("id collision"),
-                Err(other) => return Err(store_error(other)),
+                Err(other) => return Err(FhirError::from(other)),
             }
         }
         Err(FhirError::internal(last_err.unwrap_or("create failed")))
@@ -235,11 +233,7 @@ impl FhirService {
             if let Some(rule) = &rule {
                 self.check_visible(rule, resource_type, id).await?;
             }
-            let current = self
-                .store
-                .current(resource_type, id)
-                .await
-                .map_err(store_error)?;
+            let current = self.store.current(resource_type, id).await?;
             if let Some(wanted) = if_match {
                 if current.as_ref().map(|c| c.version_id) != Some(wanted) {
                     return Err(precondition_failed(
@@ -272,7 +266,7 @@ impl FhirService {
                         .lost_race(resource_type, id, if_match.unwrap_or(0))
                         .await)
                 }
-                Err(other) => return Err(store_error(other)),
+                Err(other) => return Err(FhirError::from(other)),
             }
         }
         Err(busy(resource_type, id))
@@ -283,7 +277,7 @@ impl FhirService {
     async fn lost_race(&self, resource_type: &str, id: &str, wanted: i64) -> FhirError {
         match self.store.current(resource_type, id).await {
             Ok(now) => precondition_failed(resource_type, id, now.as_ref(), wanted),
-            Err(e) => store_error(e),
+            Err(e) => FhirError::from(e),
         }
     }
 
@@ -309,11 +303,7 @@ impl FhirService {
                     self.check_visible(rule, resource_type, id).await?;
                 }
             }
-            let current = self
-                .store
-                .current(resource_type, id)
-                .await
-                .map_err(store_error)?;
+            let current = self.store.current(resource_type, id).await?;
             if let Some(wanted) = if_match {
                 if current.as_ref().map(|c| c.version_id) != Some(wanted) {
                     return Err(precondition_failed(
@@ -386,7 +376,7 @@ impl FhirService {
                         .lost_race(resource_type, id, if_match.unwrap_or(0))
                         .await)
                 }
-                Err(other) => return Err(store_error(other)),
+                Err(other) => return Err(FhirError::from(other)),
             }
         }
         Err(busy(resource_type, id))
@@ -414,8 +404,7 @@ impl FhirService {
         let exists = self
             .store
             .current(resource_type, id)
-            .await
-            .map_err(store_error)?
+            .await?
             .is_some_and(|c| c.body.is_some());
         match (exists, update, create) {
             (true, Ok(rule), _) => {

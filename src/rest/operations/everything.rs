@@ -8,7 +8,7 @@ use crate::error::{FhirError, FhirResult};
 use crate::policy::{Access, Permission};
 use crate::rest::bundle_json::{push_json_string, BundleJson};
 use crate::rest::search::{patient_compartment_clause, patient_compartment_types};
-use crate::rest::{format_instant, parse_instant, store_error, FhirService};
+use crate::rest::{format_instant, parse_instant, FhirService};
 use crate::store::search::{
     Clause, Condition, IncludeDirection, IncludeQuery, Order, Range, RangeOp, SearchQuery,
 };
@@ -98,7 +98,7 @@ impl FhirService {
                 after: None,
                 limit: MAX_EVERYTHING,
             };
-            for row in self.store.search(&query).await.map_err(store_error)? {
+            for row in self.store.search(&query).await? {
                 all.insert((rt.to_string(), row.id), row.version);
             }
         }
@@ -115,7 +115,7 @@ impl FhirService {
                 target_type: None,
                 ids,
             };
-            for row in self.store.include(&step).await.map_err(store_error)? {
+            for row in self.store.include(&step).await? {
                 all.entry((row.resource_type, row.id))
                     .or_insert(row.version);
             }

@@ -16,7 +16,7 @@ pub use compartment::{
 };
 
 use super::bundle_json::BundleJson;
-use super::{check_known_type, store_error, FhirService};
+use super::{check_known_type, FhirService};
 use crate::error::{operation_outcome, ErrorKind, FhirError, FhirResult, Issue, Severity};
 use crate::policy::{Access, Permission};
 use crate::store::search::{
@@ -266,14 +266,14 @@ impl FhirService {
                 request.total,
                 Some(TotalMode::Accurate | TotalMode::Estimate)
             ) {
-            Some(self.store.count(&query).await.map_err(store_error)?)
+            Some(self.store.count(&query).await?)
         } else {
             None
         };
         let mut rows = if summary_count || count == 0 {
             Vec::new()
         } else {
-            self.store.search(&query).await.map_err(store_error)?
+            self.store.search(&query).await?
         };
         let has_more = rows.len() > count as usize;
         rows.truncate(count as usize);
@@ -425,7 +425,7 @@ impl FhirService {
             after: None,
             limit,
         };
-        let rows = self.store.search(&query).await.map_err(store_error)?;
+        let rows = self.store.search(&query).await?;
         Ok(rows
             .into_iter()
             .map(|r| Match {
@@ -494,7 +494,7 @@ impl FhirService {
             }
             let mut next = Vec::new();
             for step in &steps {
-                let mut rows = self.store.include(step).await.map_err(store_error)?;
+                let mut rows = self.store.include(step).await?;
                 // Only what the caller may read is included, or followed by `:iterate`.
                 let keys: Vec<(String, String)> = rows
                     .iter()
