@@ -911,3 +911,66 @@ async fn history_shows_nothing_of_a_resource_now_out_of_reach_and_pages_only_wha
     })
     .await;
 }
+
+/// A granular scope's filter holds for every version shown: an Observation that was a vital
+/// sign and is a survey now shows its survey version to a survey-only token, never the old one.
+#[tokio::test]
+async fn history_and_vread_apply_a_granular_filter_to_each_version() {
+    each_backend(|app| async move {
+        let app = secured(app).await;
+        let admin = as_(&app, "admin");
+        let surveys = as_(&app, "p1-surveys");
+        let observation = |code: &str, text: &str| {
+            json!({"resourceType": "Observation", "id": "o-recat", "status": "final",
+                   "category": [{"coding": [{"system": SURVEY, "code": code}]}],
+                   "code": {"text": text}, "subject": {"reference": "Patient/p1"}})
+        };
+        assert_eq!(
+            admin
+                .put(
+                    "/fhir/Observation/o-recat",
+                    &observation("vital-signs", "BP")
+                )
+                .await
+                .status,
+            StatusCode::CREATED
+        );
+        assert_eq!(
+            admin
+                .put("/fhir/Observation/o-recat", &observation("survey", "PHQ-9"))
+                .await
+                .status,
+            StatusCode::OK
+        );
+
+        assert_eq!(
+            surveys.get("/fhir/Observation/o-recat").await.status,
+            StatusCode::OK
+        );
+        assert_eq!(
+            surveys
+                .get("/fhir/Observation/o-recat/_history/2")
+                .await
+                .status,
+            StatusCode::OK
+        );
+        let old = surveys.get("/fhir/Observation/o-recat/_history/1").await;
+        assert_eq!(old.status, StatusCode::NOT_FOUND, "{}", old.text());
+        for uri in [
+            "/fhir/Observation/o-recat/_history",
+            "/fhir/Observation/_history",
+            "/fhir/_history",
+        ] {
+            let page = surveys.get(uri).await;
+            assert_eq!(page.status, StatusCode::OK, "{uri}: {}", page.text());
+            let text = page.text();
+            assert!(text.contains("PHQ-9"), "{uri}: {text}");
+            assert!(
+                !text.contains("\"BP\""),
+                "{uri} shows the version outside the filter: {text}"
+            );
+        }
+        app
+    })
+    .await;
+}

@@ -102,6 +102,18 @@ async fn empty_bundles_of_every_kind_in_both_formats() {
             assert!(!json.text().contains("[]"), "{uri}: {}", json.text());
             assert!(json.json().get("entry").is_none(), "{uri}: {}", json.text());
         }
+        // Empty batch and transaction Bundles answer empty response Bundles, in XML too.
+        for kind in ["batch", "transaction"] {
+            let bundle = serde_json::to_vec(&json!({"resourceType": "Bundle", "type": kind})).expect("json");
+            let answer = app
+                .request(Method::POST, "/fhir?_format=xml", &[("content-type", "application/fhir+json")], Some(&bundle))
+                .await;
+            assert_eq!(answer.status, StatusCode::OK, "{kind}: {}", answer.text());
+            assert!(answer.text().contains(&format!("<type value=\"{kind}-response\"/>")), "{}", answer.text());
+            let json = app.post_json("/fhir", &json!({"resourceType": "Bundle", "type": kind})).await;
+            assert_eq!(json.status, StatusCode::OK, "{kind}: {}", json.text());
+            assert!(json.json().get("entry").is_none(), "{}", json.text());
+        }
         let goal = json!({"resourceType": "Goal", "lifecycleStatus": "active", "description": {"text": "walk"}, "subject": {"reference": "Patient/p1"}});
         for _ in 0..3 {
             assert_eq!(app.post_json("/fhir/Goal", &goal).await.status, StatusCode::CREATED);

@@ -178,8 +178,15 @@ impl FhirService {
                 }
             }
         }
-        if rule.query.is_some() {
-            // Granular filters are judged on the current version (the index holds only it).
+        if let Some(query) = &rule.query {
+            // A granular filter holds for the version's own content (an older version may have
+            // had another category) and for the current one (the resource is within reach now).
+            let value: serde_json::Value =
+                serde_json::from_slice(body).map_err(FhirError::internal)?;
+            let index = self.search_params.index_rows(&value)?;
+            if self.content_matches_filter(query, resource_type, id, &index) != Some(true) {
+                return Ok(false);
+            }
             let ids = [id.to_string()];
             return Ok(self
                 .visible_ids(&rule, resource_type, &ids)
@@ -251,30 +258,44 @@ impl FhirService {
             }
         }
         if let Some(query) = &rule.query {
-            let (_, clauses) = self.compile(resource_type, query, true).map_err(|_| {
-                FhirError::forbidden(format!(
-                    "the access token's granular scope for {resource_type} has a filter this server cannot apply"
-                ))
-            })?;
-            for clause in &clauses {
-                let matched = clause
-                    .any_of
-                    .iter()
-                    .map(|c| matches_rows(c, id, index))
-                    .collect::<Option<Vec<bool>>>()
-                    .ok_or_else(|| {
-                        FhirError::forbidden(
-                            "the access token's granular scope filter cannot be checked on a write",
-                        )
-                    })?;
-                if matched.iter().any(|m| *m) == clause.negated {
+            match self.content_matches_filter(query, resource_type, id, index) {
+                Some(true) => {}
+                Some(false) => {
                     return Err(FhirError::forbidden(format!(
                         "the {resource_type} does not match the filter of the access token's scope"
-                    )));
+                    )))
+                }
+                None => {
+                    return Err(FhirError::forbidden(format!(
+                        "the access token's granular scope filter for {resource_type} cannot be checked on a write"
+                    )))
                 }
             }
         }
         Ok(())
+    }
+
+    /// Whether content with `index` rows matches a granular scope's filter (`query`); `None`
+    /// when this server cannot decide it from the rows (refused by every caller).
+    fn content_matches_filter(
+        &self,
+        query: &[(String, String)],
+        resource_type: &str,
+        id: &str,
+        index: &[IndexRow],
+    ) -> Option<bool> {
+        let (_, clauses) = self.compile(resource_type, query, true).ok()?;
+        for clause in &clauses {
+            let matched = clause
+                .any_of
+                .iter()
+                .map(|c| matches_rows(c, id, index))
+                .collect::<Option<Vec<bool>>>()?;
+            if matched.iter().any(|m| *m) == clause.negated {
+                return Some(false);
+            }
+        }
+        Some(true)
     }
 
     /// Check every reference a written resource makes: under confined access, a reference to a

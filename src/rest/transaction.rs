@@ -265,11 +265,14 @@ impl FhirService {
         } else {
             self.batch(access, entries).await
         };
-        let out = json!({
+        let mut out = json!({
             "resourceType": "Bundle",
             "type": format!("{kind}-response"),
-            "entry": responses,
         });
+        // FHIR JSON has no empty arrays: an empty Bundle answers with no `entry`.
+        if !responses.is_empty() {
+            out["entry"] = Value::from(responses);
+        }
         serde_json::to_vec(&out)
             .map(Bytes::from)
             .map_err(FhirError::internal)
