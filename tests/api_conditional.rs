@@ -281,6 +281,23 @@ async fn a_create_with_search_terms_in_the_url_is_a_conditional_create() {
             disagreeing.text()
         );
 
+        // The same in Bundle entries: a POST entry's URL terms are its ifNoneExist.
+        for kind in ["batch", "transaction"] {
+            let bundle = json!({"resourceType": "Bundle", "type": kind, "entry": [
+                {"request": {"method": "POST", "url": "Patient?identifier=urn:t%7Cfp"}, "resource": patient.clone()}]});
+            let answer = app.post_json("/fhir", &bundle).await;
+            assert_eq!(answer.status, StatusCode::OK, "{kind}: {}", answer.text());
+            assert_eq!(answer.json()["entry"][0]["response"]["status"], "200 OK", "{kind}: the existing match");
+            let clash = json!({"resourceType": "Bundle", "type": kind, "entry": [
+                {"request": {"method": "POST", "url": "Patient?identifier=urn:t%7Cfp", "ifNoneExist": "identifier=urn:t|other"}, "resource": patient.clone()}]});
+            let refused = app.post_json("/fhir", &clash).await;
+            // Contradicting criteria make the entry malformed: the whole Bundle is a 400.
+            assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{kind}: {}", refused.text());
+            assert!(refused.diagnostics().starts_with("Bundle.entry[0]"), "{}", refused.text());
+        }
+        let found = app.get("/fhir/Patient?identifier=urn:t|fp").await.json();
+        assert_eq!(found["entry"].as_array().map_or(0, Vec::len), 1, "still one Patient");
+
         // Response-shaping parameters are not criteria: a plain create.
         let plain = app
             .post_json("/fhir/Patient?_format=json&_pretty=true", &patient)

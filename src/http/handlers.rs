@@ -14,8 +14,8 @@ use crate::error::{ErrorKind, FhirError, FhirResult};
 use crate::policy::Access;
 use crate::rest::search::SearchInput;
 use crate::rest::{
-    capability_statement, ConditionalCreate, DeleteOutcome, HistoryParams, Level, OperationCall,
-    OperationInput, UpdateOutcome, VersionedResource,
+    capability_statement, create_criteria, ConditionalCreate, DeleteOutcome, HistoryParams, Level,
+    OperationCall, OperationInput, UpdateOutcome, VersionedResource,
 };
 use crate::store::HistoryScope;
 use axum::body::Body;
@@ -227,7 +227,7 @@ pub async fn create(
     }
     respond(negotiate(&query, &headers), |format| async move {
         crate::rest::check_known_type(&resource_type)?;
-        let condition = create_condition(header_text(&headers, "if-none-exist"), &query)?;
+        let condition = create_criteria(header_text(&headers, "if-none-exist"), query.pairs())?;
         let value = resource_body(&state, &headers, body).await?;
         if let Some(condition) = condition {
             return Ok(
@@ -255,37 +255,6 @@ pub async fn create(
         ))
     })
     .await
-}
-
-/// The conditional-create criteria of `POST [type]`: the `If-None-Exist` header, or search terms
-/// in the URL (`POST /Patient?identifier=…`, as fhirpy's `get_or_create()` sends them, is the
-/// same request and is honoured as such — never silently a plain create). Both at once must
-/// agree. `_format` and `_pretty` shape the response and are not criteria.
-fn create_condition(header: Option<&str>, query: &Query) -> FhirResult<Option<String>> {
-    let terms: Vec<(&str, &str)> = query
-        .pairs()
-        .filter(|(k, _)| !matches!(*k, "_format" | "_pretty"))
-        .collect();
-    let in_url = (!terms.is_empty()).then(|| {
-        form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(terms)
-            .finish()
-    });
-    match (header, in_url) {
-        (Some(header), Some(in_url)) => {
-            let same = Query::parse(Some(header.to_string())).0 == Query::parse(Some(in_url)).0;
-            if same {
-                Ok(Some(header.to_string()))
-            } else {
-                Err(FhirError::bad_request(
-                    "a create carries both If-None-Exist and different search terms in the URL; \
-                     send the criteria once (If-None-Exist is the standard place)",
-                ))
-            }
-        }
-        (Some(header), None) => Ok(Some(header.to_string())),
-        (None, in_url) => Ok(in_url),
-    }
 }
 
 /// `POST /` with a batch or transaction Bundle.

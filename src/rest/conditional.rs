@@ -152,3 +152,39 @@ impl FhirService {
         Ok(deleted)
     }
 }
+
+/// The conditional-create criteria of a POST to a type: the `If-None-Exist` header (or a Bundle
+/// entry's `ifNoneExist`), or search terms in the URL (`POST /Patient?identifier=…`, as
+/// fhirpy's `get_or_create()` sends them, is the same request and is honoured as such — never
+/// silently a plain create). Both at once must agree. `_format` and `_pretty` shape the
+/// response and are not criteria.
+pub fn create_criteria<'a>(
+    stated: Option<&str>,
+    url_pairs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> FhirResult<Option<String>> {
+    let terms: Vec<(&str, &str)> = url_pairs
+        .into_iter()
+        .filter(|(k, _)| !matches!(*k, "_format" | "_pretty"))
+        .collect();
+    let parse = |text: &str| -> Vec<(String, String)> {
+        form_urlencoded::parse(text.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    };
+    let in_url = (!terms.is_empty()).then(|| {
+        form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(terms)
+            .finish()
+    });
+    match (stated, in_url) {
+        (Some(stated), Some(in_url)) if parse(stated) == parse(&in_url) => {
+            Ok(Some(stated.to_string()))
+        }
+        (Some(_), Some(_)) => Err(FhirError::bad_request(
+            "a create carries both If-None-Exist and different search terms in the URL; \
+             send the criteria once (If-None-Exist is the standard place)",
+        )),
+        (Some(stated), None) => Ok(Some(stated.to_string())),
+        (None, in_url) => Ok(in_url),
+    }
+}

@@ -20,7 +20,7 @@ mod transaction;
 mod write;
 
 pub use capability::capability_statement;
-pub use conditional::{ConditionalCreate, MAX_CONDITIONAL_DELETE};
+pub use conditional::{create_criteria, ConditionalCreate, MAX_CONDITIONAL_DELETE};
 pub use history::{HistoryPage, HistoryParams};
 pub use instant::{format_instant, parse_instant};
 pub use membership::MembershipCache;

@@ -124,16 +124,25 @@ fn parse_entries(bundle: &Value) -> FhirResult<(String, Vec<Entry>)> {
             Some(tag) => Some(super::parse_etag(tag).map_err(|e| at(index, e))?),
             None => None,
         };
+        let stated = request.get("ifNoneExist").and_then(Value::as_str);
+        // A POST's search terms in its URL are its criteria, as on the REST endpoint.
+        let if_none_exist = match (&verb, url.split_once('?')) {
+            (Verb::Post, Some((_, query))) => {
+                let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
+                super::create_criteria(stated, pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                    .map_err(|e| at(index, e))?
+            }
+            _ => stated.map(str::to_string),
+        };
         entries.push(Entry {
             index,
             verb,
             url,
             full_url: e.get("fullUrl").and_then(Value::as_str).map(str::to_string),
             resource: e.get("resource").cloned(),
-            if_none_exist: request
-                .get("ifNoneExist")
-                .and_then(Value::as_str)
-                .map(str::to_string),
+            if_none_exist,
             if_match,
         });
     }
