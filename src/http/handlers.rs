@@ -671,14 +671,7 @@ pub async fn method_not_allowed(
     method: axum::http::Method,
     OriginalUri(uri): OriginalUri,
 ) -> Response {
-    error_response(
-        &FhirError::new(
-            ErrorKind::MethodNotAllowed,
-            "not-supported",
-            format!("{method} is not allowed on {}", uri.path()),
-        ),
-        Format::Json,
-    )
+    method_not_allowed_here(method.as_str(), uri.path())
 }
 
 pub async fn healthz() -> Response {

@@ -387,7 +387,7 @@ impl Store for PostgresStore {
         id: &str,
         version_id: i64,
     ) -> StoreResult<Option<i64>> {
-        let row = sqlx::query("SELECT seq FROM resource_version WHERE resource_type = $1 AND id = $2 AND version_id = $3")
+        let row = sqlx::query(super::sql::VERSION_SEQ)
             .bind(resource_type)
             .bind(id)
             .bind(version_id)

@@ -42,3 +42,8 @@ pub enum Bind {
     Int(i64),
     Float(f64),
 }
+
+/// The global sequence number of one version (`$n` placeholders, which SQLite accepts too, so
+/// both backends run this one text).
+pub const VERSION_SEQ: &str =
+    "SELECT seq FROM resource_version WHERE resource_type = $1 AND id = $2 AND version_id = $3";

@@ -206,7 +206,7 @@ impl Store for SqliteStore {
         id: &str,
         version_id: i64,
     ) -> StoreResult<Option<i64>> {
-        let row = sqlx::query("SELECT seq FROM resource_version WHERE resource_type = ? AND id = ? AND version_id = ?")
+        let row = sqlx::query(super::sql::VERSION_SEQ)
             .bind(resource_type)
             .bind(id)
             .bind(version_id)
