@@ -47,6 +47,7 @@ impl AppState {
             },
             membership: Default::default(),
             conditional_locks: Default::default(),
+            hooks: crate::rest::default_write_hooks(),
         };
         AppState {
             config: Arc::new(config),

@@ -26,7 +26,8 @@ pub use instant::{format_instant, parse_instant};
 pub use membership::MembershipCache;
 pub use operations::{EverythingParams, Level, OperationCall, OperationInput};
 pub use transaction::MAX_BUNDLE_ENTRIES;
-pub use write::{parse_etag, DeleteOutcome, UpdateOutcome};
+pub(crate) use write::default_hooks as default_write_hooks;
+pub use write::{parse_etag, DeleteOutcome, PreparedWrite, UpdateOutcome, WriteContext, WriteHook};
 
 use crate::clock::{Clock, IdGenerator};
 use crate::error::{FhirError, FhirResult};
@@ -60,6 +61,8 @@ pub struct FhirService {
     pub membership: membership::MembershipCache,
     /// Serialises conditional creates with the same criteria.
     pub conditional_locks: keyed_lock::KeyedLocks,
+    /// The write pipeline's hooks, in the order they run (`rest/write/hooks.rs`).
+    pub hooks: Vec<Arc<dyn WriteHook>>,
 }
 
 /// How many times a write without `If-Match` is retried when a concurrent writer got there

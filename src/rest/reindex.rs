@@ -36,7 +36,7 @@ impl FhirService {
                     body: None,
                     index,
                 };
-                match self.store.commit(&[write]).await {
+                match self.store.commit_versions(&[write]).await {
                     Ok(()) => done += 1,
                     Err(StoreError::Conflict { .. }) => {}
                     Err(other) => return Err(FhirError::from(other)),

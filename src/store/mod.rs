@@ -5,8 +5,10 @@
 //! (`resource_current`) and every version ever written (`resource_version`, with a global
 //! sequence number used for history ordering and paging). Writes are optimistic: each
 //! [`VersionWrite`] states which version it expects to replace, and [`Store::commit`] applies a
-//! batch of them atomically in one database transaction or reports a [`StoreError::Conflict`].
-//! Later features (search index rows, Provenance, AuditEvent) join the same batch.
+//! [`CommitBatch`] atomically in one database transaction or reports a
+//! [`StoreError::Conflict`]. A batch carries every resource version of one write (the request's
+//! own, and those the write pipeline's hooks add: Provenance, extracted Observations) with
+//! their search index rows, and the outbox events announcing them.
 //!
 //! Backend differences live in `sqlite.rs` and `postgres.rs` only.
 
@@ -95,6 +97,46 @@ pub struct VersionWrite {
     /// The search index rows of this version; they replace the resource's previous rows
     /// (a tombstone's are always empty).
     pub index: Vec<index::IndexRow>,
+}
+
+/// An event announcing a committed change (the transactional outbox): stored in the same
+/// database transaction as the change, so no event is lost and none announces a rolled-back
+/// write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxEvent {
+    /// What the event is about (e.g. `subscription-notification`); readers filter on it.
+    pub topic: String,
+    /// When it was recorded (microseconds since the Unix epoch).
+    pub recorded_us: i64,
+    /// The event's content (JSON bytes).
+    pub payload: Bytes,
+}
+
+/// One outbox event as stored, with its place in the outbox's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredOutboxEvent {
+    pub seq: i64,
+    pub event: OutboxEvent,
+}
+
+/// Everything one write commits, atomically: all of it or none of it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct CommitBatch {
+    /// Resource versions in commit order: the request's own writes first, then the resources
+    /// hooks add (Provenance, extracted Observations, …).
+    pub versions: Vec<VersionWrite>,
+    /// Outbox events for the change.
+    pub outbox: Vec<OutboxEvent>,
+}
+
+impl CommitBatch {
+    /// A batch of resource versions only.
+    pub fn of(versions: Vec<VersionWrite>) -> Self {
+        CommitBatch {
+            versions,
+            outbox: Vec::new(),
+        }
+    }
 }
 
 /// Which history to list.
@@ -197,8 +239,15 @@ pub trait Store: Send + Sync + 'static {
         id: &str,
         version_id: i64,
     ) -> StoreResult<Option<StoredVersion>>;
-    /// Apply all writes atomically (one transaction), or none of them.
-    async fn commit(&self, writes: &[VersionWrite]) -> StoreResult<()>;
+    /// Apply the whole batch atomically (one transaction), or none of it.
+    async fn commit(&self, batch: &CommitBatch) -> StoreResult<()>;
+    /// Commit resource versions alone (reindexing, tests): a batch without outbox events.
+    async fn commit_versions(&self, versions: &[VersionWrite]) -> StoreResult<()> {
+        self.commit(&CommitBatch::of(versions.to_vec())).await
+    }
+    /// Outbox events after `after_seq`, oldest first, at most `limit`.
+    async fn outbox_after(&self, after_seq: i64, limit: u32)
+        -> StoreResult<Vec<StoredOutboxEvent>>;
     /// A page of history, newest first.
     async fn history(&self, query: &HistoryQuery) -> StoreResult<Vec<HistoryRow>>;
     /// The history sequence number of one version (a history page cursor names a version).

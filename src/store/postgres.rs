@@ -11,8 +11,8 @@ use super::search::{
 };
 use super::sql::{Bind, Dialect};
 use super::{
-    decode_method, Expected, HistoryQuery, HistoryRow, Store, StoreError, StoreResult,
-    StoredVersion, VersionWrite,
+    decode_method, CommitBatch, Expected, HistoryQuery, HistoryRow, OutboxEvent, Store, StoreError,
+    StoreResult, StoredOutboxEvent, StoredVersion, VersionWrite,
 };
 use super::{IncludedRow, SearchRow};
 use async_trait::async_trait;
@@ -234,6 +234,36 @@ where
     Ok(applied == 1)
 }
 
+/// A batch inside an open transaction: a batch of creates in one statement
+/// (`postgres_creates.rs`), anything else one statement per version; then the outbox events
+/// in one statement.
+async fn apply_batch(tx: &mut Transaction<'_, Postgres>, batch: &CommitBatch) -> StoreResult<()> {
+    if super::postgres_creates::applies_to(&batch.versions) {
+        super::postgres_creates::create_all(tx, &batch.versions).await?;
+    } else {
+        for write in &batch.versions {
+            if !apply_write(&mut **tx, write).await? {
+                return Err(conflict(write));
+            }
+        }
+    }
+    if !batch.outbox.is_empty() {
+        let topics: Vec<&str> = batch.outbox.iter().map(|e| e.topic.as_str()).collect();
+        let recorded: Vec<i64> = batch.outbox.iter().map(|e| e.recorded_us).collect();
+        let payloads: Vec<&[u8]> = batch.outbox.iter().map(|e| e.payload.as_ref()).collect();
+        sqlx::query(
+            "INSERT INTO outbox (topic, recorded_us, payload) \
+             SELECT * FROM unnest($1::text[], $2::int8[], $3::bytea[])",
+        )
+        .bind(topics)
+        .bind(recorded)
+        .bind(payloads)
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(())
+}
+
 type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
 
 fn bind_all<'q>(mut query: PgQuery<'q>, binds: &'q [Bind]) -> PgQuery<'q> {
@@ -347,38 +377,46 @@ impl Store for PostgresStore {
         row.as_ref().map(stored_version).transpose()
     }
 
-    async fn commit(&self, writes: &[VersionWrite]) -> StoreResult<()> {
-        if let [only] = writes {
+    async fn commit(&self, batch: &CommitBatch) -> StoreResult<()> {
+        if let ([only], []) = (batch.versions.as_slice(), batch.outbox.as_slice()) {
             return match apply_write(&self.pool, only).await? {
                 true => Ok(()),
                 false => Err(conflict(only)),
             };
         }
         let mut tx: Transaction<'_, Postgres> = self.pool.begin().await?;
-        if super::postgres_creates::applies_to(writes) {
-            return match super::postgres_creates::create_all(&mut tx, writes).await {
-                Ok(()) => Ok(tx.commit().await?),
-                Err(e) => {
-                    tx.rollback().await.ok();
-                    Err(e)
-                }
-            };
-        }
-        for write in writes {
-            let applied = match apply_write(&mut *tx, write).await {
-                Ok(applied) => applied,
-                Err(e) => {
-                    tx.rollback().await.ok();
-                    return Err(e);
-                }
-            };
-            if !applied {
+        match apply_batch(&mut tx, batch).await {
+            Ok(()) => Ok(tx.commit().await?),
+            Err(e) => {
                 tx.rollback().await.ok();
-                return Err(conflict(write));
+                Err(e)
             }
         }
-        tx.commit().await?;
-        Ok(())
+    }
+
+    async fn outbox_after(
+        &self,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredOutboxEvent>> {
+        let rows = sqlx::query(super::sql::OUTBOX_AFTER)
+            .bind(after_seq)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|row| {
+                let payload: Vec<u8> = row.try_get("payload")?;
+                Ok(StoredOutboxEvent {
+                    seq: row.try_get("seq")?,
+                    event: OutboxEvent {
+                        topic: row.try_get("topic")?,
+                        recorded_us: row.try_get("recorded_us")?,
+                        payload: Bytes::from(payload),
+                    },
+                })
+            })
+            .collect()
     }
 
     async fn version_seq(

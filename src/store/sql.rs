@@ -47,3 +47,7 @@ pub enum Bind {
 /// both backends run this one text).
 pub const VERSION_SEQ: &str =
     "SELECT seq FROM resource_version WHERE resource_type = $1 AND id = $2 AND version_id = $3";
+
+/// Outbox events after a sequence number, oldest first (both backends).
+pub const OUTBOX_AFTER: &str =
+    "SELECT seq, topic, recorded_us, payload FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2";

@@ -14,8 +14,8 @@ use super::search::{
 use super::sql::{Bind, Dialect};
 use super::sqlite_writer::{self, WriteJob};
 use super::{
-    decode_method, HistoryQuery, HistoryRow, Store, StoreError, StoreResult, StoredVersion,
-    VersionWrite,
+    decode_method, CommitBatch, HistoryQuery, HistoryRow, OutboxEvent, Store, StoreError,
+    StoreResult, StoredOutboxEvent, StoredVersion,
 };
 use super::{IncludedRow, SearchRow};
 use async_trait::async_trait;
@@ -103,6 +103,18 @@ fn stored_version(row: &SqliteRow) -> StoreResult<StoredVersion> {
     })
 }
 
+fn outbox_event(row: &SqliteRow) -> StoreResult<StoredOutboxEvent> {
+    let payload: Vec<u8> = row.try_get("payload")?;
+    Ok(StoredOutboxEvent {
+        seq: row.try_get("seq")?,
+        event: OutboxEvent {
+            topic: row.try_get("topic")?,
+            recorded_us: row.try_get("recorded_us")?,
+            payload: Bytes::from(payload),
+        },
+    })
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     fn auth(&self) -> std::sync::Arc<dyn super::auth::AuthStore> {
@@ -171,10 +183,10 @@ impl Store for SqliteStore {
         row.as_ref().map(stored_version).transpose()
     }
 
-    async fn commit(&self, writes: &[VersionWrite]) -> StoreResult<()> {
+    async fn commit(&self, batch: &CommitBatch) -> StoreResult<()> {
         let (reply, answer) = oneshot::channel();
         let job = WriteJob {
-            writes: writes.to_vec(),
+            batch: batch.clone(),
             reply,
         };
         self.writer
@@ -183,7 +195,8 @@ impl Store for SqliteStore {
         answer
             .await
             .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))??;
-        for w in writes
+        for w in batch
+            .versions
             .iter()
             .filter(|w| !matches!(w.expected, super::Expected::Reindex(_)))
         {
@@ -198,6 +211,19 @@ impl Store for SqliteStore {
             );
         }
         Ok(())
+    }
+
+    async fn outbox_after(
+        &self,
+        after_seq: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredOutboxEvent>> {
+        let rows = sqlx::query(super::sql::OUTBOX_AFTER)
+            .bind(after_seq)
+            .bind(i64::from(limit))
+            .fetch_all(&self.readers)
+            .await?;
+        rows.iter().map(outbox_event).collect()
     }
 
     async fn version_seq(

@@ -46,7 +46,7 @@ fn create(id: &str) -> VersionWrite {
 
 fn job(writes: Vec<VersionWrite>) -> WriteJob {
     WriteJob {
-        writes,
+        batch: super::CommitBatch::of(writes),
         reply: oneshot::channel().0,
     }
 }

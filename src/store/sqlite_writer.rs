@@ -8,7 +8,7 @@
 //! job's reply is sent only after COMMIT returns.
 
 use super::index::IndexRow;
-use super::{Expected, StoreError, StoreResult, VersionWrite};
+use super::{CommitBatch, Expected, StoreError, StoreResult, VersionWrite};
 use rusqlite::{params, Connection};
 use std::path::Path;
 use std::sync::mpsc;
@@ -18,9 +18,9 @@ use tokio::sync::oneshot;
 /// Most jobs folded into one transaction.
 const MAX_GROUP: usize = 128;
 
-/// One atomic batch of writes and where to send its outcome.
+/// One atomic batch and where to send its outcome.
 pub struct WriteJob {
-    pub writes: Vec<VersionWrite>,
+    pub batch: CommitBatch,
     pub reply: oneshot::Sender<StoreResult<()>>,
 }
 
@@ -99,12 +99,9 @@ pub(super) fn apply_group(conn: &mut Connection, group: &[WriteJob]) -> Vec<Stor
         return fail_all(e);
     }
     // Fast path: every job straight into the transaction.
-    let failure = group.iter().find_map(|job| {
-        job.writes
-            .iter()
-            .try_for_each(|w| apply_write(conn, w))
-            .err()
-    });
+    let failure = group
+        .iter()
+        .find_map(|job| apply_batch(conn, &job.batch).err());
     let results = match failure {
         None => group.iter().map(|_| Ok(())).collect(),
         Some(err) if group.len() == 1 => {
@@ -124,7 +121,7 @@ pub(super) fn apply_group(conn: &mut Connection, group: &[WriteJob]) -> Vec<Stor
             }
             group
                 .iter()
-                .map(|job| apply_job_in_savepoint(conn, &job.writes))
+                .map(|job| apply_job_in_savepoint(conn, &job.batch))
                 .collect()
         }
     };
@@ -135,14 +132,33 @@ pub(super) fn apply_group(conn: &mut Connection, group: &[WriteJob]) -> Vec<Stor
     results
 }
 
-fn apply_job_in_savepoint(conn: &Connection, writes: &[VersionWrite]) -> StoreResult<()> {
+fn apply_job_in_savepoint(conn: &Connection, batch: &CommitBatch) -> StoreResult<()> {
     conn.execute_batch("SAVEPOINT job").map_err(internal)?;
-    let outcome = writes.iter().try_for_each(|w| apply_write(conn, w));
+    let outcome = apply_batch(conn, batch);
     if outcome.is_err() {
         conn.execute_batch("ROLLBACK TO job").map_err(internal)?;
     }
     conn.execute_batch("RELEASE job").map_err(internal)?;
     outcome
+}
+
+/// Every version of a batch, then its outbox events.
+fn apply_batch(conn: &Connection, batch: &CommitBatch) -> StoreResult<()> {
+    for w in &batch.versions {
+        apply_write(conn, w)?;
+    }
+    for event in &batch.outbox {
+        conn.prepare_cached("INSERT INTO outbox (topic, recorded_us, payload) VALUES (?1, ?2, ?3)")
+            .and_then(|mut s| {
+                s.execute(params![
+                    event.topic,
+                    event.recorded_us,
+                    event.payload.as_ref()
+                ])
+            })
+            .map_err(internal)?;
+    }
+    Ok(())
 }
 
 fn apply_write(conn: &Connection, w: &VersionWrite) -> StoreResult<()> {

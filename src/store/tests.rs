@@ -30,7 +30,7 @@ async fn story(store: &dyn Store) {
 
     // create, then a second create of the same id conflicts
     store
-        .commit(&[write(
+        .commit_versions(&[write(
             "a",
             Expected::Absent,
             1,
@@ -40,7 +40,7 @@ async fn story(store: &dyn Store) {
         .await
         .unwrap();
     let err = store
-        .commit(&[write(
+        .commit_versions(&[write(
             "a",
             Expected::Absent,
             1,
@@ -52,7 +52,7 @@ async fn story(store: &dyn Store) {
 
     // update from the right version works, from a stale one conflicts
     store
-        .commit(&[write(
+        .commit_versions(&[write(
             "a",
             Expected::Version(1),
             2,
@@ -62,7 +62,7 @@ async fn story(store: &dyn Store) {
         .await
         .unwrap();
     let stale = store
-        .commit(&[write(
+        .commit_versions(&[write(
             "a",
             Expected::Version(1),
             2,
@@ -86,7 +86,7 @@ async fn story(store: &dyn Store) {
 
     // delete writes a tombstone version
     store
-        .commit(&[write(
+        .commit_versions(&[write(
             "a",
             Expected::Version(2),
             3,
@@ -110,7 +110,7 @@ async fn story(store: &dyn Store) {
         ),
     ];
     assert!(matches!(
-        store.commit(&batch).await,
+        store.commit_versions(&batch).await,
         Err(StoreError::Conflict { .. })
     ));
     assert_eq!(store.current("Patient", "b").await.unwrap(), None);
@@ -118,7 +118,7 @@ async fn story(store: &dyn Store) {
     // history: newest first, scoped, paged by sequence, filtered by since
     let mut other = write("c", Expected::Absent, 1, WriteMethod::Create, Some("{}"));
     other.resource_type = "Goal".into();
-    store.commit(&[other]).await.unwrap();
+    store.commit_versions(&[other]).await.unwrap();
     let instance = store
         .history(&HistoryQuery {
             scope: HistoryScope::Instance("Patient".into(), "a".into()),
@@ -178,7 +178,7 @@ async fn story(store: &dyn Store) {
 
 async fn racing_writers_never_lose_an_update(store: Arc<dyn Store>) {
     store
-        .commit(&[write(
+        .commit_versions(&[write(
             "race",
             Expected::Absent,
             1,
@@ -193,7 +193,7 @@ async fn racing_writers_never_lose_an_update(store: Arc<dyn Store>) {
         tasks.push(tokio::spawn(async move {
             let body = format!("{{\"writer\":{n}}}");
             store
-                .commit(&[write(
+                .commit_versions(&[write(
                     "race",
                     Expected::Version(1),
                     2,
@@ -223,11 +223,108 @@ async fn racing_writers_never_lose_an_update(store: Arc<dyn Store>) {
     );
 }
 
+fn event(topic: &str, payload: &str) -> OutboxEvent {
+    OutboxEvent {
+        topic: topic.into(),
+        recorded_us: 7,
+        payload: Bytes::from(payload.to_string()),
+    }
+}
+
+/// Outbox events commit with the versions of their batch, in order, or not at all — for a
+/// lone write, an update beside a create, and creates together (one statement on PostgreSQL).
+async fn outbox_story(store: &dyn Store) {
+    assert!(store.outbox_after(0, 10).await.unwrap().is_empty());
+    let batches = [
+        CommitBatch {
+            versions: vec![write(
+                "o1",
+                Expected::Absent,
+                1,
+                WriteMethod::Create,
+                Some("{}"),
+            )],
+            outbox: vec![event("t", "o1"), event("u", "o1 again")],
+        },
+        CommitBatch {
+            versions: vec![
+                write(
+                    "o1",
+                    Expected::Version(1),
+                    2,
+                    WriteMethod::Update,
+                    Some("{}"),
+                ),
+                write("o2", Expected::Absent, 1, WriteMethod::Create, Some("{}")),
+            ],
+            outbox: vec![event("t", "o1 o2")],
+        },
+        CommitBatch {
+            versions: vec![
+                write("o3", Expected::Absent, 1, WriteMethod::Create, Some("{}")),
+                write("o4", Expected::Absent, 1, WriteMethod::Create, Some("{}")),
+            ],
+            outbox: vec![event("t", "o3 o4")],
+        },
+        CommitBatch {
+            versions: vec![],
+            outbox: vec![event("t", "no versions")],
+        },
+    ];
+    for batch in &batches {
+        store.commit(batch).await.unwrap();
+    }
+    // A batch that conflicts (in any position) leaves none of its events.
+    for versions in [
+        vec![write(
+            "o1",
+            Expected::Version(1),
+            2,
+            WriteMethod::Update,
+            Some("{}"),
+        )],
+        vec![
+            write("o5", Expected::Absent, 1, WriteMethod::Create, Some("{}")),
+            write("o2", Expected::Absent, 1, WriteMethod::Create, Some("{}")),
+        ],
+        vec![
+            write("o6", Expected::Absent, 1, WriteMethod::Create, Some("{}")),
+            write(
+                "o1",
+                Expected::Version(1),
+                2,
+                WriteMethod::Update,
+                Some("{}"),
+            ),
+        ],
+    ] {
+        let failed = CommitBatch {
+            versions,
+            outbox: vec![event("t", "lost")],
+        };
+        let err = store.commit(&failed).await;
+        assert!(matches!(err, Err(StoreError::Conflict { .. })), "{err:?}");
+    }
+    assert_eq!(store.current("Patient", "o5").await.unwrap(), None);
+    let all = store.outbox_after(0, 10).await.unwrap();
+    let payloads: Vec<&[u8]> = all.iter().map(|e| e.event.payload.as_ref()).collect();
+    assert_eq!(
+        payloads,
+        [&b"o1"[..], b"o1 again", b"o1 o2", b"o3 o4", b"no versions"]
+    );
+    assert_eq!(all[1].event.topic, "u");
+    assert_eq!(all[1].event.recorded_us, 7);
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
+    let after = store.outbox_after(all[2].seq, 1).await.unwrap();
+    assert_eq!(after, all[3..4]);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn storage_story_on_every_backend() {
     for backend in backends() {
         let db = TestDatabase::new(backend).await;
         story(db.store.as_ref()).await;
+        outbox_story(db.store.as_ref()).await;
         racing_writers_never_lose_an_update(db.store.clone()).await;
         db.cleanup().await;
     }
@@ -306,7 +403,7 @@ async fn search_story(store: &dyn Store) {
     use search::{Condition, RangeOp, StringMatch, SystemMatch};
     let cat = "http://hl7.org/fhir/us/core/CodeSystem/careplan-category";
     store
-        .commit(&[plan(
+        .commit_versions(&[plan(
             "a",
             Expected::Absent,
             1,
@@ -321,7 +418,7 @@ async fn search_story(store: &dyn Store) {
         .await
         .unwrap();
     store
-        .commit(&[plan(
+        .commit_versions(&[plan(
             "b",
             Expected::Absent,
             1,
@@ -340,7 +437,7 @@ async fn search_story(store: &dyn Store) {
         .await
         .unwrap();
     store
-        .commit(&[plan(
+        .commit_versions(&[plan(
             "c",
             Expected::Absent,
             1,
@@ -452,7 +549,7 @@ async fn search_story(store: &dyn Store) {
 
     // an update replaces the index rows; a delete removes the resource from results
     store
-        .commit(&[plan(
+        .commit_versions(&[plan(
             "a",
             Expected::Version(1),
             2,
@@ -469,7 +566,7 @@ async fn search_story(store: &dyn Store) {
     let mut tomb = plan("c", Expected::Version(1), 2, 50, Vec::new());
     tomb.body = None;
     tomb.method = WriteMethod::Delete;
-    store.commit(&[tomb]).await.unwrap();
+    store.commit_versions(&[tomb]).await.unwrap();
     assert_eq!(search_ids(store, vec![all(by_patient("p2"))]).await, ["a"]);
 
     // newest first with a keyset cursor, and an accurate count
@@ -525,7 +622,7 @@ async fn creates_together(store: &dyn Store) {
         exact: t.into(),
     };
     store
-        .commit(&[
+        .commit_versions(&[
             plan(
                 "m1",
                 Expected::Absent,
@@ -563,7 +660,7 @@ async fn creates_together(store: &dyn Store) {
     }
     // m2 exists: nothing of this transaction is written, and the conflict names m2.
     let err = store
-        .commit(&[
+        .commit_versions(&[
             plan("m4", Expected::Absent, 1, 20, vec![subject("p3")]),
             plan("m2", Expected::Absent, 1, 20, vec![subject("p3")]),
         ])
@@ -576,7 +673,7 @@ async fn creates_together(store: &dyn Store) {
     assert!(search_ids(store, vec![patient("p3")]).await.is_empty());
     // The same resource twice in one transaction is a conflict too.
     let err = store
-        .commit(&[
+        .commit_versions(&[
             plan("m5", Expected::Absent, 1, 30, vec![]),
             plan("m5", Expected::Absent, 1, 30, vec![]),
         ])
@@ -611,7 +708,7 @@ async fn statistics_are_refreshed_after_a_bulk_load() {
                 )
             })
             .collect();
-        db.store.commit(&writes).await.expect("bulk load");
+        db.store.commit_versions(&writes).await.expect("bulk load");
         let before = db.planner_row_estimate("resource_current").await;
         db.store
             .refresh_statistics()
@@ -650,7 +747,7 @@ async fn sqlite_wal_stays_bounded_under_continuous_writes() {
                 )
             })
             .collect();
-        store.commit(&writes).await.expect("commit");
+        store.commit_versions(&writes).await.expect("commit");
     }
     // 12,500 resources of 4 KB were written twice (current + history): ~100 MB of data, three
     // times the checkpoint interval (8000 pages, 32 MB).

@@ -8,18 +8,18 @@
 
 mod entries;
 
-use super::meta::stamp;
 use super::search::SearchInput;
-use super::write::{check_id, precondition_failed};
+use super::write::{check_id, Change, CommitError, Intent, PreparedWrite, WriteContext};
 use super::{FhirService, VersionedResource};
 use crate::error::{ErrorKind, FhirError, FhirResult};
 use crate::policy::{Access, Permission};
-use crate::store::{Expected, StoreError, VersionWrite, WriteMethod};
-use crate::validate::{check_resource, check_structure};
+use crate::store::{VersionWrite, WriteMethod};
+use crate::validate::{check_resource, CheckedResource};
 use bytes::Bytes;
 use entries::*;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// Most entries accepted in one Bundle.
 pub const MAX_BUNDLE_ENTRIES: usize = 1000;
@@ -323,7 +323,7 @@ impl FhirService {
                 continue;
             };
             let prepared = self
-                .prepare_write(
+                .prepare_entry(
                     access,
                     &pending,
                     e,
@@ -335,7 +335,18 @@ impl FhirService {
                 .await
                 .map_err(|err| at(e.index, err))?;
             match prepared {
-                Some((write, response)) => {
+                Some(write) => {
+                    let status = match write.version.method {
+                        WriteMethod::Delete => None,
+                        _ if write.created => Some(201),
+                        _ => Some(200),
+                    };
+                    let response = match status {
+                        Some(status) => written(status, &write.resource()),
+                        None => {
+                            json!({"response": {"status": "204 No Content", "etag": format!("W/\"{}\"", write.version.version_id)}})
+                        }
+                    };
                     writes.push(write);
                     results.insert(e.index, response);
                 }
@@ -359,6 +370,7 @@ impl FhirService {
                 writes
                     .iter()
                     .rev()
+                    .map(|w| &w.version)
                     .find(|w| w.resource_type == t.resource_type && &w.id == id)
             });
             let answer = match pending_write {
@@ -379,20 +391,21 @@ impl FhirService {
             }
             results.insert(e.index, answer);
         }
-        match self.store.commit(&writes).await {
-            Ok(()) => {
-                for w in writes.iter().filter(|w| w.body.is_some()) {
-                    self.remember_membership(&w.resource_type, &w.id, w.version_id, &w.index);
-                }
-            }
-            Err(StoreError::Conflict { resource_type, id }) => {
+        let cx = WriteContext {
+            access,
+            now_us: now,
+            transaction: true,
+        };
+        match self.commit_prepared(&cx, &writes).await {
+            Ok(_) => {}
+            Err(CommitError::Conflict { resource_type, id }) => {
                 return Err(FhirError::new(
                     ErrorKind::Conflict,
                     "conflict",
                     format!("{resource_type}/{id} changed while the transaction ran, or the transaction writes it twice; nothing was written"),
                 ))
             }
-            Err(other) => return Err(FhirError::from(other)),
+            Err(CommitError::Failed(err)) => return Err(err),
         }
         // 5. Searches see the committed state. The writes are durable by now: a search that
         //    fails here (the database went away) is reported in its own entry, never as a
@@ -452,9 +465,10 @@ impl FhirService {
         ))
     }
 
-    /// Build the version one transaction entry writes (None: a delete of nothing).
+    /// Prepare the write one transaction entry makes through the write pipeline (`None`: a
+    /// delete of nothing).
     #[allow(clippy::too_many_arguments)]
-    async fn prepare_write(
+    async fn prepare_entry(
         &self,
         access: &Access,
         pending: &HashSet<(String, String)>,
@@ -463,7 +477,7 @@ impl FhirService {
         id: Option<&str>,
         now: i64,
         fresh_id: bool,
-    ) -> FhirResult<Option<(VersionWrite, Value)>> {
+    ) -> FhirResult<Option<PreparedWrite>> {
         let Some(id) = id else {
             // A conditional delete that matched nothing: a version condition cannot hold.
             if let Some(wanted) = e.if_match {
@@ -475,101 +489,47 @@ impl FhirService {
             }
             return Ok(None);
         };
-        let rule = match e.verb {
-            Verb::Delete => {
-                let rule = self.permit(access, rt, Permission::Delete)?;
-                if let Some(rule) = &rule {
-                    self.check_visible(rule, rt, id).await?;
-                }
-                rule
-            }
-            Verb::Post => self.permit(access, rt, Permission::Create)?,
-            _ if fresh_id => self.permit(access, rt, Permission::Create)?,
-            _ => self.put_rule(access, rt, id).await?,
+        let method = match e.verb {
+            Verb::Delete => WriteMethod::Delete,
+            Verb::Post => WriteMethod::Create,
+            Verb::Put => WriteMethod::Update,
+            Verb::Get => return Ok(None),
         };
-        let current = if fresh_id {
-            None
-        } else {
-            self.store.current(rt, id).await?
+        // The permission is decided before the body is checked.
+        let rule = self.authorize(access, rt, id, method, fresh_id).await?;
+        let change = match method {
+            WriteMethod::Create => Change::Create(Arc::new(entry_content(e, rt, id)?)),
+            WriteMethod::Delete => Change::Delete,
+            _ => Change::Update(Arc::new(entry_content(e, rt, id)?)),
         };
-        if let Some(wanted) = e.if_match {
-            if current.as_ref().map(|c| c.version_id) != Some(wanted) {
-                return Err(precondition_failed(rt, id, current.as_ref(), wanted));
-            }
-        }
-        let (expected, version_id) = match &current {
-            Some(c) => (Expected::Version(c.version_id), c.version_id + 1),
-            None => (Expected::Absent, 1),
-        };
-        if e.verb == Verb::Delete {
-            if current.as_ref().is_none_or(|c| c.body.is_none()) {
-                return Ok(None);
-            }
-            let write = VersionWrite {
-                resource_type: rt.to_string(),
-                id: id.to_string(),
-                expected,
-                version_id,
-                last_updated_us: now,
-                method: WriteMethod::Delete,
-                body: None,
-                index: Vec::new(),
-            };
-            return Ok(Some((
-                write,
-                json!({"response": {"status": "204 No Content", "etag": format!("W/\"{version_id}\"")}}),
-            )));
-        }
-        check_id(rt, id)?;
-        let mut body = e
-            .resource
-            .clone()
-            .ok_or_else(|| FhirError::bad_request("the entry needs a resource"))?;
-        if let Value::Object(map) = &mut body {
-            if e.verb == Verb::Put {
-                if let Some(Value::String(body_id)) = map.get("id") {
-                    if body_id != id {
-                        return Err(FhirError::invalid_at(format!("the resource id {body_id:?} does not match the entry URL id {id:?}"), format!("{rt}.id")));
-                    }
-                }
-            }
-            map.insert("id".into(), Value::String(id.to_string()));
-        }
-        let checked = check_resource(body, rt)?;
-        self.check_references(access, checked.value(), pending)
-            .await?;
-        let index = self.search_params.index_rows(checked.value())?;
-        if let Some(rule) = &rule {
-            self.check_new_content(rule, rt, id, &index)?;
-        }
-        let bytes = stamp(&checked, id, version_id, now)?;
-        check_structure(&bytes, rt)?;
-        let created = current.as_ref().is_none_or(|c| c.body.is_none());
-        let method = if e.verb == Verb::Post {
-            WriteMethod::Create
-        } else {
-            WriteMethod::Update
-        };
-        let resource = VersionedResource {
-            resource_type: rt.to_string(),
-            id: id.to_string(),
-            version_id,
-            last_updated_us: now,
-            body: bytes.clone(),
-        };
-        let write = VersionWrite {
-            resource_type: rt.to_string(),
-            id: id.to_string(),
-            expected,
-            version_id,
-            last_updated_us: now,
-            method,
-            body: Some(bytes),
-            index,
-        };
-        Ok(Some((
-            write,
-            written(if created { 201 } else { 200 }, &resource),
-        )))
+        let intent = Intent::new(rt, change, e.if_match).with_id(id.to_string(), fresh_id);
+        self.prepare(access, &intent, rule.as_ref(), pending, now)
+            .await
     }
+}
+
+/// The checked content of a POST or PUT entry, with the id the transaction gave it (a PUT's
+/// body id must agree with its URL).
+fn entry_content(e: &Entry, rt: &str, id: &str) -> FhirResult<CheckedResource> {
+    check_id(rt, id)?;
+    let mut body = e
+        .resource
+        .clone()
+        .ok_or_else(|| FhirError::bad_request("the entry needs a resource"))?;
+    if let Value::Object(map) = &mut body {
+        if e.verb == Verb::Put {
+            if let Some(Value::String(body_id)) = map.get("id") {
+                if body_id != id {
+                    return Err(FhirError::invalid_at(
+                        format!(
+                            "the resource id {body_id:?} does not match the entry URL id {id:?}"
+                        ),
+                        format!("{rt}.id"),
+                    ));
+                }
+            }
+        }
+        map.insert("id".into(), Value::String(id.to_string()));
+    }
+    check_resource(body, rt)
 }

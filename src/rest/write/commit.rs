@@ -1,0 +1,136 @@
+//! Step 4 of the write pipeline: the hooks run over the prepared writes, then one atomic
+//! [`Store::commit`](crate::store::Store::commit) of the batch, then the hooks' after-commit
+//! steps. A plain write that lost a race to a concurrent writer is prepared again (unless the
+//! client pinned a version: 412, http.html#concurrency).
+
+use super::hooks::WriteContext;
+use super::{precondition_failed, Intent, PreparedWrite};
+use crate::error::{ErrorKind, FhirError, FhirResult};
+use crate::policy::{Access, Rule};
+use crate::rest::{backoff, FhirService, WRITE_RETRIES};
+use crate::store::{CommitBatch, StoreError};
+use std::collections::HashSet;
+
+/// Why a commit did not happen.
+pub(crate) enum CommitError {
+    /// A concurrent writer changed `resource_type/id` first (or a batch writes it twice).
+    Conflict { resource_type: String, id: String },
+    /// Anything else: refused by a hook, or the store failed.
+    Failed(FhirError),
+}
+
+impl From<FhirError> for CommitError {
+    fn from(err: FhirError) -> Self {
+        CommitError::Failed(err)
+    }
+}
+
+impl FhirService {
+    /// Run the hooks over `writes` and commit them, with whatever the hooks added, as one
+    /// batch. Returns the committed batch.
+    pub(crate) async fn commit_prepared(
+        &self,
+        cx: &WriteContext<'_>,
+        writes: &[PreparedWrite],
+    ) -> Result<CommitBatch, CommitError> {
+        let mut batch = CommitBatch::of(writes.iter().map(|w| w.version.clone()).collect());
+        for hook in &self.hooks {
+            hook.before_commit(self, cx, writes, &mut batch).await?;
+        }
+        match self.store.commit(&batch).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict { resource_type, id }) => {
+                return Err(CommitError::Conflict { resource_type, id })
+            }
+            Err(other) => return Err(CommitError::Failed(other.into())),
+        }
+        for hook in &self.hooks {
+            hook.after_commit(self, cx, &batch);
+        }
+        Ok(batch)
+    }
+
+    /// Authorize and write one resource (`Ok(None)`: a delete of nothing).
+    pub(crate) async fn write_one(
+        &self,
+        access: &Access,
+        intent: Intent,
+    ) -> FhirResult<Option<PreparedWrite>> {
+        let rule = self
+            .authorize(
+                access,
+                &intent.resource_type,
+                &intent.id,
+                intent.change.method(),
+                intent.fresh,
+            )
+            .await?;
+        self.write_authorized(access, intent, rule).await
+    }
+
+    /// Write one resource under `rule`, already decided by [`FhirService::authorize`]: prepare,
+    /// hooks, commit; after a lost race prepare again from the new current version (a create
+    /// with a new id), unless the client pinned a version.
+    pub(crate) async fn write_authorized(
+        &self,
+        access: &Access,
+        mut intent: Intent,
+        rule: Option<Rule>,
+    ) -> FhirResult<Option<PreparedWrite>> {
+        let mints_ids = intent.fresh;
+        let no_pending = HashSet::new();
+        for attempt in 0..WRITE_RETRIES {
+            backoff(attempt).await;
+            if mints_ids {
+                intent.id = self.ids.new_id();
+            } else if let (true, Some(rule)) = (attempt > 0, &rule) {
+                // After a lost race the resource may have moved out of the caller's reach.
+                self.check_visible(rule, &intent.resource_type, &intent.id)
+                    .await?;
+            }
+            let now_us = self.now_us();
+            let Some(prepared) = self
+                .prepare(access, &intent, rule.as_ref(), &no_pending, now_us)
+                .await?
+            else {
+                return Ok(None);
+            };
+            let cx = WriteContext {
+                access,
+                now_us,
+                transaction: false,
+            };
+            match self
+                .commit_prepared(&cx, std::slice::from_ref(&prepared))
+                .await
+            {
+                Ok(_) => return Ok(Some(prepared)),
+                Err(CommitError::Failed(err)) => return Err(err),
+                Err(CommitError::Conflict { .. }) if intent.if_match.is_none() => continue,
+                Err(CommitError::Conflict { .. }) => {
+                    let wanted = intent.if_match.unwrap_or(0);
+                    return Err(self
+                        .lost_race(&intent.resource_type, &intent.id, wanted)
+                        .await);
+                }
+            }
+        }
+        Err(FhirError::new(
+            ErrorKind::Conflict,
+            "conflict",
+            format!(
+                "{}/{} is being changed by other clients right now; try again",
+                intent.resource_type, intent.id
+            ),
+        ))
+    }
+
+    /// The 412 for a client whose pinned version another writer replaced between our read and
+    /// our commit, naming the version that is current now.
+    async fn lost_race(&self, resource_type: &str, id: &str, wanted: i64) -> FhirError {
+        match self.store.current(resource_type, id).await {
+            Ok(now) => precondition_failed(resource_type, id, now.as_ref(), wanted),
+            Err(e) => FhirError::from(e),
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! Step 3 of the write pipeline: the hooks. A [`WriteHook`] sees every prepared write of one
+//! commit — the caller, the current and the proposed content — before anything is stored, and
+//! may refuse them (nothing is stored) or add to the same atomic batch: resource versions
+//! (Provenance, extracted Observations) and outbox events (notifications). After the commit it
+//! may update in-memory state. A new rule or side effect of writing is one hook, registered
+//! once in [`default_hooks`]; no write path knows about it.
+
+use super::PreparedWrite;
+use crate::error::FhirResult;
+use crate::policy::Access;
+use crate::rest::FhirService;
+use crate::store::CommitBatch;
+use async_trait::async_trait;
+use std::sync::Arc;
+
+/// What every hook knows about one commit.
+pub struct WriteContext<'a> {
+    /// The caller (grant, `fhirUser`, client), or the server's own tooling.
+    pub access: &'a Access,
+    /// The commit's time: the `meta.lastUpdated` of the versions it writes (microseconds).
+    pub now_us: i64,
+    /// The writes are the entries of one transaction Bundle, committed together.
+    pub transaction: bool,
+}
+
+/// A rule or side effect of writing, run inside the write pipeline.
+#[async_trait]
+pub trait WriteHook: Send + Sync {
+    /// The hook's name, for logs and for refusals that name their rule.
+    fn name(&self) -> &'static str;
+
+    /// Before anything is stored, with every write of the commit (`batch.versions` starts with
+    /// their versions, in the same order): refuse with an error (nothing of the commit is
+    /// stored) or add resource versions and outbox events to `batch`.
+    async fn before_commit(
+        &self,
+        _service: &FhirService,
+        _cx: &WriteContext<'_>,
+        _writes: &[PreparedWrite],
+        _batch: &mut CommitBatch,
+    ) -> FhirResult<()> {
+        Ok(())
+    }
+
+    /// After the batch is durable: update in-memory state. Cannot fail the write.
+    fn after_commit(&self, _service: &FhirService, _cx: &WriteContext<'_>, _batch: &CommitBatch) {}
+}
+
+/// The hooks every server runs, in order.
+pub(crate) fn default_hooks() -> Vec<Arc<dyn WriteHook>> {
+    vec![Arc::new(RememberMembership)]
+}
+
+/// Remembers the compartments of every version a commit stored (`rest/membership.rs`), so a
+/// confined read of it right after costs a lookup.
+struct RememberMembership;
+
+#[async_trait]
+impl WriteHook for RememberMembership {
+    fn name(&self) -> &'static str {
+        "compartment-membership"
+    }
+
+    fn after_commit(&self, service: &FhirService, _cx: &WriteContext<'_>, batch: &CommitBatch) {
+        for w in batch.versions.iter().filter(|w| w.body.is_some()) {
+            service.remember_membership(&w.resource_type, &w.id, w.version_id, &w.index);
+        }
+    }
+}
