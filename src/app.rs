@@ -93,9 +93,13 @@ impl AppState {
             let mut external = Vec::new();
             for issuer in &config.trusted_issuers {
                 external.push(
-                    ExternalIssuer::load(issuer.clone(), &config.base_url)
-                        .await
-                        .map_err(StoreError::Unavailable)?,
+                    ExternalIssuer::load(
+                        issuer.clone(),
+                        &config.base_url,
+                        auth.jwks_fetcher.clone(),
+                    )
+                    .await
+                    .map_err(StoreError::Unavailable)?,
                 );
             }
             Arc::new(Verifiers::new(auth.clone(), external, clock.clone()))

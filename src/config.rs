@@ -55,6 +55,11 @@ pub struct Config {
     /// Browser origins (`https://app.example.org`) allowed to call the FHIR API and the token
     /// endpoint (CORS); discovery is open to every origin.
     pub allowed_origins: Vec<String>,
+    /// Extra trusted root certificates (PEM) for fetching key sets from `jwks_uri`s, beside
+    /// the operating system's (a private CA).
+    pub jwks_ca_file: Option<PathBuf>,
+    /// Also fetch key sets from plain `http://` URLs (tests and local development only).
+    pub jwks_allow_http: bool,
 }
 
 impl std::fmt::Debug for Config {
@@ -81,6 +86,8 @@ impl std::fmt::Debug for Config {
                 &self.practitioners_see_all_patients,
             )
             .field("allowed_origins", &self.allowed_origins)
+            .field("jwks_ca_file", &self.jwks_ca_file)
+            .field("jwks_allow_http", &self.jwks_allow_http)
             .finish()
     }
 }
@@ -127,6 +134,8 @@ pub struct ConfigLayer {
     pub trusted_issuers: Option<Vec<TrustedIssuer>>,
     pub practitioners_see_all_patients: Option<bool>,
     pub allowed_origins: Option<Vec<String>>,
+    pub jwks_ca_file: Option<PathBuf>,
+    pub jwks_allow_http: Option<bool>,
 }
 
 impl ConfigLayer {
@@ -185,6 +194,17 @@ impl ConfigLayer {
                     .filter(|o| !o.is_empty())
                     .collect()
             }),
+            jwks_ca_file: get("COPLAN_JWKS_CA_FILE").map(PathBuf::from),
+            jwks_allow_http: match get("COPLAN_JWKS_ALLOW_HTTP").as_deref() {
+                None | Some("") => None,
+                Some("1" | "true" | "yes") => Some(true),
+                Some("0" | "false" | "no") => Some(false),
+                Some(other) => {
+                    return Err(format!(
+                        "COPLAN_JWKS_ALLOW_HTTP must be true or false, got {other:?}"
+                    ))
+                }
+            },
             practitioners_see_all_patients: match get("COPLAN_PRACTITIONERS_SEE_ALL_PATIENTS")
                 .as_deref()
             {
@@ -228,6 +248,8 @@ impl ConfigLayer {
                 .practitioners_see_all_patients
                 .or(self.practitioners_see_all_patients),
             allowed_origins: over.allowed_origins.or(self.allowed_origins),
+            jwks_ca_file: over.jwks_ca_file.or(self.jwks_ca_file),
+            jwks_allow_http: over.jwks_allow_http.or(self.jwks_allow_http),
         }
     }
 
@@ -283,9 +305,14 @@ impl ConfigLayer {
             // A day at most: a rotated key is published ahead for max-age plus two reloads.
             key_reload_seconds: i64::from(self.key_reload_seconds.unwrap_or(60).clamp(1, 86_400)),
             jwks_max_age_seconds: i64::from(self.jwks_max_age_seconds.unwrap_or(300).min(86_400)),
-            trusted_issuers: check_issuers(self.trusted_issuers.unwrap_or_default())?,
+            trusted_issuers: check_issuers(
+                self.trusted_issuers.unwrap_or_default(),
+                self.jwks_allow_http.unwrap_or(false),
+            )?,
             practitioners_see_all_patients: self.practitioners_see_all_patients.unwrap_or(false),
             allowed_origins: self.allowed_origins.unwrap_or_default(),
+            jwks_ca_file: self.jwks_ca_file,
+            jwks_allow_http: self.jwks_allow_http.unwrap_or(false),
         })
     }
 }
@@ -297,7 +324,7 @@ impl ConfigLayer {
 pub struct TrustedIssuer {
     /// The exact `iss` of its tokens.
     pub issuer: String,
-    /// Its JWK Set as a file, or the URL it is published at (http only).
+    /// Its JWK Set as a file, or the https URL it is published at.
     pub jwks_file: Option<PathBuf>,
     pub jwks_uri: Option<String>,
     /// The `aud` its tokens must carry (default: this server's FHIR base URL).
@@ -320,13 +347,25 @@ pub struct ClaimMapping {
     pub client_id: Option<String>,
 }
 
-fn check_issuers(issuers: Vec<TrustedIssuer>) -> Result<Vec<TrustedIssuer>, String> {
+fn check_issuers(
+    issuers: Vec<TrustedIssuer>,
+    jwks_allow_http: bool,
+) -> Result<Vec<TrustedIssuer>, String> {
     for issuer in &issuers {
         if issuer.jwks_file.is_some() == issuer.jwks_uri.is_some() {
             return Err(format!(
                 "trusted issuer {} needs exactly one of jwks_file and jwks_uri",
                 issuer.issuer
             ));
+        }
+        if let Some(uri) = &issuer.jwks_uri {
+            let https = uri.starts_with("https://");
+            if !(https || (jwks_allow_http && uri.starts_with("http://"))) {
+                return Err(format!(
+                    "trusted issuer {}: jwks_uri {uri:?} must be https:// (plain http only with jwks_allow_http, for tests)",
+                    issuer.issuer
+                ));
+            }
         }
     }
     Ok(issuers)

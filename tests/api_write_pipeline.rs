@@ -265,6 +265,7 @@ async fn a_hook_that_refuses_or_a_conflict_in_what_it_adds_leaves_nothing() {
             let r = app.post_json("/fhir", &tx).await;
             assert_eq!(r.status, StatusCode::CONFLICT, "{}", r.text());
         }
+        assert_eq!((app.version_count().await, outbox(&app).await.len()), before);
         // Creates only (one statement on PostgreSQL): the companion of the second create
         // collides. Ids are sequential: the refused create took id-1, the refused transaction
         // id-2, the conflicting one id-3; this one mints id-4 and id-5.

@@ -41,9 +41,13 @@ async fn tokens_of_a_trusted_issuer_are_verified_with_its_keys_and_mapped() {
     let layer = ConfigLayer::from_toml(&config_toml()).expect("toml");
     let config = layer.resolve().expect("config");
     assert_eq!(config.trusted_issuers.len(), 1);
-    let issuer = ExternalIssuer::load(config.trusted_issuers[0].clone(), &server.fhir)
-        .await
-        .expect("keys load");
+    let issuer = ExternalIssuer::load(
+        config.trusted_issuers[0].clone(),
+        &server.fhir,
+        server.auth.jwks_fetcher.clone(),
+    )
+    .await
+    .expect("keys load");
     let verifiers = Verifiers::new(server.auth.clone(), vec![issuer], server.clock.clone());
     let now = server.clock.unix();
     let good = json!({
@@ -120,4 +124,127 @@ fn a_trusted_issuer_needs_exactly_one_key_source() {
     let bad = ConfigLayer::from_toml(&format!("[[trusted_issuers]]\nissuer = \"{EHR}\"\n"))
         .expect("toml");
     assert!(bad.resolve().is_err());
+}
+
+/// A JWK Set host on loopback over TLS, with the test server certificate
+/// (`tests/fixtures/tls/`, issued by the test CA for 127.0.0.1): answers every request with
+/// `body`. Returns its https URL.
+async fn https_jwks_host(body: String) -> String {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = format!("{}/tests/fixtures/tls", env!("CARGO_MANIFEST_DIR"));
+    let certs = CertificateDer::pem_file_iter(format!("{dir}/server.pem"))
+        .expect("server.pem")
+        .collect::<Result<Vec<_>, _>>()
+        .expect("certificates");
+    let key = PrivateKeyDer::from_pem_file(format!("{dir}/server.key")).expect("server.key");
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .expect("server TLS config");
+    let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(tls));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("https://{}/jwks.json", listener.local_addr().expect("addr"));
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let body = body.clone();
+            tokio::spawn(async move {
+                // A client that refuses the certificate ends the handshake: nothing to serve.
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(response.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test]
+async fn an_issuers_keys_are_fetched_over_https_with_the_certificate_checked() {
+    use coplan::auth::fetch::JwksFetcher;
+    use std::sync::Arc;
+    let jwks = std::fs::read_to_string(format!(
+        "{}/tests/fixtures/smart-example-jwks-RS384.public.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("jwks");
+    let url = https_jwks_host(jwks).await;
+    let toml = format!(
+        "[[trusted_issuers]]\nissuer = \"{EHR}\"\njwks_uri = \"{url}\"\n\
+         audience = \"https://coplan.example/fhir\"\nalgorithms = [\"RS384\"]\n"
+    );
+    let config = ConfigLayer::from_toml(&toml)
+        .expect("toml")
+        .resolve()
+        .expect("an https jwks_uri is accepted");
+    let issuer_config = config.trusted_issuers[0].clone();
+    let ca = format!("{}/tests/fixtures/tls/ca.pem", env!("CARGO_MANIFEST_DIR"));
+
+    // Trusting the CA that issued the host's certificate: the keys load and verify tokens.
+    let trusting =
+        Arc::new(JwksFetcher::new(Some(std::path::Path::new(&ca)), false).expect("fetcher"));
+    let issuer = ExternalIssuer::load(
+        issuer_config.clone(),
+        "https://coplan.example/fhir",
+        trusting,
+    )
+    .await
+    .expect("keys fetched over https");
+    let now = 1_900_000_000;
+    let token = sign(
+        &json!({"iss": EHR, "aud": "https://coplan.example/fhir", "sub": "u-1", "exp": now + 60, "scp": "patient/*.rs"}),
+        "RS384",
+    );
+    assert_eq!(issuer.verify(&token, now).expect("verified").subject, "u-1");
+
+    // Without that CA the certificate is not trusted: nothing is loaded.
+    let system_roots_only = Arc::new(JwksFetcher::new(None, false).expect("fetcher"));
+    let refused = ExternalIssuer::load(
+        issuer_config,
+        "https://coplan.example/fhir",
+        system_roots_only,
+    )
+    .await
+    .err()
+    .expect("an untrusted certificate is refused");
+    assert!(refused.to_lowercase().contains("certificate"), "{refused}");
+
+    // Plain http is refused unless explicitly allowed (tests, local development).
+    let http = toml.replace("https://", "http://");
+    let err = ConfigLayer::from_toml(&http)
+        .expect("toml")
+        .resolve()
+        .unwrap_err();
+    assert!(err.contains("https"), "{err}");
+    let allowed = ConfigLayer::from_toml(&format!("jwks_allow_http = true\n{http}"))
+        .expect("toml")
+        .resolve();
+    assert!(allowed.is_ok(), "{allowed:?}");
+    let strict = JwksFetcher::new(None, false).expect("fetcher");
+    assert!(strict
+        .get(&url.replace("https://", "http://"))
+        .await
+        .unwrap_err()
+        .contains("https"));
 }

@@ -467,10 +467,44 @@ async fn backend_keys_can_be_registered_by_jwks_uri() {
     );
     let hosting = tokio::spawn(async move { axum::serve(listener, host).await });
 
-    let server = Server::start(coplan::testing::Backend::Sqlite).await;
+    // Key sets are fetched over https only, unless plain http is explicitly allowed (tests).
+    let strict = Server::start(coplan::testing::Backend::Sqlite).await;
     let mut client = asymmetric_client("by-uri", "ES384", &["system/*.rs"]);
     client.jwks = None;
-    client.jwks_uri = Some(jwks_uri);
+    client.jwks_uri = Some(jwks_uri.clone());
+    strict.register(client.clone()).await;
+    let token_url = strict.auth.settings.token_url.clone();
+    let assertion = client_assertion(
+        "ES384",
+        "by-uri",
+        &token_url,
+        strict.clock.unix() + 60,
+        "u-0",
+    );
+    let refused = post_form(
+        &token_url,
+        &[
+            ("grant_type", "client_credentials"),
+            ("scope", "system/Goal.rs"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", &assertion),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    assert_eq!(refused.json()["error"], "invalid_client");
+    assert!(refused.body.contains("https"), "{}", refused.body);
+    strict.stop().await;
+
+    let allow_http = coplan::config::ConfigLayer {
+        jwks_allow_http: Some(true),
+        ..Default::default()
+    };
+    let server = Server::start_with(coplan::testing::Backend::Sqlite, allow_http).await;
     server.register(client).await;
     let token_url = server.auth.settings.token_url.clone();
     let assertion = client_assertion(

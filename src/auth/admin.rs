@@ -61,6 +61,9 @@ pub async fn add_client(auth: &AuthServer, spec: ClientSpec) -> Result<Option<St
         }
         _ => {}
     }
+    if let Some(uri) = &spec.jwks_uri {
+        auth.jwks_fetcher.check_url(uri)?;
+    }
     let client = Client {
         name: spec.name.unwrap_or_else(|| spec.client_id.clone()),
         client_id: spec.client_id,

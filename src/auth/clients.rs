@@ -268,7 +268,7 @@ impl AuthServer {
             .jwks_uri
             .as_deref()
             .ok_or_else(|| OAuthError::invalid_client("the client has no registered keys"))?;
-        let body = super::fetch::get(uri).await.map_err(|e| {
+        let body = self.jwks_fetcher.get(uri).await.map_err(|e| {
             OAuthError::invalid_client(format!("cannot fetch the client's JWKS: {e}"))
         })?;
         serde_json::from_slice(&body)

@@ -6,6 +6,7 @@
 //! the exact issuer and audience, and expiry by the injected clock. External tokens cannot be
 //! revoked here; they are cached until they expire.
 
+use super::fetch::JwksFetcher;
 use super::secrets::sha256;
 use super::AuthServer;
 use crate::clock::Clock;
@@ -24,6 +25,7 @@ pub struct ExternalIssuer {
     algorithms: Vec<Algorithm>,
     keys: RwLock<JwkSet>,
     fhir_base_url: String,
+    fetcher: Arc<JwksFetcher>,
 }
 
 fn algorithm(name: &str) -> Option<Algorithm> {
@@ -40,8 +42,12 @@ fn algorithm(name: &str) -> Option<Algorithm> {
 }
 
 impl ExternalIssuer {
-    /// Load the issuer's keys (reading the file, or fetching the URL once).
-    pub async fn load(config: TrustedIssuer, fhir_base_url: &str) -> Result<Self, String> {
+    /// Load the issuer's keys (reading the file, or fetching the URL once with `fetcher`).
+    pub async fn load(
+        config: TrustedIssuer,
+        fhir_base_url: &str,
+        fetcher: Arc<JwksFetcher>,
+    ) -> Result<Self, String> {
         let names = if config.algorithms.is_empty() {
             vec![
                 "RS256".into(),
@@ -71,6 +77,7 @@ impl ExternalIssuer {
             algorithms,
             keys: RwLock::new(JwkSet { keys: Vec::new() }),
             fhir_base_url: fhir_base_url.to_string(),
+            fetcher,
             config,
         };
         issuer.refresh_keys().await?;
@@ -82,7 +89,12 @@ impl ExternalIssuer {
             (Some(path), _) => {
                 std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?
             }
-            (None, Some(uri)) => super::fetch::get(uri).await?.to_vec(),
+            (None, Some(uri)) => self
+                .fetcher
+                .get(uri)
+                .await
+                .map_err(|e| format!("trusted issuer {}: {uri}: {e}", self.config.issuer))?
+                .to_vec(),
             (None, None) => return Err("no JWK Set configured".into()),
         };
         let set: JwkSet = serde_json::from_slice(&bytes).map_err(|e| {

@@ -11,7 +11,7 @@ pub mod clients;
 pub mod discovery;
 pub mod error;
 pub mod external;
-mod fetch;
+pub mod fetch;
 pub mod grants;
 pub mod keys;
 pub mod launch;
@@ -65,6 +65,10 @@ pub struct AuthSettings {
     pub practitioners_see_all_patients: bool,
     /// Cookies are `Secure` when the server is reached over https.
     pub secure_cookies: bool,
+    /// Extra trusted roots (PEM) for fetching key sets by `jwks_uri`.
+    pub jwks_ca_file: Option<std::path::PathBuf>,
+    /// Key sets may also be fetched over plain http (tests, local development).
+    pub jwks_allow_http: bool,
 }
 
 impl AuthSettings {
@@ -106,6 +110,8 @@ impl AuthSettings {
             key_reload_seconds: config.key_reload_seconds,
             jwks_max_age_seconds: config.jwks_max_age_seconds,
             practitioners_see_all_patients: config.practitioners_see_all_patients,
+            jwks_ca_file: config.jwks_ca_file.clone(),
+            jwks_allow_http: config.jwks_allow_http,
         }
     }
 }
@@ -115,6 +121,8 @@ pub struct AuthServer {
     pub settings: AuthSettings,
     pub store: Arc<dyn AuthStore>,
     pub keys: keys::KeyRing,
+    /// Fetches clients' key sets by `jwks_uri` (https, certificates checked).
+    pub jwks_fetcher: Arc<fetch::JwksFetcher>,
     clock: Arc<dyn Clock>,
     secrets: Arc<dyn SecretGenerator>,
     token_cache: tokens::TokenCache,
@@ -139,7 +147,12 @@ impl AuthServer {
         let now = clock.now().unix_timestamp();
         store.purge_expired(now).await?;
         let keys = keys::KeyRing::open(store.as_ref(), now, settings.key_reload_seconds).await?;
+        let jwks_fetcher =
+            fetch::JwksFetcher::new(settings.jwks_ca_file.as_deref(), settings.jwks_allow_http)
+                .map(Arc::new)
+                .map_err(StoreError::Internal)?;
         Ok(AuthServer {
+            jwks_fetcher,
             settings,
             store,
             keys,

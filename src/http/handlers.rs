@@ -1,10 +1,9 @@
 //! Thin axum handlers: turn the HTTP request into typed inputs, call the `rest` interaction,
 //! and render the result. No FHIR logic lives here.
 
-use super::headers::{
-    handling_strict, header_text, if_match, if_none_match, return_preference, ReturnPreference,
-};
-use super::negotiate::{is_json_patch, request_format, response_format, Format};
+use super::extract::{FhirRequest, Query, ReturnPreference};
+use super::headers::header_text;
+use super::negotiate::{is_json_patch, request_format, Format};
 use super::response::{
     add_location, add_version_headers, body_response, empty_response, error_response,
     information_outcome,
@@ -19,40 +18,11 @@ use crate::rest::{
 };
 use crate::store::HistoryScope;
 use axum::body::Body;
-use axum::extract::{Extension, OriginalUri, Path, RawQuery, State};
+use axum::extract::{Extension, OriginalUri, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde_json::Value;
-
-/// The decoded query string.
-struct Query(Vec<(String, String)>);
-
-impl Query {
-    fn parse(raw: Option<String>) -> Self {
-        Query(
-            form_urlencoded::parse(raw.unwrap_or_default().as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                .collect(),
-        )
-    }
-
-    fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.0.iter().map(|(k, v)| (k.as_str(), v.as_str()))
-    }
-}
-
-/// The response format the request asks for (`_format`, then `Accept`).
-fn negotiate(query: &Query, headers: &HeaderMap) -> FhirResult<Format> {
-    response_format(query.get("_format"), header_text(headers, "accept"))
-}
 
 /// Run `work` with the negotiated format; errors become OperationOutcomes.
 async fn respond<F, Fut>(negotiated: FhirResult<Format>, work: F) -> Response
@@ -114,12 +84,12 @@ fn resource_response(status: StatusCode, format: Format, resource: VersionedReso
 /// The response to a successful create/update/patch, honouring `Prefer: return`.
 fn write_response(
     state: &AppState,
-    headers: &HeaderMap,
+    prefer: ReturnPreference,
     format: Format,
     status: StatusCode,
     resource: VersionedResource,
 ) -> Response {
-    let mut response = match return_preference(headers) {
+    let mut response = match prefer {
         ReturnPreference::Representation => body_response(status, format, resource.body.clone()),
         ReturnPreference::Minimal => empty_response(status),
         ReturnPreference::OperationOutcome => information_outcome(
@@ -139,7 +109,7 @@ fn write_response(
 /// The response to an update (plain or conditional): 201 when it created the resource.
 fn update_response(
     state: &AppState,
-    headers: &HeaderMap,
+    prefer: ReturnPreference,
     format: Format,
     outcome: UpdateOutcome,
 ) -> Response {
@@ -148,16 +118,11 @@ fn update_response(
     } else {
         StatusCode::OK
     };
-    write_response(state, headers, format, status, outcome.resource)
+    write_response(state, prefer, format, status, outcome.resource)
 }
 
-pub async fn metadata(
-    State(state): State<AppState>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
-) -> Response {
-    let query = Query::parse(raw);
-    respond(negotiate(&query, &headers), |format| async move {
+pub async fn metadata(State(state): State<AppState>, req: FhirRequest) -> Response {
+    respond(req.format, |format| async move {
         let mut statement =
             capability_statement(&state.config.base_url, crate::validate::resource_types());
         if let Some(auth) = &state.auth {
@@ -174,17 +139,16 @@ pub async fn read(
     State(state): State<AppState>,
     Extension(access): Extension<Access>,
     Path((resource_type, id)): Path<(String, String)>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    req: FhirRequest,
 ) -> Response {
-    let query = Query::parse(raw);
     if id.starts_with('$') {
         let at = (Level::Type, Some(resource_type), None, id);
-        return run_operation(state, access, at, query, headers, None).await;
+        return run_operation(state, access, at, req, None).await;
     }
-    respond(negotiate(&query, &headers), |format| async move {
+    let if_none_match = req.if_none_match;
+    respond(req.format, |format| async move {
         let resource = state.fhir.read(&access, &resource_type, &id).await?;
-        if if_none_match(&headers) == Some(resource.version_id) {
+        if if_none_match == Some(resource.version_id) {
             let mut response = empty_response(StatusCode::NOT_MODIFIED);
             add_version_headers(&mut response, &resource);
             return Ok(response);
@@ -198,11 +162,9 @@ pub async fn vread(
     State(state): State<AppState>,
     Extension(access): Extension<Access>,
     Path((resource_type, id, version)): Path<(String, String, String)>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    req: FhirRequest,
 ) -> Response {
-    let query = Query::parse(raw);
-    respond(negotiate(&query, &headers), |format| async move {
+    respond(req.format, |format| async move {
         let resource = state
             .fhir
             .vread(&access, &resource_type, &id, &version)
@@ -216,43 +178,32 @@ pub async fn create(
     State(state): State<AppState>,
     Extension(access): Extension<Access>,
     Path(resource_type): Path<String>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    req: FhirRequest,
     body: Body,
 ) -> Response {
-    let query = Query::parse(raw);
     if resource_type.starts_with('$') {
         let at = (Level::System, None, None, resource_type);
-        return run_operation(state, access, at, query, headers, Some(body)).await;
+        return run_operation(state, access, at, req, Some(body)).await;
     }
-    respond(negotiate(&query, &headers), |format| async move {
+    respond(req.format.clone(), |format| async move {
         crate::rest::check_known_type(&resource_type)?;
-        let condition = create_criteria(header_text(&headers, "if-none-exist"), query.pairs())?;
-        let value = resource_body(&state, &headers, body).await?;
-        if let Some(condition) = condition {
-            return Ok(
-                match state
-                    .fhir
-                    .create_if_none_exist(&access, &resource_type, value, &condition)
-                    .await?
-                {
-                    ConditionalCreate::Created(created) => {
-                        write_response(&state, &headers, format, StatusCode::CREATED, created)
-                    }
-                    ConditionalCreate::Existing(existing) => {
-                        write_response(&state, &headers, format, StatusCode::OK, existing)
-                    }
-                },
-            );
-        }
-        let created = state.fhir.create(&access, &resource_type, value).await?;
-        Ok(write_response(
-            &state,
-            &headers,
-            format,
-            StatusCode::CREATED,
-            created,
-        ))
+        let condition = create_criteria(req.header("if-none-exist"), req.query.iter())?;
+        let value = resource_body(&state, &req.headers, body).await?;
+        let (status, resource) = match condition {
+            Some(condition) => match state
+                .fhir
+                .create_if_none_exist(&access, &resource_type, value, &condition)
+                .await?
+            {
+                ConditionalCreate::Created(created) => (StatusCode::CREATED, created),
+                ConditionalCreate::Existing(existing) => (StatusCode::OK, existing),
+            },
+            None => (
+                StatusCode::CREATED,
+                state.fhir.create(&access, &resource_type, value).await?,
+            ),
+        };
+        Ok(write_response(&state, req.prefer, format, status, resource))
     })
     .await
 }
@@ -261,13 +212,11 @@ pub async fn create(
 pub async fn bundle(
     State(state): State<AppState>,
     Extension(access): Extension<Access>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    req: FhirRequest,
     body: Body,
 ) -> Response {
-    let query = Query::parse(raw);
-    respond(negotiate(&query, &headers), |format| async move {
-        let value = resource_body(&state, &headers, body).await?;
+    respond(req.format.clone(), |format| async move {
+        let value = resource_body(&state, &req.headers, body).await?;
         let response = state.fhir.process_bundle(&access, value).await?;
         Ok(body_response(StatusCode::OK, format, response))
     })
@@ -279,21 +228,18 @@ pub async fn conditional_update(
     State(state): State<AppState>,
     Extension(access): Extension<Access>,
     Path(resource_type): Path<String>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    req: FhirRequest,
     body: Body,
 ) -> Response {
-    let criteria = raw.clone().unwrap_or_default();
-    let query = Query::parse(raw);
-    respond(negotiate(&query, &headers), |format| async move {
+    respond(req.format.clone(), |format| async move {
         crate::rest::check_known_type(&resource_type)?;
-        let if_match = if_match(&headers)?;
-        let value = resource_body(&state, &headers, body).await?;
+        let if_match = req.if_match.clone()?;
+        let value = resource_body(&state, &req.headers, body).await?;
         let outcome = state
             .fhir
-            .update_where(&access, &resource_type, &criteria, value, if_match)
+            .update_where(&access, &resource_type, &req.query.raw, value, if_match)
             .await?;
-        Ok(update_response(&state, &headers, format, outcome))
+        Ok(update_response(&state, req.prefer, format, outcome))
     })
     .await
 }
@@ -303,18 +249,15 @@ pub async fn conditional_delete(
     State(state): State<AppState>,
     Extension(access): Extension<Access>,
     Path(resource_type): Path<String>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    req: FhirRequest,
 ) -> Response {
-    let criteria = raw.clone().unwrap_or_default();
-    let query = Query::parse(raw);
-    respond(negotiate(&query, &headers), |format| async move {
-        let if_match = if_match(&headers)?;
+    respond(req.format.clone(), |format| async move {
+        let if_match = req.if_match.clone()?;
         let deleted = state
             .fhir
-            .delete_where(&access, &resource_type, &criteria, if_match)
+            .delete_where(&access, &resource_type, &req.query.raw, if_match)
             .await?;
-        Ok(match return_preference(&headers) {
+        Ok(match req.prefer {
             ReturnPreference::OperationOutcome => information_outcome(
                 StatusCode::OK,
                 format,
@@ -330,20 +273,18 @@ pub async fn update(
     State(state): State<AppState>,
     Extension(access): Extension<Access>,
     Path((resource_type, id)): Path<(String, String)>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    req: FhirRequest,
     body: Body,
 ) -> Response {
-    let query = Query::parse(raw);
-    respond(negotiate(&query, &headers), |format| async move {
+    respond(req.format.clone(), |format| async move {
         crate::rest::check_known_type(&resource_type)?;
-        let if_match = if_match(&headers)?;
-        let value = resource_body(&state, &headers, body).await?;
+        let if_match = req.if_match.clone()?;
+        let value = resource_body(&state, &req.headers, body).await?;
         let outcome = state
             .fhir
             .update(&access, &resource_type, &id, value, if_match)
             .await?;
-        Ok(update_response(&state, &headers, format, outcome))
+        Ok(update_response(&state, req.prefer, format, outcome))
     })
     .await
 }
@@ -352,21 +293,19 @@ pub async fn patch(
     State(state): State<AppState>,
     Extension(access): Extension<Access>,
     Path((resource_type, id)): Path<(String, String)>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    req: FhirRequest,
     body: Body,
 ) -> Response {
-    let query = Query::parse(raw);
-    respond(negotiate(&query, &headers), |format| async move {
+    respond(req.format.clone(), |format| async move {
         crate::rest::check_known_type(&resource_type)?;
-        if !is_json_patch(header_text(&headers, "content-type")) {
+        if !is_json_patch(req.header("content-type")) {
             return Err(FhirError::new(
                 ErrorKind::UnsupportedMediaType,
                 "not-supported",
                 "PATCH takes a JSON Patch document (Content-Type: application/json-patch+json)",
             ));
         }
-        let if_match = if_match(&headers)?;
+        let if_match = req.if_match.clone()?;
         let bytes = read_body(&state, body).await?;
         let patch = crate::validate::parse_json(&bytes)?;
         let patched = state
@@ -375,7 +314,7 @@ pub async fn patch(
             .await?;
         Ok(write_response(
             &state,
-            &headers,
+            req.prefer,
             format,
             StatusCode::OK,
             patched,
@@ -388,12 +327,10 @@ pub async fn delete(
     State(state): State<AppState>,
     Extension(access): Extension<Access>,
     Path((resource_type, id)): Path<(String, String)>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    req: FhirRequest,
 ) -> Response {
-    let query = Query::parse(raw);
-    respond(negotiate(&query, &headers), |format| async move {
-        let if_match = if_match(&headers)?;
+    respond(req.format.clone(), |format| async move {
+        let if_match = req.if_match.clone()?;
         let outcome = state
             .fhir
             .delete(&access, &resource_type, &id, if_match)
@@ -410,7 +347,7 @@ pub async fn delete(
                 None,
             ),
         };
-        let mut response = match return_preference(&headers) {
+        let mut response = match req.prefer {
             ReturnPreference::OperationOutcome => {
                 information_outcome(StatusCode::OK, format, diagnostics)
             }
@@ -430,12 +367,10 @@ async fn history(
     state: AppState,
     access: Access,
     scope: HistoryScope,
-    raw: Option<String>,
-    headers: HeaderMap,
+    req: FhirRequest,
 ) -> Response {
-    let query = Query::parse(raw);
-    let params = HistoryParams::from_pairs(query.pairs());
-    respond(negotiate(&query, &headers), |format| async move {
+    let params = HistoryParams::from_pairs(req.query.iter());
+    respond(req.format, |format| async move {
         let page = state.fhir.history(&access, scope, &params).await?;
         Ok(body_response(StatusCode::OK, format, page.body))
     })
@@ -445,42 +380,31 @@ async fn history(
 pub async fn history_system(
     State(state): State<AppState>,
     Extension(access): Extension<Access>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    req: FhirRequest,
 ) -> Response {
-    history(state, access, HistoryScope::System, raw, headers).await
+    history(state, access, HistoryScope::System, req).await
 }
 
 pub async fn history_type(
     State(state): State<AppState>,
     Extension(access): Extension<Access>,
     Path(resource_type): Path<String>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    req: FhirRequest,
 ) -> Response {
-    history(
-        state,
-        access,
-        HistoryScope::Type(resource_type),
-        raw,
-        headers,
-    )
-    .await
+    history(state, access, HistoryScope::Type(resource_type), req).await
 }
 
 pub async fn history_instance(
     State(state): State<AppState>,
     Extension(access): Extension<Access>,
     Path((resource_type, id)): Path<(String, String)>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    req: FhirRequest,
 ) -> Response {
     history(
         state,
         access,
         HistoryScope::Instance(resource_type, id),
-        raw,
-        headers,
+        req,
     )
     .await
 }
@@ -488,17 +412,15 @@ pub async fn history_instance(
 async fn run_search(
     state: AppState,
     access: Access,
-    query: Query,
-    headers: HeaderMap,
+    req: FhirRequest,
     resource_type: String,
     patient: Option<String>,
 ) -> Response {
-    let strict = handling_strict(&headers);
-    respond(negotiate(&query, &headers), |format| async move {
+    respond(req.format, |format| async move {
         let input = SearchInput {
             resource_type,
-            pairs: query.0,
-            strict,
+            pairs: req.query.pairs,
+            strict: req.strict,
             patient_compartment: patient,
         };
         let bundle = state.fhir.search(&access, &input).await?;
@@ -512,15 +434,13 @@ pub async fn search(
     State(state): State<AppState>,
     Extension(access): Extension<Access>,
     Path(resource_type): Path<String>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    req: FhirRequest,
 ) -> Response {
-    let query = Query::parse(raw);
     if resource_type.starts_with('$') {
         let at = (Level::System, None, None, resource_type);
-        return run_operation(state, access, at, query, headers, None).await;
+        return run_operation(state, access, at, req, None).await;
     }
-    run_search(state, access, query, headers, resource_type, None).await
+    run_search(state, access, req, resource_type, None).await
 }
 
 /// `POST /{type}/_search` with a form body: the same as GET with the parameters combined.
@@ -528,12 +448,11 @@ pub async fn search_post(
     State(state): State<AppState>,
     Extension(access): Extension<Access>,
     Path(resource_type): Path<String>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    mut req: FhirRequest,
     body: Body,
 ) -> Response {
-    let mut query = Query::parse(raw);
-    let form = header_text(&headers, "content-type")
+    let form = req
+        .header("content-type")
         .and_then(|c| c.split(';').next())
         .is_some_and(|m| {
             m.trim()
@@ -545,15 +464,16 @@ pub async fn search_post(
             "not-supported",
             "POST _search takes an application/x-www-form-urlencoded body",
         );
-        return error_response(&err, negotiate(&query, &headers).unwrap_or(Format::Json));
+        return error_response(&err, req.format.unwrap_or(Format::Json));
     }
     match read_body(&state, body).await {
-        Ok(bytes) => query
-            .0
-            .extend(Query::parse(Some(String::from_utf8_lossy(&bytes).into_owned())).0),
+        Ok(bytes) => {
+            let form = Query::parse(Some(&String::from_utf8_lossy(&bytes)));
+            req.query.pairs.extend(form.pairs);
+        }
         Err(e) => return error_response(&e, Format::Json),
     }
-    run_search(state, access, query, headers, resource_type, None).await
+    run_search(state, access, req, resource_type, None).await
 }
 
 /// An operation request (`$op` at the system, type or instance level): its URL parameters
@@ -563,18 +483,17 @@ async fn run_operation(
     state: AppState,
     access: Access,
     at: (Level, Option<String>, Option<String>, String),
-    query: Query,
-    headers: HeaderMap,
+    req: FhirRequest,
     body: Option<Body>,
 ) -> Response {
     let (level, resource_type, id, code) = at;
-    respond(negotiate(&query, &headers), |format| async move {
-        let mut input = OperationInput::from_pairs(query.pairs());
+    respond(req.format.clone(), |format| async move {
+        let mut input = OperationInput::from_pairs(req.query.iter());
         let post = body.is_some();
         if let Some(body) = body {
             let bytes = read_body(&state, body).await?;
             if !bytes.iter().all(u8::is_ascii_whitespace) {
-                let value = resource_from_bytes(&headers, bytes)?;
+                let value = resource_from_bytes(&req.headers, bytes)?;
                 let checked = crate::validate::check_resource(value, "Parameters")?;
                 input.add_parameters(checked.value())?;
             }
@@ -598,16 +517,14 @@ pub async fn type_operation_post(
     State(state): State<AppState>,
     Extension(access): Extension<Access>,
     Path((resource_type, code)): Path<(String, String)>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    req: FhirRequest,
     body: Body,
 ) -> Response {
-    let query = Query::parse(raw);
     if !code.starts_with('$') {
         return method_not_allowed_here("POST", &format!("/{resource_type}/{code}"));
     }
     let at = (Level::Type, Some(resource_type), None, code);
-    run_operation(state, access, at, query, headers, Some(body)).await
+    run_operation(state, access, at, req, Some(body)).await
 }
 
 /// `POST /{type}/{id}/{x}`: only an operation on the instance (`/{type}/{id}/$op`) lives there.
@@ -615,16 +532,14 @@ pub async fn instance_operation_post(
     State(state): State<AppState>,
     Extension(access): Extension<Access>,
     Path((resource_type, id, code)): Path<(String, String, String)>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    req: FhirRequest,
     body: Body,
 ) -> Response {
-    let query = Query::parse(raw);
     if !code.starts_with('$') {
         return method_not_allowed_here("POST", &format!("/{resource_type}/{id}/{code}"));
     }
     let at = (Level::Instance, Some(resource_type), Some(id), code);
-    run_operation(state, access, at, query, headers, Some(body)).await
+    run_operation(state, access, at, req, Some(body)).await
 }
 
 fn method_not_allowed_here(method: &str, path: &str) -> Response {
@@ -643,21 +558,19 @@ pub async fn compartment_search(
     State(state): State<AppState>,
     Extension(access): Extension<Access>,
     Path((compartment, id, resource_type)): Path<(String, String, String)>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    req: FhirRequest,
 ) -> Response {
-    let query = Query::parse(raw);
     if resource_type.starts_with('$') {
         let at = (Level::Instance, Some(compartment), Some(id), resource_type);
-        return run_operation(state, access, at, query, headers, None).await;
+        return run_operation(state, access, at, req, None).await;
     }
     if compartment != "Patient" {
         let err = FhirError::not_found(format!(
             "no {compartment} compartment: only Patient compartments are searchable"
         ));
-        return error_response(&err, negotiate(&query, &headers).unwrap_or(Format::Json));
+        return error_response(&err, req.format.unwrap_or(Format::Json));
     }
-    run_search(state, access, query, headers, resource_type, Some(id)).await
+    run_search(state, access, req, resource_type, Some(id)).await
 }
 
 pub async fn not_found(OriginalUri(uri): OriginalUri) -> Response {

@@ -3,6 +3,7 @@
 
 mod bearer;
 mod cors;
+mod extract;
 mod handlers;
 pub mod headers;
 mod middleware;

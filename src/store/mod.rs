@@ -14,6 +14,7 @@
 
 pub mod auth;
 mod cache;
+mod decode;
 pub mod index;
 mod postgres;
 mod postgres_creates;

@@ -5,19 +5,19 @@
 //! first, re-checks the condition and finds it false, so exactly one of two racing writes
 //! wins. Many stateless server nodes may share one database.
 
+use super::decode;
 use super::index::{IndexRow, INDEX_TABLES};
 use super::search::{
     render_count, render_history, render_include, render_page, Condition, IncludeQuery, SearchQuery,
 };
 use super::sql::{Bind, Dialect};
 use super::{
-    decode_method, CommitBatch, Expected, HistoryQuery, HistoryRow, OutboxEvent, Store, StoreError,
-    StoreResult, StoredOutboxEvent, StoredVersion, VersionWrite,
+    CommitBatch, Expected, HistoryQuery, HistoryRow, Store, StoreError, StoreResult,
+    StoredOutboxEvent, StoredVersion, VersionWrite,
 };
 use super::{IncludedRow, SearchRow};
 use async_trait::async_trait;
-use bytes::Bytes;
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
@@ -285,23 +285,6 @@ fn conflict(w: &VersionWrite) -> StoreError {
     }
 }
 
-fn included_row(row: &PgRow) -> StoreResult<IncludedRow> {
-    Ok(IncludedRow {
-        resource_type: row.try_get("resource_type")?,
-        id: row.try_get("id")?,
-        version: stored_version(row)?,
-    })
-}
-
-fn stored_version(row: &PgRow) -> StoreResult<StoredVersion> {
-    let body: Option<Vec<u8>> = row.try_get("body")?;
-    Ok(StoredVersion {
-        version_id: row.try_get("version_id")?,
-        last_updated_us: row.try_get("last_updated_us")?,
-        body: body.map(Bytes::from),
-    })
-}
-
 /// A unique violation means a concurrent writer inserted the same key first.
 fn conflict_or(err: sqlx::Error, w: &VersionWrite) -> StoreError {
     match &err {
@@ -349,14 +332,12 @@ impl Store for PostgresStore {
     }
 
     async fn current(&self, resource_type: &str, id: &str) -> StoreResult<Option<StoredVersion>> {
-        let row = sqlx::query(
-            "SELECT version_id, last_updated_us, body FROM resource_current WHERE resource_type = $1 AND id = $2",
-        )
-        .bind(resource_type)
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(stored_version).transpose()
+        let row = sqlx::query(super::sql::CURRENT)
+            .bind(resource_type)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(decode::stored_version).transpose()
     }
 
     async fn version(
@@ -365,16 +346,13 @@ impl Store for PostgresStore {
         id: &str,
         version_id: i64,
     ) -> StoreResult<Option<StoredVersion>> {
-        let row = sqlx::query(
-            "SELECT version_id, last_updated_us, body FROM resource_version \
-             WHERE resource_type = $1 AND id = $2 AND version_id = $3",
-        )
-        .bind(resource_type)
-        .bind(id)
-        .bind(version_id)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(stored_version).transpose()
+        let row = sqlx::query(super::sql::VERSION)
+            .bind(resource_type)
+            .bind(id)
+            .bind(version_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(decode::stored_version).transpose()
     }
 
     async fn commit(&self, batch: &CommitBatch) -> StoreResult<()> {
@@ -404,19 +382,7 @@ impl Store for PostgresStore {
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|row| {
-                let payload: Vec<u8> = row.try_get("payload")?;
-                Ok(StoredOutboxEvent {
-                    seq: row.try_get("seq")?,
-                    event: OutboxEvent {
-                        topic: row.try_get("topic")?,
-                        recorded_us: row.try_get("recorded_us")?,
-                        payload: Bytes::from(payload),
-                    },
-                })
-            })
-            .collect()
+        rows.iter().map(decode::outbox_event).collect()
     }
 
     async fn version_seq(
@@ -442,18 +408,7 @@ impl Store for PostgresStore {
         let rows = bind_all(sqlx::query(&rendered.sql), &rendered.binds)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter()
-            .map(|row| {
-                let method: String = row.try_get("method")?;
-                Ok(HistoryRow {
-                    seq: row.try_get("seq")?,
-                    resource_type: row.try_get("resource_type")?,
-                    id: row.try_get("id")?,
-                    method: decode_method(&method)?,
-                    version: stored_version(row)?,
-                })
-            })
-            .collect()
+        rows.iter().map(decode::history_row).collect()
     }
 
     async fn search(&self, query: &SearchQuery) -> StoreResult<Vec<SearchRow>> {
@@ -474,15 +429,7 @@ impl Store for PostgresStore {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|row| {
-                Ok(SearchRow {
-                    id: row.try_get("id")?,
-                    version: stored_version(row)?,
-                    sort_values: (0..sort_values)
-                        .map(|n| row.try_get::<Option<String>, _>(format!("s{n}").as_str()))
-                        .collect::<Result<_, _>>()?,
-                })
-            })
+            .map(|row| decode::search_row(row, sort_values))
             .collect()
     }
 
@@ -500,17 +447,13 @@ impl Store for PostgresStore {
         limit: u32,
     ) -> StoreResult<Vec<IncludedRow>> {
         let (after_type, after_id) = after.unwrap_or_default();
-        let rows = sqlx::query(
-            "SELECT resource_type, id, version_id, last_updated_us, body FROM resource_current \
-             WHERE body IS NOT NULL AND (resource_type > $1 OR (resource_type = $1 AND id > $2)) \
-             ORDER BY resource_type, id LIMIT $3",
-        )
-        .bind(after_type.clone())
-        .bind(after_id)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(included_row).collect()
+        let rows = sqlx::query(super::sql::CURRENT_PAGE)
+            .bind(after_type)
+            .bind(after_id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(decode::included_row).collect()
     }
 
     async fn include(&self, query: &IncludeQuery) -> StoreResult<Vec<IncludedRow>> {
@@ -518,7 +461,7 @@ impl Store for PostgresStore {
         let rows = bind_all(sqlx::query(&rendered.sql), &rendered.binds)
             .fetch_all(&self.pool)
             .await?;
-        rows.iter().map(included_row).collect()
+        rows.iter().map(decode::included_row).collect()
     }
 
     fn backend_name(&self) -> &'static str {

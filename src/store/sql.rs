@@ -51,3 +51,17 @@ pub const VERSION_SEQ: &str =
 /// Outbox events after a sequence number, oldest first (both backends).
 pub const OUTBOX_AFTER: &str =
     "SELECT seq, topic, recorded_us, payload FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2";
+
+/// The current version of one resource (both backends).
+pub const CURRENT: &str = "SELECT version_id, last_updated_us, body FROM resource_current \
+     WHERE resource_type = $1 AND id = $2";
+
+/// One version of a resource (both backends).
+pub const VERSION: &str = "SELECT version_id, last_updated_us, body FROM resource_version \
+     WHERE resource_type = $1 AND id = $2 AND version_id = $3";
+
+/// Live current resources after (`$1`, `$2`) by type then id, at most `$3` (both backends).
+pub const CURRENT_PAGE: &str =
+    "SELECT resource_type, id, version_id, last_updated_us, body FROM resource_current \
+     WHERE body IS NOT NULL AND (resource_type > $1 OR (resource_type = $1 AND id > $2)) \
+     ORDER BY resource_type, id LIMIT $3";

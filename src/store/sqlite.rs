@@ -8,21 +8,20 @@
 //! are served from it when they can be. One SQLite file is for one server process.
 
 use super::cache::CurrentCache;
+use super::decode;
 use super::search::{
     render_count, render_history, render_include, render_page, IncludeQuery, SearchQuery,
 };
 use super::sql::{Bind, Dialect};
 use super::sqlite_writer::{self, WriteJob};
 use super::{
-    decode_method, CommitBatch, HistoryQuery, HistoryRow, OutboxEvent, Store, StoreError,
-    StoreResult, StoredOutboxEvent, StoredVersion,
+    CommitBatch, HistoryQuery, HistoryRow, Store, StoreError, StoreResult, StoredOutboxEvent,
+    StoredVersion,
 };
 use super::{IncludedRow, SearchRow};
 use async_trait::async_trait;
-use bytes::Bytes;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 use sqlx::Row;
 use std::path::Path;
@@ -86,35 +85,6 @@ fn bind_all<'q>(mut query: SqliteQuery<'q>, binds: &'q [Bind]) -> SqliteQuery<'q
     query
 }
 
-fn included_row(row: &SqliteRow) -> StoreResult<IncludedRow> {
-    Ok(IncludedRow {
-        resource_type: row.try_get("resource_type")?,
-        id: row.try_get("id")?,
-        version: stored_version(row)?,
-    })
-}
-
-fn stored_version(row: &SqliteRow) -> StoreResult<StoredVersion> {
-    let body: Option<Vec<u8>> = row.try_get("body")?;
-    Ok(StoredVersion {
-        version_id: row.try_get("version_id")?,
-        last_updated_us: row.try_get("last_updated_us")?,
-        body: body.map(Bytes::from),
-    })
-}
-
-fn outbox_event(row: &SqliteRow) -> StoreResult<StoredOutboxEvent> {
-    let payload: Vec<u8> = row.try_get("payload")?;
-    Ok(StoredOutboxEvent {
-        seq: row.try_get("seq")?,
-        event: OutboxEvent {
-            topic: row.try_get("topic")?,
-            recorded_us: row.try_get("recorded_us")?,
-            payload: Bytes::from(payload),
-        },
-    })
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     fn auth(&self) -> std::sync::Arc<dyn super::auth::AuthStore> {
@@ -151,14 +121,12 @@ impl Store for SqliteStore {
         if let Some(hit) = self.cache.get(resource_type, id) {
             return Ok(Some(hit));
         }
-        let row = sqlx::query(
-            "SELECT version_id, last_updated_us, body FROM resource_current WHERE resource_type = ? AND id = ?",
-        )
-        .bind(resource_type)
-        .bind(id)
-        .fetch_optional(&self.readers)
-        .await?;
-        let found = row.as_ref().map(stored_version).transpose()?;
+        let row = sqlx::query(super::sql::CURRENT)
+            .bind(resource_type)
+            .bind(id)
+            .fetch_optional(&self.readers)
+            .await?;
+        let found = row.as_ref().map(decode::stored_version).transpose()?;
         if let Some(version) = &found {
             self.cache.put_if_newer(resource_type, id, version.clone());
         }
@@ -171,16 +139,13 @@ impl Store for SqliteStore {
         id: &str,
         version_id: i64,
     ) -> StoreResult<Option<StoredVersion>> {
-        let row = sqlx::query(
-            "SELECT version_id, last_updated_us, body FROM resource_version \
-             WHERE resource_type = ? AND id = ? AND version_id = ?",
-        )
-        .bind(resource_type)
-        .bind(id)
-        .bind(version_id)
-        .fetch_optional(&self.readers)
-        .await?;
-        row.as_ref().map(stored_version).transpose()
+        let row = sqlx::query(super::sql::VERSION)
+            .bind(resource_type)
+            .bind(id)
+            .bind(version_id)
+            .fetch_optional(&self.readers)
+            .await?;
+        row.as_ref().map(decode::stored_version).transpose()
     }
 
     async fn commit(&self, batch: &CommitBatch) -> StoreResult<()> {
@@ -223,7 +188,7 @@ impl Store for SqliteStore {
             .bind(i64::from(limit))
             .fetch_all(&self.readers)
             .await?;
-        rows.iter().map(outbox_event).collect()
+        rows.iter().map(decode::outbox_event).collect()
     }
 
     async fn version_seq(
@@ -249,18 +214,7 @@ impl Store for SqliteStore {
         let rows = bind_all(sqlx::query(&rendered.sql), &rendered.binds)
             .fetch_all(&self.readers)
             .await?;
-        rows.iter()
-            .map(|row| {
-                let method: String = row.try_get("method")?;
-                Ok(HistoryRow {
-                    seq: row.try_get("seq")?,
-                    resource_type: row.try_get("resource_type")?,
-                    id: row.try_get("id")?,
-                    method: decode_method(&method)?,
-                    version: stored_version(row)?,
-                })
-            })
-            .collect()
+        rows.iter().map(decode::history_row).collect()
     }
 
     async fn search(&self, query: &SearchQuery) -> StoreResult<Vec<SearchRow>> {
@@ -270,15 +224,7 @@ impl Store for SqliteStore {
             .fetch_all(&self.readers)
             .await?;
         rows.iter()
-            .map(|row| {
-                Ok(SearchRow {
-                    id: row.try_get("id")?,
-                    version: stored_version(row)?,
-                    sort_values: (0..sort_values)
-                        .map(|n| row.try_get::<Option<String>, _>(format!("s{n}").as_str()))
-                        .collect::<Result<_, _>>()?,
-                })
-            })
+            .map(|row| decode::search_row(row, sort_values))
             .collect()
     }
 
@@ -296,18 +242,13 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> StoreResult<Vec<IncludedRow>> {
         let (after_type, after_id) = after.unwrap_or_default();
-        let rows = sqlx::query(
-            "SELECT resource_type, id, version_id, last_updated_us, body FROM resource_current \
-             WHERE body IS NOT NULL AND (resource_type > ? OR (resource_type = ? AND id > ?)) \
-             ORDER BY resource_type, id LIMIT ?",
-        )
-        .bind(after_type.clone())
-        .bind(after_type)
-        .bind(after_id)
-        .bind(i64::from(limit))
-        .fetch_all(&self.readers)
-        .await?;
-        rows.iter().map(included_row).collect()
+        let rows = sqlx::query(super::sql::CURRENT_PAGE)
+            .bind(after_type)
+            .bind(after_id)
+            .bind(i64::from(limit))
+            .fetch_all(&self.readers)
+            .await?;
+        rows.iter().map(decode::included_row).collect()
     }
 
     async fn include(&self, query: &IncludeQuery) -> StoreResult<Vec<IncludedRow>> {
@@ -315,7 +256,7 @@ impl Store for SqliteStore {
         let rows = bind_all(sqlx::query(&rendered.sql), &rendered.binds)
             .fetch_all(&self.readers)
             .await?;
-        rows.iter().map(included_row).collect()
+        rows.iter().map(decode::included_row).collect()
     }
 
     fn backend_name(&self) -> &'static str {
