@@ -12,8 +12,10 @@ use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::collections::hash_map::{Entry, HashMap};
 
+use fhir_fhirpath::Node;
+
+use crate::compiled::{Compiled, ComponentPaths};
 use crate::date::date_range;
-use crate::fhirpath::{Compiled, ComponentPaths, Node};
 use crate::normalize::normalize_string;
 use crate::registry::{ParamType, Registry, SearchParam};
 
@@ -154,7 +156,7 @@ async fn extract_with(
                     continue;
                 }
             }
-            let nodes = match evaluated.entry(branch.source.as_str()) {
+            let nodes = match evaluated.entry(branch.expression.source()) {
                 Entry::Occupied(known) => known.into_mut(),
                 Entry::Vacant(slot) => slot.insert(
                     compiled

@@ -9,16 +9,12 @@
 //!
 //! ## FHIRPath engine
 //!
-//! Expressions run on `octofhir-fhirpath` 0.4.57 with its `EmptyModelProvider`: the
-//! schema-backed provider lives in `octofhir-fhirschema`, which depends on `rusqlite`
-//! (`links = "sqlite3"`, libsqlite3-sys 0.35) and cannot coexist with the server's sqlx
-//! (libsqlite3-sys 0.28) in one build. Without a schema the engine cannot type values, so
-//! casts on choice elements and `where(resolve() is T)` are rewritten before compiling
-//! (see the `fhirpath` module). Every expression is compiled once, on first use; each
-//! resource is converted into the engine's model once per [`extract`] call. The engine is
-//! async but does no I/O: [`extract`] drives it with a local `block_on`, so it can be
-//! called from any thread, including tokio workers. The engine keeps recently converted
-//! resources in an internal cache bounded at 32 MiB.
+//! Expressions run on the shared engine of `fhir-fhirpath` (octofhir-fhirpath, no schema).
+//! Casts on choice elements and `where(resolve() is T)` are rewritten before compiling (see
+//! the `compiled` module). Every expression is compiled once, on first use; each resource is
+//! converted into the engine's model once per [`extract`] call. The engine is async but does
+//! no I/O: [`extract`] drives it with a local `block_on`, so it can be called from any thread,
+//! including tokio workers.
 //!
 //! ## Not covered
 //!
@@ -33,9 +29,9 @@
 //! Beyond R4 core, two US Core parameters are in the registry: Goal `description`
 //! (token) and CareTeam `role` (token).
 
+mod compiled;
 mod date;
 mod extract;
-mod fhirpath;
 mod normalize;
 mod registry;
 
@@ -48,5 +44,5 @@ pub use registry::{Component, ParamType, Registry, SearchParam};
 /// with the reason; `Err` if the FHIRPath engine itself cannot start. For tests and
 /// start-up diagnostics.
 pub fn expression_failures() -> Result<Vec<(String, String, String)>, String> {
-    fhirpath::Compiled::get().map(|c| c.failures())
+    compiled::Compiled::get().map(|c| c.failures())
 }
