@@ -13,11 +13,11 @@ use std::borrow::Cow;
 use std::collections::hash_map::{Entry, HashMap};
 
 use fhir_fhirpath::Node;
+use fhir_primitives::{ParamType, PartialDateTime};
 
 use crate::compiled::{Compiled, ComponentPaths};
-use crate::date::date_range;
 use crate::normalize::normalize_string;
-use crate::registry::{ParamType, Registry, SearchParam};
+use crate::registry::{Registry, SearchParam};
 
 /// Extraction settings.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -436,8 +436,12 @@ impl Ctx<'_> {
         }
     }
 
+    /// The range of a date/time text (search.html#date), read in the server's zone when it
+    /// has none; `None` if it is not a date/time.
     fn range(&self, text: &str) -> Option<(i64, i64)> {
-        date_range(text, self.options.tz_offset_seconds)
+        let value: PartialDateTime = text.trim().parse().ok()?;
+        let range = value.range(self.options.tz_offset_seconds);
+        Some((range.low_us, range.high_us))
     }
 
     fn period(&self, o: &Map<String, Value>, out: &mut Vec<IndexValue>) {

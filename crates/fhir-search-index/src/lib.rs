@@ -5,7 +5,9 @@
 //!   parameters (`_id`, `_lastUpdated`, `_profile`, `_security`, `_source`, `_tag`);
 //! * [`extract`]: typed index rows for one resource, evaluated with the
 //!   `octofhir-fhirpath` engine over the registry expressions;
-//! * [`normalize_string`] and [`date_range`]: the value normalisation both sides use.
+//! * [`normalize_string`]: the string folding both sides use. Dates are read, and their
+//!   ranges computed, by `fhir-primitives` (`PartialDateTime::range`), the same on both sides;
+//!   parameter types are `fhir_primitives::ParamType`.
 //!
 //! ## FHIRPath engine
 //!
@@ -30,15 +32,14 @@
 //! (token) and CareTeam `role` (token).
 
 mod compiled;
-mod date;
 mod extract;
 mod normalize;
 mod registry;
 
-pub use date::date_range;
 pub use extract::{extract, parse_reference, ExtractError, ExtractOptions, IndexEntry, IndexValue};
+pub use fhir_primitives::ParamType;
 pub use normalize::normalize_string;
-pub use registry::{Component, ParamType, Registry, SearchParam};
+pub use registry::{Component, Registry, SearchParam};
 
 /// Every (resource type, parameter code) whose registry expression does not compile,
 /// with the reason; `Err` if the FHIRPath engine itself cannot start. For tests and
