@@ -661,3 +661,44 @@ async fn reference_identifier_modifier() {
     })
     .await;
 }
+
+/// Every prefix against stored ranges, in the SQL of every backend (search.html#prefix): the
+/// stored day, the days either side, a coarser stored year, coarser search values, and `ap` on
+/// numbers (which compares the stored value with the search value widened by 10%).
+#[tokio::test]
+async fn every_prefix_compares_ranges_on_every_backend() {
+    each_backend(|app| async move {
+        for (id, birth_date) in [("a", "1974-12-24"), ("b", "1974-12-25"), ("c", "1974-12-26"), ("d", "1975")] {
+            let patient = json!({"resourceType": "Patient", "id": id, "birthDate": birth_date});
+            let r = app.put_json(&format!("/fhir/Patient/{id}"), &patient, &[]).await;
+            assert!(r.status.is_success(), "{}", r.text());
+        }
+        let cases: &[(&str, &[&str])] = &[
+            ("eq1974-12-25", &["b"]),
+            ("ne1974-12-25", &["a", "c", "d"]),
+            ("gt1974-12-25", &["c", "d"]),
+            ("lt1974-12-25", &["a"]),
+            ("ge1974-12-25", &["b", "c", "d"]),
+            ("le1974-12-25", &["a", "b"]),
+            ("sa1974-12-25", &["c", "d"]),
+            ("eb1974-12-25", &["a"]),
+            ("ap1974-12-25", &["b"]),
+            ("eq1974-12", &["a", "b", "c"]),
+            ("ap1974-12", &["a", "b", "c"]),
+            ("gt1974-12", &["d"]),
+            ("eq1975-01", &[]),
+            ("ap1975-01", &["d"]),
+            ("ne1975-01", &["a", "b", "c", "d"]),
+        ];
+        for (value, expected) in cases {
+            assert_eq!(found(&app, &format!("/fhir/Patient?birthdate={value}")).await, *expected, "birthdate={value}");
+        }
+        let obs = json!({"resourceType": "Observation", "id": "o95", "status": "final", "code": {"text": "x"},
+            "valueQuantity": {"value": 95, "system": "http://unitsofmeasure.org", "code": "kg"}});
+        assert!(app.put_json("/fhir/Observation/o95", &obs, &[]).await.status.is_success());
+        assert_eq!(found(&app, "/fhir/Observation?value-quantity=ap100").await, ["o95"]);
+        assert_eq!(found(&app, "/fhir/Observation?value-quantity=ap110").await, Vec::<String>::new());
+        app
+    })
+    .await;
+}

@@ -5,13 +5,14 @@
 //! Stored resource bytes are spliced into the Bundle as they are, never re-parsed.
 
 use super::bundle_json::{push_json_string, BundleJson};
-use super::instant::{format_instant, parse_instant};
+use super::instant::parse_instant;
 use super::{check_known_type, FhirService};
 use crate::error::{FhirError, FhirResult};
 use crate::policy::{Access, Permission};
 use crate::store::search::TypeReach;
 use crate::store::{HistoryQuery, HistoryRow, HistoryScope, WriteMethod};
 use bytes::Bytes;
+use fhir_primitives::format_instant;
 
 /// The query parameters of a history interaction.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -1,64 +1,24 @@
-//! The FHIR `instant` text of `meta.lastUpdated` and `_since` (datatypes.html#instant).
+//! Instant-valued request parameters (`_since`, http.html#history; datatypes.html#instant) as
+//! the REST layer reads them: `fhir-primitives` reads the text, this names the parameter in the
+//! 400 a client gets for a bad one. The server's own instants are written by
+//! [`fhir_primitives::format_instant`].
 
 use crate::error::{FhirError, FhirResult};
-use time::format_description::well_known::Rfc3339;
-use time::{Date, Month, OffsetDateTime};
-
-/// Microseconds since the epoch → `YYYY-MM-DDThh:mm:ss.sssZ` (millisecond precision).
-pub fn format_instant(micros: i64) -> String {
-    let dt = OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        dt.year(),
-        u8::from(dt.month()),
-        dt.day(),
-        dt.hour(),
-        dt.minute(),
-        dt.second(),
-        dt.millisecond()
-    )
-}
 
 /// Parse an instant (or a full date, meaning its start in UTC) given as a search/history
 /// parameter into microseconds since the epoch. `name` names the parameter in the error.
 pub fn parse_instant(text: &str, name: &str) -> FhirResult<i64> {
-    let invalid = || {
+    fhir_primitives::parse_instant_or_date(text).ok_or_else(|| {
         FhirError::bad_request(format!(
             "{name} must be an instant such as 2026-01-31T12:00:00Z, got {text:?}"
         ))
-    };
-    if let Ok(dt) = OffsetDateTime::parse(text, &Rfc3339) {
-        return Ok((dt.unix_timestamp_nanos() / 1_000) as i64);
-    }
-    // A date alone: YYYY-MM-DD.
-    let parts: Vec<&str> = text.split('-').collect();
-    if let [y, m, d] = parts.as_slice() {
-        if y.len() == 4 && m.len() == 2 && d.len() == 2 {
-            let year: i32 = y.parse().map_err(|_| invalid())?;
-            let month: u8 = m.parse().map_err(|_| invalid())?;
-            let day: u8 = d.parse().map_err(|_| invalid())?;
-            let month = Month::try_from(month).map_err(|_| invalid())?;
-            let date = Date::from_calendar_date(year, month, day).map_err(|_| invalid())?;
-            let dt = date.midnight().assume_utc();
-            return Ok((dt.unix_timestamp_nanos() / 1_000) as i64);
-        }
-    }
-    Err(invalid())
+    })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn formats_with_milliseconds_in_utc() {
-        assert_eq!(format_instant(0), "1970-01-01T00:00:00.000Z");
-        assert_eq!(
-            format_instant(1_764_345_600_123_456),
-            "2025-11-28T16:00:00.123Z"
-        );
-    }
+    use fhir_primitives::format_instant;
 
     #[test]
     fn parses_instants_and_dates() {

@@ -3,10 +3,10 @@
 //! the server's; other `meta` elements (profile, tag, security, source) are kept. The output is
 //! the exact byte form that reads will serve, with `resourceType`, `id`, `meta` first.
 
-use super::instant::format_instant;
 use crate::error::{FhirError, FhirResult};
 use crate::validate::CheckedResource;
 use bytes::Bytes;
+use fhir_primitives::format_instant;
 use serde_json::Value;
 
 /// Serialise `resource` with its server-assigned identity and version. Writes the JSON

@@ -21,8 +21,9 @@ mod write;
 
 pub use capability::capability_statement;
 pub use conditional::{create_criteria, ConditionalCreate, MAX_CONDITIONAL_DELETE};
+pub use fhir_primitives::format_instant;
 pub use history::{HistoryPage, HistoryParams};
-pub use instant::{format_instant, parse_instant};
+pub use instant::parse_instant;
 pub use membership::MembershipCache;
 pub use operations::{EverythingParams, Level, OperationCall, OperationInput};
 pub use transaction::MAX_BUNDLE_ENTRIES;

@@ -149,7 +149,7 @@ pub fn resource_types() -> &'static [&'static str] {
 
 /// Is `id` a valid FHIR logical id (`[A-Za-z0-9\-\.]{1,64}`)?
 pub fn is_valid_id(id: &str) -> bool {
-    fhir_validate::primitives::is_id(id)
+    fhir_primitives::formats::is_id(id)
 }
 
 #[cfg(test)]

@@ -12,10 +12,12 @@ use serde_json::{Map, Value};
 use std::borrow::Cow;
 use std::collections::hash_map::{Entry, HashMap};
 
-use crate::date::date_range;
-use crate::fhirpath::{Compiled, ComponentPaths, Node};
+use fhir_fhirpath::Node;
+use fhir_primitives::{ParamType, PartialDateTime};
+
+use crate::compiled::{Compiled, ComponentPaths};
 use crate::normalize::normalize_string;
-use crate::registry::{ParamType, Registry, SearchParam};
+use crate::registry::{Registry, SearchParam};
 
 /// Extraction settings.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -154,7 +156,7 @@ async fn extract_with(
                     continue;
                 }
             }
-            let nodes = match evaluated.entry(branch.source.as_str()) {
+            let nodes = match evaluated.entry(branch.expression.source()) {
                 Entry::Occupied(known) => known.into_mut(),
                 Entry::Vacant(slot) => slot.insert(
                     compiled
@@ -434,8 +436,12 @@ impl Ctx<'_> {
         }
     }
 
+    /// The range of a date/time text (search.html#date), read in the server's zone when it
+    /// has none; `None` if it is not a date/time.
     fn range(&self, text: &str) -> Option<(i64, i64)> {
-        date_range(text, self.options.tz_offset_seconds)
+        let value: PartialDateTime = text.trim().parse().ok()?;
+        let range = value.range(self.options.tz_offset_seconds);
+        Some((range.low_us, range.high_us))
     }
 
     fn period(&self, o: &Map<String, Value>, out: &mut Vec<IndexValue>) {

@@ -5,20 +5,18 @@
 //!   parameters (`_id`, `_lastUpdated`, `_profile`, `_security`, `_source`, `_tag`);
 //! * [`extract`]: typed index rows for one resource, evaluated with the
 //!   `octofhir-fhirpath` engine over the registry expressions;
-//! * [`normalize_string`] and [`date_range`]: the value normalisation both sides use.
+//! * [`normalize_string`]: the string folding both sides use. Dates are read, and their
+//!   ranges computed, by `fhir-primitives` (`PartialDateTime::range`), the same on both sides;
+//!   parameter types are `fhir_primitives::ParamType`.
 //!
 //! ## FHIRPath engine
 //!
-//! Expressions run on `octofhir-fhirpath` 0.4.57 with its `EmptyModelProvider`: the
-//! schema-backed provider lives in `octofhir-fhirschema`, which depends on `rusqlite`
-//! (`links = "sqlite3"`, libsqlite3-sys 0.35) and cannot coexist with the server's sqlx
-//! (libsqlite3-sys 0.28) in one build. Without a schema the engine cannot type values, so
-//! casts on choice elements and `where(resolve() is T)` are rewritten before compiling
-//! (see the `fhirpath` module). Every expression is compiled once, on first use; each
-//! resource is converted into the engine's model once per [`extract`] call. The engine is
-//! async but does no I/O: [`extract`] drives it with a local `block_on`, so it can be
-//! called from any thread, including tokio workers. The engine keeps recently converted
-//! resources in an internal cache bounded at 32 MiB.
+//! Expressions run on the shared engine of `fhir-fhirpath` (octofhir-fhirpath, no schema).
+//! Casts on choice elements and `where(resolve() is T)` are rewritten before compiling (see
+//! the `compiled` module). Every expression is compiled once, on first use; each resource is
+//! converted into the engine's model once per [`extract`] call. The engine is async but does
+//! no I/O: [`extract`] drives it with a local `block_on`, so it can be called from any thread,
+//! including tokio workers.
 //!
 //! ## Not covered
 //!
@@ -33,20 +31,19 @@
 //! Beyond R4 core, two US Core parameters are in the registry: Goal `description`
 //! (token) and CareTeam `role` (token).
 
-mod date;
+mod compiled;
 mod extract;
-mod fhirpath;
 mod normalize;
 mod registry;
 
-pub use date::date_range;
 pub use extract::{extract, parse_reference, ExtractError, ExtractOptions, IndexEntry, IndexValue};
+pub use fhir_primitives::ParamType;
 pub use normalize::normalize_string;
-pub use registry::{Component, ParamType, Registry, SearchParam};
+pub use registry::{Component, Registry, SearchParam};
 
 /// Every (resource type, parameter code) whose registry expression does not compile,
 /// with the reason; `Err` if the FHIRPath engine itself cannot start. For tests and
 /// start-up diagnostics.
 pub fn expression_failures() -> Result<Vec<(String, String, String)>, String> {
-    fhirpath::Compiled::get().map(|c| c.failures())
+    compiled::Compiled::get().map(|c| c.failures())
 }

@@ -10,57 +10,11 @@
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+use fhir_primitives::ParamType;
 use serde::Deserialize;
 
 /// The compact registry file, embedded at compile time.
 const SEARCH_PARAMETERS_JSON: &str = include_str!("../../../profiles/search-parameters.json");
-
-/// A search parameter's type (R4 `SearchParamType`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ParamType {
-    Number,
-    Date,
-    String,
-    Token,
-    Reference,
-    Composite,
-    Quantity,
-    Uri,
-    Special,
-}
-
-impl ParamType {
-    /// Parses the R4 code (`"token"`, `"date"`, …).
-    pub fn from_code(code: &str) -> Option<ParamType> {
-        Some(match code {
-            "number" => ParamType::Number,
-            "date" => ParamType::Date,
-            "string" => ParamType::String,
-            "token" => ParamType::Token,
-            "reference" => ParamType::Reference,
-            "composite" => ParamType::Composite,
-            "quantity" => ParamType::Quantity,
-            "uri" => ParamType::Uri,
-            "special" => ParamType::Special,
-            _ => return None,
-        })
-    }
-
-    /// The R4 code of this type.
-    pub fn code(self) -> &'static str {
-        match self {
-            ParamType::Number => "number",
-            ParamType::Date => "date",
-            ParamType::String => "string",
-            ParamType::Token => "token",
-            ParamType::Reference => "reference",
-            ParamType::Composite => "composite",
-            ParamType::Quantity => "quantity",
-            ParamType::Uri => "uri",
-            ParamType::Special => "special",
-        }
-    }
-}
 
 /// One component of a composite parameter: the code of the referenced parameter and
 /// the FHIRPath expression, relative to the composite's element, that yields its value.

@@ -1,10 +1,20 @@
 //! Extraction against published examples (US Core 8, R4 spec) and a few hand-made ones.
 
+use fhir_primitives::PartialDateTime;
 use fhir_search_index::{
-    date_range, expression_failures, extract, normalize_string, ExtractError, ExtractOptions,
-    IndexEntry, IndexValue, ParamType, Registry,
+    expression_failures, extract, normalize_string, ExtractError, ExtractOptions, IndexEntry,
+    IndexValue, ParamType, Registry,
 };
 use serde_json::{json, Value};
+
+/// The range of a date/time text in a zone offset (`fhir-primitives`), as a pair.
+fn range_of(text: &str, tz_offset_seconds: i32) -> Option<(i64, i64)> {
+    let range = text
+        .parse::<PartialDateTime>()
+        .ok()?
+        .range(tz_offset_seconds);
+    Some((range.low_us, range.high_us))
+}
 
 fn load(name: &str) -> Value {
     let path = format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -48,7 +58,7 @@ fn string(exact: &str) -> IndexValue {
 }
 
 fn date(text: &str) -> IndexValue {
-    let (low_us, high_us) = date_range(text, 0).unwrap_or_else(|| panic!("bad date {text}"));
+    let (low_us, high_us) = range_of(text, 0).unwrap_or_else(|| panic!("bad date {text}"));
     IndexValue::Date { low_us, high_us }
 }
 
@@ -246,7 +256,7 @@ fn careplan_us_core_searches() {
     // date is CarePlan.period: an open end stays open.
     plan["period"] = json!({"start": "2026-01"});
     let r = rows(&plan);
-    let jan = date_range("2026-01", 0).unwrap_or_default();
+    let jan = range_of("2026-01", 0).unwrap_or_default();
     assert_eq!(
         values(&r, "date"),
         [&IndexValue::Date {
@@ -257,8 +267,8 @@ fn careplan_us_core_searches() {
     plan["period"] = json!({"start": "2026-01-05", "end": "2026-02-10T12:00:00Z"});
     plan["subject"] = json!({"reference": "Group/g1"});
     let r = rows(&plan);
-    let start = date_range("2026-01-05", 0).unwrap_or_default();
-    let end = date_range("2026-02-10T12:00:00Z", 0).unwrap_or_default();
+    let start = range_of("2026-01-05", 0).unwrap_or_default();
+    let end = range_of("2026-02-10T12:00:00Z", 0).unwrap_or_default();
     assert_eq!(
         values(&r, "date"),
         [&IndexValue::Date {
@@ -448,7 +458,7 @@ fn birthdate_follows_configured_zone() {
         },
     )
     .unwrap_or_default();
-    let expected = date_range("2000-01-01", 3600).unwrap_or_default();
+    let expected = range_of("2000-01-01", 3600).unwrap_or_default();
     assert_eq!(
         values(&r, "birthdate"),
         [&IndexValue::Date {
@@ -458,7 +468,7 @@ fn birthdate_follows_configured_zone() {
     );
     assert_eq!(
         expected.0,
-        date_range("1999-12-31T23:00:00Z", 0).unwrap_or_default().0
+        range_of("1999-12-31T23:00:00Z", 0).unwrap_or_default().0
     );
 }
 

@@ -1,169 +1,43 @@
-//! Date search values (R4 search.html §3.1.1.4.3 "date" and
-//! datatypes.html `date` / `dateTime` / `instant`): an optional prefix, then
-//! `YYYY`, `YYYY-MM`, `YYYY-MM-DD`, or `YYYY-MM-DDThh:mm[:ss[.f…]][Z|±hh:mm]`.
-//! A time without a zone is accepted (`has_zone = false`; the executor picks
-//! the server zone), a zone without a time is not. Calendar validity is
-//! checked (month 1-12, day within the month incl. leap years, hour 0-23,
-//! minute 0-59, second 0-60 for a leap second, zone ±14:00).
+//! Date search values (R4 search.html#date): an optional prefix, then a date
+//! read by `fhir_primitives::PartialDateTime`, the reader the index uses too
+//! (`YYYY`, `YYYY-MM`, `YYYY-MM-DD`, or `YYYY-MM-DDThh:mm[:ss[.f…]][Z|±hh:mm]`,
+//! calendar validity checked). A time without a zone is accepted (the executor
+//! reads it in the server zone), a zone without a time is not. A search value
+//! keeps at most nine fraction digits (nanoseconds).
 
-use crate::ir::{DateParts, DatePrecision, DateValue};
+use crate::ir::DateValue;
 use crate::number::split_prefix;
+use fhir_primitives::{DateTimePrecision, PartialDateTime};
+
+/// Fraction digits a date search value may have.
+const MAX_FRACTION_DIGITS: u8 = 9;
 
 /// Parse `[prefix]date`. The error message does not name the parameter.
 pub(crate) fn parse_date_value(text: &str) -> Result<DateValue, String> {
     let (prefix, rest) = split_prefix(text)?;
-    let (precision, has_zone, parts) = parse_date_text(rest)
-        .ok_or_else(|| format!("'{text}' is not a valid FHIR date/dateTime"))?;
+    let invalid = || format!("'{text}' is not a valid FHIR date/dateTime");
+    let date: PartialDateTime = rest.parse().map_err(|_| invalid())?;
+    if let DateTimePrecision::Fraction(digits) = date.precision() {
+        if digits > MAX_FRACTION_DIGITS {
+            return Err(invalid());
+        }
+    }
     Ok(DateValue {
         prefix,
         raw: rest.to_string(),
-        precision,
-        has_zone,
-        parts,
+        date,
     })
-}
-
-fn num(b: &[u8], pos: usize, n: usize) -> Option<u32> {
-    let slice = b.get(pos..pos + n)?;
-    let mut v: u32 = 0;
-    for &c in slice {
-        if !c.is_ascii_digit() {
-            return None;
-        }
-        v = v * 10 + u32::from(c - b'0');
-    }
-    Some(v)
-}
-
-fn days_in_month(year: u32, month: u32) -> u32 {
-    match month {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        2 if (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400) => {
-            29
-        }
-        2 => 28,
-        _ => 0,
-    }
-}
-
-/// Parse the date text (no prefix); `None` if invalid.
-pub(crate) fn parse_date_text(s: &str) -> Option<(DatePrecision, bool, DateParts)> {
-    let b = s.as_bytes();
-    let mut parts = DateParts {
-        month: 1,
-        day: 1,
-        ..DateParts::default()
-    };
-    let year = num(b, 0, 4)?;
-    if year == 0 {
-        return None;
-    }
-    parts.year = year as u16;
-    if b.len() == 4 {
-        return Some((DatePrecision::Year, false, parts));
-    }
-    if b.get(4) != Some(&b'-') {
-        return None;
-    }
-    let month = num(b, 5, 2)?;
-    if !(1..=12).contains(&month) {
-        return None;
-    }
-    parts.month = month as u8;
-    if b.len() == 7 {
-        return Some((DatePrecision::Month, false, parts));
-    }
-    if b.get(7) != Some(&b'-') {
-        return None;
-    }
-    let day = num(b, 8, 2)?;
-    if day == 0 || day > days_in_month(year, month) {
-        return None;
-    }
-    parts.day = day as u8;
-    if b.len() == 10 {
-        return Some((DatePrecision::Day, false, parts));
-    }
-    if b.get(10) != Some(&b'T') {
-        return None;
-    }
-    let hour = num(b, 11, 2)?;
-    if b.get(13) != Some(&b':') {
-        return None;
-    }
-    let minute = num(b, 14, 2)?;
-    if hour > 23 || minute > 59 {
-        return None;
-    }
-    parts.hour = hour as u8;
-    parts.minute = minute as u8;
-    let mut pos = 16;
-    let mut precision = DatePrecision::Minute;
-    if b.get(pos) == Some(&b':') {
-        let second = num(b, pos + 1, 2)?;
-        if second > 60 {
-            return None;
-        }
-        parts.second = second as u8;
-        precision = DatePrecision::Second;
-        pos += 3;
-        if b.get(pos) == Some(&b'.') {
-            pos += 1;
-            let start = pos;
-            while b.get(pos).is_some_and(u8::is_ascii_digit) {
-                pos += 1;
-            }
-            let digits = pos - start;
-            if digits == 0 || digits > 9 {
-                return None;
-            }
-            let mut nanos = num(b, start, digits)?;
-            for _ in digits..9 {
-                nanos *= 10;
-            }
-            parts.nanos = nanos;
-            precision = DatePrecision::Fraction(digits as u8);
-        }
-    }
-    let has_zone = match b.get(pos) {
-        None => false,
-        Some(b'Z') => {
-            pos += 1;
-            parts.offset_minutes = Some(0);
-            true
-        }
-        Some(&sign @ (b'+' | b'-')) => {
-            let hh = num(b, pos + 1, 2)?;
-            if b.get(pos + 3) != Some(&b':') {
-                return None;
-            }
-            let mm = num(b, pos + 4, 2)?;
-            if hh > 14 || mm > 59 || (hh == 14 && mm != 0) {
-                return None;
-            }
-            let total = (hh * 60 + mm) as i16;
-            parts.offset_minutes = Some(if sign == b'-' { -total } else { total });
-            pos += 6;
-            true
-        }
-        Some(_) => return None,
-    };
-    if pos != b.len() {
-        return None;
-    }
-    Some((precision, has_zone, parts))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ir::Prefix;
+    use fhir_primitives::Prefix;
 
     #[test]
     fn valid_dates() {
-        use DatePrecision::*;
-        let cases: &[(&str, Prefix, &str, DatePrecision, bool)] = &[
+        use DateTimePrecision::*;
+        let cases: &[(&str, Prefix, &str, DateTimePrecision, bool)] = &[
             ("2026", Prefix::Eq, "2026", Year, false),
             ("ge2026-01", Prefix::Ge, "2026-01", Month, false),
             ("2026-01-01", Prefix::Eq, "2026-01-01", Day, false),
@@ -223,32 +97,25 @@ mod tests {
             let v = parse_date_value(input).unwrap_or_else(|e| panic!("{input}: {e}"));
             assert_eq!(v.prefix, *prefix, "{input}");
             assert_eq!(v.raw, *raw, "{input}");
-            assert_eq!(v.precision, *precision, "{input}");
-            assert_eq!(v.has_zone, *zone, "{input}");
+            assert_eq!(v.date.precision(), *precision, "{input}");
+            assert_eq!(v.date.offset().is_some(), *zone, "{input}");
         }
     }
 
     #[test]
     fn parts_are_filled() {
-        let v = parse_date_value("2026-03-01T10:20:30.5-05:30").unwrap();
+        let v = parse_date_value("2026-03-01T10:20:30.5-05:30")
+            .unwrap()
+            .date;
+        let time = v.time().unwrap();
+        assert_eq!((v.year(), v.month(), v.day()), (2026, Some(3), Some(1)));
         assert_eq!(
-            v.parts,
-            DateParts {
-                year: 2026,
-                month: 3,
-                day: 1,
-                hour: 10,
-                minute: 20,
-                second: 30,
-                nanos: 500_000_000,
-                offset_minutes: Some(-330),
-            }
+            (time.hour(), time.minute(), time.second(), time.nanos()),
+            (10, 20, 30, 500_000_000)
         );
-        let v = parse_date_value("2026").unwrap();
-        assert_eq!(
-            (v.parts.month, v.parts.day, v.parts.offset_minutes),
-            (1, 1, None)
-        );
+        assert_eq!(v.offset().map(|o| o.minutes()), Some(-330));
+        let v = parse_date_value("2026").unwrap().date;
+        assert_eq!((v.month(), v.day(), v.offset()), (None, None, None));
     }
 
     #[test]

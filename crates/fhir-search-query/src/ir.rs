@@ -3,7 +3,7 @@
 //! results"). Pure data: no SQL, no HTTP. Every type derives `Eq`; numbers and
 //! dates keep their exact source text so no precision is lost.
 
-use crate::lookup::ParamType;
+use fhir_primitives::{ParamType, PartialDateTime, Prefix};
 
 /// A whole search: filters (ANDed), result parameters, and what was ignored.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -189,89 +189,16 @@ pub struct TokenValue {
     pub code: Option<String>,
 }
 
-/// R4 comparison prefixes (search.html §3.1.1.4.x "prefix").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Prefix {
-    #[default]
-    Eq,
-    Ne,
-    Gt,
-    Lt,
-    Ge,
-    Le,
-    Sa,
-    Eb,
-    Ap,
-}
-
-impl Prefix {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Prefix::Eq => "eq",
-            Prefix::Ne => "ne",
-            Prefix::Gt => "gt",
-            Prefix::Lt => "lt",
-            Prefix::Ge => "ge",
-            Prefix::Le => "le",
-            Prefix::Sa => "sa",
-            Prefix::Eb => "eb",
-            Prefix::Ap => "ap",
-        }
-    }
-
-    pub fn from_code(code: &str) -> Option<Prefix> {
-        Some(match code {
-            "eq" => Prefix::Eq,
-            "ne" => Prefix::Ne,
-            "gt" => Prefix::Gt,
-            "lt" => Prefix::Lt,
-            "ge" => Prefix::Ge,
-            "le" => Prefix::Le,
-            "sa" => Prefix::Sa,
-            "eb" => Prefix::Eb,
-            "ap" => Prefix::Ap,
-            _ => return None,
-        })
-    }
-}
-
-/// How much of a date/time was given.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum DatePrecision {
-    Year,
-    Month,
-    Day,
-    Minute,
-    Second,
-    /// seconds with this many fractional digits (1..=9)
-    Fraction(u8),
-}
-
-/// A date/dateTime/instant search value (search.html "date").
+/// A date/dateTime/instant search value (search.html#date).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DateValue {
     pub prefix: Prefix,
     /// The date text exactly as given, without the prefix.
     pub raw: String,
-    pub precision: DatePrecision,
-    /// Whether a zone (`Z` or `±hh:mm`) was given; only times can have one.
-    pub has_zone: bool,
-    pub parts: DateParts,
-}
-
-/// The validated numeric fields of a [`DateValue`]; fields beyond the
-/// precision are 0 (month/day 1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct DateParts {
-    pub year: u16,
-    pub month: u8,
-    pub day: u8,
-    pub hour: u8,
-    pub minute: u8,
-    pub second: u8,
-    pub nanos: u32,
-    /// Zone offset east of UTC in minutes (`Z` = 0); `None` without a zone.
-    pub offset_minutes: Option<i16>,
+    /// The value read from `raw`: its precision, fields and zone (a time may have none: the
+    /// executor reads it in the server zone). Its `range` is the one an index row of the same
+    /// text holds.
+    pub date: PartialDateTime,
 }
 
 /// A decimal search value, kept as text (search.html "number").

@@ -62,8 +62,10 @@
 //! * Reference values: `Type/id` must name a resource type, but is not
 //!   checked against the parameter's targets (only a `:Type` modifier is).
 //! * Values are kept as given: numbers and dates as exact text plus their
-//!   precision; strings are not case- or accent-folded (the executor does).
-//!   A time without a zone is accepted (`has_zone = false`).
+//!   precision (dates read by `fhir_primitives::PartialDateTime`, the reader the
+//!   index uses); strings are not case- or accent-folded (the executor does).
+//!   A time without a zone is accepted (no offset: the executor reads it in the
+//!   server zone); at most nine fraction digits.
 
 mod date;
 mod error;
@@ -80,8 +82,9 @@ mod value;
 mod tests;
 
 pub use error::SearchError;
+pub use fhir_primitives::{ParamType, Prefix};
 pub use ir::*;
-pub use lookup::{ParamInfo, ParamLookup, ParamType};
+pub use lookup::{ParamInfo, ParamLookup};
 pub use selflink::{render_param, render_value, self_link_params};
 
 use name::Resolved;

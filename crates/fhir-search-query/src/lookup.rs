@@ -3,38 +3,10 @@
 //! SearchParameter.type / .target / .component).
 //!
 //! This crate does not know which parameters exist; it asks a
-//! [`ParamLookup`] supplied by the caller.
+//! [`ParamLookup`] supplied by the caller. Parameter types are
+//! [`fhir_primitives::ParamType`], the one enum the index side uses too.
 
-/// The type of a search parameter (R4 `search-param-type` value set).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ParamType {
-    Number,
-    Date,
-    String,
-    Token,
-    Reference,
-    Composite,
-    Quantity,
-    Uri,
-    Special,
-}
-
-impl ParamType {
-    /// The R4 code of the type (`number`, `date`, ...).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ParamType::Number => "number",
-            ParamType::Date => "date",
-            ParamType::String => "string",
-            ParamType::Token => "token",
-            ParamType::Reference => "reference",
-            ParamType::Composite => "composite",
-            ParamType::Quantity => "quantity",
-            ParamType::Uri => "uri",
-            ParamType::Special => "special",
-        }
-    }
-}
+use fhir_primitives::ParamType;
 
 /// What the registry knows about one search parameter of one resource type.
 #[derive(Debug, Clone, PartialEq, Eq)]

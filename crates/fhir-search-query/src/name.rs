@@ -12,7 +12,8 @@
 //! `:Type` that is not a resource type / not a target of the parameter.
 
 use crate::ir::{Modifier, ParamRef};
-use crate::lookup::{ParamInfo, ParamLookup, ParamType};
+use crate::lookup::{ParamInfo, ParamLookup};
+use fhir_primitives::ParamType;
 
 /// How deep chains and `_has` may nest.
 pub(crate) const MAX_DEPTH: usize = 8;
@@ -100,13 +101,13 @@ fn check_modifier(
         (T::Token, "in" | "not-in" | "above" | "below") | (T::Reference, "above" | "below") => {
             return Err(format!(
                 "modifier ':{m}' on {} parameter '{code}' is not supported by this server",
-                t.as_str()
+                t.code()
             ))
         }
         _ => {
             return Err(format!(
                 "unknown modifier ':{m}' for {} parameter '{code}'",
-                t.as_str()
+                t.code()
             ))
         }
     };
@@ -142,7 +143,7 @@ fn resolve_chain(
     if info.param_type != ParamType::Reference {
         return Err(format!(
             "cannot chain through '{code}': it is a {} parameter, not a reference",
-            info.param_type.as_str()
+            info.param_type.code()
         ));
     }
     let target_type = match ty {
@@ -211,7 +212,7 @@ fn resolve_has(
     if info.param_type != ParamType::Reference {
         return Err(format!(
             "'{target_type}:{reference_param}' in _has is a {} parameter, not a reference",
-            info.param_type.as_str()
+            info.param_type.code()
         ));
     }
     if !info.targets.is_empty() && !info.targets.iter().any(|t| t == resource_type) {

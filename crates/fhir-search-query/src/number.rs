@@ -1,12 +1,13 @@
-//! Number and quantity search values (R4 search.html §3.1.1.4.2 "number",
-//! §3.1.1.4.7 "quantity", and the comparison prefixes of §3.1.1.4.x).
-//! Numbers follow the FHIR `decimal` grammar and are kept as exact text with
-//! their precision (significant digits and the scale of the last digit),
-//! because precision defines the implicit range of `eq` (R4: `100` means
-//! [99.5, 100.5)).
+//! Number and quantity search values (R4 search.html#number, #quantity, and
+//! the comparison prefixes of search.html#prefix). Numbers follow the FHIR
+//! `decimal` grammar and are kept as exact text with their precision
+//! (significant digits and the scale of the last digit, read by
+//! `fhir_primitives::DecimalPrecision`), because precision defines the
+//! implicit range of `eq` (R4: `100` means [99.5, 100.5)).
 
 use crate::escape::{split_unescaped, unescape};
-use crate::ir::{NumberValue, Prefix, QuantityValue};
+use crate::ir::{NumberValue, QuantityValue};
+use fhir_primitives::{DecimalPrecision, Prefix};
 
 /// Split a leading two-letter prefix off a number/date/quantity value.
 /// A value starting with a letter must start with a known prefix.
@@ -31,85 +32,16 @@ pub(crate) fn split_prefix(text: &str) -> Result<(Prefix, &str), String> {
 /// Parse `[prefix]decimal`.
 pub(crate) fn parse_number_value(text: &str) -> Result<NumberValue, String> {
     let (prefix, rest) = split_prefix(text)?;
-    let (significant_digits, scale) =
-        decimal_precision(rest).ok_or_else(|| format!("'{text}' is not a valid number"))?;
+    let DecimalPrecision {
+        significant_digits,
+        scale,
+    } = DecimalPrecision::of(rest).ok_or_else(|| format!("'{text}' is not a valid number"))?;
     Ok(NumberValue {
         prefix,
         raw: rest.to_string(),
         significant_digits,
         scale,
     })
-}
-
-/// Validate `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?` and return
-/// (significant digits, scale of the last digit).
-pub(crate) fn decimal_precision(s: &str) -> Option<(u32, i32)> {
-    let b = s.as_bytes();
-    let mut pos = 0;
-    if b.first() == Some(&b'-') {
-        pos += 1;
-    }
-    let int_start = pos;
-    while b.get(pos).is_some_and(u8::is_ascii_digit) {
-        pos += 1;
-    }
-    let int_digits = b.get(int_start..pos)?;
-    if int_digits.is_empty() || (int_digits.len() > 1 && int_digits[0] == b'0') {
-        return None;
-    }
-    let mut frac_digits: &[u8] = &[];
-    if b.get(pos) == Some(&b'.') {
-        pos += 1;
-        let start = pos;
-        while b.get(pos).is_some_and(u8::is_ascii_digit) {
-            pos += 1;
-        }
-        frac_digits = b.get(start..pos)?;
-        if frac_digits.is_empty() {
-            return None;
-        }
-    }
-    let mut exponent: i64 = 0;
-    if matches!(b.get(pos), Some(b'e' | b'E')) {
-        pos += 1;
-        let negative = match b.get(pos) {
-            Some(b'-') => {
-                pos += 1;
-                true
-            }
-            Some(b'+') => {
-                pos += 1;
-                false
-            }
-            _ => false,
-        };
-        let start = pos;
-        while b.get(pos).is_some_and(u8::is_ascii_digit) {
-            exponent = exponent
-                .checked_mul(10)?
-                .checked_add(i64::from(b[pos] - b'0'))?;
-            if exponent > 100_000 {
-                return None;
-            }
-            pos += 1;
-        }
-        if pos == start {
-            return None;
-        }
-        if negative {
-            exponent = -exponent;
-        }
-    }
-    if pos != b.len() {
-        return None;
-    }
-    let all: Vec<u8> = int_digits.iter().chain(frac_digits).copied().collect();
-    let significant = match all.iter().position(|&d| d != b'0') {
-        Some(first) => all.len() - first,
-        None => frac_digits.len().max(1),
-    };
-    let scale = exponent - frac_digits.len() as i64;
-    Some((u32::try_from(significant).ok()?, i32::try_from(scale).ok()?))
 }
 
 /// Parse `[prefix]number|system|code`, `[prefix]number||code` or `[prefix]number`.

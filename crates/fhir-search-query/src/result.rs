@@ -4,7 +4,8 @@
 //! `_containedType`, and the opaque paging cursor `_page`.
 
 use crate::ir::{ContainedMode, ContainedType, Include, SortKey, Summary, TotalMode};
-use crate::lookup::{ParamLookup, ParamType};
+use crate::lookup::ParamLookup;
+use fhir_primitives::ParamType;
 
 /// `_count`: a non-negative integer; values above `u32::MAX` saturate (the
 /// caller clamps to its page-size limit anyway).
@@ -48,7 +49,7 @@ pub(crate) fn parse_sort(
         if matches!(param_type, ParamType::Composite | ParamType::Special) {
             return Err(format!(
                 "cannot sort by {} parameter '{code}'",
-                param_type.as_str()
+                param_type.code()
             ));
         }
         keys.push(SortKey {
@@ -124,7 +125,7 @@ pub(crate) fn parse_include(
         Some(info) => {
             return Err(format!(
                 "'{param}' in '{v}' is a {} parameter, not a reference",
-                info.param_type.as_str()
+                info.param_type.code()
             ))
         }
         None => {

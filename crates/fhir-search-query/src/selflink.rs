@@ -9,7 +9,8 @@
 //! `_containedType`, `_page`. Ignored parameters never appear.
 
 use crate::escape::escape;
-use crate::ir::{Include, ParamRef, Prefix, ReferenceValue, SearchRequest, TokenSystem, Value};
+use crate::ir::{Include, ParamRef, ReferenceValue, SearchRequest, TokenSystem, Value};
+use fhir_primitives::Prefix;
 
 /// The applied parameters as (name, value) pairs, in a stable order.
 pub fn self_link_params(req: &SearchRequest) -> Vec<(String, String)> {
@@ -87,7 +88,7 @@ fn prefix(p: Prefix) -> &'static str {
     if p == Prefix::Eq {
         ""
     } else {
-        p.as_str()
+        p.code()
     }
 }
 

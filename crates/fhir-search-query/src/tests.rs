@@ -4,6 +4,7 @@
 //! round trips, and a no-panic sweep over odd inputs.
 
 use crate::*;
+use fhir_primitives::DateTimePrecision;
 
 struct TestLookup;
 
@@ -319,96 +320,96 @@ fn unsupported_modifier_is_an_error_even_lenient_and_names_it() {
 
 #[test]
 fn date_prefixes_and_precisions() {
-    let cases: &[(&str, Prefix, &str, DatePrecision, bool)] = &[
+    let cases: &[(&str, Prefix, &str, DateTimePrecision, bool)] = &[
         (
             "birthdate=1974-12-25",
             Prefix::Eq,
             "1974-12-25",
-            DatePrecision::Day,
+            DateTimePrecision::Day,
             false,
         ),
         (
             "birthdate=eq1974",
             Prefix::Eq,
             "1974",
-            DatePrecision::Year,
+            DateTimePrecision::Year,
             false,
         ),
         (
             "birthdate=ne1974-12",
             Prefix::Ne,
             "1974-12",
-            DatePrecision::Month,
+            DateTimePrecision::Month,
             false,
         ),
         (
             "birthdate=gt1974-12-25",
             Prefix::Gt,
             "1974-12-25",
-            DatePrecision::Day,
+            DateTimePrecision::Day,
             false,
         ),
         (
             "birthdate=lt1974-12-25",
             Prefix::Lt,
             "1974-12-25",
-            DatePrecision::Day,
+            DateTimePrecision::Day,
             false,
         ),
         (
             "birthdate=ge1974-12-25",
             Prefix::Ge,
             "1974-12-25",
-            DatePrecision::Day,
+            DateTimePrecision::Day,
             false,
         ),
         (
             "birthdate=le1974-12-25",
             Prefix::Le,
             "1974-12-25",
-            DatePrecision::Day,
+            DateTimePrecision::Day,
             false,
         ),
         (
             "birthdate=sa1974-12-25",
             Prefix::Sa,
             "1974-12-25",
-            DatePrecision::Day,
+            DateTimePrecision::Day,
             false,
         ),
         (
             "birthdate=eb1974-12-25",
             Prefix::Eb,
             "1974-12-25",
-            DatePrecision::Day,
+            DateTimePrecision::Day,
             false,
         ),
         (
             "birthdate=ap1974-12-25",
             Prefix::Ap,
             "1974-12-25",
-            DatePrecision::Day,
+            DateTimePrecision::Day,
             false,
         ),
         (
             "_lastUpdated=gt2026-01-01T10:00:00Z",
             Prefix::Gt,
             "2026-01-01T10:00:00Z",
-            DatePrecision::Second,
+            DateTimePrecision::Second,
             true,
         ),
         (
             "_lastUpdated=le2026-01-01T10:00:00.250+01:00",
             Prefix::Le,
             "2026-01-01T10:00:00.250+01:00",
-            DatePrecision::Fraction(3),
+            DateTimePrecision::Fraction(3),
             true,
         ),
         (
             "_lastUpdated=2026-01-01T10:00",
             Prefix::Eq,
             "2026-01-01T10:00",
-            DatePrecision::Minute,
+            DateTimePrecision::Minute,
             false,
         ),
     ];
@@ -418,7 +419,12 @@ fn date_prefixes_and_precisions() {
             panic!("{q}: {r:?}")
         };
         assert_eq!(
-            (d.prefix, d.raw.as_str(), d.precision, d.has_zone),
+            (
+                d.prefix,
+                d.raw.as_str(),
+                d.date.precision(),
+                d.date.offset().is_some()
+            ),
             (*prefix, *raw, *precision, *zone),
             "{q}"
         );
@@ -1142,7 +1148,7 @@ fn us_core_questionnaire_response() {
     );
     assert_eq!(r.filters.len(), 4);
     assert!(
-        matches!(&r.filters[1].values[..], [Value::Date(d)] if d.precision == DatePrecision::Month)
+        matches!(&r.filters[1].values[..], [Value::Date(d)] if d.date.precision() == DateTimePrecision::Month)
     );
     assert_eq!(
         r.filters[2].values,

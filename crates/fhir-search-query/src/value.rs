@@ -7,8 +7,9 @@
 use crate::date::parse_date_value;
 use crate::escape::{split_unescaped, unescape};
 use crate::ir::{Modifier, ParamRef, ReferenceValue, TokenSystem, TokenValue, Value};
-use crate::lookup::{ParamInfo, ParamLookup, ParamType};
+use crate::lookup::{ParamInfo, ParamLookup};
 use crate::number::{parse_number_value, parse_quantity_value};
+use fhir_primitives::ParamType;
 
 /// Parse the whole (comma-separated) value of a filter whose leaf is `leaf`.
 /// Returns the values, or one message per bad value.
@@ -100,7 +101,7 @@ fn parse_simple(
         },
         ParamType::Composite | ParamType::Special => Err(format!(
             "a {} parameter cannot be a composite component (value '{piece}')",
-            t.as_str()
+            t.code()
         )),
     }
 }

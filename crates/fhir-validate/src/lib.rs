@@ -1,12 +1,12 @@
 //! FHIR R4 resource validation against the R4 base model (FHIR R4 §2.1.28
 //! "Validating Resources"): unknown elements, JSON types, cardinality,
-//! choice types, primitive formats (datatypes.html), required code bindings
-//! and narrative XHTML rules (narrative.html). Produces OperationOutcome-ready
-//! issues with FHIRPath-style locations.
+//! choice types, primitive formats (datatypes.html, checked by
+//! `fhir-primitives`, the one reading of each primitive in the workspace),
+//! required code bindings and narrative XHTML rules (narrative.html). Produces
+//! OperationOutcome-ready issues with FHIRPath-style locations.
 
 mod issue;
 mod model;
-pub mod primitives;
 mod summary;
 mod walker;
 mod xhtml;

@@ -8,14 +8,14 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use crate::primitives::Prim;
+use fhir_primitives::PrimitiveType;
 
 const MODEL_JSON: &str = include_str!("../../../profiles/r4-model.json");
 
 /// What an element holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Ty {
-    Primitive(Prim),
+    Primitive(PrimitiveType),
     /// Index into [`Model::types`]: a complex type, backbone or resource.
     Complex(usize),
     /// Any resource, validated by its own `resourceType`.
@@ -173,7 +173,7 @@ pub(crate) fn load(json: &str) -> Option<Model> {
             let tname = str_field(e, "t")?;
             let ty = if tname == "Resource" {
                 Ty::Resource
-            } else if let Some(p) = Prim::from_name(tname) {
+            } else if let Some(p) = PrimitiveType::from_name(tname) {
                 Ty::Primitive(p)
             } else {
                 Ty::Complex(*by_name.get(tname)?)
@@ -266,7 +266,7 @@ mod tests {
         let m = model();
         let patient = &m.types[m.type_index("Patient").unwrap()];
         let id = patient.element("id").unwrap();
-        assert_eq!(id.ty, Ty::Primitive(Prim::Id));
+        assert_eq!(id.ty, Ty::Primitive(PrimitiveType::Id));
         let gender = patient.element("gender").unwrap();
         let vs = &m.value_sets[gender.binding.unwrap()];
         assert!(vs.codes.contains("female") && !vs.codes.contains("banana"));
@@ -282,11 +282,14 @@ mod tests {
         assert_eq!(m.types[ci].kind, Kind::Backbone);
         assert_eq!(
             m.types[ci].element("id").unwrap().ty,
-            Ty::Primitive(Prim::String)
+            Ty::Primitive(PrimitiveType::String)
         );
 
         let hn = &m.types[m.type_index("HumanName").unwrap()];
-        assert_eq!(hn.element("id").unwrap().ty, Ty::Primitive(Prim::String));
+        assert_eq!(
+            hn.element("id").unwrap().ty,
+            Ty::Primitive(PrimitiveType::String)
+        );
 
         let bundle_entry = &m.types[m.type_index("Bundle.entry").unwrap()];
         assert_eq!(bundle_entry.element("resource").unwrap().ty, Ty::Resource);
@@ -299,7 +302,10 @@ mod tests {
         assert!(item.required.contains(&item.by_name["linkId"]));
 
         let ext = &m.types[m.type_index("Extension").unwrap()];
-        assert_eq!(ext.element("url").unwrap().ty, Ty::Primitive(Prim::Uri));
+        assert_eq!(
+            ext.element("url").unwrap().ty,
+            Ty::Primitive(PrimitiveType::Uri)
+        );
         assert!(ext.choices.iter().any(|c| c.name == "value" && !c.required));
     }
 

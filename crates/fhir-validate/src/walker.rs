@@ -1,15 +1,16 @@
 //! The resource walker: visits a JSON resource against the R4 model and
 //! reports structural issues (unknown elements, JSON types, cardinality,
 //! required elements, choice types, the JSON primitive/extension pairing of
-//! FHIR R4 json.html §2.6.2), delegating value checks to `primitives`,
+//! FHIR R4 json.html §2.6.2), delegating value checks to `fhir_primitives::formats`,
 //! required bindings to the model's value sets and narrative to `xhtml`.
 
 use serde_json::{Map, Value};
 
 use crate::issue::{Issue, Severity};
 use crate::model::{model, Element, Model, Ty, TypeDef};
-use crate::primitives::{self, Prim, MAX_STRING_BYTES};
 use crate::{xhtml, MAX_DEPTH, MAX_ISSUES};
+use fhir_primitives::formats::{self, MAX_STRING_BYTES};
+use fhir_primitives::PrimitiveType;
 
 pub(crate) fn validate(resource: &Value) -> Vec<Issue> {
     let mut w = Walker {
@@ -184,7 +185,12 @@ impl Walker {
                 None => (key.as_str(), false),
             };
             let el = match td.element(base) {
-                Some(el) if !is_ext || matches!(el.ty, Ty::Primitive(p) if p != Prim::Xhtml) => el,
+                Some(el)
+                    if !is_ext
+                        || matches!(el.ty, Ty::Primitive(p) if p != PrimitiveType::Xhtml) =>
+                {
+                    el
+                }
                 Some(_) => {
                     let at = self.enter(key);
                     self.error(
@@ -226,7 +232,7 @@ impl Walker {
                         }
                     } else {
                         // xhtml has no extension part in JSON (`_div` is unknown)
-                        let ext = if p == Prim::Xhtml {
+                        let ext = if p == PrimitiveType::Xhtml {
                             None
                         } else {
                             obj.get(&el.ext_name)
@@ -446,7 +452,7 @@ impl Walker {
     fn primitive_pair(
         &mut self,
         el: &Element,
-        p: Prim,
+        p: PrimitiveType,
         value: Option<&Value>,
         ext: Option<&Value>,
         depth: usize,
@@ -581,23 +587,26 @@ impl Walker {
         }
     }
 
-    fn primitive_value(&mut self, el: &Element, p: Prim, v: &Value) {
+    fn primitive_value(&mut self, el: &Element, p: PrimitiveType, v: &Value) {
         match (p, v) {
             (_, Value::Null) => self.error(
                 "value",
                 "null is not allowed: omit the element instead".into(),
             ),
-            (Prim::Boolean, Value::Bool(_)) => {}
+            (PrimitiveType::Boolean, Value::Bool(_)) => {}
             (
-                Prim::Integer | Prim::PositiveInt | Prim::UnsignedInt | Prim::Decimal,
+                PrimitiveType::Integer
+                | PrimitiveType::PositiveInt
+                | PrimitiveType::UnsignedInt
+                | PrimitiveType::Decimal,
                 Value::Number(n),
             ) => {
                 let text = n.to_string();
                 let ok = match p {
-                    Prim::Integer => primitives::is_integer(&text),
-                    Prim::PositiveInt => primitives::is_positive_int(&text),
-                    Prim::UnsignedInt => primitives::is_unsigned_int(&text),
-                    _ => primitives::is_decimal(&text),
+                    PrimitiveType::Integer => formats::is_integer(&text),
+                    PrimitiveType::PositiveInt => formats::is_positive_int(&text),
+                    PrimitiveType::UnsignedInt => formats::is_unsigned_int(&text),
+                    _ => formats::is_decimal(&text),
                 };
                 if !ok {
                     self.error(
@@ -606,13 +615,13 @@ impl Walker {
                     );
                 }
             }
-            (Prim::Xhtml, Value::String(s)) if s.is_empty() => {
+            (PrimitiveType::Xhtml, Value::String(s)) if s.is_empty() => {
                 self.error(
                     "value",
                     format!("Empty string for '{}': omit the element instead", el.name),
                 );
             }
-            (Prim::Xhtml, Value::String(s)) => {
+            (PrimitiveType::Xhtml, Value::String(s)) => {
                 for (is_err, code, msg) in xhtml::check_div(s) {
                     if is_err {
                         self.error(code, msg);
@@ -624,10 +633,11 @@ impl Walker {
             (_, Value::String(s)) if p.string_matcher().is_some() => self.string_value(el, p, s),
             (_, other) => {
                 let expected = match p {
-                    Prim::Boolean => "a JSON boolean",
-                    Prim::Integer | Prim::PositiveInt | Prim::UnsignedInt | Prim::Decimal => {
-                        "a JSON number"
-                    }
+                    PrimitiveType::Boolean => "a JSON boolean",
+                    PrimitiveType::Integer
+                    | PrimitiveType::PositiveInt
+                    | PrimitiveType::UnsignedInt
+                    | PrimitiveType::Decimal => "a JSON number",
                     _ => "a JSON string",
                 };
                 self.error(
@@ -643,7 +653,7 @@ impl Walker {
         }
     }
 
-    fn string_value(&mut self, el: &Element, p: Prim, s: &str) {
+    fn string_value(&mut self, el: &Element, p: PrimitiveType, s: &str) {
         if s.is_empty() {
             self.error(
                 "value",
@@ -655,7 +665,7 @@ impl Walker {
             self.error("too-long", format!("'{}' is longer than 1 MB", el.name));
             return;
         }
-        if primitives::has_forbidden_control(s) {
+        if formats::has_forbidden_control(s) {
             self.error(
                 "value",
                 format!(
@@ -668,7 +678,11 @@ impl Walker {
         let valid = p.string_matcher().is_some_and(|f| f(s));
         if !valid {
             let why = match p {
-                Prim::Code | Prim::Id | Prim::Uri | Prim::Url | Prim::Canonical
+                PrimitiveType::Code
+                | PrimitiveType::Id
+                | PrimitiveType::Uri
+                | PrimitiveType::Url
+                | PrimitiveType::Canonical
                     if s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) =>
                 {
                     " (leading or trailing whitespace is not allowed)"
@@ -681,7 +695,7 @@ impl Walker {
             );
             return;
         }
-        if p == Prim::String
+        if p == PrimitiveType::String
             && (s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace))
         {
             self.warning(

@@ -6,6 +6,8 @@
 
 mod compartment;
 pub mod params;
+#[cfg(test)]
+mod range_agreement;
 mod ranges;
 mod subset;
 mod translate;

@@ -14,27 +14,12 @@ pub struct R4SearchParams {
     pub tz_offset_seconds: i32,
 }
 
-fn query_type(t: fhir_search_index::ParamType) -> ParamType {
-    use fhir_search_index::ParamType as I;
-    match t {
-        I::Number => ParamType::Number,
-        I::Date => ParamType::Date,
-        I::String => ParamType::String,
-        I::Token => ParamType::Token,
-        I::Reference => ParamType::Reference,
-        I::Composite => ParamType::Composite,
-        I::Quantity => ParamType::Quantity,
-        I::Uri => ParamType::Uri,
-        I::Special => ParamType::Special,
-    }
-}
-
 impl ParamLookup for R4SearchParams {
     fn lookup(&self, resource_type: &str, code: &str) -> Option<ParamInfo> {
         let registry = Registry::get();
         let param = registry.lookup(resource_type, code)?;
         Some(ParamInfo {
-            param_type: query_type(param.param_type),
+            param_type: param.param_type,
             targets: param.targets.clone(),
             components: param
                 .components
@@ -42,7 +27,7 @@ impl ParamLookup for R4SearchParams {
                 .map(|c| {
                     let component_type = registry
                         .lookup(resource_type, &c.code)
-                        .map(|p| query_type(p.param_type))
+                        .map(|p| p.param_type)
                         .unwrap_or(ParamType::Token);
                     (c.code.clone(), component_type)
                 })

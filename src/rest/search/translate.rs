@@ -100,10 +100,10 @@ fn direct(
             }
         }
         ("_lastUpdated", Value::Date(d)) => {
-            let range = date_search_range(d, ctx.tz_offset_seconds).ok_or_else(|| {
-                FhirError::bad_request(format!("_lastUpdated {:?} is not a real date", d.raw))
-            })?;
-            return Ok(Condition::LastUpdated(range));
+            return Ok(Condition::LastUpdated(date_search_range(
+                d,
+                ctx.tz_offset_seconds,
+            )));
         }
         _ => {}
     }
@@ -147,15 +147,10 @@ fn direct(
             system: SystemMatch::Is(system.clone()),
             value: Some(format!("{type_code}|{value}")),
         }),
-        Value::Date(d) => {
-            let range = date_search_range(d, ctx.tz_offset_seconds).ok_or_else(|| {
-                FhirError::bad_request(format!("{code}: {:?} is not a real date", d.raw))
-            })?;
-            Ok(Condition::Date {
-                code: code_s,
-                range,
-            })
-        }
+        Value::Date(d) => Ok(Condition::Date {
+            code: code_s,
+            range: date_search_range(d, ctx.tz_offset_seconds),
+        }),
         Value::Number(n) => {
             let range = number_search_range(n).ok_or_else(|| {
                 FhirError::bad_request(format!("{code}: {:?} is not a number", n.raw))

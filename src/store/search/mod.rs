@@ -4,6 +4,7 @@
 //! shape of the statement depends only on the structure of the query, never on its values.
 
 use super::sql::{Bind, Dialect};
+use fhir_primitives::{RangeEnd, RangeTest};
 
 mod history;
 mod include;
@@ -275,26 +276,28 @@ impl Builder {
         low: Bind,
         high: Bind,
     ) -> String {
-        // Search range [sl, sh] against the stored range [low_col, high_col] (search.html#prefix).
-        match op {
-            RangeOp::Eq => {
-                let (sl, sh) = (self.bind(low), self.bind(high));
-                format!("{low_col} >= {sl} AND {high_col} <= {sh}")
-            }
-            RangeOp::Ne => {
-                let (sl, sh) = (self.bind(low), self.bind(high));
-                format!("({low_col} < {sl} OR {high_col} > {sh})")
-            }
-            RangeOp::Gt => format!("{high_col} > {}", self.bind(high)),
-            RangeOp::Lt => format!("{low_col} < {}", self.bind(low)),
-            RangeOp::Ge => format!("{high_col} >= {}", self.bind(low)),
-            RangeOp::Le => format!("{low_col} <= {}", self.bind(high)),
-            RangeOp::Sa => format!("{low_col} > {}", self.bind(high)),
-            RangeOp::Eb => format!("{high_col} < {}", self.bind(low)),
-            RangeOp::Ap => {
-                let (sl, sh) = (self.bind(low), self.bind(high));
-                format!("{low_col} <= {sh} AND {high_col} >= {sl}")
-            }
+        // The stored range [low_col, high_col] against the search range [low, high], as the
+        // prefix's one table says (fhir_primitives::Prefix::range_test, search.html#prefix).
+        // Rendered in text order, so SQLite's positional `?` binds in the same order.
+        let test = op.range_test();
+        let parts: Vec<String> = test
+            .end_tests()
+            .iter()
+            .map(|t| {
+                let column = match t.stored {
+                    RangeEnd::Low => low_col,
+                    RangeEnd::High => high_col,
+                };
+                let value = match t.search {
+                    RangeEnd::Low => low.clone(),
+                    RangeEnd::High => high.clone(),
+                };
+                format!("{column} {} {}", t.comparison.symbol(), self.bind(value))
+            })
+            .collect();
+        match test {
+            RangeTest::AllOf(_) => parts.join(" AND "),
+            RangeTest::AnyOf(_) => format!("({})", parts.join(" OR ")),
         }
     }
 

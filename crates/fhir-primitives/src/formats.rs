@@ -1,10 +1,14 @@
-//! Hand-written matchers for the FHIR R4 primitive types, one per type,
-//! implementing the regular expressions of FHIR R4 datatypes.html §2.24.0.1
-//! (plus calendar validity for dates, and the 32-bit ranges for integers).
+//! The lexical formats of the FHIR R4 primitive types (datatypes.html §2.24.0.1, "Primitive
+//! Types": the regular expressions, plus calendar validity for dates and the 32-bit ranges of
+//! the integers), one matcher per type, and [`PrimitiveType`], the types by their R4 names.
 //!
-//! Every matcher works on the lexical form (for numbers: the JSON source
-//! text) and rejects the empty string, since FHIR forbids empty values.
-//! `\s` in the spec regexes is the ASCII whitespace set, as in Java.
+//! Every matcher works on the lexical form (for numbers: the JSON source text) and rejects the
+//! empty string, since FHIR forbids empty values. `\s` in the spec regexes is the ASCII
+//! whitespace set, as in Java. The date/time types are read by [`crate::PartialDateTime`], the
+//! decimal by [`crate::DecimalPrecision`].
+
+use crate::datetime::{PartialDateTime, TimeOfDay};
+pub use crate::decimal::is_decimal;
 
 /// Maximum size of a `string` value (FHIR R4: "strings SHALL NOT exceed 1MB").
 pub const MAX_STRING_BYTES: usize = 1024 * 1024;
@@ -73,47 +77,6 @@ pub fn is_positive_int(s: &str) -> bool {
     matches!(small_value(digits), Some(v) if v <= 2_147_483_647)
 }
 
-/// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
-pub fn is_decimal(s: &str) -> bool {
-    let b = s.as_bytes();
-    let mut i = 0;
-    if b.first() == Some(&b'-') {
-        i = 1;
-    }
-    let start = i;
-    while i < b.len() && b[i].is_ascii_digit() {
-        i += 1;
-    }
-    let int_len = i - start;
-    if int_len == 0 || (int_len > 1 && b[start] == b'0') {
-        return false;
-    }
-    if i < b.len() && b[i] == b'.' {
-        i += 1;
-        let f = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == f {
-            return false;
-        }
-    }
-    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
-        i += 1;
-        if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
-            i += 1;
-        }
-        let e = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == e {
-            return false;
-        }
-    }
-    i == b.len()
-}
-
 /// `[ \r\n\t\S]+`: non-empty, no control characters other than tab, CR and
 /// LF, at most [`MAX_STRING_BYTES`].
 pub fn is_string(s: &str) -> bool {
@@ -122,7 +85,7 @@ pub fn is_string(s: &str) -> bool {
 
 /// Control characters forbidden in FHIR strings (below U+0020 other than
 /// tab, CR, LF).
-pub(crate) fn has_forbidden_control(s: &str) -> bool {
+pub fn has_forbidden_control(s: &str) -> bool {
     s.bytes()
         .any(|b| b < 0x20 && b != b'\t' && b != b'\r' && b != b'\n')
 }
@@ -232,136 +195,29 @@ pub fn is_base64_binary(s: &str) -> bool {
     }
 }
 
-fn two(b: &[u8], i: usize) -> Option<u32> {
-    match (b.get(i), b.get(i + 1)) {
-        (Some(x), Some(y)) if x.is_ascii_digit() && y.is_ascii_digit() => {
-            Some(u32::from(x - b'0') * 10 + u32::from(y - b'0'))
-        }
-        _ => None,
-    }
-}
-
-fn is_leap(y: u32) -> bool {
-    (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400)
-}
-
-fn days_in_month(y: u32, m: u32) -> u32 {
-    match m {
-        2 if is_leap(y) => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Date precision parsed by [`parse_date`].
-#[derive(PartialEq, Eq, Clone, Copy)]
-enum DatePrec {
-    Year,
-    Month,
-    Day,
-}
-
-/// Parses `YYYY(-MM(-DD)?)?` at the start of `b`; returns precision and
-/// bytes consumed. Year 0000 is excluded (as in the R4 regex).
-fn parse_date(b: &[u8]) -> Option<(DatePrec, usize)> {
-    let y = two(b, 0)? * 100 + two(b, 2)?;
-    if y == 0 {
-        return None;
-    }
-    if b.get(4) != Some(&b'-') {
-        return Some((DatePrec::Year, 4));
-    }
-    let m = two(b, 5)?;
-    if !(1..=12).contains(&m) {
-        return None;
-    }
-    if b.get(7) != Some(&b'-') {
-        return Some((DatePrec::Month, 7));
-    }
-    let d = two(b, 8)?;
-    if d == 0 || d > days_in_month(y, m) {
-        return None;
-    }
-    Some((DatePrec::Day, 10))
-}
-
-/// Parses `hh:mm:ss(\.[0-9]+)?` at the start of `b`; returns bytes consumed.
-fn parse_time(b: &[u8]) -> Option<usize> {
-    let h = two(b, 0)?;
-    let m = two(b, 3)?;
-    let s = two(b, 6)?;
-    if b[2] != b':' || b[5] != b':' || h > 23 || m > 59 || s > 60 {
-        return None;
-    }
-    let mut i = 8;
-    if b.get(i) == Some(&b'.') {
-        i += 1;
-        let f = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == f {
-            return None;
-        }
-    }
-    Some(i)
-}
-
-/// `Z|(\+|-)((0[0-9]|1[0-3]):[0-5][0-9]|14:00)`, exactly the whole of `b`.
-fn is_zone(b: &[u8]) -> bool {
-    if b == b"Z" {
-        return true;
-    }
-    if b.len() != 6 || !(b[0] == b'+' || b[0] == b'-') || b[3] != b':' {
-        return false;
-    }
-    match (two(b, 1), two(b, 4)) {
-        (Some(h), Some(m)) => (h <= 13 && m <= 59) || (h == 14 && m == 0),
-        _ => false,
-    }
-}
-
 /// date: `YYYY`, `YYYY-MM` or `YYYY-MM-DD`, a real calendar date.
 pub fn is_date(s: &str) -> bool {
-    matches!(parse_date(s.as_bytes()), Some((_, n)) if n == s.len())
+    s.parse::<PartialDateTime>().is_ok_and(|v| v.is_date())
 }
 
-/// dateTime: a date, or a full date + `T` + time with seconds and a
-/// mandatory zone.
+/// dateTime: a date, or a full date + `T` + time with seconds and a mandatory zone.
 pub fn is_date_time(s: &str) -> bool {
-    let b = s.as_bytes();
-    match parse_date(b) {
-        Some((_, n)) if n == b.len() => true,
-        Some((DatePrec::Day, n)) => b[n] == b'T' && time_and_zone(&b[n + 1..]),
-        _ => false,
-    }
-}
-
-fn time_and_zone(b: &[u8]) -> bool {
-    match parse_time(b) {
-        Some(n) => is_zone(&b[n..]),
-        None => false,
-    }
+    s.parse::<PartialDateTime>().is_ok_and(|v| v.is_date_time())
 }
 
 /// instant: `YYYY-MM-DDThh:mm:ss(.f+)?` + zone, all parts required.
 pub fn is_instant(s: &str) -> bool {
-    let b = s.as_bytes();
-    match parse_date(b) {
-        Some((DatePrec::Day, n)) if n < b.len() => b[n] == b'T' && time_and_zone(&b[n + 1..]),
-        _ => false,
-    }
+    s.parse::<PartialDateTime>().is_ok_and(|v| v.is_instant())
 }
 
 /// time: `([01][0-9]|2[0-3]):[0-5][0-9]:([0-5][0-9]|60)(\.[0-9]+)?`.
 pub fn is_time(s: &str) -> bool {
-    matches!(parse_time(s.as_bytes()), Some(n) if n == s.len())
+    s.parse::<TimeOfDay>().is_ok()
 }
 
-/// The R4 primitive types.
+/// The R4 primitive types (datatypes.html#primitive).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Prim {
+pub enum PrimitiveType {
     Boolean,
     Integer,
     PositiveInt,
@@ -384,76 +240,78 @@ pub(crate) enum Prim {
     Xhtml,
 }
 
-impl Prim {
-    pub(crate) fn from_name(name: &str) -> Option<Prim> {
+impl PrimitiveType {
+    /// The type of an R4 type name (`"dateTime"`); `None` for a non-primitive type.
+    pub fn from_name(name: &str) -> Option<PrimitiveType> {
         Some(match name {
-            "boolean" => Prim::Boolean,
-            "integer" => Prim::Integer,
-            "positiveInt" => Prim::PositiveInt,
-            "unsignedInt" => Prim::UnsignedInt,
-            "decimal" => Prim::Decimal,
-            "string" => Prim::String,
-            "markdown" => Prim::Markdown,
-            "id" => Prim::Id,
-            "code" => Prim::Code,
-            "uri" => Prim::Uri,
-            "url" => Prim::Url,
-            "canonical" => Prim::Canonical,
-            "oid" => Prim::Oid,
-            "uuid" => Prim::Uuid,
-            "base64Binary" => Prim::Base64Binary,
-            "instant" => Prim::Instant,
-            "date" => Prim::Date,
-            "dateTime" => Prim::DateTime,
-            "time" => Prim::Time,
-            "xhtml" => Prim::Xhtml,
+            "boolean" => PrimitiveType::Boolean,
+            "integer" => PrimitiveType::Integer,
+            "positiveInt" => PrimitiveType::PositiveInt,
+            "unsignedInt" => PrimitiveType::UnsignedInt,
+            "decimal" => PrimitiveType::Decimal,
+            "string" => PrimitiveType::String,
+            "markdown" => PrimitiveType::Markdown,
+            "id" => PrimitiveType::Id,
+            "code" => PrimitiveType::Code,
+            "uri" => PrimitiveType::Uri,
+            "url" => PrimitiveType::Url,
+            "canonical" => PrimitiveType::Canonical,
+            "oid" => PrimitiveType::Oid,
+            "uuid" => PrimitiveType::Uuid,
+            "base64Binary" => PrimitiveType::Base64Binary,
+            "instant" => PrimitiveType::Instant,
+            "date" => PrimitiveType::Date,
+            "dateTime" => PrimitiveType::DateTime,
+            "time" => PrimitiveType::Time,
+            "xhtml" => PrimitiveType::Xhtml,
             _ => return None,
         })
     }
 
-    pub(crate) fn name(self) -> &'static str {
+    /// The R4 type name.
+    pub fn name(self) -> &'static str {
         match self {
-            Prim::Boolean => "boolean",
-            Prim::Integer => "integer",
-            Prim::PositiveInt => "positiveInt",
-            Prim::UnsignedInt => "unsignedInt",
-            Prim::Decimal => "decimal",
-            Prim::String => "string",
-            Prim::Markdown => "markdown",
-            Prim::Id => "id",
-            Prim::Code => "code",
-            Prim::Uri => "uri",
-            Prim::Url => "url",
-            Prim::Canonical => "canonical",
-            Prim::Oid => "oid",
-            Prim::Uuid => "uuid",
-            Prim::Base64Binary => "base64Binary",
-            Prim::Instant => "instant",
-            Prim::Date => "date",
-            Prim::DateTime => "dateTime",
-            Prim::Time => "time",
-            Prim::Xhtml => "xhtml",
+            PrimitiveType::Boolean => "boolean",
+            PrimitiveType::Integer => "integer",
+            PrimitiveType::PositiveInt => "positiveInt",
+            PrimitiveType::UnsignedInt => "unsignedInt",
+            PrimitiveType::Decimal => "decimal",
+            PrimitiveType::String => "string",
+            PrimitiveType::Markdown => "markdown",
+            PrimitiveType::Id => "id",
+            PrimitiveType::Code => "code",
+            PrimitiveType::Uri => "uri",
+            PrimitiveType::Url => "url",
+            PrimitiveType::Canonical => "canonical",
+            PrimitiveType::Oid => "oid",
+            PrimitiveType::Uuid => "uuid",
+            PrimitiveType::Base64Binary => "base64Binary",
+            PrimitiveType::Instant => "instant",
+            PrimitiveType::Date => "date",
+            PrimitiveType::DateTime => "dateTime",
+            PrimitiveType::Time => "time",
+            PrimitiveType::Xhtml => "xhtml",
         }
     }
 
     /// The lexical matcher for string-valued types (None for JSON
     /// booleans/numbers and xhtml, which are checked elsewhere).
-    pub(crate) fn string_matcher(self) -> Option<fn(&str) -> bool> {
+    pub fn string_matcher(self) -> Option<fn(&str) -> bool> {
         Some(match self {
-            Prim::String => is_string,
-            Prim::Markdown => is_markdown,
-            Prim::Id => is_id,
-            Prim::Code => is_code,
-            Prim::Uri => is_uri,
-            Prim::Url => is_url,
-            Prim::Canonical => is_canonical,
-            Prim::Oid => is_oid,
-            Prim::Uuid => is_uuid,
-            Prim::Base64Binary => is_base64_binary,
-            Prim::Instant => is_instant,
-            Prim::Date => is_date,
-            Prim::DateTime => is_date_time,
-            Prim::Time => is_time,
+            PrimitiveType::String => is_string,
+            PrimitiveType::Markdown => is_markdown,
+            PrimitiveType::Id => is_id,
+            PrimitiveType::Code => is_code,
+            PrimitiveType::Uri => is_uri,
+            PrimitiveType::Url => is_url,
+            PrimitiveType::Canonical => is_canonical,
+            PrimitiveType::Oid => is_oid,
+            PrimitiveType::Uuid => is_uuid,
+            PrimitiveType::Base64Binary => is_base64_binary,
+            PrimitiveType::Instant => is_instant,
+            PrimitiveType::Date => is_date,
+            PrimitiveType::DateTime => is_date_time,
+            PrimitiveType::Time => is_time,
             _ => return None,
         })
     }
@@ -672,10 +530,13 @@ mod tests {
             "base64Binary",
             "positiveInt",
         ] {
-            assert_eq!(Prim::from_name(n).map(Prim::name), Some(n));
+            assert_eq!(
+                PrimitiveType::from_name(n).map(PrimitiveType::name),
+                Some(n)
+            );
         }
-        assert!(Prim::from_name("Patient").is_none());
-        assert!(Prim::Boolean.string_matcher().is_none());
-        assert!(Prim::Date.string_matcher().is_some());
+        assert!(PrimitiveType::from_name("Patient").is_none());
+        assert!(PrimitiveType::Boolean.string_matcher().is_none());
+        assert!(PrimitiveType::Date.string_matcher().is_some());
     }
 }

@@ -1,0 +1,349 @@
+//! FHIRPath (FHIRPath N1, as FHIR R4 fhirpath.html profiles it) over FHIR R4 JSON resources,
+//! for everything in the workspace that evaluates expressions: search parameter extraction
+//! today; PROM scoring, FHIRPath Patch and profile invariants next.
+//!
+//! It wraps `octofhir-fhirpath` 0.4.57 behind a small non-generic API:
+//!
+//! * [`Engine::shared`]: one process-wide engine (its start-up builds the function registry);
+//! * [`Engine::compile`]: an [`Expression`], compiled once and kept;
+//! * [`Engine::prepare`]: a resource converted into the engine's model once (the conversion
+//!   costs far more than an evaluation), then [`Engine::evaluate`] any number of expressions
+//!   on it;
+//! * results as [`Node`]s: elements of the resource are borrowed from it rather than converted
+//!   back, computed values are owned, decimals keep their exact text.
+//!
+//! ## Without a schema
+//!
+//! The engine runs with its `EmptyModelProvider`: the schema-backed provider lives in
+//! `octofhir-fhirschema`, which links a second SQLite (`rusqlite`, `links = "sqlite3"`) that
+//! cannot coexist with the server's sqlx. Without a schema the engine cannot type values, so
+//! casts on choice elements must be spelled as JSON element names; [`rewrite_choice_casts`]
+//! does that (`(Observation.value as Quantity)` → `Observation.valueQuantity`).
+//!
+//! The engine's API is async but does no I/O: callers drive it with a local `block_on`
+//! (`futures::executor`), which works on any thread, inside a tokio runtime or not. The engine
+//! keeps recently converted resources in an internal cache bounded at 32 MiB.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use octofhir_fhirpath::core::node::FhirNode;
+use octofhir_fhirpath::{
+    create_function_registry, Collection, CompiledPlan, EmptyModelProvider, EvaluationContext,
+    FhirPathEngine, FhirPathValue, ModelProvider,
+};
+use regex::{Captures, Regex};
+use serde_json::Value;
+
+/// Why the engine could not start, or an expression could not be compiled or evaluated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FhirPathError {
+    message: String,
+}
+
+impl FhirPathError {
+    fn new(message: String) -> Self {
+        FhirPathError { message }
+    }
+}
+
+impl fmt::Display for FhirPathError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for FhirPathError {}
+
+/// One value an expression yields: JSON (borrowed from the resource when the value is one of
+/// its elements), or a decimal kept as its exact text.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Node<'v> {
+    Json(Cow<'v, Value>),
+    Decimal(String),
+}
+
+/// A compiled expression.
+#[derive(Clone)]
+pub struct Expression {
+    source: String,
+    plan: Arc<CompiledPlan>,
+}
+
+impl Expression {
+    /// The expression text that was compiled.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+}
+
+impl fmt::Debug for Expression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Expression").field(&self.source).finish()
+    }
+}
+
+/// One resource made ready for evaluation: the engine's context over the resource's tree, and
+/// for every object and array of that tree the JSON element it was built from, so results
+/// that are elements of the resource are read from the resource instead of converted back.
+pub struct Prepared<'v> {
+    context: EvaluationContext,
+    /// Identity of a container node of the engine's tree → its JSON. The context keeps the
+    /// tree alive, so an identity found here is that node (addresses cannot be reused).
+    json_of: HashMap<usize, &'v Value>,
+}
+
+/// The FHIRPath engine.
+pub struct Engine {
+    engine: FhirPathEngine,
+    model: Arc<dyn ModelProvider + Send + Sync>,
+}
+
+impl Engine {
+    /// The process-wide engine, started on first use.
+    pub fn shared() -> Result<&'static Engine, FhirPathError> {
+        static ENGINE: OnceLock<Result<Engine, FhirPathError>> = OnceLock::new();
+        ENGINE
+            .get_or_init(Engine::start)
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    fn start() -> Result<Engine, FhirPathError> {
+        let model: Arc<dyn ModelProvider + Send + Sync> = Arc::new(EmptyModelProvider);
+        let engine = futures::executor::block_on(FhirPathEngine::new(
+            Arc::new(create_function_registry()),
+            model.clone(),
+        ))
+        .map_err(|e| FhirPathError::new(format!("cannot start the FHIRPath engine: {e}")))?;
+        Ok(Engine { engine, model })
+    }
+
+    /// Compiles `source` (as written: see [`rewrite_choice_casts`] for casts).
+    pub fn compile(&self, source: &str) -> Result<Expression, FhirPathError> {
+        let plan = self
+            .engine
+            .compile_plan(source)
+            .map_err(|e| FhirPathError::new(format!("`{source}` does not compile: {e}")))?;
+        Ok(Expression {
+            source: source.to_string(),
+            plan,
+        })
+    }
+
+    /// Converts a resource into the engine's model once; reuse it for every expression. The
+    /// context is built here rather than by `FhirPathEngine::prepare_context`, whose cache of
+    /// prepared roots (kept for repeated evaluation of the same JSON) costs an insertion per
+    /// resource and holds every prepared resource until evicted.
+    pub fn prepare<'v>(&self, resource: &'v Value) -> Prepared<'v> {
+        let node = FhirNode::from_json(resource);
+        let mut json_of = HashMap::new();
+        record_containers(&node, resource, &mut json_of);
+        let root = Collection::single(FhirPathValue::resource_from_node(node));
+        Prepared {
+            context: EvaluationContext::new(root, self.model.clone(), None, None, None),
+            json_of,
+        }
+    }
+
+    /// Evaluates `expression` on a prepared resource.
+    pub async fn evaluate<'v>(
+        &self,
+        expression: &Expression,
+        prepared: &Prepared<'v>,
+    ) -> Result<Vec<Node<'v>>, FhirPathError> {
+        let result = self
+            .engine
+            .evaluate_plan(&expression.plan, &prepared.context)
+            .await
+            .map_err(|e| FhirPathError::new(format!("`{}`: {e}", expression.source)))?;
+        let mut out = Vec::with_capacity(result.value.len());
+        for value in result.value.iter() {
+            push_node(value, &prepared.json_of, &mut out);
+        }
+        Ok(out)
+    }
+}
+
+/// Records the JSON of every container node of `node` (built from `json`, so the two have
+/// the same shape).
+fn record_containers<'v>(node: &FhirNode, json: &'v Value, out: &mut HashMap<usize, &'v Value>) {
+    match (node, json) {
+        (FhirNode::Object(entries), Value::Object(map)) => {
+            if let Some(id) = node.identity() {
+                out.insert(id, json);
+            }
+            for (key, child) in entries.iter() {
+                if let Some(child_json) = map.get(key.as_ref()) {
+                    record_containers(child, child_json, out);
+                }
+            }
+        }
+        (FhirNode::Array(items), Value::Array(values)) => {
+            if let Some(id) = node.identity() {
+                out.insert(id, json);
+            }
+            for (child, child_json) in items.iter().zip(values) {
+                record_containers(child, child_json, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn push_node<'v>(
+    value: &FhirPathValue,
+    json_of: &HashMap<usize, &'v Value>,
+    out: &mut Vec<Node<'v>>,
+) {
+    let owned = |json: Value| Node::Json(Cow::Owned(json));
+    match value {
+        FhirPathValue::Empty => {}
+        FhirPathValue::Collection(items) => {
+            for item in items.iter() {
+                push_node(item, json_of, out);
+            }
+        }
+        FhirPathValue::Resource(node, _, _) => {
+            out.push(match node.identity().and_then(|id| json_of.get(&id)) {
+                Some(json) => Node::Json(Cow::Borrowed(*json)),
+                None => owned(node.to_json()),
+            })
+        }
+        FhirPathValue::Boolean(b, _, _) => out.push(owned(Value::Bool(*b))),
+        FhirPathValue::Integer(i, _, _) => out.push(owned(Value::from(*i))),
+        FhirPathValue::Decimal(d, _, _) => out.push(Node::Decimal(d.to_string())),
+        FhirPathValue::String(s, _, _) => out.push(owned(Value::String(s.clone()))),
+        FhirPathValue::Quantity {
+            value,
+            unit,
+            code,
+            system,
+            ..
+        } => {
+            let mut map = serde_json::Map::new();
+            map.insert("value".into(), Value::String(value.to_string()));
+            for (k, v) in [("unit", unit), ("code", code), ("system", system)] {
+                if let Some(v) = v {
+                    map.insert(k.into(), Value::String(v.clone()));
+                }
+            }
+            out.push(owned(Value::Object(map)));
+        }
+        other => {
+            if let Ok(json) = serde_json::to_value(other) {
+                out.push(owned(json));
+            }
+        }
+    }
+}
+
+fn capitalize(t: &str) -> String {
+    let mut c = t.chars();
+    match c.next() {
+        Some(first) => first.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
+fn cast_patterns() -> &'static [Regex; 3] {
+    static PATTERNS: OnceLock<[Regex; 3]> = OnceLock::new();
+    PATTERNS.get_or_init(|| {
+        // Constant patterns, covered by the unit tests below.
+        let build = |p: &str| Regex::new(p).expect("constant regex compiles");
+        [
+            // (A.b as T)
+            build(r"\(\s*([A-Za-z][A-Za-z0-9_.]*)\s+as\s+([A-Za-z]+)\s*\)"),
+            // b.as(T) / b.ofType(T)
+            build(r"([A-Za-z][A-Za-z0-9_]*)\.(?:as|ofType)\(\s*([A-Za-z]+)\s*\)"),
+            // A.b as T   (unparenthesised, whole expression)
+            build(r"^([A-Za-z][A-Za-z0-9_.]*)\s+as\s+([A-Za-z]+)$"),
+        ]
+    })
+}
+
+/// Rewrites type casts on choice elements into the JSON element name, which a schema-less
+/// engine can follow: `(Observation.value as Quantity)`, `Observation.value.as(Quantity)` and
+/// `Observation.value.ofType(Quantity)` → `Observation.valueQuantity` (R4 choice elements are
+/// named element name + type, json.html#choice).
+pub fn rewrite_choice_casts(expression: &str) -> String {
+    let mut out = expression.to_string();
+    for re in cast_patterns() {
+        out = re
+            .replace_all(&out, |c: &Captures| {
+                format!("{}{}", &c[1], capitalize(&c[2]))
+            })
+            .into_owned();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn casts_rewritten() {
+        assert_eq!(
+            rewrite_choice_casts("(Observation.value as Quantity)"),
+            "Observation.valueQuantity"
+        );
+        assert_eq!(
+            rewrite_choice_casts("(Observation.value as CodeableConcept).text"),
+            "Observation.valueCodeableConcept.text"
+        );
+        assert_eq!(
+            rewrite_choice_casts("Condition.onset.as(dateTime)"),
+            "Condition.onsetDateTime"
+        );
+        assert_eq!(
+            rewrite_choice_casts("(Goal.target.due as date)"),
+            "Goal.target.dueDate"
+        );
+        assert_eq!(rewrite_choice_casts("value.as(Quantity)"), "valueQuantity");
+    }
+
+    #[test]
+    fn elements_of_the_resource_are_borrowed_and_computed_values_owned() {
+        let engine = Engine::shared().unwrap();
+        let resource = serde_json::json!({
+            "resourceType": "Patient",
+            "name": [{"family": "Chalmers"}, {"family": "Windsor"}],
+            "deceasedBoolean": true
+        });
+        let prepared = engine.prepare(&resource);
+        let eval = |source: &str| {
+            let expression = engine.compile(source).unwrap();
+            futures::executor::block_on(engine.evaluate(&expression, &prepared)).unwrap()
+        };
+        let names = eval("Patient.name");
+        assert_eq!(names.len(), 2);
+        for (node, json) in names.iter().zip(resource["name"].as_array().unwrap()) {
+            match node {
+                // The very element of the resource, not a copy of it.
+                Node::Json(Cow::Borrowed(v)) => assert!(std::ptr::eq(*v, json)),
+                other => panic!("{other:?} is not borrowed"),
+            }
+        }
+        // A computed value is new, owned.
+        assert_eq!(
+            eval("Patient.deceased.exists() and Patient.deceased != false"),
+            vec![Node::Json(Cow::Owned(Value::Bool(true)))]
+        );
+    }
+
+    #[test]
+    fn decimals_keep_their_text_and_errors_name_the_expression() {
+        let engine = Engine::shared().unwrap();
+        let resource = serde_json::json!({"resourceType": "Observation"});
+        let prepared = engine.prepare(&resource);
+        let expression = engine.compile("1.50 + 0").unwrap();
+        let nodes = futures::executor::block_on(engine.evaluate(&expression, &prepared)).unwrap();
+        assert_eq!(nodes.len(), 1);
+        assert!(matches!(&nodes[0], Node::Decimal(_)), "{nodes:?}");
+        let err = engine.compile("Patient.name.where(").unwrap_err();
+        assert!(err.to_string().contains("Patient.name.where("), "{err}");
+    }
+}
