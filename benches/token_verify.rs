@@ -3,6 +3,7 @@
 //! verified tokens (a SHA-256 and a map lookup). Prints figures; never gates a test.
 //!
 //! `cargo bench --bench token_verify` (SQLite in a temporary directory; release build).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a measuring program: a panic is a failed run
 
 use coplan::auth::secrets::RandomSecrets;
 use coplan::auth::{AuthServer, AuthSettings};

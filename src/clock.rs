@@ -14,6 +14,8 @@ pub trait Clock: Send + Sync + 'static {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
+    // The one place the wall clock is read.
+    #[allow(clippy::disallowed_methods)]
     fn now(&self) -> OffsetDateTime {
         OffsetDateTime::now_utc()
     }
@@ -68,6 +70,8 @@ impl TimeOrderedIds {
 }
 
 impl IdGenerator for TimeOrderedIds {
+    // The id generator is where ids get their randomness (tests inject `SequentialIds`).
+    #[allow(clippy::disallowed_methods)]
     fn new_id(&self) -> String {
         let millis = self.clock.now().unix_timestamp_nanos() / 1_000_000;
         uuid_v7(u64::try_from(millis).unwrap_or(0), rand::random())

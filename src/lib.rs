@@ -16,6 +16,6 @@ pub mod rest;
 pub mod seed;
 pub mod store;
 pub mod telemetry;
-#[doc(hidden)]
+#[cfg(any(test, feature = "test-kit"))]
 pub mod testing;
 pub mod validate;

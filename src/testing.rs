@@ -2,6 +2,7 @@
 //! for every test on each backend. SQLite gets a new file in a temporary directory; PostgreSQL
 //! (when `COPLAN_TEST_POSTGRES_URL` is set) gets a new schema in that database, dropped again
 //! by [`TestDatabase::cleanup`].
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)] // test support: a panic is a failed test; schema names need no injected randomness
 
 use crate::store::{PostgresStore, SqliteStore, Store};
 use sqlx::postgres::PgConnectOptions;

@@ -4,6 +4,7 @@
 //! includes, chains, `_has`, history, `$everything`, conditional interactions, bundles or the
 //! references a write makes. Tokens are verified by a table of test grants (the JWT verifier
 //! has its own tests); everything else is the real router on each backend.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed check
 
 mod common;
 

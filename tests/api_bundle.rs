@@ -1,5 +1,6 @@
 //! batch and transaction Bundles (http.html#transaction) on every backend: atomicity,
 //! processing order, `urn:uuid:` and conditional references, per-entry outcomes.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed check
 
 mod common;
 

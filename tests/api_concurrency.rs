@@ -1,5 +1,6 @@
 //! Concurrency over real HTTP: many clients racing to update the same version — exactly one
 //! wins, the rest get 412, and no update is ever lost (http.html#concurrency), on every backend.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed check
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Conditional create, update and delete (http.html#ccreate, #cond-update, #cdelete) on every
 //! backend: no match, one match, several matches.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed check
 
 mod common;
 

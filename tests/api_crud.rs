@@ -1,5 +1,6 @@
 //! read, vread, create, update, delete and versioning through the real router, on every
 //! backend (http.html#read … #delete, #versioning).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed check
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Content negotiation and FHIR XML at the edge (http.html#mime-type, xml.html).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed check
 
 mod common;
 

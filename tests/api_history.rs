@@ -1,5 +1,6 @@
 //! history at every level, `_since`, `_count` and paging that stays correct while data changes
 //! (http.html#history).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed check
 
 mod common;
 

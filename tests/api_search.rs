@@ -1,6 +1,7 @@
 //! Search through the real router on every backend (search.html): the US Core searches,
 //! modifiers and prefixes, chains and `_has`, compartment search, POST `_search`, paging,
 //! unknown parameters and malformed values.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed check
 
 mod common;
 

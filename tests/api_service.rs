@@ -1,5 +1,6 @@
 //! Service endpoints and contracts: the CapabilityStatement (kept in sync with
 //! conformance/CapabilityStatement.json), health and readiness probes, request ids.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed check
 
 mod common;
 

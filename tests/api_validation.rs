@@ -1,5 +1,6 @@
 //! Every bad input is a clear 4xx OperationOutcome that says what and where, never a 500, and
 //! nothing is stored (http.html#create/#update, validation.html).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed check
 
 mod common;
 

@@ -3,6 +3,7 @@
 //! entries — runs the registered hooks with the current and proposed content, and what a hook
 //! adds (resource versions, outbox events) is committed atomically with the write, on every
 //! backend.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed check
 
 mod common;
 

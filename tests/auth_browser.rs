@@ -3,6 +3,7 @@
 //! accessibility basics checked on every page; the code it brings back is redeemed with the
 //! `oauth2` client. Skips LOUDLY when chromium, node or `npm ci --prefix tests/browser` is
 //! missing.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed check
 
 #[path = "common/auth.rs"]
 mod auth_common;

@@ -1,6 +1,7 @@
 //! The authorization server's command line: `client add` of each type, `user add` with the
 //! password on standard input, `keys rotate`, `demo`, and the loud warning of
 //! `--insecure-no-auth`.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed check
 
 use std::io::{Read, Write};
 use std::process::{Command, Output, Stdio};

@@ -1,6 +1,7 @@
 //! Discovery (SMART App Launch 2.2 "Conformance"): the smart-configuration contract snapshot,
 //! served as JSON whatever the Accept and open to any origin; the OpenID configuration and JWKS
 //! agree with it; the CapabilityStatement's `rest.security` names the same endpoints.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed check
 
 #[path = "common/auth.rs"]
 mod auth_common;

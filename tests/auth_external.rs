@@ -2,6 +2,7 @@
 //! with its JWK Set and mapped to a Grant through the claim mapping; the built-in server's
 //! tokens still verify; anything else (unknown issuer, wrong audience, expired, an algorithm not
 //! configured, HS256) is refused.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed check
 
 #[path = "common/auth.rs"]
 mod auth_common;

@@ -2,6 +2,7 @@
 //! `coplan keys rotate` run beside them. Both nodes publish the new key (SMART App Launch 2.2
 //! `jwks_uri`, RFC 7517) before either signs with it; tokens either node signs verify on the
 //! other. On SQLite (a shared file) and on PostgreSQL when configured.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed check
 
 use coplan::testing::{backends, Backend, TestDatabase};
 use serde_json::Value;

@@ -1,5 +1,6 @@
 //! End to end over real HTTP with the `oauth2` crate as the SMART client: standalone patient
 //! launch, EHR launch, and the patient picker for practitioners and related persons.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed check
 
 #[path = "common/auth.rs"]
 mod auth_common;

@@ -3,6 +3,7 @@
 //! missing PKCE, PKCE mismatch, reused and expired codes (a reused code revokes its tokens),
 //! a different redirect_uri at the token endpoint, forms without the session's CSRF token,
 //! wrong passwords and login throttling, and a user who denies access.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed check
 
 #[path = "common/auth.rs"]
 mod auth_common;

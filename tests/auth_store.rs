@@ -2,6 +2,7 @@
 //! of many concurrent consumers wins; replays are told apart from unknown tickets), expiry,
 //! revocation, client-assertion `jti` replay, login throttling windows, clients and users, and
 //! signing key rotation.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed check
 
 use coplan::store::auth::{kind, AuthStore, Consumed, SigningKeyRow, UserRow};
 use coplan::testing::{backends, TestDatabase};

@@ -2,6 +2,7 @@
 //! detection, narrowing), backend services with signed assertions (RS384 and ES384 SMART
 //! example keys; replayed `jti`, far `exp`, wrong `aud` refused), `client_secret_basic`,
 //! introspection (RFC 7662) and revocation (RFC 7009).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed check
 
 #[path = "common/auth.rs"]
 mod auth_common;

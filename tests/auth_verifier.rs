@@ -2,6 +2,7 @@
 //! HS256 "signed" with the public key (algorithm confusion), another key under our kid or an
 //! unknown kid, a tampered payload, the wrong issuer or audience, and expired tokens; and a
 //! revocation made elsewhere takes effect within the cache's recheck interval.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed check
 
 #[path = "common/auth.rs"]
 mod auth_common;

@@ -1,5 +1,6 @@
 //! The `coplan` binary itself: `migrate`, `serve` on the embedded default with a config file and
 //! environment layered over it, readiness, and a clean exit on SIGTERM.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed check
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

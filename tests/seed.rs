@@ -1,5 +1,6 @@
 //! The synthetic data generator writes through the normal path: what it seeds is valid,
 //! indexed and searchable, on every backend.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed check
 
 mod common;
 

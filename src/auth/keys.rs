@@ -56,6 +56,9 @@ impl std::fmt::Debug for KeyRing {
 /// version `rsa` expects.
 struct CryptoRandom;
 
+// Key material comes from the OS CSPRNG; no test expects a particular key (tests install
+// fixed keys with `add_key` instead).
+#[allow(clippy::disallowed_methods)]
 impl rsa::rand_core::TryRng for CryptoRandom {
     type Error = std::convert::Infallible;
     fn try_next_u32(&mut self) -> Result<u32, Self::Error> {

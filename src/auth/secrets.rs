@@ -17,6 +17,8 @@ pub trait SecretGenerator: Send + Sync + 'static {
 pub struct RandomSecrets;
 
 impl SecretGenerator for RandomSecrets {
+    // The secret generator is where secrets get their randomness (tests may inject their own).
+    #[allow(clippy::disallowed_methods)]
     fn secret(&self) -> String {
         let bytes: [u8; 32] = rand::random();
         URL_SAFE_NO_PAD.encode(bytes)

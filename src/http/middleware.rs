@@ -16,6 +16,8 @@ pub struct RequestIds {
 impl Default for RequestIds {
     fn default() -> Self {
         RequestIds {
+            // A per-process prefix that keeps request ids of several nodes apart.
+            #[allow(clippy::disallowed_methods)]
             prefix: format!("{:08x}", rand::random::<u32>()),
             next: std::sync::Arc::new(AtomicU64::new(1)),
         }

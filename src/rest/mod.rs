@@ -77,6 +77,8 @@ async fn backoff(attempt: u32) {
         return;
     }
     let cap_ms = (1u64 << attempt.min(6)).min(50);
+    // Jitter only spreads retries in time; it never shows in a response.
+    #[allow(clippy::disallowed_methods)]
     let pause_us = rand::random::<u64>() % (cap_ms * 1_000);
     tokio::time::sleep(std::time::Duration::from_micros(pause_us)).await;
 }

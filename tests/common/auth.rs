@@ -36,6 +36,9 @@ use tower::ServiceExt;
 pub struct ManualClock(AtomicI64);
 
 impl ManualClock {
+    /// Starts at the real time (tokens the browser and real clients see must not be stale);
+    /// from then on the test moves it.
+    #[allow(clippy::disallowed_methods)]
     pub fn starting_now() -> Self {
         ManualClock(AtomicI64::new(OffsetDateTime::now_utc().unix_timestamp()))
     }

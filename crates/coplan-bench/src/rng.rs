@@ -15,7 +15,9 @@ impl Rng {
         Rng(if z == 0 { 0x2545_F491_4F6C_DD1D } else { z })
     }
 
-    /// Seeded from the clock, mixed with `salt` (e.g. a task index).
+    /// Seeded from the clock, mixed with `salt` (e.g. a task index). The load generator's own
+    /// seed, not the server's time: the benchmark is a client program.
+    #[allow(clippy::disallowed_methods)]
     pub fn from_time(salt: u64) -> Self {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)

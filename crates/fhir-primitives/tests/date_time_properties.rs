@@ -8,6 +8,7 @@
 //!   the written period in its zone (or the server's) to the start of the next one;
 //! * the value at a coarser precision (a prefix of the text, no zone) contains the finer one;
 //! * every prefix judges a value's own range as search.html#prefix says.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed check
 
 use fhir_primitives::{DateTimePrecision, InstantRange, PartialDateTime, Prefix};
 use proptest::prelude::*;

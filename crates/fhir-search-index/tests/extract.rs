@@ -1,4 +1,5 @@
 //! Extraction against published examples (US Core 8, R4 spec) and a few hand-made ones.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed check
 
 use fhir_primitives::PartialDateTime;
 use fhir_search_index::{

@@ -1,5 +1,6 @@
 //! Published R4 / US Core examples must validate with zero issues; mutated
 //! copies must produce the exact expected issue.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed check
 
 use fhir_validate::{validate_resource, Issue, Severity};
 use serde_json::{json, Value};
