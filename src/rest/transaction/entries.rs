@@ -27,11 +27,31 @@ pub(super) struct Entry {
     pub(super) if_match: Option<i64>,
 }
 
+/// An entry's error, located in the Bundle: diagnostics name the entry, and an expression on
+/// the entry's resource (`Patient.gender`) becomes one on the Bundle
+/// (`Bundle.entry[1].resource.gender`); one naming a search parameter stays as it is.
 pub(super) fn at(index: usize, mut err: FhirError) -> FhirError {
     for issue in &mut err.issues {
         issue.diagnostics = format!("Bundle.entry[{index}]: {}", issue.diagnostics);
         if issue.expression.is_empty() {
             issue.expression.push(format!("Bundle.entry[{index}]"));
+        }
+        for expression in &mut issue.expression {
+            if expression.starts_with("Bundle.entry[") {
+                continue;
+            }
+            let starts_with_type = expression
+                .split(['.', '['])
+                .next()
+                .is_some_and(crate::validate::is_resource_type);
+            // Other expressions (a search parameter's name) stay as they are.
+            if !starts_with_type {
+                continue;
+            }
+            *expression = match expression.split_once('.') {
+                Some((_, path)) => format!("Bundle.entry[{index}].resource.{path}"),
+                None => format!("Bundle.entry[{index}].resource"),
+            };
         }
     }
     err
