@@ -55,6 +55,11 @@ pub struct Config {
     /// Browser origins (`https://app.example.org`) allowed to call the FHIR API and the token
     /// endpoint (CORS); discovery is open to every origin.
     pub allowed_origins: Vec<String>,
+    /// How long an app that was allowed `offline_access` keeps it (its refresh tokens), in days.
+    pub offline_access_days: u32,
+    /// Who runs this service, as patients should read it on the sign-in page ("Example Health
+    /// NHS Trust"); without it the page names the server's host.
+    pub operator: Option<String>,
     /// Extra trusted root certificates (PEM) for fetching key sets from `jwks_uri`s, beside
     /// the operating system's (a private CA).
     pub jwks_ca_file: Option<PathBuf>,
@@ -86,6 +91,8 @@ impl std::fmt::Debug for Config {
                 &self.practitioners_see_all_patients,
             )
             .field("allowed_origins", &self.allowed_origins)
+            .field("offline_access_days", &self.offline_access_days)
+            .field("operator", &self.operator)
             .field("jwks_ca_file", &self.jwks_ca_file)
             .field("jwks_allow_http", &self.jwks_allow_http)
             .finish()
@@ -134,6 +141,8 @@ pub struct ConfigLayer {
     pub trusted_issuers: Option<Vec<TrustedIssuer>>,
     pub practitioners_see_all_patients: Option<bool>,
     pub allowed_origins: Option<Vec<String>>,
+    pub offline_access_days: Option<u32>,
+    pub operator: Option<String>,
     pub jwks_ca_file: Option<PathBuf>,
     pub jwks_allow_http: Option<bool>,
 }
@@ -188,6 +197,9 @@ impl ConfigLayer {
             jwks_max_age_seconds: parse_num("COPLAN_JWKS_MAX_AGE_SECONDS")?
                 .map(|v| u32::try_from(v).unwrap_or(u32::MAX)),
             trusted_issuers: None,
+            offline_access_days: parse_num("COPLAN_OFFLINE_ACCESS_DAYS")?
+                .map(|v| u32::try_from(v).unwrap_or(u32::MAX)),
+            operator: get("COPLAN_OPERATOR").filter(|v| !v.trim().is_empty()),
             allowed_origins: get("COPLAN_ALLOWED_ORIGINS").map(|v| {
                 v.split(',')
                     .map(|o| o.trim().to_string())
@@ -248,6 +260,8 @@ impl ConfigLayer {
                 .practitioners_see_all_patients
                 .or(self.practitioners_see_all_patients),
             allowed_origins: over.allowed_origins.or(self.allowed_origins),
+            offline_access_days: over.offline_access_days.or(self.offline_access_days),
+            operator: over.operator.or(self.operator),
             jwks_ca_file: over.jwks_ca_file.or(self.jwks_ca_file),
             jwks_allow_http: over.jwks_allow_http.or(self.jwks_allow_http),
         }
@@ -311,6 +325,19 @@ impl ConfigLayer {
             )?,
             practitioners_see_all_patients: self.practitioners_see_all_patients.unwrap_or(false),
             allowed_origins: self.allowed_origins.unwrap_or_default(),
+            // SMART leaves the lifetime to the server; a year at most.
+            offline_access_days: match self.offline_access_days.unwrap_or(90) {
+                days @ 1..=365 => days,
+                other => {
+                    return Err(format!(
+                        "offline_access_days must be between 1 and 365, got {other}"
+                    ))
+                }
+            },
+            operator: self
+                .operator
+                .map(|o| o.trim().to_string())
+                .filter(|o| !o.is_empty()),
             jwks_ca_file: self.jwks_ca_file,
             jwks_allow_http: self.jwks_allow_http.unwrap_or(false),
         })

@@ -81,7 +81,7 @@ pub async fn run(state: &AppState) -> Result<String, String> {
             .map_err(|e| e.to_string())?;
     }
     let s = &auth.settings;
-    let callback = format!("{}/auth/demo-callback", s.issuer);
+    let callback = format!("{}/auth/demo-callback", s.origin);
     let app_scopes = [
         "openid",
         "fhirUser",
@@ -147,6 +147,7 @@ pub async fn run(state: &AppState) -> Result<String, String> {
          curl -s {token} -d grant_type=authorization_code -d client_id=demo-portal \\\n    \
          -d redirect_uri={callback} -d code_verifier={verifier} -d code=CODE\n\n\
          3. Call the API: curl -H \"Authorization: Bearer ACCESS_TOKEN\" {base}/CarePlan\n\n\
+         4. See the apps alex allowed, and take access back: {apps}\n\n\
          EHR launch: register a context, then open the app's authorize URL with launch=LAUNCH \
          and scope launch:\n\n  \
          curl -s -u demo-ehr:{ehr_secret} -H 'content-type: application/json' \\\n    \
@@ -155,6 +156,7 @@ pub async fn run(state: &AppState) -> Result<String, String> {
         token = s.token_url,
         base = s.fhir_base_url,
         launch = s.launch_url,
+        apps = s.apps_url,
     ));
     Ok(out)
 }

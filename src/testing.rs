@@ -124,6 +124,33 @@ impl TestDatabase {
         estimate
     }
 
+    /// Run one SQL statement directly against the database, past the store (to set up what
+    /// only an older release or an operator could have left behind); the rows it affected.
+    pub async fn execute(&self, sql: &str) -> u64 {
+        match &self.cleanup {
+            Cleanup::Dir(dir) => {
+                let path = dir.path().join("test.db");
+                let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+                    .await
+                    .expect("open SQLite");
+                let done = sqlx::query(sql).execute(&mut conn).await.expect("SQL runs");
+                conn.close().await.ok();
+                done.rows_affected()
+            }
+            Cleanup::Schema { url, schema } => {
+                let options = PgConnectOptions::from_str(url)
+                    .expect("PostgreSQL URL")
+                    .options([("search_path", schema.as_str())]);
+                let mut conn = sqlx::PgConnection::connect_with(&options)
+                    .await
+                    .expect("connect PostgreSQL");
+                let done = sqlx::query(sql).execute(&mut conn).await.expect("SQL runs");
+                conn.close().await.ok();
+                done.rows_affected()
+            }
+        }
+    }
+
     /// Drop what the test created (the PostgreSQL schema; the SQLite directory goes on drop).
     pub async fn cleanup(self) {
         if let Cleanup::Schema { url, schema } = &self.cleanup {

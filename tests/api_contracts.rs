@@ -216,7 +216,7 @@ async fn operation_outcomes_of_access_control() {
         .keys
         .sign(
             &json!({
-                "iss": server.origin, "aud": server.fhir, "sub": "amy", "exp": now + 60, "iat": now,
+                "iss": server.fhir, "aud": server.fhir, "sub": "amy", "exp": now + 60, "iat": now,
                 "jti": "contract", "client_id": "portal", "scope": "patient/Observation.rs",
                 "patient": "p1",
             }),

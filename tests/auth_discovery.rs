@@ -81,27 +81,42 @@ async fn discovery_is_served_as_json_to_anyone_and_agrees_everywhere() {
     );
     let smart = smart.json();
     assert_eq!(smart, discovery::smart_configuration(&server.auth.settings));
-    assert_eq!(smart["issuer"], server.origin);
+    // The issuer is the FHIR base, so RFC 9207's `iss` on the redirect names the FHIR server
+    // just as SMART's launch `iss` does.
+    assert_eq!(smart["issuer"], server.fhir);
+    assert_eq!(
+        smart["authorization_response_iss_parameter_supported"],
+        true
+    );
     assert_eq!(
         smart["token_endpoint"],
         format!("{}/auth/token", server.origin)
     );
 
-    let oidc = send(
-        "GET",
-        &server.url("/.well-known/openid-configuration"),
-        &[],
-        None,
-    )
-    .await
-    .json();
-    for key in [
-        "issuer",
-        "jwks_uri",
-        "authorization_endpoint",
-        "token_endpoint",
+    // OpenID Connect Discovery §4: at the issuer + /.well-known/openid-configuration (and, for
+    // clients configured with the server's root, there too).
+    for path in [
+        "/fhir/.well-known/openid-configuration",
+        "/.well-known/openid-configuration",
     ] {
-        assert_eq!(oidc[key], smart[key], "{key}");
+        let oidc = send("GET", &server.url(path), &[], None).await;
+        assert_eq!(oidc.status, 200, "{path}");
+        let oidc = oidc.json();
+        for key in [
+            "issuer",
+            "jwks_uri",
+            "authorization_endpoint",
+            "token_endpoint",
+        ] {
+            assert_eq!(oidc[key], smart[key], "{path} {key}");
+        }
+        assert_eq!(
+            format!(
+                "{}/.well-known/openid-configuration",
+                smart["issuer"].as_str().unwrap_or("")
+            ),
+            server.url("/fhir/.well-known/openid-configuration")
+        );
     }
 
     let jwks = send(

@@ -107,7 +107,7 @@ async fn tokens_of_a_trusted_issuer_are_verified_with_its_keys_and_mapped() {
         .keys
         .sign(
             &json!({
-                "iss": server.origin, "aud": server.fhir, "sub": "amy", "exp": now + 60, "iat": now,
+                "iss": server.fhir, "aud": server.fhir, "sub": "amy", "exp": now + 60, "iat": now,
                 "jti": "j", "client_id": "portal", "scope": "patient/*.rs",
             }),
             now,

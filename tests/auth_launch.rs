@@ -64,9 +64,11 @@ async fn standalone_patient_launch_issues_tokens_with_the_patients_context() {
             redirect.location_param("state").as_deref(),
             Some(state.secret().as_str())
         );
+        // RFC 9207's iss is the issuer, and the issuer is the FHIR base: the one `iss` a SMART
+        // app sees always names this FHIR server.
         assert_eq!(
             redirect.location_param("iss").as_deref(),
-            Some(server.origin.as_str())
+            Some(server.fhir.as_str())
         );
         let code = redirect.location_param("code").expect("code");
 
@@ -97,7 +99,7 @@ async fn standalone_patient_launch_issues_tokens_with_the_patients_context() {
         // The access token is a JWT the server's verifier accepts, with the launch context.
         let access = token.access_token().secret();
         let claims = jwt_claims(access);
-        assert_eq!(claims["iss"], server.origin);
+        assert_eq!(claims["iss"], server.fhir);
         assert_eq!(claims["aud"], server.fhir);
         assert_eq!(claims["client_id"], "portal");
         assert_eq!(claims["fhirUser"], format!("{}/Patient/pat1", server.fhir));
@@ -136,7 +138,7 @@ async fn standalone_patient_launch_issues_tokens_with_the_patients_context() {
             .expect("the signing key is published");
         let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
         validation.set_audience(&["portal"]);
-        validation.set_issuer(&[&server.origin]);
+        validation.set_issuer(&[&server.fhir]);
         jsonwebtoken::decode::<serde_json::Value>(
             &id_token,
             &jsonwebtoken::DecodingKey::from_jwk(jwk).expect("key"),
@@ -349,7 +351,9 @@ async fn practitioners_pick_among_their_care_teams_patients_and_related_persons_
         assert_eq!(picker.status, 200, "{}", picker.body);
         assert!(picker.body.contains("Choose a patient"), "{}", picker.body);
         assert_eq!(radio_values(&picker.body, "patient"), ["p1", "p2"]);
-        assert!(picker.body.contains("Ben Doe (Patient/p2)"), "{}", picker.body);
+        // Patients are shown by name, not by their technical id.
+        assert!(picker.body.contains(">Ben Doe</label>"), "{}", picker.body);
+        assert!(!picker.body.contains("Patient/p2"), "{}", picker.body);
 
         // A patient outside the list is not accepted: the picker comes back.
         let tampered = browser
@@ -360,7 +364,13 @@ async fn practitioners_pick_among_their_care_teams_patients_and_related_persons_
         let consent = browser
             .submit(&server.origin, &picker, &[("patient", "p2")])
             .await;
-        assert!(consent.body.contains("Ben Doe (Patient/p2)"), "{}", consent.body);
+        assert!(
+            consent.body.contains("Record: <strong>Ben Doe</strong>")
+                && consent.body.contains("Know that it is working with Ben Doe&#39;s record"),
+            "{}",
+            consent.body
+        );
+        assert!(!consent.body.contains("Patient/p2"), "{}", consent.body);
         let redirect = browser
             .submit(&server.origin, &consent, &[("action", "approve")])
             .await;
@@ -477,7 +487,169 @@ async fn organisation_wide_clinicians_may_pick_any_existing_patient() {
         let consent = browser
             .submit(&server.origin, &picker, &[("patient", "b2")])
             .await;
-        assert!(consent.body.contains("Patient/b2"), "{}", consent.body);
+        assert!(
+            form_fields(&consent.body).contains(&("patient".to_string(), "b2".to_string())),
+            "{}",
+            consent.body
+        );
         server.stop().await;
     }
+}
+
+/// The text a reader sees without opening the page's `<details>` element: no tags, no
+/// attribute values, no style sheet.
+fn visible(html: &str) -> String {
+    let html = match (html.split_once("<details>"), html.split_once("</details>")) {
+        (Some((before, _)), Some((_, after))) => format!("{before}{after}"),
+        _ => html.to_string(),
+    };
+    let html = match (html.split_once("<style>"), html.split_once("</style>")) {
+        (Some((before, _)), Some((_, after))) => format!("{before}{after}"),
+        _ => html,
+    };
+    let mut text = String::new();
+    let mut in_tag = false;
+    for ch in html.chars() {
+        match ch {
+            '<' => in_tag = true,
+            '>' => in_tag = false,
+            _ if !in_tag => text.push(ch),
+            _ => {}
+        }
+    }
+    text.replace("&#39;", "'").replace("&amp;", "&")
+}
+
+#[tokio::test]
+async fn sign_in_and_consent_speak_plainly_to_a_patient() {
+    let server = Server::start_with(
+        coplan::testing::Backend::Sqlite,
+        coplan::config::ConfigLayer {
+            offline_access_days: Some(30),
+            operator: Some("Example Health Trust".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    server
+        .seed(
+            json!({"resourceType": "Patient", "id": "pat1", "birthDate": "1970-03-02",
+                     "name": [{"given": ["Amy"], "family": "Shaw"}]}),
+        )
+        .await;
+    let app = [
+        "openid",
+        "fhirUser",
+        "launch/patient",
+        "offline_access",
+        "patient/*.rs",
+    ];
+    server
+        .register(coplan::auth::clients::Client {
+            name: "Care diary".into(),
+            ..public_app("portal", &app)
+        })
+        .await;
+    server.add_user("amy", "pw-amy", Some("Patient/pat1")).await;
+    let client = smart_client(&server, "portal", None);
+
+    // The sign-in page says who runs the service and offers a way back to the app.
+    let (url, _) = authorize_request(&client, &server, &app, &[]);
+    let mut browser = Browser::default();
+    let login = browser.get(&url).await;
+    for text in [
+        "run by Example Health Trust",
+        "Cancel and go back to Care diary",
+        "never to Care diary",
+    ] {
+        assert!(login.body.contains(text), "{text}: {}", login.body);
+    }
+    let cancelled = browser
+        .submit(&server.origin, &login, &[("action", "cancel")])
+        .await;
+    assert_eq!(cancelled.status, 303, "{}", cancelled.body);
+    assert_eq!(
+        cancelled.location_param("error").as_deref(),
+        Some("access_denied")
+    );
+    assert_eq!(cancelled.location_param("iss"), Some(server.fhir.clone()));
+    assert!(cancelled.location_param("state").is_some());
+    assert!(cancelled.location_param("code").is_none());
+
+    // The consent page: the patient's own record, in plain words, with the configured
+    // duration and where to take access back; technical names only in the details.
+    let (url, verifier) = authorize_request(&client, &server, &app, &[]);
+    let consent = browser.sign_in(&server.origin, &url, "amy", "pw-amy").await;
+    assert_eq!(consent.status, 200, "{}", consent.body);
+    let shown = visible(&consent.body);
+    for text in [
+        "Your own record (Amy Shaw)",
+        "Know that it is working with your record",
+        "See everything in your record: care plans, goals",
+        "Keep access for up to 30 days",
+        "take access back at any time",
+        "Apps you have allowed",
+        "The app needs this to work",
+        "Tell the app who you are in the care records",
+        "Confirm to the app that it is you who signed in",
+    ] {
+        assert!(shown.contains(text), "{text}: {shown}");
+    }
+    for technical in [
+        "patient/*.rs",
+        "Patient/pat1",
+        "fhirUser",
+        "openid",
+        "selected patient",
+        "all kinds of data",
+        "Create, read, update, delete",
+        "90 days",
+    ] {
+        assert!(!shown.contains(technical), "{technical}: {shown}");
+    }
+    assert!(consent.body.contains("<code>patient/*.rs</code>"));
+    assert!(consent
+        .body
+        .contains(&format!("href=\"{}/auth/apps\"", server.origin)));
+
+    // Unticking the only data permission is possible, after a warning.
+    let mut fields = form_fields(&consent.body);
+    fields.retain(|(k, v)| !(k == "grant" && v == "patient/*.rs"));
+    fields.push(("action".into(), "approve".into()));
+    let warned = browser.post(&server.url("/auth/authorize"), &fields).await;
+    assert_eq!(warned.status, 200, "{}", warned.body);
+    assert!(
+        warned.body.contains("role=\"alert\"")
+            && warned
+                .body
+                .contains("You unticked every permission to see or change the record")
+            && warned.body.contains("Allow anyway"),
+        "{}",
+        warned.body
+    );
+    assert!(
+        !form_fields(&warned.body).contains(&("grant".to_string(), "patient/*.rs".to_string())),
+        "the box stays unticked"
+    );
+    let redirect = browser
+        .submit(&server.origin, &warned, &[("action", "approve")])
+        .await;
+    assert_eq!(redirect.status, 303, "{}", redirect.body);
+    let token = redeem(
+        &client,
+        redirect.location_param("code").expect("code"),
+        verifier,
+    )
+    .await;
+    let scope: Vec<String> = token
+        .scopes()
+        .expect("scope")
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    assert_eq!(
+        scope,
+        ["openid", "fhirUser", "launch/patient", "offline_access"]
+    );
+    server.stop().await;
 }

@@ -141,6 +141,13 @@ async fn untrusted_redirects_get_a_page_and_bad_requests_go_back_with_an_error()
                 "{name}={value}"
             );
             assert_eq!(reply.location_param("state").as_deref(), Some("st-2"));
+            // RFC 9207 §2: every authorization response names the issuer, errors too (the
+            // discovery documents promise it).
+            assert_eq!(
+                reply.location_param("iss").as_deref(),
+                Some(server.fhir.as_str()),
+                "{name}={value}"
+            );
             assert!(reply.location_param("code").is_none());
         }
         server

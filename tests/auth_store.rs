@@ -1,10 +1,10 @@
 //! The authorization server's storage contract on every backend: single-use tickets (exactly one
 //! of many concurrent consumers wins; replays are told apart from unknown tickets), expiry,
-//! revocation, client-assertion `jti` replay, login throttling windows, clients and users, and
-//! signing key rotation.
+//! revocation, client-assertion `jti` replay, login throttling windows, clients and users,
+//! signing key rotation, and the grants users approved (listed, extended, taken back whole).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed check
 
-use coplan::store::auth::{kind, AuthStore, Consumed, SigningKeyRow, UserRow};
+use coplan::store::auth::{kind, AuthStore, Consumed, GrantRow, SigningKeyRow, UserRow};
 use coplan::testing::{backends, TestDatabase};
 use std::sync::Arc;
 
@@ -235,6 +235,98 @@ async fn clients_users_and_signing_keys() {
             1,
             "retired keys go once their tokens have expired"
         );
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn grants_are_listed_per_user_and_taken_back_with_their_revocation() {
+    each_store(|store| async move {
+        let grant = |id: &str, subject: &str, client: &str, expires_at: i64| GrantRow {
+            grant_id: id.into(),
+            subject: subject.into(),
+            client_id: client.into(),
+            scope: "launch/patient patient/*.rs".into(),
+            patient: Some("p1".into()),
+            created_at: 10,
+            expires_at,
+        };
+        for g in [
+            grant("g1", "amy", "portal", 100),
+            grant("g2", "amy", "portal", 200),
+            grant("g3", "amy", "diary", 100),
+            grant("g4", "bob", "portal", 100),
+        ] {
+            store.put_grant(&g).await.expect("put grant");
+        }
+        let ids = |list: Vec<GrantRow>| list.into_iter().map(|g| g.grant_id).collect::<Vec<_>>();
+        assert_eq!(
+            ids(store.grants_of("amy", 50).await.expect("list")),
+            ["g1", "g2", "g3"]
+        );
+        assert_eq!(
+            ids(store.grants_of("amy", 150).await.expect("list")),
+            ["g2"]
+        );
+        assert_eq!(
+            store.grants_of("amy", 50).await.expect("list")[0],
+            grant("g1", "amy", "portal", 100)
+        );
+
+        // A refresh may extend a grant's listing, never shorten it.
+        store
+            .put_grant(&grant("g3", "amy", "diary", 300))
+            .await
+            .expect("extend");
+        store
+            .put_grant(&grant("g3", "amy", "diary", 120))
+            .await
+            .expect("extend");
+        assert_eq!(
+            ids(store.grants_of("amy", 250).await.expect("list")),
+            ["g3"]
+        );
+
+        // Taking back amy's portal access revokes and unlists exactly her portal grants.
+        assert_eq!(
+            store
+                .revoke_grants("amy", "portal", 1000)
+                .await
+                .expect("revoke"),
+            2
+        );
+        assert!(store.any_revoked(&["g1"]).await.expect("revoked"));
+        assert!(store.any_revoked(&["g2"]).await.expect("revoked"));
+        assert!(!store.any_revoked(&["g3", "g4"]).await.expect("revoked"));
+        assert_eq!(ids(store.grants_of("amy", 50).await.expect("list")), ["g3"]);
+        assert_eq!(ids(store.grants_of("bob", 50).await.expect("list")), ["g4"]);
+        assert_eq!(
+            store
+                .revoke_grants("amy", "portal", 1000)
+                .await
+                .expect("again"),
+            0
+        );
+
+        // One grant revoked (a replayed refresh token): unlisted, and revoked for as long as
+        // its listed last token lives even when that outlasts the requested revocation.
+        store
+            .put_grant(&grant("g5", "bob", "diary", 5000))
+            .await
+            .expect("put");
+        store.revoke_grant("g4", 1000).await.expect("revoke one");
+        store.revoke_grant("g5", 1000).await.expect("revoke one");
+        assert!(store.grants_of("bob", 50).await.expect("list").is_empty());
+        // A grant that was never listed (issued before the listing existed) is still revoked.
+        store.revoke_grant("g-old", 1000).await.expect("revoke one");
+        // A later, shorter revocation never shortens an earlier one.
+        store.revoke("g5", 10).await.expect("revoke");
+        store.purge_expired(2000).await.expect("purge");
+        assert!(store.grants_of("amy", 0).await.expect("list").is_empty());
+        assert!(!store.any_revoked(&["g1", "g2", "g4", "g-old"]).await.expect("revoked"));
+        assert!(store.any_revoked(&["g5"]).await.expect("g5 lives until 5000"));
+        store.purge_expired(5000).await.expect("purge");
+        assert!(!store.any_revoked(&["g5"]).await.expect("revoked"));
     })
     .await;
 }

@@ -593,3 +593,238 @@ async fn online_access_ends_when_the_user_signs_out() {
     })
     .await;
 }
+
+/// The value of the page's hidden `csrf` field.
+fn csrf_of(page: &Reply) -> String {
+    form_fields(&page.body)
+        .into_iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v)
+        .expect("a csrf field")
+}
+
+/// Open `/auth/apps` and sign in there; returns the page listing the user's apps.
+async fn apps_page(server: &Server, browser: &mut Browser, user: &str, password: &str) -> Reply {
+    let login = browser.get(&server.url("/auth/apps")).await;
+    assert_eq!(login.status, 200, "{}", login.body);
+    assert!(
+        login.body.contains("Sign in to see which apps"),
+        "{}",
+        login.body
+    );
+    let mut fields = form_fields(&login.body);
+    fields.push(("username".into(), user.into()));
+    fields.push(("password".into(), password.into()));
+    let page = browser.post(&server.url("/auth/apps"), &fields).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Apps you have allowed"), "{}", page.body);
+    page
+}
+
+/// A FHIR search of the patient's goals with `token`: its status.
+async fn read_with(server: &Server, token: &str) -> u16 {
+    send(
+        "GET",
+        &server.url("/fhir/Goal?patient=pat1"),
+        &[("authorization", &format!("Bearer {token}"))],
+        None,
+    )
+    .await
+    .status
+}
+
+#[tokio::test]
+async fn a_user_sees_the_apps_they_allowed_and_taking_one_back_revokes_its_tokens() {
+    each_backend_server(|server| async move {
+        setup(&server).await;
+        server
+            .register(coplan::auth::clients::Client {
+                name: "Goal diary".into(),
+                ..public_app("diary", &["launch/patient", "patient/Goal.cruds"])
+            })
+            .await;
+        server.add_user("bob", "pw-bob", None).await;
+        let portal = patient_tokens(
+            &server,
+            &["launch/patient", "patient/*.rs", "offline_access"],
+        )
+        .await;
+        let diary_client = smart_client(&server, "diary", None);
+        let (url, verifier) = authorize_request(
+            &diary_client,
+            &server,
+            &["launch/patient", "patient/Goal.cruds"],
+            &[],
+        );
+        let redirect =
+            sign_in_and_approve(&server, &mut Browser::default(), &url, "amy", "pw-amy").await;
+        let diary = redeem(
+            &diary_client,
+            redirect.location_param("code").expect("code"),
+            verifier,
+        )
+        .await;
+        let portal_access = portal.access_token().secret().clone();
+        let diary_access = diary.access_token().secret().clone();
+        assert_eq!(read_with(&server, &portal_access).await, 200);
+
+        // Amy sees both apps, in plain words, with how long each keeps access.
+        let mut amy = Browser::default();
+        let page = apps_page(&server, &mut amy, "amy", "pw-amy").await;
+        for text in [
+            "App portal",
+            "Goal diary",
+            "See everything in your record",
+            "See, add, change and delete goals in your record",
+            "unless you take it back",
+            "Take back access for App portal",
+            "Take back access for Goal diary",
+        ] {
+            assert!(page.body.contains(text), "{text}: {}", page.body);
+        }
+        for technical in ["patient/*.rs", "Patient/pat1", "offline_access", "cruds"] {
+            assert!(!page.body.contains(technical), "{technical}: {}", page.body);
+        }
+        let csrf = csrf_of(&page);
+        let revoke = |client: &str, csrf: &str| {
+            vec![
+                ("step".to_string(), "revoke".to_string()),
+                ("client_id".to_string(), client.to_string()),
+                ("csrf".to_string(), csrf.to_string()),
+            ]
+        };
+
+        // Nothing changes without the session's CSRF token, without the session, by GET, or
+        // for another user.
+        let forged = amy
+            .post(&server.url("/auth/apps"), &revoke("portal", "forged"))
+            .await;
+        assert_eq!(forged.status, 403, "{}", forged.body);
+        let cookieless = Browser::default()
+            .post(&server.url("/auth/apps"), &revoke("portal", &csrf))
+            .await;
+        assert_eq!(cookieless.status, 403, "{}", cookieless.body);
+        let by_get = amy
+            .get(&server.url(&format!(
+                "/auth/apps?step=revoke&client_id=portal&csrf={csrf}"
+            )))
+            .await;
+        assert!(by_get.body.contains("Take back access for App portal"));
+        let mut bob = Browser::default();
+        let bobs = apps_page(&server, &mut bob, "bob", "pw-bob").await;
+        assert!(
+            bobs.body.contains("No app can use Coplan on your behalf"),
+            "{}",
+            bobs.body
+        );
+        assert!(!bobs.body.contains("App portal"), "{}", bobs.body);
+        let bob_csrf = csrf_of(&bobs);
+        let bob_tries = bob
+            .post(&server.url("/auth/apps"), &revoke("portal", &bob_csrf))
+            .await;
+        assert!(
+            bob_tries
+                .body
+                .contains("App portal had no access to take back"),
+            "{}",
+            bob_tries.body
+        );
+        assert_eq!(read_with(&server, &portal_access).await, 200);
+
+        // Amy takes back the portal's access: its access token and refresh token stop working
+        // at once; the diary keeps its access.
+        let done = amy
+            .post(&server.url("/auth/apps"), &revoke("portal", &csrf))
+            .await;
+        assert_eq!(done.status, 200, "{}", done.body);
+        assert!(
+            done.body
+                .contains("App portal can no longer use Coplan on your behalf"),
+            "{}",
+            done.body
+        );
+        assert!(!done.body.contains("Take back access for App portal"));
+        assert!(done.body.contains("Take back access for Goal diary"));
+        assert_eq!(read_with(&server, &portal_access).await, 401);
+        let client = smart_client(&server, "portal", None);
+        let refreshed = client
+            .exchange_refresh_token(portal.refresh_token().expect("refresh token"))
+            .request_async(&http_client)
+            .await;
+        assert!(refreshed.is_err(), "the refresh token is revoked too");
+        assert_eq!(read_with(&server, &diary_access).await, 200);
+
+        // The listing ends with the grant's last token.
+        server.clock.advance(3601);
+        let later = amy.get(&server.url("/auth/apps")).await;
+        assert!(
+            later.body.contains("No app can use Coplan on your behalf"),
+            "{}",
+            later.body
+        );
+        server
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_grant_issued_before_grants_were_listed_is_listed_from_its_next_refresh_and_can_be_taken_back(
+) {
+    each_backend_server(|server| async move {
+        setup(&server).await;
+        let portal = patient_tokens(
+            &server,
+            &["launch/patient", "patient/*.rs", "offline_access"],
+        )
+        .await;
+        // As a release before the apps page left it: tokens, but no listed grant.
+        assert_eq!(server.execute_sql("DELETE FROM auth_grant").await, 1);
+        let mut amy = Browser::default();
+        let page = apps_page(&server, &mut amy, "amy", "pw-amy").await;
+        assert!(
+            page.body.contains("No app can use Coplan on your behalf"),
+            "{}",
+            page.body
+        );
+
+        let client = smart_client(&server, "portal", None);
+        let refreshed = client
+            .exchange_refresh_token(portal.refresh_token().expect("refresh token"))
+            .request_async(&http_client)
+            .await
+            .expect("refresh");
+        let page = amy.get(&server.url("/auth/apps")).await;
+        assert!(
+            page.body.contains("Take back access for App portal"),
+            "{}",
+            page.body
+        );
+        let csrf = csrf_of(&page);
+        let fields = vec![
+            ("step".to_string(), "revoke".to_string()),
+            ("client_id".to_string(), "portal".to_string()),
+            ("csrf".to_string(), csrf),
+        ];
+        let done = amy.post(&server.url("/auth/apps"), &fields).await;
+        assert_eq!(done.status, 200, "{}", done.body);
+        let access = refreshed.access_token().secret().clone();
+        assert_eq!(read_with(&server, &access).await, 401);
+        let again = client
+            .exchange_refresh_token(refreshed.refresh_token().expect("rotated refresh token"))
+            .request_async(&http_client)
+            .await;
+        assert!(again.is_err(), "the rotated refresh token is revoked too");
+
+        // The revocation outlives the refresh tokens even after a day (not only the hour of
+        // an access token).
+        server.clock.advance(86_400);
+        server.auth.store.purge_expired(server.clock.unix()).await.expect("purge");
+        let again = client
+            .exchange_refresh_token(refreshed.refresh_token().expect("rotated refresh token"))
+            .request_async(&http_client)
+            .await;
+        assert!(again.is_err(), "still revoked after purging expired rows");
+        server
+    })
+    .await;
+}

@@ -18,7 +18,7 @@ use std::sync::Arc;
 fn claims(server: &Server) -> Value {
     let now = server.clock.unix();
     json!({
-        "iss": server.origin, "sub": "amy", "aud": server.fhir, "exp": now + 600, "iat": now,
+        "iss": server.fhir, "sub": "amy", "aud": server.fhir, "exp": now + 600, "iat": now,
         "jti": "j-1", "client_id": "portal", "scope": "patient/*.rs", "patient": "pat1",
     })
 }

@@ -10,12 +10,13 @@ use super::clients::Client;
 use super::error::OAuthError;
 use super::grants::{CodeData, GrantData};
 use super::launch::LaunchContext;
-use super::pages::{self, ScopeLine};
-use super::picker::{patient_label, patients_for};
+use super::pages::{self, Consent, ScopeLine};
+use super::picker::{patient_name, patients_for, picker_labels};
 use super::scopes;
 use super::secrets::constant_time_eq;
 use super::session::Session;
 use super::users::LoginError;
+use super::wording::{self, Wording};
 use super::AuthServer;
 use crate::rest::FhirService;
 
@@ -89,19 +90,20 @@ impl AuthRequest {
 pub struct Params(pub Vec<(String, String)>);
 
 impl Params {
-    fn all<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> + 'a {
+    pub(crate) fn all<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a str> + 'a {
         let name = name.to_string();
         self.0
             .iter()
             .filter(move |(k, _)| *k == name)
             .map(|(_, v)| v.as_str())
     }
-    fn one(&self, name: &str) -> Option<&str> {
+    pub(crate) fn one(&self, name: &str) -> Option<&str> {
         self.all(name).next().filter(|v| !v.is_empty())
     }
 }
 
-fn page(status: u16, title: &str, message: &str) -> Outcome {
+/// An error page.
+pub(crate) fn page(status: u16, title: &str, message: &str) -> Outcome {
     Outcome::Page {
         status,
         html: pages::error(title, message),
@@ -124,11 +126,14 @@ fn with_query(uri: &str, pairs: &[(&str, &str)]) -> String {
     out
 }
 
-fn redirect_error(req: &AuthRequest, code: &str, description: &str) -> Outcome {
+/// An error response to the app (RFC 6749 §4.1.2.1), with `iss` as in every authorization
+/// response (RFC 9207 §2: errors too).
+fn redirect_error(req: &AuthRequest, issuer: &str, code: &str, description: &str) -> Outcome {
     let mut pairs = vec![("error", code), ("error_description", description)];
     if let Some(state) = &req.state {
         pairs.push(("state", state));
     }
+    pairs.push(("iss", issuer));
     Outcome::Redirect {
         location: with_query(&req.redirect_uri, &pairs),
         set_cookie: None,
@@ -211,6 +216,7 @@ impl AuthServer {
         if req.response_type != "code" {
             return Ok(Err(redirect_error(
                 &req,
+                &self.settings.issuer,
                 "unsupported_response_type",
                 "response_type must be code",
             )));
@@ -218,6 +224,7 @@ impl AuthServer {
         if req.code_challenge_method != "S256" {
             return Ok(Err(redirect_error(
                 &req,
+                &self.settings.issuer,
                 "invalid_request",
                 "PKCE with code_challenge_method=S256 is required",
             )));
@@ -225,6 +232,7 @@ impl AuthServer {
         if !valid_challenge(&req.code_challenge) {
             return Ok(Err(redirect_error(
                 &req,
+                &self.settings.issuer,
                 "invalid_request",
                 "code_challenge is missing or malformed",
             )));
@@ -232,6 +240,7 @@ impl AuthServer {
         if req.aud.trim_end_matches('/') != self.settings.fhir_base_url {
             return Ok(Err(redirect_error(
                 &req,
+                &self.settings.issuer,
                 "invalid_request",
                 "aud is not this server's FHIR base URL",
             )));
@@ -243,6 +252,7 @@ impl AuthServer {
         if requested.is_empty() {
             return Ok(Err(redirect_error(
                 &req,
+                &self.settings.issuer,
                 "invalid_scope",
                 "none of the requested scopes is registered for this application",
             )));
@@ -253,6 +263,7 @@ impl AuthServer {
                 None => {
                     return Ok(Err(redirect_error(
                         &req,
+                        &self.settings.issuer,
                         "invalid_request",
                         "the launch is unknown, used or expired",
                     )))
@@ -261,6 +272,7 @@ impl AuthServer {
             (None, true) => {
                 return Ok(Err(redirect_error(
                     &req,
+                    &self.settings.issuer,
                     "invalid_request",
                     "scope launch needs a launch parameter",
                 )))
@@ -268,6 +280,7 @@ impl AuthServer {
             (Some(_), false) => {
                 return Ok(Err(redirect_error(
                     &req,
+                    &self.settings.issuer,
                     "invalid_scope",
                     "a launch parameter needs the launch scope",
                 )))
@@ -312,6 +325,14 @@ impl AuthServer {
             }
         }
         let mut login_error = None;
+        if step == Some("login") && params.one("action") == Some("cancel") {
+            return Ok(redirect_error(
+                &req,
+                &self.settings.issuer,
+                "access_denied",
+                "the user cancelled signing in",
+            ));
+        }
         if step == Some("login") {
             let username = params.one("username").unwrap_or("");
             let password = params.one("password").unwrap_or("");
@@ -337,7 +358,7 @@ impl AuthServer {
         let Some(username) = session.data.username.clone() else {
             return Ok(Outcome::Page {
                 status: 200,
-                html: pages::login(action, &client.name, &hidden, login_error),
+                html: pages::login(action, &client.name, &hidden, login_error, &self.site()),
                 set_cookie,
             });
         };
@@ -393,65 +414,116 @@ impl AuthServer {
                     })
                 }
                 None => {
-                    let mut labelled = Vec::new();
-                    for id in &candidates.listed {
-                        labelled.push((id.clone(), patient_label(fhir, id).await));
-                    }
+                    let labelled = picker_labels(fhir, &candidates.listed).await;
                     return Ok(Outcome::Page {
                         status: 200,
-                        html: pages::picker(action, &client.name, &hidden, &labelled),
+                        html: pages::picker(action, &client.name, &hidden, &labelled, &self.site()),
                         set_cookie,
                     });
                 }
             }
         }
 
-        // 5. Consent.
+        // 5. Consent. Unticking every data permission is allowed, but only after a warning
+        // that the app then cannot use the record.
+        let ticked: Vec<&str> = params.all("grant").collect();
+        let wants_data = requested.iter().any(|s| wording::is_data_scope(s));
+        let mut warn_no_data = false;
         if step == Some("consent") {
             if params.one("action") != Some("approve") {
                 return Ok(redirect_error(
                     &req,
+                    &self.settings.issuer,
                     "access_denied",
                     "the user denied access",
                 ));
             }
-            let ticked: Vec<&str> = params.all("grant").collect();
             let granted: Vec<&str> = requested
                 .iter()
                 .map(String::as_str)
                 .filter(|s| scopes::is_required(s) || ticked.contains(s))
                 .collect();
-            return self
-                .issue_redirect(&req, &client, username, session, context, granted)
-                .await;
+            let no_data = wants_data && !granted.iter().any(|s| wording::is_data_scope(s));
+            if !no_data || params.one("no_data") == Some("confirmed") {
+                return self
+                    .issue_redirect(&req, &client, username, session, context, granted)
+                    .await;
+            }
+            warn_no_data = true;
         }
         let mut fields = req.hidden_fields();
         if let Some(p) = context.patient.as_deref().filter(|_| ehr_context.is_none()) {
             fields.push(("patient", p));
         }
         let hidden = pages::hidden(&fields, &session.data.csrf);
+        let fhir_user = session.data.fhir_user.as_deref();
+        let user_records =
+            Wording::user_records(fhir_user, self.settings.practitioners_see_all_patients);
+        let (record, patient_record, heading) = match context.patient.as_deref() {
+            Some(p) => {
+                let name = patient_name(fhir, p).await;
+                if fhir_user == Some(format!("Patient/{p}").as_str()) {
+                    let own = match &name.name {
+                        Some(n) => format!("Your own record ({n})"),
+                        None => "Your own record".to_string(),
+                    };
+                    let mine = "your record".to_string();
+                    (Some(own), mine, "your Coplan care record".to_string())
+                } else {
+                    (Some(name.label()), name.record(), name.record())
+                }
+            }
+            None => (
+                None,
+                "the patient's record".to_string(),
+                user_records.clone(),
+            ),
+        };
+        let words = Wording {
+            patient_record,
+            user_records,
+            offline_days: self.settings.offline_seconds / 86_400,
+            online_hours: self.online_hours(),
+        };
+        let data_scopes = requested
+            .iter()
+            .filter(|s| wording::is_data_scope(s))
+            .count();
         let lines: Vec<ScopeLine> = requested
             .iter()
-            .map(|s| ScopeLine {
-                scope: s.clone(),
-                description: scopes::describe(s),
-                required: scopes::is_required(s),
+            .map(|s| {
+                let data = wording::is_data_scope(s);
+                ScopeLine {
+                    scope: s.clone(),
+                    description: wording::describe(s, &words),
+                    required: scopes::is_required(s),
+                    ticked: !warn_no_data || ticked.contains(&s.as_str()),
+                    hints: wording::note(s)
+                        .into_iter()
+                        .chain((data && data_scopes == 1).then(|| {
+                            "The app needs this to work: without it, it cannot use anything in \
+                             the record."
+                                .to_string()
+                        }))
+                        .collect(),
+                }
             })
             .collect();
-        let patient_text = match context.patient.as_deref() {
-            Some(p) => Some(patient_label(fhir, p).await),
-            None => None,
-        };
         Ok(Outcome::Page {
             status: 200,
             html: pages::consent(
-                action,
-                &client.name,
-                &hidden,
-                &session.data.csrf,
-                &username,
-                patient_text.as_deref(),
-                &lines,
+                &Consent {
+                    action,
+                    app: &client.name,
+                    hidden_fields: &hidden,
+                    csrf: &session.data.csrf,
+                    user: &username,
+                    record: record.as_deref(),
+                    heading: &heading,
+                    scopes: &lines,
+                    warn_no_data,
+                },
+                &self.site(),
             ),
             set_cookie,
         })
@@ -472,6 +544,7 @@ impl AuthServer {
                 None => {
                     return Ok(redirect_error(
                         req,
+                        &self.settings.issuer,
                         "invalid_request",
                         "the launch is unknown, used or expired",
                     ))

@@ -72,6 +72,7 @@ pub fn smart_configuration(s: &AuthSettings) -> Value {
         "id_token_signing_alg_values_supported": ["RS256"],
         "scopes_supported": scopes_supported(),
         "capabilities": CAPABILITIES,
+        "authorization_response_iss_parameter_supported": true,
     })
 }
 
@@ -137,7 +138,7 @@ mod tests {
         let s = AuthSettings::from_config(&config);
         let smart = smart_configuration(&s);
         let oidc = openid_configuration(&s);
-        assert_eq!(smart["issuer"], "https://coplan.example");
+        assert_eq!(smart["issuer"], "https://coplan.example/fhir");
         assert_eq!(smart["token_endpoint"], "https://coplan.example/auth/token");
         for key in [
             "issuer",

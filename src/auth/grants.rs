@@ -10,7 +10,7 @@ use super::scopes::{self, EHR_LAUNCH_SCOPE};
 use super::secrets::{hash_secret, pkce_s256, valid_code_verifier};
 use super::tokens::{AccessClaims, IdClaims};
 use super::AuthServer;
-use crate::store::auth::{kind, Consumed};
+use crate::store::auth::{kind, Consumed, GrantRow};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
@@ -106,11 +106,13 @@ impl AuthServer {
         }
     }
 
-    /// Revoke a grant and every token issued under it.
-    async fn revoke_grant(&self, grant_id: &str) -> Result<(), OAuthError> {
-        self.store
-            .revoke(grant_id, self.now() + self.settings.offline_seconds)
-            .await?;
+    /// Revoke a grant and every token issued under it (and stop listing it on the user's apps
+    /// page), for as long as any of its tokens could live: the longest refresh lifetime from
+    /// now, or the grant's own last token if that is later (`offline_access_days` may have
+    /// been shortened since it was issued).
+    async fn revoke_grant(&self, grant_id: &str, last_token: i64) -> Result<(), OAuthError> {
+        let until = (self.now() + self.settings.offline_seconds).max(last_token);
+        self.store.revoke_grant(grant_id, until).await?;
         self.token_cache.clear();
         Ok(())
     }
@@ -125,7 +127,7 @@ impl AuthServer {
             Consumed::Fresh(data) => parse::<CodeData>(&data)?,
             Consumed::AlreadyUsed(data) => {
                 let data = parse::<CodeData>(&data)?;
-                self.revoke_grant(&data.grant.grant_id).await?;
+                self.revoke_grant(&data.grant.grant_id, 0).await?;
                 tracing::warn!(
                     client_id = %data.grant.client_id,
                     "authorization code replayed; its tokens are revoked"
@@ -154,6 +156,21 @@ impl AuthServer {
             return Err(OAuthError::invalid_grant("PKCE verification failed"));
         }
         let refresh = self.refresh_until(&data.grant);
+        // The user can now see this grant on their apps page and take it back, until its
+        // last token expires.
+        let now = self.now();
+        let last_access = now + self.settings.access_token_seconds;
+        self.store
+            .put_grant(&GrantRow {
+                grant_id: data.grant.grant_id.clone(),
+                subject: data.grant.subject.clone(),
+                client_id: data.grant.client_id.clone(),
+                scope: data.grant.scope.clone(),
+                patient: data.grant.context.patient.clone(),
+                created_at: now,
+                expires_at: refresh.map_or(last_access, |r| r.max(last_access)),
+            })
+            .await?;
         self.issue(&data.grant, None, refresh).await
     }
 
@@ -203,7 +220,8 @@ impl AuthServer {
             Consumed::AlreadyUsed(data) => {
                 let data = parse::<RefreshData>(&data)?;
                 if data.grant.client_id == client.client_id {
-                    self.revoke_grant(&data.grant.grant_id).await?;
+                    self.revoke_grant(&data.grant.grant_id, data.family_expires_at)
+                        .await?;
                     tracing::warn!(
                         client_id = %client.client_id,
                         "refresh token reused; the whole grant is revoked"
@@ -228,6 +246,22 @@ impl AuthServer {
                 "the grant was revoked or its session ended",
             ));
         }
+        // List the grant until its last token expires (and list it from now on if it was issued
+        // before grants were listed).
+        let now = self.now();
+        self.store
+            .put_grant(&GrantRow {
+                grant_id: data.grant.grant_id.clone(),
+                subject: data.grant.subject.clone(),
+                client_id: data.grant.client_id.clone(),
+                scope: data.grant.scope.clone(),
+                patient: data.grant.context.patient.clone(),
+                created_at: now,
+                expires_at: data
+                    .family_expires_at
+                    .max(now + self.settings.access_token_seconds),
+            })
+            .await?;
         // Narrowing applies to this access token only; the rotated refresh token keeps the
         // original scope (RFC 6749 §6).
         let narrowed = field(form, "scope").map(|requested| {

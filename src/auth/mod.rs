@@ -6,6 +6,7 @@
 //! an [`AuthStore`], an injected clock and an injected secret generator.
 
 pub mod admin;
+mod apps;
 pub mod authorize;
 pub mod clients;
 pub mod discovery;
@@ -22,6 +23,7 @@ pub mod secrets;
 pub(crate) mod session;
 pub mod tokens;
 pub mod users;
+pub mod wording;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -33,16 +35,24 @@ use std::sync::Arc;
 /// Lifetimes, limits and the URLs the server publishes, derived from the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthSettings {
-    /// The issuer (`iss`): the FHIR base URL without its trailing `/fhir`.
+    /// The issuer (`iss` of tokens, discovery's `issuer`, RFC 9207's `iss` on the redirect): the
+    /// FHIR base URL itself, so the one `iss` a SMART app ever sees names the FHIR server (an
+    /// app that mistakes the redirect's `iss` for a launch's `iss` still reaches this server).
     pub issuer: String,
     /// The FHIR base URL: the `aud` of access tokens and of authorization requests.
     pub fhir_base_url: String,
+    /// The server's root (the FHIR base without `/fhir`): the `/auth/…` endpoints live under it.
+    pub origin: String,
     pub authorize_url: String,
     pub token_url: String,
     pub introspect_url: String,
     pub revoke_url: String,
     pub jwks_url: String,
     pub launch_url: String,
+    /// The page where a signed-in user sees the apps they allowed and takes access back.
+    pub apps_url: String,
+    /// Who runs the service (configuration `operator`), for the sign-in page.
+    pub operator: Option<String>,
     pub access_token_seconds: i64,
     pub id_token_seconds: i64,
     pub code_seconds: i64,
@@ -81,11 +91,11 @@ impl AuthSettings {
 
     pub fn from_config(config: &Config) -> Self {
         let base = config.base_url.trim_end_matches('/').to_string();
-        let issuer = base
+        let origin = base
             .strip_suffix("/fhir")
             .map(str::to_string)
             .unwrap_or_else(|| base.clone());
-        let at = |path: &str| format!("{issuer}{path}");
+        let at = |path: &str| format!("{origin}{path}");
         AuthSettings {
             authorize_url: at("/auth/authorize"),
             token_url: at("/auth/token"),
@@ -93,14 +103,17 @@ impl AuthSettings {
             revoke_url: at("/auth/revoke"),
             jwks_url: at("/auth/jwks"),
             launch_url: at("/auth/launch"),
+            apps_url: at("/auth/apps"),
+            operator: config.operator.clone(),
             secure_cookies: base.starts_with("https://"),
-            issuer,
+            issuer: base.clone(),
             fhir_base_url: base,
+            origin,
             access_token_seconds: 3600,
             id_token_seconds: 3600,
             code_seconds: 60,
             launch_seconds: 300,
-            offline_seconds: 90 * 24 * 3600,
+            offline_seconds: i64::from(config.offline_access_days) * 24 * 3600,
             online_seconds: 12 * 3600,
             session_seconds: 8 * 3600,
             login_max_failures: 5,
@@ -186,6 +199,27 @@ impl AuthServer {
                 }
             }
         });
+    }
+
+    /// Who runs the service, for the pages' footers.
+    pub fn site(&self) -> pages::Site<'_> {
+        let origin = &self.settings.origin;
+        pages::Site {
+            host: origin
+                .split_once("://")
+                .map_or(origin.as_str(), |(_, host)| host),
+            operator: self.settings.operator.as_deref(),
+            apps_url: &self.settings.apps_url,
+        }
+    }
+
+    /// How long `online_access` lasts at most, in whole hours: its refresh tokens end with the
+    /// sign-in session.
+    pub fn online_hours(&self) -> i64 {
+        self.settings
+            .online_seconds
+            .min(self.settings.session_seconds)
+            / 3600
     }
 
     /// An absolute `fhirUser` URL for a relative reference.

@@ -2,7 +2,8 @@
 //! App Launch 2.2 "context-standalone-patient"): exactly whom their `user/` scopes reach — a
 //! Patient user their own record, a RelatedPerson the patient their resource names, a
 //! Practitioner the patients whose active CareTeam includes them (or anyone, for
-//! organisation-wide clinicians); and how a patient is shown on the picker and consent pages.
+//! organisation-wide clinicians); and how a patient is shown on the picker and consent pages
+//! (name and date of birth, not the technical id).
 //! Read from the FHIR store with unrestricted access (the server's own lookup, not the user's).
 
 use super::launch::is_fhir_id;
@@ -11,31 +12,115 @@ use crate::rest::search::SearchInput;
 use crate::rest::FhirService;
 use serde_json::Value;
 
-/// A patient's display name.
-pub async fn patient_label(fhir: &FhirService, id: &str) -> String {
-    let name = match fhir.store.current("Patient", id).await {
+/// How a patient is shown to people: their name and date of birth, never a technical id.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PatientName {
+    pub name: Option<String>,
+    /// FHIR `birthDate` (`1970-03-02`, `1970-03` or `1970`).
+    pub birth_date: Option<String>,
+}
+
+impl PatientName {
+    /// "Ann Doe (born 2 March 1970)", "Ann Doe", or a plain phrase when the record has no name.
+    pub fn label(&self) -> String {
+        let name = self
+            .name
+            .clone()
+            .unwrap_or_else(|| "A patient without a recorded name".into());
+        match self.birth_date.as_deref() {
+            Some(date) => format!("{name} (born {})", long_date(date)),
+            None => name,
+        }
+    }
+
+    /// "Ann Doe's record" (or "the chosen patient's record" without a name).
+    pub fn record(&self) -> String {
+        match &self.name {
+            Some(name) if name.ends_with('s') => format!("{name}' record"),
+            Some(name) => format!("{name}'s record"),
+            None => "the chosen patient's record".into(),
+        }
+    }
+}
+
+/// `1970-03-02` → "2 March 1970"; partial dates keep the precision they have.
+fn long_date(date: &str) -> String {
+    const MONTHS: [&str; 12] = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let parts: Vec<&str> = date.split('-').collect();
+    let month = parts
+        .get(1)
+        .and_then(|m| m.parse::<usize>().ok())
+        .and_then(|m| m.checked_sub(1))
+        .and_then(|m| MONTHS.get(m));
+    match (parts.as_slice(), month) {
+        ([year, _, day], Some(month)) => match day.parse::<u8>() {
+            Ok(day) => format!("{day} {month} {year}"),
+            Err(_) => date.to_string(),
+        },
+        ([year, _], Some(month)) => format!("{month} {year}"),
+        _ => date.to_string(),
+    }
+}
+
+/// A patient's name and date of birth, read with the server's own (unrestricted) access.
+pub async fn patient_name(fhir: &FhirService, id: &str) -> PatientName {
+    let patient = match fhir.store.current("Patient", id).await {
         Ok(Some(v)) => v
             .body
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-            .and_then(|p| {
-                let name = &p["name"][0];
-                name["text"].as_str().map(str::to_string).or_else(|| {
-                    let given: Vec<&str> = name["given"]
-                        .as_array()
-                        .map(|g| g.iter().filter_map(Value::as_str).collect())
-                        .unwrap_or_default();
-                    let family = name["family"].as_str().unwrap_or("");
-                    let full = format!("{} {family}", given.join(" "));
-                    let full = full.trim();
-                    (!full.is_empty()).then(|| full.to_string())
-                })
-            }),
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok()),
         _ => None,
     };
-    match name {
-        Some(n) => format!("{n} (Patient/{id})"),
-        None => format!("Patient/{id}"),
+    let Some(p) = patient else {
+        return PatientName::default();
+    };
+    let name = &p["name"][0];
+    let name = name["text"].as_str().map(str::to_string).or_else(|| {
+        let given: Vec<&str> = name["given"]
+            .as_array()
+            .map(|g| g.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        let family = name["family"].as_str().unwrap_or("");
+        let full = format!("{} {family}", given.join(" "));
+        let full = full.trim();
+        (!full.is_empty()).then(|| full.to_string())
+    });
+    PatientName {
+        name,
+        birth_date: p["birthDate"].as_str().map(str::to_string),
     }
+}
+
+/// Picker labels for `ids`: plain labels, with the record's id added only where two patients
+/// would otherwise read the same.
+pub async fn picker_labels(fhir: &FhirService, ids: &[String]) -> Vec<(String, String)> {
+    let mut labels = Vec::with_capacity(ids.len());
+    for id in ids {
+        labels.push((id.clone(), patient_name(fhir, id).await.label()));
+    }
+    let mut out = Vec::with_capacity(labels.len());
+    for (id, label) in &labels {
+        let twins = labels.iter().filter(|(_, l)| l == label).count();
+        let shown = if twins > 1 {
+            format!("{label}, record {id}")
+        } else {
+            label.clone()
+        };
+        out.push((id.clone(), shown));
+    }
+    out
 }
 
 /// The patients a signed-in user may pick in a standalone launch.
@@ -122,5 +207,26 @@ impl Candidates {
         self.anyone
             && is_fhir_id(patient)
             && matches!(fhir.store.current("Patient", patient).await, Ok(Some(v)) if v.body.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patients_are_shown_by_name_and_birth_date() {
+        let p = PatientName {
+            name: Some("Ann Doe".into()),
+            birth_date: Some("1970-03-02".into()),
+        };
+        assert_eq!(p.label(), "Ann Doe (born 2 March 1970)");
+        assert_eq!(p.record(), "Ann Doe's record");
+        assert_eq!(long_date("1970-03"), "March 1970");
+        assert_eq!(long_date("1970"), "1970");
+        assert_eq!(long_date("1970-13-01"), "1970-13-01");
+        let nameless = PatientName::default();
+        assert!(!nameless.label().contains('/'));
+        assert_eq!(nameless.record(), "the chosen patient's record");
     }
 }

@@ -1,7 +1,7 @@
 //! The scope grammar the authorization server needs to decide what to grant (SMART App Launch
 //! 2.2 "Scopes and Launch Context"): which registered scopes cover a requested one (v1
 //! `.read/.write/.*` and v2 `.cruds`, with granular `?param=value` restrictions), which scopes
-//! the user must keep (launch context), and each scope in plain language for the consent page.
+//! the user must keep (launch context). Their plain-language texts are `wording.rs`.
 //! Enforcement of granted scopes on FHIR interactions lives in `policy`.
 
 /// The scope an EHR's system client needs to register EHR launch contexts (`POST /auth/launch`).
@@ -107,79 +107,6 @@ pub fn has(scopes: &str, scope: &str) -> bool {
     scopes.split_ascii_whitespace().any(|s| s == scope)
 }
 
-/// A scope in plain language, for the consent page.
-pub fn describe(scope: &str) -> String {
-    match scope {
-        "openid" => return "Confirm who you are to the app".into(),
-        "fhirUser" => return "Let the app know your identity in this record".into(),
-        "profile" => return "Let the app see your profile".into(),
-        "launch" => return "Open in the context of the current record".into(),
-        "launch/patient" => return "Know which patient's record is being used".into(),
-        "launch/encounter" => return "Know which visit is being used".into(),
-        "offline_access" => return "Keep access when you are not using the app".into(),
-        "online_access" => return "Keep access while you are signed in".into(),
-        EHR_LAUNCH_SCOPE => return "Start apps from the EHR".into(),
-        _ => {}
-    }
-    let Some(parsed) = parse_resource(scope) else {
-        return format!("Use the permission \u{201c}{scope}\u{201d}");
-    };
-    let mut verbs = Vec::new();
-    for (p, verb) in [
-        ('c', "create"),
-        ('r', "read"),
-        ('u', "update"),
-        ('d', "delete"),
-        ('s', "search"),
-    ] {
-        if parsed.perms.contains(p) {
-            verbs.push(verb);
-        }
-    }
-    let what = if parsed.resource_type == "*" {
-        "all kinds of data".to_string()
-    } else {
-        plural(parsed.resource_type)
-    };
-    let whose = match parsed.context {
-        "patient" => "in the selected patient's record",
-        "user" => "that you can access",
-        _ => "on this server",
-    };
-    let restricted = parsed
-        .query
-        .map(|q| format!(" (only where {})", q.replace('&', " and ")))
-        .unwrap_or_default();
-    let mut verbs_text = verbs.join(", ");
-    if let Some(at) = verbs_text.rfind(", ") {
-        verbs_text.replace_range(at..at + 2, " and ");
-    }
-    let mut text = format!("{verbs_text} {what} {whose}{restricted}");
-    if let Some(first) = text.get(..1) {
-        let upper = first.to_uppercase();
-        text.replace_range(..1, &upper);
-    }
-    text
-}
-
-/// `CarePlan` → "care plans".
-fn plural(resource_type: &str) -> String {
-    let mut words = String::new();
-    for (i, ch) in resource_type.char_indices() {
-        if ch.is_ascii_uppercase() && i > 0 {
-            words.push(' ');
-        }
-        words.push(ch.to_ascii_lowercase());
-    }
-    if words.ends_with('s') {
-        words
-    } else if words.ends_with('y') {
-        format!("{}ies", &words[..words.len() - 1])
-    } else {
-        format!("{words}s")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -226,26 +153,6 @@ mod tests {
         assert_eq!(
             allowed_subset("openid fhirUser patient/Goal.rs openid", &allowed),
             vec!["openid", "patient/Goal.rs"]
-        );
-    }
-
-    #[test]
-    fn scopes_read_as_plain_language() {
-        assert_eq!(
-            describe("patient/CarePlan.rs"),
-            "Read and search care plans in the selected patient's record"
-        );
-        assert_eq!(
-            describe("user/*.cruds"),
-            "Create, read, update, delete and search all kinds of data that you can access"
-        );
-        assert_eq!(
-            describe("patient/Observation.rs?category=survey"),
-            "Read and search observations in the selected patient's record (only where category=survey)"
-        );
-        assert_eq!(
-            describe("offline_access"),
-            "Keep access when you are not using the app"
         );
     }
 }

@@ -62,39 +62,59 @@ struct Cached {
 }
 
 /// Verified tokens by SHA-256 of the token text.
+///
+/// A revocation on this node clears the cache and starts a new epoch; a verification that
+/// checked revocation before the clear carries the old epoch and is not cached, so a token
+/// revoked here stops working at once (other nodes see it within
+/// `REVOCATION_RECHECK_SECONDS`).
 #[derive(Default)]
 pub struct TokenCache {
-    entries: Mutex<HashMap<[u8; 32], Cached>>,
+    entries: Mutex<CacheEntries>,
+}
+
+#[derive(Default)]
+struct CacheEntries {
+    epoch: u64,
+    tokens: HashMap<[u8; 32], Cached>,
 }
 
 impl TokenCache {
     fn get(&self, key: &[u8; 32]) -> Option<Cached> {
-        self.entries.lock().ok()?.get(key).cloned()
+        self.entries.lock().ok()?.tokens.get(key).cloned()
     }
 
-    fn put(&self, key: [u8; 32], value: Cached, now: i64) {
+    /// The current epoch; read it before checking revocation and pass it to [`Self::put`].
+    fn epoch(&self) -> u64 {
+        self.entries.lock().map(|e| e.epoch).unwrap_or(u64::MAX)
+    }
+
+    fn put(&self, key: [u8; 32], value: Cached, now: i64, checked_in_epoch: u64) {
         let Ok(mut entries) = self.entries.lock() else {
             return;
         };
-        if entries.len() >= CACHE_CAPACITY {
-            entries.retain(|_, v| v.claims.exp > now);
-            if entries.len() >= CACHE_CAPACITY {
-                entries.clear();
+        if entries.epoch != checked_in_epoch {
+            return;
+        }
+        if entries.tokens.len() >= CACHE_CAPACITY {
+            entries.tokens.retain(|_, v| v.claims.exp > now);
+            if entries.tokens.len() >= CACHE_CAPACITY {
+                entries.tokens.clear();
             }
         }
-        entries.insert(key, value);
+        entries.tokens.insert(key, value);
     }
 
     fn remove(&self, key: &[u8; 32]) {
         if let Ok(mut entries) = self.entries.lock() {
-            entries.remove(key);
+            entries.tokens.remove(key);
         }
     }
 
-    /// Forget everything (after a revocation on this node).
+    /// Forget everything (after a revocation on this node) and start a new epoch.
     pub fn clear(&self) {
         if let Ok(mut entries) = self.entries.lock() {
-            entries.clear();
+            entries.tokens.clear();
+            entries.epoch = entries.epoch.wrapping_add(1);
         }
     }
 }
@@ -172,6 +192,7 @@ impl AuthServer {
             if now - hit.revocation_checked_at < REVOCATION_RECHECK_SECONDS {
                 return Ok(hit.claims);
             }
+            let epoch = self.token_cache.epoch();
             if self.is_revoked(&hit.claims).await? {
                 self.token_cache.remove(&key);
                 return Err(InvalidToken("token revoked".into()));
@@ -183,10 +204,12 @@ impl AuthServer {
                     revocation_checked_at: now,
                 },
                 now,
+                epoch,
             );
             return Ok(hit.claims);
         }
         let claims = self.decode_access_token(token, true).await?;
+        let epoch = self.token_cache.epoch();
         if self.is_revoked(&claims).await? {
             return Err(InvalidToken("token revoked".into()));
         }
@@ -197,6 +220,7 @@ impl AuthServer {
                 revocation_checked_at: now,
             },
             now,
+            epoch,
         );
         Ok(claims)
     }
@@ -223,5 +247,45 @@ impl crate::policy::BearerVerifier for AuthServer {
     async fn verify(&self, token: &str) -> Result<Grant, InvalidToken> {
         let claims = self.verify_access_token(token).await?;
         Ok(self.grant_of(&claims))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn cached(exp: i64) -> Cached {
+        Cached {
+            claims: AccessClaims {
+                iss: "https://coplan.example/fhir".into(),
+                sub: "amy".into(),
+                aud: "https://coplan.example/fhir".into(),
+                exp,
+                iat: 0,
+                jti: "t1".into(),
+                client_id: "portal".into(),
+                scope: "patient/Goal.rs".into(),
+                patient: None,
+                fhir_user: None,
+                grant: Some("g1".into()),
+            },
+            revocation_checked_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_check_made_before_a_revocation_on_this_node_is_not_cached() {
+        let cache = TokenCache::default();
+        let before = cache.epoch();
+        // A verification read "not revoked", then a revocation cleared the cache...
+        cache.clear();
+        cache.put([1; 32], cached(100), 0, before);
+        assert!(cache.get(&[1; 32]).is_none(), "a stale check must not be cached");
+        // ...while a check made after the revocation is.
+        cache.put([1; 32], cached(100), 0, cache.epoch());
+        assert!(cache.get(&[1; 32]).is_some());
+        cache.clear();
+        assert!(cache.get(&[1; 32]).is_none());
     }
 }

@@ -1,5 +1,6 @@
 //! The authorization server's HTTP routes (axum): discovery documents, JWKS, the authorization,
-//! token, introspection, revocation and EHR-launch endpoints. Thin: parse, call [`AuthServer`],
+//! token, introspection, revocation and EHR-launch endpoints, and the "apps you have allowed"
+//! page. Thin: parse, call [`AuthServer`],
 //! render. When the state has no authorization server these routes answer 404.
 
 use crate::app::AppState;
@@ -27,12 +28,19 @@ pub fn routes() -> Router<AppState> {
             "/fhir/.well-known/smart-configuration",
             get(smart_configuration),
         )
+        // OpenID Connect Discovery §4: the issuer (the FHIR base) + /.well-known/…; also at the
+        // root, where clients configured before the issuer was the FHIR base look.
+        .route(
+            "/fhir/.well-known/openid-configuration",
+            get(openid_configuration),
+        )
         .route(
             "/.well-known/openid-configuration",
             get(openid_configuration),
         )
         .route("/auth/jwks", get(jwks))
         .route("/auth/authorize", get(authorize).post(authorize))
+        .route("/auth/apps", get(apps).post(apps))
         .route("/auth/token", post(token))
         .route("/auth/introspect", post(introspect))
         .route("/auth/revoke", post(revoke))
@@ -227,36 +235,31 @@ async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
     .await
 }
 
-async fn authorize(
-    State(state): State<AppState>,
-    method: Method,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    let Some(auth) = server(&state).cloned() else {
-        return not_enabled();
-    };
+/// The parameters of a page request: the query of a GET, the form body of a POST.
+fn page_params(method: &Method, query: Option<String>, body: &[u8]) -> Params {
     let source: Vec<u8> = if method == Method::POST {
         body.to_vec()
     } else {
         query.unwrap_or_default().into_bytes()
     };
-    let params = Params(
+    Params(
         form_urlencoded::parse(&source)
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect(),
-    );
-    let cookie = cookie_value(header_str(&headers, header::COOKIE));
-    let outcome = match auth.authorize(&state.fhir, &params, cookie).await {
+    )
+}
+
+/// A page or redirect of the authorization server, never cached or framed, with no scripts.
+fn render(result: Result<Outcome, OAuthError>, what: &str) -> Response {
+    let outcome = match result {
         Ok(o) => o,
         Err(e) => {
-            tracing::error!(error = %e, "authorization endpoint failed");
+            tracing::error!(error = %e, "{what} failed");
             Outcome::Page {
                 status: 500,
                 html: crate::auth::pages::error(
                     "Something went wrong",
-                    "Coplan could not complete the sign-in. Please try again later.",
+                    "Coplan could not complete this. Please try again later.",
                 ),
                 set_cookie: None,
             }
@@ -304,6 +307,44 @@ async fn authorize(
         h.insert(header::SET_COOKIE, cookie);
     }
     response
+}
+
+async fn authorize(
+    State(state): State<AppState>,
+    method: Method,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(auth) = server(&state).cloned() else {
+        return not_enabled();
+    };
+    let params = page_params(&method, query, &body);
+    let cookie = cookie_value(header_str(&headers, header::COOKIE));
+    render(
+        auth.authorize(&state.fhir, &params, cookie).await,
+        "authorization endpoint",
+    )
+}
+
+/// `GET`/`POST /auth/apps`: the apps a signed-in user has allowed; take access back.
+async fn apps(
+    State(state): State<AppState>,
+    method: Method,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(auth) = server(&state).cloned() else {
+        return not_enabled();
+    };
+    let params = page_params(&method, query, &body);
+    let cookie = cookie_value(header_str(&headers, header::COOKIE));
+    let post = method == Method::POST;
+    render(
+        auth.apps_page(&state.fhir, &params, cookie, post).await,
+        "apps page",
+    )
 }
 
 /// `POST /auth/logout` (form: `csrf`): end the browser session and its online access.

@@ -1,10 +1,12 @@
 //! Storage for the built-in SMART authorization server (SMART App Launch 2.2, RFC 6749, 7009,
 //! 7523, 7662): registered clients, user accounts, signing keys, single-use tickets
-//! (authorization codes, EHR launch contexts, refresh tokens) and browser sessions, revoked
-//! token ids, seen client-assertion `jti`s and login throttling counters.
+//! (authorization codes, EHR launch contexts, refresh tokens) and browser sessions, the grants
+//! users approved (listed on their "apps you allowed" page), revoked token and grant ids, seen
+//! client-assertion `jti`s and login throttling counters.
 //!
 //! The SQL is written once with `$n` placeholders, which both SQLite and PostgreSQL accept, and
-//! instantiated for each backend's pool by a macro; the tables are in `migrations/*/0003_auth.sql`.
+//! instantiated for each backend's pool by a macro; the tables are in `migrations/*/0003_auth.sql` and
+//! `0007_auth_grant.sql`.
 //! Callers pass every instant ("now", expiries) as seconds since the Unix epoch, so nothing
 //! here reads a clock. Secrets arrive already hashed.
 
@@ -70,6 +72,23 @@ pub enum Consumed {
     Missing,
 }
 
+/// An authorization a user approved, as their "apps you allowed" page lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantRow {
+    /// Not a credential: access tokens carry it (`grant`) so the grant can be revoked whole.
+    pub grant_id: String,
+    /// The user's account name.
+    pub subject: String,
+    pub client_id: String,
+    /// The granted scopes, space separated.
+    pub scope: String,
+    /// The launch patient, if any.
+    pub patient: Option<String>,
+    pub created_at: i64,
+    /// When the grant's last token (access or refresh) expires.
+    pub expires_at: i64,
+}
+
 /// The kinds of ticket.
 pub mod kind {
     pub const CODE: &str = "code";
@@ -111,8 +130,28 @@ pub trait AuthStore: Send + Sync + 'static {
     async fn consume_ticket(&self, kind: &str, key_hash: &str, now: i64) -> StoreResult<Consumed>;
     async fn delete_ticket(&self, kind: &str, key_hash: &str) -> StoreResult<()>;
 
-    /// Revoke a token id or grant id until `expires_at`.
+    /// Revoke a token id or grant id until at least `expires_at` (a revocation is never
+    /// shortened by a later, shorter one).
     async fn revoke(&self, id: &str, expires_at: i64) -> StoreResult<()>;
+
+    /// Record a grant a user approved, or keep listing a known one at least until
+    /// `grant.expires_at` (a refresh extends a grant's listing, never shortens it). A grant
+    /// issued before grants were listed is listed from its first refresh on.
+    async fn put_grant(&self, grant: &GrantRow) -> StoreResult<()>;
+    /// A user's unexpired grants, oldest first.
+    async fn grants_of(&self, subject: &str, now: i64) -> StoreResult<Vec<GrantRow>>;
+    /// Take back everything `subject` allowed `client_id`, in one transaction: the grants are
+    /// revoked until `revoked_until` or their last token's expiry, whichever is later, and no
+    /// longer listed. Returns how many there were.
+    async fn revoke_grants(
+        &self,
+        subject: &str,
+        client_id: &str,
+        revoked_until: i64,
+    ) -> StoreResult<u64>;
+    /// Revoke one grant, listed or not, until `revoked_until` or its listed last token's
+    /// expiry, whichever is later, and stop listing it; in one transaction.
+    async fn revoke_grant(&self, grant_id: &str, revoked_until: i64) -> StoreResult<()>;
     /// Is any of `ids` revoked?
     async fn any_revoked(&self, ids: &[&str]) -> StoreResult<bool>;
 
@@ -136,6 +175,13 @@ pub trait AuthStore: Send + Sync + 'static {
 }
 
 /// Implement [`AuthStore`] for a newtype over an sqlx pool. The SQL is shared by both backends.
+/// Revoke an id until `$2`, or keep a longer revocation already recorded (portable upsert:
+/// both dialects accept `excluded` with a guarded `DO UPDATE`).
+#[doc(hidden)]
+pub const REVOKE: &str = "INSERT INTO auth_revoked (id, expires_at) VALUES ($1, $2) \
+     ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at \
+     WHERE auth_revoked.expires_at < excluded.expires_at";
+
 macro_rules! auth_store_sql {
     ($store:ty, $row:ty) => {
         #[async_trait::async_trait]
@@ -356,13 +402,123 @@ macro_rules! auth_store_sql {
 
             async fn revoke(&self, id: &str, expires_at: i64) -> $crate::store::StoreResult<()> {
                 sqlx::query(
-                    "INSERT INTO auth_revoked (id, expires_at) VALUES ($1, $2) \
-                     ON CONFLICT (id) DO NOTHING",
+                    $crate::store::auth::REVOKE,
                 )
                 .bind(id)
                 .bind(expires_at)
                 .execute(&self.0)
                 .await?;
+                Ok(())
+            }
+
+            async fn put_grant(
+                &self,
+                grant: &$crate::store::auth::GrantRow,
+            ) -> $crate::store::StoreResult<()> {
+                sqlx::query(
+                    "INSERT INTO auth_grant \
+                     (grant_id, subject, client_id, scope, patient, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT (grant_id) DO UPDATE SET expires_at = excluded.expires_at \
+                     WHERE auth_grant.expires_at < excluded.expires_at",
+                )
+                .bind(&grant.grant_id)
+                .bind(&grant.subject)
+                .bind(&grant.client_id)
+                .bind(&grant.scope)
+                .bind(grant.patient.as_deref())
+                .bind(grant.created_at)
+                .bind(grant.expires_at)
+                .execute(&self.0)
+                .await?;
+                Ok(())
+            }
+
+            async fn grants_of(
+                &self,
+                subject: &str,
+                now: i64,
+            ) -> $crate::store::StoreResult<Vec<$crate::store::auth::GrantRow>> {
+                let rows = sqlx::query(
+                    "SELECT grant_id, subject, client_id, scope, patient, created_at, expires_at \
+                     FROM auth_grant WHERE subject = $1 AND expires_at > $2 \
+                     ORDER BY created_at, grant_id",
+                )
+                .bind(subject)
+                .bind(now)
+                .fetch_all(&self.0)
+                .await?;
+                rows.iter()
+                    .map(|row: &$row| {
+                        Ok($crate::store::auth::GrantRow {
+                            grant_id: row.try_get("grant_id")?,
+                            subject: row.try_get("subject")?,
+                            client_id: row.try_get("client_id")?,
+                            scope: row.try_get("scope")?,
+                            patient: row.try_get("patient")?,
+                            created_at: row.try_get("created_at")?,
+                            expires_at: row.try_get("expires_at")?,
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn revoke_grants(
+                &self,
+                subject: &str,
+                client_id: &str,
+                revoked_until: i64,
+            ) -> $crate::store::StoreResult<u64> {
+                // Delete first and revoke exactly what was deleted, in one transaction: a grant
+                // never stops being listed without being revoked.
+                let mut tx = self.0.begin().await?;
+                let taken = sqlx::query(
+                    "DELETE FROM auth_grant WHERE subject = $1 AND client_id = $2 \
+                     RETURNING grant_id, expires_at",
+                )
+                .bind(subject)
+                .bind(client_id)
+                .fetch_all(&mut *tx)
+                .await?;
+                for row in &taken {
+                    let row: &$row = row;
+                    let grant_id: String = row.try_get("grant_id")?;
+                    let last_token: i64 = row.try_get("expires_at")?;
+                    sqlx::query($crate::store::auth::REVOKE)
+                        .bind(grant_id)
+                        .bind(revoked_until.max(last_token))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(taken.len() as u64)
+            }
+
+            async fn revoke_grant(
+                &self,
+                grant_id: &str,
+                revoked_until: i64,
+            ) -> $crate::store::StoreResult<()> {
+                let mut tx = self.0.begin().await?;
+                let listed = sqlx::query(
+                    "DELETE FROM auth_grant WHERE grant_id = $1 RETURNING expires_at",
+                )
+                .bind(grant_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let last_token = match listed {
+                    Some(row) => {
+                        let row: $row = row;
+                        row.try_get::<i64, _>("expires_at")?
+                    }
+                    None => revoked_until,
+                };
+                sqlx::query($crate::store::auth::REVOKE)
+                    .bind(grant_id)
+                    .bind(revoked_until.max(last_token))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -453,6 +609,7 @@ macro_rules! auth_store_sql {
                     "DELETE FROM auth_ticket WHERE expires_at <= $1",
                     "DELETE FROM auth_revoked WHERE expires_at <= $1",
                     "DELETE FROM auth_seen_jti WHERE expires_at <= $1",
+                    "DELETE FROM auth_grant WHERE expires_at <= $1",
                     "DELETE FROM auth_signing_key WHERE expires_at IS NOT NULL AND expires_at <= $1",
                 ] {
                     sqlx::query(sql).bind(now).execute(&self.0).await?;

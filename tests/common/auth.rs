@@ -153,6 +153,12 @@ impl Server {
         }
     }
 
+    /// Run one SQL statement directly against the server's database; the rows it affected.
+    #[allow(dead_code)]
+    pub async fn execute_sql(&self, sql: &str) -> u64 {
+        self.db.as_ref().expect("a database").execute(sql).await
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.origin)
     }
