@@ -35,20 +35,7 @@ impl AppState {
         clock: Arc<dyn Clock>,
         ids: Arc<dyn IdGenerator>,
     ) -> Self {
-        let fhir = FhirService {
-            store,
-            clock,
-            ids,
-            base_url: config.base_url.clone(),
-            default_page_size: config.default_page_size,
-            max_page_size: config.max_page_size,
-            search_params: crate::rest::search::params::R4SearchParams {
-                tz_offset_seconds: config.tz_offset_seconds,
-            },
-            membership: Default::default(),
-            conditional_locks: Default::default(),
-            hooks: crate::rest::default_write_hooks(),
-        };
+        let fhir = FhirService::new(store, clock, ids, &config);
         AppState {
             config: Arc::new(config),
             fhir: Arc::new(fhir),

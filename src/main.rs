@@ -293,7 +293,7 @@ async fn serve(config: coplan::config::Config) -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     tracing::info!(
-        backend = state.fhir.store.backend_name(),
+        backend = state.fhir.backend_name(),
         "serving FHIR R4 at {}",
         config.base_url
     );

@@ -251,8 +251,7 @@ pub async fn seed(
     for worker in workers {
         worker.await.map_err(crate::error::FhirError::internal)??;
     }
-    fhir.store
-        .refresh_statistics()
+    fhir.refresh_statistics()
         .await
         .map_err(crate::error::FhirError::internal)?;
     Ok(written.load(Ordering::Relaxed))

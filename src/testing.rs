@@ -130,9 +130,10 @@ impl TestDatabase {
         match &self.cleanup {
             Cleanup::Dir(dir) => {
                 let path = dir.path().join("test.db");
-                let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-                    .await
-                    .expect("open SQLite");
+                let mut conn =
+                    sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+                        .await
+                        .expect("open SQLite");
                 let done = sqlx::query(sql).execute(&mut conn).await.expect("SQL runs");
                 conn.close().await.ok();
                 done.rows_affected()

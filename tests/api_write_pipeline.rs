@@ -113,7 +113,14 @@ fn seen(method: &'static str, target: &str, current: i64, active: Option<Option<
 }
 
 async fn outbox(app: &TestApp) -> Vec<String> {
-    let events = app.state.fhir.store.outbox_after(0, 100).await.unwrap();
+    let events = app
+        .db
+        .as_ref()
+        .unwrap()
+        .store
+        .outbox_after(0, 100)
+        .await
+        .unwrap();
     events
         .into_iter()
         .map(|e| {
@@ -124,8 +131,9 @@ async fn outbox(app: &TestApp) -> Vec<String> {
 }
 
 async fn companion_exists(app: &TestApp, id: &str) -> bool {
-    app.state
-        .fhir
+    app.db
+        .as_ref()
+        .unwrap()
         .store
         .current("Basic", id)
         .await
@@ -284,7 +292,7 @@ async fn a_hook_that_refuses_or_a_conflict_in_what_it_adds_leaves_nothing() {
         let seen: Vec<String> = take(&rec).concat().into_iter().map(|s| s.target).collect();
         assert_eq!(seen, ["Patient/id-4/_history/1", "Patient/id-5/_history/1"], "one commit");
         assert_eq!((app.version_count().await, outbox(&app).await.len()), before);
-        assert!(app.state.fhir.store.current("Patient", "id-4").await.unwrap().is_none());
+        assert!(app.db.as_ref().unwrap().store.current("Patient", "id-4").await.unwrap().is_none());
         assert_eq!(app.get("/fhir/Patient/p").await.json()["meta"]["versionId"], "1");
         app
     })

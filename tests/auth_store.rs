@@ -323,8 +323,14 @@ async fn grants_are_listed_per_user_and_taken_back_with_their_revocation() {
         store.revoke("g5", 10).await.expect("revoke");
         store.purge_expired(2000).await.expect("purge");
         assert!(store.grants_of("amy", 0).await.expect("list").is_empty());
-        assert!(!store.any_revoked(&["g1", "g2", "g4", "g-old"]).await.expect("revoked"));
-        assert!(store.any_revoked(&["g5"]).await.expect("g5 lives until 5000"));
+        assert!(!store
+            .any_revoked(&["g1", "g2", "g4", "g-old"])
+            .await
+            .expect("revoked"));
+        assert!(store
+            .any_revoked(&["g5"])
+            .await
+            .expect("g5 lives until 5000"));
         store.purge_expired(5000).await.expect("purge");
         assert!(!store.any_revoked(&["g5"]).await.expect("revoked"));
     })

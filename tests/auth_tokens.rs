@@ -818,7 +818,12 @@ async fn a_grant_issued_before_grants_were_listed_is_listed_from_its_next_refres
         // The revocation outlives the refresh tokens even after a day (not only the hour of
         // an access token).
         server.clock.advance(86_400);
-        server.auth.store.purge_expired(server.clock.unix()).await.expect("purge");
+        server
+            .auth
+            .store
+            .purge_expired(server.clock.unix())
+            .await
+            .expect("purge");
         let again = client
             .exchange_refresh_token(refreshed.refresh_token().expect("rotated refresh token"))
             .request_async(&http_client)

@@ -76,7 +76,7 @@ async fn reindex_rebuilds_the_search_index_without_new_versions() {
             body: Some(bytes::Bytes::from_static(body)),
             index: Vec::new(),
         };
-        app.state.fhir.store.commit_versions(&[write]).await.expect("store");
+        app.db.as_ref().unwrap().store.commit_versions(&[write]).await.expect("store");
         let before = app.get("/fhir/Patient?name=chalmers").await.json();
         assert!(before.get("entry").is_none());
         let done = app.state.fhir.reindex(|_| {}).await.expect("reindex");

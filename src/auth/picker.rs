@@ -77,11 +77,9 @@ fn long_date(date: &str) -> String {
 
 /// A patient's name and date of birth, read with the server's own (unrestricted) access.
 pub async fn patient_name(fhir: &FhirService, id: &str) -> PatientName {
-    let patient = match fhir.store.current("Patient", id).await {
-        Ok(Some(v)) => v
-            .body
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok()),
-        _ => None,
+    let patient = match fhir.read(&Access::Unrestricted, "Patient", id).await {
+        Ok(v) => serde_json::from_slice::<Value>(&v.body).ok(),
+        Err(_) => None,
     };
     let Some(p) = patient else {
         return PatientName::default();
@@ -206,7 +204,10 @@ impl Candidates {
         }
         self.anyone
             && is_fhir_id(patient)
-            && matches!(fhir.store.current("Patient", patient).await, Ok(Some(v)) if v.body.is_some())
+            && fhir
+                .read(&Access::Unrestricted, "Patient", patient)
+                .await
+                .is_ok()
     }
 }
 

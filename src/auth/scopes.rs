@@ -1,65 +1,12 @@
-//! The scope grammar the authorization server needs to decide what to grant (SMART App Launch
-//! 2.2 "Scopes and Launch Context"): which registered scopes cover a requested one (v1
-//! `.read/.write/.*` and v2 `.cruds`, with granular `?param=value` restrictions), which scopes
-//! the user must keep (launch context). Their plain-language texts are `wording.rs`.
-//! Enforcement of granted scopes on FHIR interactions lives in `policy`.
+//! What the authorization server decides about scope strings (SMART App Launch 2.2 "Scopes and
+//! Launch Context"): which registered scopes cover a requested one, which the user must keep
+//! (launch context). The grammar itself — v1 `.read/.write/.*`, v2 `.cruds`, granular
+//! `?param=value` — is one parser and one type, [`crate::policy::scopes`], shared with the
+//! enforcement of granted scopes, so what is granted here is exactly what is enforced. Their
+//! plain-language texts are `wording.rs`.
 
 /// The scope an EHR's system client needs to register EHR launch contexts (`POST /auth/launch`).
 pub const EHR_LAUNCH_SCOPE: &str = "ehr-launch";
-
-/// A parsed resource scope: `context/Type.perms[?query]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResourceScope<'a> {
-    /// `patient`, `user` or `system`.
-    pub context: &'a str,
-    /// A resource type or `*`.
-    pub resource_type: &'a str,
-    /// The v2 permissions among `c r u d s`, in that order.
-    pub perms: String,
-    /// The granular restriction after `?`, if any.
-    pub query: Option<&'a str>,
-}
-
-/// Parse a resource scope; `None` for anything else (`openid`, `launch`, …).
-pub fn parse_resource(scope: &str) -> Option<ResourceScope<'_>> {
-    let (context, rest) = scope.split_once('/')?;
-    if !matches!(context, "patient" | "user" | "system") {
-        return None;
-    }
-    let (body, query) = match rest.split_once('?') {
-        Some((b, q)) => (b, Some(q)),
-        None => (rest, None),
-    };
-    let (resource_type, perms) = body.split_once('.')?;
-    if resource_type.is_empty()
-        || !(resource_type == "*" || resource_type.bytes().all(|b| b.is_ascii_alphabetic()))
-    {
-        return None;
-    }
-    let perms = match perms {
-        "read" => "rs".to_string(),
-        "write" => "cud".to_string(),
-        "*" => "cruds".to_string(),
-        v2 => {
-            // v2: a non-empty subsequence of "cruds", in order.
-            let mut rest = "cruds";
-            for ch in v2.chars() {
-                let at = rest.find(ch)?;
-                rest = &rest[at + 1..];
-            }
-            if v2.is_empty() {
-                return None;
-            }
-            v2.to_string()
-        }
-    };
-    Some(ResourceScope {
-        context,
-        resource_type,
-        perms,
-        query,
-    })
-}
 
 /// Does the registered or granted scope `allowed` cover the requested scope `requested`? One
 /// grammar decides: the policy's ([`crate::policy::parse_resource_scope`]), so what is granted
@@ -71,9 +18,17 @@ pub fn covers(allowed: &str, requested: &str) -> bool {
         parse_resource_scope(requested),
     ) {
         (Some(a), Some(r)) => a.includes(&r),
-        (None, None) => allowed == requested && parse_resource(requested).is_none(),
+        (None, None) => allowed == requested && !looks_like_resource_scope(requested),
         _ => false,
     }
+}
+
+/// `context/…` scopes that do not parse are malformed resource scopes: they grant nothing, not
+/// even themselves.
+fn looks_like_resource_scope(scope: &str) -> bool {
+    scope
+        .split_once('/')
+        .is_some_and(|(context, _)| matches!(context, "patient" | "user" | "system"))
 }
 
 /// Does the space-separated `granted` scope string imply `requested` (one scope)?
@@ -112,27 +67,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn v1_and_v2_scopes_parse() {
-        let s = parse_resource("patient/Observation.rs?category=survey").expect("parses");
-        assert_eq!(s.context, "patient");
-        assert_eq!(s.resource_type, "Observation");
-        assert_eq!(s.perms, "rs");
-        assert_eq!(s.query, Some("category=survey"));
-        assert_eq!(
-            parse_resource("user/*.read").map(|s| s.perms),
-            Some("rs".into())
-        );
-        assert_eq!(
-            parse_resource("system/Patient.*").map(|s| s.perms),
-            Some("cruds".into())
-        );
-        assert!(parse_resource("patient/Observation.rc").is_none());
-        assert!(parse_resource("patient/Observation.").is_none());
-        assert!(parse_resource("launch/patient").is_none());
-        assert!(parse_resource("openid").is_none());
-    }
-
-    #[test]
     fn registered_scopes_cover_narrower_requests_only() {
         assert!(covers("patient/*.cruds", "patient/Observation.rs"));
         assert!(covers("patient/*.read", "patient/Goal.rs"));
@@ -148,6 +82,12 @@ mod tests {
             "patient/Observation.rs"
         ));
         assert!(covers("openid", "openid"));
+        // One grammar: a v1 scope with a granular query is malformed, and grants nothing.
+        assert!(!covers(
+            "patient/Observation.read?category=survey",
+            "patient/Observation.read?category=survey"
+        ));
+        assert!(!covers("patient/Observation.rc", "patient/Observation.rc"));
         assert!(!covers("openid", "fhirUser"));
         let allowed = vec!["openid".to_string(), "patient/*.rs".to_string()];
         assert_eq!(

@@ -281,7 +281,10 @@ mod tests {
         // A verification read "not revoked", then a revocation cleared the cache...
         cache.clear();
         cache.put([1; 32], cached(100), 0, before);
-        assert!(cache.get(&[1; 32]).is_none(), "a stale check must not be cached");
+        assert!(
+            cache.get(&[1; 32]).is_none(),
+            "a stale check must not be cached"
+        );
         // ...while a check made after the revocation is.
         cache.put([1; 32], cached(100), 0, cache.epoch());
         assert!(cache.get(&[1; 32]).is_some());

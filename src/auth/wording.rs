@@ -5,7 +5,8 @@
 //! record", a clinician "Ann Doe's record". Durations come from the configuration, never from
 //! here.
 
-use super::scopes::{parse_resource, EHR_LAUNCH_SCOPE};
+use super::scopes::EHR_LAUNCH_SCOPE;
+use crate::policy::{parse_resource_scope, Permission, ScopeContext};
 
 /// What the texts need to know about the reader and the server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,7 +37,7 @@ impl Wording {
 
 /// Is `scope` a permission to see or change data (a resource scope)?
 pub fn is_data_scope(scope: &str) -> bool {
-    parse_resource(scope).is_some()
+    parse_resource_scope(scope).is_some()
 }
 
 /// A scope in plain language, as one sentence.
@@ -73,48 +74,49 @@ pub fn describe(scope: &str, w: &Wording) -> String {
         EHR_LAUNCH_SCOPE => return "Start apps from another health record system".into(),
         _ => {}
     }
-    let Some(parsed) = parse_resource(scope) else {
+    let Some(parsed) = parse_resource_scope(scope) else {
         return "A permission Coplan has no plain description for (see the technical details)"
             .into();
     };
     let whose = match parsed.context {
-        "patient" => w.patient_record.as_str(),
-        "user" => w.user_records.as_str(),
-        _ => "every record on this server",
+        ScopeContext::Patient => w.patient_record.as_str(),
+        ScopeContext::User => w.user_records.as_str(),
+        ScopeContext::System => "every record on this server",
     };
-    let sees = sees(&parsed.perms);
     let mut verbs: Vec<&str> = Vec::new();
-    if sees {
+    if parsed.allows(Permission::Read) || parsed.allows(Permission::Search) {
         verbs.push("see");
     }
-    for (p, verb) in [('c', "add"), ('u', "change"), ('d', "delete")] {
-        if parsed.perms.contains(p) {
+    for (p, verb) in [
+        (Permission::Create, "add"),
+        (Permission::Update, "change"),
+        (Permission::Delete, "delete"),
+    ] {
+        if parsed.allows(p) {
             verbs.push(verb);
         }
     }
     let mut text = capitalise(&join_and(&verbs));
-    if parsed.resource_type == "*" {
+    let Some(resource_type) = parsed.resource_type.as_deref() else {
         text.push_str(&format!(
             " everything in {whose}: care plans, goals, answers to questionnaires, measurements \
              and test results, health problems, medicines and the rest"
         ));
-    } else {
-        text.push_str(&format!(" {} in {whose}", things(parsed.resource_type)));
-    }
-    if let Some(only) = parsed.query.map(restriction) {
-        text.push_str(&format!(", {only}"));
+        return text;
+    };
+    text.push_str(&format!(" {} in {whose}", things(resource_type)));
+    if !parsed.query.is_empty() {
+        text.push_str(&format!(", {}", restriction(&parsed.query)));
     }
     text
 }
 
-fn sees(perms: &str) -> bool {
-    perms.contains('r') || perms.contains('s')
-}
-
 /// What a permission to change data means in practice, said under it on the consent page.
 pub fn note(scope: &str) -> Option<String> {
-    let parsed = parse_resource(scope)?;
-    let changes = parsed.perms.contains(['c', 'u', 'd']);
+    let parsed = parse_resource_scope(scope)?;
+    let changes = [Permission::Create, Permission::Update, Permission::Delete]
+        .into_iter()
+        .any(|p| parsed.allows(p));
     changes.then(|| {
         "For example, the app could update a care plan or a goal, or record answers to a \
          questionnaire. Coplan keeps every earlier version, so no change is lost."
@@ -156,10 +158,10 @@ fn things(resource_type: &str) -> String {
 }
 
 /// A granular scope's restriction (`category=…|survey`) in words.
-fn restriction(query: &str) -> String {
+fn restriction(query: &[(String, String)]) -> String {
     let mut kinds = Vec::new();
-    for pair in query.split('&') {
-        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+    for (name, value) in query {
+        let (name, value) = (name.as_str(), value.as_str());
         let code = value.rsplit('|').next().unwrap_or(value);
         let known = match (name, code) {
             ("category", "survey") => Some("questionnaire and survey results"),

@@ -597,13 +597,13 @@ pub async fn healthz() -> Response {
 }
 
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    match state.fhir.store.ping().await {
+    match state.fhir.ping().await {
         Ok(()) => (
             StatusCode::OK,
             [("content-type", "application/json")],
             format!(
                 "{{\"status\":\"ready\",\"database\":\"{}\"}}",
-                state.fhir.store.backend_name()
+                state.fhir.backend_name()
             ),
         )
             .into_response(),

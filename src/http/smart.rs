@@ -12,6 +12,7 @@ use crate::auth::launch::LaunchContext;
 use crate::auth::scopes::{self, EHR_LAUNCH_SCOPE};
 use crate::auth::session::cookie_value;
 use crate::auth::AuthServer;
+use crate::policy::Access;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -436,10 +437,11 @@ async fn register_launch(
         let context: LaunchContext = serde_json::from_slice(&body)
             .map_err(|e| OAuthError::invalid_request(format!("invalid launch context: {e}")))?;
         if let Some(patient) = &context.patient {
-            let exists = matches!(
-                state.fhir.store.current("Patient", patient).await,
-                Ok(Some(v)) if v.body.is_some()
-            );
+            let exists = state
+                .fhir
+                .read(&Access::Unrestricted, "Patient", patient)
+                .await
+                .is_ok();
             if !exists {
                 return Err(OAuthError::invalid_request(
                     "the launch patient does not exist",

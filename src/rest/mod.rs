@@ -49,7 +49,9 @@ pub struct VersionedResource {
 
 /// The FHIR interactions over one store, with injected time and ids.
 pub struct FhirService {
-    pub store: Arc<dyn Store>,
+    /// Private to `rest`: everything outside reaches data through the service's interactions,
+    /// which apply the access policy (`read`, `search`, the write pipeline).
+    store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub ids: Arc<dyn IdGenerator>,
     /// Absolute base URL of the FHIR endpoint, without a trailing slash.
@@ -84,6 +86,45 @@ async fn backoff(attempt: u32) {
 }
 
 impl FhirService {
+    /// The service over `store` with the configuration's base URL, page sizes and zone, and
+    /// the default write hooks.
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        ids: Arc<dyn IdGenerator>,
+        config: &crate::config::Config,
+    ) -> Self {
+        FhirService {
+            store,
+            clock,
+            ids,
+            base_url: config.base_url.clone(),
+            default_page_size: config.default_page_size,
+            max_page_size: config.max_page_size,
+            search_params: search::params::R4SearchParams {
+                tz_offset_seconds: config.tz_offset_seconds,
+            },
+            membership: Default::default(),
+            conditional_locks: Default::default(),
+            hooks: default_write_hooks(),
+        }
+    }
+
+    /// Is the database reachable? (`/healthz`)
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.store.ping().await
+    }
+
+    /// `sqlite` or `postgres`.
+    pub fn backend_name(&self) -> &'static str {
+        self.store.backend_name()
+    }
+
+    /// Refresh the query planner's statistics (after a bulk load).
+    pub async fn refresh_statistics(&self) -> Result<(), StoreError> {
+        self.store.refresh_statistics().await
+    }
+
     /// The current time, truncated to the millisecond precision that `meta.lastUpdated` carries.
     fn now_us(&self) -> i64 {
         let micros = (self.clock.now().unix_timestamp_nanos() / 1_000) as i64;

@@ -1,0 +1,36 @@
+//! Token revocation, `POST /auth/revoke` (RFC 7009): a client takes back its own access token
+//! (by `jti`) or refresh token (and with it the whole grant).
+
+use super::error::OAuthError;
+use super::grants::{credentials, parse, required, Form, RefreshData};
+use super::secrets::hash_secret;
+use super::AuthServer;
+use crate::store::auth::kind;
+
+impl AuthServer {
+    /// `POST /auth/revoke` (RFC 7009): revoke an access token (by `jti`) or a refresh token (and
+    /// its grant). Unknown tokens are not an error.
+    pub async fn revoke(&self, form: &Form, authorization: Option<&str>) -> Result<(), OAuthError> {
+        let client = self
+            .authenticate_client(&credentials(form, authorization))
+            .await?;
+        let token = required(form, "token")?;
+        if let Ok(claims) = self.decode_access_token(token, false).await {
+            if claims.client_id == client.client_id {
+                self.store.revoke(&claims.jti, claims.exp).await?;
+                self.token_cache.clear();
+            }
+            return Ok(());
+        }
+        let key = hash_secret(token);
+        if let Some(data) = self.store.ticket(kind::REFRESH, &key, self.now()).await? {
+            let data = parse::<RefreshData>(&data)?;
+            if data.grant.client_id == client.client_id {
+                self.store.delete_ticket(kind::REFRESH, &key).await?;
+                self.revoke_grant(&data.grant.grant_id, data.family_expires_at)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
