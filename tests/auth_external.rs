@@ -131,6 +131,14 @@ fn a_trusted_issuer_needs_exactly_one_key_source() {
 /// (`tests/fixtures/tls/`, issued by the test CA for 127.0.0.1): answers every request with
 /// `body`. Returns its https URL.
 async fn https_jwks_host(body: String) -> String {
+    https_jwks_host_counting(body, Default::default()).await
+}
+
+/// [`https_jwks_host`], counting the requests it answers in `served`.
+async fn https_jwks_host_counting(
+    body: String,
+    served: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> String {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -156,6 +164,7 @@ async fn https_jwks_host(body: String) -> String {
         while let Ok((tcp, _)) = listener.accept().await {
             let acceptor = acceptor.clone();
             let body = body.clone();
+            let served = served.clone();
             tokio::spawn(async move {
                 // A client that refuses the certificate ends the handshake: nothing to serve.
                 let Ok(mut tls) = acceptor.accept(tcp).await else {
@@ -169,6 +178,7 @@ async fn https_jwks_host(body: String) -> String {
                         Ok(n) => request.extend_from_slice(&buf[..n]),
                     }
                 }
+                served.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let response = format!(
                     "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                     body.len()
@@ -248,4 +258,65 @@ async fn an_issuers_keys_are_fetched_over_https_with_the_certificate_checked() {
         .await
         .unwrap_err()
         .contains("https"));
+}
+
+#[tokio::test]
+async fn forged_tokens_cannot_make_the_server_fetch_an_issuers_keys_more_than_once_a_minute() {
+    use coplan::auth::external::REFETCH_INTERVAL_SECONDS;
+    use coplan::auth::fetch::JwksFetcher;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let server = Server::start(coplan::testing::Backend::Sqlite).await;
+    // The issuer publishes only its ES384 key; tokens signed with the RS384 key are not its.
+    let jwks = std::fs::read_to_string(format!(
+        "{}/tests/fixtures/smart-example-jwks-ES384.public.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("jwks");
+    let served = Arc::new(AtomicUsize::new(0));
+    let url = https_jwks_host_counting(jwks, served.clone()).await;
+    let config = ConfigLayer::from_toml(&format!(
+        "[[trusted_issuers]]\nissuer = \"{EHR}\"\njwks_uri = \"{url}\"\n\
+         audience = \"https://coplan.example/fhir\"\nalgorithms = [\"RS384\", \"ES384\"]\n"
+    ))
+    .expect("toml")
+    .resolve()
+    .expect("config");
+    let ca = format!("{}/tests/fixtures/tls/ca.pem", env!("CARGO_MANIFEST_DIR"));
+    let fetcher =
+        Arc::new(JwksFetcher::new(Some(std::path::Path::new(&ca)), false).expect("fetcher"));
+    let issuer = ExternalIssuer::load(
+        config.trusted_issuers[0].clone(),
+        "https://coplan.example/fhir",
+        fetcher,
+    )
+    .await
+    .expect("keys load");
+    assert_eq!(served.load(Ordering::SeqCst), 1, "loaded once");
+    let verifiers = Verifiers::new(server.auth.clone(), vec![issuer], server.clock.clone());
+    let now = server.clock.unix();
+    let forged = |n: i64| {
+        sign(
+            &json!({"iss": EHR, "aud": "https://coplan.example/fhir", "sub": "u-1",
+                    "exp": now + 600 + n, "scp": "patient/*.rs"}),
+            "RS384",
+        )
+    };
+    for n in 0..5 {
+        let refused = verifiers.verify(&forged(n)).await.unwrap_err();
+        assert!(refused.0.contains("rejected"), "{refused}");
+        assert!(
+            !refused.0.contains(&url),
+            "no fetch detail in the answer: {refused}"
+        );
+    }
+    assert_eq!(
+        served.load(Ordering::SeqCst),
+        2,
+        "one fetch again, not five"
+    );
+    server.clock.advance(REFETCH_INTERVAL_SECONDS);
+    verifiers.verify(&forged(9)).await.unwrap_err();
+    assert_eq!(served.load(Ordering::SeqCst), 3, "again after a minute");
+    server.stop().await;
 }

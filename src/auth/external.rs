@@ -26,7 +26,14 @@ pub struct ExternalIssuer {
     keys: RwLock<JwkSet>,
     fhir_base_url: String,
     fetcher: Arc<JwksFetcher>,
+    /// When the key set was last fetched again for an unknown key (seconds): one request at a
+    /// time, at most every [`REFETCH_INTERVAL_SECONDS`], so forged tokens cannot make this
+    /// server hammer the issuer.
+    last_refetch: tokio::sync::Mutex<Option<i64>>,
 }
+
+/// The least time between two fetches of an issuer's key set for an unknown key.
+pub const REFETCH_INTERVAL_SECONDS: i64 = 60;
 
 fn algorithm(name: &str) -> Option<Algorithm> {
     match name {
@@ -79,6 +86,7 @@ impl ExternalIssuer {
             fhir_base_url: fhir_base_url.to_string(),
             fetcher,
             config,
+            last_refetch: tokio::sync::Mutex::new(None),
         };
         issuer.refresh_keys().await?;
         Ok(issuer)
@@ -107,6 +115,25 @@ impl ExternalIssuer {
             *keys = set;
         }
         Ok(())
+    }
+
+    /// Fetch the key set again after a token was signed by a key it does not hold (the issuer
+    /// may have rotated), unless that was tried less than [`REFETCH_INTERVAL_SECONDS`] ago;
+    /// concurrent callers wait for one fetch. Whether the keys may have changed. A failure is
+    /// logged; the caller's token is then simply not accepted.
+    async fn refetch_keys(&self, now: i64) -> bool {
+        let mut last = self.last_refetch.lock().await;
+        if last.is_some_and(|at| now - at < REFETCH_INTERVAL_SECONDS) {
+            return false;
+        }
+        *last = Some(now);
+        match self.refresh_keys().await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not fetch a trusted issuer's keys again");
+                false
+            }
+        }
     }
 
     fn claim<'a>(claims: &'a Value, mapped: &Option<String>, default: &str) -> &'a Value {
@@ -239,9 +266,12 @@ impl BearerVerifier for Verifiers {
         }
         let result = match issuer.verify(token, now) {
             Err(e) if e.0.contains("rejected") && issuer.config.jwks_uri.is_some() => {
-                // The issuer may have rotated its keys: fetch them again once.
-                issuer.refresh_keys().await.map_err(InvalidToken)?;
-                issuer.verify(token, now)
+                // The issuer may have rotated its keys: fetch them again (rate-limited).
+                if issuer.refetch_keys(now).await {
+                    issuer.verify(token, now)
+                } else {
+                    Err(e)
+                }
             }
             other => other,
         };

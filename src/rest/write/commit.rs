@@ -75,7 +75,7 @@ impl FhirService {
         &self,
         access: &Access,
         mut intent: Intent,
-        rule: Option<Rule>,
+        mut rule: Option<Rule>,
     ) -> FhirResult<Option<PreparedWrite>> {
         let mints_ids = intent.fresh;
         let no_pending = HashSet::new();
@@ -83,9 +83,18 @@ impl FhirService {
             backoff(attempt).await;
             if mints_ids {
                 intent.id = self.ids.new_id();
-            } else if let (true, Some(rule)) = (attempt > 0, &rule) {
-                // After a lost race the resource may have moved out of the caller's reach.
-                self.check_visible(rule, &intent.resource_type, &intent.id)
+            } else if attempt > 0 {
+                // After a lost race the resource may have moved out of the caller's reach, or
+                // come into or gone out of existence (a PUT needs create or update permission
+                // for what is there now): decide again.
+                rule = self
+                    .authorize(
+                        access,
+                        &intent.resource_type,
+                        &intent.id,
+                        intent.change.method(),
+                        false,
+                    )
                     .await?;
             }
             let now_us = self.now_us();
