@@ -44,6 +44,22 @@ impl AppState {
         }
     }
 
+    /// The same state writing no Provenance: bulk loads only (`coplan seed`). Says so on
+    /// stderr; must be called before the state is shared.
+    pub fn without_provenance(mut self) -> Self {
+        match Arc::get_mut(&mut self.fhir) {
+            Some(fhir) => {
+                fhir.hooks
+                    .retain(|h| h.name() != crate::rest::PROVENANCE_HOOK);
+                eprintln!(
+                    "*** bulk load: these writes record NO Provenance (the HTTP API always does) ***"
+                );
+            }
+            None => tracing::error!("the service is shared already; Provenance stays on"),
+        }
+        self
+    }
+
     /// The same state with the built-in authorization server's routes served by `auth`.
     pub fn with_auth_server(mut self, auth: Arc<AuthServer>) -> Self {
         self.auth = Some(auth);

@@ -261,7 +261,10 @@ async fn seed_database(
     seed: u64,
     concurrency: usize,
 ) -> Result<(), String> {
-    let state = AppState::open(config).await.map_err(|e| e.to_string())?;
+    let state = AppState::open(config)
+        .await
+        .map_err(|e| e.to_string())?
+        .without_provenance();
     let started = std::time::Instant::now();
     let progress = move |done: u64, resources: u64| {
         let secs = started.elapsed().as_secs_f64();

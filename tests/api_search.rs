@@ -346,14 +346,24 @@ async fn includes_and_revincludes() {
             .get("/fhir/CarePlan?_id=cp1&_include=CarePlan:goal&_include=CarePlan:subject&_revinclude=QuestionnaireResponse:based-on&_revinclude=Provenance:target")
             .await
             .json();
-        assert_eq!(by_mode(&everything, "include"), ["Goal/g1", "Patient/p1", "Provenance/prov1", "QuestionnaireResponse/qr1"]);
+        // The client's Provenance of the plan, and the one the server recorded when it was written.
+        let recorded = coplan::rest::provenance::provenance_id(&coplan::rest::provenance::Target {
+            resource_type: "CarePlan".into(),
+            id: "cp1".into(),
+            version_id: 1,
+            activity: coplan::rest::provenance::Activity::Create,
+        });
+        let mut expected = vec!["Goal/g1".to_string(), "Patient/p1".into(), format!("Provenance/{recorded}"), "Provenance/prov1".into(), "QuestionnaireResponse/qr1".into()];
+        expected.sort();
+        assert_eq!(by_mode(&everything, "include"), expected);
         let star = app.get("/fhir/CarePlan?_id=cp1&_include=*").await.json();
         assert_eq!(by_mode(&star, "include"), ["Goal/g1", "Patient/p1"]);
         // Everything that references the plan, whatever its type and parameter.
         let rev_star = app.get("/fhir/CarePlan?_id=cp1&_revinclude=*").await.json();
-        assert_eq!(by_mode(&rev_star, "include"), ["Provenance/prov1", "QuestionnaireResponse/qr1"]);
+        let recorded = format!("Provenance/{recorded}");
+        assert_eq!(by_mode(&rev_star, "include"), [recorded.as_str(), "Provenance/prov1", "QuestionnaireResponse/qr1"]);
         let rev_type_star = app.get("/fhir/CarePlan?_id=cp1&_revinclude=Provenance:*").await.json();
-        assert_eq!(by_mode(&rev_type_star, "include"), ["Provenance/prov1"]);
+        assert_eq!(by_mode(&rev_type_star, "include"), [recorded.as_str(), "Provenance/prov1"]);
         let iterate = app
             .get("/fhir/QuestionnaireResponse?_id=qr1&_include=QuestionnaireResponse:based-on&_include:iterate=CarePlan:goal")
             .await

@@ -112,7 +112,11 @@ async fn operations_are_routed_at_every_level_with_parameters_in() {
 
         let got = app.get("/fhir/Patient/op1/$everything").await;
         assert_eq!(got.status, StatusCode::OK, "{}", got.text());
-        assert_eq!(got.json()["entry"].as_array().map_or(0, Vec::len), 3);
+        // The patient, the goals, the Provenance of each write and the Device they name.
+        let mut types: Vec<String> = got.json()["entry"].as_array().unwrap().iter()
+            .map(|e| e["resource"]["resourceType"].as_str().unwrap().to_string()).collect();
+        types.sort();
+        assert_eq!(types, ["Device", "Goal", "Goal", "Patient", "Provenance", "Provenance", "Provenance"]);
 
         let fhir = [("content-type", "application/fhir+json")];
         let parameters = serde_json::json!({"resourceType": "Parameters", "parameter": [

@@ -94,7 +94,7 @@ fn with_recorder(mut app: TestApp) -> (TestApp, Arc<Recorder>) {
     Arc::get_mut(&mut app.state.fhir)
         .expect("the service is not shared yet")
         .hooks
-        .push(recorder.clone());
+        .insert(0, recorder.clone());
     (app, recorder)
 }
 

@@ -8,6 +8,7 @@ use super::headers::{handling_strict, if_match, if_none_match, return_preference
 use super::negotiate::{response_format, Format};
 use crate::app::AppState;
 use crate::error::FhirResult;
+use crate::rest::provenance::SuppliedProvenance;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::HeaderMap;
@@ -93,5 +94,23 @@ impl FhirRequest {
     /// A header's value as text, if present and visible ASCII.
     pub fn header(&self, name: &str) -> Option<&str> {
         super::headers::header_text(&self.headers, name)
+    }
+
+    /// What the client adds to the Provenance of its write (`X-Provenance`, R4 http.html); a
+    /// malformed one is a 400 where a write reads it.
+    pub fn supplied_provenance(&self) -> FhirResult<Option<SuppliedProvenance>> {
+        match self.headers.get("x-provenance") {
+            None => Ok(None),
+            Some(value) => {
+                let text = value.to_str().map_err(|_| {
+                    crate::error::FhirError::new(
+                        crate::error::ErrorKind::BadRequest,
+                        "invalid",
+                        "X-Provenance must be JSON in visible ASCII",
+                    )
+                })?;
+                SuppliedProvenance::parse(text).map(Some)
+            }
+        }
     }
 }

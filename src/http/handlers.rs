@@ -11,6 +11,7 @@ use super::response::{
 use crate::app::AppState;
 use crate::error::{ErrorKind, FhirError, FhirResult};
 use crate::policy::Access;
+use crate::rest::provenance::SuppliedProvenance;
 use crate::rest::search::SearchInput;
 use crate::rest::{
     capability_statement, create_criteria, ConditionalCreate, DeleteOutcome, HistoryParams, Level,
@@ -38,6 +39,22 @@ where
         Ok(response) => response,
         Err(e) => error_response(&e, format),
     }
+}
+
+/// [`respond`] for a write: the client's `X-Provenance` goes with it to the write pipeline.
+async fn respond_write<F, Fut>(
+    negotiated: FhirResult<Format>,
+    supplied: FhirResult<Option<SuppliedProvenance>>,
+    work: F,
+) -> Response
+where
+    F: FnOnce(Format) -> Fut,
+    Fut: std::future::Future<Output = FhirResult<Response>>,
+{
+    respond(negotiated, |format| async move {
+        crate::rest::provenance::with_supplied(supplied?, work(format)).await
+    })
+    .await
 }
 
 /// Read the body within the configured limit and parse it as a FHIR resource (JSON or XML).
@@ -185,26 +202,30 @@ pub async fn create(
         let at = (Level::System, None, None, resource_type);
         return run_operation(state, access, at, req, Some(body)).await;
     }
-    respond(req.format.clone(), |format| async move {
-        crate::rest::check_known_type(&resource_type)?;
-        let condition = create_criteria(req.header("if-none-exist"), req.query.iter())?;
-        let value = resource_body(&state, &req.headers, body).await?;
-        let (status, resource) = match condition {
-            Some(condition) => match state
-                .fhir
-                .create_if_none_exist(&access, &resource_type, value, &condition)
-                .await?
-            {
-                ConditionalCreate::Created(created) => (StatusCode::CREATED, created),
-                ConditionalCreate::Existing(existing) => (StatusCode::OK, existing),
-            },
-            None => (
-                StatusCode::CREATED,
-                state.fhir.create(&access, &resource_type, value).await?,
-            ),
-        };
-        Ok(write_response(&state, req.prefer, format, status, resource))
-    })
+    respond_write(
+        req.format.clone(),
+        req.supplied_provenance(),
+        |format| async move {
+            crate::rest::check_known_type(&resource_type)?;
+            let condition = create_criteria(req.header("if-none-exist"), req.query.iter())?;
+            let value = resource_body(&state, &req.headers, body).await?;
+            let (status, resource) = match condition {
+                Some(condition) => match state
+                    .fhir
+                    .create_if_none_exist(&access, &resource_type, value, &condition)
+                    .await?
+                {
+                    ConditionalCreate::Created(created) => (StatusCode::CREATED, created),
+                    ConditionalCreate::Existing(existing) => (StatusCode::OK, existing),
+                },
+                None => (
+                    StatusCode::CREATED,
+                    state.fhir.create(&access, &resource_type, value).await?,
+                ),
+            };
+            Ok(write_response(&state, req.prefer, format, status, resource))
+        },
+    )
     .await
 }
 
@@ -215,11 +236,15 @@ pub async fn bundle(
     req: FhirRequest,
     body: Body,
 ) -> Response {
-    respond(req.format.clone(), |format| async move {
-        let value = resource_body(&state, &req.headers, body).await?;
-        let response = state.fhir.process_bundle(&access, value).await?;
-        Ok(body_response(StatusCode::OK, format, response))
-    })
+    respond_write(
+        req.format.clone(),
+        req.supplied_provenance(),
+        |format| async move {
+            let value = resource_body(&state, &req.headers, body).await?;
+            let response = state.fhir.process_bundle(&access, value).await?;
+            Ok(body_response(StatusCode::OK, format, response))
+        },
+    )
     .await
 }
 
@@ -231,16 +256,20 @@ pub async fn conditional_update(
     req: FhirRequest,
     body: Body,
 ) -> Response {
-    respond(req.format.clone(), |format| async move {
-        crate::rest::check_known_type(&resource_type)?;
-        let if_match = req.if_match.clone()?;
-        let value = resource_body(&state, &req.headers, body).await?;
-        let outcome = state
-            .fhir
-            .update_where(&access, &resource_type, &req.query.raw, value, if_match)
-            .await?;
-        Ok(update_response(&state, req.prefer, format, outcome))
-    })
+    respond_write(
+        req.format.clone(),
+        req.supplied_provenance(),
+        |format| async move {
+            crate::rest::check_known_type(&resource_type)?;
+            let if_match = req.if_match.clone()?;
+            let value = resource_body(&state, &req.headers, body).await?;
+            let outcome = state
+                .fhir
+                .update_where(&access, &resource_type, &req.query.raw, value, if_match)
+                .await?;
+            Ok(update_response(&state, req.prefer, format, outcome))
+        },
+    )
     .await
 }
 
@@ -251,21 +280,25 @@ pub async fn conditional_delete(
     Path(resource_type): Path<String>,
     req: FhirRequest,
 ) -> Response {
-    respond(req.format.clone(), |format| async move {
-        let if_match = req.if_match.clone()?;
-        let deleted = state
-            .fhir
-            .delete_where(&access, &resource_type, &req.query.raw, if_match)
-            .await?;
-        Ok(match req.prefer {
-            ReturnPreference::OperationOutcome => information_outcome(
-                StatusCode::OK,
-                format,
-                format!("{deleted} {resource_type} resource(s) deleted"),
-            ),
-            _ => empty_response(StatusCode::NO_CONTENT),
-        })
-    })
+    respond_write(
+        req.format.clone(),
+        req.supplied_provenance(),
+        |format| async move {
+            let if_match = req.if_match.clone()?;
+            let deleted = state
+                .fhir
+                .delete_where(&access, &resource_type, &req.query.raw, if_match)
+                .await?;
+            Ok(match req.prefer {
+                ReturnPreference::OperationOutcome => information_outcome(
+                    StatusCode::OK,
+                    format,
+                    format!("{deleted} {resource_type} resource(s) deleted"),
+                ),
+                _ => empty_response(StatusCode::NO_CONTENT),
+            })
+        },
+    )
     .await
 }
 
@@ -276,16 +309,20 @@ pub async fn update(
     req: FhirRequest,
     body: Body,
 ) -> Response {
-    respond(req.format.clone(), |format| async move {
-        crate::rest::check_known_type(&resource_type)?;
-        let if_match = req.if_match.clone()?;
-        let value = resource_body(&state, &req.headers, body).await?;
-        let outcome = state
-            .fhir
-            .update(&access, &resource_type, &id, value, if_match)
-            .await?;
-        Ok(update_response(&state, req.prefer, format, outcome))
-    })
+    respond_write(
+        req.format.clone(),
+        req.supplied_provenance(),
+        |format| async move {
+            crate::rest::check_known_type(&resource_type)?;
+            let if_match = req.if_match.clone()?;
+            let value = resource_body(&state, &req.headers, body).await?;
+            let outcome = state
+                .fhir
+                .update(&access, &resource_type, &id, value, if_match)
+                .await?;
+            Ok(update_response(&state, req.prefer, format, outcome))
+        },
+    )
     .await
 }
 
@@ -296,30 +333,34 @@ pub async fn patch(
     req: FhirRequest,
     body: Body,
 ) -> Response {
-    respond(req.format.clone(), |format| async move {
-        crate::rest::check_known_type(&resource_type)?;
-        if !is_json_patch(req.header("content-type")) {
-            return Err(FhirError::new(
-                ErrorKind::UnsupportedMediaType,
-                "not-supported",
-                "PATCH takes a JSON Patch document (Content-Type: application/json-patch+json)",
-            ));
-        }
-        let if_match = req.if_match.clone()?;
-        let bytes = read_body(&state, body).await?;
-        let patch = crate::validate::parse_json(&bytes)?;
-        let patched = state
-            .fhir
-            .patch(&access, &resource_type, &id, patch, if_match)
-            .await?;
-        Ok(write_response(
-            &state,
-            req.prefer,
-            format,
-            StatusCode::OK,
-            patched,
-        ))
-    })
+    respond_write(
+        req.format.clone(),
+        req.supplied_provenance(),
+        |format| async move {
+            crate::rest::check_known_type(&resource_type)?;
+            if !is_json_patch(req.header("content-type")) {
+                return Err(FhirError::new(
+                    ErrorKind::UnsupportedMediaType,
+                    "not-supported",
+                    "PATCH takes a JSON Patch document (Content-Type: application/json-patch+json)",
+                ));
+            }
+            let if_match = req.if_match.clone()?;
+            let bytes = read_body(&state, body).await?;
+            let patch = crate::validate::parse_json(&bytes)?;
+            let patched = state
+                .fhir
+                .patch(&access, &resource_type, &id, patch, if_match)
+                .await?;
+            Ok(write_response(
+                &state,
+                req.prefer,
+                format,
+                StatusCode::OK,
+                patched,
+            ))
+        },
+    )
     .await
 }
 
@@ -329,37 +370,41 @@ pub async fn delete(
     Path((resource_type, id)): Path<(String, String)>,
     req: FhirRequest,
 ) -> Response {
-    respond(req.format.clone(), |format| async move {
-        let if_match = req.if_match.clone()?;
-        let outcome = state
-            .fhir
-            .delete(&access, &resource_type, &id, if_match)
-            .await?;
-        let (diagnostics, version) = match outcome {
-            DeleteOutcome::Deleted { version_id } => (
-                format!("{resource_type}/{id} deleted (version {version_id})"),
-                Some(version_id),
-            ),
-            DeleteOutcome::NothingToDelete => (
-                format!(
-                    "{resource_type}/{id} does not exist or was already deleted; nothing to do"
+    respond_write(
+        req.format.clone(),
+        req.supplied_provenance(),
+        |format| async move {
+            let if_match = req.if_match.clone()?;
+            let outcome = state
+                .fhir
+                .delete(&access, &resource_type, &id, if_match)
+                .await?;
+            let (diagnostics, version) = match outcome {
+                DeleteOutcome::Deleted { version_id } => (
+                    format!("{resource_type}/{id} deleted (version {version_id})"),
+                    Some(version_id),
                 ),
-                None,
-            ),
-        };
-        let mut response = match req.prefer {
-            ReturnPreference::OperationOutcome => {
-                information_outcome(StatusCode::OK, format, diagnostics)
+                DeleteOutcome::NothingToDelete => (
+                    format!(
+                        "{resource_type}/{id} does not exist or was already deleted; nothing to do"
+                    ),
+                    None,
+                ),
+            };
+            let mut response = match req.prefer {
+                ReturnPreference::OperationOutcome => {
+                    information_outcome(StatusCode::OK, format, diagnostics)
+                }
+                _ => empty_response(StatusCode::NO_CONTENT),
+            };
+            if let Some(v) = version {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::ETAG, super::response::etag(v));
             }
-            _ => empty_response(StatusCode::NO_CONTENT),
-        };
-        if let Some(v) = version {
-            response
-                .headers_mut()
-                .insert(axum::http::header::ETAG, super::response::etag(v));
-        }
-        Ok(response)
-    })
+            Ok(response)
+        },
+    )
     .await
 }
 

@@ -17,6 +17,17 @@ pub const TYPE_INTERACTIONS: &[&str] = &[
     "search-type",
 ];
 
+/// Provenance records what happened: created (by the server with every write, or by a
+/// client), never changed or deleted (`rest/write/record_provenance.rs`).
+const PROVENANCE_INTERACTIONS: &[&str] = &[
+    "read",
+    "vread",
+    "history-instance",
+    "history-type",
+    "create",
+    "search-type",
+];
+
 /// Interactions offered at the system level.
 pub const SYSTEM_INTERACTIONS: &[&str] = &["transaction", "batch", "history-system"];
 
@@ -53,10 +64,15 @@ pub fn capability_statement(base_url: &str, resource_types: &[&str]) -> Value {
     let resources: Vec<Value> = resource_types
         .iter()
         .map(|rt| {
+            let interactions = if *rt == "Provenance" {
+                PROVENANCE_INTERACTIONS
+            } else {
+                TYPE_INTERACTIONS
+            };
             let mut resource = json!({
                 "type": rt,
                 "profile": format!("http://hl7.org/fhir/StructureDefinition/{rt}"),
-                "interaction": TYPE_INTERACTIONS.iter().map(|i| json!({"code": i})).collect::<Vec<_>>(),
+                "interaction": interactions.iter().map(|i| json!({"code": i})).collect::<Vec<_>>(),
                 "versioning": "versioned-update",
                 "readHistory": true,
                 "updateCreate": true,
@@ -71,6 +87,11 @@ pub fn capability_statement(base_url: &str, resource_types: &[&str]) -> Value {
                 .collect();
             if !operations.is_empty() {
                 resource["operation"] = Value::Array(operations);
+            }
+            if *rt == "Provenance" {
+                resource["updateCreate"] = json!(false);
+                resource["conditionalUpdate"] = json!(false);
+                resource["conditionalDelete"] = json!("not-supported");
             }
             resource
         })

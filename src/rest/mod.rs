@@ -12,6 +12,7 @@ mod keyed_lock;
 mod membership;
 mod meta;
 pub mod operations;
+pub mod provenance;
 mod reach;
 mod read;
 mod reindex;
@@ -28,6 +29,7 @@ pub use membership::MembershipCache;
 pub use operations::{EverythingParams, Level, OperationCall, OperationInput};
 pub use transaction::MAX_BUNDLE_ENTRIES;
 pub(crate) use write::default_hooks as default_write_hooks;
+pub use write::PROVENANCE_HOOK;
 pub use write::{parse_etag, DeleteOutcome, PreparedWrite, UpdateOutcome, WriteContext, WriteHook};
 
 use crate::clock::{Clock, IdGenerator};
@@ -66,6 +68,24 @@ pub struct FhirService {
     pub conditional_locks: keyed_lock::KeyedLocks,
     /// The write pipeline's hooks, in the order they run (`rest/write/hooks.rs`).
     pub hooks: Vec<Arc<dyn WriteHook>>,
+    /// Devices known to exist (the apps Provenance names as transmitter).
+    known_devices: KnownDevices,
+}
+
+/// Ids of Device resources known to exist, so recording a Provenance costs no lookup.
+#[derive(Default)]
+struct KnownDevices(std::sync::Mutex<std::collections::HashSet<String>>);
+
+impl KnownDevices {
+    fn contains(&self, id: &str) -> bool {
+        self.0.lock().is_ok_and(|known| known.contains(id))
+    }
+
+    fn insert(&self, id: &str) {
+        if let Ok(mut known) = self.0.lock() {
+            known.insert(id.to_string());
+        }
+    }
 }
 
 /// How many times a write without `If-Match` is retried when a concurrent writer got there
@@ -107,6 +127,7 @@ impl FhirService {
             membership: Default::default(),
             conditional_locks: Default::default(),
             hooks: default_write_hooks(),
+            known_devices: Default::default(),
         }
     }
 

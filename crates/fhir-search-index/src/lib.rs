@@ -39,7 +39,7 @@ mod registry;
 pub use extract::{extract, parse_reference, ExtractError, ExtractOptions, IndexEntry, IndexValue};
 pub use fhir_primitives::ParamType;
 pub use normalize::normalize_string;
-pub use registry::{Component, Registry, SearchParam};
+pub use registry::{Component, Registry, SearchParam, PROVENANCE_PATIENT_EXTENSION};
 
 /// Every (resource type, parameter code) whose registry expression does not compile,
 /// with the reason; `Err` if the FHIRPath engine itself cannot start. For tests and

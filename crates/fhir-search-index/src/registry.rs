@@ -138,6 +138,21 @@ fn branch_applies(branch: &str, resource_type: &str) -> bool {
         || starts_with_type("DomainResource")
 }
 
+/// The extension with which Coplan's Provenance names the patients whose records its targets
+/// are in (R4's `Provenance.target.where(resolve() is Patient)` finds only changes to a Patient
+/// resource itself).
+pub const PROVENANCE_PATIENT_EXTENSION: &str =
+    "http://coplan.dev/fhir/StructureDefinition/provenance-patient";
+
+/// Branches this server adds to an R4 expression: Provenance `patient` also reads
+/// [`PROVENANCE_PATIENT_EXTENSION`], so a Provenance is in the Patient compartments of the
+/// records it describes, and whoever may read a patient's plan may read who changed it.
+fn server_branch(resource_type: &str, code: &str) -> Option<String> {
+    (resource_type == "Provenance" && code == "patient").then(|| {
+        format!("Provenance.extension.where(url = '{PROVENANCE_PATIENT_EXTENSION}').valueReference")
+    })
+}
+
 impl Registry {
     /// The process-wide registry, parsed on first use.
     pub fn get() -> &'static Registry {
@@ -204,6 +219,7 @@ impl Registry {
                             _ => b.to_string(),
                         })
                         .filter(|b| branch_applies(b, base))
+                        .chain(server_branch(base, &p.code))
                         .collect::<Vec<_>>()
                         .join(" | "),
                     None => String::new(),

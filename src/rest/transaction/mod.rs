@@ -391,11 +391,7 @@ impl FhirService {
             }
             results.insert(e.index, answer);
         }
-        let cx = WriteContext {
-            access,
-            now_us: now,
-            transaction: true,
-        };
+        let cx = WriteContext::new(access, now, true);
         match self.commit_prepared(&cx, &writes).await {
             Ok(_) => {}
             Err(CommitError::Conflict { resource_type, id }) => {

@@ -104,11 +104,7 @@ impl FhirService {
             else {
                 return Ok(None);
             };
-            let cx = WriteContext {
-                access,
-                now_us,
-                transaction: false,
-            };
+            let cx = WriteContext::new(access, now_us, false);
             match self
                 .commit_prepared(&cx, std::slice::from_ref(&prepared))
                 .await

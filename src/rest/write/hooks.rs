@@ -8,6 +8,7 @@
 use super::PreparedWrite;
 use crate::error::FhirResult;
 use crate::policy::Access;
+use crate::rest::provenance::SuppliedProvenance;
 use crate::rest::FhirService;
 use crate::store::CommitBatch;
 use async_trait::async_trait;
@@ -21,6 +22,20 @@ pub struct WriteContext<'a> {
     pub now_us: i64,
     /// The writes are the entries of one transaction Bundle, committed together.
     pub transaction: bool,
+    /// What the client added to the Provenance of its write (`X-Provenance`).
+    pub supplied: Option<Arc<SuppliedProvenance>>,
+}
+
+impl<'a> WriteContext<'a> {
+    /// The context of a commit by `access` at `now_us`, with the request's `X-Provenance`.
+    pub fn new(access: &'a Access, now_us: i64, transaction: bool) -> Self {
+        WriteContext {
+            access,
+            now_us,
+            transaction,
+            supplied: crate::rest::provenance::supplied(),
+        }
+    }
 }
 
 /// A rule or side effect of writing, run inside the write pipeline.
@@ -46,9 +61,13 @@ pub trait WriteHook: Send + Sync {
     fn after_commit(&self, _service: &FhirService, _cx: &WriteContext<'_>, _batch: &CommitBatch) {}
 }
 
-/// The hooks every server runs, in order.
+/// The hooks every server runs, in order. Recording Provenance comes last among the steps
+/// before the commit: rules that may refuse a write run before it (insert them ahead of it).
 pub(crate) fn default_hooks() -> Vec<Arc<dyn WriteHook>> {
-    vec![Arc::new(RememberMembership)]
+    vec![
+        Arc::new(super::record_provenance::RecordProvenance),
+        Arc::new(RememberMembership),
+    ]
 }
 
 /// Remembers the compartments of every version a commit stored (`rest/membership.rs`), so a

@@ -23,12 +23,14 @@ mod authorize;
 mod commit;
 mod hooks;
 mod prepare;
+mod record_provenance;
 
 pub(crate) use commit::CommitError;
 pub(crate) use hooks::default_hooks;
 pub use hooks::{WriteContext, WriteHook};
 pub use prepare::PreparedWrite;
 pub(crate) use prepare::{Change, Intent};
+pub use record_provenance::NAME as PROVENANCE_HOOK;
 
 use super::read::parse_version;
 use super::{check_known_type, FhirService, VersionedResource};

@@ -1,0 +1,178 @@
+//! The write pipeline's Provenance hook (issue "The shared care plan" §1; R4 provenance.html,
+//! US Core Provenance): every commit — a plain, conditional or patch write, a delete, each
+//! batch entry, a whole transaction — stores one Provenance in the same atomic batch, so a
+//! change never exists without its record and a failed write leaves none. What it says is
+//! built by `rest/provenance.rs`; this file gathers the commit's targets and the patients they
+//! belong to, makes sure the app's Device exists, and adds the Provenance version.
+//!
+//! Provenance itself is immutable: [`refuse_changes`] turns away update, patch and delete.
+
+use super::hooks::{WriteContext, WriteHook};
+use super::PreparedWrite;
+use crate::error::{ErrorKind, FhirError, FhirResult};
+use crate::rest::membership::patients_in;
+use crate::rest::meta::stamp;
+use crate::rest::provenance::{
+    self, provenance_id, Activity, Attribution, Target, SERVER_DEVICE_ID,
+};
+use crate::rest::FhirService;
+use crate::store::{CommitBatch, Expected, StoreError, VersionWrite, WriteMethod};
+use crate::validate::{check_resource, check_structure};
+use async_trait::async_trait;
+use serde_json::Value;
+
+/// Records who changed what, in the commit that changes it.
+pub(crate) struct RecordProvenance;
+
+/// The name of the hook (and of the rule that keeps Provenance immutable).
+pub const NAME: &str = "provenance";
+
+#[async_trait]
+impl WriteHook for RecordProvenance {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    async fn before_commit(
+        &self,
+        service: &FhirService,
+        cx: &WriteContext<'_>,
+        writes: &[PreparedWrite],
+        batch: &mut CommitBatch,
+    ) -> FhirResult<()> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let mut targets = Vec::with_capacity(writes.len());
+        let mut patients: Vec<String> = Vec::new();
+        for w in writes {
+            let v = &w.version;
+            let activity = match v.method {
+                WriteMethod::Delete => Activity::Delete,
+                _ if w.created => Activity::Create,
+                _ => Activity::Update,
+            };
+            targets.push(Target {
+                resource_type: v.resource_type.clone(),
+                id: v.id.clone(),
+                version_id: v.version_id,
+                activity,
+            });
+            let touched = match (&v.body, &w.current) {
+                (Some(_), _) => patients_in(&v.resource_type, &v.id, &v.index),
+                // A deletion touches the records the deleted version was in.
+                (None, Some(current)) => match &current.body {
+                    Some(body) => service
+                        .patients_of(&v.resource_type, &v.id, current.version_id, body)?
+                        .to_vec(),
+                    None => Vec::new(),
+                },
+                (None, None) => Vec::new(),
+            };
+            for p in touched {
+                if !patients.contains(&p) {
+                    patients.push(p);
+                }
+            }
+        }
+        let who = Attribution::of(cx.access, &patients);
+        service.ensure_device(&who, cx.now_us).await?;
+        let record =
+            provenance::record(&who, &targets, &patients, cx.now_us, cx.supplied.as_deref())?;
+        let id = provenance_id(&targets[0]);
+        batch
+            .versions
+            .push(service.server_version("Provenance", &id, record, cx.now_us)?);
+        Ok(())
+    }
+}
+
+/// Provenance is a record of what happened: once it exists it is never updated, patched or
+/// deleted through the API (405). (A client may still create one, by POST or by PUT to a new
+/// id.)
+pub(crate) fn refuse_changes(resource_type: &str, exists: bool) -> FhirResult<()> {
+    if resource_type == "Provenance" && exists {
+        return Err(FhirError::new(
+            ErrorKind::MethodNotAllowed,
+            "not-supported",
+            "Provenance records what happened and cannot be changed or deleted",
+        ));
+    }
+    Ok(())
+}
+
+impl FhirService {
+    /// Version 1 of a resource the server writes itself (a Provenance, a Device): checked,
+    /// indexed and stamped like any other.
+    pub(crate) fn server_version(
+        &self,
+        resource_type: &str,
+        id: &str,
+        content: Value,
+        now_us: i64,
+    ) -> FhirResult<VersionWrite> {
+        let checked = check_resource(content, resource_type)?;
+        let index = self.search_params.index_rows(checked.value())?;
+        let body = stamp(&checked, id, 1, now_us)?;
+        check_structure(&body, resource_type)?;
+        Ok(VersionWrite {
+            resource_type: resource_type.to_string(),
+            id: id.to_string(),
+            expected: Expected::Absent,
+            version_id: 1,
+            last_updated_us: now_us,
+            method: WriteMethod::Create,
+            body: Some(body),
+            index,
+        })
+    }
+
+    /// Make sure the Device a Provenance names as transmitter exists (created on first use;
+    /// `coplan client add` creates it with the app's name beforehand).
+    pub(crate) async fn ensure_device(&self, who: &Attribution, now_us: i64) -> FhirResult<()> {
+        let Some(id) = who.transmitter.strip_prefix("Device/") else {
+            return Ok(());
+        };
+        if self.known_devices.contains(id) {
+            return Ok(());
+        }
+        if self.store.current("Device", id).await?.is_none() {
+            let name = match &who.client_id {
+                Some(client) => client.clone(),
+                None if id == SERVER_DEVICE_ID => "Coplan (requests without an app)".into(),
+                None => id.to_string(),
+            };
+            let content = provenance::device(who.client_id.as_deref(), &name);
+            self.commit_device(self.server_version("Device", id, content, now_us)?)
+                .await?;
+        }
+        self.known_devices.insert(id);
+        Ok(())
+    }
+
+    /// Create or rename the Device of OAuth client `client_id` (`coplan client add`).
+    pub async fn register_app_device(&self, client_id: &str, name: &str) -> FhirResult<()> {
+        let id = provenance::device_id(client_id);
+        let now_us = self.now_us();
+        let content = provenance::device(Some(client_id), name);
+        let mut version = self.server_version("Device", &id, content.clone(), now_us)?;
+        if let Some(current) = self.store.current("Device", &id).await? {
+            let checked = check_resource(content, "Device")?;
+            version.expected = Expected::Version(current.version_id);
+            version.version_id = current.version_id + 1;
+            version.method = WriteMethod::Update;
+            version.body = Some(stamp(&checked, &id, version.version_id, now_us)?);
+        }
+        self.commit_device(version).await?;
+        self.known_devices.insert(&id);
+        Ok(())
+    }
+
+    /// Store a Device version on its own; another node creating it first is fine.
+    async fn commit_device(&self, version: VersionWrite) -> FhirResult<()> {
+        match self.store.commit(&CommitBatch::of(vec![version])).await {
+            Ok(()) | Err(StoreError::Conflict { .. }) => Ok(()),
+            Err(other) => Err(other.into()),
+        }
+    }
+}
