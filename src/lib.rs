@@ -1,7 +1,7 @@
 //! Coplan: a SMART-on-FHIR R4 server for one jointly owned, personalised care plan per patient.
 //!
-//! The crate is a library (so tests drive the real router) plus a small binary (`main.rs`).
-//! Layers, outermost first: `http` (axum only) → `rest` (FHIR interactions, no HTTP types) →
+//! The crate is a library (so tests drive the real router) plus a small binary (`main.rs`, its
+//! subcommands in `cli/`). Layers, outermost first: `http` (axum only) → `rest` (FHIR interactions, no HTTP types) →
 //! `validate` (checks on write) and `store` (SQLite / PostgreSQL).
 
 pub mod app;

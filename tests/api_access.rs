@@ -617,10 +617,8 @@ async fn user_scopes_follow_care_teams_and_relationships() {
 
 #[tokio::test]
 async fn cors_opens_discovery_to_all_and_the_api_to_registered_origins() {
-    let layer = coplan::config::ConfigLayer {
-        allowed_origins: Some(vec!["https://portal.example.org".into()]),
-        ..Default::default()
-    };
+    let layer = coplan::config::ConfigLayer::default()
+        .set("allowed_origins", ["https://portal.example.org"]);
     let app = TestApp::with_config(coplan::testing::Backend::Sqlite, layer).await;
     let preflight = |origin: &'static str| {
         let app = &app;

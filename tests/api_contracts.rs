@@ -65,10 +65,7 @@ async fn smart_configuration_contract() {
 
 #[tokio::test]
 async fn operation_outcomes_of_the_fhir_api() {
-    let layer = ConfigLayer {
-        max_body_bytes: Some(4096),
-        ..Default::default()
-    };
+    let layer = ConfigLayer::default().set("max_body_bytes", 4096);
     let app = TestApp::with_config(Backend::Sqlite, layer).await;
     let json_type = [("content-type", "application/fhir+json")];
     let post = |path: &'static str, body: &'static str| {

@@ -197,14 +197,8 @@ async fn update_checks_ids() {
 #[tokio::test]
 async fn bodies_over_the_limit_are_413() {
     for backend in backends() {
-        let app = TestApp::with_config(
-            backend,
-            ConfigLayer {
-                max_body_bytes: Some(1024),
-                ..Default::default()
-            },
-        )
-        .await;
+        let app =
+            TestApp::with_config(backend, ConfigLayer::default().set("max_body_bytes", 1024)).await;
         let big = json!({"resourceType":"Patient","name":[{"text": "a".repeat(2000)}]});
         let response = app.post_json("/fhir/Patient", &big).await;
         assert_eq!(response.status, StatusCode::PAYLOAD_TOO_LARGE);

@@ -175,10 +175,7 @@ async fn the_smart_js_client_launches_relaunches_from_its_redirect_page_and_lose
     let app_origin = serve_app(dir.clone()).await;
     let server = Server::start_with(
         coplan::testing::Backend::Sqlite,
-        coplan::config::ConfigLayer {
-            allowed_origins: Some(vec![app_origin.clone()]),
-            ..Default::default()
-        },
+        coplan::config::ConfigLayer::default().set("allowed_origins", [&app_origin]),
     )
     .await;
     server

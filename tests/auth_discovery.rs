@@ -15,12 +15,10 @@ const SNAPSHOT: &str = "conformance/smart-configuration.json";
 
 #[test]
 fn smart_configuration_matches_its_snapshot() {
-    let config = ConfigLayer {
-        base_url: Some("http://coplan.test/fhir".into()),
-        ..Default::default()
-    }
-    .resolve()
-    .expect("config");
+    let config = ConfigLayer::default()
+        .set("base_url", "http://coplan.test/fhir")
+        .resolve()
+        .expect("config");
     let document = discovery::smart_configuration(&AuthSettings::from_config(&config));
     let pretty = serde_json::to_string_pretty(&document).expect("JSON") + "\n";
     let path = format!("{}/{SNAPSHOT}", env!("CARGO_MANIFEST_DIR"));

@@ -447,10 +447,7 @@ async fn organisation_wide_clinicians_may_pick_any_existing_patient() {
     for backend in coplan::testing::backends() {
         let server = Server::start_with(
             backend,
-            coplan::config::ConfigLayer {
-                practitioners_see_all_patients: Some(true),
-                ..Default::default()
-            },
+            coplan::config::ConfigLayer::default().set("practitioners_see_all_patients", true),
         )
         .await;
         for id in ["a1", "b2"] {
@@ -524,11 +521,9 @@ fn visible(html: &str) -> String {
 async fn sign_in_and_consent_speak_plainly_to_a_patient() {
     let server = Server::start_with(
         coplan::testing::Backend::Sqlite,
-        coplan::config::ConfigLayer {
-            offline_access_days: Some(30),
-            operator: Some("Example Health Trust".into()),
-            ..Default::default()
-        },
+        coplan::config::ConfigLayer::default()
+            .set("offline_access_days", 30)
+            .set("operator", "Example Health Trust"),
     )
     .await;
     server

@@ -501,10 +501,7 @@ async fn backend_keys_can_be_registered_by_jwks_uri() {
     assert!(refused.body.contains("https"), "{}", refused.body);
     strict.stop().await;
 
-    let allow_http = coplan::config::ConfigLayer {
-        jwks_allow_http: Some(true),
-        ..Default::default()
-    };
+    let allow_http = coplan::config::ConfigLayer::default().set("jwks_allow_http", true);
     let server = Server::start_with(coplan::testing::Backend::Sqlite, allow_http).await;
     server.register(client).await;
     let token_url = server.auth.settings.token_url.clone();

@@ -129,12 +129,10 @@ mod tests {
 
     #[test]
     fn discovery_documents_agree_and_are_absolute() {
-        let config = ConfigLayer {
-            base_url: Some("https://coplan.example/fhir".into()),
-            ..Default::default()
-        }
-        .resolve()
-        .expect("config");
+        let config = ConfigLayer::default()
+            .set("base_url", "https://coplan.example/fhir")
+            .resolve()
+            .expect("config");
         let s = AuthSettings::from_config(&config);
         let smart = smart_configuration(&s);
         let oidc = openid_configuration(&s);

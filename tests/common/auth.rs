@@ -91,12 +91,12 @@ impl Server {
         let origin = format!("http://{}", listener.local_addr().expect("addr"));
         let fhir = format!("{origin}/fhir");
         let config = extra
-            .overridden_by(ConfigLayer {
-                base_url: Some(fhir.clone()),
-                argon2_memory_kib: Some(64),
-                argon2_iterations: Some(1),
-                ..Default::default()
-            })
+            .overridden_by(
+                ConfigLayer::default()
+                    .set("base_url", &fhir)
+                    .set("argon2_memory_kib", 64)
+                    .set("argon2_iterations", 1),
+            )
             .resolve()
             .expect("config");
         let clock = Arc::new(ManualClock::starting_now());

@@ -65,10 +65,7 @@ impl TestApp {
     pub async fn with_config(backend: Backend, layer: ConfigLayer) -> TestApp {
         let db = TestDatabase::new(backend).await;
         let config = layer
-            .overridden_by(ConfigLayer {
-                base_url: Some(BASE.into()),
-                ..Default::default()
-            })
+            .overridden_by(ConfigLayer::default().set("base_url", BASE))
             .resolve()
             .expect("config");
         let clock = SteppingClock::new(time::macros::datetime!(2026-01-01 00:00:00 UTC), 1_000);

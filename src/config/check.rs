@@ -1,0 +1,75 @@
+//! The last step of resolving: settings derived from others (the database under `data_dir`,
+//! the base URL from `listen`), bounds, and checks that span settings.
+
+use super::{Config, DatabaseUrl, TrustedIssuer};
+
+impl Config {
+    /// Fill in the derived defaults, clamp what has bounds, and refuse what cannot work.
+    pub(crate) fn checked(mut self) -> Result<Config, String> {
+        if self.database_url.is_empty() {
+            self.database_url = DatabaseUrl::sqlite_in(&self.data_dir);
+        }
+        let url = self.database_url.as_str();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres://")
+            || url.starts_with("postgresql://"))
+        {
+            return Err(format!(
+                "database URL must start with sqlite: or postgres://, got {}",
+                self.database_url
+            ));
+        }
+        if self.base_url.trim().is_empty() {
+            self.base_url = format!("http://{}/fhir", self.listen);
+        }
+        self.base_url = self.base_url.trim_end_matches('/').to_string();
+        if !(self.base_url.starts_with("http://") || self.base_url.starts_with("https://")) {
+            return Err(format!(
+                "base URL must be absolute http(s), got {:?}",
+                self.base_url
+            ));
+        }
+        if self.default_page_size == 0 || self.max_page_size < self.default_page_size {
+            return Err("page sizes must satisfy 0 < default_page_size <= max_page_size".into());
+        }
+        self.argon2_memory_kib = self.argon2_memory_kib.max(8);
+        self.argon2_iterations = self.argon2_iterations.max(1);
+        // A day at most: a rotated key is published ahead for max-age plus two reloads.
+        self.key_reload_seconds = self.key_reload_seconds.clamp(1, 86_400);
+        self.jwks_max_age_seconds = self.jwks_max_age_seconds.min(86_400);
+        check_issuers(&self.trusted_issuers, self.jwks_allow_http)?;
+        // SMART leaves the lifetime to the server; a year at most.
+        if !(1..=365).contains(&self.offline_access_days) {
+            return Err(format!(
+                "offline_access_days must be between 1 and 365, got {}",
+                self.offline_access_days
+            ));
+        }
+        self.operator = self
+            .operator
+            .map(|o| o.trim().to_string())
+            .filter(|o| !o.is_empty());
+        Ok(self)
+    }
+}
+
+fn check_issuers(issuers: &[TrustedIssuer], jwks_allow_http: bool) -> Result<(), String> {
+    for issuer in issuers {
+        if issuer.jwks_file.is_some() == issuer.jwks_uri.is_some() {
+            return Err(format!(
+                "trusted issuer {} needs exactly one of jwks_file and jwks_uri",
+                issuer.issuer
+            ));
+        }
+        if let Some(uri) = &issuer.jwks_uri {
+            let https = uri.starts_with("https://");
+            if !(https || (jwks_allow_http && uri.starts_with("http://"))) {
+                return Err(format!(
+                    "trusted issuer {}: jwks_uri {uri:?} must be https:// (plain http only with jwks_allow_http, for tests)",
+                    issuer.issuer
+                ));
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,128 @@
+//! Server configuration, layered: built-in defaults < `coplan.toml` < `COPLAN_*` environment
+//! variables < command-line flags. Every setting is spelled once, in [`Config`]: its name is the
+//! file key, its upper-cased name after `COPLAN_` the environment variable, and its
+//! `Default` the built-in value; [`Flags`] names the few that also have a flag. Secrets
+//! (database passwords) are redacted in `Debug` ([`DatabaseUrl`]).
+
+mod check;
+mod database_url;
+mod env;
+mod flags;
+mod issuers;
+mod layer;
+mod parse;
+#[cfg(test)]
+mod tests;
+
+pub use database_url::{redact_url, DatabaseUrl};
+pub use flags::Flags;
+pub use issuers::{ClaimMapping, TrustedIssuer};
+pub use layer::{load, ConfigLayer};
+
+use serde::{Deserialize, Serialize};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// How logs are written.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// The effective configuration of one server process. A setting's name is its key in
+/// `coplan.toml` and, upper-cased after `COPLAN_`, its environment variable (except
+/// `log_filter`: `COPLAN_LOG`; `trusted_issuers`: file only).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server binds to.
+    #[serde(deserialize_with = "parse::listen")]
+    pub listen: SocketAddr,
+    /// `sqlite://PATH` or `postgres://…`; defaults to an SQLite file under `data_dir`.
+    pub database_url: DatabaseUrl,
+    /// Directory for the embedded database.
+    pub data_dir: PathBuf,
+    /// Public base URL of the FHIR endpoint (used in Location headers and fullUrls); defaults
+    /// to `http://LISTEN/fhir`.
+    pub base_url: String,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Default and maximum page size for history and search.
+    pub default_page_size: u32,
+    pub max_page_size: u32,
+    /// The server's zone as an offset east of UTC, set as `timezone` (`UTC`, `Z` or `±hh:mm`):
+    /// dates without a zone in searches and resources mean that day here (search.html#date).
+    #[serde(rename = "timezone", deserialize_with = "parse::timezone")]
+    pub tz_offset_seconds: i32,
+    pub log_format: LogFormat,
+    /// `tracing` filter directive, e.g. `info` or `coplan=debug` (environment: `COPLAN_LOG`).
+    pub log_filter: String,
+    /// Serve the FHIR API without any access control (local experiments only).
+    pub insecure_no_auth: bool,
+    /// argon2id cost for user passwords: memory in KiB (at least 8) and passes (at least 1).
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    /// How often a node re-reads the token signing keys from the database, in seconds (so a
+    /// rotation by `coplan keys rotate` or another node is seen); 1 to 86 400.
+    pub key_reload_seconds: u32,
+    /// How long clients may cache the JWK Set (`Cache-Control: max-age`), in seconds, at most
+    /// a day. A rotated key is published this long plus two reloads before any node signs
+    /// with it.
+    pub jwks_max_age_seconds: u32,
+    /// Other authorization servers whose access tokens the FHIR API accepts (resource-server
+    /// mode); configuration file only.
+    pub trusted_issuers: Vec<TrustedIssuer>,
+    /// `user/` scopes of a Practitioner reach every patient (an organisation-wide clinician
+    /// role) instead of the patients whose active CareTeam includes them.
+    pub practitioners_see_all_patients: bool,
+    /// Browser origins (`https://app.example.org`) allowed to call the FHIR API and the token
+    /// endpoint (CORS); discovery is open to every origin. A list, or comma-separated text.
+    #[serde(deserialize_with = "parse::origins")]
+    pub allowed_origins: Vec<String>,
+    /// How long an app that was allowed `offline_access` keeps it (its refresh tokens), in
+    /// days: 1 to 365.
+    pub offline_access_days: u32,
+    /// Who runs this service, as patients should read it on the sign-in page ("Example Health
+    /// NHS Trust"); without it the page names the server's host.
+    pub operator: Option<String>,
+    /// Extra trusted root certificates (PEM) for fetching key sets from `jwks_uri`s, beside
+    /// the operating system's (a private CA).
+    pub jwks_ca_file: Option<PathBuf>,
+    /// Also fetch key sets from plain `http://` URLs (tests and local development only).
+    pub jwks_allow_http: bool,
+}
+
+impl Default for Config {
+    /// The built-in defaults. `database_url` and `base_url` are empty here: unset, they are
+    /// derived from `data_dir` and `listen` when the configuration is resolved.
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database_url: DatabaseUrl::default(),
+            data_dir: PathBuf::from("data"),
+            base_url: String::new(),
+            max_body_bytes: 4 * 1024 * 1024,
+            default_page_size: 50,
+            max_page_size: 1000,
+            tz_offset_seconds: 0,
+            log_format: LogFormat::Text,
+            log_filter: "info".to_string(),
+            insecure_no_auth: false,
+            // OWASP's argon2id minimum: 19 MiB, 2 passes.
+            argon2_memory_kib: 19 * 1024,
+            argon2_iterations: 2,
+            key_reload_seconds: 60,
+            jwks_max_age_seconds: 300,
+            trusted_issuers: Vec::new(),
+            practitioners_see_all_patients: false,
+            allowed_origins: Vec::new(),
+            offline_access_days: 90,
+            operator: None,
+            jwks_ca_file: None,
+            jwks_allow_http: false,
+        }
+    }
+}
