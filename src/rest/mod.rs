@@ -28,7 +28,9 @@ pub use membership::MembershipCache;
 pub use operations::{EverythingParams, Level, OperationCall, OperationInput};
 pub use transaction::MAX_BUNDLE_ENTRIES;
 pub(crate) use write::default_hooks as default_write_hooks;
-pub use write::{parse_etag, DeleteOutcome, PreparedWrite, UpdateOutcome, WriteContext, WriteHook};
+pub use write::{
+    parse_etag, DeleteOutcome, PatchBody, PreparedWrite, UpdateOutcome, WriteContext, WriteHook,
+};
 
 use crate::clock::{Clock, IdGenerator};
 use crate::error::{FhirError, FhirResult};

@@ -22,11 +22,14 @@
 mod authorize;
 mod commit;
 mod hooks;
+mod patch;
 mod prepare;
 
 pub(crate) use commit::CommitError;
 pub(crate) use hooks::default_hooks;
 pub use hooks::{WriteContext, WriteHook};
+pub(crate) use patch::Patch;
+pub use patch::PatchBody;
 pub use prepare::PreparedWrite;
 pub(crate) use prepare::{Change, Intent};
 
@@ -146,13 +149,14 @@ impl FhirService {
             .ok_or_else(|| FhirError::internal("an update wrote nothing"))
     }
 
-    /// Apply a JSON Patch (RFC 6902) document to the current version.
+    /// Apply a patch — JSON Patch (RFC 6902) or FHIRPath Patch (fhirpatch.html) — to the
+    /// current version.
     pub async fn patch(
         &self,
         access: &Access,
         resource_type: &str,
         id: &str,
-        patch: Value,
+        body: PatchBody,
         if_match: Option<i64>,
     ) -> FhirResult<VersionedResource> {
         check_known_type(resource_type)?;
@@ -160,13 +164,7 @@ impl FhirService {
         let rule = self
             .authorize(access, resource_type, id, WriteMethod::Patch, false)
             .await?;
-        let patch: json_patch::Patch = serde_json::from_value(patch).map_err(|e| {
-            FhirError::new(
-                ErrorKind::BadRequest,
-                "structure",
-                format!("not a valid JSON Patch document: {e}"),
-            )
-        })?;
+        let patch = Patch::read(body)?;
         let intent = Intent::new(resource_type, Change::Patch(Arc::new(patch)), if_match)
             .with_id(id.to_string(), false);
         let written = self.write_authorized(access, intent, rule).await?;
