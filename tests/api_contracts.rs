@@ -150,8 +150,18 @@ async fn operation_outcomes_of_the_fhir_api() {
             app.request(
                 Method::PATCH,
                 "/fhir/Patient/id-1",
-                &[("content-type", "application/json")],
+                &[("content-type", "text/plain")],
                 Some(b"[]"),
+            )
+            .await,
+        ),
+        (
+            "fhirpath_patch_unprocessable",
+            app.request(
+                Method::PATCH,
+                "/fhir/Patient/id-1",
+                &[("content-type", "application/fhir+json")],
+                Some(br#"{"resourceType":"Parameters","parameter":[{"name":"operation","part":[{"name":"type","valueCode":"replace"},{"name":"path","valueString":"Patient.birthDate"},{"name":"value","valueDate":"2000-01-01"}]}]}"#),
             )
             .await,
         ),

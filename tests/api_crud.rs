@@ -232,8 +232,11 @@ async fn json_patch_applies_and_checks() {
         assert_eq!(id_change.status, StatusCode::UNPROCESSABLE_ENTITY);
         let not_a_patch = app.request(Method::PATCH, &url, &[("content-type", "application/json-patch+json")], Some(br#"{"op":"replace"}"#)).await;
         assert_eq!(not_a_patch.status, StatusCode::BAD_REQUEST);
-        let wrong_type = app.request(Method::PATCH, &url, &[("content-type", "application/fhir+json")], Some(b"[]")).await;
+        let wrong_type = app.request(Method::PATCH, &url, &[("content-type", "text/plain")], Some(b"[]")).await;
         assert_eq!(wrong_type.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+        // A FHIR body must be a FHIRPath Patch (a Parameters resource).
+        let not_parameters = app.request(Method::PATCH, &url, &[("content-type", "application/fhir+json")], Some(b"[]")).await;
+        assert_eq!(not_parameters.status, StatusCode::BAD_REQUEST);
         let stale = app.request(Method::PATCH, &url, &[("content-type", "application/json-patch+json"), ("if-match", "W/\"1\"")], Some(b"[]")).await;
         assert_eq!(stale.status, StatusCode::PRECONDITION_FAILED);
         let missing = app.request(Method::PATCH, "/fhir/Patient/none", &[("content-type", "application/json-patch+json")], Some(b"[]")).await;

@@ -15,7 +15,7 @@ use crate::rest::provenance::SuppliedProvenance;
 use crate::rest::search::SearchInput;
 use crate::rest::{
     capability_statement, create_criteria, ConditionalCreate, DeleteOutcome, HistoryParams, Level,
-    OperationCall, OperationInput, UpdateOutcome, VersionedResource,
+    OperationCall, OperationInput, PatchBody, UpdateOutcome, VersionedResource,
 };
 use crate::store::HistoryScope;
 use axum::body::Body;
@@ -338,16 +338,25 @@ pub async fn patch(
         req.supplied_provenance(),
         |format| async move {
             crate::rest::check_known_type(&resource_type)?;
-            if !is_json_patch(req.header("content-type")) {
+            // JSON Patch by its media type; a FHIR resource (FHIRPath Patch's Parameters) in
+            // JSON or XML; anything else is not a patch this server reads.
+            let content_type = req.header("content-type");
+            let json_patch = is_json_patch(content_type);
+            if !json_patch && request_format(content_type).is_err() {
                 return Err(FhirError::new(
                     ErrorKind::UnsupportedMediaType,
                     "not-supported",
-                    "PATCH takes a JSON Patch document (Content-Type: application/json-patch+json)",
+                    "PATCH takes a JSON Patch (Content-Type: application/json-patch+json) or a \
+                 FHIRPath Patch (a Parameters resource, Content-Type: application/fhir+json)",
                 ));
             }
             let if_match = req.if_match.clone()?;
             let bytes = read_body(&state, body).await?;
-            let patch = crate::validate::parse_json(&bytes)?;
+            let patch = if json_patch {
+                PatchBody::JsonPatch(crate::validate::parse_json(&bytes)?)
+            } else {
+                PatchBody::Resource(resource_from_bytes(&req.headers, bytes)?)
+            };
             let patched = state
                 .fhir
                 .patch(&access, &resource_type, &id, patch, if_match)

@@ -123,7 +123,9 @@ pub fn capability_statement(base_url: &str, resource_types: &[&str]) -> Value {
         },
         "fhirVersion": "4.0.1",
         "format": ["application/fhir+json", "application/fhir+xml"],
-        "patchFormat": ["application/json-patch+json"],
+        // JSON Patch, and FHIRPath Patch (a Parameters resource, fhirpatch.html) in either
+        // FHIR format.
+        "patchFormat": ["application/json-patch+json", "application/fhir+json", "application/fhir+xml"],
         "rest": [rest],
     })
 }

@@ -30,7 +30,9 @@ pub use operations::{EverythingParams, Level, OperationCall, OperationInput};
 pub use transaction::MAX_BUNDLE_ENTRIES;
 pub(crate) use write::default_hooks as default_write_hooks;
 pub use write::PROVENANCE_HOOK;
-pub use write::{parse_etag, DeleteOutcome, PreparedWrite, UpdateOutcome, WriteContext, WriteHook};
+pub use write::{
+    parse_etag, DeleteOutcome, PatchBody, PreparedWrite, UpdateOutcome, WriteContext, WriteHook,
+};
 
 use crate::clock::{Clock, IdGenerator};
 use crate::error::{FhirError, FhirResult};

@@ -5,12 +5,14 @@
 //! required code bindings and narrative XHTML rules (narrative.html). Produces
 //! OperationOutcome-ready issues with FHIRPath-style locations.
 
+mod elements;
 mod issue;
 mod model;
 mod summary;
 mod walker;
 mod xhtml;
 
+pub use elements::{ComplexType, ElementDef, ElementType};
 pub use issue::{Issue, Severity};
 pub use summary::summarise;
 

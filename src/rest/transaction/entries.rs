@@ -9,12 +9,26 @@ use crate::rest::{check_known_type, format_instant, VersionedResource};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Verb {
     Delete,
     Post,
     Put,
+    Patch,
     Get,
+}
+
+impl Verb {
+    /// The step of a transaction that processes it (http.html#trules): deletes, creates,
+    /// updates and patches, then reads.
+    pub(super) fn step(self) -> u8 {
+        match self {
+            Verb::Delete => 0,
+            Verb::Post => 1,
+            Verb::Put | Verb::Patch => 2,
+            Verb::Get => 3,
+        }
+    }
 }
 
 pub(super) struct Entry {
@@ -100,7 +114,8 @@ pub(super) fn parse_entries(bundle: &Value) -> FhirResult<(String, Vec<Entry>)> 
             "POST" => Verb::Post,
             "PUT" => Verb::Put,
             "DELETE" => Verb::Delete,
-            "PATCH" | "HEAD" => {
+            "PATCH" => Verb::Patch,
+            "HEAD" => {
                 return Err(at(
                     index,
                     FhirError::new(

@@ -1,15 +1,18 @@
 //! batch and transaction (http.html#transaction): `POST /` with a Bundle. A transaction is
 //! all or nothing — every write is prepared first (ids assigned, `urn:uuid:` and conditional
-//! references resolved, resources validated and indexed) and then committed in ONE database
-//! transaction, in the order the spec gives (DELETE, POST, PUT, then GET). Every entry, reads included, is
-//! answered before the commit, so a transaction whose answer is a failure has written nothing.
+//! references resolved, resources validated and indexed, patches applied) and then committed in
+//! ONE database transaction, in the order the spec gives (DELETE, POST, PUT and PATCH, then
+//! GET). Every entry, reads included, is answered before the commit, so a transaction whose
+//! answer is a failure has written nothing.
 //! A batch runs each entry on its own, each with its own status or OperationOutcome. The
 //! response entries follow the request entries' order.
 
 mod entries;
 
 use super::search::SearchInput;
-use super::write::{check_id, Change, CommitError, Intent, PreparedWrite, WriteContext};
+use super::write::{
+    check_id, Change, CommitError, Intent, Patch, PatchBody, PreparedWrite, WriteContext,
+};
 use super::{FhirService, VersionedResource};
 use crate::error::{ErrorKind, FhirError, FhirResult};
 use crate::policy::{Access, Permission};
@@ -139,6 +142,14 @@ impl FhirService {
                     &outcome.resource,
                 ))
             }
+            Verb::Patch => {
+                let id = patch_target(&t)?;
+                let body = patch_body(e)?;
+                let patched = self
+                    .patch(access, &t.resource_type, &id, body, e.if_match)
+                    .await?;
+                Ok(written(200, &patched))
+            }
             Verb::Delete => {
                 match (&t.id, &t.query) {
                     (Some(id), _) => {
@@ -212,6 +223,13 @@ impl FhirService {
                             id
                         }
                     };
+                    if let Some(full) = &e.full_url {
+                        resolved.insert(full.clone(), format!("{}/{id}", t.resource_type));
+                    }
+                    targets.insert(e.index, (t.resource_type, Some(id)));
+                }
+                Verb::Patch => {
+                    let id = patch_target(&t).map_err(|err| at(e.index, err))?;
                     if let Some(full) = &e.full_url {
                         resolved.insert(full.clone(), format!("{}/{id}", t.resource_type));
                     }
@@ -306,7 +324,7 @@ impl FhirService {
             .collect();
         // 3. Prepare every write in the spec's order, then commit them all at once.
         let mut order: Vec<usize> = (0..entries.len()).collect();
-        order.sort_by_key(|&i| (entries[i].verb, i));
+        order.sort_by_key(|&i| (entries[i].verb.step(), i));
         let mut writes = Vec::new();
         let mut results: HashMap<usize, Value> = HashMap::new();
         let now = self.now_us();
@@ -489,6 +507,7 @@ impl FhirService {
             Verb::Delete => WriteMethod::Delete,
             Verb::Post => WriteMethod::Create,
             Verb::Put => WriteMethod::Update,
+            Verb::Patch => WriteMethod::Patch,
             Verb::Get => return Ok(None),
         };
         // The permission is decided before the body is checked.
@@ -496,12 +515,34 @@ impl FhirService {
         let change = match method {
             WriteMethod::Create => Change::Create(Arc::new(entry_content(e, rt, id)?)),
             WriteMethod::Delete => Change::Delete,
+            WriteMethod::Patch => Change::Patch(Arc::new(Patch::read(patch_body(e)?)?)),
             _ => Change::Update(Arc::new(entry_content(e, rt, id)?)),
         };
         let intent = Intent::new(rt, change, e.if_match).with_id(id.to_string(), fresh_id);
         self.prepare(access, &intent, rule.as_ref(), pending, now)
             .await
     }
+}
+
+/// The one resource a PATCH entry names (`Type/id`: a conditional patch is not offered).
+fn patch_target(t: &Target) -> FhirResult<String> {
+    match (&t.id, &t.query, &t.version) {
+        (Some(id), None, None) => Ok(id.clone()),
+        _ => Err(FhirError::bad_request(
+            "a PATCH entry's url must be Type/id (conditional patch is not supported)",
+        )),
+    }
+}
+
+/// A PATCH entry's patch: its resource, a Parameters (FHIRPath Patch) or a Binary holding a
+/// JSON Patch (http.html#transaction).
+fn patch_body(e: &Entry) -> FhirResult<PatchBody> {
+    e.resource.clone().map(PatchBody::Resource).ok_or_else(|| {
+        FhirError::bad_request(
+            "a PATCH entry needs a resource: a Parameters (FHIRPath Patch) or a Binary with \
+             contentType application/json-patch+json",
+        )
+    })
 }
 
 /// The checked content of a POST or PUT entry, with the id the transaction gave it (a PUT's

@@ -22,12 +22,15 @@
 mod authorize;
 mod commit;
 mod hooks;
+mod patch;
 mod prepare;
 mod record_provenance;
 
 pub(crate) use commit::CommitError;
 pub(crate) use hooks::default_hooks;
 pub use hooks::{WriteContext, WriteHook};
+pub(crate) use patch::Patch;
+pub use patch::PatchBody;
 pub use prepare::PreparedWrite;
 pub(crate) use prepare::{Change, Intent};
 pub use record_provenance::NAME as PROVENANCE_HOOK;
@@ -148,13 +151,14 @@ impl FhirService {
             .ok_or_else(|| FhirError::internal("an update wrote nothing"))
     }
 
-    /// Apply a JSON Patch (RFC 6902) document to the current version.
+    /// Apply a patch — JSON Patch (RFC 6902) or FHIRPath Patch (fhirpatch.html) — to the
+    /// current version.
     pub async fn patch(
         &self,
         access: &Access,
         resource_type: &str,
         id: &str,
-        patch: Value,
+        body: PatchBody,
         if_match: Option<i64>,
     ) -> FhirResult<VersionedResource> {
         check_known_type(resource_type)?;
@@ -162,13 +166,7 @@ impl FhirService {
         let rule = self
             .authorize(access, resource_type, id, WriteMethod::Patch, false)
             .await?;
-        let patch: json_patch::Patch = serde_json::from_value(patch).map_err(|e| {
-            FhirError::new(
-                ErrorKind::BadRequest,
-                "structure",
-                format!("not a valid JSON Patch document: {e}"),
-            )
-        })?;
+        let patch = Patch::read(body)?;
         let intent = Intent::new(resource_type, Change::Patch(Arc::new(patch)), if_match)
             .with_id(id.to_string(), false);
         let written = self.write_authorized(access, intent, rule).await?;

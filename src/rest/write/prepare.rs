@@ -1,16 +1,17 @@
 //! Step 2 of the write pipeline: what a write wants ([`Intent`]) becomes what it would store
 //! ([`PreparedWrite`]) — the current version read, `If-Match` checked (http.html#concurrency),
-//! the proposed content built (the body, or an RFC 6902 patch applied to the current content,
-//! http.html#patch), its references and compartments checked against the caller's reach, its
-//! search index rows extracted, and the bytes reads will serve stamped and checked.
+//! the proposed content built (the body, or a patch applied to the current content,
+//! http.html#patch, `patch.rs`), its references and compartments checked against the caller's
+//! reach, its search index rows extracted, and the bytes reads will serve stamped and checked.
 
+use super::patch::Patch;
 use super::{check_id, precondition_failed};
 use crate::error::{ErrorKind, FhirError, FhirResult};
 use crate::policy::{Access, Rule};
 use crate::rest::meta::stamp;
 use crate::rest::{FhirService, VersionedResource};
 use crate::store::{Expected, StoredVersion, VersionWrite, WriteMethod};
-use crate::validate::{check_resource, check_structure, CheckedResource};
+use crate::validate::{check_structure, CheckedResource};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -22,8 +23,8 @@ pub(crate) enum Change {
     Create(Arc<CheckedResource>),
     /// New content for `Type/id` (`PUT`), creating it when it does not exist.
     Update(Arc<CheckedResource>),
-    /// A JSON Patch applied to the current content.
-    Patch(Arc<json_patch::Patch>),
+    /// A JSON Patch or FHIRPath Patch applied to the current content.
+    Patch(Arc<Patch>),
     /// A deletion (a tombstone version).
     Delete,
 }
@@ -169,7 +170,7 @@ impl FhirService {
                 check_id(rt, id)?;
                 Arc::clone(content)
             }
-            Change::Patch(patch) => Arc::new(apply_patch(rt, id, current.as_ref(), patch)?),
+            Change::Patch(patch) => Arc::new(patch.apply(rt, id, current.as_ref())?),
         };
         self.check_references(access, proposed.value(), pending)
             .await?;
@@ -178,7 +179,13 @@ impl FhirService {
             self.check_new_content(rule, rt, id, &index)?;
         }
         let bytes = stamp(&proposed, id, version_id, now_us)?;
-        check_structure(&bytes, rt)?;
+        check_structure(&bytes, rt).map_err(|mut e| {
+            // A patch whose result does not hold is a patch that cannot be applied.
+            if matches!(intent.change, Change::Patch(_)) {
+                e.kind = ErrorKind::Unprocessable;
+            }
+            e
+        })?;
         let version = VersionWrite {
             resource_type: rt.to_string(),
             id: id.to_string(),
@@ -196,57 +203,4 @@ impl FhirService {
             version,
         }))
     }
-}
-
-/// The content a JSON Patch makes of the current version: a 404/410 when there is none, a 422
-/// when the patch does not apply or its result is not a valid resource of the same identity.
-fn apply_patch(
-    resource_type: &str,
-    id: &str,
-    current: Option<&StoredVersion>,
-    patch: &json_patch::Patch,
-) -> FhirResult<CheckedResource> {
-    let body = match current {
-        None => {
-            return Err(FhirError::not_found(format!(
-                "{resource_type}/{id} is not known"
-            )))
-        }
-        Some(StoredVersion { body: None, .. }) => {
-            return Err(FhirError::new(
-                ErrorKind::Gone,
-                "deleted",
-                format!("{resource_type}/{id} was deleted"),
-            ))
-        }
-        Some(StoredVersion {
-            body: Some(body), ..
-        }) => body,
-    };
-    let mut doc: Value = serde_json::from_slice(body).map_err(FhirError::internal)?;
-    json_patch::patch(&mut doc, patch).map_err(|e| {
-        FhirError::new(
-            ErrorKind::Unprocessable,
-            "processing",
-            format!("the patch cannot be applied: {e}"),
-        )
-    })?;
-    if doc.get("id") != Some(&Value::String(id.to_string())) {
-        return Err(FhirError::new(
-            ErrorKind::Unprocessable,
-            "processing",
-            "a patch must not change or remove the resource id",
-        ));
-    }
-    if doc.get("resourceType") != Some(&Value::String(resource_type.to_string())) {
-        return Err(FhirError::new(
-            ErrorKind::Unprocessable,
-            "processing",
-            "a patch must not change the resourceType",
-        ));
-    }
-    check_resource(doc, resource_type).map_err(|mut e| {
-        e.kind = ErrorKind::Unprocessable;
-        e
-    })
 }
