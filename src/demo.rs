@@ -118,6 +118,13 @@ pub async fn run(state: &AppState) -> Result<String, String> {
     auth.register_client(&ehr)
         .await
         .map_err(|e| e.to_string())?;
+    for app in [&portal, &ehr] {
+        state
+            .fhir
+            .register_app_device(&app.client_id, &app.name)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
 
     let verifier = auth.new_secret();
     let challenge = pkce_s256(&verifier);

@@ -86,6 +86,13 @@ impl Client<'_> {
         if bytes.is_some() {
             headers.push(("content-type", "application/fhir+json"));
         }
+        // Like a co-editing app, name the version read (the shared plan requires it).
+        let etag = body
+            .and_then(|b| b["meta"]["versionId"].as_str())
+            .map(|v| format!("W/\"{v}\""));
+        if let Some(etag) = &etag {
+            headers.push(("if-match", etag.as_str()));
+        }
         self.app
             .request(method, uri, &headers, bytes.as_deref())
             .await
@@ -495,9 +502,15 @@ async fn conditional_interactions_match_only_within_reach() {
             .await;
         assert_eq!(created.status, StatusCode::CREATED);
         assert_ne!(created.json()["id"], "g2");
-        // Conditional delete of patient 2's goals deletes nothing of theirs.
-        let deleted = p1.send(Method::DELETE, "/fhir/Goal?identifier=urn:goals|g2", None).await;
+        // Conditional delete of patient 2's goals deletes nothing of theirs: the one match
+        // within reach is p1's own (pinned by If-Match, as the shared plan requires).
+        let pinned = [("authorization", "Bearer p1-all"), ("if-match", "W/\"1\"")];
+        let deleted = app
+            .request(Method::DELETE, "/fhir/Goal?identifier=urn:goals|g2", &pinned, None)
+            .await;
         assert!(deleted.status.is_success(), "{}", deleted.text());
+        let own = format!("/fhir/Goal/{}", created.json()["id"].as_str().unwrap());
+        assert_eq!(as_(&app, "admin").get(&own).await.status, StatusCode::GONE);
         assert_eq!(as_(&app, "admin").get("/fhir/Goal/g2").await.status, StatusCode::OK);
         // Conditional update aimed at patient 2's goal cannot touch it.
         let mut takeover = goal.clone();
@@ -680,6 +693,7 @@ async fn a_resource_moved_to_another_patient_leaves_the_first_ones_reach() {
             StatusCode::NOT_FOUND
         );
         g1["subject"] = json!({"reference": "Patient/p1"});
+        g1["meta"]["versionId"] = json!("2");
         assert_eq!(admin.put("/fhir/Goal/g1", &g1).await.status, StatusCode::OK);
         assert_eq!(p1.get("/fhir/Goal/g1").await.status, StatusCode::OK);
         // The version that was patient 2's stays theirs: not in vread, not in any history.

@@ -141,11 +141,11 @@ async fn every_write_records_who_what_when_and_how_in_the_same_commit() {
         // Update, patch and delete each record theirs, naming the version they wrote.
         let mut changed = created.clone();
         changed["lifecycleStatus"] = json!("active");
-        let r = call(&server, "PUT", &format!("Goal/{id}"), &patient, Some(changed), &[]).await;
+        let r = call(&server, "PUT", &format!("Goal/{id}"), &patient, Some(changed), &[("if-match", "W/\"1\"")]).await;
         assert_eq!(r.status, 200, "{}", r.body);
         let patch = json!([{"op": "add", "path": "/note", "value": [{"text": "with Ann"}]}]);
         let r = send("PATCH", &server.url(&format!("/fhir/Goal/{id}")),
-            &[("authorization", patient.as_str()), ("content-type", "application/json-patch+json")],
+            &[("authorization", patient.as_str()), ("content-type", "application/json-patch+json"), ("if-match", "W/\"2\"")],
             Some(patch.to_string())).await;
         assert_eq!(r.status, 200, "{}", r.body);
         let r = call(&server, "DELETE", &format!("Goal/{id}"), &system, None, &[]).await;
@@ -221,7 +221,7 @@ async fn x_provenance_adds_a_reason_but_never_changes_who_what_or_when() {
         let supplied = json!({"resourceType": "Provenance", "reason": [{"text": "agreed at my review"}],
             "agent": [{"who": {"reference": "Patient/p1"}}], "target": [{"reference": "Goal/g1"}]}).to_string();
         server.seed(goal.clone()).await;
-        let r = call(&server, "PUT", "Goal/g1", &patient, Some(goal.clone()), &[("x-provenance", &supplied)]).await;
+        let r = call(&server, "PUT", "Goal/g1", &patient, Some(goal.clone()), &[("x-provenance", &supplied), ("if-match", "W/\"1\"")]).await;
         assert_eq!(r.status, 200, "{}", r.body);
         let found = provenance_of(&server, &system, "Goal/g1/_history/2").await;
         assert_eq!(found[0]["reason"][0]["text"], "agreed at my review");
@@ -234,7 +234,7 @@ async fn x_provenance_adds_a_reason_but_never_changes_who_what_or_when() {
             json!({"resourceType": "Provenance", "recorded": "2020-01-01T00:00:00Z"}),
             json!({"resourceType": "Provenance", "signature": [{"type": [{"code": "1.2.840.10065.1.12.1.1"}]}]}),
         ] {
-            let r = call(&server, "PUT", "Goal/g1", &patient, Some(goal.clone()), &[("x-provenance", &spoof.to_string())]).await;
+            let r = call(&server, "PUT", "Goal/g1", &patient, Some(goal.clone()), &[("x-provenance", &spoof.to_string()), ("if-match", "W/\"2\"")]).await;
             assert_eq!(r.status, 400, "{spoof}: {}", r.body);
             assert_eq!(r.json()["resourceType"], "OperationOutcome");
         }
@@ -256,7 +256,7 @@ async fn provenance_is_immutable_and_a_patient_sees_only_their_own() {
             let body = json!({"resourceType": "CarePlan", "id": plan, "status": "active", "intent": "plan",
                 "subject": {"reference": format!("Patient/{patient}")}});
             server.seed(body.clone()).await;
-            let r = call(&server, "PUT", &format!("CarePlan/{plan}"), bearer, Some(body), &[]).await;
+            let r = call(&server, "PUT", &format!("CarePlan/{plan}"), bearer, Some(body), &[("if-match", "W/\"1\"")]).await;
             assert_eq!(r.status, 200, "{}", r.body);
         }
         // p1's plan with every change to it, and nothing about p2's.

@@ -26,10 +26,24 @@ async fn capability_statement_matches_the_conformance_copy() {
         .expect("CarePlan is listed")
         .clone();
     assert_eq!(care_plan["versioning"], "versioned-update");
-    // The conformance copy is generated for the default base URL.
+    assert!(care_plan["documentation"]
+        .as_str()
+        .unwrap()
+        .contains("If-Match"));
+    let observation = statement["rest"][0]["resource"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["type"] == "Observation")
+        .expect("Observation is listed");
+    assert_eq!(observation["versioning"], "versioned");
+    // The conformance copy is generated for the default configuration.
+    let defaults = coplan::config::Config::default();
     let default = coplan::rest::capability_statement(
         "http://127.0.0.1:8080/fhir",
         coplan::validate::resource_types(),
+        &defaults.require_if_match,
+        defaults.require_if_match_for_all,
     );
     let pretty = serde_json::to_string_pretty(&default).unwrap() + "\n";
     let path = format!("{}/{SNAPSHOT}", env!("CARGO_MANIFEST_DIR"));

@@ -52,6 +52,7 @@ fn clients_users_keys_and_demo_from_the_command_line() {
         None,
     );
     assert!(stdout(&public).contains("registered client portal"));
+    assert!(stdout(&public).contains("Device/app-portal"));
     assert!(!stdout(&public).contains("secret"));
 
     let symmetric = coplan(
@@ -94,6 +95,14 @@ fn clients_users_keys_and_demo_from_the_command_line() {
         None,
     );
     assert!(stdout(&asymmetric).contains("registered client backend"));
+    let listed = stdout(&coplan(path, &["client", "list"], None));
+    for line in [
+        "backend\tasymmetric\tbackend\tDevice/app-backend\tsystem/*.rs",
+        "portal\tpublic\tportal\tDevice/app-portal\topenid patient/*.rs",
+        "svc\tsymmetric\tsvc\tDevice/app-svc\tsystem/*.rs",
+    ] {
+        assert!(listed.lines().any(|l| l == line), "{line:?} in {listed}");
+    }
     // An asymmetric client without keys is refused.
     let refused = Command::new(env!("CARGO_BIN_EXE_coplan"))
         .current_dir(path)

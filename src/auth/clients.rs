@@ -119,6 +119,17 @@ impl AuthServer {
             .map_err(|e| OAuthError::server_error(format!("corrupt client record: {e}")))
     }
 
+    /// Every registered client, by id.
+    pub async fn clients(&self) -> Result<Vec<Client>, OAuthError> {
+        let mut out = Vec::new();
+        for id in self.store.client_ids().await? {
+            if let Some(client) = self.client(&id).await? {
+                out.push(client);
+            }
+        }
+        Ok(out)
+    }
+
     /// Register (or replace) a client.
     pub async fn register_client(&self, client: &Client) -> Result<(), OAuthError> {
         let data =

@@ -1,5 +1,6 @@
 //! `coplan client add`: register (or replace) an OAuth client of the built-in SMART
-//! authorization server; a symmetric client's secret is printed once.
+//! authorization server, and the Device that Provenance names as the app behind its changes; a
+//! symmetric client's secret is printed once.
 
 use coplan::auth::admin::ClientSpec;
 use coplan::auth::clients::ClientKind;
@@ -41,18 +42,23 @@ pub enum ClientCommand {
         #[arg(long)]
         jwks_uri: Option<String>,
     },
+    /// List the registered clients, with the Device their changes are attributed to.
+    List,
 }
 
 pub async fn run(config: Config, command: ClientCommand) -> Result<(), String> {
-    let ClientCommand::Add {
-        id,
-        r#type,
-        name,
-        redirect_uris,
-        scope,
-        jwks_file,
-        jwks_uri,
-    } = command;
+    let (id, r#type, name, redirect_uris, scope, jwks_file, jwks_uri) = match command {
+        ClientCommand::List => return list(config).await,
+        ClientCommand::Add {
+            id,
+            r#type,
+            name,
+            redirect_uris,
+            scope,
+            jwks_file,
+            jwks_uri,
+        } => (id, r#type, name, redirect_uris, scope, jwks_file, jwks_uri),
+    };
     let jwks = jwks_file
         .map(|path| {
             std::fs::read_to_string(&path)
@@ -64,7 +70,8 @@ pub async fn run(config: Config, command: ClientCommand) -> Result<(), String> {
         ClientType::Symmetric => ClientKind::ConfidentialSymmetric,
         ClientType::Asymmetric => ClientKind::ConfidentialAsymmetric,
     };
-    let (_state, auth) = super::auth_server(config).await?;
+    let (state, auth) = super::auth_server(config).await?;
+    let device_name = name.clone().unwrap_or_else(|| id.clone());
     let spec = ClientSpec {
         client_id: id.clone(),
         name,
@@ -75,9 +82,42 @@ pub async fn run(config: Config, command: ClientCommand) -> Result<(), String> {
         jwks_uri,
     };
     let secret = coplan::auth::admin::add_client(&auth, spec).await?;
-    println!("registered client {id}");
+    // The Device that Provenance names as the app that sent each change.
+    state
+        .fhir
+        .register_app_device(&id, &device_name)
+        .await
+        .map_err(|e| e.to_string())?;
+    println!(
+        "registered client {id} (its changes are attributed to Device/{})",
+        coplan::rest::provenance::device_id(&id)
+    );
     if let Some(secret) = secret {
         println!("client secret (shown only now): {secret}");
+    }
+    Ok(())
+}
+
+/// `coplan client list`: id, kind, name, the Device in Provenance, and the scopes.
+async fn list(config: Config) -> Result<(), String> {
+    let (_state, auth) = super::auth_server(config).await?;
+    let clients = auth.clients().await.map_err(|e| e.to_string())?;
+    if clients.is_empty() {
+        println!("no clients registered (coplan client add ID …)");
+    }
+    for client in clients {
+        let kind = match client.kind {
+            ClientKind::Public => "public",
+            ClientKind::ConfidentialSymmetric => "symmetric",
+            ClientKind::ConfidentialAsymmetric => "asymmetric",
+        };
+        println!(
+            "{}\t{kind}\t{}\tDevice/{}\t{}",
+            client.client_id,
+            client.name,
+            coplan::rest::provenance::device_id(&client.client_id),
+            client.scopes.join(" ")
+        );
     }
     Ok(())
 }

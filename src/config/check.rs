@@ -38,6 +38,15 @@ impl Config {
         self.key_reload_seconds = self.key_reload_seconds.clamp(1, 86_400);
         self.jwks_max_age_seconds = self.jwks_max_age_seconds.min(86_400);
         check_issuers(&self.trusted_issuers, self.jwks_allow_http)?;
+        if let Some(unknown) = self
+            .require_if_match
+            .iter()
+            .find(|t| !crate::validate::is_resource_type(t))
+        {
+            return Err(format!(
+                "require_if_match names {unknown:?}, which is not a FHIR R4 resource type"
+            ));
+        }
         // SMART leaves the lifetime to the server; a year at most.
         if !(1..=365).contains(&self.offline_access_days) {
             return Err(format!(

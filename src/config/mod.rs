@@ -93,6 +93,15 @@ pub struct Config {
     pub jwks_ca_file: Option<PathBuf>,
     /// Also fetch key sets from plain `http://` URLs (tests and local development only).
     pub jwks_allow_http: bool,
+    /// The shared plan's resource types: their updates, patches and deletes by the apps that
+    /// co-edit them (`patient/` and `user/` tokens) must carry `If-Match` (412 otherwise), so
+    /// neither the patient nor a clinician silently overwrites the other. A list, or
+    /// comma-separated text; empty turns the requirement off.
+    #[serde(deserialize_with = "parse::origins")]
+    pub require_if_match: Vec<String>,
+    /// Require `If-Match` on those types from every caller: backend services (`system/`
+    /// tokens) and servers without access control too.
+    pub require_if_match_for_all: bool,
 }
 
 impl Default for Config {
@@ -123,6 +132,8 @@ impl Default for Config {
             operator: None,
             jwks_ca_file: None,
             jwks_allow_http: false,
+            require_if_match: ["CarePlan", "Goal", "CareTeam"].map(String::from).to_vec(),
+            require_if_match_for_all: false,
         }
     }
 }

@@ -140,8 +140,12 @@ fn update_response(
 
 pub async fn metadata(State(state): State<AppState>, req: FhirRequest) -> Response {
     respond(req.format, |format| async move {
-        let mut statement =
-            capability_statement(&state.config.base_url, crate::validate::resource_types());
+        let mut statement = capability_statement(
+            &state.config.base_url,
+            crate::validate::resource_types(),
+            &state.config.require_if_match,
+            state.config.require_if_match_for_all,
+        );
         if let Some(auth) = &state.auth {
             statement["rest"][0]["security"] =
                 crate::auth::discovery::capability_security(&auth.settings);

@@ -59,8 +59,26 @@ fn search_params(resource_type: &str) -> Vec<Value> {
         .collect()
 }
 
-/// Build the CapabilityStatement for a server whose FHIR base is `base_url`.
-pub fn capability_statement(base_url: &str, resource_types: &[&str]) -> Value {
+/// What `resource.documentation` says about `If-Match` for a type the requirement covers.
+fn if_match_documentation(all_callers: bool) -> &'static str {
+    if all_callers {
+        "Updates, patches and deletes must carry If-Match with the version they replace (412 \
+         otherwise), from every caller."
+    } else {
+        "Updates, patches and deletes by patient/ and user/ tokens (the patient's and the care \
+         team's apps, which co-edit this shared plan) must carry If-Match with the version they \
+         replace (412 otherwise); backend services (system/ tokens) may leave it out."
+    }
+}
+
+/// Build the CapabilityStatement for a server whose FHIR base is `base_url`; the types in
+/// `require_if_match` are `versioned-update` (for every caller when `all_callers`).
+pub fn capability_statement(
+    base_url: &str,
+    resource_types: &[&str],
+    require_if_match: &[String],
+    all_callers: bool,
+) -> Value {
     let resources: Vec<Value> = resource_types
         .iter()
         .map(|rt| {
@@ -73,7 +91,7 @@ pub fn capability_statement(base_url: &str, resource_types: &[&str]) -> Value {
                 "type": rt,
                 "profile": format!("http://hl7.org/fhir/StructureDefinition/{rt}"),
                 "interaction": interactions.iter().map(|i| json!({"code": i})).collect::<Vec<_>>(),
-                "versioning": "versioned-update",
+                "versioning": "versioned",
                 "readHistory": true,
                 "updateCreate": true,
                 "conditionalCreate": true,
@@ -87,6 +105,10 @@ pub fn capability_statement(base_url: &str, resource_types: &[&str]) -> Value {
                 .collect();
             if !operations.is_empty() {
                 resource["operation"] = Value::Array(operations);
+            }
+            if require_if_match.iter().any(|t| t == rt) {
+                resource["versioning"] = json!("versioned-update");
+                resource["documentation"] = json!(if_match_documentation(all_callers));
             }
             if *rt == "Provenance" {
                 resource["updateCreate"] = json!(false);

@@ -128,7 +128,7 @@ impl FhirService {
             },
             membership: Default::default(),
             conditional_locks: Default::default(),
-            hooks: default_write_hooks(),
+            hooks: default_write_hooks(config),
             known_devices: Default::default(),
         }
     }

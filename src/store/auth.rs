@@ -103,6 +103,8 @@ pub trait AuthStore: Send + Sync + 'static {
     /// Register or replace a client; `data` is its JSON record.
     async fn put_client(&self, client_id: &str, data: &str) -> StoreResult<()>;
     async fn client(&self, client_id: &str) -> StoreResult<Option<String>>;
+    /// Every registered client's id, in order.
+    async fn client_ids(&self) -> StoreResult<Vec<String>>;
 
     /// Create or replace a user account.
     async fn put_user(&self, user: &UserRow) -> StoreResult<()>;
@@ -208,6 +210,15 @@ macro_rules! auth_store_sql {
                     .fetch_optional(&self.0)
                     .await?;
                 Ok(row.map(|r: $row| r.try_get("data")).transpose()?)
+            }
+
+            async fn client_ids(&self) -> $crate::store::StoreResult<Vec<String>> {
+                let rows = sqlx::query("SELECT client_id FROM auth_client ORDER BY client_id")
+                    .fetch_all(&self.0)
+                    .await?;
+                rows.iter()
+                    .map(|r: &$row| r.try_get("client_id").map_err(Into::into))
+                    .collect()
             }
 
             async fn put_user(

@@ -63,8 +63,12 @@ pub trait WriteHook: Send + Sync {
 
 /// The hooks every server runs, in order. Recording Provenance comes last among the steps
 /// before the commit: rules that may refuse a write run before it (insert them ahead of it).
-pub(crate) fn default_hooks() -> Vec<Arc<dyn WriteHook>> {
+pub(crate) fn default_hooks(config: &crate::config::Config) -> Vec<Arc<dyn WriteHook>> {
     vec![
+        Arc::new(super::require_if_match::RequireIfMatch {
+            types: config.require_if_match.clone(),
+            all_callers: config.require_if_match_for_all,
+        }),
         Arc::new(super::record_provenance::RecordProvenance),
         Arc::new(RememberMembership),
     ]

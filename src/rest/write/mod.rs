@@ -25,6 +25,7 @@ mod hooks;
 mod patch;
 mod prepare;
 mod record_provenance;
+mod require_if_match;
 
 pub(crate) use commit::CommitError;
 pub(crate) use hooks::default_hooks;

@@ -90,6 +90,8 @@ pub struct PreparedWrite {
     /// Whether this write brings the resource into existence (create, or update of an unknown
     /// or deleted resource).
     pub created: bool,
+    /// The version the client pinned (`If-Match`, `Bundle.entry.request.ifMatch`), if any.
+    pub if_match: Option<i64>,
 }
 
 impl PreparedWrite {
@@ -164,6 +166,7 @@ impl FhirService {
                     proposed: None,
                     version,
                     created: false,
+                    if_match: intent.if_match,
                 }));
             }
             Change::Create(content) | Change::Update(content) => {
@@ -201,6 +204,7 @@ impl FhirService {
             current,
             proposed: Some(proposed),
             version,
+            if_match: intent.if_match,
         }))
     }
 }
