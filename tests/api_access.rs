@@ -503,14 +503,15 @@ async fn conditional_interactions_match_only_within_reach() {
         assert_eq!(created.status, StatusCode::CREATED);
         assert_ne!(created.json()["id"], "g2");
         // Conditional delete of patient 2's goals deletes nothing of theirs: the one match
-        // within reach is p1's own (pinned by If-Match, as the shared plan requires).
+        // within reach is p1's own (pinned by If-Match, as the shared plan requires) — and a
+        // patient's app retires goals rather than deleting them (coproduction rule).
         let pinned = [("authorization", "Bearer p1-all"), ("if-match", "W/\"1\"")];
         let deleted = app
             .request(Method::DELETE, "/fhir/Goal?identifier=urn:goals|g2", &pinned, None)
             .await;
-        assert!(deleted.status.is_success(), "{}", deleted.text());
-        let own = format!("/fhir/Goal/{}", created.json()["id"].as_str().unwrap());
-        assert_eq!(as_(&app, "admin").get(&own).await.status, StatusCode::GONE);
+        assert_eq!(deleted.status, StatusCode::FORBIDDEN, "{}", deleted.text());
+        let own = created.json()["id"].as_str().unwrap().to_string();
+        assert!(deleted.text().contains(&format!("Goal/{own}")) && deleted.text().contains("no-hard-delete"), "{}", deleted.text());
         assert_eq!(as_(&app, "admin").get("/fhir/Goal/g2").await.status, StatusCode::OK);
         // Conditional update aimed at patient 2's goal cannot touch it.
         let mut takeover = goal.clone();

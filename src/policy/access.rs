@@ -107,6 +107,19 @@ impl Access {
         combine(candidates)
     }
 
+    /// Whether this is one of the user-facing apps that co-edit the shared plan: a token with
+    /// any `patient/` or `user/` scope (not a backend service, not the server's tooling).
+    pub fn co_edits(&self) -> bool {
+        match self {
+            Access::Unrestricted => false,
+            Access::Scoped(scoped) => scoped
+                .scopes
+                .resources
+                .iter()
+                .any(|s| s.context != ScopeContext::System),
+        }
+    }
+
     /// The grant behind this access, if any.
     pub fn grant(&self) -> Option<&Grant> {
         match self {

@@ -3,6 +3,7 @@
 //! enforces on every interaction. Deny by default.
 
 pub mod access;
+pub mod coproduction;
 pub mod grant;
 pub mod scopes;
 

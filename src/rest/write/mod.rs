@@ -21,6 +21,7 @@
 
 mod authorize;
 mod commit;
+mod coproduction;
 mod hooks;
 mod patch;
 mod prepare;

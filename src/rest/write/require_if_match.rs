@@ -10,7 +10,7 @@
 use super::hooks::{WriteContext, WriteHook};
 use super::PreparedWrite;
 use crate::error::{ErrorKind, FhirError, FhirResult};
-use crate::policy::{Access, ScopeContext};
+use crate::policy::Access;
 use crate::rest::FhirService;
 use crate::store::{CommitBatch, WriteMethod};
 use async_trait::async_trait;
@@ -26,22 +26,11 @@ pub(crate) struct RequireIfMatch {
 /// The hook's name, which refusals carry.
 pub const NAME: &str = "require-if-match";
 
-/// Whether `access` is one of the apps that co-edit the plan: a token with any `patient/` or
-/// `user/` scope (the patient's portal, a carer's app, a clinician's EHR app).
-pub fn co_edits(access: &Access) -> bool {
-    match access {
-        Access::Unrestricted => false,
-        Access::Scoped(scoped) => scoped
-            .scopes
-            .resources
-            .iter()
-            .any(|s| s.context != ScopeContext::System),
-    }
-}
-
 impl RequireIfMatch {
+    /// The co-editing apps (`Access::co_edits`: the patient's portal, a carer's app, a
+    /// clinician's EHR app), or everyone when so configured.
     fn binds(&self, access: &Access) -> bool {
-        self.all_callers || co_edits(access)
+        self.all_callers || access.co_edits()
     }
 }
 

@@ -1,0 +1,754 @@
+//! Coproduction rules: who may change whose contributions to the shared care plan (issue "The
+//! shared care plan" §3). One table, [`RULES`], as data: each row names the resource, whose
+//! contribution it protects, from whom, and what that other side may still do. The README
+//! prints the table ([`table_markdown`]); a test keeps the two the same.
+//!
+//! Pure: [`check`] takes the editor's side and the current and proposed content and returns
+//! the first rule a change breaks. Whose a contribution is comes from the content itself
+//! (a Goal's `expressedBy`); the write pipeline's hook (`rest/write/coproduction.rs`) adds the
+//! one fact that needs a lookup (is a clinician on the patient's active CareTeam).
+//!
+//! Backend services (`system/` tokens) and the server's own tooling are outside the table:
+//! they keep plain R4 (migrations, integrations, corrections by an administrator).
+
+use super::Access;
+use serde_json::{Map, Value};
+
+/// Which side of the care relationship a caller is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The patient, or a RelatedPerson acting for them (`fhirUser` Patient / RelatedPerson).
+    Patient,
+    /// A professional (`fhirUser` Practitioner / PractitionerRole).
+    Clinician,
+    /// A user-facing app whose user is not known (`patient/` or `user/` scopes, no
+    /// `fhirUser`): bound by every side's protections.
+    Unknown,
+    /// A backend service or the server's own tooling: the table does not apply.
+    Service,
+}
+
+impl Side {
+    /// The side of the caller behind `access`.
+    pub fn of(access: &Access) -> Side {
+        let Some(grant) = access.grant() else {
+            return Side::Service;
+        };
+        match grant.fhir_user.as_deref().and_then(|u| u.split_once('/')) {
+            Some(("Patient" | "RelatedPerson", _)) => Side::Patient,
+            Some(("Practitioner" | "PractitionerRole", _)) => Side::Clinician,
+            _ if access.co_edits() => Side::Unknown,
+            _ => Side::Service,
+        }
+    }
+}
+
+/// What a rule protects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Protects {
+    /// A Goal the patient expressed (`expressedBy` a Patient or RelatedPerson), from the
+    /// clinician side: they may only touch `may_change`.
+    GoalExpressedByPatient,
+    /// A Goal a clinician set (any other `expressedBy`, or none), from the patient side.
+    GoalSetByClinician,
+    /// A CarePlan's `subject`, from everyone.
+    PlanSubject,
+    /// A CarePlan's `author`, from the patient side (R4 CarePlan has no `custodian`; its
+    /// `contributor` list is open to both sides, who both contribute).
+    PlanAuthorship,
+    /// A CarePlan's activities: never removed; a cancelled, stopped or on-hold activity says
+    /// why (`detail.statusReason`).
+    PlanActivities,
+    /// CarePlan, Goal, CareTeam: retired, never hard-deleted by a user-facing app.
+    NoHardDelete,
+    /// A CareTeam's members, from the patient side and from clinicians not on the patient's
+    /// active care team.
+    TeamMembers,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy)]
+pub struct CoproductionRule {
+    /// The rule's name, as refusals quote it.
+    pub id: &'static str,
+    pub resource_type: &'static str,
+    pub protects: Protects,
+    /// Who is limited by it.
+    pub binds: &'static [Side],
+    /// The elements the limited side may still change (for the element rules).
+    pub may_change: &'static [&'static str],
+    /// The rule in words, for the README and refusals.
+    pub says: &'static str,
+}
+
+/// Elements that are the server's or narrative only: changing them breaks no rule.
+const ALWAYS_CHANGEABLE: &[&str] = &["meta", "text"];
+
+/// The extension a patient uses to agree or disagree with a clinician's goal.
+pub const GOAL_ACCEPTANCE: &str = "http://hl7.org/fhir/StructureDefinition/goal-acceptance";
+
+/// The table.
+pub const RULES: &[CoproductionRule] = &[
+    CoproductionRule {
+        id: "goal-expressed-by-patient",
+        resource_type: "Goal",
+        protects: Protects::GoalExpressedByPatient,
+        binds: &[Side::Clinician, Side::Unknown],
+        may_change: &["note", "achievementStatus"],
+        says: "A goal the patient expressed is theirs: only the patient side changes its \
+               description, targets or priority or retires it; clinicians add notes and set \
+               achievementStatus.",
+    },
+    CoproductionRule {
+        id: "goal-set-by-clinician",
+        resource_type: "Goal",
+        protects: Protects::GoalSetByClinician,
+        binds: &[Side::Patient, Side::Unknown],
+        may_change: &["note", "extension:goal-acceptance"],
+        says: "A goal a clinician set: the patient side records agreement or disagreement \
+               (goal-acceptance extension) and adds notes; it does not rewrite it.",
+    },
+    CoproductionRule {
+        id: "plan-subject",
+        resource_type: "CarePlan",
+        protects: Protects::PlanSubject,
+        binds: &[Side::Patient, Side::Clinician, Side::Unknown],
+        may_change: &[],
+        says: "A care plan's subject never changes: a plan belongs to one patient.",
+    },
+    CoproductionRule {
+        id: "plan-authorship",
+        resource_type: "CarePlan",
+        protects: Protects::PlanAuthorship,
+        binds: &[Side::Patient, Side::Unknown],
+        may_change: &[],
+        says: "A care plan's author is set by clinicians (both sides may be listed as \
+               contributors; R4 CarePlan has no custodian).",
+    },
+    CoproductionRule {
+        id: "plan-activities",
+        resource_type: "CarePlan",
+        protects: Protects::PlanActivities,
+        binds: &[Side::Patient, Side::Clinician, Side::Unknown],
+        may_change: &[],
+        says: "Nobody removes an activity from a care plan (whoever added it): its status \
+               changes instead, and a cancelled, stopped or on-hold activity says why \
+               (detail.statusReason).",
+    },
+    CoproductionRule {
+        id: "no-hard-delete",
+        resource_type: "CarePlan Goal CareTeam",
+        protects: Protects::NoHardDelete,
+        binds: &[Side::Patient, Side::Clinician, Side::Unknown],
+        may_change: &[],
+        says: "Care plans, goals and care teams are retired (revoked, cancelled, \
+               entered-in-error), not deleted, by the patient's and the clinicians' apps; \
+               backend services may delete.",
+    },
+    CoproductionRule {
+        id: "team-members",
+        resource_type: "CareTeam",
+        protects: Protects::TeamMembers,
+        binds: &[Side::Patient, Side::Clinician, Side::Unknown],
+        may_change: &[],
+        says: "Only clinicians on an active care team of the patient add or remove members; \
+               the patient sees the team (and is a member of their own).",
+    },
+];
+
+/// Why a change was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub rule: &'static str,
+    pub message: String,
+}
+
+/// What [`check`] needs to know beyond the content.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Facts {
+    /// The editing clinician is on an active CareTeam of the patient.
+    pub on_care_team: bool,
+}
+
+/// The first rule that `editor` changing `current` into `proposed` (`None`: a deletion;
+/// `current` `None`: a creation) of `resource_type` breaks.
+pub fn check(
+    editor: Side,
+    resource_type: &str,
+    current: Option<&Value>,
+    proposed: Option<&Value>,
+    facts: Facts,
+) -> Result<(), Refusal> {
+    if editor == Side::Service {
+        return Ok(());
+    }
+    for rule in RULES
+        .iter()
+        .filter(|r| r.resource_type.split(' ').any(|t| t == resource_type))
+        .filter(|r| r.binds.contains(&editor))
+    {
+        if let Some(message) = breaks(rule, editor, current, proposed, facts) {
+            return Err(Refusal {
+                rule: rule.id,
+                message,
+            });
+        }
+    }
+    Ok(())
+}
+
+fn breaks(
+    rule: &CoproductionRule,
+    editor: Side,
+    current: Option<&Value>,
+    proposed: Option<&Value>,
+    facts: Facts,
+) -> Option<String> {
+    let refuse = |what: String| Some(format!("{what} [rule {}: {}]", rule.id, rule.says));
+    match (rule.protects, current, proposed) {
+        (Protects::NoHardDelete, Some(_), None) => {
+            refuse("this cannot be deleted; retire it".into())
+        }
+        (_, None, _) | (_, _, None) => None,
+        (Protects::GoalExpressedByPatient, Some(cur), Some(new)) => {
+            if goal_side(cur) != Side::Patient {
+                return None;
+            }
+            changed_outside(cur, new, rule.may_change)
+                .and_then(|e| refuse(format!("{e} of a goal the patient expressed")))
+        }
+        (Protects::GoalSetByClinician, Some(cur), Some(new)) => {
+            if goal_side(cur) != Side::Clinician {
+                return None;
+            }
+            changed_outside(cur, new, rule.may_change)
+                .and_then(|e| refuse(format!("{e} of a goal a clinician set")))
+        }
+        (Protects::PlanSubject, Some(cur), Some(new)) => (cur.get("subject") != new.get("subject"))
+            .then(|| refuse("the plan's subject changed".into()))
+            .flatten(),
+        (Protects::PlanAuthorship, Some(cur), Some(new)) => (cur.get("author")
+            != new.get("author"))
+        .then(|| refuse("author changed".into()))
+        .flatten(),
+        (Protects::PlanActivities, Some(cur), Some(new)) => {
+            activities_break(cur, new).and_then(refuse)
+        }
+        (Protects::TeamMembers, Some(cur), Some(new)) => {
+            let allowed = editor == Side::Clinician && facts.on_care_team;
+            (!allowed && cur.get("participant") != new.get("participant"))
+                .then(|| refuse("the team's members changed".into()))
+                .flatten()
+        }
+        (Protects::NoHardDelete, _, _) => None,
+    }
+}
+
+/// Whose a goal is: the patient side when a Patient or RelatedPerson expressed it.
+pub fn goal_side(goal: &Value) -> Side {
+    match goal["expressedBy"]["reference"].as_str() {
+        Some(r) if r.starts_with("Patient/") || r.starts_with("RelatedPerson/") => Side::Patient,
+        _ => Side::Clinician,
+    }
+}
+
+/// The first top-level element (other than `allowed`) whose value differs; `extension:URL`
+/// in `allowed` lets that one extension change and keeps the others fixed.
+fn changed_outside(current: &Value, proposed: &Value, allowed: &[&str]) -> Option<String> {
+    let empty = Map::new();
+    let cur = current.as_object().unwrap_or(&empty);
+    let new = proposed.as_object().unwrap_or(&empty);
+    let mut names: Vec<&String> = cur.keys().chain(new.keys()).collect();
+    names.sort();
+    names.dedup();
+    for name in names {
+        if ALWAYS_CHANGEABLE.contains(&name.as_str()) || allowed.contains(&name.as_str()) {
+            continue;
+        }
+        if name == "extension" {
+            let open: Vec<&str> = allowed
+                .iter()
+                .filter_map(|a| a.strip_prefix("extension:"))
+                .map(|a| {
+                    if a == "goal-acceptance" {
+                        GOAL_ACCEPTANCE
+                    } else {
+                        a
+                    }
+                })
+                .collect();
+            let fixed = |v: Option<&Value>| -> Vec<Value> {
+                v.and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter(|e| !open.iter().any(|u| e["url"] == *u))
+                    .cloned()
+                    .collect()
+            };
+            if fixed(cur.get(name)) != fixed(new.get(name)) {
+                return Some("an extension".into());
+            }
+            continue;
+        }
+        if cur.get(name) != new.get(name) {
+            return Some(name.clone());
+        }
+    }
+    None
+}
+
+/// Activities only grow (matched by position: an activity keeps its place), and one newly
+/// cancelled, stopped or put on hold carries a reason.
+fn activities_break(current: &Value, proposed: &Value) -> Option<String> {
+    let before = current["activity"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
+    let after = proposed["activity"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
+    if after.len() < before.len() {
+        return Some(format!(
+            "{} activit{} removed",
+            before.len() - after.len(),
+            if before.len() - after.len() == 1 {
+                "y was"
+            } else {
+                "ies were"
+            }
+        ));
+    }
+    for (i, (old, new)) in before.iter().zip(after).enumerate() {
+        let same_thing = old.get("reference") == new.get("reference")
+            && old["detail"].get("code") == new["detail"].get("code")
+            && old["detail"].get("kind") == new["detail"].get("kind");
+        if !same_thing {
+            return Some(format!(
+                "activity {i} was replaced by another (change its status instead)"
+            ));
+        }
+        let status = new["detail"]["status"].as_str();
+        let retired = matches!(status, Some("cancelled" | "stopped" | "on-hold"));
+        if retired
+            && old["detail"]["status"] != new["detail"]["status"]
+            && new["detail"].get("statusReason").is_none()
+        {
+            return Some(format!(
+                "activity {i} became {} without a detail.statusReason",
+                status.unwrap_or_default()
+            ));
+        }
+    }
+    None
+}
+
+/// The table as Markdown, as the README prints it.
+pub fn table_markdown() -> String {
+    let mut out = String::from("| rule | resource | limits | may still change | the rule |\n");
+    out.push_str("|---|---|---|---|---|\n");
+    for rule in RULES {
+        let binds: Vec<&str> = rule
+            .binds
+            .iter()
+            .filter(|s| **s != Side::Unknown)
+            .map(|s| match s {
+                Side::Patient => "patient side",
+                Side::Clinician => "clinicians",
+                _ => "",
+            })
+            .collect();
+        let may: Vec<String> = rule.may_change.iter().map(|m| format!("`{m}`")).collect();
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} | {} |\n",
+            rule.id,
+            rule.resource_type.replace(' ', ", "),
+            binds.join(", "),
+            if may.is_empty() {
+                "—".into()
+            } else {
+                may.join(", ")
+            },
+            rule.says.split_whitespace().collect::<Vec<_>>().join(" "),
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use serde_json::json;
+
+    fn goal(expressed_by: Option<&str>) -> Value {
+        let mut g = json!({"resourceType": "Goal", "id": "g", "lifecycleStatus": "active",
+            "description": {"text": "walk"}, "subject": {"reference": "Patient/p1"}});
+        if let Some(by) = expressed_by {
+            g["expressedBy"] = json!({"reference": by});
+        }
+        g
+    }
+
+    fn with(mut v: Value, path: &str, value: Value) -> Value {
+        v[path] = value;
+        v
+    }
+
+    #[test]
+    fn every_row_of_the_table() {
+        use Side::*;
+        let theirs = goal(Some("Patient/p1"));
+        let carers = goal(Some("RelatedPerson/r1"));
+        let clinicians = goal(Some("Practitioner/dr"));
+        let set = goal(None);
+        let note = json!([{"text": "seen"}]);
+        let accept = json!([{"url": GOAL_ACCEPTANCE, "extension": [{"url": "status", "valueCode": "agree"}]}]);
+        let plan = json!({"resourceType": "CarePlan", "id": "c", "status": "active", "intent": "plan",
+            "subject": {"reference": "Patient/p1"}, "author": {"reference": "Practitioner/dr"},
+            "activity": [{"detail": {"status": "in-progress", "code": {"text": "walk"}}}]});
+        let team = json!({"resourceType": "CareTeam", "id": "t", "status": "active",
+            "participant": [{"member": {"reference": "Patient/p1"}}]});
+        let no = Facts::default();
+        let on_team = Facts { on_care_team: true };
+        // (editor, type, current, proposed, facts, the rule broken or None)
+        type Row<'a> = (
+            Side,
+            &'a str,
+            Option<Value>,
+            Option<Value>,
+            Facts,
+            Option<&'a str>,
+        );
+        let table: Vec<Row> = vec![
+            // goal-expressed-by-patient
+            (
+                Clinician,
+                "Goal",
+                Some(theirs.clone()),
+                Some(with(theirs.clone(), "note", note.clone())),
+                no,
+                None,
+            ),
+            (
+                Clinician,
+                "Goal",
+                Some(theirs.clone()),
+                Some(with(
+                    theirs.clone(),
+                    "achievementStatus",
+                    json!({"text": "improving"}),
+                )),
+                no,
+                None,
+            ),
+            (
+                Clinician,
+                "Goal",
+                Some(theirs.clone()),
+                Some(with(theirs.clone(), "description", json!({"text": "run"}))),
+                no,
+                Some("goal-expressed-by-patient"),
+            ),
+            (
+                Clinician,
+                "Goal",
+                Some(carers.clone()),
+                Some(with(carers.clone(), "lifecycleStatus", json!("cancelled"))),
+                no,
+                Some("goal-expressed-by-patient"),
+            ),
+            (
+                Unknown,
+                "Goal",
+                Some(theirs.clone()),
+                Some(with(theirs.clone(), "priority", json!({"text": "high"}))),
+                no,
+                Some("goal-expressed-by-patient"),
+            ),
+            (
+                Patient,
+                "Goal",
+                Some(theirs.clone()),
+                Some(with(theirs.clone(), "description", json!({"text": "run"}))),
+                no,
+                None,
+            ),
+            (
+                Patient,
+                "Goal",
+                Some(theirs.clone()),
+                Some(with(theirs.clone(), "lifecycleStatus", json!("cancelled"))),
+                no,
+                None,
+            ),
+            // goal-set-by-clinician
+            (
+                Patient,
+                "Goal",
+                Some(clinicians.clone()),
+                Some(with(clinicians.clone(), "extension", accept.clone())),
+                no,
+                None,
+            ),
+            (
+                Patient,
+                "Goal",
+                Some(set.clone()),
+                Some(with(set.clone(), "note", note.clone())),
+                no,
+                None,
+            ),
+            (
+                Patient,
+                "Goal",
+                Some(set.clone()),
+                Some(with(set.clone(), "description", json!({"text": "nap"}))),
+                no,
+                Some("goal-set-by-clinician"),
+            ),
+            (
+                Patient,
+                "Goal",
+                Some(set.clone()),
+                Some(with(
+                    set.clone(),
+                    "extension",
+                    json!([{"url": "http://x", "valueString": "y"}]),
+                )),
+                no,
+                Some("goal-set-by-clinician"),
+            ),
+            (
+                Clinician,
+                "Goal",
+                Some(set.clone()),
+                Some(with(set.clone(), "description", json!({"text": "nap"}))),
+                no,
+                None,
+            ),
+            // no-hard-delete (and creating is not governed)
+            (
+                Patient,
+                "Goal",
+                Some(theirs.clone()),
+                None,
+                no,
+                Some("no-hard-delete"),
+            ),
+            (
+                Clinician,
+                "CarePlan",
+                Some(plan.clone()),
+                None,
+                no,
+                Some("no-hard-delete"),
+            ),
+            (
+                Clinician,
+                "CareTeam",
+                Some(team.clone()),
+                None,
+                no,
+                Some("no-hard-delete"),
+            ),
+            (Service, "Goal", Some(theirs.clone()), None, no, None),
+            (Patient, "Goal", None, Some(set.clone()), no, None),
+            // plan-subject, plan-authorship
+            (
+                Clinician,
+                "CarePlan",
+                Some(plan.clone()),
+                Some(with(
+                    plan.clone(),
+                    "subject",
+                    json!({"reference": "Patient/p2"}),
+                )),
+                no,
+                Some("plan-subject"),
+            ),
+            (
+                Patient,
+                "CarePlan",
+                Some(plan.clone()),
+                Some(with(
+                    plan.clone(),
+                    "author",
+                    json!({"reference": "Patient/p1"}),
+                )),
+                no,
+                Some("plan-authorship"),
+            ),
+            (
+                Patient,
+                "CarePlan",
+                Some(plan.clone()),
+                Some(with(
+                    plan.clone(),
+                    "contributor",
+                    json!([{"reference": "Patient/p1"}]),
+                )),
+                no,
+                None,
+            ),
+            (
+                Clinician,
+                "CarePlan",
+                Some(plan.clone()),
+                Some(with(
+                    plan.clone(),
+                    "author",
+                    json!({"reference": "Practitioner/dr2"}),
+                )),
+                no,
+                None,
+            ),
+            // plan-activities
+            (
+                Patient,
+                "CarePlan",
+                Some(plan.clone()),
+                Some(with(plan.clone(), "activity", json!([]))),
+                no,
+                Some("plan-activities"),
+            ),
+            (
+                Clinician,
+                "CarePlan",
+                Some(plan.clone()),
+                Some(with(
+                    plan.clone(),
+                    "activity",
+                    json!([{"detail": {"status": "in-progress", "code": {"text": "swim"}}}]),
+                )),
+                no,
+                Some("plan-activities"),
+            ),
+            (
+                Patient,
+                "CarePlan",
+                Some(plan.clone()),
+                Some(with(
+                    plan.clone(),
+                    "activity",
+                    json!([{"detail": {"status": "cancelled", "code": {"text": "walk"}}}]),
+                )),
+                no,
+                Some("plan-activities"),
+            ),
+            (
+                Patient,
+                "CarePlan",
+                Some(plan.clone()),
+                Some(with(
+                    plan.clone(),
+                    "activity",
+                    json!([{"detail": {"status": "cancelled", "code": {"text": "walk"}, "statusReason": {"text": "knee pain"}}}]),
+                )),
+                no,
+                None,
+            ),
+            (
+                Patient,
+                "CarePlan",
+                Some(plan.clone()),
+                Some(with(
+                    plan.clone(),
+                    "activity",
+                    json!([{"detail": {"status": "in-progress", "code": {"text": "walk"}}}, {"detail": {"status": "not-started", "code": {"text": "swim"}}}]),
+                )),
+                no,
+                None,
+            ),
+            // team-members
+            (
+                Patient,
+                "CareTeam",
+                Some(team.clone()),
+                Some(with(team.clone(), "participant", json!([]))),
+                no,
+                Some("team-members"),
+            ),
+            (
+                Clinician,
+                "CareTeam",
+                Some(team.clone()),
+                Some(with(
+                    team.clone(),
+                    "participant",
+                    json!([{"member": {"reference": "Practitioner/dr"}}]),
+                )),
+                no,
+                Some("team-members"),
+            ),
+            (
+                Clinician,
+                "CareTeam",
+                Some(team.clone()),
+                Some(with(
+                    team.clone(),
+                    "participant",
+                    json!([{"member": {"reference": "Practitioner/dr"}}]),
+                )),
+                on_team,
+                None,
+            ),
+            (
+                Patient,
+                "CareTeam",
+                Some(team.clone()),
+                Some(with(team.clone(), "name", json!("my team"))),
+                no,
+                None,
+            ),
+        ];
+        for (i, (editor, rt, cur, new, facts, broken)) in table.into_iter().enumerate() {
+            let got = check(editor, rt, cur.as_ref(), new.as_ref(), facts)
+                .err()
+                .map(|r| r.rule);
+            assert_eq!(got, broken, "row {i}: {editor:?} {rt}");
+        }
+        // Every rule of the table is exercised above.
+        for rule in RULES {
+            assert!(
+                [
+                    "goal-expressed-by-patient",
+                    "goal-set-by-clinician",
+                    "plan-subject",
+                    "plan-authorship",
+                    "plan-activities",
+                    "no-hard-delete",
+                    "team-members"
+                ]
+                .contains(&rule.id),
+                "{}",
+                rule.id
+            );
+        }
+    }
+
+    #[test]
+    fn refusals_name_their_rule_and_what_changed() {
+        let theirs = goal(Some("Patient/p1"));
+        let refusal = check(
+            Side::Clinician,
+            "Goal",
+            Some(&theirs),
+            Some(&with(theirs.clone(), "description", json!({"text": "run"}))),
+            Facts::default(),
+        )
+        .unwrap_err();
+        assert!(
+            refusal.message.starts_with(
+                "description of a goal the patient expressed [rule goal-expressed-by-patient:"
+            ),
+            "{}",
+            refusal.message
+        );
+    }
+
+    #[test]
+    fn the_table_in_markdown_has_a_row_per_rule() {
+        let md = table_markdown();
+        assert_eq!(md.lines().count(), RULES.len() + 2);
+        assert!(md.contains("| `no-hard-delete` | CarePlan, Goal, CareTeam |"));
+    }
+}
