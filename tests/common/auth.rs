@@ -3,8 +3,7 @@
 //! crate uses as its transport, a cookie-keeping "browser" for the login and consent pages, and
 //! the SMART example client keys for signed client assertions.
 //!
-//! Include with `#[path = "common/auth.rs"] mod auth_common;`.
-#![allow(dead_code)]
+//! `crate::common::auth` in every test binary (`tests/common/mod.rs` declares it).
 
 use bytes::Bytes;
 use coplan::app::{self, AppState};
@@ -154,7 +153,6 @@ impl Server {
     }
 
     /// Run one SQL statement directly against the server's database; the rows it affected.
-    #[allow(dead_code)]
     pub async fn execute_sql(&self, sql: &str) -> u64 {
         self.db.as_ref().expect("a database").execute(sql).await
     }

@@ -1,7 +1,12 @@
 //! API test harness: the real router over a fresh database per test, on every backend
 //! (SQLite always; PostgreSQL when COPLAN_TEST_POSTGRES_URL is set), with an exact clock and
 //! sequential ids. Requests go through the router in-process, or over real HTTP via `spawn`.
+//! `auth` is the authorization server's harness. Each test binary includes this once, as
+//! `#[path = "../common/mod.rs"] mod common;` in its main.rs.
+// Each binary uses its own part of the harness (here and in `auth`); every item is used by one.
 #![allow(dead_code)]
+
+pub mod auth;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};

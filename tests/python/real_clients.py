@@ -1,7 +1,7 @@
 """The FHIR clients Python developers use, against a running Coplan: fhirpy 2.x and the SMART
 Python client (fhirclient on PyPI). Each check exercises what issue 11 found these clients
 tripping over (count via _count=0, POST [base]/ Bundles, get_or_create with URL criteria,
-refresh with a bare If-None-Match, Bundle.total, empty searchsets). Run by tests/real_clients.rs
+refresh with a bare If-None-Match, Bundle.total, empty searchsets). Run by tests/tools/real_clients.rs
 with COPLAN_BASE (the FHIR base URL) and COPLAN_TOKEN (a bearer token with system/*.cruds);
 prints one line per check and "N passed, N failed", and exits non-zero when any check fails.
 """

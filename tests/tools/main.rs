@@ -1,0 +1,14 @@
+//! The server as a program and beside other programs, in one test binary (each test binary
+//! links the whole server). Run one module with `cargo test --test tools seed::`.
+//!
+//! - `cli`: the `coplan` binary: `migrate`, `serve`, configuration, SIGTERM
+//! - `real_clients`: fhirpy and the SMART Python client against a real server
+//! - `seed`: the synthetic data generator writes valid, searchable data
+#![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed check
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod cli;
+mod real_clients;
+mod seed;
