@@ -237,14 +237,20 @@ async fn revoke(State(state): State<AppState>, headers: HeaderMap, body: Bytes) 
 }
 
 /// The parameters of a page request: the query of a GET, the form body of a POST.
+/// The parameters of a page request: a POST's form, or a GET's query. A GET only ever opens
+/// a page: the fields that make a form do something (`step`, and with it sign-in, consent or
+/// revocation) count only in a POST, so no link, image or redirect can act for the user, and
+/// a CSRF token never travels in a URL.
 fn page_params(method: &Method, query: Option<String>, body: &[u8]) -> Params {
-    let source: Vec<u8> = if method == Method::POST {
+    let post = method == Method::POST;
+    let source: Vec<u8> = if post {
         body.to_vec()
     } else {
         query.unwrap_or_default().into_bytes()
     };
     Params(
         form_urlencoded::parse(&source)
+            .filter(|(k, _)| post || k != "step")
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect(),
     )
@@ -472,5 +478,21 @@ impl IntoResponse for OAuthError {
             );
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn only_a_post_takes_a_step() {
+        let query = "client_id=app&step=consent&csrf=abc".to_string();
+        let get = page_params(&Method::GET, Some(query.clone()), b"");
+        assert_eq!(get.one("step"), None);
+        assert_eq!(get.one("client_id"), Some("app"));
+        let post = page_params(&Method::POST, None, query.as_bytes());
+        assert_eq!(post.one("step"), Some("consent"));
     }
 }
