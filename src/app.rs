@@ -60,6 +60,16 @@ impl AppState {
         self
     }
 
+    /// The same state recording AuditEvents (starts the writer task; must be called before the
+    /// state is shared).
+    pub fn with_audit(mut self) -> Self {
+        match Arc::get_mut(&mut self.fhir) {
+            Some(fhir) => fhir.start_audit(),
+            None => tracing::error!("the service is shared already; AuditEvents are off"),
+        }
+        self
+    }
+
     /// The same state with the built-in authorization server's routes served by `auth`.
     pub fn with_auth_server(mut self, auth: Arc<AuthServer>) -> Self {
         self.auth = Some(auth);
@@ -108,7 +118,11 @@ impl AppState {
             Arc::new(Verifiers::new(auth.clone(), external, clock.clone()))
         };
         let ids = Arc::new(TimeOrderedIds::new(clock.clone()));
-        let state = AppState::new(config, store, clock, ids).with_auth_server(auth.clone());
+        let audit = config.audit_events;
+        let mut state = AppState::new(config, store, clock, ids).with_auth_server(auth.clone());
+        if audit {
+            state = state.with_audit();
+        }
         if insecure {
             tracing::warn!(
                 "!!! --insecure-no-auth: the FHIR API is open to ANYONE without a token. \
@@ -127,13 +141,16 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serve `router(state)` on `listener` until `shutdown` resolves, then finish in-flight
-/// requests and return.
+/// requests, write the AuditEvents still queued, and return.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let fhir = state.fhir.clone();
+    let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    fhir.flush_audit().await;
+    served
 }

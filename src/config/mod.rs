@@ -102,6 +102,8 @@ pub struct Config {
     /// Require `If-Match` on those types from every caller: backend services (`system/`
     /// tokens) and servers without access control too.
     pub require_if_match_for_all: bool,
+    /// Record every read, search and write of patient data as an AuditEvent.
+    pub audit_events: bool,
 }
 
 impl Default for Config {
@@ -134,6 +136,7 @@ impl Default for Config {
             jwks_allow_http: false,
             require_if_match: ["CarePlan", "Goal", "CareTeam"].map(String::from).to_vec(),
             require_if_match_for_all: false,
+            audit_events: true,
         }
     }
 }

@@ -17,9 +17,9 @@ pub const TYPE_INTERACTIONS: &[&str] = &[
     "search-type",
 ];
 
-/// Provenance records what happened: created (by the server with every write, or by a
-/// client), never changed or deleted (`rest/write/record_provenance.rs`).
-const PROVENANCE_INTERACTIONS: &[&str] = &[
+/// Provenance and AuditEvent record what happened: created (by the server with every write or
+/// read, or by a client), never changed or deleted (`rest/write/record_provenance.rs`).
+const RECORD_INTERACTIONS: &[&str] = &[
     "read",
     "vread",
     "history-instance",
@@ -82,8 +82,9 @@ pub fn capability_statement(
     let resources: Vec<Value> = resource_types
         .iter()
         .map(|rt| {
-            let interactions = if *rt == "Provenance" {
-                PROVENANCE_INTERACTIONS
+            let is_record = matches!(*rt, "Provenance" | "AuditEvent");
+            let interactions = if is_record {
+                RECORD_INTERACTIONS
             } else {
                 TYPE_INTERACTIONS
             };
@@ -110,7 +111,7 @@ pub fn capability_statement(
                 resource["versioning"] = json!("versioned-update");
                 resource["documentation"] = json!(if_match_documentation(all_callers));
             }
-            if *rt == "Provenance" {
+            if is_record {
                 resource["updateCreate"] = json!(false);
                 resource["conditionalUpdate"] = json!(false);
                 resource["conditionalDelete"] = json!("not-supported");

@@ -2,6 +2,7 @@
 //! patch, delete, history, operations and the CapabilityStatement. The HTTP layer maps requests onto these
 //! and their results (or [`FhirError`]s) back onto responses.
 
+pub mod audit;
 mod bundle_json;
 mod capability;
 mod conditional;
@@ -72,6 +73,8 @@ pub struct FhirService {
     pub hooks: Vec<Arc<dyn WriteHook>>,
     /// Devices known to exist (the apps Provenance names as transmitter).
     known_devices: KnownDevices,
+    /// Where reads, searches and writes of patient data are recorded (`None`: not audited).
+    audit: Option<audit::AuditTrail>,
 }
 
 /// Ids of Device resources known to exist, so recording a Provenance costs no lookup.
@@ -130,6 +133,7 @@ impl FhirService {
             conditional_locks: Default::default(),
             hooks: default_write_hooks(config),
             known_devices: Default::default(),
+            audit: None,
         }
     }
 

@@ -23,7 +23,9 @@ impl FhirService {
             self.check_readable(rule, resource_type, id, current.as_ref())
                 .await?;
         }
-        served(resource_type, id, current, None)
+        let served = served(resource_type, id, current, None)?;
+        self.audit_read(access, &served, false)?;
+        Ok(served)
     }
 
     /// Version `version` of `resource_type/id` (`version` as written in the URL).
@@ -58,7 +60,9 @@ impl FhirService {
         {
             return Err(hidden(resource_type, id));
         }
-        served(resource_type, id, stored, Some(version_id))
+        let served = served(resource_type, id, stored, Some(version_id))?;
+        self.audit_read(access, &served, true)?;
+        Ok(served)
     }
 }
 

@@ -3,6 +3,7 @@
 //! `cargo test --test api search::`.
 //!
 //! - `access`: SMART scopes and the Patient compartment confine every interaction
+//! - `audit`: an AuditEvent for every read, search and write of patient data
 //! - `bundle`: batch and transaction Bundles
 //! - `concurrency`: racing If-Match writers over real HTTP
 //! - `conditional`: conditional create, update and delete
@@ -24,6 +25,7 @@
 mod common;
 
 mod access;
+mod audit;
 mod bundle;
 mod concurrency;
 mod conditional;

@@ -8,29 +8,6 @@
 use crate::common::auth::*;
 use serde_json::{json, Value};
 
-/// A bearer token of the built-in server for `client` with `scope`.
-fn token(
-    server: &Server,
-    client: &str,
-    scope: &str,
-    patient: Option<&str>,
-    user: Option<&str>,
-) -> String {
-    let now = server.clock.unix();
-    let mut claims = json!({
-        "iss": server.fhir, "aud": server.fhir, "sub": "someone", "exp": now + 3600, "iat": now,
-        "jti": format!("{client}-{scope}-{patient:?}-{user:?}"), "client_id": client, "scope": scope,
-    });
-    if let Some(p) = patient {
-        claims["patient"] = json!(p);
-    }
-    if let Some(u) = user {
-        claims["fhirUser"] = json!(format!("{}/{u}", server.fhir));
-    }
-    let token = server.auth.keys.sign(&claims, now).expect("sign");
-    format!("Bearer {token}")
-}
-
 async fn call(
     server: &Server,
     method: &str,

@@ -8,30 +8,6 @@ use crate::common::auth::*;
 use coplan::config::ConfigLayer;
 use serde_json::{json, Value};
 
-fn token(
-    server: &Server,
-    client: &str,
-    scope: &str,
-    patient: Option<&str>,
-    user: Option<&str>,
-) -> String {
-    let now = server.clock.unix();
-    let mut claims = json!({
-        "iss": server.fhir, "aud": server.fhir, "sub": client, "exp": now + 3600, "iat": now,
-        "jti": format!("{client}-{scope}"), "client_id": client, "scope": scope,
-    });
-    if let Some(p) = patient {
-        claims["patient"] = json!(p);
-    }
-    if let Some(u) = user {
-        claims["fhirUser"] = json!(format!("{}/{u}", server.fhir));
-    }
-    format!(
-        "Bearer {}",
-        server.auth.keys.sign(&claims, now).expect("sign")
-    )
-}
-
 async fn call(
     server: &Server,
     method: &str,

@@ -89,7 +89,10 @@ impl Server {
             .expect("bind");
         let origin = format!("http://{}", listener.local_addr().expect("addr"));
         let fhir = format!("{origin}/fhir");
-        let config = extra
+        // AuditEvents only where a test asks for them (they are written in the background).
+        let config = ConfigLayer::default()
+            .set("audit_events", false)
+            .overridden_by(extra)
             .overridden_by(
                 ConfigLayer::default()
                     .set("base_url", &fhir)
@@ -113,7 +116,8 @@ impl Server {
             .await
             .expect("authorization server"),
         );
-        let state = AppState::new(
+        let audit = config.audit_events;
+        let mut state = AppState::new(
             config,
             db.store.clone(),
             clock.clone(),
@@ -121,6 +125,9 @@ impl Server {
         )
         .with_auth_server(auth.clone())
         .with_verifier(auth.clone());
+        if audit {
+            state = state.with_audit();
+        }
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(app::serve(listener, state.clone(), async {
             let _ = rx.await;
@@ -150,6 +157,11 @@ impl Server {
             drop(self.auth);
             db.cleanup().await;
         }
+    }
+
+    /// Keep the database past [`Self::stop`] (the caller cleans it up).
+    pub fn detach_database(&mut self) -> TestDatabase {
+        self.db.take().expect("a database")
     }
 
     /// Run one SQL statement directly against the server's database; the rows it affected.
@@ -637,4 +649,31 @@ pub async fn sign_in_and_approve(
 pub fn jwt_claims(token: &str) -> Value {
     let payload = token.split('.').nth(1).expect("a JWT");
     serde_json::from_slice(&b64url(payload)).expect("JSON claims")
+}
+
+/// A bearer header value for a token of the built-in server (signed with its key) issued to
+/// `client` with `scope`, for the launch `patient` and the user `fhir_user` (`Patient/p1`).
+pub fn token(
+    server: &Server,
+    client: &str,
+    scope: &str,
+    patient: Option<&str>,
+    fhir_user: Option<&str>,
+) -> String {
+    let now = server.clock.unix();
+    let mut claims = serde_json::json!({
+        "iss": server.fhir, "aud": server.fhir, "sub": client, "exp": now + 3600, "iat": now,
+        "jti": format!("{client}-{scope}-{patient:?}-{fhir_user:?}"), "client_id": client,
+        "scope": scope,
+    });
+    if let Some(p) = patient {
+        claims["patient"] = serde_json::json!(p);
+    }
+    if let Some(u) = fhir_user {
+        claims["fhirUser"] = serde_json::json!(format!("{}/{u}", server.fhir));
+    }
+    format!(
+        "Bearer {}",
+        server.auth.keys.sign(&claims, now).expect("sign")
+    )
 }

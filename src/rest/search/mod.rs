@@ -383,6 +383,31 @@ impl FhirService {
             out.extend_from_slice(&outcome);
             out.extend_from_slice(br#","search":{"mode":"outcome"}}"#);
         }
+        if self.audits(&input.resource_type) {
+            // Whose data the answer holds: the patients of every resource it returns.
+            let mut patients: Vec<String> = Vec::new();
+            let returned = rows
+                .iter()
+                .map(|r| (input.resource_type.as_str(), &r.id, &r.version))
+                .chain(
+                    included
+                        .iter()
+                        .map(|r| (r.resource_type.as_str(), &r.id, &r.version)),
+                );
+            for (rt, id, version) in returned {
+                if let Some(body) = &version.body {
+                    for p in self.patients_of(rt, id, version.version_id, body)?.iter() {
+                        if !patients.contains(p) {
+                            patients.push(p.clone());
+                        }
+                    }
+                }
+            }
+            if !patients.is_empty() {
+                let query = link(query.after.as_ref());
+                self.audit(access, "search-type", patients, None, Some(query));
+            }
+        }
         Ok(bundle.finish())
     }
 }

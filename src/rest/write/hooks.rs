@@ -72,7 +72,39 @@ pub(crate) fn default_hooks(config: &crate::config::Config) -> Vec<Arc<dyn Write
         Arc::new(super::coproduction::Coproduction),
         Arc::new(super::record_provenance::RecordProvenance),
         Arc::new(RememberMembership),
+        Arc::new(AuditWrites),
     ]
+}
+
+/// Records each write of patient data as an AuditEvent (`rest/audit.rs`), after the commit.
+struct AuditWrites;
+
+#[async_trait]
+impl WriteHook for AuditWrites {
+    fn name(&self) -> &'static str {
+        "audit"
+    }
+
+    fn after_commit(&self, service: &FhirService, cx: &WriteContext<'_>, batch: &CommitBatch) {
+        for w in &batch.versions {
+            let rt = w.resource_type.as_str();
+            // What the server adds (Provenance, Devices) is not the caller's write.
+            if !service.audits(rt) || rt == "Provenance" {
+                continue;
+            }
+            let subtype = match w.method {
+                // A PUT to a new id brings the resource into being: recorded as a create.
+                _ if w.version_id == 1 => "create",
+                crate::store::WriteMethod::Create => "create",
+                crate::store::WriteMethod::Update => "update",
+                crate::store::WriteMethod::Patch => "patch",
+                crate::store::WriteMethod::Delete => "delete",
+            };
+            let patients = crate::rest::membership::patients_in(rt, &w.id, &w.index);
+            let what = format!("{rt}/{}/_history/{}", w.id, w.version_id);
+            service.audit(cx.access, subtype, patients, Some(what), None);
+        }
+    }
 }
 
 /// Remembers the compartments of every version a commit stored (`rest/membership.rs`), so a

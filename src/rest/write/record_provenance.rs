@@ -91,14 +91,38 @@ impl WriteHook for RecordProvenance {
 /// deleted through the API (405). (A client may still create one, by POST or by PUT to a new
 /// id.)
 pub(crate) fn refuse_changes(resource_type: &str, exists: bool) -> FhirResult<()> {
-    if resource_type == "Provenance" && exists {
+    if matches!(resource_type, "Provenance" | "AuditEvent") && exists {
         return Err(FhirError::new(
             ErrorKind::MethodNotAllowed,
             "not-supported",
-            "Provenance records what happened and cannot be changed or deleted",
+            format!("{resource_type} records what happened and cannot be changed or deleted"),
         ));
     }
     Ok(())
+}
+
+/// Version 1 of a resource the server writes itself, indexed with `search_params`.
+pub(crate) fn server_version_with(
+    search_params: &crate::rest::search::params::R4SearchParams,
+    resource_type: &str,
+    id: &str,
+    content: Value,
+    now_us: i64,
+) -> FhirResult<VersionWrite> {
+    let checked = check_resource(content, resource_type)?;
+    let index = search_params.index_rows(checked.value())?;
+    let body = stamp(&checked, id, 1, now_us)?;
+    check_structure(&body, resource_type)?;
+    Ok(VersionWrite {
+        resource_type: resource_type.to_string(),
+        id: id.to_string(),
+        expected: Expected::Absent,
+        version_id: 1,
+        last_updated_us: now_us,
+        method: WriteMethod::Create,
+        body: Some(body),
+        index,
+    })
 }
 
 impl FhirService {
@@ -111,20 +135,7 @@ impl FhirService {
         content: Value,
         now_us: i64,
     ) -> FhirResult<VersionWrite> {
-        let checked = check_resource(content, resource_type)?;
-        let index = self.search_params.index_rows(checked.value())?;
-        let body = stamp(&checked, id, 1, now_us)?;
-        check_structure(&body, resource_type)?;
-        Ok(VersionWrite {
-            resource_type: resource_type.to_string(),
-            id: id.to_string(),
-            expected: Expected::Absent,
-            version_id: 1,
-            last_updated_us: now_us,
-            method: WriteMethod::Create,
-            body: Some(body),
-            index,
-        })
+        server_version_with(&self.search_params, resource_type, id, content, now_us)
     }
 
     /// Make sure the Device a Provenance names as transmitter exists (created on first use;

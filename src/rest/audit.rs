@@ -1,0 +1,298 @@
+//! Who looked at my plan: an AuditEvent for every read, search and write of patient data
+//! (issue "The shared care plan" §4; R4 auditevent.html; IHE Basic Audit Log Patterns: type
+//! `rest`, subtype the interaction, the agent from the token, entities the patient and the
+//! resource). Recording is a non-blocking send on the request path; one background task writes
+//! the events in batches (one commit each), so reads stay fast. [`FhirService::flush_audit`]
+//! writes whatever is queued and is called on a clean shutdown, so nothing queued is lost then.
+//!
+//! AuditEvents are in the Patient compartment of the patient they name (R4's `patient`
+//! parameter reads `entity.what`), so a patient can search the ones about them; nobody can
+//! change or delete one (`write/record_provenance.rs` refuses it, as for Provenance). Reading
+//! AuditEvents is not itself audited (the log would grow by being read).
+
+use super::provenance::{Attribution, SERVER_DEVICE_ID};
+use super::search::params::R4SearchParams;
+use super::FhirService;
+use crate::clock::IdGenerator;
+use crate::policy::Access;
+use crate::store::{CommitBatch, Store};
+use base64::Engine;
+use fhir_primitives::format_instant;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Events written per commit at most.
+const BATCH: usize = 256;
+/// Events waiting at most; beyond it recording waits for the writer (back-pressure, never
+/// loss).
+const QUEUE: usize = 65_536;
+
+/// One interaction to record.
+#[derive(Debug, Clone)]
+pub struct AuditRecord {
+    /// R4 restful-interaction code: read, vread, search-type, history-instance, create, …
+    pub subtype: &'static str,
+    /// C, R, U, D or E.
+    pub action: &'static str,
+    pub recorded_us: i64,
+    pub who: Attribution,
+    /// The patients whose data it touched.
+    pub patients: Vec<String>,
+    /// The resource (`Goal/7`, `Goal/7/_history/2`), when there is one.
+    pub what: Option<String>,
+    /// The search or operation query, when there is one.
+    pub query: Option<String>,
+}
+
+enum Message {
+    Record(AuditRecord),
+    Flush(oneshot::Sender<()>),
+}
+
+/// The request path's end of the audit trail.
+#[derive(Clone)]
+pub struct AuditTrail {
+    sender: mpsc::Sender<Message>,
+}
+
+impl AuditTrail {
+    /// Start the writer task over `store`.
+    pub(crate) fn start(
+        store: Arc<dyn Store>,
+        search_params: R4SearchParams,
+        ids: Arc<dyn IdGenerator>,
+    ) -> AuditTrail {
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        tokio::spawn(write_batches(receiver, store, search_params, ids));
+        AuditTrail { sender }
+    }
+}
+
+async fn write_batches(
+    mut receiver: mpsc::Receiver<Message>,
+    store: Arc<dyn Store>,
+    search_params: R4SearchParams,
+    ids: Arc<dyn IdGenerator>,
+) {
+    let mut messages = Vec::with_capacity(BATCH);
+    while receiver.recv_many(&mut messages, BATCH).await > 0 {
+        let mut versions = Vec::new();
+        let mut flushed = Vec::new();
+        for message in messages.drain(..) {
+            match message {
+                Message::Record(record) => {
+                    let id = ids.new_id();
+                    match super::write::server_version_with(
+                        &search_params,
+                        "AuditEvent",
+                        &id,
+                        audit_event(&record),
+                        record.recorded_us,
+                    ) {
+                        Ok(version) => versions.push(version),
+                        Err(e) => tracing::error!(error = ?e, "an AuditEvent did not validate"),
+                    }
+                }
+                Message::Flush(done) => flushed.push(done),
+            }
+        }
+        if !versions.is_empty() {
+            let count = versions.len();
+            if let Err(e) = store.commit(&CommitBatch::of(versions)).await {
+                tracing::error!(error = %e, events = count, "AuditEvents could not be stored");
+            }
+        }
+        for done in flushed {
+            let _ = done.send(());
+        }
+    }
+}
+
+/// The AuditEvent of one interaction.
+pub fn audit_event(r: &AuditRecord) -> Value {
+    let mut agents = vec![json!({
+        "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType", "code": "IRCP", "display": "information recipient"}]},
+        "who": {"reference": r.who.author},
+        "requestor": true,
+    })];
+    if r.who.transmitter != r.who.author {
+        agents.push(json!({
+            "type": {"coding": [{"system": "http://dicom.nema.org/resources/ontology/DCM", "code": "110150", "display": "Application"}]},
+            "who": {"reference": r.who.transmitter},
+            "requestor": false,
+        }));
+    }
+    let mut entities: Vec<Value> = r
+        .patients
+        .iter()
+        .map(|p| {
+            json!({
+                "what": {"reference": format!("Patient/{p}")},
+                "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "1", "display": "Person"},
+                "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "1", "display": "Patient"},
+            })
+        })
+        .collect();
+    if let Some(what) = &r.what {
+        entities.push(json!({
+            "what": {"reference": what},
+            "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2", "display": "System Object"},
+        }));
+    }
+    if let Some(query) = r.query.as_deref().filter(|q| !q.is_empty()) {
+        entities.push(json!({
+            "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-entity-type", "code": "2", "display": "System Object"},
+            "role": {"system": "http://terminology.hl7.org/CodeSystem/object-role", "code": "24", "display": "Query"},
+            "query": base64::engine::general_purpose::STANDARD.encode(query),
+        }));
+    }
+    let mut event = json!({
+        "resourceType": "AuditEvent",
+        "type": {"system": "http://terminology.hl7.org/CodeSystem/audit-event-type", "code": "rest", "display": "RESTful Operation"},
+        "subtype": [{"system": "http://hl7.org/fhir/restful-interaction", "code": r.subtype}],
+        "action": r.action,
+        "recorded": format_instant(r.recorded_us),
+        "outcome": "0",
+        "agent": agents,
+        "source": {"observer": {"reference": format!("Device/{SERVER_DEVICE_ID}")}},
+    });
+    if !entities.is_empty() {
+        event["entity"] = Value::from(entities);
+    }
+    event
+}
+
+impl FhirService {
+    /// Record one interaction with patient data, if auditing is on.
+    pub(crate) fn audit(
+        &self,
+        access: &Access,
+        subtype: &'static str,
+        patients: Vec<String>,
+        what: Option<String>,
+        query: Option<String>,
+    ) {
+        let Some(trail) = &self.audit else {
+            return;
+        };
+        let action = match subtype {
+            "create" => "C",
+            "update" | "patch" => "U",
+            "delete" => "D",
+            "read" | "vread" | "search-type" | "history-instance" | "history-type" => "R",
+            _ => "E",
+        };
+        let record = AuditRecord {
+            subtype,
+            action,
+            recorded_us: self.now_us(),
+            who: Attribution::of(access, &patients),
+            patients,
+            what,
+            query,
+        };
+        match trail.sender.try_send(Message::Record(record)) {
+            Ok(()) => {}
+            // The writer is behind: wait for room off the request path, never drop.
+            Err(mpsc::error::TrySendError::Full(message)) => {
+                let sender = trail.sender.clone();
+                tokio::spawn(async move {
+                    if sender.send(message).await.is_err() {
+                        tracing::error!("the audit writer has stopped; an AuditEvent was lost");
+                    }
+                });
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::error!("the audit writer has stopped; an AuditEvent was not recorded");
+            }
+        }
+    }
+
+    /// Whether reads and searches of `resource_type` are recorded: patient data (a type of the
+    /// Patient compartment), but not the audit log itself.
+    pub(crate) fn audits(&self, resource_type: &str) -> bool {
+        self.audit.is_some()
+            && resource_type != "AuditEvent"
+            && super::search::in_patient_compartment(resource_type)
+    }
+
+    /// Record a read (`vread` when `versioned`) of `r`.
+    pub(crate) fn audit_read(
+        &self,
+        access: &Access,
+        r: &super::VersionedResource,
+        versioned: bool,
+    ) -> crate::error::FhirResult<()> {
+        if !self.audits(&r.resource_type) {
+            return Ok(());
+        }
+        let patients = self
+            .patients_of(&r.resource_type, &r.id, r.version_id, &r.body)?
+            .to_vec();
+        let (subtype, what) = if versioned {
+            (
+                "vread",
+                format!("{}/{}/_history/{}", r.resource_type, r.id, r.version_id),
+            )
+        } else {
+            ("read", format!("{}/{}", r.resource_type, r.id))
+        };
+        self.audit(access, subtype, patients, Some(what), None);
+        Ok(())
+    }
+
+    /// Write every queued AuditEvent now (a clean shutdown calls this).
+    pub async fn flush_audit(&self) {
+        let Some(trail) = &self.audit else {
+            return;
+        };
+        let (done, wait) = oneshot::channel();
+        if trail.sender.send(Message::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    /// Turn auditing on: start the writer (needs a tokio runtime).
+    pub fn start_audit(&mut self) {
+        self.audit = Some(AuditTrail::start(
+            Arc::clone(&self.store),
+            self.search_params,
+            Arc::clone(&self.ids),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn an_audit_event_names_who_what_and_whose() {
+        let record = AuditRecord {
+            subtype: "read",
+            action: "R",
+            recorded_us: 1_767_225_600_000_000,
+            who: Attribution {
+                author: "Practitioner/dr".into(),
+                on_behalf_of: None,
+                transmitter: "Device/app-ehr".into(),
+                client_id: Some("ehr".into()),
+            },
+            patients: vec!["p1".into()],
+            what: Some("Goal/g1".into()),
+            query: None,
+        };
+        let event = audit_event(&record);
+        assert_eq!(event["subtype"][0]["code"], "read");
+        assert_eq!(event["action"], "R");
+        assert_eq!(event["recorded"], "2026-01-01T00:00:00.000Z");
+        assert_eq!(event["agent"][0]["who"]["reference"], "Practitioner/dr");
+        assert_eq!(event["agent"][1]["who"]["reference"], "Device/app-ehr");
+        assert_eq!(event["entity"][0]["what"]["reference"], "Patient/p1");
+        assert_eq!(event["entity"][1]["what"]["reference"], "Goal/g1");
+        let checked = crate::validate::check_resource(event, "AuditEvent");
+        assert!(checked.is_ok(), "{checked:?}");
+    }
+}

@@ -1,0 +1,179 @@
+//! Who looked at my plan (issue "The shared care plan" §4), over real HTTP with real tokens, on
+//! every backend: reads, searches and writes of patient data become AuditEvents naming who,
+//! through which app, and whose data; a patient finds the ones about them and nothing about
+//! anyone else; nobody changes or deletes one; a clean shutdown writes what is queued.
+
+use crate::common::auth::*;
+use coplan::config::ConfigLayer;
+use serde_json::{json, Value};
+
+async fn get(server: &Server, bearer: &str, path: &str) -> Reply {
+    send(
+        "GET",
+        &server.url(&format!("/fhir/{path}")),
+        &[("authorization", bearer)],
+        None,
+    )
+    .await
+}
+
+fn events(reply: &Reply) -> Vec<Value> {
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    reply.json()["entry"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| e["resource"].clone())
+        .collect()
+}
+
+fn has(events: &[Value], subtype: &str, who: &str, what: &str) -> bool {
+    events.iter().any(|e| {
+        e["subtype"][0]["code"] == subtype
+            && e["agent"][0]["who"]["reference"] == who
+            && e["entity"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|x| x["what"]["reference"] == what)
+    })
+}
+
+#[tokio::test]
+async fn reads_searches_and_writes_of_patient_data_are_recorded_and_only_the_patient_sees_theirs() {
+    for backend in coplan::testing::backends() {
+        let server =
+            Server::start_with(backend, ConfigLayer::default().set("audit_events", true)).await;
+        for id in ["p1", "p2"] {
+            server
+                .seed(json!({"resourceType": "Patient", "id": id}))
+                .await;
+            server.seed(json!({"resourceType": "Goal", "id": format!("g-{id}"), "lifecycleStatus": "active",
+                "description": {"text": "walk"}, "subject": {"reference": format!("Patient/{id}")}})).await;
+        }
+        let clinician = token(&server, "ehr", "system/*.cruds", None, None);
+        let p1 = token(
+            &server,
+            "portal",
+            "patient/*.rs",
+            Some("p1"),
+            Some("Patient/p1"),
+        );
+        let p2 = token(
+            &server,
+            "portal",
+            "patient/*.rs",
+            Some("p2"),
+            Some("Patient/p2"),
+        );
+
+        assert_eq!(get(&server, &clinician, "Goal/g-p1").await.status, 200);
+        assert_eq!(
+            get(&server, &clinician, "Goal?patient=p1").await.status,
+            200
+        );
+        assert_eq!(get(&server, &p2, "Goal/g-p2").await.status, 200);
+        server.state.fhir.flush_audit().await;
+
+        // p1 sees who read their goal and searched their record, and the seeding writes.
+        let mine = events(&get(&server, &p1, "AuditEvent?patient=p1").await);
+        assert!(
+            has(&mine, "read", "Device/app-ehr", "Goal/g-p1"),
+            "{mine:?}"
+        );
+        assert!(
+            has(&mine, "search-type", "Device/app-ehr", "Patient/p1"),
+            "{mine:?}"
+        );
+        assert!(
+            mine.iter().any(|e| e["action"] == "C"),
+            "the writes too: {mine:?}"
+        );
+        let search = mine
+            .iter()
+            .find(|e| e["subtype"][0]["code"] == "search-type")
+            .unwrap();
+        assert!(search["entity"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x.get("query").is_some()));
+        // ... and nothing about p2: not in their search, not by id.
+        assert!(
+            !mine.iter().any(|e| e.to_string().contains("Patient/p2")),
+            "{mine:?}"
+        );
+        let theirs = events(&get(&server, &clinician, "AuditEvent?patient=p2").await);
+        let read_by_p2 = theirs
+            .iter()
+            .find(|e| e["agent"][0]["who"]["reference"] == "Patient/p2")
+            .expect("p2's own read");
+        let id = read_by_p2["id"].as_str().unwrap();
+        assert_eq!(
+            get(&server, &p1, &format!("AuditEvent/{id}")).await.status,
+            404
+        );
+
+        // Nobody changes or deletes one.
+        let mut changed = read_by_p2.clone();
+        changed["outcome"] = json!("4");
+        let put = send(
+            "PUT",
+            &server.url(&format!("/fhir/AuditEvent/{id}")),
+            &[
+                ("authorization", clinician.as_str()),
+                ("content-type", "application/fhir+json"),
+            ],
+            Some(changed.to_string()),
+        )
+        .await;
+        assert_eq!(put.status, 405, "{}", put.body);
+        let delete = send(
+            "DELETE",
+            &server.url(&format!("/fhir/AuditEvent/{id}")),
+            &[("authorization", clinician.as_str())],
+            None,
+        )
+        .await;
+        assert_eq!(delete.status, 405, "{}", delete.body);
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_clean_shutdown_writes_what_is_queued() {
+    for backend in coplan::testing::backends() {
+        let mut server =
+            Server::start_with(backend, ConfigLayer::default().set("audit_events", true)).await;
+        server
+            .seed(json!({"resourceType": "Patient", "id": "p1"}))
+            .await;
+        let system = token(&server, "ehr", "system/*.rs", None, None);
+        for _ in 0..50 {
+            assert_eq!(get(&server, &system, "Patient/p1").await.status, 200);
+        }
+        let state = server.state.clone();
+        let db = server.detach_database();
+        server.stop().await;
+        // The server is gone; its store holds every read.
+        let found = state
+            .fhir
+            .search(
+                &coplan::policy::Access::Unrestricted,
+                &coplan::rest::search::SearchInput {
+                    resource_type: "AuditEvent".into(),
+                    pairs: vec![
+                        ("subtype".into(), "read".into()),
+                        ("_summary".into(), "count".into()),
+                    ],
+                    strict: true,
+                    patient_compartment: None,
+                },
+            )
+            .await
+            .expect("search");
+        let found: Value = serde_json::from_slice(&found).unwrap();
+        assert_eq!(found["total"], 50, "{found}");
+        db.cleanup().await;
+    }
+}
