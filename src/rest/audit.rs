@@ -180,7 +180,8 @@ impl FhirService {
             "create" => "C",
             "update" | "patch" => "U",
             "delete" => "D",
-            "read" | "vread" | "search-type" | "history-instance" | "history-type" => "R",
+            "read" | "vread" | "search-type" | "history-instance" | "history-type"
+            | "history-system" => "R",
             _ => "E",
         };
         let record = AuditRecord {
@@ -215,6 +216,26 @@ impl FhirService {
         self.audit.is_some()
             && resource_type != "AuditEvent"
             && super::search::in_patient_compartment(resource_type)
+    }
+
+    /// The patients whose data the returned versions (`type`, `id`, version, body) hold, for
+    /// the types that are audited.
+    pub(crate) fn patients_returned<'a>(
+        &self,
+        returned: impl Iterator<Item = (&'a str, &'a str, i64, Option<&'a [u8]>)>,
+    ) -> crate::error::FhirResult<Vec<String>> {
+        let mut patients: Vec<String> = Vec::new();
+        for (rt, id, version_id, body) in returned {
+            let Some(body) = body.filter(|_| self.audits(rt)) else {
+                continue;
+            };
+            for p in self.patients_of(rt, id, version_id, body)?.iter() {
+                if !patients.contains(p) {
+                    patients.push(p.clone());
+                }
+            }
+        }
+        Ok(patients)
     }
 
     /// Record a read (`vread` when `versioned`) of `r`.

@@ -196,6 +196,30 @@ impl FhirService {
         for row in &rows {
             self.push_entry(bundle.entry(), row);
         }
+        if self.audit.is_some() {
+            let returned = rows.iter().map(|r| {
+                (
+                    r.resource_type.as_str(),
+                    r.id.as_str(),
+                    r.version.version_id,
+                    r.version.body.as_deref(),
+                )
+            });
+            let patients = self.patients_returned(returned)?;
+            if !patients.is_empty() {
+                let subtype = match &scope {
+                    HistoryScope::Instance(..) => "history-instance",
+                    HistoryScope::Type(_) => "history-type",
+                    HistoryScope::System => "history-system",
+                };
+                let what = match &scope {
+                    HistoryScope::Instance(rt, id) => Some(format!("{rt}/{id}")),
+                    _ => None,
+                };
+                let query = link(params.page.as_deref());
+                self.audit(access, subtype, patients, what, Some(query));
+            }
+        }
         Ok(HistoryPage {
             body: bundle.finish(),
         })

@@ -73,6 +73,24 @@ async fn reads_searches_and_writes_of_patient_data_are_recorded_and_only_the_pat
             200
         );
         assert_eq!(get(&server, &p2, "Goal/g-p2").await.status, 200);
+        assert_eq!(
+            get(&server, &clinician, "Goal/g-p1/_history").await.status,
+            200
+        );
+        server
+            .seed(
+                json!({"resourceType": "Goal", "id": "gone", "lifecycleStatus": "active",
+                "description": {"text": "x"}, "subject": {"reference": "Patient/p1"}}),
+            )
+            .await;
+        let deleted = send(
+            "DELETE",
+            &server.url("/fhir/Goal/gone"),
+            &[("authorization", clinician.as_str())],
+            None,
+        )
+        .await;
+        assert_eq!(deleted.status, 204, "{}", deleted.body);
         server.state.fhir.flush_audit().await;
 
         // p1 sees who read their goal and searched their record, and the seeding writes.
@@ -84,6 +102,14 @@ async fn reads_searches_and_writes_of_patient_data_are_recorded_and_only_the_pat
         assert!(
             has(&mine, "search-type", "Device/app-ehr", "Patient/p1"),
             "{mine:?}"
+        );
+        assert!(
+            has(&mine, "history-instance", "Device/app-ehr", "Goal/g-p1"),
+            "{mine:?}"
+        );
+        assert!(
+            has(&mine, "delete", "Device/app-ehr", "Goal/gone/_history/2"),
+            "a deletion names whose record it was: {mine:?}"
         );
         assert!(
             mine.iter().any(|e| e["action"] == "C"),

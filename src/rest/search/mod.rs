@@ -385,24 +385,16 @@ impl FhirService {
         }
         if self.audits(&input.resource_type) {
             // Whose data the answer holds: the patients of every resource it returns.
-            let mut patients: Vec<String> = Vec::new();
             let returned = rows
                 .iter()
-                .map(|r| (input.resource_type.as_str(), &r.id, &r.version))
+                .map(|r| (input.resource_type.as_str(), r.id.as_str(), &r.version))
                 .chain(
                     included
                         .iter()
-                        .map(|r| (r.resource_type.as_str(), &r.id, &r.version)),
-                );
-            for (rt, id, version) in returned {
-                if let Some(body) = &version.body {
-                    for p in self.patients_of(rt, id, version.version_id, body)?.iter() {
-                        if !patients.contains(p) {
-                            patients.push(p.clone());
-                        }
-                    }
-                }
-            }
+                        .map(|r| (r.resource_type.as_str(), r.id.as_str(), &r.version)),
+                )
+                .map(|(rt, id, v)| (rt, id, v.version_id, v.body.as_deref()));
+            let patients = self.patients_returned(returned)?;
             if !patients.is_empty() {
                 let query = link(query.after.as_ref());
                 self.audit(access, "search-type", patients, None, Some(query));

@@ -100,7 +100,19 @@ impl WriteHook for AuditWrites {
                 crate::store::WriteMethod::Patch => "patch",
                 crate::store::WriteMethod::Delete => "delete",
             };
-            let patients = crate::rest::membership::patients_in(rt, &w.id, &w.index);
+            let mut patients = crate::rest::membership::patients_in(rt, &w.id, &w.index);
+            if w.body.is_none() {
+                // A deletion's tombstone has no content: whose record it was is in the
+                // commit's Provenance (the patients of what it describes).
+                patients = batch
+                    .versions
+                    .iter()
+                    .filter(|p| p.resource_type == "Provenance")
+                    .flat_map(|p| {
+                        crate::rest::membership::patients_in(&p.resource_type, &p.id, &p.index)
+                    })
+                    .collect();
+            }
             let what = format!("{rt}/{}/_history/{}", w.id, w.version_id);
             service.audit(cx.access, subtype, patients, Some(what), None);
         }
