@@ -164,8 +164,10 @@ pub fn audit_event(r: &AuditRecord) -> Value {
 }
 
 impl FhirService {
-    /// Record one interaction with patient data, if auditing is on.
-    pub(crate) fn audit(
+    /// Record one read or search of patient data, if auditing is on. When the writer is behind
+    /// by a full queue, the request waits for room (back-pressure: reads slow down, memory stays
+    /// bounded, nothing is dropped).
+    pub(crate) async fn audit_read_of(
         &self,
         access: &Access,
         subtype: &'static str,
@@ -173,9 +175,25 @@ impl FhirService {
         what: Option<String>,
         query: Option<String>,
     ) {
-        let Some(trail) = &self.audit else {
+        let Some(record) = self.audit_record(access, subtype, patients, what, query) else {
             return;
         };
+        if let Some(trail) = &self.audit {
+            if trail.sender.send(Message::Record(record)).await.is_err() {
+                tracing::error!("the audit writer has stopped; an AuditEvent was not recorded");
+            }
+        }
+    }
+
+    fn audit_record(
+        &self,
+        access: &Access,
+        subtype: &'static str,
+        patients: Vec<String>,
+        what: Option<String>,
+        query: Option<String>,
+    ) -> Option<AuditRecord> {
+        self.audit.as_ref()?;
         let action = match subtype {
             "create" => "C",
             "update" | "patch" => "U",
@@ -184,7 +202,7 @@ impl FhirService {
             | "history-system" => "R",
             _ => "E",
         };
-        let record = AuditRecord {
+        Some(AuditRecord {
             subtype,
             action,
             recorded_us: self.now_us(),
@@ -192,6 +210,24 @@ impl FhirService {
             patients,
             what,
             query,
+        })
+    }
+
+    /// Record one write of patient data, if auditing is on (from the write pipeline's
+    /// after-commit step, which cannot wait: a full queue hands the event to a task that waits
+    /// for room; writes are far fewer than reads).
+    pub(crate) fn audit_write(
+        &self,
+        access: &Access,
+        subtype: &'static str,
+        patients: Vec<String>,
+        what: Option<String>,
+    ) {
+        let (Some(trail), Some(record)) = (
+            &self.audit,
+            self.audit_record(access, subtype, patients, what, None),
+        ) else {
+            return;
         };
         match trail.sender.try_send(Message::Record(record)) {
             Ok(()) => {}
@@ -239,7 +275,7 @@ impl FhirService {
     }
 
     /// Record a read (`vread` when `versioned`) of `r`.
-    pub(crate) fn audit_read(
+    pub(crate) async fn audit_read(
         &self,
         access: &Access,
         r: &super::VersionedResource,
@@ -259,7 +295,8 @@ impl FhirService {
         } else {
             ("read", format!("{}/{}", r.resource_type, r.id))
         };
-        self.audit(access, subtype, patients, Some(what), None);
+        self.audit_read_of(access, subtype, patients, Some(what), None)
+            .await;
         Ok(())
     }
 

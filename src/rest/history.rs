@@ -217,7 +217,8 @@ impl FhirService {
                     _ => None,
                 };
                 let query = link(params.page.as_deref());
-                self.audit(access, subtype, patients, what, Some(query));
+                self.audit_read_of(access, subtype, patients, what, Some(query))
+                    .await;
             }
         }
         Ok(HistoryPage {

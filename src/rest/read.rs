@@ -24,7 +24,7 @@ impl FhirService {
                 .await?;
         }
         let served = served(resource_type, id, current, None)?;
-        self.audit_read(access, &served, false)?;
+        self.audit_read(access, &served, false).await?;
         Ok(served)
     }
 
@@ -61,7 +61,7 @@ impl FhirService {
             return Err(hidden(resource_type, id));
         }
         let served = served(resource_type, id, stored, Some(version_id))?;
-        self.audit_read(access, &served, true)?;
+        self.audit_read(access, &served, true).await?;
         Ok(served)
     }
 }

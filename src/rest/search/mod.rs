@@ -397,7 +397,8 @@ impl FhirService {
             let patients = self.patients_returned(returned)?;
             if !patients.is_empty() {
                 let query = link(query.after.as_ref());
-                self.audit(access, "search-type", patients, None, Some(query));
+                self.audit_read_of(access, "search-type", patients, None, Some(query))
+                    .await;
             }
         }
         Ok(bundle.finish())

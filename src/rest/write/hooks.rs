@@ -114,7 +114,7 @@ impl WriteHook for AuditWrites {
                     .collect();
             }
             let what = format!("{rt}/{}/_history/{}", w.id, w.version_id);
-            service.audit(cx.access, subtype, patients, Some(what), None);
+            service.audit_write(cx.access, subtype, patients, Some(what));
         }
     }
 }
