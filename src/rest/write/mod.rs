@@ -35,7 +35,6 @@ pub(crate) use patch::Patch;
 pub use patch::PatchBody;
 pub use prepare::PreparedWrite;
 pub(crate) use prepare::{Change, Intent};
-pub(crate) use record_provenance::server_version_with;
 pub use record_provenance::NAME as PROVENANCE_HOOK;
 
 use super::read::parse_version;
