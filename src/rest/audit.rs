@@ -220,6 +220,18 @@ fn index_rows(r: &AuditRecord, id: &str) -> Vec<IndexRow> {
     distinct
 }
 
+/// One event per patient: an AuditEvent is in the compartment of every patient it names, so
+/// an interaction that touched several patients' records is recorded once for each, naming
+/// only that patient — no patient learns from their log whose records were read alongside
+/// theirs. The query of such an interaction is left out (it may name the others); a
+/// single-patient interaction keeps it.
+fn per_patient(patients: Vec<String>, query: Option<String>) -> Vec<(Vec<String>, Option<String>)> {
+    if patients.len() <= 1 {
+        return vec![(patients, query)];
+    }
+    patients.into_iter().map(|p| (vec![p], None)).collect()
+}
+
 /// The AuditEvent of one interaction.
 pub fn audit_event(r: &AuditRecord) -> Value {
     let mut agents = vec![json!({
@@ -286,10 +298,14 @@ impl FhirService {
         what: Option<String>,
         query: Option<String>,
     ) {
-        let Some(record) = self.audit_record(access, subtype, patients, what, query) else {
+        let Some(trail) = &self.audit else {
             return;
         };
-        if let Some(trail) = &self.audit {
+        for (patients, query) in per_patient(patients, query) {
+            let Some(record) = self.audit_record(access, subtype, patients, what.clone(), query)
+            else {
+                return;
+            };
             if trail.sender.send(Message::Record(record)).await.is_err() {
                 tracing::error!("the audit writer has stopped; an AuditEvent was not recorded");
             }
@@ -334,17 +350,27 @@ impl FhirService {
         patients: Vec<String>,
         what: Option<String>,
     ) {
-        let (Some(trail), Some(record)) = (
-            &self.audit,
-            self.audit_record(access, subtype, patients, what, None),
-        ) else {
+        let Some(trail) = &self.audit else {
             return;
         };
-        match trail.sender.try_send(Message::Record(record)) {
+        for (patients, _) in per_patient(patients, None) {
+            let Some(record) = self.audit_record(access, subtype, patients, what.clone(), None)
+            else {
+                return;
+            };
+            trail.hand_off(record);
+        }
+    }
+}
+
+impl AuditTrail {
+    /// Queue `record` without waiting: when the queue is full a task waits for room.
+    fn hand_off(&self, record: AuditRecord) {
+        match self.sender.try_send(Message::Record(record)) {
             Ok(()) => {}
             // The writer is behind: wait for room off the request path, never drop.
             Err(mpsc::error::TrySendError::Full(message)) => {
-                let sender = trail.sender.clone();
+                let sender = self.sender.clone();
                 tokio::spawn(async move {
                     if sender.send(message).await.is_err() {
                         tracing::error!("the audit writer has stopped; an AuditEvent was lost");
@@ -356,7 +382,9 @@ impl FhirService {
             }
         }
     }
+}
 
+impl FhirService {
     /// Whether reads and searches of `resource_type` are recorded: patient data (a type of the
     /// Patient compartment), but not the audit log itself.
     pub(crate) fn audits(&self, resource_type: &str) -> bool {
@@ -435,6 +463,23 @@ impl FhirService {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn an_interaction_with_several_patients_is_recorded_once_for_each() {
+        let split = per_patient(vec!["p1".into(), "p2".into()], Some("patient=p1,p2".into()));
+        assert_eq!(
+            split,
+            vec![
+                (vec!["p1".to_string()], None),
+                (vec!["p2".to_string()], None)
+            ]
+        );
+        let one = per_patient(vec!["p1".into()], Some("patient=p1".into()));
+        assert_eq!(
+            one,
+            vec![(vec!["p1".to_string()], Some("patient=p1".to_string()))]
+        );
+    }
 
     #[test]
     fn an_audit_event_names_who_what_and_whose() {

@@ -73,6 +73,11 @@ async fn reads_searches_and_writes_of_patient_data_are_recorded_and_only_the_pat
             200
         );
         assert_eq!(get(&server, &p2, "Goal/g-p2").await.status, 200);
+        // One search across two patients: each patient's log names only them.
+        assert_eq!(
+            get(&server, &clinician, "Goal?patient=p1,p2").await.status,
+            200
+        );
         assert_eq!(
             get(&server, &clinician, "Goal/g-p1/_history").await.status,
             200
@@ -115,15 +120,21 @@ async fn reads_searches_and_writes_of_patient_data_are_recorded_and_only_the_pat
             mine.iter().any(|e| e["action"] == "C"),
             "the writes too: {mine:?}"
         );
-        let search = mine
+        let searches: Vec<&Value> = mine
             .iter()
-            .find(|e| e["subtype"][0]["code"] == "search-type")
-            .unwrap();
-        assert!(search["entity"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|x| x.get("query").is_some()));
+            .filter(|e| e["subtype"][0]["code"] == "search-type")
+            .collect();
+        let has_query = |e: &Value| {
+            e["entity"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x.get("query").is_some())
+        };
+        // The search of p1's record carries its query; the one across p1 and p2 is recorded
+        // for p1 without it (it names p2).
+        assert_eq!(searches.len(), 2, "{searches:?}");
+        assert_eq!(searches.iter().filter(|e| has_query(e)).count(), 1);
         // ... and nothing about p2: not in their search, not by id.
         assert!(
             !mine.iter().any(|e| e.to_string().contains("Patient/p2")),
