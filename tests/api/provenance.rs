@@ -257,6 +257,21 @@ async fn provenance_is_immutable_and_a_patient_sees_only_their_own() {
         let searched = call(&server, "GET", "Provenance?patient=p2", &p1, None, &[]).await;
         assert!(provenance_ids(&searched).is_empty() || searched.status == 403, "{}", searched.body);
 
+        // A patient's app cannot write a record claiming someone else did something.
+        for forged in [
+            json!({"resourceType": "Provenance", "target": [{"reference": "CarePlan/plan1"}],
+                   "recorded": "2026-01-01T00:00:00Z",
+                   "agent": [{"who": {"reference": "Practitioner/dr1"}}]}),
+            json!({"resourceType": "AuditEvent", "type": {"code": "rest"}, "recorded": "2026-01-01T00:00:00Z",
+                   "agent": [{"who": {"reference": "Practitioner/dr1"}, "requestor": true}],
+                   "source": {"observer": {"reference": "Device/coplan"}},
+                   "entity": [{"what": {"reference": "Patient/p1"}}]}),
+        ] {
+            let rt = forged["resourceType"].as_str().unwrap().to_string();
+            let r = call(&server, "POST", &rt, &p1, Some(forged), &[]).await;
+            assert_eq!(r.status, 403, "{rt}: {}", r.body);
+        }
+
         // Nobody changes or deletes a Provenance, not even a backend service.
         let id = &theirs[0];
         let current = call(&server, "GET", &format!("Provenance/{id}"), &system, None, &[]).await.json();

@@ -10,6 +10,7 @@
 use super::hooks::{WriteContext, WriteHook};
 use super::PreparedWrite;
 use crate::error::{ErrorKind, FhirError, FhirResult};
+use crate::policy::Access;
 use crate::rest::membership::patients_in;
 use crate::rest::meta::stamp;
 use crate::rest::provenance::{
@@ -87,15 +88,30 @@ impl WriteHook for RecordProvenance {
     }
 }
 
-/// Provenance is a record of what happened: once it exists it is never updated, patched or
-/// deleted through the API (405). (A client may still create one, by POST or by PUT to a new
-/// id.)
-pub(crate) fn refuse_changes(resource_type: &str, exists: bool) -> FhirResult<()> {
-    if matches!(resource_type, "Provenance" | "AuditEvent") && exists {
+/// Provenance and AuditEvent are records of what happened: once one exists it is never
+/// updated, patched or deleted through the API (405). The user-facing apps (`patient/` and
+/// `user/` tokens) cannot write one at all (403): the server records who did what, and a
+/// patient's or clinician's app could otherwise claim that someone else did. Backend services
+/// may still bring in records from other systems (POST, or PUT to a new id).
+pub(crate) fn refuse_changes(access: &Access, resource_type: &str, exists: bool) -> FhirResult<()> {
+    if !matches!(resource_type, "Provenance" | "AuditEvent") {
+        return Ok(());
+    }
+    if exists {
         return Err(FhirError::new(
             ErrorKind::MethodNotAllowed,
             "not-supported",
             format!("{resource_type} records what happened and cannot be changed or deleted"),
+        ));
+    }
+    if access.co_edits() {
+        return Err(FhirError::new(
+            ErrorKind::Forbidden,
+            "forbidden",
+            format!(
+                "{resource_type} is recorded by the server; an app says why it changed something \
+                 with the X-Provenance header instead"
+            ),
         ));
     }
     Ok(())
