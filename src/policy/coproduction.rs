@@ -106,7 +106,8 @@ pub const RULES: &[CoproductionRule] = &[
         binds: &[Side::Patient, Side::Unknown],
         may_change: &["note", "extension:goal-acceptance"],
         says: "A goal a clinician set: the patient side records agreement or disagreement \
-               (goal-acceptance extension) and adds notes; it does not rewrite it.",
+               (goal-acceptance extension) and adds notes; it does not rewrite it, nor write a \
+               goal that says a clinician set it.",
     },
     CoproductionRule {
         id: "plan-subject",
@@ -122,8 +123,8 @@ pub const RULES: &[CoproductionRule] = &[
         protects: Protects::PlanAuthorship,
         binds: &[Side::Patient, Side::Unknown],
         may_change: &[],
-        says: "A care plan's author is set by clinicians (both sides may be listed as \
-               contributors; R4 CarePlan has no custodian).",
+        says: "A care plan's author is set by clinicians: a plan the patient side writes has \
+               none (both sides may be listed as contributors; R4 CarePlan has no custodian).",
     },
     CoproductionRule {
         id: "plan-activities",
@@ -151,8 +152,8 @@ pub const RULES: &[CoproductionRule] = &[
         protects: Protects::TeamMembers,
         binds: &[Side::Patient, Side::Clinician, Side::Unknown],
         may_change: &[],
-        says: "Only clinicians on an active care team of the patient add or remove members; \
-               the patient sees the team (and is a member of their own).",
+        says: "Only clinicians on an active care team of the patient create care teams or add \
+               or remove members; the patient sees the team (and is a member of their own).",
     },
 ];
 
@@ -209,6 +210,26 @@ fn breaks(
         (Protects::NoHardDelete, Some(_), None) => {
             refuse("this cannot be deleted; retire it".into())
         }
+        // Creating: nobody claims the other side's authority for what they write.
+        (Protects::GoalSetByClinician, None, Some(new)) => (goal_side(new) == Side::Clinician
+            && new.get("expressedBy").is_some())
+        .then(|| refuse("a goal the patient side writes cannot say a clinician set it".into()))
+        .flatten(),
+        (Protects::PlanAuthorship, None, Some(new)) => new
+            .get("author")
+            .is_some()
+            .then(|| refuse("a care plan the patient side writes has no author".into()))
+            .flatten(),
+        (Protects::TeamMembers, None, Some(_)) => (!(editor == Side::Clinician
+            && facts.on_care_team))
+            .then(|| {
+                refuse(
+                    "a care team is created by a clinician on the patient's active care team \
+                     or by a backend service"
+                        .into(),
+                )
+            })
+            .flatten(),
         (_, None, _) | (_, _, None) => None,
         (Protects::GoalExpressedByPatient, Some(cur), Some(new)) => {
             if goal_side(cur) != Side::Patient {
@@ -697,6 +718,50 @@ mod tests {
                 Some(team.clone()),
                 Some(with(team.clone(), "name", json!("my team"))),
                 no,
+                None,
+            ),
+            // creating: nobody claims the other side's authority
+            (
+                Patient,
+                "Goal",
+                None,
+                Some(clinicians.clone()),
+                no,
+                Some("goal-set-by-clinician"),
+            ),
+            (Patient, "Goal", None, Some(theirs.clone()), no, None),
+            (Clinician, "Goal", None, Some(clinicians.clone()), no, None),
+            (
+                Patient,
+                "CarePlan",
+                None,
+                Some(plan.clone()),
+                no,
+                Some("plan-authorship"),
+            ),
+            (Clinician, "CarePlan", None, Some(plan.clone()), no, None),
+            (
+                Clinician,
+                "CareTeam",
+                None,
+                Some(team.clone()),
+                no,
+                Some("team-members"),
+            ),
+            (
+                Patient,
+                "CareTeam",
+                None,
+                Some(team.clone()),
+                no,
+                Some("team-members"),
+            ),
+            (
+                Clinician,
+                "CareTeam",
+                None,
+                Some(team.clone()),
+                on_team,
                 None,
             ),
         ];

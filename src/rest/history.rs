@@ -216,8 +216,8 @@ impl FhirService {
                     HistoryScope::Instance(rt, id) => Some(format!("{rt}/{id}")),
                     _ => None,
                 };
-                let query = link(params.page.as_deref());
-                self.audit_read_of(access, subtype, patients, what, Some(query))
+                // No query: the paging cursor names the versions around the page.
+                self.audit_read_of(access, subtype, patients, what, None)
                     .await;
             }
         }

@@ -108,6 +108,17 @@ fn bad(message: impl Into<String>) -> FhirError {
 }
 
 impl SuppliedProvenance {
+    /// What the client adds (reason, activity, policy), without its claims about who, what and
+    /// when (already checked against the whole commit).
+    pub fn additions_only(&self) -> SuppliedProvenance {
+        SuppliedProvenance {
+            reason: self.reason.clone(),
+            activity: self.activity.clone(),
+            policy: self.policy.clone(),
+            ..SuppliedProvenance::default()
+        }
+    }
+
     /// Parse an `X-Provenance` header: a Provenance resource in JSON. Elements other than
     /// `reason`, `activity`, `policy` and the server-owned `target`, `agent`, `recorded` are
     /// refused rather than silently dropped.
@@ -225,6 +236,23 @@ pub fn provenance_id(first: &Target) -> String {
     hex(&Sha256::digest(first.versioned().as_bytes()))[..32].to_string()
 }
 
+/// The id of the Provenance of a commit's targets in `patient`'s record, when one commit is
+/// recorded once per patient.
+pub fn provenance_id_for(first: &Target, patient: &str) -> String {
+    let key = format!("{}|Patient/{patient}", first.versioned());
+    hex(&Sha256::digest(key.as_bytes()))[..32].to_string()
+}
+
+/// Whether `id` is in the namespace of the Provenance ids the server derives (32 lowercase hex
+/// digits): clients may not create a Provenance there, or they could take the id of a record
+/// the server is about to write.
+pub fn is_server_provenance_id(id: &str) -> bool {
+    id.len() == 32
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// The Provenance of one commit.
 pub fn record(
     who: &Attribution,
@@ -255,13 +283,29 @@ pub fn record(
     if let Some(policy) = supplied.and_then(|s| s.policy.clone()) {
         out.insert("policy".into(), policy);
     }
-    let activity = supplied.and_then(|s| s.activity.clone()).or_else(|| {
-        let first = targets.first()?.activity;
+    let server_activity = targets.first().and_then(|first| {
         targets
             .iter()
-            .all(|t| t.activity == first)
-            .then(|| first.coding())
+            .all(|t| t.activity == first.activity)
+            .then(|| first.activity.coding())
     });
+    // The server's v3-DataOperation stays first; a client's activity adds its codings and text
+    // (it can describe the change, never turn an update into a create).
+    let activity = match (server_activity, supplied.and_then(|s| s.activity.as_ref())) {
+        (Some(mut server), Some(client)) => {
+            if let (Some(codings), Some(more)) = (
+                server["coding"].as_array_mut(),
+                client.get("coding").and_then(Value::as_array),
+            ) {
+                codings.extend(more.iter().cloned());
+            }
+            if let Some(text) = client.get("text") {
+                server["text"] = text.clone();
+            }
+            Some(server)
+        }
+        (server, client) => server.or_else(|| client.cloned()),
+    };
     if let Some(activity) = activity {
         out.insert("activity".into(), activity);
     }

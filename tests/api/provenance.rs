@@ -257,6 +257,31 @@ async fn provenance_is_immutable_and_a_patient_sees_only_their_own() {
         let searched = call(&server, "GET", "Provenance?patient=p2", &p1, None, &[]).await;
         assert!(provenance_ids(&searched).is_empty() || searched.status == 403, "{}", searched.body);
 
+        // One commit touching both patients' records: each sees only their part of it.
+        let both = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+            {"resource": {"resourceType": "Goal", "lifecycleStatus": "active", "description": {"text": "a"}, "subject": {"reference": "Patient/p1"}},
+             "request": {"method": "POST", "url": "Goal"}},
+            {"resource": {"resourceType": "Goal", "lifecycleStatus": "active", "description": {"text": "b"}, "subject": {"reference": "Patient/p2"}},
+             "request": {"method": "POST", "url": "Goal"}}]});
+        let r = call(&server, "POST", "", &system, Some(both), &[]).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        let p2_goal = r.json()["entry"][1]["response"]["location"].as_str().unwrap().to_string();
+        let p2_goal = p2_goal.split("/_history").next().unwrap().rsplit("/fhir/").next().unwrap().to_string();
+        let seen = call(&server, "GET", "Provenance?_count=100", &p1, None, &[]).await;
+        assert_eq!(seen.status, 200, "{}", seen.body);
+        assert!(!seen.body.contains("Patient/p2"), "{}", seen.body);
+        assert!(!seen.body.contains(&p2_goal), "p1 never sees p2's goal {p2_goal}: {}", seen.body);
+        let by_target = call(&server, "GET", &format!("Provenance?target={p2_goal}"), &p1, None, &[]).await;
+        assert!(by_target.json().get("entry").is_none(), "{}", by_target.body);
+
+        // The server's Provenance ids cannot be taken in advance.
+        let squat = json!({"resourceType": "Provenance", "target": [{"reference": "CarePlan/plan1"}],
+            "recorded": "2026-01-01T00:00:00Z", "agent": [{"who": {"reference": "Device/app-admin"}}]});
+        let r = call(&server, "PUT", "Provenance/0123456789abcdef0123456789abcdef", &system,
+            Some(json!({"id": "0123456789abcdef0123456789abcdef"}).as_object().unwrap().iter()
+                .fold(squat, |mut v, (k, x)| { v[k] = x.clone(); v })), &[]).await;
+        assert_eq!(r.status, 403, "{}", r.body);
+
         // A patient's app cannot write a record claiming someone else did something.
         for forged in [
             json!({"resourceType": "Provenance", "target": [{"reference": "CarePlan/plan1"}],

@@ -396,7 +396,14 @@ impl FhirService {
                 .map(|(rt, id, v)| (rt, id, v.version_id, v.body.as_deref()));
             let patients = self.patients_returned(returned)?;
             if !patients.is_empty() {
-                let query = link(query.after.as_ref());
+                // Which parameters were searched, not their values nor the paging cursor:
+                // those can name other patients, and the event is in this patient's record.
+                let names: Vec<&str> = params
+                    .iter()
+                    .map(|(k, _)| k.as_str())
+                    .filter(|k| *k != "_page")
+                    .collect();
+                let query = format!("{}?{}", input.resource_type, names.join("&"));
                 self.audit_read_of(access, "search-type", patients, None, Some(query))
                     .await;
             }

@@ -49,7 +49,7 @@ impl WriteHook for Coproduction {
                     && editor == Side::Clinician
                     && members_change(current.as_ref(), proposed)
                     && service
-                        .on_active_care_team(cx.access, current.as_ref())
+                        .on_active_care_team(cx.access, current.as_ref().or(proposed))
                         .await?,
             };
             if let Err(refusal) = check(editor, rt, current.as_ref(), proposed, facts) {
@@ -67,6 +67,8 @@ impl WriteHook for Coproduction {
 fn members_change(current: Option<&Value>, proposed: Option<&Value>) -> bool {
     match (current, proposed) {
         (Some(c), Some(p)) => c.get("participant") != p.get("participant"),
+        // A new team brings its members.
+        (None, Some(_)) => true,
         _ => false,
     }
 }

@@ -102,12 +102,20 @@ impl WriteHook for AuditWrites {
             };
             let mut patients = crate::rest::membership::patients_in(rt, &w.id, &w.index);
             if w.body.is_none() {
-                // A deletion's tombstone has no content: whose record it was is in the
-                // commit's Provenance (the patients of what it describes).
+                // A deletion's tombstone has no content: whose record it was is named by the
+                // Provenance that lists this version as a target (one per patient).
+                let this = format!("{rt}/{}/_history/{}", w.id, w.version_id);
+                let names_this = |p: &&crate::store::VersionWrite| {
+                    p.resource_type == "Provenance"
+                        && p.index.iter().any(|row| {
+                            matches!(row, crate::store::index::IndexRow::Reference { code, url, .. }
+                                if code == "target" && *url == this)
+                        })
+                };
                 patients = batch
                     .versions
                     .iter()
-                    .filter(|p| p.resource_type == "Provenance")
+                    .filter(names_this)
                     .flat_map(|p| {
                         crate::rest::membership::patients_in(&p.resource_type, &p.id, &p.index)
                     })

@@ -44,7 +44,8 @@ impl WriteHook for RecordProvenance {
         if writes.is_empty() {
             return Ok(());
         }
-        let mut targets = Vec::with_capacity(writes.len());
+        // Each target with the patients whose records it is in.
+        let mut targets: Vec<(Target, Vec<String>)> = Vec::with_capacity(writes.len());
         let mut patients: Vec<String> = Vec::new();
         for w in writes {
             let v = &w.version;
@@ -53,12 +54,12 @@ impl WriteHook for RecordProvenance {
                 _ if w.created => Activity::Create,
                 _ => Activity::Update,
             };
-            targets.push(Target {
+            let target = Target {
                 resource_type: v.resource_type.clone(),
                 id: v.id.clone(),
                 version_id: v.version_id,
                 activity,
-            });
+            };
             let touched = match (&v.body, &w.current) {
                 (Some(_), _) => patients_in(&v.resource_type, &v.id, &v.index),
                 // A deletion touches the records the deleted version was in.
@@ -70,20 +71,57 @@ impl WriteHook for RecordProvenance {
                 },
                 (None, None) => Vec::new(),
             };
-            for p in touched {
-                if !patients.contains(&p) {
-                    patients.push(p);
+            for p in &touched {
+                if !patients.contains(p) {
+                    patients.push(p.clone());
                 }
             }
+            targets.push((target, touched));
         }
         let who = Attribution::of(cx.access, &patients);
         service.ensure_device(&who, cx.now_us).await?;
-        let record =
-            provenance::record(&who, &targets, &patients, cx.now_us, cx.supplied.as_deref())?;
-        let id = provenance_id(&targets[0]);
-        batch
-            .versions
-            .push(service.server_version("Provenance", &id, record, cx.now_us)?);
+        let all: Vec<Target> = targets.iter().map(|(t, _)| t.clone()).collect();
+        // The client's claims are checked against the whole commit.
+        provenance::record(&who, &all, &patients, cx.now_us, cx.supplied.as_deref())?;
+        // A Provenance is in the compartment of every patient it names: a commit that touched
+        // several patients' records is recorded once per patient, listing only that patient's
+        // targets (and once more for targets in no patient's record), so no patient learns
+        // from it whose records changed alongside theirs.
+        let mut groups: Vec<(Option<String>, Vec<Target>)> = Vec::new();
+        if patients.len() <= 1 {
+            groups.push((patients.first().cloned(), all.clone()));
+        } else {
+            for p in &patients {
+                let mine = targets
+                    .iter()
+                    .filter(|(_, of)| of.contains(p))
+                    .map(|(t, _)| t.clone())
+                    .collect();
+                groups.push((Some(p.clone()), mine));
+            }
+            let nobodys: Vec<Target> = targets
+                .iter()
+                .filter(|(_, of)| of.is_empty())
+                .map(|(t, _)| t.clone())
+                .collect();
+            if !nobodys.is_empty() {
+                groups.push((None, nobodys));
+            }
+        }
+        let split = groups.len() > 1;
+        for (patient, group) in groups {
+            let named: Vec<String> = patient.iter().cloned().collect();
+            let who = Attribution::of(cx.access, &named);
+            let additions = cx.supplied.as_deref().map(|s| s.additions_only());
+            let record = provenance::record(&who, &group, &named, cx.now_us, additions.as_ref())?;
+            let id = match (&patient, split) {
+                (Some(p), true) => provenance::provenance_id_for(&group[0], p),
+                _ => provenance_id(&group[0]),
+            };
+            batch
+                .versions
+                .push(service.server_version("Provenance", &id, record, cx.now_us)?);
+        }
         Ok(())
     }
 }
@@ -93,9 +131,21 @@ impl WriteHook for RecordProvenance {
 /// `user/` tokens) cannot write one at all (403): the server records who did what, and a
 /// patient's or clinician's app could otherwise claim that someone else did. Backend services
 /// may still bring in records from other systems (POST, or PUT to a new id).
-pub(crate) fn refuse_changes(access: &Access, resource_type: &str, exists: bool) -> FhirResult<()> {
+pub(crate) fn refuse_changes(
+    access: &Access,
+    resource_type: &str,
+    id: &str,
+    exists: bool,
+) -> FhirResult<()> {
     if !matches!(resource_type, "Provenance" | "AuditEvent") {
         return Ok(());
+    }
+    if resource_type == "Provenance" && !exists && provenance::is_server_provenance_id(id) {
+        return Err(FhirError::new(
+            ErrorKind::Forbidden,
+            "forbidden",
+            "ids of 32 hexadecimal digits are the server's own Provenance ids; choose another id",
+        ));
     }
     if exists {
         return Err(FhirError::new(
