@@ -1,7 +1,7 @@
 //! The coproduction rule table (issue "The shared care plan" §3), row by row, over real HTTP
 //! with real tokens, on every backend: each side may do its part and is refused (403 naming the
 //! rule) when it would rewrite or remove the other side's contribution. Backend services keep
-//! plain R4. The table itself is `src/policy/coproduction.rs`; the README prints it.
+//! plain R4. The table itself is `src/policy/coproduction/mod.rs`; the README prints it.
 
 use crate::common::auth::*;
 use coplan::config::ConfigLayer;

@@ -1,5 +1,5 @@
 //! The write pipeline's coproduction hook (issue "The shared care plan" §3): every write of a
-//! user-facing app is checked against the rule table (`policy/coproduction.rs`) with the
+//! user-facing app is checked against the rule table (`policy/coproduction/mod.rs`) with the
 //! current and the proposed content; a broken rule is a 403 naming it. The one fact the table
 //! cannot see in the content — is the editing clinician on an active CareTeam of the
 //! patient — is looked up here, only when a CareTeam's members change.
