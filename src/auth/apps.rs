@@ -13,7 +13,6 @@ use super::error::OAuthError;
 use super::pages::{self, AllowedApp};
 use super::picker::patient_name;
 use super::secrets::constant_time_eq;
-use super::users::LoginError;
 use super::wording::{self, Wording};
 use super::AuthServer;
 use crate::rest::FhirService;
@@ -73,23 +72,7 @@ impl AuthServer {
         let mut notice = None;
         match step {
             Some("login") => {
-                let username = params.one("username").unwrap_or("");
-                let password = params.one("password").unwrap_or("");
-                match self.login(username, password).await? {
-                    Ok(user) => {
-                        self.end_session(&session.id).await?;
-                        session = self
-                            .new_session(Some(user.username), user.fhir_user)
-                            .await?;
-                    }
-                    Err(LoginError::BadCredentials) => {
-                        login_error = Some("The username or password is not right.")
-                    }
-                    Err(LoginError::Throttled) => {
-                        login_error =
-                            Some("Too many failed attempts. Please wait 15 minutes and try again.")
-                    }
-                }
+                login_error = self.sign_in_step(params, &mut session).await?;
             }
             Some("revoke") => {
                 let Some(username) = session.data.username.as_deref() else {

@@ -15,7 +15,6 @@ use super::picker::{patient_name, patients_for, picker_labels};
 use super::scopes;
 use super::secrets::constant_time_eq;
 use super::session::Session;
-use super::users::LoginError;
 use super::wording::{self, Wording};
 use super::AuthServer;
 use crate::rest::FhirService;
@@ -334,23 +333,7 @@ impl AuthServer {
             ));
         }
         if step == Some("login") {
-            let username = params.one("username").unwrap_or("");
-            let password = params.one("password").unwrap_or("");
-            match self.login(username, password).await? {
-                Ok(user) => {
-                    self.end_session(&session.id).await?;
-                    session = self
-                        .new_session(Some(user.username), user.fhir_user)
-                        .await?;
-                }
-                Err(LoginError::BadCredentials) => {
-                    login_error = Some("The username or password is not right.")
-                }
-                Err(LoginError::Throttled) => {
-                    login_error =
-                        Some("Too many failed attempts. Please wait 15 minutes and try again.")
-                }
-            }
+            login_error = self.sign_in_step(params, &mut session).await?;
         }
         let set_cookie = session.fresh.then(|| self.session_cookie(&session.id));
         let action = "/auth/authorize";

@@ -77,6 +77,33 @@ impl AuthServer {
         self.new_session(None, None).await
     }
 
+    /// A sign-in form's step (the authorization and apps pages share it): on the right
+    /// credentials `session` becomes a new, signed-in session (the old one ends); otherwise the
+    /// words the page shows.
+    pub(crate) async fn sign_in_step(
+        &self,
+        params: &super::authorize::Params,
+        session: &mut Session,
+    ) -> Result<Option<&'static str>, OAuthError> {
+        let username = params.one("username").unwrap_or("");
+        let password = params.one("password").unwrap_or("");
+        Ok(match self.login(username, password).await? {
+            Ok(user) => {
+                self.end_session(&session.id).await?;
+                *session = self
+                    .new_session(Some(user.username), user.fhir_user)
+                    .await?;
+                None
+            }
+            Err(super::users::LoginError::BadCredentials) => {
+                Some("The username or password is not right.")
+            }
+            Err(super::users::LoginError::Throttled) => {
+                Some("Too many failed attempts. Please wait 15 minutes and try again.")
+            }
+        })
+    }
+
     /// Start a session (signed in when `username` is given).
     pub async fn new_session(
         &self,
