@@ -263,7 +263,7 @@ pub fn record(
 ) -> FhirResult<Value> {
     let recorded = format_instant(recorded_us);
     if let Some(s) = supplied {
-        check_claims(s, who, targets, &recorded)?;
+        check_claims(s, who, targets, recorded_us)?;
     }
     let mut out = Map::new();
     out.insert("resourceType".into(), json!("Provenance"));
@@ -337,13 +337,15 @@ fn participant(code: &str, display: &str) -> Value {
     }]})
 }
 
-/// A client's claims about who, what and when must agree with the server's record.
-fn check_claims(
+/// A client's claims about who, what and when must agree with the server's record of a commit
+/// of `targets` at `recorded_us`.
+pub fn check_claims(
     s: &SuppliedProvenance,
     who: &Attribution,
     targets: &[Target],
-    recorded: &str,
+    recorded_us: i64,
 ) -> FhirResult<()> {
+    let recorded = format_instant(recorded_us);
     for claimed in &s.targets {
         let names_a_target = targets.iter().any(|t| {
             let plain = format!("{}/{}", t.resource_type, t.id);
@@ -364,7 +366,7 @@ fn check_claims(
         }
     }
     if let Some(at) = &s.recorded {
-        if at != recorded {
+        if *at != recorded {
             return Err(bad(format!(
                 "X-Provenance says recorded {at}; the server records {recorded}"
             )));

@@ -82,7 +82,9 @@ impl WriteHook for RecordProvenance {
         service.ensure_device(&who, cx.now_us).await?;
         let all: Vec<Target> = targets.iter().map(|(t, _)| t.clone()).collect();
         // The client's claims are checked against the whole commit.
-        provenance::record(&who, &all, &patients, cx.now_us, cx.supplied.as_deref())?;
+        if let Some(supplied) = cx.supplied.as_deref() {
+            provenance::check_claims(supplied, &who, &all, cx.now_us)?;
+        }
         // A Provenance is in the compartment of every patient it names: a commit that touched
         // several patients' records is recorded once per patient, listing only that patient's
         // targets (and once more for targets in no patient's record), so no patient learns
