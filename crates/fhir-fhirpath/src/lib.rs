@@ -20,6 +20,13 @@
 //! casts on choice elements must be spelled as JSON element names; [`rewrite_choice_casts`]
 //! does that (`(Observation.value as Quantity)` → `Observation.valueQuantity`).
 //!
+//! ## Variables and SDC functions
+//!
+//! [`Prepared::bind_resource`] and [`Prepared::bind_nodes`] bind `%name` environment variables
+//! (`%questionnaire`, `%patient`, SDC `variable`s) for the evaluations on a prepared resource.
+//! The shared engine also registers the SDC functions `answers()`, `ordinal()` and `weight()`
+//! (see the `sdc` module).
+//!
 //! The engine's API is async but does no I/O: callers drive it with a local `block_on`
 //! (`futures::executor`), which works on any thread, inside a tokio runtime or not. The engine
 //! keeps recently converted resources in an internal cache bounded at 32 MiB.
@@ -36,6 +43,8 @@ use octofhir_fhirpath::{
 };
 use regex::{Captures, Regex};
 use serde_json::Value;
+
+mod sdc;
 
 /// Why the engine could not start, or an expression could not be compiled or evaluated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -90,9 +99,104 @@ impl fmt::Debug for Expression {
 /// that are elements of the resource are read from the resource instead of converted back.
 pub struct Prepared<'v> {
     context: EvaluationContext,
+    /// Variables bound by rewriting the expression text: (name, replacement of `%name`).
+    rewrites: Vec<(String, String)>,
     /// Identity of a container node of the engine's tree → its JSON. The context keeps the
     /// tree alive, so an identity found here is that node (addresses cannot be reused).
     json_of: HashMap<usize, &'v Value>,
+}
+
+impl<'v> Prepared<'v> {
+    /// Binds the environment variable `%name` to a resource (or any JSON element) for every
+    /// evaluation on this prepared resource; elements of it that results return are borrowed
+    /// from it, as those of the prepared resource are.
+    pub fn bind_resource(&mut self, name: &str, resource: &'v Value) {
+        let node = FhirNode::from_json(resource);
+        record_containers(&node, resource, &mut self.json_of);
+        self.context
+            .set_variable(name.to_string(), FhirPathValue::resource_from_node(node));
+    }
+
+    /// Binds the environment variable `%name` to values (typically an earlier evaluation's
+    /// result, as SDC `variable` extensions are). Compile expressions that use it with
+    /// [`Engine::compile_for`].
+    ///
+    /// The engine holds a variable as exactly one value: an empty or multi-valued one would
+    /// read back as a single (empty or nested) value that `exists()` and `count()` miscount.
+    /// So one value is bound as is; no values are substituted by the empty collection `{}`
+    /// in the expression text; several values are bound inside a carrier element and the
+    /// reference `%name` is rewritten to `%name.nodes` (see [`substitute_variable`]).
+    pub fn bind_nodes(&mut self, name: &str, nodes: &[Node<'_>]) {
+        self.rewrites.retain(|(n, _)| n != name);
+        match nodes {
+            [] => self.rewrites.push((name.to_string(), "{}".to_string())),
+            [one] => {
+                if let Some(value) = value_of_node(one) {
+                    self.context.set_variable(name.to_string(), value);
+                }
+            }
+            many => {
+                let carrier = serde_json::json!({ "nodes": many.iter().map(json_of_node).collect::<Vec<_>>() });
+                self.context.set_variable(
+                    name.to_string(),
+                    FhirPathValue::resource_from_node(FhirNode::from_json(&carrier)),
+                );
+                self.rewrites
+                    .push((name.to_string(), format!("%{name}.nodes")));
+            }
+        }
+    }
+
+    /// `source` with the references to empty and multi-valued variables rewritten (see
+    /// [`Prepared::bind_nodes`]).
+    pub fn rewrite(&self, source: &str) -> String {
+        let mut out = source.to_string();
+        for (name, replacement) in &self.rewrites {
+            out = substitute_variable(&out, name, replacement);
+        }
+        out
+    }
+}
+
+/// A result node as JSON (a decimal as a JSON number with its exact text).
+fn json_of_node(node: &Node<'_>) -> Value {
+    match node {
+        Node::Json(json) => json.as_ref().clone(),
+        Node::Decimal(text) => text
+            .parse::<serde_json::Number>()
+            .map(Value::Number)
+            .unwrap_or_else(|_| Value::String(text.clone())),
+    }
+}
+
+/// A result node back as an engine value: JSON objects as elements, primitives typed as the
+/// engine types JSON (numbers: integer when whole and without a decimal point, else decimal).
+fn value_of_node(node: &Node<'_>) -> Option<FhirPathValue> {
+    fn decimal(text: &str) -> Option<FhirPathValue> {
+        use std::str::FromStr;
+        rust_decimal::Decimal::from_str(text)
+            .or_else(|_| rust_decimal::Decimal::from_scientific(text))
+            .ok()
+            .map(FhirPathValue::decimal)
+    }
+    match node {
+        Node::Decimal(text) => decimal(text),
+        Node::Json(json) => match json.as_ref() {
+            Value::Null => None,
+            Value::Bool(b) => Some(FhirPathValue::boolean(*b)),
+            Value::Number(n) => {
+                let text = n.to_string();
+                match (text.contains(['.', 'e', 'E']), n.as_i64()) {
+                    (false, Some(i)) => Some(FhirPathValue::integer(i)),
+                    _ => decimal(&text),
+                }
+            }
+            Value::String(s) => Some(FhirPathValue::string(s.clone())),
+            other => Some(FhirPathValue::resource_from_node(FhirNode::from_json(
+                other,
+            ))),
+        },
+    }
 }
 
 /// The FHIRPath engine.
@@ -113,11 +217,13 @@ impl Engine {
 
     fn start() -> Result<Engine, FhirPathError> {
         let model: Arc<dyn ModelProvider + Send + Sync> = Arc::new(EmptyModelProvider);
-        let engine = futures::executor::block_on(FhirPathEngine::new(
-            Arc::new(create_function_registry()),
-            model.clone(),
-        ))
-        .map_err(|e| FhirPathError::new(format!("cannot start the FHIRPath engine: {e}")))?;
+        let mut registry = create_function_registry();
+        sdc::register(&mut registry);
+        let engine =
+            futures::executor::block_on(FhirPathEngine::new(Arc::new(registry), model.clone()))
+                .map_err(|e| {
+                    FhirPathError::new(format!("cannot start the FHIRPath engine: {e}"))
+                })?;
         Ok(Engine { engine, model })
     }
 
@@ -133,6 +239,20 @@ impl Engine {
         })
     }
 
+    /// Compiles `source` for evaluation on `prepared`, whose variable bindings may need the
+    /// text rewritten ([`Prepared::bind_nodes`]).
+    pub fn compile_for(
+        &self,
+        source: &str,
+        prepared: &Prepared<'_>,
+    ) -> Result<Expression, FhirPathError> {
+        let rewritten = prepared.rewrite(source);
+        self.compile(&rewritten).map(|mut e| {
+            e.source = source.to_string();
+            e
+        })
+    }
+
     /// Converts a resource into the engine's model once; reuse it for every expression. The
     /// context is built here rather than by `FhirPathEngine::prepare_context`, whose cache of
     /// prepared roots (kept for repeated evaluation of the same JSON) costs an insertion per
@@ -144,6 +264,7 @@ impl Engine {
         let root = Collection::single(FhirPathValue::resource_from_node(node));
         Prepared {
             context: EvaluationContext::new(root, self.model.clone(), None, None, None),
+            rewrites: Vec::new(),
             json_of,
         }
     }
@@ -282,6 +403,51 @@ pub fn rewrite_choice_casts(expression: &str) -> String {
     out
 }
 
+/// Replaces every reference to the environment variable `%name` in `source` with
+/// `replacement` (outside string literals and delimited identifiers).
+pub fn substitute_variable(source: &str, name: &str, replacement: &str) -> String {
+    let is_ident = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut out = String::with_capacity(source.len());
+    let mut rest = source;
+    while let Some(c) = rest.chars().next() {
+        match c {
+            '\'' | '`' => {
+                // Copy the literal through its closing delimiter (backslash escapes).
+                let mut end = rest.len();
+                let mut escaped = false;
+                for (i, ch) in rest.char_indices().skip(1) {
+                    if escaped {
+                        escaped = false;
+                    } else if ch == '\\' {
+                        escaped = true;
+                    } else if ch == c {
+                        end = i + ch.len_utf8();
+                        break;
+                    }
+                }
+                out.push_str(&rest[..end]);
+                rest = &rest[end..];
+            }
+            '%' => {
+                let after = &rest[1..];
+                let ident_len = after.find(|ch: char| !is_ident(ch)).unwrap_or(after.len());
+                if &after[..ident_len] == name {
+                    out.push_str(replacement);
+                } else {
+                    out.push('%');
+                    out.push_str(&after[..ident_len]);
+                }
+                rest = &after[ident_len..];
+            }
+            _ => {
+                out.push(c);
+                rest = &rest[c.len_utf8()..];
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,5 +513,90 @@ mod tests {
         assert!(matches!(&nodes[0], Node::Decimal(_)), "{nodes:?}");
         let err = engine.compile("Patient.name.where(").unwrap_err();
         assert!(err.to_string().contains("Patient.name.where("), "{err}");
+    }
+
+    #[test]
+    fn variables_and_sdc_functions() {
+        let engine = Engine::shared().unwrap();
+        let questionnaire = serde_json::json!({
+            "resourceType": "Questionnaire",
+            "item": [{"linkId": "a", "type": "choice", "answerOption": [
+                {"valueCoding": {"system": "s", "code": "x"},
+                 "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/ordinalValue", "valueDecimal": 2.5}]},
+                {"valueCoding": {"system": "s", "code": "y",
+                 "extension": [{"url": "http://hl7.org/fhir/StructureDefinition/itemWeight", "valueDecimal": 1}]}}
+            ]}]
+        });
+        let response = serde_json::json!({
+            "resourceType": "QuestionnaireResponse",
+            "item": [
+                {"linkId": "a", "answer": [{"valueCoding": {"system": "s", "code": "x"}}]},
+                {"linkId": "g", "item": [{"linkId": "a", "answer": [{"valueCoding": {"system": "s", "code": "y"},
+                    "item": [{"linkId": "n", "answer": [{"valueInteger": 4}]}]}]}]}
+            ]
+        });
+        let mut prepared = engine.prepare(&response);
+        prepared.bind_resource("questionnaire", &questionnaire);
+        fn eval<'v>(prepared: &Prepared<'v>, source: &str) -> Vec<Node<'v>> {
+            let engine = Engine::shared().unwrap();
+            let expression = engine.compile_for(source, prepared).unwrap();
+            futures::executor::block_on(engine.evaluate(&expression, prepared)).unwrap()
+        }
+        // answers() goes through groups and answers' nested items.
+        assert_eq!(
+            eval(&prepared, "%resource.answers().count()"),
+            vec![Node::Json(Cow::Owned(Value::from(3)))]
+        );
+        let sum = eval(&prepared, "%resource.answers().value.ordinal().sum()");
+        assert_eq!(sum.len(), 1);
+        match &sum[0] {
+            Node::Decimal(d) => assert_eq!(d.parse::<f64>().unwrap(), 3.5),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            eval(&prepared, "item.answer.value.weight()"),
+            vec![Node::Decimal("2.5".into())]
+        );
+        // The questionnaire is borrowed, like the resource.
+        let options = eval(&prepared, "%questionnaire.item.answerOption");
+        assert!(
+            matches!(&options[0], Node::Json(Cow::Borrowed(v)) if std::ptr::eq(*v, &questionnaire["item"][0]["answerOption"][0]))
+        );
+        // Earlier results as variables, empty ones included.
+        let first = eval(
+            &prepared,
+            "%questionnaire.item.answerOption.extension.valueDecimal",
+        );
+        prepared.bind_nodes("w", &first);
+        prepared.bind_nodes("nothing", &[]);
+        assert_eq!(eval(&prepared, "%w + 1"), vec![Node::Decimal("3.5".into())]);
+        let source = substitute_variable(
+            "%nothing.exists() or '%nothing' = %nothingElse",
+            "nothing",
+            "{}",
+        );
+        assert_eq!(source, "{}.exists() or '%nothing' = %nothingElse");
+        assert_eq!(
+            eval(&prepared, "%nothing.exists()"),
+            vec![Node::Json(Cow::Owned(Value::Bool(false)))]
+        );
+        assert_eq!(
+            eval(&prepared, "{}.exists()"),
+            vec![Node::Json(Cow::Owned(Value::Bool(false)))]
+        );
+        assert_eq!(
+            eval(&prepared, "iif({}.exists(), 1, 0) + 2"),
+            vec![Node::Json(Cow::Owned(Value::from(2)))]
+        );
+        let two = eval(&prepared, "%resource.answers().value.ordinal()");
+        prepared.bind_nodes("two", &two);
+        assert_eq!(
+            eval(&prepared, "%two.sum()"),
+            vec![Node::Decimal("3.5".into())]
+        );
+        assert_eq!(
+            eval(&prepared, "%two.count()"),
+            vec![Node::Json(Cow::Owned(Value::from(2)))]
+        );
     }
 }
