@@ -21,6 +21,7 @@
 
 mod answers;
 pub mod bands;
+mod enable;
 mod expr;
 mod ext;
 mod extract;

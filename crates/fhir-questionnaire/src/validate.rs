@@ -1,10 +1,18 @@
 //! Validating a QuestionnaireResponse against its Questionnaire (R4 questionnaireresponse.html
-//! "Questionnaire Responses and Questionnaires", questionnaire.html item rules).
+//! "Questionnaire Responses and Questionnaires", questionnaire.html item rules: linkId,
+//! nesting, type, answerOption / answerValueSet, required, repeats, enableWhen, maxLength).
 //!
-//! Stub: filled in below the API.
+//! Nesting follows the Questionnaire: a response item's children must be children of its
+//! Questionnaire item, under the item for a group and under an answer (or, leniently, the
+//! item) for a question. Answers to calculated items (`calculatedExpression`) of a numeric
+//! type may use either numeric value[x] (a warning, not an error): the server recomputes them
+//! anyway, and published responses (US Core PHQ-9) carry an integer score as valueDecimal.
 
 use serde_json::Value;
 
+use crate::answers::{self, expected_keys, is_true, items, str_of};
+use crate::enable::enabled;
+use crate::ext;
 use crate::issue::Issue;
 
 /// Validates `response` against `questionnaire` (`None`: the form is unknown).
@@ -15,6 +23,346 @@ use crate::issue::Issue;
 /// * no questionnaire: the response's own structure (linkIds, one value[x] per answer) and
 ///   one warning that it was not checked against a form and cannot be scored.
 pub fn validate(questionnaire: Option<&Value>, response: &Value) -> Vec<Issue> {
-    let _ = (questionnaire, response);
-    Vec::new()
+    let mut issues = Vec::new();
+    if str_of(response, "resourceType") != Some("QuestionnaireResponse") {
+        issues.push(Issue::error(
+            "structure",
+            None,
+            "QuestionnaireResponse",
+            "The resource is not a QuestionnaireResponse.",
+        ));
+        return issues;
+    }
+    let Some(questionnaire) = questionnaire else {
+        own_structure(response, "QuestionnaireResponse", &mut issues);
+        let canonical = str_of(response, "questionnaire").unwrap_or("(none given)");
+        issues.push(Issue::warning(
+            "not-supported",
+            None,
+            "QuestionnaireResponse.questionnaire",
+            format!(
+                "The Questionnaire {canonical} is not known here: the response was checked for its own structure only, not against the form, and it cannot be scored."
+            ),
+        ));
+        return issues;
+    };
+    let full = matches!(str_of(response, "status"), Some("completed" | "amended"));
+    let mut check = Check {
+        questionnaire,
+        response,
+        full,
+        issues,
+    };
+    check.level(questionnaire, response, "QuestionnaireResponse", true);
+    check.issues
+}
+
+/// The linkIds of required, enabled items left unanswered (what makes a response incomplete
+/// for scoring).
+pub(crate) fn missing_required(questionnaire: &Value, response: &Value) -> Vec<String> {
+    let mut check = Check {
+        questionnaire,
+        response,
+        full: true,
+        issues: Vec::new(),
+    };
+    check.level(questionnaire, response, "QuestionnaireResponse", true);
+    check
+        .issues
+        .into_iter()
+        .filter(|i| i.code == "required")
+        .filter_map(|i| i.link_id)
+        .collect()
+}
+
+/// No Questionnaire: every item has a linkId, every answer exactly one value[x].
+fn own_structure(parent: &Value, path: &str, issues: &mut Vec<Issue>) {
+    for (i, item) in items(parent).iter().enumerate() {
+        let path = format!("{path}.item[{i}]");
+        let link_id = str_of(item, "linkId");
+        if link_id.is_none() {
+            issues.push(Issue::error(
+                "required",
+                None,
+                &path,
+                "An item has no linkId.",
+            ));
+        }
+        for (j, answer) in answers::answers(item).iter().enumerate() {
+            let apath = format!("{path}.answer[{j}]");
+            let n = answers::values(answer, "value").len();
+            if n != 1 {
+                issues.push(Issue::error(
+                    "structure",
+                    link_id,
+                    &apath,
+                    format!(
+                        "An answer to item {} has {n} values; it must have exactly one value[x].",
+                        link_id.unwrap_or("(no linkId)")
+                    ),
+                ));
+            }
+            own_structure(answer, &apath, issues);
+        }
+        own_structure(item, &path, issues);
+    }
+}
+
+struct Check<'a> {
+    questionnaire: &'a Value,
+    response: &'a Value,
+    full: bool,
+    issues: Vec<Issue>,
+}
+
+impl Check<'_> {
+    /// Checks the response items under `r_parent` (at `path`) against the children of
+    /// `q_parent`; `enabled_parent`: whether the enclosing item is enabled.
+    fn level(&mut self, q_parent: &Value, r_parent: &Value, path: &str, enabled_parent: bool) {
+        let q_items = items(q_parent);
+        let r_items = items(r_parent);
+        let mut seen: Vec<&str> = Vec::new();
+        for (i, r_item) in r_items.iter().enumerate() {
+            let ipath = format!("{path}.item[{i}]");
+            let Some(link_id) = str_of(r_item, "linkId") else {
+                self.issues.push(Issue::error(
+                    "required",
+                    None,
+                    &ipath,
+                    "An item has no linkId.",
+                ));
+                continue;
+            };
+            let Some(q_item) = q_items
+                .iter()
+                .find(|q| str_of(q, "linkId") == Some(link_id))
+            else {
+                let message = if answers::find_item(self.questionnaire, link_id).is_some() {
+                    format!("Item {link_id} is in the Questionnaire but not at this place: it must be nested where the Questionnaire nests it.")
+                } else {
+                    format!("Item {link_id} is not in the Questionnaire.")
+                };
+                self.issues
+                    .push(Issue::error("structure", Some(link_id), &ipath, message));
+                continue;
+            };
+            let repeats_ok = str_of(q_item, "type") == Some("group") && is_true(q_item, "repeats");
+            if self.full && seen.contains(&link_id) && !repeats_ok {
+                self.issues.push(Issue::error(
+                    "structure",
+                    Some(link_id),
+                    &ipath,
+                    format!("Item {link_id} appears more than once here but does not repeat."),
+                ));
+            }
+            seen.push(link_id);
+            let enabled_here = enabled_parent && enabled(q_item, self.response);
+            self.item(q_item, r_item, &ipath, link_id, enabled_here);
+        }
+        if self.full && enabled_parent {
+            self.required(q_items, r_items, path);
+        }
+    }
+
+    fn item(
+        &mut self,
+        q_item: &Value,
+        r_item: &Value,
+        path: &str,
+        link_id: &str,
+        enabled_here: bool,
+    ) {
+        let item_type = str_of(q_item, "type").unwrap_or("");
+        let given = answers::answers(r_item);
+        if self.full && !enabled_here && (!given.is_empty() || has_answers(r_item)) {
+            self.issues.push(Issue::error(
+                "business-rule",
+                Some(link_id),
+                path,
+                format!("Item {link_id} is answered but is disabled by its enableWhen conditions, so it must not be answered."),
+            ));
+        }
+        if let Some(expected) = expected_keys(item_type) {
+            if expected.is_empty() && !given.is_empty() {
+                self.issues.push(Issue::error(
+                    "structure",
+                    Some(link_id),
+                    format!("{path}.answer[0]"),
+                    format!("Item {link_id} is a {item_type} item and cannot have answers."),
+                ));
+            }
+        }
+        if self.full && !is_true(q_item, "repeats") && given.len() > 1 {
+            self.issues.push(Issue::error(
+                "structure",
+                Some(link_id),
+                format!("{path}.answer[1]"),
+                format!(
+                    "Item {link_id} does not repeat but has {} answers.",
+                    given.len()
+                ),
+            ));
+        }
+        for (j, answer) in given.iter().enumerate() {
+            let apath = format!("{path}.answer[{j}]");
+            self.answer(q_item, answer, &apath, link_id, item_type);
+            // A question's children are nested under its answers.
+            self.level(q_item, answer, &apath, enabled_here);
+        }
+        // A group's children (and, leniently, a question's) under the item.
+        self.level(q_item, r_item, path, enabled_here);
+    }
+
+    fn answer(
+        &mut self,
+        q_item: &Value,
+        answer: &Value,
+        path: &str,
+        link_id: &str,
+        item_type: &str,
+    ) {
+        let values = answers::values(answer, "value");
+        let [(key, value)] = values.as_slice() else {
+            self.issues.push(Issue::error(
+                "structure",
+                Some(link_id),
+                path,
+                format!(
+                    "An answer to item {link_id} has {} values; it must have exactly one value[x].",
+                    values.len()
+                ),
+            ));
+            return;
+        };
+        let Some(expected) = expected_keys(item_type) else {
+            return;
+        };
+        if expected.is_empty() {
+            return;
+        }
+        if !expected.contains(key) {
+            let numeric = |k: &str| matches!(k, "valueDecimal" | "valueInteger");
+            let calculated = ext::first(q_item, ext::CALCULATED_EXPRESSION).is_some();
+            let message = format!(
+                "The answer to item {link_id} is a {key}, but a {item_type} item takes {}.",
+                expected.join(" or ")
+            );
+            if calculated && numeric(key) && expected.iter().any(|k| numeric(k)) {
+                self.issues.push(Issue::warning(
+                    "value",
+                    Some(link_id),
+                    path,
+                    format!(
+                        "{message} Accepted: the item is calculated and its value is recomputed."
+                    ),
+                ));
+            } else {
+                self.issues
+                    .push(Issue::error("value", Some(link_id), path, message));
+            }
+            return;
+        }
+        if !self.full {
+            return;
+        }
+        let kind = &key["value".len()..];
+        if let Some(options) = q_item.get("answerOption").and_then(Value::as_array) {
+            let open_text = item_type == "open-choice" && kind == "String";
+            let listed = options.iter().any(|o| {
+                answers::value(o, "value")
+                    .is_some_and(|(k, v)| k == kind && answers::same_value(kind, &v, value))
+            });
+            if !open_text && !options.is_empty() && !listed {
+                self.issues.push(Issue::error(
+                    "value",
+                    Some(link_id),
+                    path,
+                    format!("The answer to item {link_id} ({}) is not one of the item's answer options.", describe(value)),
+                ));
+            }
+        } else if let (Some(vs), "Coding") = (str_of(q_item, "answerValueSet"), kind) {
+            // Only a contained value set can be checked; an external one is accepted.
+            if let Some(concepts) = answers::contained_concepts(self.questionnaire, vs) {
+                let listed = concepts.iter().any(|(system, c)| {
+                    str_of(c, "code") == str_of(value, "code")
+                        && system.as_deref() == str_of(value, "system")
+                });
+                if !listed {
+                    self.issues.push(Issue::error(
+                        "value",
+                        Some(link_id),
+                        path,
+                        format!(
+                            "The answer to item {link_id} ({}) is not in its value set {vs}.",
+                            describe(value)
+                        ),
+                    ));
+                }
+            }
+        }
+        if let (Some(max), Some(text)) = (
+            q_item.get("maxLength").and_then(Value::as_u64),
+            value.as_str(),
+        ) {
+            let length = text.chars().count() as u64;
+            if length > max {
+                self.issues.push(Issue::error(
+                    "value",
+                    Some(link_id),
+                    path,
+                    format!("The answer to item {link_id} is {length} characters long; at most {max} are allowed."),
+                ));
+            }
+        }
+    }
+
+    /// Required, enabled items among `q_items` with no answered response item.
+    fn required(&mut self, q_items: &[Value], r_items: &[Value], path: &str) {
+        for q_item in q_items {
+            let Some(link_id) = str_of(q_item, "linkId") else {
+                continue;
+            };
+            if !is_true(q_item, "required") || !enabled(q_item, self.response) {
+                continue;
+            }
+            let present: Vec<(usize, &Value)> = r_items
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| str_of(r, "linkId") == Some(link_id))
+                .collect();
+            let is_group = str_of(q_item, "type") == Some("group");
+            let answered = present.iter().any(|(_, r)| {
+                if is_group {
+                    has_answers(r)
+                } else {
+                    !answers::answers(r).is_empty()
+                }
+            });
+            if !answered {
+                let (where_, what) = match present.first() {
+                    Some((i, _)) => (format!("{path}.item[{i}]"), "has no answer"),
+                    None => (path.to_string(), "is missing"),
+                };
+                self.issues.push(Issue::error(
+                    "required",
+                    Some(link_id),
+                    where_,
+                    format!("Item {link_id} is required but {what}."),
+                ));
+            }
+        }
+    }
+}
+
+/// Whether any item under `r_item` (itself included) has an answer.
+fn has_answers(r_item: &Value) -> bool {
+    !answers::answers(r_item).is_empty() || items(r_item).iter().any(has_answers)
+}
+
+fn describe(value: &Value) -> String {
+    match (str_of(value, "system"), str_of(value, "code")) {
+        (Some(s), Some(c)) => format!("{s}|{c}"),
+        (None, Some(c)) => c.to_string(),
+        _ => value.to_string(),
+    }
 }
