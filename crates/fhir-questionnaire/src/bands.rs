@@ -9,6 +9,9 @@
 
 use serde_json::Value;
 
+use crate::answers::{items, str_of};
+use crate::ext;
+
 /// One interpretation band of a score.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Band {
@@ -21,8 +24,43 @@ pub struct Band {
 /// The bands on the item with `link_id` (the total item when `None`: the first top-level
 /// item with a calculatedExpression and a code).
 pub fn bands(questionnaire: &Value, link_id: Option<&str>) -> Vec<Band> {
-    let _ = (questionnaire, link_id);
-    Vec::new()
+    let Some(item) = scored_item(questionnaire, link_id) else {
+        return Vec::new();
+    };
+    let nested = |band: &Value, url: &str| {
+        band.get("extension")
+            .and_then(Value::as_array)?
+            .iter()
+            .find(|e| str_of(e, "url") == Some(url))
+            .cloned()
+    };
+    ext::all(item, ext::SCORE_INTERPRETATION)
+        .filter_map(|band| {
+            let number = |url: &str| nested(band, url)?.get("valueDecimal")?.as_f64();
+            Some(Band {
+                low: number("low"),
+                high: number("high"),
+                interpretation: nested(band, "interpretation")?
+                    .get("valueCodeableConcept")?
+                    .clone(),
+            })
+        })
+        .collect()
+}
+
+/// The item with `link_id`, or the total item: the first top-level item with a
+/// calculatedExpression and a code.
+pub(crate) fn scored_item<'q>(
+    questionnaire: &'q Value,
+    link_id: Option<&str>,
+) -> Option<&'q Value> {
+    match link_id {
+        Some(l) => crate::answers::find_item(questionnaire, l),
+        None => items(questionnaire).iter().find(|i| {
+            ext::first(i, ext::CALCULATED_EXPRESSION).is_some()
+                && i.get("code").and_then(|c| c.get(0)).is_some()
+        }),
+    }
 }
 
 /// The interpretation (CodeableConcept) of `value` on the item with `link_id` (the total
@@ -37,6 +75,8 @@ pub fn interpretation(questionnaire: &Value, link_id: Option<&str>, value: f64) 
 /// The minimal important difference of the item with `link_id` (the total item when
 /// `None`).
 pub fn minimal_important_difference(questionnaire: &Value, link_id: Option<&str>) -> Option<f64> {
-    let _ = (questionnaire, link_id);
-    None
+    let item = scored_item(questionnaire, link_id)?;
+    ext::first(item, ext::MINIMAL_IMPORTANT_DIFFERENCE)?
+        .get("valueDecimal")?
+        .as_f64()
 }

@@ -2,9 +2,33 @@
 //! code): SDC 3.0 "Calculations" (`calculatedExpression`, `variable`), the `ordinalValue`
 //! and SDC `itemWeight` extensions, and the SDC `ordinal()` / `weight()` FHIRPath functions.
 //!
-//! Stub: filled in below the API.
+//! How:
+//! 1. every answer is matched to its Questionnaire item and its ordinal looked up (the
+//!    matching answerOption's `ordinalValue`/`itemWeight`, on the option or its Coding, else a
+//!    contained answerValueSet concept's): [`Scores::answered`];
+//! 2. the ordinal is written onto a copy of the response, as an `ordinalValue` extension on
+//!    the answer's Coding, so `ordinal()` / `weight()` (registered in the engine by
+//!    crates/fhir-fhirpath, reading an element's own extension first) give each answer the
+//!    weight of *its* item even when two items weight one code differently;
+//! 3. each `calculatedExpression` (language `text/fhirpath`) is evaluated on that copy with
+//!    `%resource` = `%context` = the response, `%questionnaire` = the Questionnaire, and the
+//!    `variable` extensions of the root and of the enclosing items (and the item itself) bound
+//!    as `%name`, evaluated in document order, outer first.
+//!
+//! No score without the answers it needs: when a required, enabled item is unanswered, or an
+//! enabled item whose answers carry ordinals is unanswered, every calculated item gets no
+//! value ([`ItemScore::missing`] says which). Calculated values are not written back into the
+//! response: an expression reading another calculated item sees what the client sent.
+//! Values are exact decimal text; an `integer` item's whole value is written without a
+//! fraction (`"12"`, not `"12.0"`).
 
+use fhir_fhirpath::Engine;
 use serde_json::Value;
+
+use crate::answers::{self, items, str_of};
+use crate::enable::enabled;
+use crate::expr;
+use crate::ext;
 
 /// One calculated item's score.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,6 +45,8 @@ pub struct ItemScore {
     pub unit: Option<String>,
     /// Why there is no value: the linkIds of the missing answers (empty when `value` is set).
     pub missing: Vec<String>,
+    /// Whether the item is a top-level item of the Questionnaire.
+    pub top_level: bool,
 }
 
 impl ItemScore {
@@ -46,7 +72,8 @@ impl Scores {
     /// The total: the first top-level calculated item that carries a code (else the first
     /// calculated item with a code at any depth).
     pub fn total(&self) -> Option<&ItemScore> {
-        self.items.iter().find(|i| i.code.is_some())
+        let coded = || self.items.iter().filter(|i| i.code.is_some());
+        coded().find(|i| i.top_level).or_else(|| coded().next())
     }
 }
 
@@ -84,8 +111,224 @@ impl std::fmt::Display for ScoreError {
 
 impl std::error::Error for ScoreError {}
 
-/// Scores `response` with the scoring `questionnaire` defines.
+/// Scores `response` with the scoring `questionnaire` defines (see the module doc).
 pub fn score(questionnaire: &Value, response: &Value) -> Result<Scores, ScoreError> {
-    let _ = (questionnaire, response);
-    Ok(Scores::default())
+    if str_of(questionnaire, "resourceType") != Some("Questionnaire") {
+        return Err(ScoreError::NotAQuestionnaire(
+            "the form is not a Questionnaire",
+        ));
+    }
+    if str_of(response, "resourceType") != Some("QuestionnaireResponse") {
+        return Err(ScoreError::NotAQuestionnaire(
+            "the response is not a QuestionnaireResponse",
+        ));
+    }
+    let mut annotated = response.clone();
+    let mut answered = Vec::new();
+    annotate(questionnaire, questionnaire, &mut annotated, &mut answered);
+
+    let required = crate::validate::missing_required(questionnaire, response);
+    let complete = required.is_empty();
+    let mut missing = required;
+    unanswered_scored(questionnaire, questionnaire, response, &mut missing);
+
+    let mut scores = Scores {
+        items: Vec::new(),
+        answered,
+        complete,
+    };
+    let mut calculated = Vec::new();
+    calculated_items(questionnaire, Vec::new(), true, &mut calculated);
+    if calculated.is_empty() {
+        return Ok(scores);
+    }
+    let engine = Engine::shared().map_err(|e| ScoreError::Engine(e.to_string()))?;
+    for (item, variables, top_level) in calculated {
+        let link_id = str_of(item, "linkId").unwrap_or_default().to_string();
+        let value = if missing.is_empty() {
+            calculate(engine, questionnaire, &annotated, item, &variables)?
+        } else {
+            None
+        };
+        let unit = ext::first(item, ext::QUESTIONNAIRE_UNIT)
+            .and_then(|u| u.get("valueCoding"))
+            .and_then(|c| str_of(c, "code").or_else(|| str_of(c, "display")))
+            .map(str::to_string);
+        scores.items.push(ItemScore {
+            link_id,
+            code: item.get("code").and_then(|c| c.get(0)).cloned(),
+            missing: if value.is_some() {
+                Vec::new()
+            } else {
+                missing.clone()
+            },
+            value,
+            unit,
+            top_level,
+        });
+    }
+    Ok(scores)
+}
+
+/// Records every answer's ordinal and writes it onto the answer's Coding (module doc, 1-2).
+fn annotate(
+    questionnaire: &Value,
+    q_parent: &Value,
+    r_parent: &mut Value,
+    answered: &mut Vec<(String, String)>,
+) {
+    let Some(r_items) = r_parent.get_mut("item").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for r_item in r_items {
+        let Some(link_id) = str_of(r_item, "linkId").map(str::to_string) else {
+            continue;
+        };
+        let q_item = items(q_parent)
+            .iter()
+            .find(|q| str_of(q, "linkId") == Some(&link_id))
+            .or_else(|| answers::find_item(questionnaire, &link_id));
+        let Some(q_item) = q_item else {
+            continue;
+        };
+        if let Some(list) = r_item.get_mut("answer").and_then(Value::as_array_mut) {
+            for answer in list {
+                if let Some(weight) = answers::ordinal(questionnaire, q_item, answer) {
+                    if let Some(coding) = answer.get_mut("valueCoding") {
+                        if answers::own_weight(coding).is_none() {
+                            mark(coding, &weight);
+                        }
+                    }
+                    answered.push((link_id.clone(), weight));
+                }
+                annotate(questionnaire, q_item, answer, answered);
+            }
+        }
+        annotate(questionnaire, q_item, r_item, answered);
+    }
+}
+
+/// Adds an `ordinalValue` extension with `weight` to a Coding.
+fn mark(coding: &mut Value, weight: &str) {
+    let Ok(number) = weight.parse::<serde_json::Number>() else {
+        return;
+    };
+    let Some(map) = coding.as_object_mut() else {
+        return;
+    };
+    let extension =
+        serde_json::json!({"url": ext::ORDINAL_VALUE, "valueDecimal": Value::Number(number)});
+    match map.get_mut("extension").and_then(Value::as_array_mut) {
+        Some(list) => list.push(extension),
+        None => {
+            map.insert("extension".into(), Value::Array(vec![extension]));
+        }
+    }
+}
+
+/// Enabled items whose answers carry ordinals but that are unanswered (added to `missing`).
+fn unanswered_scored(
+    questionnaire: &Value,
+    q_parent: &Value,
+    response: &Value,
+    missing: &mut Vec<String>,
+) {
+    for item in items(q_parent) {
+        if !enabled(item, response) {
+            continue;
+        }
+        if let Some(link_id) = str_of(item, "linkId") {
+            if answers::is_scored(questionnaire, item)
+                && answers::response_answers(response, link_id).is_empty()
+                && !missing.iter().any(|m| m == link_id)
+            {
+                missing.push(link_id.to_string());
+            }
+        }
+        unanswered_scored(questionnaire, item, response, missing);
+    }
+}
+
+type Calculated<'q> = (&'q Value, Vec<&'q Value>, bool);
+
+/// Every item with a calculatedExpression, with the variables in scope (root's, enclosing
+/// items', its own; as valueExpressions), in document order.
+fn calculated_items<'q>(
+    parent: &'q Value,
+    mut scope: Vec<&'q Value>,
+    top: bool,
+    out: &mut Vec<Calculated<'q>>,
+) {
+    scope.extend(ext::all(parent, ext::VARIABLE).filter_map(|v| v.get("valueExpression")));
+    for item in items(parent) {
+        let mut inner = scope.clone();
+        inner.extend(ext::all(item, ext::VARIABLE).filter_map(|v| v.get("valueExpression")));
+        if ext::first(item, ext::CALCULATED_EXPRESSION).is_some() {
+            out.push((item, inner.clone(), top));
+        }
+        calculated_items_children(item, inner, out);
+    }
+}
+
+fn calculated_items_children<'q>(
+    item: &'q Value,
+    scope: Vec<&'q Value>,
+    out: &mut Vec<Calculated<'q>>,
+) {
+    // The item's own variables are already in `scope`.
+    for child in items(item) {
+        let mut inner = scope.clone();
+        inner.extend(ext::all(child, ext::VARIABLE).filter_map(|v| v.get("valueExpression")));
+        if ext::first(child, ext::CALCULATED_EXPRESSION).is_some() {
+            out.push((child, inner.clone(), false));
+        }
+        calculated_items_children(child, inner, out);
+    }
+}
+
+/// Evaluates one item's calculatedExpression (module doc, 3).
+fn calculate(
+    engine: &Engine,
+    questionnaire: &Value,
+    response: &Value,
+    item: &Value,
+    variables: &[&Value],
+) -> Result<Option<String>, ScoreError> {
+    let link_id = str_of(item, "linkId").map(str::to_string);
+    let error = |expression: &str, message: String| ScoreError::Expression {
+        link_id: link_id.clone(),
+        expression: expression.to_string(),
+        message,
+    };
+    let mut prepared = engine.prepare(response);
+    prepared.bind_resource("questionnaire", questionnaire);
+    for variable in variables {
+        let (Some(name), Some(source)) = (str_of(variable, "name"), expr::fhirpath_of(variable))
+        else {
+            continue;
+        };
+        let nodes = expr::evaluate(engine, &prepared, source).map_err(|m| error(source, m))?;
+        prepared.bind_nodes(name, &nodes);
+    }
+    let Some(source) = ext::first(item, ext::CALCULATED_EXPRESSION)
+        .and_then(|e| e.get("valueExpression"))
+        .and_then(expr::fhirpath_of)
+    else {
+        return Ok(None);
+    };
+    let nodes = expr::evaluate(engine, &prepared, source).map_err(|m| error(source, m))?;
+    let [node] = nodes.as_slice() else {
+        return Ok(None);
+    };
+    let Some(mut text) = expr::number_text(node) else {
+        return Ok(None);
+    };
+    if str_of(item, "type") == Some("integer") {
+        if let Some((whole, fraction)) = text.split_once('.') {
+            if fraction.chars().all(|c| c == '0') {
+                text = whole.to_string();
+            }
+        }
+    }
+    Ok(Some(text))
 }
