@@ -25,6 +25,8 @@ mod enable;
 mod expr;
 mod ext;
 mod extract;
+#[cfg(test)]
+mod fixtures;
 mod issue;
 pub mod library;
 mod observation;

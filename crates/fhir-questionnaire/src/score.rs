@@ -332,3 +332,187 @@ fn calculate(
     }
     Ok(Some(text))
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::fixtures;
+    use serde_json::json;
+
+    fn total(q: &Value, r: &Value) -> Option<String> {
+        score(q, r).unwrap().total().and_then(|t| t.value.clone())
+    }
+
+    #[test]
+    fn us_core_phq9_response_scores_its_stated_total_on_the_shipped_phq9() {
+        let q = fixtures::shipped("phq-9.json");
+        let r = fixtures::uscore_phq9_response();
+        let scores = score(&q, &r).unwrap();
+        let t = scores.total().unwrap();
+        assert_eq!(t.link_id, "/44261-6");
+        assert_eq!(t.code.as_ref().unwrap()["code"], "44261-6");
+        assert_eq!(t.unit.as_deref(), Some("{score}"));
+        // The response states 12, and so does the US Core total score Observation.
+        let stated = r["item"][9]["answer"][0]["valueDecimal"].to_string();
+        assert_eq!(stated, "12");
+        let observed = fixtures::uscore_phq9_total_observation()["valueString"].clone();
+        assert_eq!(t.value.as_deref(), Some("12"));
+        assert_eq!(observed, "12");
+        assert!(scores.complete);
+        assert_eq!(scores.answered.len(), 9);
+        assert_eq!(
+            scores.answered[0],
+            ("/44250-9".to_string(), "2".to_string())
+        );
+    }
+
+    #[test]
+    fn phr_gad7_response_scores_on_the_shipped_gad7() {
+        // The PHR IG example states no total; its answers are 0,0,1,1,0,1,0 (LOINC ordinals).
+        let q = fixtures::shipped("gad-7.json");
+        let r = fixtures::phr_gad7_response();
+        assert_eq!(total(&q, &r).as_deref(), Some("3"));
+        assert_eq!(
+            crate::bands::interpretation(&q, None, 3.0).unwrap()["text"],
+            "Minimal anxiety"
+        );
+    }
+
+    #[test]
+    fn phq2_scores_the_first_two_items() {
+        let q = fixtures::shipped("phq-2.json");
+        let mut r = fixtures::uscore_phq9_response();
+        r["item"].as_array_mut().unwrap().truncate(2);
+        assert_eq!(total(&q, &r).as_deref(), Some("4"));
+    }
+
+    #[test]
+    fn lhc_phq9_scores_through_its_own_variables() {
+        let q = fixtures::lhc_phq9();
+        let r = fixtures::uscore_phq9_response();
+        let scores = score(&q, &r).unwrap();
+        let t = scores.total().unwrap();
+        assert_eq!(t.link_id, "/44261-6");
+        // A decimal item: the sum keeps the decimal text of the ordinals.
+        assert_eq!(t.as_f64(), Some(12.0));
+    }
+
+    #[test]
+    fn stanford_phq9_scores_with_its_contained_value_set_ordinals() {
+        // The example's JSON omits the total item its narrative shows (H1/TS, a quantity
+        // calculated as `%resource.answers().value.ordinal().sum()`); add it as shown.
+        let mut q = fixtures::stanford_phq9();
+        q["item"].as_array_mut().unwrap()[0]["item"].as_array_mut().unwrap().push(json!({
+            "linkId": "H1/TS", "text": "Patient health questionnaire 9 item total score", "type": "quantity",
+            "extension": [{"url": ext::CALCULATED_EXPRESSION, "valueExpression": {
+                "language": "text/fhirpath", "expression": "%resource.answers().value.ordinal().sum()"}}]
+        }));
+        let codes = [
+            "Not-at-all",
+            "Several-days",
+            "More than half the days",
+            "Nearly every day",
+        ];
+        let chosen = [1, 1, 2, 3, 0, 0, 1, 2, 0];
+        let items: Vec<Value> = chosen
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                json!({"linkId": format!("H1/T1/Q{}", i + 1), "answer": [{"valueCoding": {
+                "system": "http://hl7.org/fhir/uv/sdc/CodeSystem/CSPHQ9", "code": codes[*c]}}]})
+            })
+            .collect();
+        let r = json!({"resourceType": "QuestionnaireResponse", "status": "completed",
+            "item": [{"linkId": "H1/T1", "item": items}]});
+        let scores = score(&q, &r).unwrap();
+        assert_eq!(scores.answered.len(), 9);
+        let ts = &scores.items[0];
+        assert_eq!(ts.link_id, "H1/TS");
+        assert!(!ts.top_level);
+        assert_eq!(ts.as_f64(), Some(10.0));
+        // It has no code, so it is not "the total".
+        assert!(scores.total().is_none());
+        assert!(crate::validate(Some(&q), &r).is_empty());
+    }
+
+    #[test]
+    fn a_user_questionnaire_with_item_weights_and_variables() {
+        let weight = |w: f64| json!([{"url": ext::ITEM_WEIGHT, "valueDecimal": w}]);
+        let q = json!({
+            "resourceType": "Questionnaire", "status": "active",
+            "extension": [{"url": ext::VARIABLE, "valueExpression": {"name": "bonus", "language": "text/fhirpath", "expression": "0.5"}}],
+            "item": [
+                {"linkId": "a", "type": "choice", "required": true, "answerOption": [
+                    {"valueCoding": {"system": "urn:x", "code": "lo"}, "extension": weight(1.0)},
+                    {"valueCoding": {"system": "urn:x", "code": "hi"}, "extension": weight(2.5)}]},
+                {"linkId": "b", "type": "choice", "answerOption": [
+                    // The same code weighted differently: each answer takes its own item's.
+                    {"valueCoding": {"system": "urn:x", "code": "lo", "extension": weight(10.0)}},
+                    {"valueCoding": {"system": "urn:x", "code": "hi", "extension": weight(20.0)}}]},
+                {"linkId": "g", "type": "group",
+                 "extension": [{"url": ext::VARIABLE, "valueExpression": {"name": "weights", "language": "text/fhirpath",
+                     "expression": "%resource.item.answer.value.weight()"}}],
+                 "item": [{"linkId": "sum", "type": "decimal", "readOnly": true, "code": [{"system": "urn:x", "code": "total"}],
+                    "extension": [{"url": ext::CALCULATED_EXPRESSION, "valueExpression": {"language": "text/fhirpath",
+                        "expression": "%weights.sum() + %bonus + %resource.item.where(linkId = 'a').answer.value.ordinal()"}}]}]}
+            ]
+        });
+        let r = json!({"resourceType": "QuestionnaireResponse", "status": "completed", "item": [
+            {"linkId": "a", "answer": [{"valueCoding": {"system": "urn:x", "code": "hi"}}]},
+            {"linkId": "b", "answer": [{"valueCoding": {"system": "urn:x", "code": "lo"}}]}]});
+        let scores = score(&q, &r).unwrap();
+        // 2.5 + 10 + 0.5 + 2.5
+        assert_eq!(scores.total().unwrap().as_f64(), Some(15.5));
+        assert_eq!(scores.total().unwrap().link_id, "sum");
+        assert_eq!(
+            scores.answered,
+            vec![("a".into(), "2.5".into()), ("b".into(), "10.0".into())]
+        );
+        // b unanswered: it carries weights, so no score.
+        let partial = json!({"resourceType": "QuestionnaireResponse", "status": "completed", "item": [
+            {"linkId": "a", "answer": [{"valueCoding": {"system": "urn:x", "code": "hi"}}]}]});
+        let scores = score(&q, &partial).unwrap();
+        assert!(scores.complete);
+        assert_eq!(scores.items[0].value, None);
+        assert_eq!(scores.items[0].missing, vec!["b".to_string()]);
+    }
+
+    #[test]
+    fn no_score_when_a_required_item_is_missing() {
+        let q = fixtures::shipped("phq-9.json");
+        let mut r = fixtures::uscore_phq9_response();
+        r["item"].as_array_mut().unwrap().remove(3);
+        let scores = score(&q, &r).unwrap();
+        assert!(!scores.complete);
+        let t = scores.total().unwrap();
+        assert_eq!(t.value, None);
+        assert_eq!(t.missing, vec!["/44254-1".to_string()]);
+    }
+
+    #[test]
+    fn broken_expressions_and_wrong_resources_are_errors() {
+        let q = json!({"resourceType": "Questionnaire", "item": [{"linkId": "x", "type": "integer",
+            "extension": [{"url": ext::CALCULATED_EXPRESSION, "valueExpression": {"language": "text/fhirpath", "expression": "item.where("}}]}]});
+        let r = json!({"resourceType": "QuestionnaireResponse", "status": "completed"});
+        match score(&q, &r) {
+            Err(ScoreError::Expression {
+                link_id,
+                expression,
+                ..
+            }) => {
+                assert_eq!(link_id.as_deref(), Some("x"));
+                assert_eq!(expression, "item.where(");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            score(&r, &r),
+            Err(ScoreError::NotAQuestionnaire(_))
+        ));
+        assert!(matches!(
+            score(&q, &q),
+            Err(ScoreError::NotAQuestionnaire(_))
+        ));
+    }
+}
