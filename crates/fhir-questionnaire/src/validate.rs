@@ -366,3 +366,284 @@ fn describe(value: &Value) -> String {
         _ => value.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::fixtures;
+    use crate::issue::Severity;
+    use serde_json::json;
+
+    fn errors(q: &Value, r: &Value) -> Vec<(String, &'static str, String)> {
+        validate(Some(q), r)
+            .into_iter()
+            .filter(|i| i.severity == Severity::Error)
+            .map(|i| (i.link_id.unwrap_or_default(), i.code, i.expression))
+            .collect()
+    }
+
+    fn one(q: &Value, r: &Value) -> (String, &'static str, String) {
+        let e = errors(q, r);
+        assert_eq!(e.len(), 1, "{e:?}");
+        e.into_iter().next().unwrap()
+    }
+
+    fn phq9() -> (Value, Value) {
+        (
+            fixtures::shipped("phq-9.json"),
+            fixtures::uscore_phq9_response(),
+        )
+    }
+
+    #[test]
+    fn the_us_core_phq9_response_validates() {
+        let (q, r) = phq9();
+        // Against the shipped PHQ-9: the stated total is a valueDecimal on an integer item,
+        // accepted with a warning because the item is calculated.
+        let issues = validate(Some(&q), &r);
+        assert_eq!(issues.len(), 1, "{issues:?}");
+        assert_eq!(issues[0].severity, Severity::Warning);
+        assert_eq!(issues[0].link_id.as_deref(), Some("/44261-6"));
+        assert_eq!(
+            issues[0].expression,
+            "QuestionnaireResponse.item[9].answer[0]"
+        );
+        // Against the US Core PHQ-9 itself: clean.
+        assert_eq!(
+            validate(Some(&fixtures::uscore_phq9_questionnaire()), &r),
+            vec![]
+        );
+        // GAD-7 too.
+        assert_eq!(
+            validate(
+                Some(&fixtures::shipped("gad-7.json")),
+                &fixtures::phr_gad7_response()
+            ),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn unknown_link_id() {
+        let (q, mut r) = phq9();
+        r["item"][2]["linkId"] = json!("/nope");
+        // The renamed item also leaves /44259-0 unanswered.
+        assert_eq!(
+            errors(&q, &r),
+            vec![
+                (
+                    "/nope".into(),
+                    "structure",
+                    "QuestionnaireResponse.item[2]".into()
+                ),
+                (
+                    "/44259-0".into(),
+                    "required",
+                    "QuestionnaireResponse".into()
+                )
+            ]
+        );
+        r["status"] = json!("in-progress");
+        assert_eq!(
+            one(&q, &r),
+            (
+                "/nope".into(),
+                "structure",
+                "QuestionnaireResponse.item[2]".into()
+            )
+        );
+    }
+
+    #[test]
+    fn wrong_answer_type() {
+        let (q, mut r) = phq9();
+        r["item"][1]["answer"][0] = json!({"valueString": "often"});
+        assert_eq!(
+            one(&q, &r),
+            (
+                "/44255-8".into(),
+                "value",
+                "QuestionnaireResponse.item[1].answer[0]".into()
+            )
+        );
+    }
+
+    #[test]
+    fn answer_not_among_the_options() {
+        let (q, mut r) = phq9();
+        r["item"][4]["answer"][0]["valueCoding"]["code"] = json!("LA9999-9");
+        assert_eq!(
+            one(&q, &r),
+            (
+                "/44251-7".into(),
+                "value",
+                "QuestionnaireResponse.item[4].answer[0]".into()
+            )
+        );
+        // A contained answerValueSet is checked too.
+        let sq = fixtures::stanford_gad7();
+        let group = sq["item"][0]["linkId"].as_str().unwrap();
+        let first = sq["item"][0]["item"][0]["linkId"].as_str().unwrap();
+        let sr = json!({"resourceType": "QuestionnaireResponse", "status": "in-progress", "item": [{"linkId": group, "item": [
+            {"linkId": first, "answer": [{"valueCoding": {"system": "http://biodesign.stanford.edu/fhir/uv/sdc/CodeSystem/CSGAD7", "code": "Often"}}]}]}]});
+        assert_eq!(errors(&sq, &sr), vec![]); // in-progress: no value checks
+        let mut sr = sr;
+        sr["status"] = json!("completed");
+        let e = errors(&sq, &sr);
+        assert!(
+            e.contains(&(
+                first.to_string(),
+                "value",
+                "QuestionnaireResponse.item[0].item[0].answer[0]".into()
+            )),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn missing_required_and_in_progress() {
+        let (q, mut r) = phq9();
+        r["item"].as_array_mut().unwrap().remove(3);
+        assert_eq!(
+            one(&q, &r),
+            (
+                "/44254-1".into(),
+                "required",
+                "QuestionnaireResponse".into()
+            )
+        );
+        // Present without an answer: reported on the item.
+        let (q, mut r2) = phq9();
+        r2["item"][3].as_object_mut().unwrap().remove("answer");
+        assert_eq!(
+            one(&q, &r2),
+            (
+                "/44254-1".into(),
+                "required",
+                "QuestionnaireResponse.item[3]".into()
+            )
+        );
+        // In progress: required is not checked.
+        r["status"] = json!("in-progress");
+        assert_eq!(errors(&q, &r), vec![]);
+    }
+
+    #[test]
+    fn repeats_violated() {
+        let (q, mut r) = phq9();
+        let extra = r["item"][0]["answer"][0].clone();
+        r["item"][0]["answer"].as_array_mut().unwrap().push(extra);
+        assert_eq!(
+            one(&q, &r),
+            (
+                "/44250-9".into(),
+                "structure",
+                "QuestionnaireResponse.item[0].answer[1]".into()
+            )
+        );
+        let (q, mut r) = phq9();
+        let dup = r["item"][0].clone();
+        r["item"].as_array_mut().unwrap().push(dup);
+        assert_eq!(
+            one(&q, &r),
+            (
+                "/44250-9".into(),
+                "structure",
+                "QuestionnaireResponse.item[11]".into()
+            )
+        );
+    }
+
+    fn conditional() -> Value {
+        json!({"resourceType": "Questionnaire", "item": [
+            {"linkId": "smoker", "type": "boolean", "required": true},
+            {"linkId": "packs", "type": "integer", "required": true,
+             "enableWhen": [{"question": "smoker", "operator": "=", "answerBoolean": true}]},
+            {"linkId": "notes", "type": "string", "maxLength": 5},
+            {"linkId": "history", "type": "group", "item": [
+                {"linkId": "age", "type": "integer", "item": [{"linkId": "age-note", "type": "string"}]}]}
+        ]})
+    }
+
+    #[test]
+    fn enable_when() {
+        let q = conditional();
+        // Not a smoker: packs is disabled, so not required, and must not be answered.
+        let r = json!({"resourceType": "QuestionnaireResponse", "status": "completed", "item": [
+            {"linkId": "smoker", "answer": [{"valueBoolean": false}]}]});
+        assert_eq!(errors(&q, &r), vec![]);
+        let r = json!({"resourceType": "QuestionnaireResponse", "status": "completed", "item": [
+            {"linkId": "smoker", "answer": [{"valueBoolean": false}]},
+            {"linkId": "packs", "answer": [{"valueInteger": 3}]}]});
+        assert_eq!(
+            one(&q, &r),
+            (
+                "packs".into(),
+                "business-rule",
+                "QuestionnaireResponse.item[1]".into()
+            )
+        );
+        // A smoker: packs is required.
+        let r = json!({"resourceType": "QuestionnaireResponse", "status": "completed", "item": [
+            {"linkId": "smoker", "answer": [{"valueBoolean": true}]}]});
+        assert_eq!(
+            one(&q, &r),
+            ("packs".into(), "required", "QuestionnaireResponse".into())
+        );
+    }
+
+    #[test]
+    fn nesting_and_max_length() {
+        let q = conditional();
+        // age-note belongs under age's answer, not directly under the group.
+        let r = json!({"resourceType": "QuestionnaireResponse", "status": "completed", "item": [
+            {"linkId": "smoker", "answer": [{"valueBoolean": false}]},
+            {"linkId": "history", "item": [{"linkId": "age", "answer": [{"valueInteger": 40,
+                "item": [{"linkId": "age-note", "answer": [{"valueString": "ok"}]}]}]},
+              {"linkId": "age-note", "answer": [{"valueString": "misplaced"}]}]}]});
+        assert_eq!(
+            one(&q, &r),
+            (
+                "age-note".into(),
+                "structure",
+                "QuestionnaireResponse.item[1].item[1]".into()
+            )
+        );
+        let r = json!({"resourceType": "QuestionnaireResponse", "status": "completed", "item": [
+            {"linkId": "smoker", "answer": [{"valueBoolean": false}]},
+            {"linkId": "notes", "answer": [{"valueString": "too long"}]}]});
+        assert_eq!(
+            one(&q, &r),
+            (
+                "notes".into(),
+                "value",
+                "QuestionnaireResponse.item[1].answer[0]".into()
+            )
+        );
+    }
+
+    #[test]
+    fn unknown_questionnaire_checks_structure_and_warns_once() {
+        let r = json!({"resourceType": "QuestionnaireResponse", "status": "completed", "questionnaire": "http://x/Q/1", "item": [
+            {"text": "no link"},
+            {"linkId": "a", "answer": [{"valueString": "x", "valueInteger": 1}]}]});
+        let issues = validate(None, &r);
+        assert_eq!(issues.len(), 3, "{issues:?}");
+        assert_eq!(issues[0].expression, "QuestionnaireResponse.item[0]");
+        assert_eq!(
+            issues[1].expression,
+            "QuestionnaireResponse.item[1].answer[0]"
+        );
+        assert_eq!(issues[1].link_id.as_deref(), Some("a"));
+        assert_eq!(issues[2].severity, Severity::Warning);
+        assert!(issues[2].message.contains("http://x/Q/1"));
+        assert_eq!(
+            issues
+                .iter()
+                .filter(|i| i.severity == Severity::Warning)
+                .count(),
+            1
+        );
+    }
+}
