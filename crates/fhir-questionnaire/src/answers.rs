@@ -7,22 +7,6 @@ use serde_json::Value;
 
 use crate::ext;
 
-/// Every answer value[x] an R4 QuestionnaireResponse allows.
-pub const VALUE_KEYS: &[&str] = &[
-    "valueBoolean",
-    "valueDecimal",
-    "valueInteger",
-    "valueDate",
-    "valueDateTime",
-    "valueTime",
-    "valueString",
-    "valueUri",
-    "valueAttachment",
-    "valueCoding",
-    "valueQuantity",
-    "valueReference",
-];
-
 /// The value[x] keys an answer to an item of `item_type` may use (`None`: an unknown type;
 /// group and display items take no answers).
 pub fn expected_keys(item_type: &str) -> Option<&'static [&'static str]> {

@@ -7,7 +7,6 @@ pub const ORDINAL_VALUE: &str = "http://hl7.org/fhir/StructureDefinition/ordinal
 pub const ITEM_WEIGHT: &str = "http://hl7.org/fhir/StructureDefinition/itemWeight";
 pub const VARIABLE: &str = "http://hl7.org/fhir/StructureDefinition/variable";
 pub const QUESTIONNAIRE_UNIT: &str = "http://hl7.org/fhir/StructureDefinition/questionnaire-unit";
-pub const MAX_LENGTH: &str = "http://hl7.org/fhir/StructureDefinition/maxLength";
 pub const CALCULATED_EXPRESSION: &str =
     "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire-calculatedExpression";
 pub const INITIAL_EXPRESSION: &str =

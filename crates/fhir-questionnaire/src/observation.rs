@@ -73,7 +73,6 @@ pub(crate) fn extractable<'a>(
     response: &'a Value,
 ) -> Vec<(&'a Value, &'a Value)> {
     fn walk<'a>(
-        questionnaire: &'a Value,
         q_parent: &'a Value,
         r_parent: &'a Value,
         inherited: bool,
@@ -94,14 +93,14 @@ pub(crate) fn extractable<'a>(
                 if marked && q_item.get("code").and_then(|c| c.get(0)).is_some() {
                     out.push((q_item, answer));
                 }
-                walk(questionnaire, q_item, answer, marked, out);
+                walk(q_item, answer, marked, out);
             }
-            walk(questionnaire, q_item, r_item, marked, out);
+            walk(q_item, r_item, marked, out);
         }
     }
     let mut out = Vec::new();
     let root = ext::boolean(questionnaire, ext::OBSERVATION_EXTRACT).unwrap_or(false);
-    walk(questionnaire, questionnaire, response, root, &mut out);
+    walk(questionnaire, response, root, &mut out);
     out
 }
 
