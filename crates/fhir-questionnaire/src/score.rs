@@ -16,8 +16,8 @@
 //!    as `%name`, evaluated in document order, outer first.
 //!
 //! No score without the answers it needs: when a required, enabled item is unanswered, or an
-//! enabled item whose answers carry ordinals is unanswered, every calculated item gets no
-//! value ([`ItemScore::missing`] says which). Calculated values are not written back into the
+//! enabled item whose answers carry ordinals has no answer with an ordinal (unanswered, or a
+//! declined option without one), every calculated item gets no value ([`ItemScore::missing`] says which). Calculated values are not written back into the
 //! response: an expression reading another calculated item sees what the client sent.
 //! Values are exact decimal text; an `integer` item's whole value is written without a
 //! fraction (`"12"`, not `"12.0"`).
@@ -226,7 +226,8 @@ fn mark(coding: &mut Value, weight: &str) {
     }
 }
 
-/// Enabled items whose answers carry ordinals but that are unanswered (added to `missing`).
+/// Enabled items whose answers carry ordinals but that have no answer with an ordinal (added
+/// to `missing`).
 fn unanswered_scored(
     questionnaire: &Value,
     q_parent: &Value,
@@ -238,8 +239,12 @@ fn unanswered_scored(
             continue;
         }
         if let Some(link_id) = str_of(item, "linkId") {
+            // Unanswered, or answered only with options that carry no ordinal (a declined
+            // answer): the score would silently count it as 0.
             if answers::is_scored(questionnaire, item)
-                && answers::response_answers(response, link_id).is_empty()
+                && !answers::response_answers(response, link_id)
+                    .iter()
+                    .any(|a| answers::ordinal(questionnaire, item, a).is_some())
                 && !missing.iter().any(|m| m == link_id)
             {
                 missing.push(link_id.to_string());
@@ -476,6 +481,13 @@ mod tests {
         assert!(scores.complete);
         assert_eq!(scores.items[0].value, None);
         assert_eq!(scores.items[0].missing, vec!["b".to_string()]);
+        // An answer without an ordinal (say, a declined option) counts as missing too.
+        let mut declined = r.clone();
+        declined["item"][1]["answer"][0]["valueCoding"]["code"] = json!("asked-declined");
+        assert_eq!(
+            score(&q, &declined).unwrap().items[0].missing,
+            vec!["b".to_string()]
+        );
     }
 
     #[test]
