@@ -1,9 +1,15 @@
 //! Who looked at my plan: an AuditEvent for every read, search and write of patient data
 //! (issue "The shared care plan" §4; R4 auditevent.html; IHE Basic Audit Log Patterns: type
 //! `rest`, subtype the interaction, the agent from the token, entities the patient and the
-//! resource). Recording is a non-blocking send on the request path; one background task writes
-//! the events in batches (one commit each), so reads stay fast. [`FhirService::flush_audit`]
-//! writes whatever is queued and is called on a clean shutdown, so nothing queued is lost then.
+//! resource). Recording is a non-blocking send on the request path; one background task
+//! appends the interactions to the audit log in batches (`audit_log`: one compact row each, one
+//! commit per batch), so reads stay fast. The AuditEvent resources — about twenty rows each with
+//! their search index, too many to write at the rate reads arrive — are made from the log by
+//! that task when it is idle, and before anything that may serve AuditEvents is answered
+//! ([`FhirService::audit_caught_up`]); each log entry is consumed in the commit that makes its
+//! AuditEvent, so it becomes exactly one, on whichever node makes it.
+//! [`FhirService::flush_audit`] writes whatever is queued to the log and is called on a clean
+//! shutdown, so nothing queued is lost then.
 //!
 //! AuditEvents are in the Patient compartment of the patient they name (R4's `patient`
 //! parameter reads `entity.what`), so a patient can search the ones about them; nobody can
@@ -16,7 +22,9 @@ use crate::clock::IdGenerator;
 use crate::policy::Access;
 use crate::rest::meta::stamp;
 use crate::store::index::IndexRow;
-use crate::store::{CommitBatch, Expected, Store, VersionWrite, WriteMethod};
+use crate::store::{
+    AuditLogEntry, CommitBatch, Expected, Store, StoreError, VersionWrite, WriteMethod,
+};
 use crate::validate::CheckedResource;
 use base64::Engine;
 use fhir_primitives::format_instant;
@@ -67,37 +75,190 @@ impl AuditTrail {
     }
 }
 
+/// How long the writer waits without anything to record before it makes AuditEvents of the
+/// audit log (the rest is made when somebody asks for AuditEvents: [`FhirService::audit_caught_up`]).
+const IDLE: std::time::Duration = std::time::Duration::from_millis(500);
+
 async fn write_batches(
     mut receiver: mpsc::Receiver<Message>,
     store: Arc<dyn Store>,
     ids: Arc<dyn IdGenerator>,
 ) {
     let mut messages = Vec::with_capacity(BATCH);
-    while receiver.recv_many(&mut messages, BATCH).await > 0 {
-        let mut versions = Vec::new();
+    // Entries may be left from before a restart: look once when idle.
+    let mut log_may_hold_entries = true;
+    loop {
+        let received = tokio::time::timeout(IDLE, receiver.recv_many(&mut messages, BATCH)).await;
+        match received {
+            Ok(0) => return,
+            Ok(_) => {}
+            Err(_idle) => {
+                if log_may_hold_entries {
+                    match make_audit_events(store.as_ref(), Some(&receiver)).await {
+                        Ok(_) => log_may_hold_entries = !receiver.is_empty(),
+                        Err(e) => tracing::error!(error = %e, "AuditEvents could not be made"),
+                    }
+                }
+                continue;
+            }
+        }
+        let mut entries = Vec::new();
         let mut flushed = Vec::new();
         for message in messages.drain(..) {
             match message {
-                Message::Record(record) => {
-                    let id = ids.new_id();
-                    match audit_version(&record, &id) {
-                        Ok(version) => versions.push(version),
-                        Err(e) => tracing::error!(error = ?e, "an AuditEvent was not stored"),
-                    }
-                }
+                Message::Record(record) => entries.push(AuditLogEntry {
+                    id: ids.new_id(),
+                    recorded_us: record.recorded_us,
+                    record: encode(&record),
+                }),
                 Message::Flush(done) => flushed.push(done),
             }
         }
-        if !versions.is_empty() {
-            let count = versions.len();
-            if let Err(e) = store.commit(&CommitBatch::of(versions)).await {
-                tracing::error!(error = %e, events = count, "AuditEvents could not be stored");
+        if !entries.is_empty() {
+            let count = entries.len();
+            let batch = CommitBatch {
+                audit_log: entries,
+                ..CommitBatch::default()
+            };
+            match store.commit(&batch).await {
+                Ok(()) => log_may_hold_entries = true,
+                Err(e) => {
+                    tracing::error!(error = %e, events = count, "the audit log could not be written")
+                }
             }
         }
         for done in flushed {
             let _ = done.send(());
         }
     }
+}
+
+/// Make AuditEvents of the audit log's entries, oldest first, a batch per commit that also
+/// consumes the entries it made (so each becomes exactly one AuditEvent, whichever node makes
+/// it); until the log is empty, or — for the writer's idle work, which passes its `receiver` —
+/// until there is something to record again. Returns how many were made.
+async fn make_audit_events(
+    store: &dyn Store,
+    receiver: Option<&mpsc::Receiver<Message>>,
+) -> crate::error::FhirResult<usize> {
+    let mut made = 0;
+    let mut conflicts = 0;
+    let mut last_conflict = None;
+    while receiver.is_none_or(|r| r.is_empty()) {
+        let entries = store.audit_log_oldest(BATCH as u32).await?;
+        if entries.is_empty() {
+            break;
+        }
+        let mut versions = Vec::with_capacity(entries.len());
+        for stored in &entries {
+            match decode(&stored.entry) {
+                Some(record) => versions.push(audit_version(&record, &stored.entry.id)?),
+                // Unreadable (written by a later version of Coplan?): kept out of the log's
+                // way, said loudly; it never becomes readable by waiting.
+                None => tracing::error!(
+                    seq = stored.seq,
+                    "an audit log entry is unreadable; dropped"
+                ),
+            }
+        }
+        let batch = CommitBatch {
+            versions,
+            consumed_audit_log: entries.iter().map(|e| e.seq).collect(),
+            ..CommitBatch::default()
+        };
+        let oldest = entries.first().map(|e| e.seq);
+        match store.commit(&batch).await {
+            Ok(()) => made += entries.len(),
+            // Another node (or another caller here) took some of them: read again. The same
+            // oldest entry failing again and again is a defect to report, not to spin on.
+            Err(StoreError::Conflict { .. }) => {
+                conflicts = if oldest == last_conflict {
+                    conflicts + 1
+                } else {
+                    1
+                };
+                last_conflict = oldest;
+                if conflicts > 8 {
+                    return Err(crate::error::FhirError::internal(
+                        "audit log entries cannot be made into AuditEvents (their ids are taken)",
+                    ));
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(made)
+}
+
+/// The compact form of a record in the audit log (its time is the entry's own column).
+fn encode(r: &AuditRecord) -> bytes::Bytes {
+    let value = json!([
+        r.subtype,
+        r.who.author,
+        r.who.on_behalf_of,
+        r.who.transmitter,
+        r.who.client_id,
+        r.patients,
+        r.what,
+        r.query,
+    ]);
+    bytes::Bytes::from(value.to_string())
+}
+
+/// A record from its log entry; `None` when the entry is not one [`encode`] wrote.
+fn decode(entry: &AuditLogEntry) -> Option<AuditRecord> {
+    let value: Value = serde_json::from_slice(&entry.record).ok()?;
+    let fields = value.as_array()?;
+    let text = |i: usize| fields.get(i).and_then(Value::as_str).map(str::to_string);
+    let (subtype, action) = interaction(fields.first()?.as_str()?);
+    let texts = |i: usize| -> Option<Vec<String>> {
+        fields
+            .get(i)?
+            .as_array()?
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect()
+    };
+    Some(AuditRecord {
+        subtype,
+        action,
+        recorded_us: entry.recorded_us,
+        who: Attribution {
+            author: text(1)?,
+            on_behalf_of: text(2),
+            transmitter: text(3)?,
+            client_id: text(4),
+        },
+        patients: texts(5)?,
+        what: text(6),
+        query: text(7),
+    })
+}
+
+/// The interactions recorded (R4 restful-interaction codes) and their AuditEvent.action; an
+/// interaction not listed is recorded as `operation` with action E.
+const SUBTYPES: &[(&str, &str)] = &[
+    ("create", "C"),
+    ("read", "R"),
+    ("vread", "R"),
+    ("search-type", "R"),
+    ("search-system", "R"),
+    ("history-instance", "R"),
+    ("history-type", "R"),
+    ("history-system", "R"),
+    ("update", "U"),
+    ("patch", "U"),
+    ("delete", "D"),
+    ("operation", "E"),
+];
+
+/// The listed interaction `subtype` is, with its action.
+fn interaction(subtype: &str) -> (&'static str, &'static str) {
+    SUBTYPES
+        .iter()
+        .find(|(s, _)| *s == subtype)
+        .copied()
+        .unwrap_or(("operation", "E"))
 }
 
 /// The stored version of one AuditEvent. Built here rather than through the generic write
@@ -321,14 +482,7 @@ impl FhirService {
         query: Option<String>,
     ) -> Option<AuditRecord> {
         self.audit.as_ref()?;
-        let action = match subtype {
-            "create" => "C",
-            "update" | "patch" => "U",
-            "delete" => "D",
-            "read" | "vread" | "search-type" | "history-instance" | "history-type"
-            | "history-system" => "R",
-            _ => "E",
-        };
+        let (subtype, action) = interaction(subtype);
         Some(AuditRecord {
             subtype,
             action,
@@ -439,7 +593,17 @@ impl FhirService {
         Ok(())
     }
 
-    /// Write every queued AuditEvent now (a clean shutdown calls this).
+    /// Make AuditEvents of everything in the audit log, so that a read, search or history of
+    /// AuditEvents finds every interaction recorded so far. Called before serving anything
+    /// that may hold AuditEvents; when the log is empty it costs one indexed query.
+    pub(crate) async fn audit_caught_up(&self) -> crate::error::FhirResult<()> {
+        make_audit_events(self.store.as_ref(), None)
+            .await
+            .map(|_| ())
+    }
+
+    /// Write every queued interaction to the audit log now (a clean shutdown calls this; the
+    /// log is durable, and its AuditEvents are made when next asked for).
     pub async fn flush_audit(&self) {
         let Some(trail) = &self.audit else {
             return;
@@ -479,6 +643,63 @@ mod tests {
             one,
             vec![(vec!["p1".to_string()], Some("patient=p1".to_string()))]
         );
+    }
+
+    #[test]
+    fn a_record_comes_back_from_its_log_entry_as_it_went_in() {
+        for (subtype, on_behalf_of, what, query) in [
+            ("read", None, Some("Goal/g1"), None),
+            (
+                "search-type",
+                Some("Patient/p1"),
+                None,
+                Some("patient=p1&_count=5"),
+            ),
+            ("delete", None, Some("Goal/g1/_history/2"), Some("")),
+        ] {
+            let record = AuditRecord {
+                subtype,
+                action: interaction(subtype).1,
+                recorded_us: 7,
+                who: Attribution {
+                    author: "RelatedPerson/r".into(),
+                    on_behalf_of: on_behalf_of.map(String::from),
+                    transmitter: "Device/app-ehr".into(),
+                    client_id: Some("ehr".into()),
+                },
+                patients: vec!["p1".into(), "p2".into()],
+                what: what.map(String::from),
+                query: query.map(String::from),
+            };
+            let entry = AuditLogEntry {
+                id: "a1".into(),
+                recorded_us: 7,
+                record: encode(&record),
+            };
+            let back = decode(&entry).unwrap();
+            assert_eq!(back.subtype, record.subtype);
+            assert_eq!(back.action, record.action);
+            assert_eq!(back.who, record.who);
+            assert_eq!(
+                (back.patients, back.what, back.query, back.recorded_us),
+                (record.patients, record.what, record.query, 7)
+            );
+        }
+        let garbage = AuditLogEntry {
+            id: "a2".into(),
+            recorded_us: 7,
+            record: bytes::Bytes::from_static(b"{not json"),
+        };
+        assert!(decode(&garbage).is_none());
+    }
+
+    #[test]
+    fn every_interaction_has_its_action_and_others_are_operations() {
+        assert_eq!(interaction("create"), ("create", "C"));
+        assert_eq!(interaction("patch"), ("patch", "U"));
+        assert_eq!(interaction("delete"), ("delete", "D"));
+        assert_eq!(interaction("history-type"), ("history-type", "R"));
+        assert_eq!(interaction("$everything"), ("operation", "E"));
     }
 
     #[test]

@@ -92,6 +92,12 @@ impl FhirService {
                 format!("{rt}/{id}/_history")
             }
         };
+        if match &scope {
+            HistoryScope::System => true,
+            HistoryScope::Type(rt) | HistoryScope::Instance(rt, _) => rt == "AuditEvent",
+        } {
+            self.audit_caught_up().await?;
+        }
         let since_us = params
             .since
             .as_deref()

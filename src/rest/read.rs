@@ -18,6 +18,9 @@ impl FhirService {
     ) -> FhirResult<VersionedResource> {
         check_known_type(resource_type)?;
         let rule = self.permit(access, resource_type, Permission::Read)?;
+        if resource_type == "AuditEvent" {
+            self.audit_caught_up().await?;
+        }
         let current = self.store.current(resource_type, id).await?;
         if let Some(rule) = &rule {
             self.check_readable(rule, resource_type, id, current.as_ref())
@@ -44,6 +47,9 @@ impl FhirService {
         let version_id = parse_version(version).ok_or_else(|| {
             FhirError::not_found(format!("{resource_type}/{id} has no version {version:?}"))
         })?;
+        if resource_type == "AuditEvent" {
+            self.audit_caught_up().await?;
+        }
         let stored = self.store.version(resource_type, id, version_id).await?;
         // An old version is judged by its own content: it may have been another patient's.
         if rule.is_some()

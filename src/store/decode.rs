@@ -3,8 +3,8 @@
 //! columns on SQLite and PostgreSQL, so one generic decoder over `sqlx::Row` serves both.
 
 use super::{
-    decode_method, HistoryRow, IncludedRow, OutboxEvent, SearchRow, StoreResult, StoredOutboxEvent,
-    StoredVersion,
+    decode_method, AuditLogEntry, HistoryRow, IncludedRow, OutboxEvent, SearchRow, StoreResult,
+    StoredAuditLogEntry, StoredOutboxEvent, StoredVersion,
 };
 use bytes::Bytes;
 use sqlx::{ColumnIndex, Decode, Row, Type};
@@ -104,6 +104,26 @@ where
             topic: get(row, "topic")?,
             recorded_us: get(row, "recorded_us")?,
             payload: Bytes::from(payload),
+        },
+    })
+}
+
+/// `seq, id, recorded_us, record`.
+pub(super) fn audit_log_entry<R>(row: &R) -> StoreResult<StoredAuditLogEntry>
+where
+    R: Row,
+    for<'a> &'a str: ColumnIndex<R>,
+    for<'r> i64: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> String: Decode<'r, R::Database> + Type<R::Database>,
+    for<'r> Vec<u8>: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let record: Vec<u8> = get(row, "record")?;
+    Ok(StoredAuditLogEntry {
+        seq: get(row, "seq")?,
+        entry: AuditLogEntry {
+            id: get(row, "id")?,
+            recorded_us: get(row, "recorded_us")?,
+            record: Bytes::from(record),
         },
     })
 }

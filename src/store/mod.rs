@@ -120,6 +120,26 @@ pub struct StoredOutboxEvent {
     pub event: OutboxEvent,
 }
 
+/// One interaction in the audit log: a compact row written in batches off the request path
+/// (one insert per interaction, where an AuditEvent resource with its search index is about
+/// twenty), made into an AuditEvent resource later by `rest/audit.rs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditLogEntry {
+    /// The id the AuditEvent made from it gets.
+    pub id: String,
+    /// When the interaction happened (microseconds since the Unix epoch).
+    pub recorded_us: i64,
+    /// The interaction, encoded by `rest/audit.rs`.
+    pub record: Bytes,
+}
+
+/// One audit log entry as stored, with its place in the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAuditLogEntry {
+    pub seq: i64,
+    pub entry: AuditLogEntry,
+}
+
 /// Everything one write commits, atomically: all of it or none of it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CommitBatch {
@@ -128,6 +148,12 @@ pub struct CommitBatch {
     pub versions: Vec<VersionWrite>,
     /// Outbox events for the change.
     pub outbox: Vec<OutboxEvent>,
+    /// Audit log entries to append.
+    pub audit_log: Vec<AuditLogEntry>,
+    /// Audit log entries (by `seq`) this batch consumes: deleted with the batch's commit, and
+    /// the whole batch fails with [`StoreError::Conflict`] when any of them is gone already (a
+    /// concurrent consumer took it), so each entry is consumed exactly once.
+    pub consumed_audit_log: Vec<i64>,
 }
 
 impl CommitBatch {
@@ -135,8 +161,13 @@ impl CommitBatch {
     pub fn of(versions: Vec<VersionWrite>) -> Self {
         CommitBatch {
             versions,
-            outbox: Vec::new(),
+            ..CommitBatch::default()
         }
+    }
+
+    /// Whether the batch holds nothing but resource versions.
+    pub(crate) fn versions_only(&self) -> bool {
+        self.outbox.is_empty() && self.audit_log.is_empty() && self.consumed_audit_log.is_empty()
     }
 }
 
@@ -224,6 +255,14 @@ impl From<sqlx::Error> for StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
+/// A batch consumed audit log entry `seq`, which a concurrent consumer had taken already.
+pub(crate) fn audit_log_taken(seq: i64) -> StoreError {
+    StoreError::Conflict {
+        resource_type: "AuditEvent".into(),
+        id: format!("audit log entry {seq}"),
+    }
+}
+
 /// The storage contract every backend implements.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -247,6 +286,8 @@ pub trait Store: Send + Sync + 'static {
         self.commit(&CommitBatch::of(versions.to_vec())).await
     }
     /// Outbox events after `after_seq`, oldest first, at most `limit`.
+    /// The oldest audit log entries not consumed yet, at most `limit`.
+    async fn audit_log_oldest(&self, limit: u32) -> StoreResult<Vec<StoredAuditLogEntry>>;
     async fn outbox_after(&self, after_seq: i64, limit: u32)
         -> StoreResult<Vec<StoredOutboxEvent>>;
     /// A page of history, newest first.

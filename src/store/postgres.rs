@@ -13,7 +13,7 @@ use super::search::{
 use super::sql::{Bind, Dialect};
 use super::{
     CommitBatch, Expected, HistoryQuery, HistoryRow, Store, StoreError, StoreResult,
-    StoredOutboxEvent, StoredVersion, VersionWrite,
+    StoredAuditLogEntry, StoredOutboxEvent, StoredVersion, VersionWrite,
 };
 use super::{IncludedRow, SearchRow};
 use async_trait::async_trait;
@@ -261,6 +261,34 @@ async fn apply_batch(tx: &mut Transaction<'_, Postgres>, batch: &CommitBatch) ->
         .execute(&mut **tx)
         .await?;
     }
+    if !batch.audit_log.is_empty() {
+        let ids: Vec<&str> = batch.audit_log.iter().map(|e| e.id.as_str()).collect();
+        let recorded: Vec<i64> = batch.audit_log.iter().map(|e| e.recorded_us).collect();
+        let records: Vec<&[u8]> = batch.audit_log.iter().map(|e| e.record.as_ref()).collect();
+        sqlx::query(
+            "INSERT INTO audit_log (id, recorded_us, record) \
+             SELECT * FROM unnest($1::text[], $2::int8[], $3::bytea[])",
+        )
+        .bind(ids)
+        .bind(recorded)
+        .bind(records)
+        .execute(&mut **tx)
+        .await?;
+    }
+    if !batch.consumed_audit_log.is_empty() {
+        let deleted: Vec<i64> =
+            sqlx::query_scalar("DELETE FROM audit_log WHERE seq = ANY($1) RETURNING seq")
+                .bind(&batch.consumed_audit_log)
+                .fetch_all(&mut **tx)
+                .await?;
+        if let Some(missing) = batch
+            .consumed_audit_log
+            .iter()
+            .find(|seq| !deleted.contains(seq))
+        {
+            return Err(super::audit_log_taken(*missing));
+        }
+    }
     Ok(())
 }
 
@@ -356,7 +384,7 @@ impl Store for PostgresStore {
     }
 
     async fn commit(&self, batch: &CommitBatch) -> StoreResult<()> {
-        if let ([only], []) = (batch.versions.as_slice(), batch.outbox.as_slice()) {
+        if let ([only], true) = (batch.versions.as_slice(), batch.versions_only()) {
             return match apply_write(&self.pool, only).await? {
                 true => Ok(()),
                 false => Err(conflict(only)),
@@ -370,6 +398,14 @@ impl Store for PostgresStore {
                 Err(e)
             }
         }
+    }
+
+    async fn audit_log_oldest(&self, limit: u32) -> StoreResult<Vec<StoredAuditLogEntry>> {
+        let rows = sqlx::query(super::sql::AUDIT_LOG_OLDEST)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(decode::audit_log_entry).collect()
     }
 
     async fn outbox_after(

@@ -52,6 +52,10 @@ pub const VERSION_SEQ: &str =
 pub const OUTBOX_AFTER: &str =
     "SELECT seq, topic, recorded_us, payload FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2";
 
+/// The oldest audit log entries, at most `$1` (both backends).
+pub const AUDIT_LOG_OLDEST: &str =
+    "SELECT seq, id, recorded_us, record FROM audit_log ORDER BY seq LIMIT $1";
+
 /// The current version of one resource (both backends).
 pub const CURRENT: &str = "SELECT version_id, last_updated_us, body FROM resource_current \
      WHERE resource_type = $1 AND id = $2";

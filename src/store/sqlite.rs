@@ -15,8 +15,8 @@ use super::search::{
 use super::sql::{Bind, Dialect};
 use super::sqlite_writer::{self, WriteJob};
 use super::{
-    CommitBatch, HistoryQuery, HistoryRow, Store, StoreError, StoreResult, StoredOutboxEvent,
-    StoredVersion,
+    CommitBatch, HistoryQuery, HistoryRow, Store, StoreError, StoreResult, StoredAuditLogEntry,
+    StoredOutboxEvent, StoredVersion,
 };
 use super::{IncludedRow, SearchRow};
 use async_trait::async_trait;
@@ -176,6 +176,14 @@ impl Store for SqliteStore {
             );
         }
         Ok(())
+    }
+
+    async fn audit_log_oldest(&self, limit: u32) -> StoreResult<Vec<StoredAuditLogEntry>> {
+        let rows = sqlx::query(super::sql::AUDIT_LOG_OLDEST)
+            .bind(i64::from(limit))
+            .fetch_all(&self.readers)
+            .await?;
+        rows.iter().map(decode::audit_log_entry).collect()
     }
 
     async fn outbox_after(

@@ -142,7 +142,7 @@ fn apply_job_in_savepoint(conn: &Connection, batch: &CommitBatch) -> StoreResult
     outcome
 }
 
-/// Every version of a batch, then its outbox events.
+/// Every version of a batch, then its outbox events and audit log entries.
 fn apply_batch(conn: &Connection, batch: &CommitBatch) -> StoreResult<()> {
     for w in &batch.versions {
         apply_write(conn, w)?;
@@ -157,6 +157,22 @@ fn apply_batch(conn: &Connection, batch: &CommitBatch) -> StoreResult<()> {
                 ])
             })
             .map_err(internal)?;
+    }
+    for entry in &batch.audit_log {
+        conn.prepare_cached("INSERT INTO audit_log (id, recorded_us, record) VALUES (?1, ?2, ?3)")
+            .and_then(|mut s| {
+                s.execute(params![entry.id, entry.recorded_us, entry.record.as_ref()])
+            })
+            .map_err(internal)?;
+    }
+    for seq in &batch.consumed_audit_log {
+        let deleted = conn
+            .prepare_cached("DELETE FROM audit_log WHERE seq = ?1")
+            .and_then(|mut s| s.execute(params![seq]))
+            .map_err(internal)?;
+        if deleted != 1 {
+            return Err(super::audit_log_taken(*seq));
+        }
     }
     Ok(())
 }

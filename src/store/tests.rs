@@ -245,6 +245,7 @@ async fn outbox_story(store: &dyn Store) {
                 Some("{}"),
             )],
             outbox: vec![event("t", "o1"), event("u", "o1 again")],
+            ..CommitBatch::default()
         },
         CommitBatch {
             versions: vec![
@@ -258,6 +259,7 @@ async fn outbox_story(store: &dyn Store) {
                 write("o2", Expected::Absent, 1, WriteMethod::Create, Some("{}")),
             ],
             outbox: vec![event("t", "o1 o2")],
+            ..CommitBatch::default()
         },
         CommitBatch {
             versions: vec![
@@ -265,10 +267,12 @@ async fn outbox_story(store: &dyn Store) {
                 write("o4", Expected::Absent, 1, WriteMethod::Create, Some("{}")),
             ],
             outbox: vec![event("t", "o3 o4")],
+            ..CommitBatch::default()
         },
         CommitBatch {
             versions: vec![],
             outbox: vec![event("t", "no versions")],
+            ..CommitBatch::default()
         },
     ];
     for batch in &batches {
@@ -301,6 +305,7 @@ async fn outbox_story(store: &dyn Store) {
         let failed = CommitBatch {
             versions,
             outbox: vec![event("t", "lost")],
+            ..CommitBatch::default()
         };
         let err = store.commit(&failed).await;
         assert!(matches!(err, Err(StoreError::Conflict { .. })), "{err:?}");
@@ -319,12 +324,71 @@ async fn outbox_story(store: &dyn Store) {
     assert_eq!(after, all[3..4]);
 }
 
+fn audit_entry(id: &str) -> AuditLogEntry {
+    AuditLogEntry {
+        id: id.into(),
+        recorded_us: 42,
+        record: Bytes::from(format!("record of {id}")),
+    }
+}
+
+/// Audit log entries are appended in order and consumed exactly once: a batch consuming an
+/// entry that is gone fails whole (its versions are not written, its other entries stay).
+async fn audit_log_story(store: &dyn Store) {
+    assert!(store.audit_log_oldest(10).await.unwrap().is_empty());
+    let append = |ids: &[&str]| CommitBatch {
+        audit_log: ids.iter().map(|id| audit_entry(id)).collect(),
+        ..CommitBatch::default()
+    };
+    store.commit(&append(&["e1", "e2"])).await.unwrap();
+    store.commit(&append(&["e3"])).await.unwrap();
+    let all = store.audit_log_oldest(10).await.unwrap();
+    let ids: Vec<&str> = all.iter().map(|e| e.entry.id.as_str()).collect();
+    assert_eq!(ids, ["e1", "e2", "e3"]);
+    assert_eq!(all[1].entry, audit_entry("e2"));
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
+    assert_eq!(store.audit_log_oldest(2).await.unwrap(), all[..2]);
+
+    // Consuming the first two with a version: both gone, the version written.
+    let consume = |seqs: Vec<i64>, id: &str| CommitBatch {
+        versions: vec![write(
+            id,
+            Expected::Absent,
+            1,
+            WriteMethod::Create,
+            Some("{}"),
+        )],
+        consumed_audit_log: seqs,
+        ..CommitBatch::default()
+    };
+    store
+        .commit(&consume(vec![all[0].seq, all[1].seq], "made1"))
+        .await
+        .unwrap();
+    assert!(store.current("Patient", "made1").await.unwrap().is_some());
+    assert_eq!(store.audit_log_oldest(10).await.unwrap(), all[2..]);
+
+    // A second consumer of an entry already taken (beside one still there) fails whole.
+    let err = store
+        .commit(&consume(vec![all[2].seq, all[0].seq], "made2"))
+        .await;
+    assert!(matches!(err, Err(StoreError::Conflict { .. })), "{err:?}");
+    assert_eq!(store.current("Patient", "made2").await.unwrap(), None);
+    assert_eq!(store.audit_log_oldest(10).await.unwrap(), all[2..]);
+    store
+        .commit(&consume(vec![all[2].seq], "made3"))
+        .await
+        .unwrap();
+    assert!(store.audit_log_oldest(10).await.unwrap().is_empty());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn storage_story_on_every_backend() {
     for backend in backends() {
         let db = TestDatabase::new(backend).await;
         story(db.store.as_ref()).await;
         outbox_story(db.store.as_ref()).await;
+        audit_log_story(db.store.as_ref()).await;
         racing_writers_never_lose_an_update(db.store.clone()).await;
         db.cleanup().await;
     }

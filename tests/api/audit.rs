@@ -214,3 +214,44 @@ async fn a_clean_shutdown_writes_what_is_queued() {
         db.cleanup().await;
     }
 }
+
+/// Interactions go to the audit log first; AuditEvents are made from it when asked for. Many
+/// askers at once (here, concurrent searches; in production, several nodes on one database)
+/// make each interaction exactly one AuditEvent, and a read by id of an AuditEvent finds it
+/// as a search does.
+#[tokio::test]
+async fn concurrent_askers_make_each_logged_interaction_exactly_one_audit_event() {
+    for backend in coplan::testing::backends() {
+        let server =
+            Server::start_with(backend, ConfigLayer::default().set("audit_events", true)).await;
+        server
+            .seed(json!({"resourceType": "Patient", "id": "p1"}))
+            .await;
+        let system = token(&server, "ehr", "system/*.rs", None, None);
+        const READS: usize = 600;
+        for _ in 0..READS {
+            assert_eq!(get(&server, &system, "Patient/p1").await.status, 200);
+        }
+        server.state.fhir.flush_audit().await;
+        let mut askers = Vec::new();
+        for _ in 0..6 {
+            let url = server.url("/fhir/AuditEvent?subtype=read&_summary=count");
+            let bearer = system.clone();
+            askers.push(tokio::spawn(async move {
+                send("GET", &url, &[("authorization", bearer.as_str())], None).await
+            }));
+        }
+        for asker in askers {
+            let reply = asker.await.unwrap();
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            // Each asker has waited until the log was empty: all of them are there.
+            assert_eq!(reply.json()["total"], READS, "{}", reply.body);
+        }
+        let page = events(&get(&server, &system, "AuditEvent?subtype=read&_count=1").await);
+        let id = page[0]["id"].as_str().unwrap().to_string();
+        let by_id = get(&server, &system, &format!("AuditEvent/{id}")).await;
+        assert_eq!(by_id.status, 200, "{}", by_id.body);
+        assert_eq!(by_id.json()["entity"][0]["what"]["reference"], "Patient/p1");
+        server.stop().await;
+    }
+}

@@ -37,6 +37,8 @@ impl FhirService {
         params: &EverythingParams,
     ) -> FhirResult<Bytes> {
         let patient = self.read(access, "Patient", patient_id).await?;
+        // The Patient compartment holds the AuditEvents about the patient.
+        self.audit_caught_up().await?;
         let since = params
             .since
             .as_deref()
