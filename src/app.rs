@@ -123,6 +123,10 @@ impl AppState {
         if audit {
             state = state.with_audit();
         }
+        // The PROM instruments that ship with the server (issue "PROMs" §1).
+        state.fhir.load_questionnaire_library().await.map_err(|e| {
+            StoreError::Unavailable(format!("loading the Questionnaire library: {e:?}"))
+        })?;
         if insecure {
             tracing::warn!(
                 "!!! --insecure-no-auth: the FHIR API is open to ANYONE without a token. \

@@ -104,6 +104,9 @@ pub struct Config {
     pub require_if_match_for_all: bool,
     /// Record every read, search and write of patient data as an AuditEvent.
     pub audit_events: bool,
+    /// Refuse (422) a QuestionnaireResponse to a questionnaire the server does not know,
+    /// rather than accepting it unscored with a warning.
+    pub require_known_questionnaire: bool,
 }
 
 impl Default for Config {
@@ -137,6 +140,7 @@ impl Default for Config {
             require_if_match: ["CarePlan", "Goal", "CareTeam"].map(String::from).to_vec(),
             require_if_match_for_all: false,
             audit_events: true,
+            require_known_questionnaire: false,
         }
     }
 }

@@ -535,8 +535,8 @@ pub async fn search_post(
 }
 
 /// An operation request (`$op` at the system, type or instance level): its URL parameters
-/// and, for POST, a `Parameters` body (an empty body is no parameters), run through the one
-/// operation dispatch (`rest::operations`).
+/// and, for POST, a `Parameters` body or the one resource the operation takes (an empty body
+/// is no parameters), run through the one operation dispatch (`rest::operations`).
 async fn run_operation(
     state: AppState,
     access: Access,
@@ -552,8 +552,13 @@ async fn run_operation(
             let bytes = read_body(&state, body).await?;
             if !bytes.iter().all(u8::is_ascii_whitespace) {
                 let value = resource_from_bytes(&req.headers, bytes)?;
-                let checked = crate::validate::check_resource(value, "Parameters")?;
-                input.add_parameters(checked.value())?;
+                let resource_type = value
+                    .get("resourceType")
+                    .and_then(|t| t.as_str())
+                    .unwrap_or("Parameters")
+                    .to_string();
+                let checked = crate::validate::check_resource(value, &resource_type)?;
+                input.add_body(checked.value())?;
             }
         }
         let call = OperationCall {

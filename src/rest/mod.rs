@@ -14,6 +14,7 @@ mod membership;
 mod meta;
 pub mod operations;
 pub mod provenance;
+mod questionnaires;
 mod reach;
 mod read;
 mod reindex;

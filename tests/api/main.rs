@@ -13,6 +13,7 @@
 //! - `fhirpath_patch`: FHIRPath Patch on PATCH and in bundles
 //! - `formats`: content negotiation and FHIR XML
 //! - `history`: history at every level, `_since`, paging
+//! - `prom`: PROMs scored on arrival, goals that move with them, trends and `$lastn`
 //! - `provenance`: a Provenance for every write, over real HTTP with real tokens
 //! - `search`: search parameters, modifiers, chains, includes, paging
 //! - `service`: the CapabilityStatement, health and readiness, routing
@@ -35,6 +36,7 @@ mod crud;
 mod fhirpath_patch;
 mod formats;
 mod history;
+mod prom;
 mod provenance;
 mod search;
 mod service;

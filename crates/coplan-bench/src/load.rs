@@ -32,6 +32,9 @@ pub enum Kind {
     Search(&'static str),
     /// POST a transaction Bundle of 10 Observations for a random patient.
     Transaction10,
+    /// POST a completed PHQ-9 QuestionnaireResponse for a random patient (validated, scored,
+    /// extracted, the patient's goal moved); each patient gets a goal first (not timed).
+    Phq9,
 }
 
 /// The US Core and Coplan searches the benchmark measures (`{patient}` = a seeded patient id).
@@ -54,7 +57,7 @@ impl Kind {
             | Kind::Update
             | Kind::Search(_)
             | Kind::Transaction10 => StatusCode::OK,
-            Kind::CreateCarePlan => StatusCode::CREATED,
+            Kind::CreateCarePlan | Kind::Phq9 => StatusCode::CREATED,
         }
     }
 }
@@ -200,6 +203,9 @@ enum TaskState {
     Transaction {
         ids: Arc<Vec<String>>,
     },
+    Phq9 {
+        ids: Arc<Vec<String>>,
+    },
     Update {
         owned: Vec<Seeded>,
         cursor: usize,
@@ -260,6 +266,22 @@ impl TaskState {
                 Some(Planned {
                     method: Method::POST,
                     rel: String::new(),
+                    body: Some(body),
+                    if_match: None,
+                    slot: None,
+                })
+            }
+            TaskState::Phq9 { ids } => {
+                if ids.is_empty() {
+                    return None;
+                }
+                let id = &ids[rng.below(ids.len())];
+                let body = serde_json::to_vec(&payload::phq9_response(id, rng))
+                    .map(Bytes::from)
+                    .ok()?;
+                Some(Planned {
+                    method: Method::POST,
+                    rel: "/QuestionnaireResponse".to_string(),
                     body: Some(body),
                     if_match: None,
                     slot: None,
@@ -355,6 +377,24 @@ pub async fn run(
         }
     }
 
+    if kind == Kind::Phq9 {
+        // Every patient's goal, for the scores to move (not timed).
+        let mut conn = Conn::new(target.addr, cfg.timeout);
+        for s in seeded.iter() {
+            let Ok(body) = serde_json::to_vec(&payload::phq9_goal(&s.id)) else {
+                continue;
+            };
+            if let Ok(req) = target.request(Method::POST, "/Goal", Some(Bytes::from(body)), None) {
+                if let Ok(resp) = conn.send(req).await {
+                    if resp.status != StatusCode::CREATED {
+                        eprintln!("{name}: seeding a goal: {}", describe_status(&resp));
+                        break;
+                    }
+                }
+            }
+        }
+    }
+
     let start = Instant::now();
     let warm_end = start + cfg.warmup;
     let end = warm_end + cfg.duration;
@@ -382,6 +422,7 @@ pub async fn run(
                 template,
             },
             Kind::Transaction10 => TaskState::Transaction { ids: ids.clone() },
+            Kind::Phq9 => TaskState::Phq9 { ids: ids.clone() },
         };
         let target = target.clone();
         let timeout = cfg.timeout;

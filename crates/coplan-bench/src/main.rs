@@ -22,7 +22,9 @@ use std::time::{Duration, Instant};
     args_conflicts_with_subcommands = true,
     after_help = "Scenarios: ceiling (bare axum child process serving a body the size of a read), \
 read (GET Patient/{id}), vread (GET Patient/{id}/_history/1), create-careplan (POST a ~3.8 KB \
-US Core CarePlan), update (PUT Patient/{id} with If-Match; tasks own disjoint ids).\n\
+US Core CarePlan), update (PUT Patient/{id} with If-Match; tasks own disjoint ids), phq9 (POST \
+a completed PHQ-9 QuestionnaireResponse: validated, scored, extracted, the patient's goal moved), \
+the searches and transaction10 (a transaction of 10 Observations).\n\
 Exit status: 0 when every scenario ran without errors, 1 on errors or a failed scenario, \
 2 on bad usage."
 )]
@@ -98,6 +100,7 @@ enum Scenario {
     SearchPlanBundle,
     SearchChain,
     Transaction10,
+    Phq9,
 }
 
 impl Scenario {
@@ -116,6 +119,7 @@ impl Scenario {
             Scenario::SearchPlanBundle => "search-plan-bundle",
             Scenario::SearchChain => "search-chain",
             Scenario::Transaction10 => "transaction10",
+            Scenario::Phq9 => "phq9",
         }
     }
 
@@ -127,6 +131,7 @@ impl Scenario {
             Scenario::CreateCareplan => Kind::CreateCarePlan,
             Scenario::Update => Kind::Update,
             Scenario::Transaction10 => Kind::Transaction10,
+            Scenario::Phq9 => Kind::Phq9,
             search => load::SEARCHES
                 .iter()
                 .find(|(name, _)| *name == search.name())

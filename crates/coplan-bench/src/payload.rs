@@ -199,6 +199,50 @@ pub fn observation_transaction(patient_id: &str, n: usize, salt: usize) -> serde
     serde_json::json!({"resourceType": "Bundle", "type": "transaction", "entry": entries})
 }
 
+/// The PHQ-9 items (US Core linkIds, LOINC codes) and the LOINC answers by ordinal 0–3.
+const PHQ9_ITEMS: [&str; 9] = [
+    "44250-9", "44255-8", "44259-0", "44254-1", "44251-7", "44258-2", "44252-5", "44253-3",
+    "44260-8",
+];
+const PHQ9_ANSWERS: [&str; 4] = ["LA6568-5", "LA6569-3", "LA6570-1", "LA6571-9"];
+
+/// A completed PHQ-9 response (to the PHQ-9 that ships with Coplan) by `patient_id`, with
+/// random answers: validated, scored, extracted and moving the patient's goal on arrival.
+pub fn phq9_response(patient_id: &str, rng: &mut Rng) -> Value {
+    let items: Vec<Value> = PHQ9_ITEMS
+        .iter()
+        .map(|code| {
+            json!({
+                "linkId": format!("/{code}"),
+                "answer": [{"valueCoding": {"system": "http://loinc.org", "code": PHQ9_ANSWERS[rng.below(4)]}}]
+            })
+        })
+        .collect();
+    json!({
+        "resourceType": "QuestionnaireResponse",
+        "questionnaire": "http://coplan.dev/fhir/Questionnaire/phq-9|1.0.0",
+        "status": "completed",
+        "subject": {"reference": format!("Patient/{patient_id}")},
+        "author": {"reference": format!("Patient/{patient_id}")},
+        "authored": format!("2026-{:02}-{:02}T09:00:00Z", 1 + rng.below(12), 1 + rng.below(28)),
+        "item": items
+    })
+}
+
+/// The patient's goal a PHQ-9 total measures: "PHQ-9 below 5".
+pub fn phq9_goal(patient_id: &str) -> Value {
+    json!({
+        "resourceType": "Goal",
+        "lifecycleStatus": "active",
+        "description": {"text": "Feel less low: PHQ-9 below 5"},
+        "subject": {"reference": format!("Patient/{patient_id}")},
+        "target": [{
+            "measure": {"coding": [{"system": "http://loinc.org", "code": "44261-6"}]},
+            "detailQuantity": {"value": 5, "comparator": "<", "unit": "{score}", "system": "http://unitsofmeasure.org", "code": "{score}"}
+        }]
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -10,6 +10,8 @@
 //! that do not affect state may be invoked with GET).
 
 mod everything;
+mod lastn;
+mod sdc;
 
 pub use everything::EverythingParams;
 
@@ -42,13 +44,43 @@ pub struct OperationDefinition {
 }
 
 /// Every operation the server offers.
-pub const OPERATIONS: &[OperationDefinition] = &[OperationDefinition {
-    name: "everything",
-    definition: "http://hl7.org/fhir/OperationDefinition/Patient-everything",
-    levels: &[Level::Instance],
-    types: &["Patient"],
-    affects_state: false,
-}];
+pub const OPERATIONS: &[OperationDefinition] = &[
+    OperationDefinition {
+        name: "everything",
+        definition: "http://hl7.org/fhir/OperationDefinition/Patient-everything",
+        levels: &[Level::Instance],
+        types: &["Patient"],
+        affects_state: false,
+    },
+    OperationDefinition {
+        name: "validate",
+        definition: "http://hl7.org/fhir/OperationDefinition/Resource-validate",
+        levels: &[Level::Type, Level::Instance],
+        types: &["QuestionnaireResponse"],
+        affects_state: false,
+    },
+    OperationDefinition {
+        name: "extract",
+        definition: "http://hl7.org/fhir/uv/sdc/OperationDefinition/QuestionnaireResponse-extract",
+        levels: &[Level::Type, Level::Instance],
+        types: &["QuestionnaireResponse"],
+        affects_state: false,
+    },
+    OperationDefinition {
+        name: "populate",
+        definition: "http://hl7.org/fhir/uv/sdc/OperationDefinition/Questionnaire-populate",
+        levels: &[Level::Type, Level::Instance],
+        types: &["Questionnaire"],
+        affects_state: false,
+    },
+    OperationDefinition {
+        name: "lastn",
+        definition: "http://hl7.org/fhir/OperationDefinition/Observation-lastn",
+        levels: &[Level::Type],
+        types: &["Observation"],
+        affects_state: false,
+    },
+];
 
 /// The operations offered on `resource_type` (type or instance level), for the
 /// CapabilityStatement.
@@ -82,6 +114,10 @@ pub struct OperationCall<'a> {
     pub post: bool,
     pub input: OperationInput,
 }
+
+/// The name under which a resource posted as an operation's body is kept (an operation that
+/// takes one lists it among its parameters for [`OperationInput::only`]).
+pub const BODY: &str = "(body)";
 
 /// An operation's input parameters: primitive values as text in order (URL parameters, or
 /// the `value[x]` of a `Parameters` body), and resource-valued parameters.
@@ -145,6 +181,12 @@ impl OperationInput {
                 .map(|(_, v)| v);
             let text = match value {
                 Some(Value::String(s)) => s.clone(),
+                // A Reference (`valueReference`, e.g. $populate's subject): its reference.
+                Some(Value::Object(o)) if o.get("reference").is_some_and(Value::is_string) => o
+                    .get("reference")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_string(),
                 Some(Value::Number(n)) => n.to_string(),
                 Some(Value::Bool(b)) => b.to_string(),
                 _ => {
@@ -157,6 +199,34 @@ impl OperationInput {
             self.values.push((name.to_string(), text));
         }
         Ok(())
+    }
+
+    /// Add a POST body: the parameters of a `Parameters` resource, or any other resource as
+    /// the operation's one resource input (R4 operations.html: an operation whose only input
+    /// is a resource may take it as the body), named [`BODY`].
+    pub fn add_body(&mut self, body: &Value) -> FhirResult<()> {
+        if body.get("resourceType").and_then(Value::as_str) == Some("Parameters") {
+            return self.add_parameters(body);
+        }
+        self.resources.push((BODY.to_string(), body.clone()));
+        Ok(())
+    }
+
+    /// The resource parameter `name`, or the resource posted as the body; a 400 when given
+    /// more than once.
+    pub fn resource(&self, name: &str) -> FhirResult<Option<&Value>> {
+        let mut found = self
+            .resources
+            .iter()
+            .filter(|(k, _)| k == name || k == BODY)
+            .map(|(_, v)| v);
+        let first = found.next();
+        if found.next().is_some() {
+            return Err(FhirError::bad_request(format!(
+                "the resource parameter {name} is given more than once"
+            )));
+        }
+        Ok(first)
     }
 
     /// The single value of `name`, if given.
@@ -251,6 +321,10 @@ impl FhirService {
                 };
                 self.everything(access, id, &params).await
             }
+            ("lastn", None) => self.lastn(access, &call.input).await,
+            ("validate", id) => self.validate_response(access, id, &call.input).await,
+            ("extract", id) => self.extract_response(access, id, &call.input).await,
+            ("populate", id) => self.populate_questionnaire(access, id, &call.input).await,
             (name, _) => Err(FhirError::internal(format!(
                 "operation ${name} is registered but has no implementation"
             ))),

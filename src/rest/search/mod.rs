@@ -216,6 +216,15 @@ impl FhirService {
     pub async fn search(&self, access: &Access, input: &SearchInput) -> FhirResult<Bytes> {
         let (mut request, mut clauses) =
             self.compile(&input.resource_type, &input.pairs, input.strict)?;
+        // AuditEvents searched, or included (`_include`, `_revinclude`, and their `:iterate`).
+        if input.resource_type == "AuditEvent"
+            || input
+                .pairs
+                .iter()
+                .any(|(k, v)| k.starts_with("_") && v.contains("AuditEvent"))
+        {
+            self.audit_caught_up().await?;
+        }
         if let Some(rule) = self.permit(access, &input.resource_type, Permission::Search)? {
             clauses.extend(self.rule_clauses(&rule, &input.resource_type)?);
         }
@@ -460,6 +469,34 @@ impl FhirService {
                 version_id: r.version.version_id,
             })
             .collect())
+    }
+}
+
+impl FhirService {
+    /// The current versions of `resource_type` that the filters `pairs` match, as the caller
+    /// may search them, in the `_sort` order of the pairs (strict: unknown parameters are
+    /// refused), at most `limit`. For operations that search and then pick (`$lastn`).
+    pub(crate) async fn rows_matching(
+        &self,
+        access: &Access,
+        resource_type: &str,
+        pairs: &[(String, String)],
+        limit: u32,
+    ) -> FhirResult<Vec<crate::store::SearchRow>> {
+        let (request, mut clauses) = self.compile(resource_type, pairs, true)?;
+        if let Some(rule) = self.permit(access, resource_type, Permission::Search)? {
+            clauses.extend(self.rule_clauses(&rule, resource_type)?);
+        }
+        self.confine_chains(access, &mut clauses)?;
+        refuse_unimplemented(&request)?;
+        let query = SearchQuery {
+            resource_type: resource_type.to_string(),
+            clauses,
+            order: order_of(&request)?,
+            after: None,
+            limit,
+        };
+        Ok(self.store.search(&query).await?)
     }
 }
 

@@ -112,6 +112,14 @@ impl FhirService {
                 Ok(_) => return Ok(Some(prepared)),
                 Err(CommitError::Failed(err)) => return Err(err),
                 Err(CommitError::Conflict { .. }) if intent.if_match.is_none() => continue,
+                // What lost the race is something a hook derived (a Goal a score moves), not
+                // the version the client pinned: prepare again from what is there now.
+                Err(CommitError::Conflict { resource_type, id })
+                    if (resource_type.as_str(), id.as_str())
+                        != (intent.resource_type.as_str(), intent.id.as_str()) =>
+                {
+                    continue
+                }
                 Err(CommitError::Conflict { .. }) => {
                     let wanted = intent.if_match.unwrap_or(0);
                     return Err(self

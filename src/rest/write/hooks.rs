@@ -70,6 +70,9 @@ pub(crate) fn default_hooks(config: &crate::config::Config) -> Vec<Arc<dyn Write
             all_callers: config.require_if_match_for_all,
         }),
         Arc::new(super::coproduction::Coproduction),
+        Arc::new(super::score_responses::ScoreResponses {
+            require_known: config.require_known_questionnaire,
+        }),
         Arc::new(super::record_provenance::RecordProvenance),
         Arc::new(RememberMembership),
         Arc::new(AuditWrites),

@@ -27,6 +27,7 @@ mod patch;
 mod prepare;
 mod record_provenance;
 mod require_if_match;
+mod score_responses;
 
 pub(crate) use commit::CommitError;
 pub(crate) use hooks::default_hooks;
@@ -36,6 +37,7 @@ pub use patch::PatchBody;
 pub use prepare::PreparedWrite;
 pub(crate) use prepare::{Change, Intent};
 pub use record_provenance::NAME as PROVENANCE_HOOK;
+pub(crate) use score_responses::{outcome_issue, refuse_errors};
 
 use super::read::parse_version;
 use super::{check_known_type, FhirService, VersionedResource};

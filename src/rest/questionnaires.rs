@@ -1,0 +1,86 @@
+//! The Questionnaires that PROMs are checked and scored by (issue "PROMs" §1; R4
+//! questionnaire.html, canonical.html): a QuestionnaireResponse's canonical reference
+//! (`url|version`, `url`, or a literal `Questionnaire/{id}`) resolved to a stored
+//! Questionnaire, and the instruments that ship with the server (`fhir-questionnaire`'s
+//! `library/`: PHQ-9, PHQ-2, GAD-7) loaded at start — by canonical `url` + `version`, so a
+//! restart never duplicates one and never overwrites what is stored under that url and
+//! version (a local edit stays).
+
+use super::FhirService;
+use crate::error::{FhirError, FhirResult};
+use crate::policy::Access;
+use serde_json::Value;
+
+impl FhirService {
+    /// The stored Questionnaire `canonical` names: `url|version`; `url` alone (the most
+    /// recently changed of its versions); or `Questionnaire/{id}`. `None` when the server has
+    /// none (a response may cite a form it does not know).
+    pub(crate) async fn questionnaire(&self, canonical: &str) -> FhirResult<Option<Value>> {
+        if let Some(id) = canonical
+            .strip_prefix("Questionnaire/")
+            .filter(|id| crate::validate::is_valid_id(id))
+        {
+            return Ok(match self.store.current("Questionnaire", id).await? {
+                Some(v) => v
+                    .body
+                    .map(|b| serde_json::from_slice(&b))
+                    .transpose()
+                    .map_err(FhirError::internal)?,
+                None => None,
+            });
+        }
+        let (url, version) = match canonical.split_once('|') {
+            Some((url, version)) => (url, Some(version)),
+            None => (canonical, None),
+        };
+        let mut pairs = vec![("url".to_string(), url.to_string())];
+        if let Some(v) = version.filter(|v| !v.is_empty()) {
+            pairs.push(("version".to_string(), v.to_string()));
+        }
+        pairs.push(("_sort".to_string(), "-_lastUpdated".to_string()));
+        let rows = self
+            .rows_matching(&Access::Unrestricted, "Questionnaire", &pairs, 1)
+            .await?;
+        rows.into_iter()
+            .find_map(|r| r.version.body)
+            .map(|b| serde_json::from_slice(&b).map_err(FhirError::internal))
+            .transpose()
+    }
+
+    /// Load the shipped instruments that are not stored yet (by `url` + `version`), each
+    /// under the id of its file name (`phq-9`) when that id is free. Returns the ids written.
+    /// The writes go through the pipeline like any other, attributed to the server.
+    pub async fn load_questionnaire_library(&self) -> FhirResult<Vec<String>> {
+        let mut written = Vec::new();
+        for (name, questionnaire) in fhir_questionnaire::library::shipped() {
+            let url = questionnaire["url"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let version = questionnaire["version"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            let canonical = format!("{url}|{version}");
+            if self.questionnaire(&canonical).await?.is_some() {
+                continue;
+            }
+            let id = name.trim_end_matches(".json").to_string();
+            if self.store.current("Questionnaire", &id).await?.is_some() {
+                tracing::warn!(
+                    id,
+                    canonical,
+                    "the shipped Questionnaire was not loaded: its id is another Questionnaire's"
+                );
+                continue;
+            }
+            let mut body = questionnaire;
+            body["id"] = Value::from(id.clone());
+            self.update(&Access::Unrestricted, "Questionnaire", &id, body, None)
+                .await?;
+            tracing::info!(id, canonical, "loaded a shipped Questionnaire");
+            written.push(id);
+        }
+        Ok(written)
+    }
+}
