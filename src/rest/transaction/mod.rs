@@ -410,7 +410,25 @@ impl FhirService {
             results.insert(e.index, answer);
         }
         let cx = WriteContext::new(access, now, true);
-        match self.commit_prepared(&cx, &writes).await {
+        let mut attempt = 0;
+        let committed = loop {
+            let outcome = self.commit_prepared(&cx, &writes).await;
+            match &outcome {
+                // What lost the race is something a hook derived (a Goal a score moves), not an
+                // entry: the hooks run again over what is there now.
+                Err(CommitError::Conflict { resource_type, id })
+                    if attempt + 1 < crate::rest::WRITE_RETRIES
+                        && !writes.iter().any(|w| {
+                            w.version.resource_type == *resource_type && w.version.id == *id
+                        }) =>
+                {
+                    attempt += 1;
+                    crate::rest::backoff(attempt).await;
+                }
+                _ => break outcome,
+            }
+        };
+        match committed {
             Ok(_) => {}
             Err(CommitError::Conflict { resource_type, id }) => {
                 return Err(FhirError::new(
