@@ -904,7 +904,8 @@ async fn a_patient_submits_a_phq9_and_the_clinician_sees_score_trend_and_goal() 
 }
 
 /// A clinician edits the goal while the patient keeps submitting: the server's moves never
-/// overwrite the clinician's edits, and no score link is lost.
+/// overwrite the clinician's edits, and no score link is lost — for a plain write and for a
+/// transaction alike.
 #[tokio::test]
 async fn scores_and_a_clinicians_goal_edits_racing_lose_nothing() {
     each_backend(|app| async move {
@@ -921,14 +922,18 @@ async fn scores_and_a_clinicians_goal_edits_racing_lose_nothing() {
         const ROUNDS: usize = 12;
         for round in 0..ROUNDS {
             let when = format!("2026-01-{:02}T08:00:00Z", round + 1);
+            // Plainly, and as the entry of a transaction (whose hooks run again the same way).
             let submit = async {
-                let created = app
-                    .post_json(
-                        "/fhir/QuestionnaireResponse",
-                        &phq9("p1", [round % 4; 9], &when),
-                    )
-                    .await;
-                assert_eq!(created.status, 201, "{}", created.text());
+                let response = phq9("p1", [round % 4; 9], &when);
+                if round % 2 == 0 {
+                    let created = app.post_json("/fhir/QuestionnaireResponse", &response).await;
+                    assert_eq!(created.status, 201, "{}", created.text());
+                } else {
+                    let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+                        {"resource": response, "request": {"method": "POST", "url": "QuestionnaireResponse"}}]});
+                    let done = app.post_json("/fhir", &bundle).await;
+                    assert_eq!(done.status, 200, "{}", done.text());
+                }
             };
             let edit = async {
                 loop {

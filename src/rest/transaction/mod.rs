@@ -414,14 +414,12 @@ impl FhirService {
         let committed = loop {
             let outcome = self.commit_prepared(&cx, &writes).await;
             match &outcome {
-                // What lost the race is something a hook derived (a Goal a score moves), not an
+                // What lost the race is an update a hook derived (a Goal a score moves), not an
                 // entry: the hooks run again over what is there now.
-                Err(CommitError::Conflict { resource_type, id })
-                    if attempt + 1 < crate::rest::WRITE_RETRIES
-                        && !writes.iter().any(|w| {
-                            w.version.resource_type == *resource_type && w.version.id == *id
-                        }) =>
-                {
+                Err(CommitError::Conflict {
+                    derived_update: true,
+                    ..
+                }) if attempt + 1 < crate::rest::WRITE_RETRIES => {
                     attempt += 1;
                     crate::rest::backoff(attempt).await;
                 }
@@ -430,7 +428,9 @@ impl FhirService {
         };
         match committed {
             Ok(_) => {}
-            Err(CommitError::Conflict { resource_type, id }) => {
+            Err(CommitError::Conflict {
+                resource_type, id, ..
+            }) => {
                 return Err(FhirError::new(
                     ErrorKind::Conflict,
                     "conflict",

@@ -14,7 +14,13 @@ use std::collections::HashSet;
 /// Why a commit did not happen.
 pub(crate) enum CommitError {
     /// A concurrent writer changed `resource_type/id` first (or a batch writes it twice).
-    Conflict { resource_type: String, id: String },
+    Conflict {
+        resource_type: String,
+        id: String,
+        /// What lost is an update a hook derived (a Goal a score moves), not one of the
+        /// writes: running the hooks again over what is there now can succeed.
+        derived_update: bool,
+    },
     /// Anything else: refused by a hook, or the store failed.
     Failed(FhirError),
 }
@@ -40,7 +46,19 @@ impl FhirService {
         match self.store.commit(&batch).await {
             Ok(()) => {}
             Err(StoreError::Conflict { resource_type, id }) => {
-                return Err(CommitError::Conflict { resource_type, id })
+                let is = |rt: &str, i: &str| rt == resource_type && i == id;
+                let derived_update = !writes
+                    .iter()
+                    .any(|w| is(&w.version.resource_type, &w.version.id))
+                    && batch.versions.iter().any(|v| {
+                        is(&v.resource_type, &v.id)
+                            && matches!(v.expected, crate::store::Expected::Version(_))
+                    });
+                return Err(CommitError::Conflict {
+                    resource_type,
+                    id,
+                    derived_update,
+                });
             }
             Err(other) => return Err(CommitError::Failed(other.into())),
         }
@@ -112,14 +130,12 @@ impl FhirService {
                 Ok(_) => return Ok(Some(prepared)),
                 Err(CommitError::Failed(err)) => return Err(err),
                 Err(CommitError::Conflict { .. }) if intent.if_match.is_none() => continue,
-                // What lost the race is something a hook derived (a Goal a score moves), not
+                // What lost the race is an update a hook derived (a Goal a score moves), not
                 // the version the client pinned: prepare again from what is there now.
-                Err(CommitError::Conflict { resource_type, id })
-                    if (resource_type.as_str(), id.as_str())
-                        != (intent.resource_type.as_str(), intent.id.as_str()) =>
-                {
-                    continue
-                }
+                Err(CommitError::Conflict {
+                    derived_update: true,
+                    ..
+                }) => continue,
                 Err(CommitError::Conflict { .. }) => {
                     let wanted = intent.if_match.unwrap_or(0);
                     return Err(self
