@@ -6,7 +6,7 @@ use super::headers::header_text;
 use super::negotiate::{is_json_patch, request_format, Format};
 use super::response::{
     add_location, add_version_headers, body_response, empty_response, error_response,
-    information_outcome,
+    information_outcome, outcome_with,
 };
 use crate::app::AppState;
 use crate::error::{ErrorKind, FhirError, FhirResult};
@@ -41,7 +41,8 @@ where
     }
 }
 
-/// [`respond`] for a write: the client's `X-Provenance` goes with it to the write pipeline.
+/// [`respond`] for a write: the client's `X-Provenance` goes with it to the write pipeline,
+/// and the warnings the pipeline notes come back (`Prefer: return=OperationOutcome`).
 async fn respond_write<F, Fut>(
     negotiated: FhirResult<Format>,
     supplied: FhirResult<Option<SuppliedProvenance>>,
@@ -52,7 +53,8 @@ where
     Fut: std::future::Future<Output = FhirResult<Response>>,
 {
     respond(negotiated, |format| async move {
-        crate::rest::provenance::with_supplied(supplied?, work(format)).await
+        let writes = crate::rest::provenance::with_supplied(supplied?, work(format));
+        crate::rest::warnings::collecting(writes).await
     })
     .await
 }
@@ -109,13 +111,14 @@ fn write_response(
     let mut response = match prefer {
         ReturnPreference::Representation => body_response(status, format, resource.body.clone()),
         ReturnPreference::Minimal => empty_response(status),
-        ReturnPreference::OperationOutcome => information_outcome(
+        ReturnPreference::OperationOutcome => outcome_with(
             status,
             format,
             format!(
                 "{}/{} is now at version {}",
                 resource.resource_type, resource.id, resource.version_id
             ),
+            crate::rest::warnings::noted(),
         ),
     };
     add_version_headers(&mut response, &resource);

@@ -34,13 +34,24 @@ pub fn error_response(err: &FhirError, format: Format) -> Response {
 
 /// An OperationOutcome with one informational issue, for `Prefer: return=OperationOutcome`.
 pub fn information_outcome(status: StatusCode, format: Format, diagnostics: String) -> Response {
-    let issue = Issue {
+    outcome_with(status, format, diagnostics, Vec::new())
+}
+
+/// [`information_outcome`] followed by the warnings the write was accepted with.
+pub fn outcome_with(
+    status: StatusCode,
+    format: Format,
+    diagnostics: String,
+    warnings: Vec<Issue>,
+) -> Response {
+    let mut issues = vec![Issue {
         severity: Severity::Information,
         code: "informational",
         diagnostics,
         expression: Vec::new(),
-    };
-    let body = serde_json::to_vec(&operation_outcome(&[issue])).unwrap_or_default();
+    }];
+    issues.extend(warnings);
+    let body = serde_json::to_vec(&operation_outcome(&issues)).unwrap_or_default();
     body_response(status, format, Bytes::from(body))
 }
 

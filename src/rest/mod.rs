@@ -31,6 +31,7 @@ pub use membership::MembershipCache;
 pub use operations::{EverythingParams, Level, OperationCall, OperationInput};
 pub use transaction::MAX_BUNDLE_ENTRIES;
 pub(crate) use write::default_hooks as default_write_hooks;
+pub use write::warnings;
 pub use write::PROVENANCE_HOOK;
 pub use write::{
     parse_etag, DeleteOutcome, PatchBody, PreparedWrite, UpdateOutcome, WriteContext, WriteHook,

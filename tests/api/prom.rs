@@ -435,6 +435,29 @@ async fn bad_responses_are_refused_naming_the_item_and_unknown_forms_are_taken_u
         assert!(scores_of(&app, taken.json()["id"].as_str().unwrap())
             .await
             .is_empty());
+        // ... with a warning, for a client that asks for the outcome.
+        let told = app
+            .request(
+                axum::http::Method::POST,
+                "/fhir/QuestionnaireResponse",
+                &[
+                    ("content-type", "application/fhir+json"),
+                    ("prefer", "return=OperationOutcome"),
+                ],
+                Some(external.to_string().as_bytes()),
+            )
+            .await;
+        assert_eq!(told.status, 201, "{}", told.text());
+        let outcome = told.json();
+        assert_eq!(outcome["issue"][0]["severity"], "information", "{outcome}");
+        assert_eq!(outcome["issue"][1]["severity"], "warning", "{outcome}");
+        assert!(
+            outcome["issue"][1]["diagnostics"]
+                .as_str()
+                .unwrap()
+                .contains("elsewhere.example"),
+            "{outcome}"
+        );
         app
     })
     .await;

@@ -28,6 +28,7 @@ mod prepare;
 mod record_provenance;
 mod require_if_match;
 mod score_responses;
+pub mod warnings;
 
 pub(crate) use commit::CommitError;
 pub(crate) use hooks::default_hooks;

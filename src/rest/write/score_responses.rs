@@ -75,10 +75,11 @@ impl WriteHook for ScoreResponses {
             let questionnaire = service
                 .questionnaire_of(response, self.require_known)
                 .await?;
-            refuse_errors(&fhir_questionnaire::validate(
-                questionnaire.as_ref(),
-                response,
-            ))?;
+            let issues = fhir_questionnaire::validate(questionnaire.as_ref(), response);
+            refuse_errors(&issues)?;
+            for issue in &issues {
+                super::warnings::warn(outcome_issue(issue));
+            }
             let (Some(questionnaire), true) = (questionnaire, is_final(response)) else {
                 continue;
             };
