@@ -634,7 +634,7 @@ async fn a_goal_moves_with_its_scores_worsening_improving_then_achieved() {
 }
 
 #[tokio::test]
-async fn a_response_names_its_goal_through_its_plan_and_other_goals_stay() {
+async fn a_response_names_its_goal_through_its_plan_or_pertains_to_goal_and_other_goals_stay() {
     each_backend(|app| async move {
         with_library(&app).await;
         patient(&app, "p1").await;
@@ -655,6 +655,15 @@ async fn a_response_names_its_goal_through_its_plan_and_other_goals_stay() {
         assert_eq!(created.status, 201, "{}", created.text());
         assert_eq!(goal_status(&app, "named").await, ("achieved".to_string(), 1));
         assert_eq!(goal_status(&app, "other").await, ("(none)".to_string(), 0));
+        // The MCC pertainsToGoal extension names the other one; the named goal stays.
+        let mut response = phq9("p1", [2, 2, 2, 2, 2, 2, 0, 0, 0], "2026-02-10T09:00:00Z");
+        response["extension"] = json!([{
+            "url": "http://hl7.org/fhir/us/mcc/StructureDefinition/resource-pertainsToGoal",
+            "valueReference": {"reference": "Goal/other"}}]);
+        let created = app.post_json("/fhir/QuestionnaireResponse", &response).await;
+        assert_eq!(created.status, 201, "{}", created.text());
+        assert_eq!(goal_status(&app, "other").await, ("worsening".to_string(), 1));
+        assert_eq!(goal_status(&app, "named").await, ("achieved".to_string(), 1));
         app
     })
     .await;
