@@ -59,6 +59,15 @@ fn search_params(resource_type: &str) -> Vec<Value> {
         .collect()
 }
 
+/// What `resource.documentation` says about QuestionnaireResponse writes (the PROM hook).
+const PROM_DOCUMENTATION: &str = "A response is checked against its Questionnaire \
+     (canonical url|version, url, or Questionnaire/id) on every write: 422 naming the linkId. A \
+     completed or amended response is scored by what its Questionnaire defines (ordinalValue, \
+     itemWeight, calculatedExpression) and the score stored, in the same commit, as an \
+     Observation derivedFrom it; live Goals of the patient whose target.measure is the score's \
+     code link it in outcomeReference and get an achievementStatus from the trend. A response \
+     to an unknown questionnaire is stored unscored, with a warning.";
+
 /// What `resource.documentation` says about `If-Match` for a type the requirement covers.
 fn if_match_documentation(all_callers: bool) -> &'static str {
     if all_callers {
@@ -107,9 +116,16 @@ pub fn capability_statement(
             if !operations.is_empty() {
                 resource["operation"] = Value::Array(operations);
             }
+            let mut documentation = Vec::new();
             if require_if_match.iter().any(|t| t == rt) {
                 resource["versioning"] = json!("versioned-update");
-                resource["documentation"] = json!(if_match_documentation(all_callers));
+                documentation.push(if_match_documentation(all_callers));
+            }
+            if *rt == "QuestionnaireResponse" {
+                documentation.push(PROM_DOCUMENTATION);
+            }
+            if !documentation.is_empty() {
+                resource["documentation"] = json!(documentation.join(" "));
             }
             if is_record {
                 resource["updateCreate"] = json!(false);
