@@ -76,8 +76,11 @@ impl AuditTrail {
 }
 
 /// How long the writer waits without anything to record before it makes AuditEvents of the
-/// audit log (the rest is made when somebody asks for AuditEvents: [`FhirService::audit_caught_up`]).
+/// whole audit log.
 const IDLE: std::time::Duration = std::time::Duration::from_millis(500);
+/// While the writer is saturated (its batches full), it makes one batch of AuditEvents per
+/// this many batches it appends; with slack (smaller batches) one after every append.
+const SATURATED_DRAIN_EVERY: u32 = 8;
 
 async fn write_batches(
     mut receiver: mpsc::Receiver<Message>,
@@ -85,23 +88,25 @@ async fn write_batches(
     ids: Arc<dyn IdGenerator>,
 ) {
     let mut messages = Vec::with_capacity(BATCH);
-    // Entries may be left from before a restart: look once when idle.
+    // Entries may be left from before a restart.
     let mut log_may_hold_entries = true;
+    let mut saturated_appends = 0u32;
     loop {
         let received = tokio::time::timeout(IDLE, receiver.recv_many(&mut messages, BATCH)).await;
-        match received {
+        let count = match received {
             Ok(0) => return,
-            Ok(_) => {}
+            Ok(count) => count,
             Err(_idle) => {
                 if log_may_hold_entries {
-                    match make_audit_events(store.as_ref(), Some(&receiver)).await {
+                    // Nothing to record: make everything, unless records arrive meanwhile.
+                    match make_audit_events(store.as_ref(), Drain::WhileIdle(&receiver)).await {
                         Ok(_) => log_may_hold_entries = !receiver.is_empty(),
-                        Err(e) => tracing::error!(error = %e, "AuditEvents could not be made"),
+                        Err(e) => tracing::error!(error = ?e, "AuditEvents could not be made"),
                     }
                 }
                 continue;
             }
-        }
+        };
         let mut entries = Vec::new();
         let mut flushed = Vec::new();
         for message in messages.drain(..) {
@@ -115,7 +120,7 @@ async fn write_batches(
             }
         }
         if !entries.is_empty() {
-            let count = entries.len();
+            let appended = entries.len();
             let batch = CommitBatch {
                 audit_log: entries,
                 ..CommitBatch::default()
@@ -123,67 +128,91 @@ async fn write_batches(
             match store.commit(&batch).await {
                 Ok(()) => log_may_hold_entries = true,
                 Err(e) => {
-                    tracing::error!(error = %e, events = count, "the audit log could not be written")
+                    tracing::error!(error = %e, events = appended, "the audit log could not be written")
                 }
             }
         }
         for done in flushed {
             let _ = done.send(());
         }
+        // Keep the log from growing under steady traffic that is never idle: one batch of
+        // AuditEvents now, or — when the writer is saturated — every few appends (reads must
+        // not wait for it; the rest is made when traffic eases).
+        let saturated = count >= BATCH;
+        saturated_appends = if saturated { saturated_appends + 1 } else { 0 };
+        if log_may_hold_entries && (!saturated || saturated_appends % SATURATED_DRAIN_EVERY == 0) {
+            match make_audit_events(store.as_ref(), Drain::OneBatch).await {
+                Ok(0) => log_may_hold_entries = false,
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = ?e, "AuditEvents could not be made"),
+            }
+        }
     }
 }
 
-/// Make AuditEvents of the audit log's entries, oldest first, a batch per commit that also
-/// consumes the entries it made (so each becomes exactly one AuditEvent, whichever node makes
-/// it); until the log is empty, or — for the writer's idle work, which passes its `receiver` —
-/// until there is something to record again. Returns how many were made.
-async fn make_audit_events(
-    store: &dyn Store,
-    receiver: Option<&mpsc::Receiver<Message>>,
-) -> crate::error::FhirResult<usize> {
+/// How much of the audit log [`make_audit_events`] makes into AuditEvents.
+enum Drain<'a> {
+    /// Everything up to the newest entry when it starts (entries recorded meanwhile are left
+    /// for later, so it ends however fast records arrive).
+    All,
+    /// Like [`Drain::All`], but only while `receiver` has nothing to record.
+    WhileIdle(&'a mpsc::Receiver<Message>),
+    /// One batch.
+    OneBatch,
+}
+
+/// Make AuditEvents of audit log entries, oldest first, a batch per commit that also consumes
+/// the entries it made, so each becomes exactly one AuditEvent, whichever node makes it.
+/// Entries it cannot read (written by a later Coplan, say) are left in the log, not consumed.
+/// Returns how many were made.
+async fn make_audit_events(store: &dyn Store, drain: Drain<'_>) -> crate::error::FhirResult<usize> {
+    let Some(through) = store.audit_log_last_seq().await? else {
+        return Ok(0);
+    };
+    let mut after = 0;
     let mut made = 0;
     let mut conflicts = 0;
-    let mut last_conflict = None;
-    while receiver.is_none_or(|r| r.is_empty()) {
-        let entries = store.audit_log_oldest(BATCH as u32).await?;
-        if entries.is_empty() {
-            break;
+    loop {
+        if let Drain::WhileIdle(receiver) = &drain {
+            if !receiver.is_empty() {
+                break;
+            }
         }
+        let entries = store.audit_log_range(after, through, BATCH as u32).await?;
+        let Some(last) = entries.last().map(|e| e.seq) else {
+            break;
+        };
         let mut versions = Vec::with_capacity(entries.len());
+        let mut consumed = Vec::with_capacity(entries.len());
         for stored in &entries {
             match decode(&stored.entry) {
-                Some(record) => versions.push(audit_version(&record, &stored.entry.id)?),
-                // Unreadable (written by a later version of Coplan?): kept out of the log's
-                // way, said loudly; it never becomes readable by waiting.
+                Some(record) => {
+                    versions.push(audit_version(&record, &stored.entry.id)?);
+                    consumed.push(stored.seq);
+                }
                 None => tracing::error!(
                     seq = stored.seq,
-                    "an audit log entry is unreadable; dropped"
+                    "an audit log entry this version cannot read is left in the log"
                 ),
             }
         }
         let batch = CommitBatch {
             versions,
-            consumed_audit_log: entries.iter().map(|e| e.seq).collect(),
+            consumed_audit_log: consumed,
             ..CommitBatch::default()
         };
-        let oldest = entries.first().map(|e| e.seq);
         match store.commit(&batch).await {
-            Ok(()) => made += entries.len(),
-            // Another node (or another caller here) took some of them: read again. The same
-            // oldest entry failing again and again is a defect to report, not to spin on.
-            Err(StoreError::Conflict { .. }) => {
-                conflicts = if oldest == last_conflict {
-                    conflicts + 1
-                } else {
-                    1
-                };
-                last_conflict = oldest;
-                if conflicts > 8 {
-                    return Err(crate::error::FhirError::internal(
-                        "audit log entries cannot be made into AuditEvents (their ids are taken)",
-                    ));
+            Ok(()) => {
+                made += batch.consumed_audit_log.len();
+                after = last;
+                conflicts = 0;
+                if matches!(drain, Drain::OneBatch) {
+                    break;
                 }
             }
+            // Another node (or another caller here) took some of them: read the range again.
+            // Failing again and again is a defect to report, not to spin on.
+            Err(StoreError::Conflict { .. }) if conflicts < 8 => conflicts += 1,
             Err(e) => return Err(e.into()),
         }
     }
@@ -593,13 +622,17 @@ impl FhirService {
         Ok(())
     }
 
-    /// Make AuditEvents of everything in the audit log, so that a read, search or history of
-    /// AuditEvents finds every interaction recorded so far. Called before serving anything
-    /// that may hold AuditEvents; when the log is empty it costs one indexed query.
-    pub(crate) async fn audit_caught_up(&self) -> crate::error::FhirResult<()> {
-        make_audit_events(self.store.as_ref(), None)
-            .await
-            .map(|_| ())
+    /// Make AuditEvents of everything in the audit log so far, so that a read, search or
+    /// history of AuditEvents finds every interaction recorded before it. Called, after the
+    /// caller's permission is checked, before serving anything that may hold AuditEvents; one
+    /// caller at a time per node (the others wait, then find little or nothing left); when the
+    /// log is empty it costs one indexed query. If the log cannot be made into AuditEvents
+    /// now, what is stored is served (the error is logged; the entries stay for later).
+    pub(crate) async fn audit_caught_up(&self) {
+        let _one_at_a_time = self.audit_catch_up.lock().await;
+        if let Err(e) = make_audit_events(self.store.as_ref(), Drain::All).await {
+            tracing::error!(error = ?e, "AuditEvents could not be made before serving them");
+        }
     }
 
     /// Write every queued interaction to the audit log now (a clean shutdown calls this; the

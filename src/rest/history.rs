@@ -96,7 +96,7 @@ impl FhirService {
             HistoryScope::System => true,
             HistoryScope::Type(rt) | HistoryScope::Instance(rt, _) => rt == "AuditEvent",
         } {
-            self.audit_caught_up().await?;
+            self.audit_caught_up().await;
         }
         let since_us = params
             .since

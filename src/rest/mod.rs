@@ -77,6 +77,8 @@ pub struct FhirService {
     known_devices: KnownDevices,
     /// Where reads, searches and writes of patient data are recorded (`None`: not audited).
     audit: Option<audit::AuditTrail>,
+    /// One catch-up of the audit log at a time on this node (`audit::audit_caught_up`).
+    audit_catch_up: tokio::sync::Mutex<()>,
 }
 
 /// Ids of Device resources known to exist, so recording a Provenance costs no lookup.
@@ -136,6 +138,7 @@ impl FhirService {
             hooks: default_write_hooks(config),
             known_devices: Default::default(),
             audit: None,
+            audit_catch_up: tokio::sync::Mutex::new(()),
         }
     }
 

@@ -286,8 +286,16 @@ pub trait Store: Send + Sync + 'static {
         self.commit(&CommitBatch::of(versions.to_vec())).await
     }
     /// Outbox events after `after_seq`, oldest first, at most `limit`.
-    /// The oldest audit log entries not consumed yet, at most `limit`.
-    async fn audit_log_oldest(&self, limit: u32) -> StoreResult<Vec<StoredAuditLogEntry>>;
+    /// The audit log entries not consumed yet with `after < seq <= through`, oldest first, at
+    /// most `limit`.
+    async fn audit_log_range(
+        &self,
+        after: i64,
+        through: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredAuditLogEntry>>;
+    /// The newest audit log entry's `seq`, if the log holds any.
+    async fn audit_log_last_seq(&self) -> StoreResult<Option<i64>>;
     async fn outbox_after(&self, after_seq: i64, limit: u32)
         -> StoreResult<Vec<StoredOutboxEvent>>;
     /// A page of history, newest first.

@@ -400,12 +400,26 @@ impl Store for PostgresStore {
         }
     }
 
-    async fn audit_log_oldest(&self, limit: u32) -> StoreResult<Vec<StoredAuditLogEntry>> {
-        let rows = sqlx::query(super::sql::AUDIT_LOG_OLDEST)
+    async fn audit_log_range(
+        &self,
+        after: i64,
+        through: i64,
+        limit: u32,
+    ) -> StoreResult<Vec<StoredAuditLogEntry>> {
+        let rows = sqlx::query(super::sql::AUDIT_LOG_RANGE)
+            .bind(after)
+            .bind(through)
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(decode::audit_log_entry).collect()
+    }
+
+    async fn audit_log_last_seq(&self) -> StoreResult<Option<i64>> {
+        let last: Option<i64> = sqlx::query_scalar(super::sql::AUDIT_LOG_LAST_SEQ)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(last)
     }
 
     async fn outbox_after(

@@ -52,9 +52,12 @@ pub const VERSION_SEQ: &str =
 pub const OUTBOX_AFTER: &str =
     "SELECT seq, topic, recorded_us, payload FROM outbox WHERE seq > $1 ORDER BY seq LIMIT $2";
 
-/// The oldest audit log entries, at most `$1` (both backends).
-pub const AUDIT_LOG_OLDEST: &str =
-    "SELECT seq, id, recorded_us, record FROM audit_log ORDER BY seq LIMIT $1";
+/// Audit log entries with `$1 < seq <= $2`, oldest first, at most `$3` (both backends).
+pub const AUDIT_LOG_RANGE: &str = "SELECT seq, id, recorded_us, record FROM audit_log \
+     WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3";
+
+/// The newest audit log entry's `seq` (both backends).
+pub const AUDIT_LOG_LAST_SEQ: &str = "SELECT MAX(seq) FROM audit_log";
 
 /// The current version of one resource (both backends).
 pub const CURRENT: &str = "SELECT version_id, last_updated_us, body FROM resource_current \

@@ -332,22 +332,44 @@ fn audit_entry(id: &str) -> AuditLogEntry {
     }
 }
 
+async fn everything_in_the_log(store: &dyn Store) -> Vec<StoredAuditLogEntry> {
+    store.audit_log_range(0, i64::MAX, 10).await.unwrap()
+}
+
 /// Audit log entries are appended in order and consumed exactly once: a batch consuming an
 /// entry that is gone fails whole (its versions are not written, its other entries stay).
 async fn audit_log_story(store: &dyn Store) {
-    assert!(store.audit_log_oldest(10).await.unwrap().is_empty());
+    assert!(everything_in_the_log(store).await.is_empty());
+    assert_eq!(store.audit_log_last_seq().await.unwrap(), None);
     let append = |ids: &[&str]| CommitBatch {
         audit_log: ids.iter().map(|id| audit_entry(id)).collect(),
         ..CommitBatch::default()
     };
     store.commit(&append(&["e1", "e2"])).await.unwrap();
     store.commit(&append(&["e3"])).await.unwrap();
-    let all = store.audit_log_oldest(10).await.unwrap();
+    let all = everything_in_the_log(store).await;
     let ids: Vec<&str> = all.iter().map(|e| e.entry.id.as_str()).collect();
     assert_eq!(ids, ["e1", "e2", "e3"]);
     assert_eq!(all[1].entry, audit_entry("e2"));
     assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
-    assert_eq!(store.audit_log_oldest(2).await.unwrap(), all[..2]);
+    assert_eq!(store.audit_log_last_seq().await.unwrap(), Some(all[2].seq));
+    // Ranges: after and through bound the seqs, limit the count.
+    assert_eq!(
+        store.audit_log_range(0, i64::MAX, 2).await.unwrap(),
+        all[..2]
+    );
+    assert_eq!(
+        store
+            .audit_log_range(all[0].seq, all[1].seq, 10)
+            .await
+            .unwrap(),
+        all[1..2]
+    );
+    assert!(store
+        .audit_log_range(all[2].seq, i64::MAX, 10)
+        .await
+        .unwrap()
+        .is_empty());
 
     // Consuming the first two with a version: both gone, the version written.
     let consume = |seqs: Vec<i64>, id: &str| CommitBatch {
@@ -366,7 +388,7 @@ async fn audit_log_story(store: &dyn Store) {
         .await
         .unwrap();
     assert!(store.current("Patient", "made1").await.unwrap().is_some());
-    assert_eq!(store.audit_log_oldest(10).await.unwrap(), all[2..]);
+    assert_eq!(everything_in_the_log(store).await, all[2..]);
 
     // A second consumer of an entry already taken (beside one still there) fails whole.
     let err = store
@@ -374,12 +396,12 @@ async fn audit_log_story(store: &dyn Store) {
         .await;
     assert!(matches!(err, Err(StoreError::Conflict { .. })), "{err:?}");
     assert_eq!(store.current("Patient", "made2").await.unwrap(), None);
-    assert_eq!(store.audit_log_oldest(10).await.unwrap(), all[2..]);
+    assert_eq!(everything_in_the_log(store).await, all[2..]);
     store
         .commit(&consume(vec![all[2].seq], "made3"))
         .await
         .unwrap();
-    assert!(store.audit_log_oldest(10).await.unwrap().is_empty());
+    assert!(everything_in_the_log(store).await.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -255,3 +255,46 @@ async fn concurrent_askers_make_each_logged_interaction_exactly_one_audit_event(
         server.stop().await;
     }
 }
+
+/// An audit log entry this version cannot read (written by a later Coplan during a rolling
+/// upgrade, say) stays in the log for a node that can; the entries around it become
+/// AuditEvents and AuditEvent searches are served.
+#[tokio::test]
+async fn an_entry_this_version_cannot_read_stays_in_the_log_and_the_rest_are_served() {
+    crate::common::each_backend(|app| async move {
+        let store = app.db.as_ref().unwrap().store.clone();
+        let entry = |id: &str, record: &str| coplan::store::AuditLogEntry {
+            id: id.into(),
+            recorded_us: 1_767_225_600_000_000,
+            record: bytes::Bytes::from(record.to_string()),
+        };
+        let readable =
+            r#"["read","Patient/p1",null,"Device/app-portal","portal",["p1"],"Patient/p1",null]"#;
+        store
+            .commit(&coplan::store::CommitBatch {
+                audit_log: vec![
+                    entry("before", readable),
+                    entry("future", r#"{"format":2}"#),
+                    entry("after", readable),
+                ],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let found = app.get("/fhir/AuditEvent?patient=p1").await;
+        assert_eq!(found.status, 200, "{}", found.text());
+        let ids: Vec<String> = found.json()["entry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["resource"]["id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(ids.len(), 2, "{ids:?}");
+        assert!(ids.contains(&"before".to_string()) && ids.contains(&"after".to_string()));
+        let left = store.audit_log_range(0, i64::MAX, 10).await.unwrap();
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].entry.id, "future");
+        app
+    })
+    .await;
+}

@@ -123,6 +123,18 @@ fn parse_cursor(text: &str) -> FhirResult<Cursor> {
     })
 }
 
+/// Whether a search may find, filter by or include AuditEvents: a search of them, an
+/// `_include`/`_revinclude` (with `:iterate`) naming them or every type (`*`), or a `_has`
+/// through them.
+fn may_touch_audit_events(input: &SearchInput) -> bool {
+    input.resource_type == "AuditEvent"
+        || input.pairs.iter().any(|(k, v)| {
+            k.contains("AuditEvent")
+                || (k.starts_with("_include") || k.starts_with("_revinclude"))
+                    && (v.contains("AuditEvent") || v.starts_with('*'))
+        })
+}
+
 /// Refuse result parameters this server does not apply yet (rather than silently ignoring them).
 fn refuse_unimplemented(request: &SearchRequest) -> FhirResult<()> {
     if request.contained.is_some() || request.contained_type.is_some() {
@@ -216,17 +228,11 @@ impl FhirService {
     pub async fn search(&self, access: &Access, input: &SearchInput) -> FhirResult<Bytes> {
         let (mut request, mut clauses) =
             self.compile(&input.resource_type, &input.pairs, input.strict)?;
-        // AuditEvents searched, or included (`_include`, `_revinclude`, and their `:iterate`).
-        if input.resource_type == "AuditEvent"
-            || input
-                .pairs
-                .iter()
-                .any(|(k, v)| k.starts_with("_") && v.contains("AuditEvent"))
-        {
-            self.audit_caught_up().await?;
-        }
         if let Some(rule) = self.permit(access, &input.resource_type, Permission::Search)? {
             clauses.extend(self.rule_clauses(&rule, &input.resource_type)?);
+        }
+        if may_touch_audit_events(input) {
+            self.audit_caught_up().await;
         }
         self.confine_chains(access, &mut clauses)?;
         refuse_unimplemented(&request)?;
