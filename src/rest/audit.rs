@@ -140,7 +140,9 @@ async fn write_batches(
         // not wait for it; the rest is made when traffic eases).
         let saturated = count >= BATCH;
         saturated_appends = if saturated { saturated_appends + 1 } else { 0 };
-        if log_may_hold_entries && (!saturated || saturated_appends % SATURATED_DRAIN_EVERY == 0) {
+        if log_may_hold_entries
+            && (!saturated || saturated_appends.is_multiple_of(SATURATED_DRAIN_EVERY))
+        {
             match make_audit_events(store.as_ref(), Drain::OneBatch).await {
                 Ok(0) => log_may_hold_entries = false,
                 Ok(_) => {}
