@@ -33,18 +33,23 @@ impl FhirService {
             Some((url, version)) => (url, Some(version)),
             None => (canonical, None),
         };
-        let mut pairs = vec![("url".to_string(), url.to_string())];
-        if let Some(v) = version.filter(|v| !v.is_empty()) {
-            pairs.push(("version".to_string(), v.to_string()));
+        let version = version.filter(|v| !v.is_empty());
+        let mut pairs = vec![("url".to_string(), fhir_search_query::literal(url))];
+        if let Some(v) = version {
+            pairs.push(("version".to_string(), fhir_search_query::literal(v)));
         }
         pairs.push(("_sort".to_string(), "-_lastUpdated".to_string()));
         let rows = self
-            .rows_matching(&Access::Unrestricted, "Questionnaire", &pairs, 1)
+            .rows_matching(&Access::Unrestricted, "Questionnaire", &pairs, 20)
             .await?;
-        rows.into_iter()
-            .find_map(|r| r.version.body)
-            .map(|b| serde_json::from_slice(&b).map_err(FhirError::internal))
-            .transpose()
+        // The search found candidates; the stored content says which is exactly this one.
+        for body in rows.into_iter().filter_map(|r| r.version.body) {
+            let q: Value = serde_json::from_slice(&body).map_err(FhirError::internal)?;
+            if q["url"] == url && version.is_none_or(|v| q["version"] == v) {
+                return Ok(Some(q));
+            }
+        }
+        Ok(None)
     }
 
     /// Load the shipped instruments that are not stored yet (by `url` + `version`), each

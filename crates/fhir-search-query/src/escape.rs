@@ -46,8 +46,9 @@ pub(crate) fn unescape(s: &str) -> String {
     out
 }
 
-/// Escape `,` `$` `|` `\` so that [`split_unescaped`] + [`unescape`] give `s` back.
-pub(crate) fn escape(s: &str) -> String {
+/// Escape `,` `$` `|` `\` so that [`split_unescaped`] + [`unescape`] give `s` back: a search
+/// value taken literally (search.html "Escaping Search Parameters").
+pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if matches!(c, ',' | '$' | '|' | '\\') {

@@ -82,6 +82,7 @@ mod value;
 mod tests;
 
 pub use error::SearchError;
+pub use escape::escape as literal;
 pub use fhir_primitives::{ParamType, Prefix};
 pub use ir::*;
 pub use lookup::{ParamInfo, ParamLookup};

@@ -8,7 +8,7 @@
 //!   of a write is the stored counterpart);
 //! * `Questionnaire/{id}/$populate` and `Questionnaire/$populate` (with `questionnaire` =
 //!   canonical): a response filled from `initial[x]` and `initialExpression` for the
-//!   `subject`, with `%patient` the SMART launch patient when the token has one — answered
+//!   `subject` (by default the token's SMART launch patient), who is `%patient` — answered
 //!   as `Parameters` with `response` and, for what could not be filled, `issues`.
 //!
 //! The work itself is the `fhir-questionnaire` crate's; this file finds the resources, checks
@@ -51,6 +51,12 @@ impl FhirService {
                 Ok((parse(&stored.body)?, Some(id.to_string())))
             }
             (None, Some(given)) => {
+                // A response the caller holds: theirs to check as they would to write it.
+                self.permit(
+                    access,
+                    "QuestionnaireResponse",
+                    crate::policy::Permission::Create,
+                )?;
                 if given.get("resourceType").and_then(Value::as_str)
                     != Some("QuestionnaireResponse")
                 {
@@ -164,11 +170,16 @@ impl FhirService {
         let questionnaire = match (id, input.value("questionnaire")?) {
             (Some(id), None) => parse(&self.read(access, "Questionnaire", id).await?.body)?,
             (None, Some(canonical)) => {
-                // Readable by the caller like any Questionnaire, then resolved.
-                self.permit(access, "Questionnaire", crate::policy::Permission::Read)?;
-                self.questionnaire(canonical).await?.ok_or_else(|| {
-                    FhirError::not_found(format!("no Questionnaire {canonical} is known here"))
-                })?
+                // Resolved, then read as the caller may read it (a 404 otherwise).
+                let found = self.questionnaire(canonical).await?;
+                let id = found
+                    .as_ref()
+                    .and_then(|q| q["id"].as_str())
+                    .map(str::to_string)
+                    .ok_or_else(|| {
+                        FhirError::not_found(format!("no Questionnaire {canonical} is known here"))
+                    })?;
+                parse(&self.read(access, "Questionnaire", &id).await?.body)?
             }
             (Some(_), Some(_)) => {
                 return Err(FhirError::bad_request(
@@ -181,9 +192,17 @@ impl FhirService {
                 ))
             }
         };
-        let subject_ref = input.value("subject")?.ok_or_else(|| {
-            FhirError::bad_request("$populate needs a subject (e.g. subject=Patient/123)")
-        })?;
+        // The subject, or else the patient of the token's launch context.
+        let launch_patient = access.grant().and_then(|g| g.patient.clone());
+        let subject_ref = match (input.value("subject")?, &launch_patient) {
+            (Some(subject), _) => subject.to_string(),
+            (None, Some(patient)) => format!("Patient/{patient}"),
+            (None, None) => {
+                return Err(FhirError::bad_request(
+                    "$populate needs a subject (e.g. subject=Patient/123), or a token with a launch patient",
+                ))
+            }
+        };
         let patient_id = subject_ref
             .strip_prefix("Patient/")
             .filter(|id| !id.contains('/'))
@@ -196,17 +215,8 @@ impl FhirService {
                 )
             })?;
         let subject = parse(&self.read(access, "Patient", patient_id).await?.body)?;
-        let launch_patient = match access.grant().and_then(|g| g.patient.clone()) {
-            Some(p) if p != patient_id => {
-                Some(parse(&self.read(access, "Patient", &p).await?.body)?)
-            }
-            _ => None,
-        };
-        let populated = fhir_questionnaire::populate(
-            &questionnaire,
-            Some(&subject),
-            launch_patient.as_ref().or(Some(&subject)),
-        );
+        // %patient is the subject: the form is about them, whoever's context the app is in.
+        let populated = fhir_questionnaire::populate(&questionnaire, Some(&subject), None);
         let mut parameters = vec![json!({"name": "response", "resource": populated.response})];
         if !populated.issues.is_empty() {
             let issues: Vec<Issue> = populated.issues.iter().map(outcome_issue).collect();

@@ -23,6 +23,7 @@ mod authorize;
 mod commit;
 mod coproduction;
 mod hooks;
+mod move_goals;
 mod patch;
 mod prepare;
 mod record_provenance;

@@ -136,6 +136,7 @@ impl FhirService {
             self.store.current(rt, id).await?
         };
         super::record_provenance::refuse_changes(access, rt, id, current.is_some())?;
+        super::score_responses::refuse_reserved_id(rt, id, current.is_some())?;
         if let Some(wanted) = intent.if_match {
             if current.as_ref().map(|c| c.version_id) != Some(wanted) {
                 return Err(precondition_failed(rt, id, current.as_ref(), wanted));

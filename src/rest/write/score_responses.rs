@@ -1,22 +1,21 @@
-//! The write pipeline's PROM hook (issue "PROMs" §2, §3, §5): every QuestionnaireResponse
-//! written is checked against its Questionnaire (a broken rule is a 422 naming the linkId);
-//! a completed or amended one is scored by what its Questionnaire defines, and the score is
-//! stored as an Observation derived from it — in the same commit, so a response never exists
-//! without its score nor a score without its response. An amended response gives its
-//! Observation a new version (ids derive from the response and the item, never a duplicate).
+//! The write pipeline's PROM hook (issue "PROMs" §2, §3): every QuestionnaireResponse written
+//! is checked against its Questionnaire (a broken rule is a 422 naming the linkId); a
+//! completed or amended one is scored by what its Questionnaire defines, and the score is
+//! stored as an Observation derived from it — with the answers the Questionnaire marks for
+//! extraction as its members — in the same commit, so a response never exists without its
+//! score nor a score without its response. Derived ids come from the response and the item
+//! (`prom-…`, reserved: clients cannot create them), so an amendment gives the same
+//! Observations new versions, never duplicates; a derived Observation the amended response no
+//! longer gives is cancelled, and all of them are when the response is withdrawn (deleted,
+//! entered-in-error, or back to in-progress). A human's note on a derived Observation is
+//! kept. The goals the score measures move with it (`move_goals.rs`). What the server
+//! derived gets its own Provenance: the server as author, the response as source entity.
 //!
-//! The goals the score measures move with it, in the same commit: a Goal of the patient
-//! whose `target.measure` is the score's code (only those the response names, when it names
-//! any through `basedOn` → CarePlan.goal or the `pertainsToGoal` extension) gets the
-//! Observation in `outcomeReference` and an `achievementStatus` from the trend (achieved,
-//! improving, worsening, no-change, in-progress; the instrument's minimal important
-//! difference is data in its Questionnaire). Each such Goal version names the version it
-//! replaces, so a concurrent human edit makes the commit lose the race and the pipeline
-//! prepares it again from what the human wrote; only `achievementStatus` and
-//! `outcomeReference` are ever changed. What the server derived gets its own Provenance:
-//! the server as author, the response as source entity.
+//! Scoring and population evaluate the Questionnaire's FHIRPath on a blocking thread with a
+//! time limit ([`EXPRESSION_TIME_LIMIT`]): a Questionnaire whose expressions run too long
+//! leaves the response stored unscored, with a warning, rather than holding a worker.
 //!
-//! The pure parts — validation, scoring, the Observation's content, the trajectory — are in
+//! The pure parts — validation, scoring, the Observations' content, the trajectory — are in
 //! the `fhir-questionnaire` crate; this file finds things in the store and writes versions.
 
 use super::hooks::{WriteContext, WriteHook};
@@ -31,6 +30,7 @@ use crate::validate::{check_resource, check_structure};
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use std::time::Duration;
 
 /// Checks and scores questionnaire responses, and moves the goals they measure.
 pub(crate) struct ScoreResponses {
@@ -42,14 +42,11 @@ pub(crate) struct ScoreResponses {
 /// The hook's name.
 pub const NAME: &str = "prom";
 
-/// The extensions that link a response to the goal it measures (R4 core and US MCC).
-const PERTAINS_TO_GOAL: &[&str] = &[
-    "http://hl7.org/fhir/StructureDefinition/resource-pertainsToGoal",
-    "http://hl7.org/fhir/us/mcc/StructureDefinition/resource-pertainsToGoal",
-];
+/// The prefix of the ids of what the server derives from responses.
+pub const DERIVED_PREFIX: &str = "prom-";
 
-/// Goal states in which a goal no longer moves.
-const GOAL_ENDED: &[&str] = &["completed", "cancelled", "entered-in-error", "rejected"];
+/// How long a Questionnaire's expressions may run for one response.
+pub const EXPRESSION_TIME_LIMIT: Duration = Duration::from_secs(2);
 
 #[async_trait]
 impl WriteHook for ScoreResponses {
@@ -69,6 +66,10 @@ impl WriteHook for ScoreResponses {
                 continue;
             }
             let Some(proposed) = &w.proposed else {
+                // Deleted: what was derived from it is withdrawn with it.
+                service
+                    .retire_derived(cx, w, &[], "entered-in-error", batch)
+                    .await?;
                 continue;
             };
             let response = proposed.value();
@@ -80,12 +81,20 @@ impl WriteHook for ScoreResponses {
             for issue in &issues {
                 super::warnings::warn(outcome_issue(issue));
             }
-            let (Some(questionnaire), true) = (questionnaire, is_final(response)) else {
-                continue;
-            };
-            service
-                .derive_from_response(cx, w, &questionnaire, response, writes, batch)
-                .await?;
+            match (questionnaire, is_final(response)) {
+                (Some(questionnaire), true) => {
+                    service
+                        .derive_from_response(cx, w, &questionnaire, response, writes, batch)
+                        .await?
+                }
+                _ => {
+                    let status = match response["status"].as_str() {
+                        Some("entered-in-error") => "entered-in-error",
+                        _ => "cancelled",
+                    };
+                    service.retire_derived(cx, w, &[], status, batch).await?
+                }
+            }
         }
         Ok(())
     }
@@ -94,6 +103,14 @@ impl WriteHook for ScoreResponses {
 /// `completed` and `amended` responses are scored; others are checked structurally only.
 fn is_final(response: &Value) -> bool {
     matches!(response["status"].as_str(), Some("completed" | "amended"))
+}
+
+/// The patient a response (or goal) is about, when its subject is exactly `Patient/{id}`.
+pub(super) fn patient_of(resource: &Value) -> Option<&str> {
+    resource["subject"]["reference"]
+        .as_str()
+        .and_then(|r| r.strip_prefix("Patient/"))
+        .filter(|id| crate::validate::is_valid_id(id))
 }
 
 /// The validation's errors as a 422 (warnings do not refuse a write).
@@ -123,34 +140,47 @@ pub(crate) fn outcome_issue(issue: &fhir_questionnaire::Issue) -> Issue {
     }
 }
 
-/// The id of what the server derives from item `link_id` of response `response_id`: the
+/// Refuse a client's creating a resource under an id the server derives (`prom-…`
+/// Observations): a client could otherwise place content where the server will write a score.
+/// Updating a derived Observation (a clinician's note, entered-in-error) stays allowed.
+pub(crate) fn refuse_reserved_id(resource_type: &str, id: &str, exists: bool) -> FhirResult<()> {
+    if resource_type == "Observation" && !exists && id.starts_with(DERIVED_PREFIX) {
+        return Err(FhirError::new(
+            ErrorKind::Forbidden,
+            "forbidden",
+            format!("ids starting with {DERIVED_PREFIX} are the server's own (scores derived from questionnaire responses); choose another id"),
+        ));
+    }
+    Ok(())
+}
+
+/// The id of what the server derives from `key` (an item) of response `response_id`: the
 /// same for every version of the response, so an amendment updates rather than duplicates.
-fn derived_id(response_id: &str, link_id: &str) -> String {
-    let digest = Sha256::digest(format!("QuestionnaireResponse/{response_id}#{link_id}"));
-    format!("prom-{}", &provenance::hex(&digest)[..40])
+fn derived_id(response_id: &str, key: &str) -> String {
+    let digest = Sha256::digest(format!("QuestionnaireResponse/{response_id}#{key}"));
+    format!("{DERIVED_PREFIX}{}", &provenance::hex(&digest)[..40])
 }
 
-/// A Goal target's measure matches the score's code (same system and code).
-fn measures(goal: &Value, code: &Value) -> bool {
-    goal["target"].as_array().into_iter().flatten().any(|t| {
-        t["measure"]["coding"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .any(|c| c["system"] == code["system"] && c["code"] == code["code"])
-    })
+/// What distinguishes one item Observation among a response's: its code and which answer of
+/// that code it is (stable when other answers are added or removed).
+fn item_key(observation: &Value, occurrence: usize) -> String {
+    let coding = &observation["code"]["coding"][0];
+    format!(
+        "{}|{}#{occurrence}",
+        coding["system"].as_str().unwrap_or_default(),
+        coding["code"].as_str().unwrap_or_default()
+    )
 }
 
-/// The numeric value of a score Observation.
-fn observed(observation: &Value) -> Option<f64> {
-    observation["valueQuantity"]["value"]
-        .as_f64()
-        .or_else(|| observation["valueInteger"].as_f64())
-        .or_else(|| {
-            observation["valueQuantity"]["value"]
-                .as_str()
-                .and_then(|s| s.parse().ok())
-        })
+/// Run a Questionnaire's expressions off the async workers, within the time limit.
+async fn bounded<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, &'static str> {
+    match tokio::time::timeout(EXPRESSION_TIME_LIMIT, tokio::task::spawn_blocking(work)).await {
+        Ok(Ok(done)) => Ok(done),
+        Ok(Err(_)) => Err("the questionnaire's expressions failed"),
+        Err(_) => Err("the questionnaire's expressions ran longer than allowed"),
+    }
 }
 
 impl FhirService {
@@ -193,35 +223,56 @@ impl FhirService {
         writes: &[PreparedWrite],
         batch: &mut CommitBatch,
     ) -> FhirResult<()> {
-        let scores = match fhir_questionnaire::score(questionnaire, response) {
-            Ok(scores) => scores,
-            Err(e) => {
-                // The questionnaire's own expressions fail: the response is still the
-                // patient's answers, stored; there is no score to derive.
-                tracing::warn!(error = ?e, response = %w.version.id, "a response could not be scored");
-                return Ok(());
+        let response_ref = format!("QuestionnaireResponse/{}", w.version.id);
+        let (q, r, at) = (
+            questionnaire.clone(),
+            response.clone(),
+            response_ref.clone(),
+        );
+        let derived = bounded(move || {
+            let scores = fhir_questionnaire::score(&q, &r).map_err(|e| e.to_string())?;
+            let total = scores.total().cloned();
+            let observation = fhir_questionnaire::score_observation(&q, &r, &at, &scores);
+            let items = fhir_questionnaire::item_observations(&q, &r, &at);
+            Ok::<_, String>((total, observation, items))
+        })
+        .await;
+        let why = match derived {
+            Ok(Ok(derived)) => Ok(derived),
+            Ok(Err(why)) => Err(why),
+            Err(why) => Err(why.to_string()),
+        };
+        let (total, observation, items) = match why {
+            Ok(derived) => derived,
+            Err(why) => {
+                // The response is still the patient's answers, stored; there is no score.
+                tracing::warn!(response = %w.version.id, why, "a response could not be scored");
+                super::warnings::warn(Issue {
+                    severity: Severity::Warning,
+                    code: "processing",
+                    diagnostics: format!("the response was stored but not scored: {why}"),
+                    expression: vec!["QuestionnaireResponse.questionnaire".into()],
+                });
+                return self.retire_derived(cx, w, &[], "cancelled", batch).await;
             }
         };
-        let response_ref = format!("QuestionnaireResponse/{}", w.version.id);
-        let Some(total) = scores.total().cloned() else {
-            return Ok(());
-        };
-        let Some(mut observation) =
-            fhir_questionnaire::score_observation(questionnaire, response, &response_ref, &scores)
-        else {
-            return Ok(());
+        let (Some(total), Some(mut observation)) = (total, observation) else {
+            return self.retire_derived(cx, w, &[], "cancelled", batch).await;
         };
         let mut targets: Vec<Target> = Vec::new();
+        let mut produced: Vec<String> = Vec::new();
         // Item observations the questionnaire marks for extraction, as members of the total.
-        let items = fhir_questionnaire::item_observations(questionnaire, response, &response_ref);
         let mut members = Vec::new();
-        for (n, item) in items.into_iter().enumerate() {
-            let id = derived_id(&w.version.id, &format!("{}#{n}", total.link_id));
+        let mut seen: Vec<String> = Vec::new();
+        for item in items {
+            let base = item_key(&item, 0);
+            let occurrence = seen.iter().filter(|k| **k == base).count();
+            seen.push(base);
+            let id = derived_id(&w.version.id, &item_key(&item, occurrence));
             members.push(json!({"reference": format!("Observation/{id}")}));
-            let version = self
-                .derived_version("Observation", &id, item, cx.now_us)
-                .await?;
+            let version = self.derived_version(&id, item, cx.now_us).await?;
             targets.push(target_of(&version));
+            produced.push(id);
             batch.versions.push(version);
         }
         if !members.is_empty() {
@@ -230,71 +281,160 @@ impl FhirService {
         let score_id = derived_id(&w.version.id, &total.link_id);
         let score_value = observed(&observation).or_else(|| total.as_f64());
         let version = self
-            .derived_version("Observation", &score_id, observation.clone(), cx.now_us)
+            .derived_version(&score_id, observation.clone(), cx.now_us)
             .await?;
         targets.push(target_of(&version));
+        produced.push(score_id.clone());
         batch.versions.push(version);
-
-        if let (Some(code), Some(value)) = (total.code.as_ref(), score_value) {
-            let goals = self.goals_measured(response, code, writes).await?;
-            if !goals.is_empty() {
-                let previous = self
-                    .previous_score(response, code, &score_id, &observation)
-                    .await?;
-                let mid = fhir_questionnaire::minimal_important_difference(
-                    questionnaire,
-                    Some(&total.link_id),
-                );
-                for (goal_id, goal_version, goal) in goals {
-                    if let Some(version) = self.moved_goal(
-                        &goal_id,
-                        goal_version,
-                        goal,
-                        &score_id,
-                        value,
-                        previous,
-                        mid,
-                        cx.now_us,
-                    )? {
-                        targets.push(target_of(&version));
-                        batch.versions.push(version);
-                    }
-                }
+        if !w.created {
+            for version in self
+                .retire_versions(w, &produced, "cancelled", cx.now_us)
+                .await?
+            {
+                targets.push(target_of(&version));
+                batch.versions.push(version);
             }
         }
 
-        // The server's own Provenance for what it derived, naming the response as source.
-        let patients: Vec<String> = response["subject"]["reference"]
-            .as_str()
-            .and_then(|r| r.strip_prefix("Patient/"))
+        if let (Some(code), Some(value)) = (total.code.as_ref(), score_value) {
+            let mid = fhir_questionnaire::minimal_important_difference(
+                questionnaire,
+                Some(&total.link_id),
+            );
+            let score = super::move_goals::Score {
+                id: &score_id,
+                code,
+                value,
+                observation: &observation,
+                mid,
+            };
+            for version in self
+                .move_goals(response, &score, writes, batch, cx.now_us)
+                .await?
+            {
+                targets.push(target_of(&version));
+                upsert(batch, version);
+            }
+        }
+        self.record_derivation(cx, w, response, &targets, batch)
+            .await
+    }
+
+    /// Withdraw what was derived from `w`'s response and is not in `keep`: a new version of
+    /// each with `status`, and their Provenance.
+    async fn retire_derived(
+        &self,
+        cx: &WriteContext<'_>,
+        w: &PreparedWrite,
+        keep: &[String],
+        status: &str,
+        batch: &mut CommitBatch,
+    ) -> FhirResult<()> {
+        if w.created {
+            return Ok(());
+        }
+        let versions = self.retire_versions(w, keep, status, cx.now_us).await?;
+        if versions.is_empty() {
+            return Ok(());
+        }
+        let targets: Vec<Target> = versions.iter().map(target_of).collect();
+        batch.versions.extend(versions);
+        let response = match &w.proposed {
+            Some(p) => p.value().clone(),
+            None => w.current_content()?.unwrap_or(Value::Null),
+        };
+        self.record_derivation(cx, w, &response, &targets, batch)
+            .await
+    }
+
+    /// Versions that withdraw the server's Observations derived from `w`'s response that are
+    /// not in `keep`, giving them `status` (for the caller to add to the batch).
+    async fn retire_versions(
+        &self,
+        w: &PreparedWrite,
+        keep: &[String],
+        status: &str,
+        now_us: i64,
+    ) -> FhirResult<Vec<VersionWrite>> {
+        let pairs = [(
+            "derived-from".to_string(),
+            format!("QuestionnaireResponse/{}", w.version.id),
+        )];
+        let rows = self
+            .rows_matching(&Access::Unrestricted, "Observation", &pairs, 1_000)
+            .await?;
+        let mut out = Vec::new();
+        for row in rows {
+            if !row.id.starts_with(DERIVED_PREFIX) || keep.contains(&row.id) {
+                continue;
+            }
+            let Some(body) = &row.version.body else {
+                continue;
+            };
+            let mut observation: Value =
+                serde_json::from_slice(body).map_err(FhirError::internal)?;
+            if matches!(
+                observation["status"].as_str(),
+                Some("cancelled" | "entered-in-error")
+            ) {
+                continue;
+            }
+            observation["status"] = Value::from(status);
+            without_version_stamp(&mut observation);
+            out.push(versioned(
+                self,
+                "Observation",
+                &row.id,
+                observation,
+                Expected::Version(row.version.version_id),
+                row.version.version_id + 1,
+                WriteMethod::Update,
+                now_us,
+            )?);
+        }
+        Ok(out)
+    }
+
+    /// The server's own Provenance for what it derived from `w`'s response.
+    async fn record_derivation(
+        &self,
+        cx: &WriteContext<'_>,
+        w: &PreparedWrite,
+        response: &Value,
+        targets: &[Target],
+        batch: &mut CommitBatch,
+    ) -> FhirResult<()> {
+        let Some(first) = targets.first() else {
+            return Ok(());
+        };
+        let patients: Vec<String> = patient_of(response)
             .map(|p| vec![p.to_string()])
             .unwrap_or_default();
         let who = Attribution::of(&Access::Unrestricted, &patients);
         self.ensure_device(&who, cx.now_us).await?;
-        let mut record = provenance::record(&who, &targets, &patients, cx.now_us, None)?;
+        let mut record = provenance::record(&who, targets, &patients, cx.now_us, None)?;
         record["entity"] = json!([{
             "role": "source",
-            "what": {"reference": format!("{response_ref}/_history/{}", w.version.version_id)}
+            "what": {"reference": format!("QuestionnaireResponse/{}/_history/{}", w.version.id, w.version.version_id)}
         }]);
-        let id = provenance::provenance_id(&targets[0]);
+        let id = provenance::provenance_id(first);
         batch
             .versions
             .push(self.server_version("Provenance", &id, record, cx.now_us)?);
         Ok(())
     }
 
-    /// The next version of `resource_type/id`, which the server writes from what it derives:
-    /// version 1 when there is none, else the one after the current (named as replaced, so a
-    /// concurrent writer makes the commit lose the race instead of being overwritten).
+    /// The next version of the derived Observation `id`: version 1 when there is none, else
+    /// the one after the current (named as replaced, so a concurrent writer makes the commit
+    /// lose the race instead of being overwritten), keeping a human's `note`.
     async fn derived_version(
         &self,
-        resource_type: &str,
         id: &str,
         mut content: Value,
         now_us: i64,
     ) -> FhirResult<VersionWrite> {
         content["id"] = Value::from(id);
-        let current = self.store.current(resource_type, id).await?;
+        let current = self.store.current("Observation", id).await?;
         let (expected, version_id, method) = match &current {
             None => (Expected::Absent, 1, WriteMethod::Create),
             Some(c) => (
@@ -303,9 +443,15 @@ impl FhirService {
                 WriteMethod::Update,
             ),
         };
+        if let Some(body) = current.as_ref().and_then(|c| c.body.as_ref()) {
+            let before: Value = serde_json::from_slice(body).map_err(FhirError::internal)?;
+            if let Some(note) = before.get("note") {
+                content["note"] = note.clone();
+            }
+        }
         versioned(
             self,
-            resource_type,
+            "Observation",
             id,
             content,
             expected,
@@ -314,211 +460,51 @@ impl FhirService {
             now_us,
         )
     }
+}
 
-    /// The live Goals of the response's patient whose target measures `code`: those the
-    /// response names (pertainsToGoal, basedOn → CarePlan.goal) when it names any, else all.
-    /// Goals written in the same commit are left to the human who wrote them.
-    async fn goals_measured(
-        &self,
-        response: &Value,
-        code: &Value,
-        writes: &[PreparedWrite],
-    ) -> FhirResult<Vec<(String, i64, Value)>> {
-        let Some(patient) = response["subject"]["reference"]
-            .as_str()
-            .and_then(|r| r.strip_prefix("Patient/"))
-        else {
-            return Ok(Vec::new());
-        };
-        let mut named: Vec<String> = Vec::new();
-        for ext in response["extension"].as_array().into_iter().flatten() {
-            if PERTAINS_TO_GOAL.contains(&ext["url"].as_str().unwrap_or_default()) {
-                if let Some(id) = ext["valueReference"]["reference"]
-                    .as_str()
-                    .and_then(|r| r.strip_prefix("Goal/"))
-                {
-                    named.push(id.to_string());
-                }
+/// Put `version` in the batch, replacing an earlier version of the same resource that an
+/// earlier response of the same commit derived (one version per resource per commit).
+fn upsert(batch: &mut CommitBatch, version: VersionWrite) {
+    match batch
+        .versions
+        .iter_mut()
+        .find(|v| v.resource_type == version.resource_type && v.id == version.id)
+    {
+        Some(earlier) => *earlier = version,
+        None => batch.versions.push(version),
+    }
+}
+
+/// Drop `meta.versionId` and `meta.lastUpdated` of stored content about to be stamped again
+/// (and `meta` when nothing else is in it), keeping the order of the other elements
+/// (`shift_remove`; `remove` would move the last one into the gap).
+pub(super) fn without_version_stamp(resource: &mut Value) {
+    if let Some(object) = resource.as_object_mut() {
+        if let Some(Value::Object(meta)) = object.get_mut("meta") {
+            meta.shift_remove("versionId");
+            meta.shift_remove("lastUpdated");
+            if meta.is_empty() {
+                object.shift_remove("meta");
             }
         }
-        for plan in response["basedOn"].as_array().into_iter().flatten() {
-            let Some(plan_id) = plan["reference"]
+    }
+}
+
+/// The numeric value of a score Observation.
+pub(super) fn observed(observation: &Value) -> Option<f64> {
+    observation["valueQuantity"]["value"]
+        .as_f64()
+        .or_else(|| observation["valueInteger"].as_f64())
+        .or_else(|| {
+            observation["valueQuantity"]["value"]
                 .as_str()
-                .and_then(|r| r.strip_prefix("CarePlan/"))
-            else {
-                continue;
-            };
-            if let Some(body) = self
-                .store
-                .current("CarePlan", plan_id)
-                .await?
-                .and_then(|v| v.body)
-            {
-                let plan: Value = serde_json::from_slice(&body).map_err(FhirError::internal)?;
-                for goal in plan["goal"].as_array().into_iter().flatten() {
-                    if let Some(id) = goal["reference"]
-                        .as_str()
-                        .and_then(|r| r.strip_prefix("Goal/"))
-                    {
-                        named.push(id.to_string());
-                    }
-                }
-            }
-        }
-        let mut candidates: Vec<(String, i64, Value)> = Vec::new();
-        if named.is_empty() {
-            let pairs = [("patient".to_string(), patient.to_string())];
-            for row in self
-                .rows_matching(&Access::Unrestricted, "Goal", &pairs, 200)
-                .await?
-            {
-                if let Some(body) = &row.version.body {
-                    let goal: Value = serde_json::from_slice(body).map_err(FhirError::internal)?;
-                    candidates.push((row.id, row.version.version_id, goal));
-                }
-            }
-        } else {
-            named.dedup();
-            for id in named {
-                if let Some(v) = self.store.current("Goal", &id).await? {
-                    if let Some(body) = &v.body {
-                        let goal: Value =
-                            serde_json::from_slice(body).map_err(FhirError::internal)?;
-                        candidates.push((id, v.version_id, goal));
-                    }
-                }
-            }
-        }
-        let subject = format!("Patient/{patient}");
-        Ok(candidates
-            .into_iter()
-            .filter(|(id, _, goal)| {
-                goal["subject"]["reference"] == subject.as_str()
-                    && !GOAL_ENDED.contains(&goal["lifecycleStatus"].as_str().unwrap_or_default())
-                    && measures(goal, code)
-                    && !writes
-                        .iter()
-                        .any(|w| w.version.resource_type == "Goal" && w.version.id == *id)
-            })
-            .collect())
-    }
-
-    /// The patient's latest score of `code` before this one (`score_id`'s), if any.
-    async fn previous_score(
-        &self,
-        response: &Value,
-        code: &Value,
-        score_id: &str,
-        observation: &Value,
-    ) -> FhirResult<Option<f64>> {
-        let (Some(subject), Some(system), Some(code)) = (
-            response["subject"]["reference"].as_str(),
-            code["system"].as_str(),
-            code["code"].as_str(),
-        ) else {
-            return Ok(None);
-        };
-        let when = observation["effectiveDateTime"]
-            .as_str()
-            .unwrap_or_default();
-        let pairs = [
-            ("subject".to_string(), subject.to_string()),
-            ("code".to_string(), format!("{system}|{code}")),
-            ("_sort".to_string(), "-date".to_string()),
-        ];
-        for row in self
-            .rows_matching(&Access::Unrestricted, "Observation", &pairs, 50)
-            .await?
-        {
-            let Some(body) = &row.version.body else {
-                continue;
-            };
-            if row.id == score_id {
-                continue;
-            }
-            let earlier: Value = serde_json::from_slice(body).map_err(FhirError::internal)?;
-            if earlier["status"] == "entered-in-error" {
-                continue;
-            }
-            if earlier["effectiveDateTime"].as_str().unwrap_or_default() <= when {
-                return Ok(observed(&earlier));
-            }
-        }
-        Ok(None)
-    }
-
-    /// The Goal's next version with the new score linked and its achievement status from the
-    /// trend; `None` when it already says so.
-    #[allow(clippy::too_many_arguments)]
-    fn moved_goal(
-        &self,
-        id: &str,
-        version_id: i64,
-        mut goal: Value,
-        score_id: &str,
-        value: f64,
-        previous: Option<f64>,
-        mid: Option<f64>,
-        now_us: i64,
-    ) -> FhirResult<Option<VersionWrite>> {
-        let Some(target) = goal["target"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find_map(fhir_questionnaire::GoalTarget::from_goal_target)
-        else {
-            return Ok(None);
-        };
-        let lower_is_better = target.lower_is_better().unwrap_or(true);
-        let status = fhir_questionnaire::trajectory(previous, value, &target, mid, lower_is_better);
-        let reference = format!("Observation/{score_id}");
-        let before = goal.clone();
-        let outcomes = goal
-            .as_object_mut()
-            .ok_or_else(|| FhirError::internal("a stored Goal is not an object"))?
-            .entry("outcomeReference")
-            .or_insert_with(|| json!([]));
-        if let Some(list) = outcomes.as_array_mut() {
-            if !list.iter().any(|r| r["reference"] == reference.as_str()) {
-                list.push(json!({"reference": reference}));
-            }
-        }
-        goal["achievementStatus"] = json!({"coding": [{
-            "system": "http://terminology.hl7.org/CodeSystem/goal-achievement",
-            "code": status
-        }]});
-        if goal == before {
-            return Ok(None);
-        }
-        // The stamp sets these afresh; the rest of `meta` (profiles, tags) stays.
-        if let Some(object) = goal.as_object_mut() {
-            if let Some(Value::Object(meta)) = object.get_mut("meta") {
-                // `shift_remove` keeps the order of the other elements (`remove` would move
-                // the last one into the gap).
-                meta.shift_remove("versionId");
-                meta.shift_remove("lastUpdated");
-                if meta.is_empty() {
-                    object.shift_remove("meta");
-                }
-            }
-        }
-        versioned(
-            self,
-            "Goal",
-            id,
-            goal,
-            Expected::Version(version_id),
-            version_id + 1,
-            WriteMethod::Update,
-            now_us,
-        )
-        .map(Some)
-    }
+                .and_then(|s| s.parse().ok())
+        })
 }
 
 /// A version of content the server wrote: checked, indexed and stamped like any other.
 #[allow(clippy::too_many_arguments)]
-fn versioned(
+pub(super) fn versioned(
     service: &FhirService,
     resource_type: &str,
     id: &str,
@@ -544,7 +530,7 @@ fn versioned(
     })
 }
 
-fn target_of(v: &VersionWrite) -> Target {
+pub(super) fn target_of(v: &VersionWrite) -> Target {
     Target {
         resource_type: v.resource_type.clone(),
         id: v.id.clone(),
