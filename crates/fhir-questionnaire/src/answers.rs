@@ -3,6 +3,8 @@
 //! takes, answer comparison (answerOption, enableWhen), the options of a contained
 //! answerValueSet, and the ordinal (`ordinalValue` / SDC `itemWeight`) of a chosen answer.
 
+use std::collections::HashMap;
+
 use serde_json::Value;
 
 use crate::ext;
@@ -131,6 +133,42 @@ pub fn response_answers<'r>(response: &'r Value, link_id: &str) -> Vec<&'r Value
     let mut out = Vec::new();
     walk(response, link_id, &mut out);
     out
+}
+
+/// Every answer in a response, indexed by the linkId of the item it answers: built in one walk
+/// of the response, so that enableWhen checks and scoring look answers up instead of walking
+/// the whole response once per item (which is quadratic in the response's size).
+pub struct ResponseAnswers<'r> {
+    by_link_id: HashMap<&'r str, Vec<&'r Value>>,
+}
+
+impl<'r> ResponseAnswers<'r> {
+    /// Indexes every answer anywhere in `response` (nested under items and answers), in the
+    /// order [`response_answers`] yields them.
+    pub fn new(response: &'r Value) -> Self {
+        fn walk<'r>(parent: &'r Value, by_link_id: &mut HashMap<&'r str, Vec<&'r Value>>) {
+            for item in items(parent) {
+                if let Some(link_id) = str_of(item, "linkId") {
+                    let given = answers(item);
+                    if !given.is_empty() {
+                        by_link_id.entry(link_id).or_default().extend(given);
+                    }
+                }
+                walk(item, by_link_id);
+                for answer in answers(item) {
+                    walk(answer, by_link_id);
+                }
+            }
+        }
+        let mut by_link_id = HashMap::new();
+        walk(response, &mut by_link_id);
+        ResponseAnswers { by_link_id }
+    }
+
+    /// Every answer to `link_id` (what [`response_answers`] returns).
+    pub fn get(&self, link_id: &str) -> &[&'r Value] {
+        self.by_link_id.get(link_id).map_or(&[], Vec::as_slice)
+    }
 }
 
 /// The concepts of the contained ValueSet an `answerValueSet` of `#id` names (compose

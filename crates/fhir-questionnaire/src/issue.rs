@@ -26,7 +26,7 @@ impl Severity {
 pub struct Issue {
     pub severity: Severity,
     /// OperationOutcome issue-type code: `required`, `value`, `structure`, `invalid`,
-    /// `not-supported`, `business-rule`.
+    /// `not-supported`, `business-rule`, `too-costly`.
     pub code: &'static str,
     /// The linkId of the item concerned, when there is one.
     pub link_id: Option<String>,

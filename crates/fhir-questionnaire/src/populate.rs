@@ -9,7 +9,8 @@
 //! (evaluated first, in order). Item-level variables and `launchContext` declarations are not
 //! read. An expression naming any other `%` context (`%encounter`, `%user`, ...) is not
 //! evaluated: it gets a warning naming its linkId, as does one the engine cannot evaluate and
-//! one whose result does not fit the item's type. A question that has children but no
+//! one whose result does not fit the item's type. One beyond the limits on client-written
+//! expressions (see the `expr` module) is not evaluated and gets a `too-costly` warning. A question that has children but no
 //! answer keeps them directly under the item.
 
 use fhir_fhirpath::{Engine, Node, Prepared};
@@ -167,6 +168,19 @@ impl<'q> Context<'q> {
         issues: &mut Vec<Issue>,
     ) -> Option<Vec<Node<'static>>> {
         let whose = link_id.map_or("the Questionnaire".to_string(), |l| format!("item {l}"));
+        // Beyond the limits on client-written expressions (expr.rs module doc).
+        if let Some(why) = expr::check(source) {
+            issues.push(Issue::warning(
+                "too-costly",
+                link_id,
+                path,
+                format!(
+                    "The expression `{}` of {whose} was not evaluated: {why}.",
+                    expr::shown(source)
+                ),
+            ));
+            return None;
+        }
         if let Some(unknown) = referenced(source)
             .into_iter()
             .find(|n| !self.names.iter().any(|k| k == n))
@@ -181,7 +195,8 @@ impl<'q> Context<'q> {
                 link_id,
                 path,
                 format!(
-                    "The expression `{source}` of {whose} was not evaluated: %{unknown} {why}."
+                    "The expression `{}` of {whose} was not evaluated: %{unknown} {why}.",
+                    expr::shown(source)
                 ),
             ));
             return None;
@@ -193,7 +208,10 @@ impl<'q> Context<'q> {
                     "invalid",
                     link_id,
                     path,
-                    format!("The expression `{source}` of {whose} could not be evaluated: {e}"),
+                    format!(
+                        "The expression `{}` of {whose} could not be evaluated: {e}",
+                        expr::shown(source)
+                    ),
                 ));
                 None
             }
@@ -418,5 +436,39 @@ mod tests {
             .filter_map(|i| i.link_id.as_deref())
             .collect();
         assert_eq!(linked, ["given", "dob", "visit", "bad"]);
+    }
+
+    #[test]
+    fn expressions_beyond_the_limits_are_warned_about_not_evaluated() {
+        let q = json!({"resourceType": "Questionnaire", "status": "active", "item": [
+            {"linkId": "bomb", "type": "string", "extension": [{"url": ext::INITIAL_EXPRESSION,
+                "valueExpression": {"language": "text/fhirpath",
+                    "expression": format!("'ab'{}", ".replace('a','aaaaaaaaaa')".repeat(10))}}]},
+            {"linkId": "walk", "type": "integer", "extension": [{"url": ext::INITIAL_EXPRESSION,
+                "valueExpression": {"language": "text/fhirpath",
+                    "expression": "descendants().select(%resource.descendants()).count()"}}]},
+            {"linkId": "ok", "type": "integer", "extension": [{"url": ext::INITIAL_EXPRESSION,
+                "valueExpression": {"language": "text/fhirpath", "expression": "1 + 1"}}]}
+        ]});
+        let populated = populate(&q, None, None);
+        let warnings: Vec<_> = populated
+            .issues
+            .iter()
+            .map(|i| (i.severity, i.code, i.link_id.as_deref(), i.message.as_str()))
+            .collect();
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(warnings
+            .iter()
+            .all(|(s, c, _, _)| *s == Severity::Warning && *c == "too-costly"));
+        assert_eq!(warnings[0].2, Some("bomb"));
+        assert!(warnings[0]
+            .3
+            .contains("item bomb was not evaluated: the expression calls replace()"));
+        assert_eq!(warnings[1].2, Some("walk"));
+        assert!(warnings[1].3.contains("descendants() 2 times; at most 1"));
+        let items = populated.response["item"].as_array().unwrap();
+        assert_eq!(items.len(), 3);
+        assert_eq!(items[2]["answer"], json!([{"valueInteger": 2}]));
+        assert!(items[0].get("answer").is_none());
     }
 }

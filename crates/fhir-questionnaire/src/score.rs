@@ -26,7 +26,7 @@ use fhir_fhirpath::Engine;
 use serde_json::Value;
 
 use crate::answers::{self, items, str_of};
-use crate::enable::enabled;
+use crate::enable::Enablement;
 use crate::expr;
 use crate::ext;
 
@@ -84,7 +84,9 @@ pub enum ScoreError {
     NotAQuestionnaire(&'static str),
     /// The FHIRPath engine could not start.
     Engine(String),
-    /// A `calculatedExpression` or `variable` does not compile or evaluate.
+    /// A `calculatedExpression` or `variable` does not compile or evaluate, or is refused
+    /// unevaluated for exceeding the limits on client-written expressions (the `expr` module:
+    /// length, `replace` / `repeat`, `descendants()` more than once).
     Expression {
         link_id: Option<String>,
         expression: String,
@@ -127,10 +129,11 @@ pub fn score(questionnaire: &Value, response: &Value) -> Result<Scores, ScoreErr
     let mut answered = Vec::new();
     annotate(questionnaire, questionnaire, &mut annotated, &mut answered);
 
-    let required = crate::validate::missing_required(questionnaire, response);
+    let mut enablement = Enablement::new(response);
+    let required = crate::validate::missing_required(questionnaire, response, &mut enablement);
     let complete = required.is_empty();
     let mut missing = required;
-    unanswered_scored(questionnaire, questionnaire, response, &mut missing);
+    unanswered_scored(questionnaire, questionnaire, &mut enablement, &mut missing);
 
     let mut scores = Scores {
         items: Vec::new(),
@@ -231,18 +234,20 @@ fn mark(coding: &mut Value, weight: &str) {
 fn unanswered_scored(
     questionnaire: &Value,
     q_parent: &Value,
-    response: &Value,
+    response: &mut Enablement<'_>,
     missing: &mut Vec<String>,
 ) {
     for item in items(q_parent) {
-        if !enabled(item, response) {
+        if !response.enabled(item) {
             continue;
         }
         if let Some(link_id) = str_of(item, "linkId") {
             // Unanswered, or answered only with options that carry no ordinal (a declined
             // answer): the score would silently count it as 0.
             if answers::is_scored(questionnaire, item)
-                && !answers::response_answers(response, link_id)
+                && !response
+                    .answers()
+                    .get(link_id)
                     .iter()
                     .any(|a| answers::ordinal(questionnaire, item, a).is_some())
                 && !missing.iter().any(|m| m == link_id)
@@ -302,8 +307,18 @@ fn calculate(
     let link_id = str_of(item, "linkId").map(str::to_string);
     let error = |expression: &str, message: String| ScoreError::Expression {
         link_id: link_id.clone(),
-        expression: expression.to_string(),
+        expression: expr::shown(expression),
         message,
+    };
+    // Beyond the limits on client-written expressions (expr.rs module doc): not evaluated.
+    let refused = |expression: &str, what: &str| {
+        expr::check(expression).map(|why| {
+            let whose = link_id.as_deref().unwrap_or("(no linkId)");
+            error(
+                expression,
+                format!("the {what} of item {whose} is refused: {why}"),
+            )
+        })
     };
     let mut prepared = engine.prepare(response);
     prepared.bind_resource("questionnaire", questionnaire);
@@ -312,6 +327,9 @@ fn calculate(
         else {
             continue;
         };
+        if let Some(e) = refused(source, &format!("variable %{name} in scope")) {
+            return Err(e);
+        }
         let nodes = expr::evaluate(engine, &prepared, source).map_err(|m| error(source, m))?;
         prepared.bind_nodes(name, &nodes);
     }
@@ -321,6 +339,9 @@ fn calculate(
     else {
         return Ok(None);
     };
+    if let Some(e) = refused(source, "calculatedExpression") {
+        return Err(e);
+    }
     let nodes = expr::evaluate(engine, &prepared, source).map_err(|m| error(source, m))?;
     let [node] = nodes.as_slice() else {
         return Ok(None);
@@ -526,5 +547,65 @@ mod tests {
             score(&q, &q),
             Err(ScoreError::NotAQuestionnaire(_))
         ));
+    }
+
+    /// Expressions beyond the limits (expr.rs) are refused with an error naming the item and
+    /// the limit, before they are evaluated (these would otherwise exhaust memory or time).
+    #[test]
+    fn expressions_beyond_the_limits_are_refused() {
+        let r = fixtures::uscore_phq9_response();
+        let form = |calculated: &str, variable: Option<&str>| {
+            let mut item = json!({"linkId": "total", "type": "integer",
+                "extension": [{"url": ext::CALCULATED_EXPRESSION,
+                    "valueExpression": {"language": "text/fhirpath", "expression": calculated}}]});
+            if let Some(v) = variable {
+                item["extension"].as_array_mut().unwrap().push(json!({"url": ext::VARIABLE,
+                    "valueExpression": {"name": "v", "language": "text/fhirpath", "expression": v}}));
+            }
+            json!({"resourceType": "Questionnaire", "status": "active", "item": [item]})
+        };
+        let refused = |q: &Value| match score(q, &r) {
+            Err(e @ ScoreError::Expression { .. }) => {
+                let ScoreError::Expression {
+                    link_id, message, ..
+                } = &e
+                else {
+                    unreachable!()
+                };
+                assert_eq!(link_id.as_deref(), Some("total"));
+                assert!(message.contains("item total is refused"), "{message}");
+                assert!(e.to_string().contains("item total"));
+                message.clone()
+            }
+            other => panic!("{other:?}"),
+        };
+        let bomb = format!("'ab'{}.length()", ".replace('a','aaaaaaaaaa')".repeat(10));
+        assert!(refused(&form(&bomb, None)).contains("calls replace()"));
+        assert!(
+            refused(&form("'ab'.replaceMatches('a', 'aa').length()", None))
+                .contains("calls replaceMatches()")
+        );
+        assert!(refused(&form("item.repeat(item).count()", None)).contains("calls repeat()"));
+        let cubic =
+            "descendants().select(%resource.descendants()).select(%resource.descendants()).count()";
+        assert!(refused(&form(cubic, None)).contains("descendants() 3 times; at most 1"));
+        let long = format!("0{}", " + 0".repeat(600));
+        let message = refused(&form(&long, None));
+        assert!(
+            message.contains("2401 characters long; at most 2000"),
+            "{message}"
+        );
+        // In a variable, too; the error quotes a shortened expression.
+        let message = refused(&form("%v.count()", Some(&long)));
+        assert!(message.contains("variable %v"), "{message}");
+        assert!(matches!(score(&form("%v.count()", Some(&long)), &r),
+            Err(ScoreError::Expression { expression, .. }) if expression.chars().count() == 201));
+        // Within the limits: one descendants(), names inside texts.
+        let fine = form(
+            "descendants().where(linkId = 'replace(').count() + iif('repeat(' = 'x', 1, 0)",
+            None,
+        );
+        let scores = score(&fine, &r).unwrap();
+        assert_eq!(scores.items[0].value.as_deref(), Some("0"));
     }
 }

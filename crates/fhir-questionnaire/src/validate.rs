@@ -8,10 +8,12 @@
 //! type may use either numeric value[x] (a warning, not an error): the server recomputes them
 //! anyway, and published responses (US Core PHQ-9) carry an integer score as valueDecimal.
 
+use std::collections::HashSet;
+
 use serde_json::Value;
 
 use crate::answers::{self, expected_keys, is_true, items, str_of};
-use crate::enable::enabled;
+use crate::enable::Enablement;
 use crate::ext;
 use crate::issue::Issue;
 
@@ -47,9 +49,10 @@ pub fn validate(questionnaire: Option<&Value>, response: &Value) -> Vec<Issue> {
         return issues;
     };
     let full = matches!(str_of(response, "status"), Some("completed" | "amended"));
+    let mut enablement = Enablement::new(response);
     let mut check = Check {
         questionnaire,
-        response,
+        enablement: &mut enablement,
         full,
         issues,
     };
@@ -58,11 +61,15 @@ pub fn validate(questionnaire: Option<&Value>, response: &Value) -> Vec<Issue> {
 }
 
 /// The linkIds of required, enabled items left unanswered (what makes a response incomplete
-/// for scoring).
-pub(crate) fn missing_required(questionnaire: &Value, response: &Value) -> Vec<String> {
+/// for scoring); `enablement`: the response's, shared with the caller.
+pub(crate) fn missing_required<'a>(
+    questionnaire: &'a Value,
+    response: &'a Value,
+    enablement: &mut Enablement<'a>,
+) -> Vec<String> {
     let mut check = Check {
         questionnaire,
-        response,
+        enablement,
         full: true,
         issues: Vec::new(),
     };
@@ -108,20 +115,21 @@ fn own_structure(parent: &Value, path: &str, issues: &mut Vec<Issue>) {
     }
 }
 
-struct Check<'a> {
+struct Check<'a, 'e> {
     questionnaire: &'a Value,
-    response: &'a Value,
+    /// enableWhen over the response's answers, indexed once.
+    enablement: &'e mut Enablement<'a>,
     full: bool,
     issues: Vec<Issue>,
 }
 
-impl Check<'_> {
+impl Check<'_, '_> {
     /// Checks the response items under `r_parent` (at `path`) against the children of
     /// `q_parent`; `enabled_parent`: whether the enclosing item is enabled.
     fn level(&mut self, q_parent: &Value, r_parent: &Value, path: &str, enabled_parent: bool) {
         let q_items = items(q_parent);
         let r_items = items(r_parent);
-        let mut seen: Vec<&str> = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
         for (i, r_item) in r_items.iter().enumerate() {
             let ipath = format!("{path}.item[{i}]");
             let Some(link_id) = str_of(r_item, "linkId") else {
@@ -155,8 +163,8 @@ impl Check<'_> {
                     format!("Item {link_id} appears more than once here but does not repeat."),
                 ));
             }
-            seen.push(link_id);
-            let enabled_here = enabled_parent && enabled(q_item, self.response);
+            seen.insert(link_id);
+            let enabled_here = enabled_parent && self.enablement.enabled(q_item);
             self.item(q_item, r_item, &ipath, link_id, enabled_here);
         }
         if self.full && enabled_parent {
@@ -322,7 +330,7 @@ impl Check<'_> {
             let Some(link_id) = str_of(q_item, "linkId") else {
                 continue;
             };
-            if !is_true(q_item, "required") || !enabled(q_item, self.response) {
+            if !is_true(q_item, "required") || !self.enablement.enabled(q_item) {
                 continue;
             }
             let present: Vec<(usize, &Value)> = r_items
@@ -645,5 +653,60 @@ mod tests {
                 .count(),
             1
         );
+    }
+
+    /// enableWhen is checked against answers indexed once per validation: a response of
+    /// 20,000 repeated items, each under enableWhen, validates in linear time (it took about
+    /// 10^9 steps when every check walked the whole response).
+    #[test]
+    fn enable_when_on_twenty_thousand_repeated_items() {
+        let q = json!({
+            "resourceType": "Questionnaire",
+            "status": "active",
+            "item": [
+                {"linkId": "gate", "type": "boolean", "required": true},
+                {"linkId": "visit", "type": "group", "repeats": true,
+                 "enableWhen": [{"question": "gate", "operator": "=", "answerBoolean": true}],
+                 "item": [
+                    {"linkId": "pain", "type": "integer", "required": true,
+                     "enableWhen": [
+                        {"question": "gate", "operator": "exists", "answerBoolean": true},
+                        {"question": "pain", "operator": "<=", "answerInteger": 10}]}
+                 ]}
+            ]
+        });
+        let n = 20_000;
+        let response = |gate: bool| {
+            let mut list = vec![json!({"linkId": "gate", "answer": [{"valueBoolean": gate}]})];
+            list.extend((0..n).map(|i| {
+                json!({"linkId": "visit", "item": [
+                    {"linkId": "pain", "answer": [{"valueInteger": i % 11}]}]})
+            }));
+            json!({"resourceType": "QuestionnaireResponse", "status": "completed", "item": list})
+        };
+        assert_eq!(errors(&q, &response(true)), Vec::new());
+        // Gate closed: every visit is answered while disabled (and so is every pain item,
+        // its ancestor being disabled); nothing is reported as required.
+        let closed = errors(&q, &response(false));
+        assert_eq!(closed.len(), 2 * n);
+        assert!(closed.iter().all(|(_, code, _)| *code == "business-rule"));
+        assert_eq!(closed.iter().filter(|(l, _, _)| l == "visit").count(), n);
+        assert_eq!(
+            closed[1],
+            (
+                "pain".to_string(),
+                "business-rule",
+                "QuestionnaireResponse.item[1].item[0]".to_string()
+            )
+        );
+        // Answers are found wherever they are nested, in document order.
+        let r = response(true);
+        let index = answers::ResponseAnswers::new(&r);
+        assert_eq!(index.get("pain").len(), n);
+        assert_eq!(
+            index.get("pain").to_vec(),
+            answers::response_answers(&r, "pain")
+        );
+        assert!(index.get("absent").is_empty());
     }
 }
