@@ -32,7 +32,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
-/// Events written per commit at most.
+/// AuditEvents made per commit at most.
 const BATCH: usize = 256;
 /// Events waiting at most; beyond it recording waits for the writer (back-pressure, never
 /// loss).
@@ -78,9 +78,15 @@ impl AuditTrail {
 /// How long the writer waits without anything to record before it makes AuditEvents of the
 /// whole audit log.
 const IDLE: std::time::Duration = std::time::Duration::from_millis(500);
-/// While the writer is saturated (its batches full), it makes one batch of AuditEvents per
-/// this many batches it appends; with slack (smaller batches) one after every append.
-const SATURATED_DRAIN_EVERY: u32 = 8;
+/// Interactions appended to the log per commit at most (one row each).
+const LOG_BATCH: usize = 1_024;
+/// A batch of at least this many interactions means they arrive fast: the writer waits
+/// [`GATHER_FOR`] for more before it commits.
+const GATHER_FROM: usize = 8;
+const GATHER_FOR: std::time::Duration = std::time::Duration::from_millis(10);
+/// Interactions a second below which they arrive slowly enough for the writer to make a batch
+/// of AuditEvents after each append (measured over the last second or so).
+const SLOW_ARRIVALS_PER_SECOND: f64 = 500.0;
 
 async fn write_batches(
     mut receiver: mpsc::Receiver<Message>,
@@ -90,12 +96,30 @@ async fn write_batches(
     let mut messages = Vec::with_capacity(BATCH);
     // Entries may be left from before a restart.
     let mut log_may_hold_entries = true;
-    let mut saturated_appends = 0u32;
+    // The arrival rate, measured over windows of about a second (scheduling only: no data
+    // carries this time).
+    let mut window_start = tokio::time::Instant::now();
+    let mut window_count = 0usize;
+    let mut arriving_slowly = true;
     loop {
-        let received = tokio::time::timeout(IDLE, receiver.recv_many(&mut messages, BATCH)).await;
+        let received =
+            tokio::time::timeout(IDLE, receiver.recv_many(&mut messages, LOG_BATCH)).await;
         let count = match received {
             Ok(0) => return,
-            Ok(count) => count,
+            Ok(count) => {
+                // Under load, gather a fuller batch first: every commit is an fsync, and a few
+                // milliseconds' delay of an audit record costs nobody anything (a flush is
+                // answered at once).
+                let flushing = messages.iter().any(|m| matches!(m, Message::Flush(_)));
+                if !flushing && count >= GATHER_FROM && count < LOG_BATCH {
+                    tokio::time::sleep(GATHER_FOR).await;
+                    let room = LOG_BATCH - messages.len();
+                    if room > 0 && !receiver.is_empty() {
+                        receiver.recv_many(&mut messages, room).await;
+                    }
+                }
+                messages.len()
+            }
             Err(_idle) => {
                 if log_may_hold_entries {
                     // Nothing to record: make everything, unless records arrive meanwhile.
@@ -135,14 +159,18 @@ async fn write_batches(
         for done in flushed {
             let _ = done.send(());
         }
-        // Keep the log from growing under steady traffic that is never idle: one batch of
-        // AuditEvents now, or — when the writer is saturated — every few appends (reads must
-        // not wait for it; the rest is made when traffic eases).
-        let saturated = count >= BATCH;
-        saturated_appends = if saturated { saturated_appends + 1 } else { 0 };
-        if log_may_hold_entries
-            && (!saturated || saturated_appends.is_multiple_of(SATURATED_DRAIN_EVERY))
-        {
+        // Keep the log from growing under steady traffic that is never idle: when interactions
+        // arrive slowly, one batch of AuditEvents after each append. Under load
+        // the writer only appends — making AuditEvents costs the CPU reads need, ~20 rows each
+        // — and the log is made into AuditEvents when traffic eases.
+        window_count += count;
+        let elapsed = window_start.elapsed().as_secs_f64();
+        if elapsed >= 1.0 {
+            arriving_slowly = (window_count as f64 / elapsed) < SLOW_ARRIVALS_PER_SECOND;
+            window_start = tokio::time::Instant::now();
+            window_count = 0;
+        }
+        if log_may_hold_entries && arriving_slowly {
             match make_audit_events(store.as_ref(), Drain::OneBatch).await {
                 Ok(0) => log_may_hold_entries = false,
                 Ok(_) => {}
