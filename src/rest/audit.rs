@@ -111,7 +111,7 @@ async fn write_batches(
                 // milliseconds' delay of an audit record costs nobody anything (a flush is
                 // answered at once).
                 let flushing = messages.iter().any(|m| matches!(m, Message::Flush(_)));
-                if !flushing && count >= GATHER_FROM && count < LOG_BATCH {
+                if !flushing && (GATHER_FROM..LOG_BATCH).contains(&count) {
                     tokio::time::sleep(GATHER_FOR).await;
                     let room = LOG_BATCH - messages.len();
                     if room > 0 && !receiver.is_empty() {

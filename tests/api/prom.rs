@@ -621,6 +621,10 @@ async fn a_goal_moves_with_its_scores_worsening_improving_then_achieved() {
             .map(|e| e["resource"]["valueQuantity"]["value"].as_i64().unwrap())
             .collect();
         assert_eq!(values, [9, 18, 11, 10, 3]);
+        // Each score names who answered (the response's author) and when (its authored).
+        let first = &trend["entry"][0]["resource"];
+        assert_eq!(first["performer"][0]["reference"], "Patient/p1", "{first}");
+        assert_eq!(first["effectiveDateTime"], "2026-01-10T09:00:00Z");
         let latest = app
             .get(
                 "/fhir/Observation/$lastn?patient=p1&category=survey&code=http://loinc.org|44261-6",
