@@ -1,0 +1,293 @@
+//! The audit log's writer (issue "The shared care plan" §4): one background task appends
+//! the interactions the request path records to the `audit_log` table — one compact row
+//! each, batches gathered for a few milliseconds, one commit (one fsync) per batch — and makes
+//! AuditEvent resources of the log (`event.rs`) while interactions arrive slowly, when it is
+//! idle, and on demand ([`FhirService::audit_caught_up`](super::FhirService)). An entry is
+//! consumed in the commit that makes its AuditEvent, so it becomes exactly one, on whichever
+//! node makes it.
+
+use super::event::audit_version;
+use super::{interaction, AuditRecord, Message, BATCH};
+use crate::clock::IdGenerator;
+use crate::rest::provenance::Attribution;
+use crate::store::{AuditLogEntry, CommitBatch, Store, StoreError};
+use serde_json::Value;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// How long the writer waits without anything to record before it makes AuditEvents of the
+/// whole audit log.
+const IDLE: std::time::Duration = std::time::Duration::from_millis(500);
+/// Interactions appended to the log per commit at most (one row each).
+const LOG_BATCH: usize = 8_192;
+/// A batch of at least this many interactions means they arrive fast: the writer waits
+/// [`GATHER_FOR`] for more before it commits.
+const GATHER_FROM: usize = 8;
+const GATHER_FOR: std::time::Duration = std::time::Duration::from_millis(10);
+/// Interactions a second below which they arrive slowly enough for the writer to make a batch
+/// of AuditEvents after each append (measured over the last second or so).
+const SLOW_ARRIVALS_PER_SECOND: f64 = 500.0;
+
+pub(super) async fn write_batches(
+    mut receiver: mpsc::Receiver<Message>,
+    store: Arc<dyn Store>,
+    ids: Arc<dyn IdGenerator>,
+) {
+    let mut messages = Vec::with_capacity(BATCH);
+    // Entries may be left from before a restart.
+    let mut log_may_hold_entries = true;
+    // The arrival rate, measured over windows of about a second (scheduling only: no data
+    // carries this time).
+    let mut window_start = tokio::time::Instant::now();
+    let mut window_count = 0usize;
+    let mut arriving_slowly = true;
+    loop {
+        let received =
+            tokio::time::timeout(IDLE, receiver.recv_many(&mut messages, LOG_BATCH)).await;
+        let count = match received {
+            Ok(0) => return,
+            Ok(count) => {
+                // Under load, gather a fuller batch first: every commit is an fsync, and a few
+                // milliseconds' delay of an audit record costs nobody anything (a flush is
+                // answered at once).
+                let flushing = messages.iter().any(|m| matches!(m, Message::Flush(_)));
+                if !flushing && (GATHER_FROM..LOG_BATCH).contains(&count) {
+                    tokio::time::sleep(GATHER_FOR).await;
+                    let room = LOG_BATCH - messages.len();
+                    if room > 0 && !receiver.is_empty() {
+                        receiver.recv_many(&mut messages, room).await;
+                    }
+                }
+                messages.len()
+            }
+            Err(_idle) => {
+                if log_may_hold_entries {
+                    // Nothing to record: make everything, unless records arrive meanwhile.
+                    match make_audit_events(store.as_ref(), Drain::WhileIdle(&receiver)).await {
+                        Ok(_) => log_may_hold_entries = !receiver.is_empty(),
+                        Err(e) => tracing::error!(error = ?e, "AuditEvents could not be made"),
+                    }
+                }
+                continue;
+            }
+        };
+        let mut entries = Vec::new();
+        let mut flushed = Vec::new();
+        for message in messages.drain(..) {
+            match message {
+                Message::Record(record) => entries.push(AuditLogEntry {
+                    id: ids.new_id(),
+                    recorded_us: record.recorded_us,
+                    record: encode(&record),
+                }),
+                Message::Flush(done) => flushed.push(done),
+            }
+        }
+        if !entries.is_empty() {
+            let appended = entries.len();
+            let batch = CommitBatch {
+                audit_log: entries,
+                ..CommitBatch::default()
+            };
+            match store.commit(&batch).await {
+                Ok(()) => log_may_hold_entries = true,
+                Err(e) => {
+                    tracing::error!(error = %e, events = appended, "the audit log could not be written")
+                }
+            }
+        }
+        for done in flushed {
+            let _ = done.send(());
+        }
+        // Keep the log from growing under steady traffic that is never idle: when interactions
+        // arrive slowly, one batch of AuditEvents after each append. Under load
+        // the writer only appends — making AuditEvents costs the CPU reads need, ~20 rows each
+        // — and the log is made into AuditEvents when traffic eases.
+        window_count += count;
+        let elapsed = window_start.elapsed().as_secs_f64();
+        if elapsed >= 1.0 {
+            arriving_slowly = (window_count as f64 / elapsed) < SLOW_ARRIVALS_PER_SECOND;
+            window_start = tokio::time::Instant::now();
+            window_count = 0;
+        }
+        if log_may_hold_entries && arriving_slowly {
+            match make_audit_events(store.as_ref(), Drain::OneBatch).await {
+                Ok(0) => log_may_hold_entries = false,
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = ?e, "AuditEvents could not be made"),
+            }
+        }
+    }
+}
+
+/// How much of the audit log [`make_audit_events`] makes into AuditEvents.
+pub(super) enum Drain<'a> {
+    /// Everything up to the newest entry when it starts (entries recorded meanwhile are left
+    /// for later, so it ends however fast records arrive).
+    All,
+    /// Like [`Drain::All`], but only while `receiver` has nothing to record.
+    WhileIdle(&'a mpsc::Receiver<Message>),
+    /// One batch.
+    OneBatch,
+}
+
+/// Make AuditEvents of audit log entries, oldest first, a batch per commit that also consumes
+/// the entries it made, so each becomes exactly one AuditEvent, whichever node makes it.
+/// Entries it cannot read (written by a later Coplan, say) are left in the log, not consumed.
+/// Returns how many were made.
+pub(super) async fn make_audit_events(
+    store: &dyn Store,
+    drain: Drain<'_>,
+) -> crate::error::FhirResult<usize> {
+    let Some(through) = store.audit_log_last_seq().await? else {
+        return Ok(0);
+    };
+    let mut after = 0;
+    let mut made = 0;
+    let mut conflicts = 0;
+    loop {
+        if let Drain::WhileIdle(receiver) = &drain {
+            if !receiver.is_empty() {
+                break;
+            }
+        }
+        let entries = store.audit_log_range(after, through, BATCH as u32).await?;
+        let Some(last) = entries.last().map(|e| e.seq) else {
+            break;
+        };
+        let mut versions = Vec::with_capacity(entries.len());
+        let mut consumed = Vec::with_capacity(entries.len());
+        for stored in &entries {
+            match decode(&stored.entry) {
+                Some(record) => {
+                    versions.push(audit_version(&record, &stored.entry.id)?);
+                    consumed.push(stored.seq);
+                }
+                None => tracing::error!(
+                    seq = stored.seq,
+                    "an audit log entry this version cannot read is left in the log"
+                ),
+            }
+        }
+        let batch = CommitBatch {
+            versions,
+            consumed_audit_log: consumed,
+            ..CommitBatch::default()
+        };
+        match store.commit(&batch).await {
+            Ok(()) => {
+                made += batch.consumed_audit_log.len();
+                after = last;
+                conflicts = 0;
+                if matches!(drain, Drain::OneBatch) {
+                    break;
+                }
+            }
+            // Another node (or another caller here) took some of them: read the range again.
+            // Failing again and again is a defect to report, not to spin on.
+            Err(StoreError::Conflict { .. }) if conflicts < 8 => conflicts += 1,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(made)
+}
+
+/// The compact form of a record in the audit log (its time is the entry's own column).
+fn encode(r: &AuditRecord) -> bytes::Bytes {
+    // Serialised straight from the fields (a JSON array), without building a `Value` first.
+    let fields = (
+        r.subtype,
+        &r.who.author,
+        &r.who.on_behalf_of,
+        &r.who.transmitter,
+        &r.who.client_id,
+        &r.patients,
+        &r.what,
+        &r.query,
+    );
+    bytes::Bytes::from(serde_json::to_vec(&fields).unwrap_or_default())
+}
+
+/// A record from its log entry; `None` when the entry is not one [`encode`] wrote.
+fn decode(entry: &AuditLogEntry) -> Option<AuditRecord> {
+    let value: Value = serde_json::from_slice(&entry.record).ok()?;
+    let fields = value.as_array()?;
+    let text = |i: usize| fields.get(i).and_then(Value::as_str).map(str::to_string);
+    let (subtype, action) = interaction(fields.first()?.as_str()?);
+    let texts = |i: usize| -> Option<Vec<String>> {
+        fields
+            .get(i)?
+            .as_array()?
+            .iter()
+            .map(|v| v.as_str().map(str::to_string))
+            .collect()
+    };
+    Some(AuditRecord {
+        subtype,
+        action,
+        recorded_us: entry.recorded_us,
+        who: Attribution {
+            author: text(1)?,
+            on_behalf_of: text(2),
+            transmitter: text(3)?,
+            client_id: text(4),
+        },
+        patients: texts(5)?,
+        what: text(6),
+        query: text(7),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn a_record_comes_back_from_its_log_entry_as_it_went_in() {
+        for (subtype, on_behalf_of, what, query) in [
+            ("read", None, Some("Goal/g1"), None),
+            (
+                "search-type",
+                Some("Patient/p1"),
+                None,
+                Some("patient=p1&_count=5"),
+            ),
+            ("delete", None, Some("Goal/g1/_history/2"), Some("")),
+        ] {
+            let record = AuditRecord {
+                subtype,
+                action: interaction(subtype).1,
+                recorded_us: 7,
+                who: Attribution {
+                    author: "RelatedPerson/r".into(),
+                    on_behalf_of: on_behalf_of.map(String::from),
+                    transmitter: "Device/app-ehr".into(),
+                    client_id: Some("ehr".into()),
+                },
+                patients: vec!["p1".into(), "p2".into()],
+                what: what.map(String::from),
+                query: query.map(String::from),
+            };
+            let entry = AuditLogEntry {
+                id: "a1".into(),
+                recorded_us: 7,
+                record: encode(&record),
+            };
+            let back = decode(&entry).unwrap();
+            assert_eq!(back.subtype, record.subtype);
+            assert_eq!(back.action, record.action);
+            assert_eq!(back.who, record.who);
+            assert_eq!(
+                (back.patients, back.what, back.query, back.recorded_us),
+                (record.patients, record.what, record.query, 7)
+            );
+        }
+        let garbage = AuditLogEntry {
+            id: "a2".into(),
+            recorded_us: 7,
+            record: bytes::Bytes::from_static(b"{not json"),
+        };
+        assert!(decode(&garbage).is_none());
+    }
+}

@@ -1,0 +1,325 @@
+//! Who looked at my plan: an AuditEvent for every read, search and write of patient data
+//! (issue "The shared care plan" §4; R4 auditevent.html; IHE Basic Audit Log Patterns: type
+//! `rest`, subtype the interaction, the agent from the token, entities the patient and the
+//! resource). Recording is a non-blocking send on the request path; one background task
+//! appends the interactions to the audit log in batches (`audit_log`: one compact row each, one
+//! commit per batch), so reads stay fast. The AuditEvent resources — about twenty rows each with
+//! their search index, too many to write at the rate reads arrive — are made from the log by
+//! that task when it is idle, and before anything that may serve AuditEvents is answered
+//! ([`FhirService::audit_caught_up`]); each log entry is consumed in the commit that makes its
+//! AuditEvent, so it becomes exactly one, on whichever node makes it.
+//! [`FhirService::flush_audit`] writes whatever is queued to the log and is called on a clean
+//! shutdown, so nothing queued is lost then. This file is the request path's end; the
+//! writer and the log are `log.rs`, an AuditEvent's content and index rows `event.rs`.
+//!
+//! AuditEvents are in the Patient compartment of the patient they name (R4's `patient`
+//! parameter reads `entity.what`), so a patient can search the ones about them; nobody can
+//! change or delete one (`write/record_provenance.rs` refuses it, as for Provenance). Reading
+//! AuditEvents is not itself audited (the log would grow by being read).
+
+mod event;
+mod log;
+
+pub use event::audit_event;
+
+use super::provenance::Attribution;
+use super::FhirService;
+use crate::clock::IdGenerator;
+use crate::policy::Access;
+use crate::store::Store;
+use log::{make_audit_events, write_batches, Drain};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// AuditEvents made per commit at most.
+const BATCH: usize = 256;
+/// Events waiting at most; beyond it recording waits for the writer (back-pressure, never
+/// loss).
+const QUEUE: usize = 65_536;
+
+/// One interaction to record.
+#[derive(Debug, Clone)]
+pub struct AuditRecord {
+    /// R4 restful-interaction code: read, vread, search-type, history-instance, create, …
+    pub subtype: &'static str,
+    /// C, R, U, D or E.
+    pub action: &'static str,
+    pub recorded_us: i64,
+    pub who: Attribution,
+    /// The patients whose data it touched.
+    pub patients: Vec<String>,
+    /// The resource (`Goal/7`, `Goal/7/_history/2`), when there is one.
+    pub what: Option<String>,
+    /// The search or operation query, when there is one.
+    pub query: Option<String>,
+}
+
+enum Message {
+    Record(AuditRecord),
+    Flush(oneshot::Sender<()>),
+}
+
+/// The request path's end of the audit trail.
+#[derive(Clone)]
+pub struct AuditTrail {
+    sender: mpsc::Sender<Message>,
+}
+
+impl AuditTrail {
+    /// Start the writer task over `store`.
+    pub(crate) fn start(store: Arc<dyn Store>, ids: Arc<dyn IdGenerator>) -> AuditTrail {
+        let (sender, receiver) = mpsc::channel(QUEUE);
+        tokio::spawn(write_batches(receiver, store, ids));
+        AuditTrail { sender }
+    }
+}
+
+/// The interactions recorded (R4 restful-interaction codes) and their AuditEvent.action; an
+/// interaction not listed is recorded as `operation` with action E.
+const SUBTYPES: &[(&str, &str)] = &[
+    ("create", "C"),
+    ("read", "R"),
+    ("vread", "R"),
+    ("search-type", "R"),
+    ("search-system", "R"),
+    ("history-instance", "R"),
+    ("history-type", "R"),
+    ("history-system", "R"),
+    ("update", "U"),
+    ("patch", "U"),
+    ("delete", "D"),
+    ("operation", "E"),
+];
+
+/// The listed interaction `subtype` is, with its action.
+fn interaction(subtype: &str) -> (&'static str, &'static str) {
+    SUBTYPES
+        .iter()
+        .find(|(s, _)| *s == subtype)
+        .copied()
+        .unwrap_or(("operation", "E"))
+}
+
+/// One event per patient: an AuditEvent is in the compartment of every patient it names, so
+/// an interaction that touched several patients' records is recorded once for each, naming
+/// only that patient — no patient learns from their log whose records were read alongside
+/// theirs. The query of such an interaction is left out (it may name the others); a
+/// single-patient interaction keeps it.
+fn per_patient(patients: Vec<String>, query: Option<String>) -> Vec<(Vec<String>, Option<String>)> {
+    if patients.len() <= 1 {
+        return vec![(patients, query)];
+    }
+    patients.into_iter().map(|p| (vec![p], None)).collect()
+}
+
+impl FhirService {
+    /// Record one read or search of patient data, if auditing is on. When the writer is behind
+    /// by a full queue, the request waits for room (back-pressure: reads slow down, memory stays
+    /// bounded, nothing is dropped).
+    pub(crate) async fn audit_read_of(
+        &self,
+        access: &Access,
+        subtype: &'static str,
+        patients: Vec<String>,
+        what: Option<String>,
+        query: Option<String>,
+    ) {
+        let Some(trail) = &self.audit else {
+            return;
+        };
+        for (patients, query) in per_patient(patients, query) {
+            let Some(record) = self.audit_record(access, subtype, patients, what.clone(), query)
+            else {
+                return;
+            };
+            if trail.sender.send(Message::Record(record)).await.is_err() {
+                tracing::error!("the audit writer has stopped; an AuditEvent was not recorded");
+            }
+        }
+    }
+
+    fn audit_record(
+        &self,
+        access: &Access,
+        subtype: &'static str,
+        patients: Vec<String>,
+        what: Option<String>,
+        query: Option<String>,
+    ) -> Option<AuditRecord> {
+        self.audit.as_ref()?;
+        let (subtype, action) = interaction(subtype);
+        Some(AuditRecord {
+            subtype,
+            action,
+            recorded_us: self.now_us(),
+            who: Attribution::of(access, &patients),
+            patients,
+            what,
+            query,
+        })
+    }
+
+    /// Record one write of patient data, if auditing is on (from the write pipeline's
+    /// after-commit step, which cannot wait: a full queue hands the event to a task that waits
+    /// for room; writes are far fewer than reads).
+    pub(crate) fn audit_write(
+        &self,
+        access: &Access,
+        subtype: &'static str,
+        patients: Vec<String>,
+        what: Option<String>,
+    ) {
+        let Some(trail) = &self.audit else {
+            return;
+        };
+        for (patients, _) in per_patient(patients, None) {
+            let Some(record) = self.audit_record(access, subtype, patients, what.clone(), None)
+            else {
+                return;
+            };
+            trail.hand_off(record);
+        }
+    }
+}
+
+impl AuditTrail {
+    /// Queue `record` without waiting: when the queue is full a task waits for room.
+    fn hand_off(&self, record: AuditRecord) {
+        match self.sender.try_send(Message::Record(record)) {
+            Ok(()) => {}
+            // The writer is behind: wait for room off the request path, never drop.
+            Err(mpsc::error::TrySendError::Full(message)) => {
+                let sender = self.sender.clone();
+                tokio::spawn(async move {
+                    if sender.send(message).await.is_err() {
+                        tracing::error!("the audit writer has stopped; an AuditEvent was lost");
+                    }
+                });
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                tracing::error!("the audit writer has stopped; an AuditEvent was not recorded");
+            }
+        }
+    }
+}
+
+impl FhirService {
+    /// Whether reads and searches of `resource_type` are recorded: patient data (a type of the
+    /// Patient compartment), but not the audit log itself.
+    pub(crate) fn audits(&self, resource_type: &str) -> bool {
+        self.audit.is_some()
+            && resource_type != "AuditEvent"
+            && super::search::in_patient_compartment(resource_type)
+    }
+
+    /// The patients whose data the returned versions (`type`, `id`, version, body) hold, for
+    /// the types that are audited.
+    pub(crate) fn patients_returned<'a>(
+        &self,
+        returned: impl Iterator<Item = (&'a str, &'a str, i64, Option<&'a [u8]>)>,
+    ) -> crate::error::FhirResult<Vec<String>> {
+        let mut patients: Vec<String> = Vec::new();
+        for (rt, id, version_id, body) in returned {
+            let Some(body) = body.filter(|_| self.audits(rt)) else {
+                continue;
+            };
+            for p in self.patients_of(rt, id, version_id, body)?.iter() {
+                if !patients.contains(p) {
+                    patients.push(p.clone());
+                }
+            }
+        }
+        Ok(patients)
+    }
+
+    /// Record a read (`vread` when `versioned`) of `r`.
+    pub(crate) async fn audit_read(
+        &self,
+        access: &Access,
+        r: &super::VersionedResource,
+        versioned: bool,
+    ) -> crate::error::FhirResult<()> {
+        if !self.audits(&r.resource_type) {
+            return Ok(());
+        }
+        let patients = self
+            .patients_of(&r.resource_type, &r.id, r.version_id, &r.body)?
+            .to_vec();
+        let (subtype, what) = if versioned {
+            (
+                "vread",
+                format!("{}/{}/_history/{}", r.resource_type, r.id, r.version_id),
+            )
+        } else {
+            ("read", format!("{}/{}", r.resource_type, r.id))
+        };
+        self.audit_read_of(access, subtype, patients, Some(what), None)
+            .await;
+        Ok(())
+    }
+
+    /// Make AuditEvents of everything in the audit log so far, so that a read, search or
+    /// history of AuditEvents finds every interaction recorded before it. Called, after the
+    /// caller's permission is checked, before serving anything that may hold AuditEvents; one
+    /// caller at a time per node (the others wait, then find little or nothing left); when the
+    /// log is empty it costs one indexed query. If the log cannot be made into AuditEvents
+    /// now, what is stored is served (the error is logged; the entries stay for later).
+    pub(crate) async fn audit_caught_up(&self) {
+        let _one_at_a_time = self.audit_catch_up.lock().await;
+        if let Err(e) = make_audit_events(self.store.as_ref(), Drain::All).await {
+            tracing::error!(error = ?e, "AuditEvents could not be made before serving them");
+        }
+    }
+
+    /// Write every queued interaction to the audit log now (a clean shutdown calls this; the
+    /// log is durable, and its AuditEvents are made when next asked for).
+    pub async fn flush_audit(&self) {
+        let Some(trail) = &self.audit else {
+            return;
+        };
+        let (done, wait) = oneshot::channel();
+        if trail.sender.send(Message::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    /// Turn auditing on: start the writer (needs a tokio runtime).
+    pub fn start_audit(&mut self) {
+        self.audit = Some(AuditTrail::start(
+            Arc::clone(&self.store),
+            Arc::clone(&self.ids),
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn an_interaction_with_several_patients_is_recorded_once_for_each() {
+        let split = per_patient(vec!["p1".into(), "p2".into()], Some("patient=p1,p2".into()));
+        assert_eq!(
+            split,
+            vec![
+                (vec!["p1".to_string()], None),
+                (vec!["p2".to_string()], None)
+            ]
+        );
+        let one = per_patient(vec!["p1".into()], Some("patient=p1".into()));
+        assert_eq!(
+            one,
+            vec![(vec!["p1".to_string()], Some("patient=p1".to_string()))]
+        );
+    }
+
+    #[test]
+    fn every_interaction_has_its_action_and_others_are_operations() {
+        assert_eq!(interaction("create"), ("create", "C"));
+        assert_eq!(interaction("patch"), ("patch", "U"));
+        assert_eq!(interaction("delete"), ("delete", "D"));
+        assert_eq!(interaction("history-type"), ("history-type", "R"));
+        assert_eq!(interaction("$everything"), ("operation", "E"));
+    }
+}
