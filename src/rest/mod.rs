@@ -54,6 +54,12 @@ pub struct VersionedResource {
     pub body: Bytes,
 }
 
+/// Stored resource bytes as JSON, for a hook or an operation that picks by content. The server
+/// wrote them, so bytes that are not JSON are a defect (a 500), never the client's doing.
+pub(crate) fn stored_json(body: &[u8]) -> FhirResult<serde_json::Value> {
+    serde_json::from_slice(body).map_err(FhirError::internal)
+}
+
 /// The FHIR interactions over one store, with injected time and ids.
 pub struct FhirService {
     /// Private to `rest`: everything outside reaches data through the service's interactions,

@@ -7,7 +7,7 @@
 //! version (a local edit stays).
 
 use super::FhirService;
-use crate::error::{FhirError, FhirResult};
+use crate::error::FhirResult;
 use crate::policy::Access;
 use serde_json::Value;
 
@@ -21,11 +21,7 @@ impl FhirService {
             .filter(|id| crate::validate::is_valid_id(id))
         {
             return Ok(match self.store.current("Questionnaire", id).await? {
-                Some(v) => v
-                    .body
-                    .map(|b| serde_json::from_slice(&b))
-                    .transpose()
-                    .map_err(FhirError::internal)?,
+                Some(v) => v.body.map(|b| super::stored_json(&b)).transpose()?,
                 None => None,
             });
         }
@@ -44,7 +40,7 @@ impl FhirService {
             .await?;
         // The search found candidates; the stored content says which is exactly this one.
         for body in rows.into_iter().filter_map(|r| r.version.body) {
-            let q: Value = serde_json::from_slice(&body).map_err(FhirError::internal)?;
+            let q: Value = crate::rest::stored_json(&body)?;
             if q["url"] == url && version.is_none_or(|v| q["version"] == v) {
                 return Ok(Some(q));
             }

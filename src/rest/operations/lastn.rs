@@ -100,7 +100,7 @@ impl FhirService {
             let Some(body) = &row.version.body else {
                 continue;
             };
-            let observation: Value = serde_json::from_slice(body).map_err(FhirError::internal)?;
+            let observation: Value = crate::rest::stored_json(body)?;
             let key = format!(
                 "{}\u{0}{}",
                 observation["subject"]["reference"].as_str().unwrap_or(""),

@@ -28,10 +28,6 @@ fn to_bytes(value: &Value) -> FhirResult<Bytes> {
         .map_err(FhirError::internal)
 }
 
-fn parse(body: &[u8]) -> FhirResult<Value> {
-    serde_json::from_slice(body).map_err(FhirError::internal)
-}
-
 impl FhirService {
     /// The response an operation works on: the stored one (instance level, as the caller may
     /// read it) or the one given (`name` parameter or the body).
@@ -48,7 +44,7 @@ impl FhirService {
             ))),
             (Some(id), None) => {
                 let stored = self.read(access, "QuestionnaireResponse", id).await?;
-                Ok((parse(&stored.body)?, Some(id.to_string())))
+                Ok((crate::rest::stored_json(&stored.body)?, Some(id.to_string())))
             }
             (None, Some(given)) => {
                 // A response the caller holds: theirs to check as they would to write it.
@@ -168,7 +164,7 @@ impl FhirService {
     ) -> FhirResult<Bytes> {
         input.only("populate", &["subject", "questionnaire", "local"])?;
         let questionnaire = match (id, input.value("questionnaire")?) {
-            (Some(id), None) => parse(&self.read(access, "Questionnaire", id).await?.body)?,
+            (Some(id), None) => crate::rest::stored_json(&self.read(access, "Questionnaire", id).await?.body)?,
             (None, Some(canonical)) => {
                 // Resolved, then read as the caller may read it (a 404 otherwise).
                 let found = self.questionnaire(canonical).await?;
@@ -179,7 +175,7 @@ impl FhirService {
                     .ok_or_else(|| {
                         FhirError::not_found(format!("no Questionnaire {canonical} is known here"))
                     })?;
-                parse(&self.read(access, "Questionnaire", &id).await?.body)?
+                crate::rest::stored_json(&self.read(access, "Questionnaire", &id).await?.body)?
             }
             (Some(_), Some(_)) => {
                 return Err(FhirError::bad_request(
@@ -214,7 +210,8 @@ impl FhirService {
                     "subject",
                 )
             })?;
-        let subject = parse(&self.read(access, "Patient", patient_id).await?.body)?;
+        let subject =
+            crate::rest::stored_json(&self.read(access, "Patient", patient_id).await?.body)?;
         // %patient is the subject: the form is about them, whoever's context the app is in.
         let populated = fhir_questionnaire::populate(&questionnaire, Some(&subject), None);
         let mut parameters = vec![json!({"name": "response", "resource": populated.response})];

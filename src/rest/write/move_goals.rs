@@ -116,10 +116,7 @@ impl FhirService {
                 .iter()
                 .find(|v| v.resource_type == "Goal" && v.id == id);
             let (replaces, goal) = match earlier.and_then(|v| v.body.as_ref().map(|b| (v, b))) {
-                Some((v, body)) => (
-                    v.version_id - 1,
-                    serde_json::from_slice(body).map_err(FhirError::internal)?,
-                ),
+                Some((v, body)) => (v.version_id - 1, crate::rest::stored_json(body)?),
                 None => (version_id, goal),
             };
             if let Some(version) =
@@ -168,7 +165,7 @@ impl FhirService {
                 .await?
                 .and_then(|v| v.body)
             {
-                let plan: Value = serde_json::from_slice(&body).map_err(FhirError::internal)?;
+                let plan: Value = crate::rest::stored_json(&body)?;
                 for goal in plan["goal"].as_array().into_iter().flatten() {
                     named.extend(goal_id(goal));
                 }
@@ -182,7 +179,7 @@ impl FhirService {
                 .await?
             {
                 if let Some(body) = &row.version.body {
-                    let goal: Value = serde_json::from_slice(body).map_err(FhirError::internal)?;
+                    let goal: Value = crate::rest::stored_json(body)?;
                     candidates.push((row.id, row.version.version_id, goal));
                 }
             }
@@ -190,8 +187,7 @@ impl FhirService {
             for id in named {
                 if let Some(v) = self.store.current("Goal", &id).await? {
                     if let Some(body) = &v.body {
-                        let goal: Value =
-                            serde_json::from_slice(body).map_err(FhirError::internal)?;
+                        let goal: Value = crate::rest::stored_json(body)?;
                         candidates.push((id, v.version_id, goal));
                     }
                 }
@@ -243,7 +239,7 @@ impl FhirService {
                     continue;
                 }
                 if let Some(body) = &row.version.body {
-                    let o: Value = serde_json::from_slice(body).map_err(FhirError::internal)?;
+                    let o: Value = crate::rest::stored_json(body)?;
                     if is_score_of(&o, &subject, score.code) {
                         found.push(o);
                     }

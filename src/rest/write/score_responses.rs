@@ -371,8 +371,7 @@ impl FhirService {
             let Some(body) = &row.version.body else {
                 continue;
             };
-            let mut observation: Value =
-                serde_json::from_slice(body).map_err(FhirError::internal)?;
+            let mut observation: Value = crate::rest::stored_json(body)?;
             if matches!(
                 observation["status"].as_str(),
                 Some("cancelled" | "entered-in-error")
@@ -444,7 +443,7 @@ impl FhirService {
             ),
         };
         if let Some(body) = current.as_ref().and_then(|c| c.body.as_ref()) {
-            let before: Value = serde_json::from_slice(body).map_err(FhirError::internal)?;
+            let before: Value = crate::rest::stored_json(body)?;
             if let Some(note) = before.get("note") {
                 content["note"] = note.clone();
             }
