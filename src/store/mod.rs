@@ -122,14 +122,14 @@ pub struct StoredOutboxEvent {
 
 /// One interaction in the audit log: a compact row written in batches off the request path
 /// (one insert per interaction, where an AuditEvent resource with its search index is about
-/// twenty), made into an AuditEvent resource later by `rest/audit.rs`.
+/// twenty), made into an AuditEvent resource later by `rest/audit/log.rs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditLogEntry {
     /// The id the AuditEvent made from it gets.
     pub id: String,
     /// When the interaction happened (microseconds since the Unix epoch).
     pub recorded_us: i64,
-    /// The interaction, encoded by `rest/audit.rs`.
+    /// The interaction, encoded by `rest/audit/log.rs`.
     pub record: Bytes,
 }
 

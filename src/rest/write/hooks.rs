@@ -79,7 +79,7 @@ pub(crate) fn default_hooks(config: &crate::config::Config) -> Vec<Arc<dyn Write
     ]
 }
 
-/// Records each write of patient data as an AuditEvent (`rest/audit.rs`), after the commit.
+/// Records each write of patient data as an AuditEvent (`rest/audit/`), after the commit.
 struct AuditWrites;
 
 #[async_trait]
