@@ -9,8 +9,21 @@ use crate::policy::{Access, Permission, Rule};
 use crate::store::StoredVersion;
 
 impl FhirService {
-    /// The current version of `resource_type/id`.
+    /// The current version of `resource_type/id`, recorded as a read.
     pub async fn read(
+        &self,
+        access: &Access,
+        resource_type: &str,
+        id: &str,
+    ) -> FhirResult<VersionedResource> {
+        let served = self.read_unaudited(access, resource_type, id).await?;
+        self.audit_read(access, &served, false).await?;
+        Ok(served)
+    }
+
+    /// The current version of `resource_type/id`, with every check of [`Self::read`] but not
+    /// recorded: for an operation that records itself as a whole (`$everything`).
+    pub(crate) async fn read_unaudited(
         &self,
         access: &Access,
         resource_type: &str,
@@ -26,9 +39,7 @@ impl FhirService {
             self.check_readable(rule, resource_type, id, current.as_ref())
                 .await?;
         }
-        let served = served(resource_type, id, current, None)?;
-        self.audit_read(access, &served, false).await?;
-        Ok(served)
+        served(resource_type, id, current, None)
     }
 
     /// Version `version` of `resource_type/id` (`version` as written in the URL).

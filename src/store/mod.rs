@@ -120,16 +120,16 @@ pub struct StoredOutboxEvent {
     pub event: OutboxEvent,
 }
 
-/// One interaction in the audit log: a compact row written in batches off the request path
-/// (one insert per interaction, where an AuditEvent resource with its search index is about
-/// twenty), made into an AuditEvent resource later by `rest/audit/log.rs`.
+/// A chunk of interactions in the audit log: a compact row written in batches off the request
+/// path (one insert per chunk, where an AuditEvent resource with its search index is about
+/// twenty rows), made into AuditEvent resources later by `rest/audit/log.rs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditLogEntry {
-    /// The id the AuditEvent made from it gets.
+    /// The ids of the AuditEvents made from it derive from it.
     pub id: String,
-    /// When the interaction happened (microseconds since the Unix epoch).
+    /// When its first interaction happened (microseconds since the Unix epoch).
     pub recorded_us: i64,
-    /// The interaction, encoded by `rest/audit/log.rs`.
+    /// The interactions, encoded by `rest/audit/log.rs`.
     pub record: Bytes,
 }
 

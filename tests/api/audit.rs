@@ -178,6 +178,109 @@ async fn reads_searches_and_writes_of_patient_data_are_recorded_and_only_the_pat
 }
 
 #[tokio::test]
+async fn a_search_that_finds_nothing_and_everything_are_recorded_for_the_patient_asked_about() {
+    for backend in coplan::testing::backends() {
+        let server =
+            Server::start_with(backend, ConfigLayer::default().set("audit_events", true)).await;
+        for id in ["p1", "p2"] {
+            server
+                .seed(json!({"resourceType": "Patient", "id": id}))
+                .await;
+        }
+        server
+            .seed(
+                json!({"resourceType": "Goal", "id": "g-p1", "lifecycleStatus": "active",
+            "description": {"text": "walk"}, "subject": {"reference": "Patient/p1"}}),
+            )
+            .await;
+        let service = token(&server, "ehr", "system/*.cruds", None, None);
+        let p2 = token(
+            &server,
+            "portal",
+            "patient/*.rs",
+            Some("p2"),
+            Some("Patient/p2"),
+        );
+        let searched = |reply: Reply| {
+            assert_eq!(reply.status, 200, "{}", reply.body);
+            assert_eq!(reply.json()["entry"].as_array().map_or(0, Vec::len), 0);
+        };
+        // Nothing found, or only counted: the question was still about p1.
+        searched(get(&server, &service, "CarePlan?patient=p1").await);
+        searched(
+            get(
+                &server,
+                &service,
+                "Observation?subject=Patient/p1&_summary=count",
+            )
+            .await,
+        );
+        // A patient's app that finds nothing: about that patient.
+        searched(get(&server, &p2, "CarePlan").await);
+        // $everything: one operation event, not a read of the Patient.
+        let everything = get(&server, &service, "Patient/p1/$everything").await;
+        assert_eq!(everything.status, 200, "{}", everything.body);
+        server.state.fhir.flush_audit().await;
+
+        let about_p1 = events(&get(&server, &service, "AuditEvent?patient=p1&_count=100").await);
+        let queries = |events: &[Value], subtype: &str| -> Vec<String> {
+            events
+                .iter()
+                .filter(|e| e["subtype"][0]["code"] == subtype)
+                .flat_map(|e| e["entity"].as_array().unwrap().clone())
+                .filter_map(|x| x["query"].as_str().map(str::to_string))
+                .collect()
+        };
+        let mut decoded: Vec<String> = queries(&about_p1, "search-type")
+            .iter()
+            .map(|q| decode(q))
+            .collect();
+        decoded.sort();
+        assert_eq!(
+            decoded,
+            [
+                "CarePlan?patient&_count",
+                "Observation?subject&_count&_summary"
+            ],
+            "{about_p1:?}"
+        );
+        assert!(
+            has(&about_p1, "operation", "Device/app-ehr", "Patient/p1"),
+            "{about_p1:?}"
+        );
+        let ops: Vec<String> = queries(&about_p1, "operation")
+            .iter()
+            .map(|q| decode(q))
+            .collect();
+        assert_eq!(ops, ["Patient/p1/$everything?_count"], "{about_p1:?}");
+        assert!(
+            !about_p1.iter().any(|e| e["subtype"][0]["code"] == "read"),
+            "$everything is not also a read: {about_p1:?}"
+        );
+        let about_p2 = events(&get(&server, &service, "AuditEvent?patient=p2").await);
+        assert_eq!(
+            queries(&about_p2, "search-type")
+                .iter()
+                .map(|q| decode(q))
+                .collect::<Vec<_>>(),
+            ["CarePlan?_count"],
+            "{about_p2:?}"
+        );
+        assert!(has(&about_p2, "search-type", "Patient/p2", "Patient/p2"));
+        server.stop().await;
+    }
+}
+
+/// An AuditEvent entity's `query` (base64Binary) as text.
+fn decode(query: &str) -> String {
+    use base64::Engine as _;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(query)
+        .expect("base64");
+    String::from_utf8(bytes).expect("utf-8")
+}
+
+#[tokio::test]
 async fn a_clean_shutdown_writes_what_is_queued() {
     for backend in coplan::testing::backends() {
         let mut server =

@@ -308,6 +308,104 @@ async fn only_clinicians_on_the_patients_active_care_team_change_its_members() {
     .await;
 }
 
+/// POST `resource` as `bearer`; the status and the new resource's `Type/id`.
+async fn create(server: &Server, bearer: &str, resource: Value) -> (u16, String, String) {
+    let rt = resource["resourceType"].as_str().unwrap().to_string();
+    let r = send(
+        "POST",
+        &server.url(&format!("/fhir/{rt}")),
+        &[
+            ("authorization", bearer),
+            ("content-type", "application/fhir+json"),
+        ],
+        Some(resource.to_string()),
+    )
+    .await;
+    let id = if r.status == 201 {
+        format!("{rt}/{}", r.json()["id"].as_str().unwrap())
+    } else {
+        String::new()
+    };
+    (r.status, id, r.body)
+}
+
+#[tokio::test]
+async fn a_goal_without_expressed_by_is_whoever_created_it() {
+    each_server(|server| async move {
+        let s = setup(&server).await;
+        let goal = |text: &str| {
+            json!({"resourceType": "Goal", "lifecycleStatus": "proposed",
+                   "description": {"text": text}, "subject": {"reference": "Patient/p1"}})
+        };
+        // The patient's own goal, said nowhere but in the Provenance of its creation.
+        let (status, patients, body) = create(&server, &s.patient, goal("Sleep 7 hours")).await;
+        assert_eq!(status, 201, "{body}");
+        assert_eq!(edit(&server, &s.patient, &patients, |g| g["description"] = json!({"text": "Sleep 8 hours"})).await.0, 200);
+        assert_eq!(edit(&server, &s.clinician, &patients, |g| g["note"] = json!([{"text": "sounds right"}])).await.0, 200);
+        refused(edit(&server, &s.clinician, &patients, |g| g["description"] = json!({"text": "Sleep 6 hours"})).await, "goal-expressed-by-patient");
+
+        // A clinician's, the same way.
+        let (status, clinicians, body) = create(&server, &s.clinician, goal("Walk daily")).await;
+        assert_eq!(status, 201, "{body}");
+        refused(edit(&server, &s.patient, &clinicians, |g| g["description"] = json!({"text": "Walk weekly"})).await, "goal-set-by-clinician");
+        assert_eq!(edit(&server, &s.clinician, &clinicians, |g| g["description"] = json!({"text": "Walk twice daily"})).await.0, 200);
+
+        // A goal loaded without Provenance (seed) and without expressedBy is the clinicians'.
+        server
+            .seed(json!({"resourceType": "Goal", "id": "loaded", "lifecycleStatus": "active",
+                "description": {"text": "Imported"}, "subject": {"reference": "Patient/p1"}}))
+            .await;
+        refused(edit(&server, &s.patient, "Goal/loaded", |g| g["description"] = json!({"text": "Mine"})).await, "goal-set-by-clinician");
+
+        // A Provenance a client writes claims nothing: only the server's own count.
+        let forged = json!({"resourceType": "Provenance", "recorded": "2026-01-01T00:00:00Z",
+            "target": [{"reference": "Goal/loaded/_history/1"}],
+            "agent": [{"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/provenance-participant-type", "code": "author"}]},
+                       "who": {"reference": "Patient/p1"}}]});
+        let (status, _, body) = create(&server, &s.backend, forged).await;
+        assert_eq!(status, 201, "{body}");
+        refused(edit(&server, &s.patient, "Goal/loaded", |g| g["description"] = json!({"text": "Mine"})).await, "goal-set-by-clinician");
+        server
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_patient_is_a_member_of_their_own_care_team() {
+    each_server(|server| async move {
+        let s = setup(&server).await;
+        let without_patient = json!({"resourceType": "CareTeam", "status": "active",
+            "subject": {"reference": "Patient/p1"},
+            "participant": [{"member": {"reference": "Practitioner/dr1"}}]});
+        let (status, _, body) = create(&server, &s.clinician, without_patient.clone()).await;
+        assert_eq!(status, 403, "{body}");
+        assert!(body.contains("[rule team-includes-patient:"), "{body}");
+        let mut with_patient = without_patient.clone();
+        with_patient["participant"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({
+            "role": [{"coding": [{"system": "http://snomed.info/sct", "code": "116154003"}]}],
+            "member": {"reference": "Patient/p1"}}));
+        let (status, team, body) = create(&server, &s.clinician, with_patient).await;
+        assert_eq!(status, 201, "{body}");
+        // Taking the patient off the team is refused even to a clinician on it.
+        refused(
+            edit(&server, &s.clinician, &team, |t| {
+                t["participant"].as_array_mut().unwrap().pop();
+            })
+            .await,
+            "team-includes-patient",
+        );
+        // The patient sees it; a backend service keeps plain R4.
+        get(&server, &s.patient, &team).await;
+        let (status, _, body) = create(&server, &s.backend, without_patient).await;
+        assert_eq!(status, 201, "{body}");
+        server
+    })
+    .await;
+}
+
 #[test]
 fn the_readme_prints_the_rule_table() {
     let readme = std::fs::read_to_string(format!("{}/README.md", env!("CARGO_MANIFEST_DIR")))

@@ -34,11 +34,10 @@ impl Side {
         let Some(grant) = access.grant() else {
             return Side::Service;
         };
-        match grant.fhir_user.as_deref().and_then(|u| u.split_once('/')) {
-            Some(("Patient" | "RelatedPerson", _)) => Side::Patient,
-            Some(("Practitioner" | "PractitionerRole", _)) => Side::Clinician,
-            _ if access.co_edits() => Side::Unknown,
-            _ => Side::Service,
+        match grant.fhir_user.as_deref().and_then(side_of_reference) {
+            Some(side) => side,
+            None if access.co_edits() => Side::Unknown,
+            None => Side::Service,
         }
     }
 }
@@ -64,6 +63,8 @@ pub enum Protects {
     /// A CareTeam's members, from the patient side and from clinicians not on the patient's
     /// active care team.
     TeamMembers,
+    /// A CareTeam's patient is one of its members.
+    TeamIncludesPatient,
 }
 
 /// One row of the table.
@@ -153,7 +154,16 @@ pub const RULES: &[CoproductionRule] = &[
         binds: &[Side::Patient, Side::Clinician, Side::Unknown],
         may_change: &[],
         says: "Only clinicians on an active care team of the patient create care teams or add \
-               or remove members; the patient sees the team (and is a member of their own).",
+               or remove members; the patient sees the team.",
+    },
+    CoproductionRule {
+        id: "team-includes-patient",
+        resource_type: "CareTeam",
+        protects: Protects::TeamIncludesPatient,
+        binds: &[Side::Patient, Side::Clinician, Side::Unknown],
+        may_change: &[],
+        says: "A patient is a member of their own care team: a team whose subject is a patient \
+               lists them as a participant (MCC marks the role SNOMED 116154003 Patient).",
     },
 ];
 
@@ -169,6 +179,10 @@ pub struct Refusal {
 pub struct Facts {
     /// The editing clinician is on an active CareTeam of the patient.
     pub on_care_team: bool,
+    /// For a Goal without `expressedBy`: the side whose author created it, from the server's
+    /// Provenance of its first version (`None`: not known — a bulk load wrote none, or a
+    /// backend service created it).
+    pub goal_created_by: Option<Side>,
 }
 
 /// The first rule that `editor` changing `current` into `proposed` (`None`: a deletion;
@@ -211,7 +225,8 @@ fn breaks(
             refuse("this cannot be deleted; retire it".into())
         }
         // Creating: nobody claims the other side's authority for what they write.
-        (Protects::GoalSetByClinician, None, Some(new)) => (goal_side(new) == Side::Clinician
+        (Protects::GoalSetByClinician, None, Some(new)) => (goal_side(new, None)
+            == Side::Clinician
             && new.get("expressedBy").is_some())
         .then(|| refuse("a goal the patient side writes cannot say a clinician set it".into()))
         .flatten(),
@@ -220,6 +235,19 @@ fn breaks(
             .is_some()
             .then(|| refuse("a care plan the patient side writes has no author".into()))
             .flatten(),
+        (Protects::TeamIncludesPatient, _, Some(new)) => {
+            let patient = new["subject"]["reference"]
+                .as_str()
+                .filter(|r| r.starts_with("Patient/"))?;
+            let listed = new["participant"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|p| p["member"]["reference"] == patient);
+            (!listed)
+                .then(|| refuse(format!("{patient} is not one of the team's participants")))
+                .flatten()
+        }
         (Protects::TeamMembers, None, Some(_)) => (!(editor == Side::Clinician
             && facts.on_care_team))
             .then(|| {
@@ -232,14 +260,14 @@ fn breaks(
             .flatten(),
         (_, None, _) | (_, _, None) => None,
         (Protects::GoalExpressedByPatient, Some(cur), Some(new)) => {
-            if goal_side(cur) != Side::Patient {
+            if goal_side(cur, facts.goal_created_by) != Side::Patient {
                 return None;
             }
             changed_outside(cur, new, rule.may_change)
                 .and_then(|e| refuse(format!("{e} of a goal the patient expressed")))
         }
         (Protects::GoalSetByClinician, Some(cur), Some(new)) => {
-            if goal_side(cur) != Side::Clinician {
+            if goal_side(cur, facts.goal_created_by) != Side::Clinician {
                 return None;
             }
             changed_outside(cur, new, rule.may_change)
@@ -265,11 +293,25 @@ fn breaks(
     }
 }
 
-/// Whose a goal is: the patient side when a Patient or RelatedPerson expressed it.
-pub fn goal_side(goal: &Value) -> Side {
+/// Whose a goal is: the patient side when a Patient or RelatedPerson expressed it; without
+/// `expressedBy`, the side of whoever created it (`created_by`, from its creating
+/// Provenance); otherwise — a clinician or a service expressed it, or nobody knows — the
+/// clinicians'.
+pub fn goal_side(goal: &Value, created_by: Option<Side>) -> Side {
     match goal["expressedBy"]["reference"].as_str() {
-        Some(r) if r.starts_with("Patient/") || r.starts_with("RelatedPerson/") => Side::Patient,
-        _ => Side::Clinician,
+        Some(r) => side_of_reference(r).unwrap_or(Side::Clinician),
+        None if created_by == Some(Side::Patient) => Side::Patient,
+        None => Side::Clinician,
+    }
+}
+
+/// The side a reference to a person is on: Patient or RelatedPerson the patient side,
+/// Practitioner or PractitionerRole clinicians; anything else (a Device, an Organization) none.
+pub fn side_of_reference(reference: &str) -> Option<Side> {
+    match reference.split_once('/') {
+        Some(("Patient" | "RelatedPerson", _)) => Some(Side::Patient),
+        Some(("Practitioner" | "PractitionerRole", _)) => Some(Side::Clinician),
+        _ => None,
     }
 }
 

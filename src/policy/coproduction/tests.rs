@@ -34,8 +34,16 @@ fn every_row_of_the_table() {
         "activity": [{"detail": {"status": "in-progress", "code": {"text": "walk"}}}]});
     let team = json!({"resourceType": "CareTeam", "id": "t", "status": "active",
         "participant": [{"member": {"reference": "Patient/p1"}}]});
+    let team_of_p1 = with(team.clone(), "subject", json!({"reference": "Patient/p1"}));
     let no = Facts::default();
-    let on_team = Facts { on_care_team: true };
+    let on_team = Facts {
+        on_care_team: true,
+        ..Facts::default()
+    };
+    let made_by_patient = Facts {
+        goal_created_by: Some(Side::Patient),
+        ..Facts::default()
+    };
     // (editor, type, current, proposed, facts, the rule broken or None)
     type Row<'a> = (
         Side,
@@ -149,6 +157,85 @@ fn every_row_of_the_table() {
             "Goal",
             Some(set.clone()),
             Some(with(set.clone(), "description", json!({"text": "nap"}))),
+            no,
+            None,
+        ),
+        // A goal without expressedBy is whoever created it: the patient side's when its
+        // creating Provenance names a patient or their RelatedPerson.
+        (
+            Patient,
+            "Goal",
+            Some(set.clone()),
+            Some(with(set.clone(), "description", json!({"text": "nap"}))),
+            made_by_patient,
+            None,
+        ),
+        (
+            Clinician,
+            "Goal",
+            Some(set.clone()),
+            Some(with(set.clone(), "description", json!({"text": "nap"}))),
+            made_by_patient,
+            Some("goal-expressed-by-patient"),
+        ),
+        (
+            Clinician,
+            "Goal",
+            Some(set.clone()),
+            Some(with(set.clone(), "note", note.clone())),
+            made_by_patient,
+            None,
+        ),
+        // expressedBy, when there is one, says whose it is whoever created it.
+        (
+            Patient,
+            "Goal",
+            Some(clinicians.clone()),
+            Some(with(
+                clinicians.clone(),
+                "description",
+                json!({"text": "nap"}),
+            )),
+            made_by_patient,
+            Some("goal-set-by-clinician"),
+        ),
+        // team-includes-patient: a team of a patient lists them, whoever writes it.
+        (
+            Clinician,
+            "CareTeam",
+            None,
+            Some(
+                json!({"resourceType": "CareTeam", "subject": {"reference": "Patient/p1"},
+                "participant": [{"member": {"reference": "Practitioner/dr"}}]}),
+            ),
+            on_team,
+            Some("team-includes-patient"),
+        ),
+        (
+            Clinician,
+            "CareTeam",
+            Some(team_of_p1.clone()),
+            Some(with(
+                team_of_p1.clone(),
+                "participant",
+                json!([{"member": {"reference": "Practitioner/dr"}}]),
+            )),
+            on_team,
+            Some("team-includes-patient"),
+        ),
+        (
+            Clinician,
+            "CareTeam",
+            Some(team_of_p1.clone()),
+            Some(with(team_of_p1.clone(), "name", json!("Walking group"))),
+            no,
+            None,
+        ),
+        (
+            Service,
+            "CareTeam",
+            None,
+            Some(with(team_of_p1.clone(), "participant", json!([]))),
             no,
             None,
         ),
@@ -387,7 +474,8 @@ fn every_row_of_the_table() {
                 "plan-authorship",
                 "plan-activities",
                 "no-hard-delete",
-                "team-members"
+                "team-members",
+                "team-includes-patient"
             ]
             .contains(&rule.id),
             "{}",

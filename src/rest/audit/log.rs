@@ -1,6 +1,7 @@
 //! The audit log's writer (issue "The shared care plan" §4): one background task appends
-//! the interactions the request path records to the `audit_log` table — one compact row
-//! each, batches gathered for a few milliseconds, one commit (one fsync) per batch — and makes
+//! the interactions the request path records to the `audit_log` table — a compact row per
+//! chunk of up to [`CHUNK`] interactions, batches gathered for a few milliseconds, one commit
+//! (one fsync) per batch — and makes
 //! AuditEvent resources of the log (`event.rs`) while interactions arrive slowly, when it is
 //! idle, and on demand ([`FhirService::audit_caught_up`](super::FhirService)). An entry is
 //! consumed in the commit that makes its AuditEvent, so it becomes exactly one, on whichever
@@ -18,8 +19,12 @@ use tokio::sync::mpsc;
 /// How long the writer waits without anything to record before it makes AuditEvents of the
 /// whole audit log.
 const IDLE: std::time::Duration = std::time::Duration::from_millis(500);
-/// Interactions appended to the log per commit at most (one row each).
+/// Interactions appended to the log per commit at most.
 const LOG_BATCH: usize = 8_192;
+/// Interactions per log row at most: one row, one insert, for a chunk of them (a row per
+/// interaction cost the writer a B-tree insert each, 9 % of a read's CPU under load). It is
+/// also the most AuditEvents one row makes, so making a row's AuditEvents is one commit.
+const CHUNK: usize = BATCH;
 /// A batch of at least this many interactions means they arrive fast: the writer waits
 /// [`GATHER_FOR`] for more before it commits.
 const GATHER_FROM: usize = 8;
@@ -71,18 +76,22 @@ pub(super) async fn write_batches(
                 continue;
             }
         };
-        let mut entries = Vec::new();
+        let mut records = Vec::with_capacity(messages.len());
         let mut flushed = Vec::new();
         for message in messages.drain(..) {
             match message {
-                Message::Record(record) => entries.push(AuditLogEntry {
-                    id: ids.new_id(),
-                    recorded_us: record.recorded_us,
-                    record: encode(&record),
-                }),
+                Message::Record(record) => records.push(record),
                 Message::Flush(done) => flushed.push(done),
             }
         }
+        let entries: Vec<AuditLogEntry> = records
+            .chunks(CHUNK)
+            .map(|chunk| AuditLogEntry {
+                id: ids.new_id(),
+                recorded_us: chunk.first().map_or(0, |r| r.recorded_us),
+                record: encode(chunk),
+            })
+            .collect();
         if !entries.is_empty() {
             let appended = entries.len();
             let batch = CommitBatch {
@@ -151,16 +160,25 @@ pub(super) async fn make_audit_events(
                 break;
             }
         }
-        let entries = store.audit_log_range(after, through, BATCH as u32).await?;
-        let Some(last) = entries.last().map(|e| e.seq) else {
+        // Rows until about a commit's worth of AuditEvents (at least one row); the rest of
+        // the range is read again next round.
+        let entries = store.audit_log_range(after, through, ROWS_READ).await?;
+        if entries.is_empty() {
             break;
-        };
-        let mut versions = Vec::with_capacity(entries.len());
-        let mut consumed = Vec::with_capacity(entries.len());
+        }
+        let mut last = after;
+        let mut versions = Vec::with_capacity(BATCH);
+        let mut consumed = Vec::new();
         for stored in &entries {
+            if versions.len() >= BATCH {
+                break;
+            }
+            last = stored.seq;
             match decode(&stored.entry) {
-                Some(record) => {
-                    versions.push(audit_version(&record, &stored.entry.id)?);
+                Some(records) => {
+                    for (id, record) in records {
+                        versions.push(audit_version(&record, &id)?);
+                    }
                     consumed.push(stored.seq);
                 }
                 None => tracing::error!(
@@ -176,7 +194,7 @@ pub(super) async fn make_audit_events(
         };
         match store.commit(&batch).await {
             Ok(()) => {
-                made += batch.consumed_audit_log.len();
+                made += batch.versions.len();
                 after = last;
                 conflicts = 0;
                 if matches!(drain, Drain::OneBatch) {
@@ -192,26 +210,59 @@ pub(super) async fn make_audit_events(
     Ok(made)
 }
 
-/// The compact form of a record in the audit log (its time is the entry's own column).
-fn encode(r: &AuditRecord) -> bytes::Bytes {
-    // Serialised straight from the fields (a JSON array), without building a `Value` first.
-    let fields = (
-        r.subtype,
-        &r.who.author,
-        &r.who.on_behalf_of,
-        &r.who.transmitter,
-        &r.who.client_id,
-        &r.patients,
-        &r.what,
-        &r.query,
-    );
+/// Log rows read per round of [`make_audit_events`]: rows of single interactions (written
+/// before rows held chunks) still make a commit's worth.
+const ROWS_READ: u32 = BATCH as u32;
+
+/// The compact form of a chunk of records in the audit log: a JSON array of records, each an
+/// array of its fields.
+fn encode(chunk: &[AuditRecord]) -> bytes::Bytes {
+    // Serialised straight from the fields, without building a `Value` first.
+    let fields: Vec<_> = chunk
+        .iter()
+        .map(|r| {
+            (
+                r.subtype,
+                &r.who.author,
+                &r.who.on_behalf_of,
+                &r.who.transmitter,
+                &r.who.client_id,
+                &r.patients,
+                &r.what,
+                &r.query,
+                r.recorded_us,
+            )
+        })
+        .collect();
     bytes::Bytes::from(serde_json::to_vec(&fields).unwrap_or_default())
 }
 
-/// A record from its log entry; `None` when the entry is not one [`encode`] wrote.
-fn decode(entry: &AuditLogEntry) -> Option<AuditRecord> {
+/// The records of a log entry, each with the id its AuditEvent gets (`{entry id}-{n}`, or the
+/// entry's own id for an entry of one record in the earlier form); `None` when the entry is
+/// not one [`encode`] (or the earlier single-record form) wrote.
+fn decode(entry: &AuditLogEntry) -> Option<Vec<(String, AuditRecord)>> {
     let value: Value = serde_json::from_slice(&entry.record).ok()?;
     let fields = value.as_array()?;
+    if fields.first().is_some_and(Value::is_string) {
+        // One record, its time in the entry's column.
+        let record = decode_record(fields, entry.recorded_us)?;
+        return Some(vec![(entry.id.clone(), record)]);
+    }
+    fields
+        .iter()
+        .enumerate()
+        .map(|(n, record)| {
+            let fields = record.as_array()?;
+            let recorded_us = fields.get(8)?.as_i64()?;
+            Some((
+                format!("{}-{n}", entry.id),
+                decode_record(fields, recorded_us)?,
+            ))
+        })
+        .collect()
+}
+
+fn decode_record(fields: &[Value], recorded_us: i64) -> Option<AuditRecord> {
     let text = |i: usize| fields.get(i).and_then(Value::as_str).map(str::to_string);
     let (subtype, action) = interaction(fields.first()?.as_str()?);
     let texts = |i: usize| -> Option<Vec<String>> {
@@ -225,7 +276,7 @@ fn decode(entry: &AuditLogEntry) -> Option<AuditRecord> {
     Some(AuditRecord {
         subtype,
         action,
-        recorded_us: entry.recorded_us,
+        recorded_us,
         who: Attribution {
             author: text(1)?,
             on_behalf_of: text(2),
@@ -269,20 +320,50 @@ mod tests {
                 what: what.map(String::from),
                 query: query.map(String::from),
             };
+            let mut later = record.clone();
+            later.recorded_us = 9;
             let entry = AuditLogEntry {
                 id: "a1".into(),
                 recorded_us: 7,
-                record: encode(&record),
+                record: encode(&[record.clone(), later]),
             };
             let back = decode(&entry).unwrap();
-            assert_eq!(back.subtype, record.subtype);
-            assert_eq!(back.action, record.action);
-            assert_eq!(back.who, record.who);
-            assert_eq!(
-                (back.patients, back.what, back.query, back.recorded_us),
-                (record.patients, record.what, record.query, 7)
-            );
+            assert_eq!(back.len(), 2);
+            for (n, (id, back)) in back.into_iter().enumerate() {
+                assert_eq!(id, format!("a1-{n}"));
+                assert_eq!(back.subtype, record.subtype);
+                assert_eq!(back.action, record.action);
+                assert_eq!(back.who, record.who);
+                assert_eq!(
+                    (back.patients, back.what, back.query, back.recorded_us),
+                    (
+                        record.patients.clone(),
+                        record.what.clone(),
+                        record.query.clone(),
+                        if n == 0 { 7 } else { 9 }
+                    )
+                );
+            }
         }
+        // An entry of the earlier form (one record, its time in the row) still reads.
+        let earlier = AuditLogEntry {
+            id: "a0".into(),
+            recorded_us: 5,
+            record: bytes::Bytes::from_static(
+                br#"["read","Patient/p1",null,"Device/app-portal","portal",["p1"],"Goal/g1",null]"#,
+            ),
+        };
+        let back = decode(&earlier).unwrap();
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].0, "a0");
+        assert_eq!(
+            (
+                back[0].1.subtype,
+                back[0].1.recorded_us,
+                back[0].1.what.as_deref()
+            ),
+            ("read", 5, Some("Goal/g1"))
+        );
         let garbage = AuditLogEntry {
             id: "a2".into(),
             recorded_us: 7,

@@ -112,6 +112,53 @@ fn per_patient(patients: Vec<String>, query: Option<String>) -> Vec<(Vec<String>
     patients.into_iter().map(|p| (vec![p], None)).collect()
 }
 
+/// The patients a search asked about, for a search that returned nothing (or only a count):
+/// the patient of a compartment search (`Patient/{id}/{type}`), the one patient a confined
+/// token reaches, and the patients named by the type's Patient compartment parameters
+/// and `patient` (`patient=123`, `subject=Patient/123`, an absolute reference; not chains). A token that
+/// reaches several patients names none of them by itself: only what the search names counts.
+pub(crate) fn patients_searched(
+    resource_type: &str,
+    pairs: &[(String, String)],
+    compartment: Option<&str>,
+    confined_to: Option<&[String]>,
+) -> Vec<String> {
+    let mut patients: Vec<String> = Vec::new();
+    let mut add = |id: &str| {
+        if !id.is_empty() && !patients.iter().any(|p| p == id) {
+            patients.push(id.to_string());
+        }
+    };
+    if let Some(id) = compartment {
+        add(id);
+    }
+    if let Some([only]) = confined_to {
+        add(only);
+    }
+    let params = super::search::patient_compartment_params(resource_type);
+    for (name, value) in pairs {
+        let (base, modifier) = name.split_once(':').unwrap_or((name, ""));
+        // `patient` always means a Patient (R4 defines it as `subject`/… `where(resolve() is
+        // Patient)`), whether or not the compartment lists it.
+        if !(base == "patient" || params.iter().any(|p| p == base))
+            || !matches!(modifier, "" | "Patient")
+        {
+            continue;
+        }
+        for v in value.split(',') {
+            let id = match v.rsplit_once("Patient/") {
+                Some((_, id)) => id,
+                None if base == "patient" || modifier == "Patient" => v,
+                None => continue,
+            };
+            if !id.contains('/') {
+                add(id);
+            }
+        }
+    }
+    patients
+}
+
 impl FhirService {
     /// Record one read or search of patient data, if auditing is on. When the writer is behind
     /// by a full queue, the request waits for room (back-pressure: reads slow down, memory stays
@@ -311,6 +358,52 @@ mod tests {
         assert_eq!(
             one,
             vec![(vec!["p1".to_string()], Some("patient=p1".to_string()))]
+        );
+    }
+
+    #[test]
+    fn an_empty_search_is_about_the_patients_it_names() {
+        let pairs = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+            list.iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        let named = |rt: &str, p: &[(&str, &str)], c: Option<&str>, conf: Option<&[String]>| {
+            patients_searched(rt, &pairs(p), c, conf)
+        };
+        assert_eq!(
+            named("Observation", &[("patient", "p1")], None, None),
+            ["p1"]
+        );
+        assert_eq!(
+            named(
+                "Observation",
+                &[
+                    ("subject", "Patient/p2,http://x/fhir/Patient/p3"),
+                    ("code", "1")
+                ],
+                None,
+                None
+            ),
+            ["p2", "p3"]
+        );
+        assert_eq!(
+            named("Observation", &[("subject:Patient", "p4")], None, None),
+            ["p4"]
+        );
+        // Not a patient: another type, a chain, a parameter outside the compartment.
+        assert!(named("Observation", &[("subject", "Group/g1")], None, None).is_empty());
+        assert!(named("Observation", &[("subject.name", "x")], None, None).is_empty());
+        assert!(named("Observation", &[("code", "Patient/p5")], None, None).is_empty());
+        // The compartment of the URL; the one patient a token reaches, not a clinician's many.
+        assert_eq!(named("CarePlan", &[], Some("p6"), None), ["p6"]);
+        let one = ["p7".to_string()];
+        assert_eq!(named("CarePlan", &[], None, Some(&one)), ["p7"]);
+        let many = ["p8".to_string(), "p9".to_string()];
+        assert!(named("CarePlan", &[], None, Some(&many)).is_empty());
+        assert_eq!(
+            named("CarePlan", &[("patient", "p7")], None, Some(&one)),
+            ["p7"]
         );
     }
 

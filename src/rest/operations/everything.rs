@@ -36,7 +36,8 @@ impl FhirService {
         patient_id: &str,
         params: &EverythingParams,
     ) -> FhirResult<Bytes> {
-        let patient = self.read(access, "Patient", patient_id).await?;
+        // Recorded once, as the operation, with everything it returned (below).
+        let patient = self.read_unaudited(access, "Patient", patient_id).await?;
         // The Patient compartment holds the AuditEvents about the patient.
         self.audit_caught_up().await;
         let since = params
@@ -181,6 +182,27 @@ impl FhirService {
         for ((rt, id), version) in page {
             let Some(body) = &version.body else { continue };
             bundle.search_entry(&format!("{}/{rt}/{id}", self.base_url), body, "match");
+        }
+        if self.audits("Patient") {
+            // The patient, and anyone else whose data the page holds (each gets their own
+            // event); which parameters were given, not their values.
+            let mut patients = vec![patient_id.to_string()];
+            let returned = page
+                .iter()
+                .map(|((rt, id), v)| (rt.as_str(), id.as_str(), v.version_id, v.body.as_deref()));
+            for p in self.patients_returned(returned)? {
+                if !patients.contains(&p) {
+                    patients.push(p);
+                }
+            }
+            let names: Vec<&str> = query
+                .iter()
+                .filter_map(|q| q.split_once('=').map(|(name, _)| name))
+                .collect();
+            let what = format!("Patient/{patient_id}");
+            let query = format!("Patient/{patient_id}/$everything?{}", names.join("&"));
+            self.audit_read_of(access, "operation", patients, Some(what), Some(query))
+                .await;
         }
         Ok(bundle.finish())
     }

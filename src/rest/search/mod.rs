@@ -228,8 +228,9 @@ impl FhirService {
     pub async fn search(&self, access: &Access, input: &SearchInput) -> FhirResult<Bytes> {
         let (mut request, mut clauses) =
             self.compile(&input.resource_type, &input.pairs, input.strict)?;
-        if let Some(rule) = self.permit(access, &input.resource_type, Permission::Search)? {
-            clauses.extend(self.rule_clauses(&rule, &input.resource_type)?);
+        let rule = self.permit(access, &input.resource_type, Permission::Search)?;
+        if let Some(rule) = &rule {
+            clauses.extend(self.rule_clauses(rule, &input.resource_type)?);
         }
         if may_touch_audit_events(input) {
             self.audit_caught_up().await;
@@ -409,7 +410,16 @@ impl FhirService {
                         .map(|r| (r.resource_type.as_str(), r.id.as_str(), &r.version)),
                 )
                 .map(|(rt, id, v)| (rt, id, v.version_id, v.body.as_deref()));
-            let patients = self.patients_returned(returned)?;
+            let mut patients = self.patients_returned(returned)?;
+            if patients.is_empty() {
+                // Nothing returned (or only a count): the search still asked about a patient.
+                patients = super::audit::patients_searched(
+                    &input.resource_type,
+                    &input.pairs,
+                    input.patient_compartment.as_deref(),
+                    rule.as_ref().and_then(|r| r.patients.as_deref()),
+                );
+            }
             if !patients.is_empty() {
                 // Which parameters were searched, not their values nor the paging cursor:
                 // those can name other patients, and the event is in this patient's record.

@@ -7,9 +7,9 @@
 use super::hooks::{WriteContext, WriteHook};
 use super::PreparedWrite;
 use crate::error::{ErrorKind, FhirError, FhirResult};
-use crate::policy::coproduction::{check, Facts, Side};
+use crate::policy::coproduction::{check, side_of_reference, Facts, Side};
 use crate::policy::Access;
-use crate::rest::FhirService;
+use crate::rest::{format_instant, provenance, stored_json, FhirService};
 use crate::store::CommitBatch;
 use async_trait::async_trait;
 use serde_json::Value;
@@ -44,6 +44,12 @@ impl WriteHook for Coproduction {
             }
             let current = w.current_content()?;
             let proposed = w.proposed.as_ref().map(|p| p.value());
+            let goal_created_by = match (rt, &current) {
+                (_, Some(goal)) if rt == "Goal" && goal.get("expressedBy").is_none() => {
+                    service.goal_created_by(&w.version.id).await?
+                }
+                _ => None,
+            };
             let facts = Facts {
                 on_care_team: rt == "CareTeam"
                     && editor == Side::Clinician
@@ -51,6 +57,7 @@ impl WriteHook for Coproduction {
                     && service
                         .on_active_care_team(cx.access, current.as_ref().or(proposed))
                         .await?,
+                goal_created_by,
             };
             if let Err(refusal) = check(editor, rt, current.as_ref(), proposed, facts) {
                 return Err(FhirError::new(
@@ -74,6 +81,53 @@ fn members_change(current: Option<&Value>, proposed: Option<&Value>) -> bool {
 }
 
 impl FhirService {
+    /// The side of whoever created Goal `id`: the `author` agent of the server's Provenance of
+    /// its first version. Only Provenance the server wrote counts (its id namespace is closed
+    /// to clients, and it cannot be changed), so nobody can claim a goal by writing one.
+    async fn goal_created_by(&self, id: &str) -> FhirResult<Option<Side>> {
+        // Its first version's time narrows the search to the Provenance of that commit (a
+        // reference search does not look at versions); the target list then says which.
+        let Some(first) = self.store.version("Goal", id, 1).await? else {
+            return Ok(None);
+        };
+        let created = format!("Goal/{id}/_history/1");
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("target", &format!("Goal/{id}"))
+            .append_pair("recorded", &format_instant(first.last_updated_us))
+            .finish();
+        let found = self
+            .matching(&Access::Unrestricted, "Provenance", &query, 16)
+            .await?;
+        for m in found
+            .iter()
+            .filter(|m| provenance::is_server_provenance_id(&m.id))
+        {
+            let Some(body) = self
+                .store
+                .current("Provenance", &m.id)
+                .await?
+                .and_then(|v| v.body)
+            else {
+                continue;
+            };
+            let record = stored_json(&body)?;
+            let names_creation = record["target"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|t| t["reference"] == created.as_str()));
+            if !names_creation {
+                continue;
+            }
+            let author = record["agent"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|a| a["type"]["coding"][0]["code"] == "author")
+                .and_then(|a| a["who"]["reference"].as_str());
+            return Ok(author.and_then(side_of_reference));
+        }
+        Ok(None)
+    }
+
     /// Is the caller (a clinician, by `fhirUser`) a member of an active CareTeam of the patient
     /// whose team `team` is?
     async fn on_active_care_team(&self, access: &Access, team: Option<&Value>) -> FhirResult<bool> {
