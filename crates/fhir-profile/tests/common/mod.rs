@@ -106,3 +106,29 @@ pub fn validate(set: &ProfileSet, resource: &Value, profile: &str) -> Vec<Said> 
     }
     said(&issues)
 }
+
+/// A test-only constraint StructureDefinition on `type_name` deriving from `base`.
+pub fn profile(url: &str, type_name: &str, base: &str, elements: Value) -> Value {
+    let kind = if fhir_validate::is_resource_type(type_name) {
+        "resource"
+    } else {
+        "complex-type"
+    };
+    serde_json::json!({
+        "resourceType": "StructureDefinition",
+        "url": url,
+        "name": "TestProfile",
+        "status": "draft",
+        "kind": kind,
+        "abstract": false,
+        "type": type_name,
+        "baseDefinition": base,
+        "derivation": "constraint",
+        "differential": {"element": elements}
+    })
+}
+
+/// The core R4 definition of `type_name`.
+pub fn core(type_name: &str) -> String {
+    format!("http://hl7.org/fhir/StructureDefinition/{type_name}")
+}
