@@ -74,6 +74,31 @@ impl ComplexType {
         })
     }
 
+    /// Every element of this type, in model order (choice variants by their JSON names), for
+    /// code that maps profile paths such as `Observation.value[x]` onto JSON names.
+    pub fn elements(self) -> impl Iterator<Item = ElementDef> + 'static {
+        let def = &model().types[self.0];
+        def.elements
+            .iter()
+            .filter_map(move |el| self.element(&el.name))
+    }
+
+    /// Does the base model require the element `name` (minimum cardinality 1)? `name` is a JSON
+    /// name or a `[x]` group name (`value` on Observation.component).
+    pub fn is_required(self, name: &str) -> bool {
+        let def = &model().types[self.0];
+        def.required.iter().any(|&i| def.elements[i].name == name)
+            || def.choices.iter().any(|c| c.required && c.name == name)
+    }
+
+    /// The value set of the base model's required binding on the code element `name`
+    /// (`http://hl7.org/fhir/ValueSet/request-status` for CarePlan `status`).
+    pub fn required_binding(self, name: &str) -> Option<&'static str> {
+        let m = model();
+        let el = m.types[self.0].element(name)?;
+        el.binding.map(|b| m.value_sets[b].url.as_str())
+    }
+
     /// Is `group` the name of a `[x]` choice of this type (`deceased` on Patient)?
     pub fn is_choice_group(self, group: &str) -> bool {
         model().types[self.0]
@@ -81,6 +106,17 @@ impl ComplexType {
             .iter()
             .any(|c| c.name == group)
     }
+}
+
+/// Is `code` in the base model's enumerated value set `url` (one bound, required, to a code
+/// element of R4, e.g. `http://hl7.org/fhir/ValueSet/goal-status`)? `None` when the model does
+/// not hold that value set.
+pub fn core_value_set_contains(url: &str, code: &str) -> Option<bool> {
+    model()
+        .value_sets
+        .iter()
+        .find(|vs| vs.url == url)
+        .map(|vs| vs.codes.contains(code))
 }
 
 #[cfg(test)]
@@ -116,6 +152,34 @@ mod tests {
         assert!(contact.is_backbone());
         assert_eq!(contact.name(), "Patient.contact");
         assert!(ComplexType::named("string").is_none());
+        let value_variants: Vec<&str> = ComplexType::named("Observation")
+            .unwrap()
+            .elements()
+            .filter(|e| e.choice_group == Some("value"))
+            .map(|e| e.name)
+            .collect();
+        assert_eq!(value_variants.len(), 11);
+        assert!(value_variants.contains(&"valueQuantity"));
+        let plan = ComplexType::named("CarePlan").unwrap();
+        assert!(plan.is_required("status") && !plan.is_required("category"));
+        assert!(ComplexType::named("Observation.component")
+            .unwrap()
+            .is_required("code"));
+        assert!(ComplexType::named("Extension").unwrap().is_required("url"));
+        assert_eq!(
+            plan.required_binding("status"),
+            Some("http://hl7.org/fhir/ValueSet/request-status")
+        );
+        assert_eq!(plan.required_binding("category"), None);
+        assert_eq!(
+            core_value_set_contains("http://hl7.org/fhir/ValueSet/goal-status", "active"),
+            Some(true)
+        );
+        assert_eq!(
+            core_value_set_contains("http://hl7.org/fhir/ValueSet/goal-status", "banana"),
+            Some(false)
+        );
+        assert_eq!(core_value_set_contains("http://example.org/vs", "x"), None);
         assert!(ComplexType::named("Nope").is_none());
     }
 }

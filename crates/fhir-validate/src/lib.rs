@@ -12,7 +12,7 @@ mod summary;
 mod walker;
 mod xhtml;
 
-pub use elements::{ComplexType, ElementDef, ElementType};
+pub use elements::{core_value_set_contains, ComplexType, ElementDef, ElementType};
 pub use issue::{Issue, Severity};
 pub use summary::summarise;
 

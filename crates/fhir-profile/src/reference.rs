@@ -1,0 +1,201 @@
+//! `ElementDefinition.type` beyond the type code (FHIR R4 elementdefinition.html
+//! §2.24.0.6 "Type", references.html): `targetProfile` on References, checked locally by the
+//! referenced resource's type, and `profile` on other types (an Extension's definition, a
+//! data type profile). What cannot be checked without the referenced resource, or without a
+//! profile that is not loaded, is said once per element as information.
+
+use fhir_validate::Severity;
+use serde_json::Value;
+
+use crate::element::{ElemTy, Node};
+use crate::loc::Loc;
+use crate::profile::{core_type, Profile};
+use crate::walk::{Ctx, Once};
+
+/// What a target profile says about the referenced resource's type.
+enum Target<'s> {
+    /// Any resource type.
+    Any,
+    Type(&'s str),
+    /// Not loaded: its type is not known.
+    Unknown(&'s str),
+}
+
+fn target<'s>(ctx: &Ctx<'s, '_>, url: &'s str) -> Target<'s> {
+    if let Some(i) = ctx.set.lookup(url) {
+        return Target::Type(&ctx.set.profiles[i].info.type_name);
+    }
+    match core_type(url) {
+        Some("Resource" | "DomainResource") => Target::Any,
+        Some(t) => Target::Type(t),
+        None => Target::Unknown(url),
+    }
+}
+
+/// The resource type a reference string names: `Type/id`, `Type/id/_history/v`, or an
+/// absolute URL ending so. Fragments, URNs and other forms name none.
+fn type_of_reference(reference: &str) -> Option<&str> {
+    let path = reference.split(['?', '#']).next().unwrap_or_default();
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    let n = parts.len();
+    let candidate = if n >= 4 && parts[n - 2] == "_history" {
+        parts[n - 4]
+    } else if n >= 2 {
+        parts[n - 2]
+    } else {
+        return None;
+    };
+    fhir_validate::is_resource_type(candidate).then_some(candidate)
+}
+
+/// Checks the type rules of `node` that apply to one instance of type `ty`.
+pub(crate) fn check_types<'v>(
+    ctx: &mut Ctx<'_, 'v>,
+    profile: &Profile,
+    node: &Node,
+    value: &'v Value,
+    ty: ElemTy,
+    loc: &Loc<'_>,
+) {
+    let code = ty.code();
+    let Some(rules) = &node.types else { return };
+    let matching: Vec<_> = rules.iter().filter(|r| r.code == code).collect();
+    let targets: Vec<&str> = matching
+        .iter()
+        .flat_map(|r| r.target_profiles.iter().map(String::as_str))
+        .collect();
+    if code == "Reference" && !targets.is_empty() {
+        check_reference(ctx, profile, node, &targets, value, loc);
+    }
+    let profiles: Vec<&str> = matching
+        .iter()
+        .flat_map(|r| r.profiles.iter().map(String::as_str))
+        .collect();
+    if !profiles.is_empty() {
+        check_profiles(ctx, profile, node, &profiles, value, ty, loc);
+    }
+}
+
+/// A reference's target type against `targets`.
+fn check_reference(
+    ctx: &mut Ctx<'_, '_>,
+    profile: &Profile,
+    node: &Node,
+    targets: &[&str],
+    value: &Value,
+    loc: &Loc<'_>,
+) {
+    let reference = value.get("reference").and_then(Value::as_str);
+    let declared = value.get("type").and_then(Value::as_str);
+    if reference.is_some_and(|r| r.starts_with('#')) {
+        let message = "Reference to a contained resource: its target profile is not checked".into();
+        ctx.inform_once(profile, node, Once::ReferenceType, message, loc);
+        return;
+    }
+    let Some(found) = reference.and_then(type_of_reference).or(declared) else {
+        let message =
+            "Reference without a resource type (no Type/id reference, no type): its target profile is not checked"
+                .into();
+        ctx.inform_once(profile, node, Once::ReferenceType, message, loc);
+        return;
+    };
+    let mut known = Vec::new();
+    let mut unknown = Vec::new();
+    for url in targets {
+        match target(ctx, url) {
+            Target::Any => return,
+            Target::Type(t) if t == found => return,
+            Target::Type(t) => known.push(t),
+            Target::Unknown(u) => unknown.push(u),
+        }
+    }
+    known.dedup();
+    if unknown.is_empty() {
+        let message = format!(
+            "Reference to a resource of type {found}, but the target profiles allow only {}",
+            known.join(", ")
+        );
+        ctx.report(
+            profile,
+            node,
+            Severity::Error,
+            "structure",
+            message,
+            loc.render(),
+        );
+    } else {
+        let message = format!(
+            "Reference to a resource of type {found}, not among the loaded target types ({}); target profiles {} are not loaded, so the reference's type and conformance are not checked",
+            if known.is_empty() { "none".to_string() } else { known.join(", ") },
+            unknown.join(", ")
+        );
+        ctx.inform_once(profile, node, Once::TargetProfiles, message, loc);
+    }
+}
+
+/// `type.profile`: an Extension's definition (applied by the extension pass when loaded), or
+/// a data type profile applied here.
+fn check_profiles<'v>(
+    ctx: &mut Ctx<'_, 'v>,
+    profile: &Profile,
+    node: &Node,
+    profiles: &[&str],
+    value: &'v Value,
+    ty: ElemTy,
+    loc: &Loc<'_>,
+) {
+    let set = ctx.set;
+    let is_extension = ty.code() == "Extension";
+    let mut missing = Vec::new();
+    for url in profiles {
+        if core_type(url) == Some(ty.code()) {
+            return;
+        }
+        match set.lookup(url) {
+            Some(_) if is_extension => return,
+            Some(i) => {
+                ctx.apply_chain(i, value, loc, ty);
+                return;
+            }
+            None => missing.push(*url),
+        }
+    }
+    let message = if is_extension {
+        format!(
+            "Extension definition {} is not loaded: the extension's content is not checked",
+            missing.join(", ")
+        )
+    } else {
+        format!(
+            "Profile {} is not loaded: conformance of the {} is not checked",
+            missing.join(", "),
+            ty.code()
+        )
+    };
+    ctx.inform_once(profile, node, Once::TypeProfile, message, loc);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::type_of_reference;
+
+    #[test]
+    fn reference_types() {
+        assert_eq!(type_of_reference("Patient/example"), Some("Patient"));
+        assert_eq!(
+            type_of_reference("AllergyIntolerance/79613/_history/1"),
+            Some("AllergyIntolerance")
+        );
+        assert_eq!(
+            type_of_reference("https://example.org/fhir/Practitioner/p1"),
+            Some("Practitioner")
+        );
+        assert_eq!(
+            type_of_reference("https://example.org/fhir/Practitioner/p1/_history/2"),
+            Some("Practitioner")
+        );
+        assert_eq!(type_of_reference("urn:uuid:1234"), None);
+        assert_eq!(type_of_reference("Banana/1"), None);
+        assert_eq!(type_of_reference("example"), None);
+    }
+}

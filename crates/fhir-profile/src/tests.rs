@@ -1,0 +1,1 @@
+//! Unit tests of the crate internals (FHIR R4 profiling.html).
