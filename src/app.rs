@@ -123,6 +123,13 @@ impl AppState {
         if audit {
             state = state.with_audit();
         }
+        // The profiles, value sets and code systems that ship with the server, readable and
+        // searchable (issue "Profiles").
+        state
+            .fhir
+            .load_conformance_library()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("loading the shipped profiles: {e:?}")))?;
         // The PROM instruments that ship with the server (issue "PROMs" §1).
         state.fhir.load_questionnaire_library().await.map_err(|e| {
             StoreError::Unavailable(format!("loading the Questionnaire library: {e:?}"))

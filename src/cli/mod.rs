@@ -5,6 +5,7 @@ mod clients;
 mod database;
 mod demo;
 mod keys;
+mod profiles;
 mod seed;
 mod serve;
 mod users;
@@ -56,6 +57,11 @@ pub enum Command {
     /// Seed a demo patient, clinician, related person, their accounts and demo apps, and print
     /// how to complete a SMART launch.
     Demo,
+    /// The profiles writes and `$validate` are checked against.
+    Profiles {
+        #[command(subcommand)]
+        command: profiles::ProfilesCommand,
+    },
 }
 
 /// Run `command` (`serve` when none was given) with the resolved configuration.
@@ -69,6 +75,7 @@ pub async fn run(command: Option<Command>, config: Config) -> Result<(), String>
         Command::User { command } => users::run(config, command).await,
         Command::Keys { command } => keys::run(config, command).await,
         Command::Demo => demo::demo(config).await,
+        Command::Profiles { command } => profiles::run(command),
     }
 }
 

@@ -47,6 +47,15 @@ impl Config {
                 "require_if_match names {unknown:?}, which is not a FHIR R4 resource type"
             ));
         }
+        if let Some(unknown) = self
+            .required_profiles
+            .keys()
+            .find(|t| !crate::validate::is_resource_type(t))
+        {
+            return Err(format!(
+                "required_profiles names {unknown:?}, which is not a FHIR R4 resource type"
+            ));
+        }
         // SMART leaves the lifetime to the server; a year at most.
         if !(1..=365).contains(&self.offline_access_days) {
             return Err(format!(

@@ -29,7 +29,7 @@ pub(super) fn environment(get: impl Fn(&str) -> Option<String>) -> Source {
 fn variable(field: &str) -> Option<String> {
     match field {
         // Tables of their own: the configuration file only.
-        "trusted_issuers" => None,
+        "trusted_issuers" | "required_profiles" => None,
         "log_filter" => Some("COPLAN_LOG".to_string()),
         _ => Some(format!("COPLAN_{}", field.to_ascii_uppercase())),
     }

@@ -34,7 +34,7 @@ pub enum LogFormat {
 
 /// The effective configuration of one server process. A setting's name is its key in
 /// `coplan.toml` and, upper-cased after `COPLAN_`, its environment variable (except
-/// `log_filter`: `COPLAN_LOG`; `trusted_issuers`: file only).
+/// `log_filter`: `COPLAN_LOG`; `trusted_issuers`, `required_profiles`: file only).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
@@ -107,6 +107,10 @@ pub struct Config {
     /// Refuse (422) a QuestionnaireResponse to a questionnaire the server does not know,
     /// rather than accepting it unscored with a warning.
     pub require_known_questionnaire: bool,
+    /// Profiles every resource of a type must conform to, whether it claims them or not
+    /// (`[required_profiles]` with `CarePlan = ["http://…"]`; configuration file only). The
+    /// profiles a resource claims in `meta.profile` are checked in any case.
+    pub required_profiles: std::collections::BTreeMap<String, Vec<String>>,
 }
 
 impl Default for Config {
@@ -141,6 +145,7 @@ impl Default for Config {
             require_if_match_for_all: false,
             audit_events: true,
             require_known_questionnaire: false,
+            required_profiles: std::collections::BTreeMap::new(),
         }
     }
 }

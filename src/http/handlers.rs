@@ -42,10 +42,12 @@ where
 }
 
 /// [`respond`] for a write: the client's `X-Provenance` goes with it to the write pipeline,
-/// and the warnings the pipeline notes come back (`Prefer: return=OperationOutcome`).
+/// and the warnings the pipeline notes come back (`Prefer: return=OperationOutcome`);
+/// `Prefer: handling=strict` turns what would be a warning into a refusal where a hook says so.
 async fn respond_write<F, Fut>(
     negotiated: FhirResult<Format>,
     supplied: FhirResult<Option<SuppliedProvenance>>,
+    strict: bool,
     work: F,
 ) -> Response
 where
@@ -54,7 +56,7 @@ where
 {
     respond(negotiated, |format| async move {
         let writes = crate::rest::provenance::with_supplied(supplied?, work(format));
-        crate::rest::warnings::collecting(writes).await
+        crate::rest::warnings::collecting(strict, writes).await
     })
     .await
 }
@@ -212,6 +214,7 @@ pub async fn create(
     respond_write(
         req.format.clone(),
         req.supplied_provenance(),
+        req.strict,
         |format| async move {
             crate::rest::check_known_type(&resource_type)?;
             let condition = create_criteria(req.header("if-none-exist"), req.query.iter())?;
@@ -246,6 +249,7 @@ pub async fn bundle(
     respond_write(
         req.format.clone(),
         req.supplied_provenance(),
+        req.strict,
         |format| async move {
             let value = resource_body(&state, &req.headers, body).await?;
             let response = state.fhir.process_bundle(&access, value).await?;
@@ -266,6 +270,7 @@ pub async fn conditional_update(
     respond_write(
         req.format.clone(),
         req.supplied_provenance(),
+        req.strict,
         |format| async move {
             crate::rest::check_known_type(&resource_type)?;
             let if_match = req.if_match.clone()?;
@@ -290,6 +295,7 @@ pub async fn conditional_delete(
     respond_write(
         req.format.clone(),
         req.supplied_provenance(),
+        req.strict,
         |format| async move {
             let if_match = req.if_match.clone()?;
             let deleted = state
@@ -319,6 +325,7 @@ pub async fn update(
     respond_write(
         req.format.clone(),
         req.supplied_provenance(),
+        req.strict,
         |format| async move {
             crate::rest::check_known_type(&resource_type)?;
             let if_match = req.if_match.clone()?;
@@ -343,6 +350,7 @@ pub async fn patch(
     respond_write(
         req.format.clone(),
         req.supplied_provenance(),
+        req.strict,
         |format| async move {
             crate::rest::check_known_type(&resource_type)?;
             // JSON Patch by its media type; a FHIR resource (FHIRPath Patch's Parameters) in
@@ -389,6 +397,7 @@ pub async fn delete(
     respond_write(
         req.format.clone(),
         req.supplied_provenance(),
+        req.strict,
         |format| async move {
             let if_match = req.if_match.clone()?;
             let outcome = state

@@ -13,6 +13,7 @@ mod keyed_lock;
 mod membership;
 mod meta;
 pub mod operations;
+pub mod profiles;
 pub mod provenance;
 mod questionnaires;
 mod reach;
@@ -79,6 +80,8 @@ pub struct FhirService {
     pub conditional_locks: keyed_lock::KeyedLocks,
     /// The write pipeline's hooks, in the order they run (`rest/write/hooks.rs`).
     pub hooks: Vec<Arc<dyn WriteHook>>,
+    /// Profiles each type must conform to whether it claims them or not (`profiles.rs`).
+    pub required_profiles: std::collections::BTreeMap<String, Vec<String>>,
     /// Devices known to exist (the apps Provenance names as transmitter).
     known_devices: KnownDevices,
     /// Where reads, searches and writes of patient data are recorded (`None`: not audited).
@@ -142,6 +145,7 @@ impl FhirService {
             membership: Default::default(),
             conditional_locks: Default::default(),
             hooks: default_write_hooks(config),
+            required_profiles: config.required_profiles.clone(),
             known_devices: Default::default(),
             audit: None,
             audit_catch_up: tokio::sync::Mutex::new(()),

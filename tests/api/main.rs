@@ -36,6 +36,7 @@ mod crud;
 mod fhirpath_patch;
 mod formats;
 mod history;
+mod profiles;
 mod prom;
 mod provenance;
 mod search;

@@ -114,6 +114,18 @@ fn label(resource: &Value, index: usize) -> String {
 }
 
 impl ProfileSet {
+    /// A set with nothing loaded: every profile is unknown to it.
+    pub fn empty() -> ProfileSet {
+        ProfileSet {
+            inner: Arc::new(Inner {
+                profiles: Vec::new(),
+                by_url: HashMap::new(),
+                terminology: Terminology::default(),
+                has_extensions: false,
+            }),
+        }
+    }
+
     /// Loads StructureDefinitions (differentials; a snapshot is ignored), ValueSets and
     /// CodeSystems. Refuses, naming the resource, anything malformed: a missing url, a
     /// differential path that does not exist in the base type, a base of another type, a

@@ -12,6 +12,7 @@
 mod everything;
 mod lastn;
 mod sdc;
+mod validate;
 
 pub use everything::EverythingParams;
 
@@ -43,6 +44,16 @@ pub struct OperationDefinition {
     pub affects_state: bool,
 }
 
+/// In [`OperationDefinition::types`]: every resource type.
+pub const ANY_TYPE: &str = "*";
+
+impl OperationDefinition {
+    /// Whether it is defined on `resource_type`.
+    pub fn on(&self, resource_type: &str) -> bool {
+        self.types.contains(&resource_type) || self.types.contains(&ANY_TYPE)
+    }
+}
+
 /// Every operation the server offers.
 pub const OPERATIONS: &[OperationDefinition] = &[
     OperationDefinition {
@@ -56,7 +67,7 @@ pub const OPERATIONS: &[OperationDefinition] = &[
         name: "validate",
         definition: "http://hl7.org/fhir/OperationDefinition/Resource-validate",
         levels: &[Level::Type, Level::Instance],
-        types: &["QuestionnaireResponse"],
+        types: &[ANY_TYPE],
         affects_state: false,
     },
     OperationDefinition {
@@ -87,7 +98,7 @@ pub const OPERATIONS: &[OperationDefinition] = &[
 pub fn operations_on(resource_type: &str) -> impl Iterator<Item = &'static OperationDefinition> {
     let resource_type = resource_type.to_string();
     OPERATIONS.iter().filter(move |op| {
-        op.types.contains(&resource_type.as_str())
+        op.on(&resource_type)
             && op
                 .levels
                 .iter()
@@ -278,7 +289,7 @@ pub fn resolve(
         })?;
     let on_type = match resource_type {
         None => true,
-        Some(rt) => known.types.contains(&rt),
+        Some(rt) => known.on(rt),
     };
     if !known.levels.contains(&level) || !on_type {
         let place = match (level, resource_type) {
@@ -322,7 +333,10 @@ impl FhirService {
                 self.everything(access, id, &params).await
             }
             ("lastn", None) => self.lastn(access, &call.input).await,
-            ("validate", id) => self.validate_response(access, id, &call.input).await,
+            ("validate", id) => {
+                let rt = call.resource_type.unwrap_or_default();
+                self.validate_operation(access, rt, id, &call.input).await
+            }
             ("extract", id) => self.extract_response(access, id, &call.input).await,
             ("populate", id) => self.populate_questionnaire(access, id, &call.input).await,
             (name, _) => Err(FhirError::internal(format!(

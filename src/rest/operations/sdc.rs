@@ -1,8 +1,6 @@
 //! The Structured Data Capture operations on questionnaires (issue "PROMs" §4; SDC 3.0
-//! operations, R4 Resource-validate):
+//! operations; `$validate` of a response is `validate.rs`'s, with its questionnaire's checks):
 //!
-//! * `QuestionnaireResponse/$validate` and `QuestionnaireResponse/{id}/$validate`: the checks
-//!   a write runs (`write/score_responses.rs`), without storing — an OperationOutcome;
 //! * `QuestionnaireResponse/$extract` and `QuestionnaireResponse/{id}/$extract`:
 //!   Observation-based extraction as a transaction Bundle, not stored (the automatic scoring
 //!   of a write is the stored counterpart);
@@ -15,7 +13,7 @@
 //! the caller may read them, and shapes the answers.
 
 use super::{OperationInput, BODY};
-use crate::error::{operation_outcome, ErrorKind, FhirError, FhirResult, Issue, Severity};
+use crate::error::{operation_outcome, ErrorKind, FhirError, FhirResult, Issue};
 use crate::policy::Access;
 use crate::rest::write::{outcome_issue, refuse_errors};
 use crate::rest::FhirService;
@@ -72,52 +70,14 @@ impl FhirService {
     }
 
     /// The Questionnaire `response` answers (`None`: the server does not know it).
-    async fn questionnaire_answered(&self, response: &Value) -> FhirResult<Option<Value>> {
+    pub(super) async fn questionnaire_answered(
+        &self,
+        response: &Value,
+    ) -> FhirResult<Option<Value>> {
         match response.get("questionnaire").and_then(Value::as_str) {
             Some(canonical) => self.questionnaire(canonical).await,
             None => Ok(None),
         }
-    }
-
-    /// `$validate` of a QuestionnaireResponse.
-    pub(crate) async fn validate_response(
-        &self,
-        access: &Access,
-        id: Option<&str>,
-        input: &OperationInput,
-    ) -> FhirResult<Bytes> {
-        input.only("validate", &["resource", "mode", "profile", BODY])?;
-        if let Some(mode) = input.value("mode")? {
-            if !matches!(mode, "create" | "update") {
-                return Err(FhirError::invalid_at(
-                    format!("mode {mode:?} is not supported here (create or update)"),
-                    "mode",
-                ));
-            }
-        }
-        if input.value("profile")?.is_some() {
-            return Err(FhirError::new(
-                ErrorKind::BadRequest,
-                "not-supported",
-                "validation against a profile is not supported yet",
-            ));
-        }
-        let (response, _) = self.response_input(access, id, input, "resource").await?;
-        let questionnaire = self.questionnaire_answered(&response).await?;
-        let mut issues: Vec<Issue> =
-            fhir_questionnaire::validate(questionnaire.as_ref(), &response)
-                .iter()
-                .map(outcome_issue)
-                .collect();
-        if issues.is_empty() {
-            issues.push(Issue {
-                severity: Severity::Information,
-                code: "informational",
-                diagnostics: "the response is valid against its Questionnaire".into(),
-                expression: Vec::new(),
-            });
-        }
-        to_bytes(&operation_outcome(&issues))
     }
 
     /// `$extract` of a QuestionnaireResponse: a transaction Bundle, not stored.

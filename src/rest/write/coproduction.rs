@@ -44,21 +44,9 @@ impl WriteHook for Coproduction {
             }
             let current = w.current_content()?;
             let proposed = w.proposed.as_ref().map(|p| p.value());
-            let goal_created_by = match (rt, &current) {
-                (_, Some(goal)) if rt == "Goal" && goal.get("expressedBy").is_none() => {
-                    service.goal_created_by(&w.version.id).await?
-                }
-                _ => None,
-            };
-            let facts = Facts {
-                on_care_team: rt == "CareTeam"
-                    && editor == Side::Clinician
-                    && members_change(current.as_ref(), proposed)
-                    && service
-                        .on_active_care_team(cx.access, current.as_ref().or(proposed))
-                        .await?,
-                goal_created_by,
-            };
+            let facts = service
+                .coproduction_facts(cx.access, rt, &w.version.id, current.as_ref(), proposed)
+                .await?;
             if let Err(refusal) = check(editor, rt, current.as_ref(), proposed, facts) {
                 return Err(FhirError::new(
                     ErrorKind::Forbidden,
@@ -81,6 +69,34 @@ fn members_change(current: Option<&Value>, proposed: Option<&Value>) -> bool {
 }
 
 impl FhirService {
+    /// What the rule table needs to know beyond the content of a change of `rt/id` by
+    /// `access` (the write pipeline's hook and `$validate` ask the same).
+    pub(crate) async fn coproduction_facts(
+        &self,
+        access: &Access,
+        rt: &str,
+        id: &str,
+        current: Option<&Value>,
+        proposed: Option<&Value>,
+    ) -> FhirResult<Facts> {
+        let editor = Side::of(access);
+        let goal_created_by = match current {
+            Some(goal) if rt == "Goal" && goal.get("expressedBy").is_none() => {
+                self.goal_created_by(id).await?
+            }
+            _ => None,
+        };
+        Ok(Facts {
+            on_care_team: rt == "CareTeam"
+                && editor == Side::Clinician
+                && members_change(current, proposed)
+                && self
+                    .on_active_care_team(access, current.or(proposed))
+                    .await?,
+            goal_created_by,
+        })
+    }
+
     /// The side of whoever created Goal `id`: the `author` agent of the server's Provenance of
     /// its first version. Only Provenance the server wrote counts (its id namespace is closed
     /// to clients, and it cannot be changed), so nobody can claim a goal by writing one.

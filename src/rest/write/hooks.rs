@@ -69,6 +69,7 @@ pub(crate) fn default_hooks(config: &crate::config::Config) -> Vec<Arc<dyn Write
             types: config.require_if_match.clone(),
             all_callers: config.require_if_match_for_all,
         }),
+        Arc::new(super::conform_to_profiles::ConformToProfiles),
         Arc::new(super::coproduction::Coproduction),
         Arc::new(super::score_responses::ScoreResponses {
             require_known: config.require_known_questionnaire,

@@ -21,6 +21,7 @@
 
 mod authorize;
 mod commit;
+mod conform_to_profiles;
 mod coproduction;
 mod hooks;
 mod move_goals;

@@ -10,13 +10,24 @@ use std::sync::{Arc, Mutex};
 
 tokio::task_local! {
     static WARNINGS: Arc<Mutex<Vec<Issue>>>;
+    static STRICT: bool;
 }
 
-/// Run `writes` (one request's calls into the service), noting the warnings its hooks give.
-pub async fn collecting<F: std::future::Future>(writes: F) -> F::Output {
-    WARNINGS
-        .scope(Arc::new(Mutex::new(Vec::new())), writes)
+/// Run `writes` (one request's calls into the service), noting the warnings its hooks give;
+/// `strict`: the request asked `Prefer: handling=strict`.
+pub async fn collecting<F: std::future::Future>(strict: bool, writes: F) -> F::Output {
+    STRICT
+        .scope(
+            strict,
+            WARNINGS.scope(Arc::new(Mutex::new(Vec::new())), writes),
+        )
         .await
+}
+
+/// Whether the request being served asked `Prefer: handling=strict` (R4 http.html: the client
+/// wants errors rather than a lenient reading); false outside [`collecting`].
+pub fn strict() -> bool {
+    STRICT.try_with(|s| *s).unwrap_or(false)
 }
 
 /// Note a warning for the request being served (ignored outside [`collecting`]). A write
@@ -52,7 +63,7 @@ mod tests {
         };
         warn(issue.clone());
         assert!(noted().is_empty(), "outside a request nothing is kept");
-        let inside = collecting(async {
+        let inside = collecting(false, async {
             warn(issue.clone());
             warn(issue.clone());
             noted()

@@ -1,0 +1,257 @@
+//! The profiles this server validates against (issue "Profiles"; R4 profiling.html,
+//! validation.html): the StructureDefinitions, ValueSets and CodeSystems in `profiles/` — US
+//! Core 9.0.0's care-plan profiles, Coplan's own, and the terminology they bind — embedded in
+//! the binary, loaded once into a [`ProfileSet`] (the `fhir-profile` crate does the
+//! validation), stored at start as resources a client can read and search
+//! (`StructureDefinition?url=…`), and applied to writes (`write/conform_to_profiles.rs`) and
+//! `$validate` (`operations/validate.rs`).
+//!
+//! Only these shipped definitions are validated against: a StructureDefinition a client
+//! writes is stored and served like any resource, but does not change what writes are checked
+//! against (that would let any writer change the rules for everyone).
+
+use super::FhirService;
+use crate::error::{FhirResult, Issue, Severity};
+use crate::policy::Access;
+use fhir_profile::ProfileSet;
+use serde_json::Value;
+use std::sync::{Arc, OnceLock};
+
+macro_rules! shipped {
+    ($path:literal) => {
+        (
+            $path,
+            include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/profiles/", $path)),
+        )
+    };
+}
+/// Every shipped conformance resource: its path under `profiles/` and its JSON text. A test
+/// keeps this list and the folders the same.
+pub const SHIPPED: &[(&str, &str)] = &[
+    shipped!("coplan/StructureDefinition-coplan-shared-careplan.json"),
+    shipped!("coplan/StructureDefinition-coplan-patient-goal.json"),
+    shipped!("coplan/StructureDefinition-coplan-prom-response.json"),
+    shipped!("us-core/StructureDefinition-us-core-careplan.json"),
+    shipped!("us-core/StructureDefinition-us-core-careteam.json"),
+    shipped!("us-core/StructureDefinition-us-core-condition-problems-health-concerns.json"),
+    shipped!("us-core/StructureDefinition-us-core-goal.json"),
+    shipped!("us-core/StructureDefinition-us-core-observation-screening-assessment.json"),
+    shipped!("us-core/StructureDefinition-us-core-patient.json"),
+    shipped!("us-core/StructureDefinition-us-core-practitioner.json"),
+    shipped!("us-core/StructureDefinition-us-core-provenance.json"),
+    shipped!("us-core/StructureDefinition-us-core-questionnaireresponse.json"),
+    shipped!("us-core/StructureDefinition-us-core-relatedperson.json"),
+    shipped!("us-core/CodeSystem-careplan-category.json"),
+    shipped!("terminology/ValueSet-us-core-narrative-status.json"),
+    shipped!("terminology/ValueSet-us-core-problem-or-health-concern.json"),
+];
+
+/// The shipped conformance resources, parsed.
+pub fn shipped_resources() -> Vec<(&'static str, Value)> {
+    SHIPPED
+        .iter()
+        .filter_map(|(path, text)| match serde_json::from_str(text) {
+            Ok(value) => Some((*path, value)),
+            Err(e) => {
+                tracing::error!(path, error = %e, "a shipped conformance resource is not JSON");
+                None
+            }
+        })
+        .collect()
+}
+
+/// The loaded profiles, built once per process from [`SHIPPED`]. A shipped file that does not
+/// load is a defect a test catches; at run time it leaves an empty set (nothing is claimed
+/// valid against a profile that did not load) and an error in the log.
+pub fn profile_set() -> Arc<ProfileSet> {
+    static SET: OnceLock<Arc<ProfileSet>> = OnceLock::new();
+    Arc::clone(SET.get_or_init(|| {
+        let resources = shipped_resources().into_iter().map(|(_, v)| v).collect();
+        match ProfileSet::load(resources) {
+            Ok(set) => Arc::new(set),
+            Err(e) => {
+                tracing::error!(error = %e, "the shipped profiles did not load");
+                Arc::new(ProfileSet::empty())
+            }
+        }
+    }))
+}
+
+/// What checking a resource against profiles found.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ProfileCheck {
+    /// Errors: the resource does not conform (a write is refused).
+    pub errors: Vec<Issue>,
+    /// Warnings: accepted, but said (an extensible binding not met, an unknown profile).
+    pub warnings: Vec<Issue>,
+    /// What could not be checked (a value set not shipped, a referenced resource's profile).
+    pub information: Vec<Issue>,
+}
+
+impl ProfileCheck {
+    /// Every issue, errors first.
+    pub fn all(self) -> Vec<Issue> {
+        let mut all = self.errors;
+        all.extend(self.warnings);
+        all.extend(self.information);
+        all
+    }
+}
+
+/// The profiles `resource` claims (`meta.profile`).
+pub fn claimed(resource: &Value) -> Vec<String> {
+    resource["meta"]["profile"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}
+
+/// Check `resource` against `profiles` (canonicals, `url` or `url|version`): each loaded one
+/// by the set; one not loaded is a warning — or, `strict`, an error (`Prefer: handling=strict`).
+pub fn check(
+    set: &ProfileSet,
+    resource: &Value,
+    profiles: &[String],
+    strict: bool,
+) -> ProfileCheck {
+    let mut found = ProfileCheck::default();
+    let mut seen: Vec<&str> = Vec::new();
+    for canonical in profiles {
+        if seen.contains(&canonical.as_str()) {
+            continue;
+        }
+        seen.push(canonical);
+        match set.validate(resource, canonical) {
+            Ok(issues) => {
+                for issue in issues {
+                    let issue = from_validation(issue);
+                    match issue.severity {
+                        Severity::Fatal | Severity::Error => found.errors.push(issue),
+                        Severity::Warning => found.warnings.push(issue),
+                        Severity::Information => found.information.push(issue),
+                    }
+                }
+            }
+            Err(_) => {
+                let issue = Issue {
+                    severity: if strict {
+                        Severity::Error
+                    } else {
+                        Severity::Warning
+                    },
+                    code: "not-supported",
+                    diagnostics: format!(
+                        "profile {canonical} is not known to this server, so the resource was \
+                         not checked against it (`coplan profiles list` shows the known ones)"
+                    ),
+                    expression: vec!["meta.profile".into()],
+                };
+                if strict {
+                    found.errors.push(issue);
+                } else {
+                    found.warnings.push(issue);
+                }
+            }
+        }
+    }
+    found
+}
+
+/// A validation issue as an OperationOutcome issue.
+fn from_validation(issue: fhir_validate::Issue) -> Issue {
+    Issue {
+        severity: match issue.severity {
+            fhir_validate::Severity::Fatal => Severity::Fatal,
+            fhir_validate::Severity::Error => Severity::Error,
+            fhir_validate::Severity::Warning => Severity::Warning,
+            fhir_validate::Severity::Information => Severity::Information,
+        },
+        code: issue.code,
+        diagnostics: issue.diagnostics,
+        expression: if issue.expression.is_empty() {
+            Vec::new()
+        } else {
+            vec![issue.expression]
+        },
+    }
+}
+
+impl FhirService {
+    /// Store the shipped conformance resources that are not stored yet (by `url` and
+    /// `version`), each under its own id when that id is free, so clients can read and search
+    /// them. Returns the `Type/id`s written. The writes go through the pipeline like any other,
+    /// attributed to the server.
+    pub async fn load_conformance_library(&self) -> FhirResult<Vec<String>> {
+        let mut written = Vec::new();
+        for (path, resource) in shipped_resources() {
+            let (Some(rt), Some(id), Some(url)) = (
+                resource["resourceType"].as_str().map(str::to_string),
+                resource["id"].as_str().map(str::to_string),
+                resource["url"].as_str().map(str::to_string),
+            ) else {
+                tracing::error!(
+                    path,
+                    "a shipped conformance resource has no type, id or url"
+                );
+                continue;
+            };
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            query.append_pair("url", &url);
+            if let Some(version) = resource["version"].as_str() {
+                query.append_pair("version", version);
+            }
+            let query = query.finish();
+            if !self
+                .matching(&Access::Unrestricted, &rt, &query, 1)
+                .await?
+                .is_empty()
+            {
+                continue;
+            }
+            if self.store.current(&rt, &id).await?.is_some() {
+                tracing::warn!(path, id, "a shipped {rt} was not stored: its id is taken");
+                continue;
+            }
+            self.update(&Access::Unrestricted, &rt, &id, resource, None)
+                .await?;
+            tracing::info!(path, url, "stored a shipped {rt}");
+            written.push(format!("{rt}/{id}"));
+        }
+        Ok(written)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn every_file_in_the_profile_folders_is_shipped_and_loads() {
+        let root = concat!(env!("CARGO_MANIFEST_DIR"), "/profiles");
+        let mut on_disk = Vec::new();
+        for folder in ["coplan", "us-core", "terminology"] {
+            let Ok(entries) = std::fs::read_dir(format!("{root}/{folder}")) else {
+                continue;
+            };
+            for entry in entries {
+                let name = entry.unwrap().file_name().into_string().unwrap();
+                if name.ends_with(".json") {
+                    on_disk.push(format!("{folder}/{name}"));
+                }
+            }
+        }
+        on_disk.sort();
+        let mut listed: Vec<String> = SHIPPED.iter().map(|(p, _)| p.to_string()).collect();
+        listed.sort();
+        assert_eq!(listed, on_disk);
+        let resources = shipped_resources().into_iter().map(|(_, v)| v).collect();
+        let set = ProfileSet::load(resources).unwrap();
+        assert!(set
+            .get("http://coplan.dev/fhir/StructureDefinition/coplan-shared-careplan")
+            .is_some());
+    }
+}
