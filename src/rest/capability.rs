@@ -59,6 +59,77 @@ fn search_params(resource_type: &str) -> Vec<Value> {
         .collect()
 }
 
+/// The US Core Server CapabilityStatement this statement `instantiates` (conformance/: the
+/// published 8.0.0 statement, unchanged).
+pub const US_CORE_SERVER: &str =
+    "http://hl7.org/fhir/us/core/CapabilityStatement/us-core-server|8.0.0";
+const US_CORE_SERVER_JSON: &str = include_str!("../../conformance/us-core-server-8.0.json");
+
+/// The search parameter combinations US Core names for `resource_type` whose parameters this
+/// server all applies (any combination of applied parameters works; these are the ones clients
+/// are told to expect).
+fn us_core_combinations(resource_type: &str, applied: &[Value]) -> Vec<Vec<String>> {
+    static STATEMENT: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+    let statement =
+        STATEMENT.get_or_init(|| serde_json::from_str(US_CORE_SERVER_JSON).unwrap_or(Value::Null));
+    let applies = |name: &str| applied.iter().any(|p| p["name"] == name);
+    statement["rest"][0]["resource"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["type"] == resource_type)
+        .flat_map(|r| r["extension"].as_array().into_iter().flatten())
+        .filter(|e| e["url"] == COMBINATION)
+        .map(|e| {
+            e["extension"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|x| x["url"] == "required")
+                .filter_map(|x| x["valueString"].as_str().map(str::to_string))
+                .collect::<Vec<String>>()
+        })
+        .filter(|combo| !combo.is_empty() && combo.iter().all(|p| applies(p)))
+        .collect()
+}
+
+/// Target types of a reference parameter up to which its typed `_include`s are listed.
+const MAX_TYPED_INCLUDES: usize = 12;
+
+const COMBINATION: &str =
+    "http://hl7.org/fhir/StructureDefinition/capabilitystatement-search-parameter-combination";
+
+/// `_include` values for `resource_type`: every reference parameter, and each of its target
+/// types when it has a few (`CareTeam:participant:Practitioner`; a parameter that may point to
+/// any resource is listed once, its typed forms work all the same), and `*`.
+fn search_includes(resource_type: &str) -> Vec<String> {
+    use fhir_search_index::ParamType;
+    let mut includes = vec!["*".to_string()];
+    for p in fhir_search_index::Registry::get()
+        .params_for(resource_type)
+        .filter(|p| p.param_type == ParamType::Reference)
+    {
+        includes.push(format!("{resource_type}:{}", p.code));
+        if (2..=MAX_TYPED_INCLUDES).contains(&p.targets.len()) {
+            for t in &p.targets {
+                includes.push(format!("{resource_type}:{}:{t}", p.code));
+            }
+        }
+    }
+    includes
+}
+
+/// The profiles loaded for `resource_type` (canonical, with `|version` where it has one).
+fn supported_profiles(resource_type: &str) -> Vec<String> {
+    let mut profiles: Vec<String> = super::profiles::profile_set()
+        .profiles()
+        .filter(|p| p.type_name == resource_type && p.kind == "resource")
+        .map(|p| p.canonical())
+        .collect();
+    profiles.sort();
+    profiles
+}
+
 /// What `resource.documentation` says about QuestionnaireResponse writes (the PROM hook).
 const PROM_DOCUMENTATION: &str = "A response is checked against its Questionnaire \
      (canonical url|version, url, or Questionnaire/id) on every write: 422 naming the linkId. A \
@@ -110,6 +181,27 @@ pub fn capability_statement(
                 "conditionalDelete": "multiple",
                 "searchParam": search_params(rt),
             });
+            let profiles = supported_profiles(rt);
+            if !profiles.is_empty() {
+                resource["supportedProfile"] = json!(profiles);
+            }
+            if !is_record {
+                resource["searchInclude"] = json!(search_includes(rt));
+                // Who changed it (every write has its Provenance).
+                resource["searchRevInclude"] = json!(["Provenance:target"]);
+            }
+            let combinations: Vec<Value> = us_core_combinations(rt, &search_params(rt))
+                .into_iter()
+                .map(|combo| {
+                    json!({"url": COMBINATION, "extension": combo
+                        .iter()
+                        .map(|p| json!({"url": "required", "valueString": p}))
+                        .collect::<Vec<_>>()})
+                })
+                .collect();
+            if !combinations.is_empty() {
+                resource["extension"] = Value::Array(combinations);
+            }
             let operations: Vec<Value> = super::operations::operations_on(rt)
                 .map(|op| json!({"name": op.name, "definition": op.definition}))
                 .collect();
@@ -152,6 +244,9 @@ pub fn capability_statement(
         "date": PUBLISHED,
         "publisher": "Coplan",
         "kind": "instance",
+        // Where Coplan meets it: the SHALLs it does not meet are listed, with why, by the test
+        // `us_core_server_shalls` and in the README.
+        "instantiates": [US_CORE_SERVER],
         "software": {
             "name": "Coplan",
             "version": env!("CARGO_PKG_VERSION"),
@@ -168,3 +263,7 @@ pub fn capability_statement(
         "rest": [rest],
     })
 }
+
+#[cfg(test)]
+#[path = "capability_us_core.rs"]
+mod us_core;

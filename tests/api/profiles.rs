@@ -59,16 +59,27 @@ async fn the_shipped_profiles_are_readable_and_searchable() {
         let written = app.state.fhir.load_conformance_library().await.unwrap();
         assert_eq!(written.len(), coplan::rest::profiles::SHIPPED.len());
         // Loading again writes nothing: they are found by url and version.
-        assert!(app.state.fhir.load_conformance_library().await.unwrap().is_empty());
+        assert!(app
+            .state
+            .fhir
+            .load_conformance_library()
+            .await
+            .unwrap()
+            .is_empty());
         let found = app
             .get(&format!("/fhir/StructureDefinition?url={SHARED_PLAN}"))
             .await
             .json();
         assert_eq!(found["total"], 1, "{found}");
         let sd = &found["entry"][0]["resource"];
-        assert_eq!(sd["baseDefinition"], "http://hl7.org/fhir/us/core/StructureDefinition/us-core-careplan");
         assert_eq!(
-            app.get("/fhir/StructureDefinition/us-core-goal").await.json()["type"],
+            sd["baseDefinition"],
+            "http://hl7.org/fhir/us/core/StructureDefinition/us-core-careplan"
+        );
+        assert_eq!(
+            app.get("/fhir/StructureDefinition/us-core-goal")
+                .await
+                .json()["type"],
             "Goal"
         );
         let vs = app
@@ -101,7 +112,10 @@ async fn a_resource_claiming_a_profile_is_checked_on_every_write() {
         assert_eq!(refused.status, 422, "{}", refused.text());
         let found = errors(&refused.json());
         assert_eq!(found.len(), 1, "{found:?}");
-        assert_eq!((found[0].1.as_str(), found[0].2.as_str()), ("invariant", "CarePlan"));
+        assert_eq!(
+            (found[0].1.as_str(), found[0].2.as_str()),
+            ("invariant", "CarePlan")
+        );
         assert!(found[0].3.contains("coplan-careplan-1"), "{found:?}");
 
         // Not an assess-plan plan: the slice the Coplan profile requires.
@@ -110,7 +124,9 @@ async fn a_resource_claiming_a_profile_is_checked_on_every_write() {
         let refused = post(&app, "/fhir/CarePlan", &other, None).await;
         assert_eq!(refused.status, 422, "{}", refused.text());
         assert!(
-            errors(&refused.json()).iter().any(|e| e.3.contains("AssessPlan")),
+            errors(&refused.json())
+                .iter()
+                .any(|e| e.3.contains("AssessPlan")),
             "{}",
             refused.text()
         );
@@ -119,7 +135,9 @@ async fn a_resource_claiming_a_profile_is_checked_on_every_write() {
         let mut update = plan(SHARED_PLAN);
         update["id"] = json!(id);
         update.as_object_mut().unwrap().remove("contributor");
-        let put = app.put_json(&format!("/fhir/CarePlan/{id}"), &update, &[]).await;
+        let put = app
+            .put_json(&format!("/fhir/CarePlan/{id}"), &update, &[])
+            .await;
         assert_eq!(put.status, 422, "{}", put.text());
         let stored = app.get(&format!("/fhir/CarePlan/{id}")).await.json();
         assert_eq!(stored["meta"]["versionId"], "1");
@@ -150,11 +168,18 @@ async fn a_resource_claiming_a_profile_is_checked_on_every_write() {
 async fn an_unknown_profile_is_a_warning_or_under_strict_handling_a_refusal() {
     each_backend(|app| async move {
         let unknown = "http://example.org/StructureDefinition/not-here";
-        let accepted = post(&app, "/fhir/CarePlan", &plan(unknown), Some("return=OperationOutcome")).await;
+        let accepted = post(
+            &app,
+            "/fhir/CarePlan",
+            &plan(unknown),
+            Some("return=OperationOutcome"),
+        )
+        .await;
         assert_eq!(accepted.status, 201, "{}", accepted.text());
         let said = issues(&accepted.json());
         assert!(
-            said.iter().any(|i| i.0 == "warning" && i.3.contains(unknown)),
+            said.iter()
+                .any(|i| i.0 == "warning" && i.3.contains(unknown)),
             "{said:?}"
         );
         let strict = post(
@@ -174,10 +199,8 @@ async fn an_unknown_profile_is_a_warning_or_under_strict_handling_a_refusal() {
 #[tokio::test]
 async fn configured_profiles_apply_to_resources_that_do_not_claim_them() {
     for backend in coplan::testing::backends() {
-        let layer = ConfigLayer::default().set(
-            "required_profiles",
-            json!({"Goal": [PATIENT_GOAL]}),
-        );
+        let layer =
+            ConfigLayer::default().set("required_profiles", json!({"Goal": [PATIENT_GOAL]}));
         let app = TestApp::with_config(backend, layer).await;
         let goal = json!({"resourceType": "Goal", "lifecycleStatus": "active",
             "description": {"text": "Walk to the park"}, "subject": {"reference": "Patient/p1"}});
