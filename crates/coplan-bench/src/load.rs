@@ -27,6 +27,9 @@ pub enum Kind {
     Read,
     Vread,
     CreateCarePlan,
+    /// The same CarePlans without `meta.profile`: the cost of validating against the claimed
+    /// US Core profile is the difference.
+    CreateCarePlanUnprofiled,
     Update,
     /// GET a search built from a template with `{patient}` replaced by a random patient id.
     Search(&'static str),
@@ -57,7 +60,9 @@ impl Kind {
             | Kind::Update
             | Kind::Search(_)
             | Kind::Transaction10 => StatusCode::OK,
-            Kind::CreateCarePlan | Kind::Phq9 => StatusCode::CREATED,
+            Kind::CreateCarePlan | Kind::CreateCarePlanUnprofiled | Kind::Phq9 => {
+                StatusCode::CREATED
+            }
         }
     }
 }
@@ -340,14 +345,17 @@ struct TaskResult {
 
 /// Pre-generate CarePlan bodies so that JSON building is not on the
 /// measured path of the load generator.
-pub fn careplan_bodies(seeded: &[Seeded], count: usize) -> Vec<Bytes> {
+/// `profiled`: the CarePlans claim US Core's CarePlan profile (validated against it on write).
+pub fn careplan_bodies(seeded: &[Seeded], count: usize, profiled: bool) -> Vec<Bytes> {
     let mut rng = Rng::from_time(0xCA1E);
     (0..count)
         .filter_map(|_| {
             let subject = &seeded.get(rng.below(seeded.len().max(1)))?.id;
-            serde_json::to_vec(&payload::careplan(subject, &mut rng))
-                .ok()
-                .map(Bytes::from)
+            let mut plan = payload::careplan(subject, &mut rng);
+            if !profiled {
+                plan.as_object_mut()?.remove("meta");
+            }
+            serde_json::to_vec(&plan).ok().map(Bytes::from)
         })
         .collect()
 }
@@ -364,8 +372,8 @@ pub async fn run(
     let conns = cfg.connections.max(1);
     let target = Arc::new(target.clone());
     let ids: Arc<Vec<String>> = Arc::new(seeded.iter().map(|s| s.id.clone()).collect());
-    let bodies = if kind == Kind::CreateCarePlan {
-        Arc::new(careplan_bodies(seeded, 256))
+    let bodies = if matches!(kind, Kind::CreateCarePlan | Kind::CreateCarePlanUnprofiled) {
+        Arc::new(careplan_bodies(seeded, 256, kind == Kind::CreateCarePlan))
     } else {
         Arc::new(Vec::new())
     };
@@ -409,7 +417,7 @@ pub async fn run(
                 ids: ids.clone(),
                 suffix: "/_history/1",
             },
-            Kind::CreateCarePlan => TaskState::CarePlan {
+            Kind::CreateCarePlan | Kind::CreateCarePlanUnprofiled => TaskState::CarePlan {
                 bodies: bodies.clone(),
             },
             Kind::Update => TaskState::Update {

@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
     args_conflicts_with_subcommands = true,
     after_help = "Scenarios: ceiling (bare axum child process serving a body the size of a read), \
 read (GET Patient/{id}), vread (GET Patient/{id}/_history/1), create-careplan (POST a ~3.8 KB \
-US Core CarePlan), update (PUT Patient/{id} with If-Match; tasks own disjoint ids), phq9 (POST \
+US Core CarePlan claiming its profile: validated against it), create-careplan-unprofiled (the same \
+without meta.profile), update (PUT Patient/{id} with If-Match; tasks own disjoint ids), phq9 (POST \
 a completed PHQ-9 QuestionnaireResponse: validated, scored, extracted, the patient's goal moved), \
 the searches and transaction10 (a transaction of 10 Observations).\n\
 Exit status: 0 when every scenario ran without errors, 1 on errors or a failed scenario, \
@@ -91,6 +92,7 @@ enum Scenario {
     Read,
     Vread,
     CreateCareplan,
+    CreateCareplanUnprofiled,
     Update,
     SearchCareplan,
     SearchCareplanStatusDate,
@@ -110,6 +112,7 @@ impl Scenario {
             Scenario::Read => "read",
             Scenario::Vread => "vread",
             Scenario::CreateCareplan => "create-careplan",
+            Scenario::CreateCareplanUnprofiled => "create-careplan-unprofiled",
             Scenario::Update => "update",
             Scenario::SearchCareplan => "search-careplan",
             Scenario::SearchCareplanStatusDate => "search-careplan-status-date",
@@ -129,6 +132,7 @@ impl Scenario {
             Scenario::Read => Kind::Read,
             Scenario::Vread => Kind::Vread,
             Scenario::CreateCareplan => Kind::CreateCarePlan,
+            Scenario::CreateCareplanUnprofiled => Kind::CreateCarePlanUnprofiled,
             Scenario::Update => Kind::Update,
             Scenario::Transaction10 => Kind::Transaction10,
             Scenario::Phq9 => Kind::Phq9,
