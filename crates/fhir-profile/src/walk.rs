@@ -394,14 +394,14 @@ impl<'s, 'v> Ctx<'s, 'v> {
     }
 }
 
-/// The JSON name an element is reported under: the variant present for a choice (else the
-/// path segment without `[x]`).
-fn element_name(node: &Node, insts: &[Inst<'_>]) -> &'static str {
+/// The name an element is reported under: its JSON name, for a choice the variant present
+/// (`valueString`), else the choice itself (`value[x]`, as base validation says it).
+fn element_name<'n>(node: &'n Node, insts: &[Inst<'_>]) -> &'n str {
     match (&node.access, insts.first()) {
         (Access::Field { json, .. }, _) => json,
         (Access::Choice { .. }, Some(first)) => first.key,
-        (Access::Choice { variants }, None) => variants.first().map_or("", |v| v.0),
-        (Access::Root(_), _) => "",
+        (Access::Choice { .. } | Access::Root(_), None) => &node.name,
+        (Access::Root(_), Some(_)) => "",
     }
 }
 
