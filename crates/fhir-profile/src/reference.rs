@@ -7,7 +7,7 @@
 use fhir_validate::Severity;
 use serde_json::Value;
 
-use crate::element::{ElemTy, Node};
+use crate::element::{ElemTy, Node, TypeRule};
 use crate::loc::Loc;
 use crate::profile::{core_type, Profile};
 use crate::walk::{Ctx, Once};
@@ -48,6 +48,18 @@ fn type_of_reference(reference: &str) -> Option<&str> {
     fhir_validate::is_resource_type(candidate).then_some(candidate)
 }
 
+/// The type code an instance is checked under: its type, or for a resource element (such as
+/// `contained` or `Bundle.entry.resource`) its `resourceType`.
+fn instance_code<'v>(value: &'v Value, ty: ElemTy) -> &'v str {
+    match ty {
+        ElemTy::Resource => value
+            .get("resourceType")
+            .and_then(Value::as_str)
+            .unwrap_or("Resource"),
+        other => other.code(),
+    }
+}
+
 /// Checks the type rules of `node` that apply to one instance of type `ty`.
 pub(crate) fn check_types<'v>(
     ctx: &mut Ctx<'_, 'v>,
@@ -57,9 +69,27 @@ pub(crate) fn check_types<'v>(
     ty: ElemTy,
     loc: &Loc<'_>,
 ) {
-    let code = ty.code();
     let Some(rules) = &node.types else { return };
-    let matching: Vec<_> = rules.iter().filter(|r| r.code == code).collect();
+    let code = instance_code(value, ty);
+    let is_resource = ty == ElemTy::Resource;
+    let applies = |r: &&TypeRule| r.code == code || (is_resource && r.code == "Resource");
+    if is_resource && !rules.iter().any(|r| applies(&r)) {
+        let allowed: Vec<&str> = rules.iter().map(|r| r.code.as_str()).collect();
+        let message = format!(
+            "Resource type {code} is not allowed here: the profile allows {}",
+            allowed.join(", ")
+        );
+        ctx.report(
+            profile,
+            node,
+            Severity::Error,
+            "structure",
+            message,
+            loc.render(),
+        );
+        return;
+    }
+    let matching: Vec<&TypeRule> = rules.iter().filter(applies).collect();
     let targets: Vec<&str> = matching
         .iter()
         .flat_map(|r| r.target_profiles.iter().map(String::as_str))
@@ -145,20 +175,41 @@ fn check_profiles<'v>(
     loc: &Loc<'_>,
 ) {
     let set = ctx.set;
-    let is_extension = ty.code() == "Extension";
+    let code = instance_code(value, ty);
+    let is_extension = code == "Extension";
     let mut missing = Vec::new();
+    let mut other_types = Vec::new();
     for url in profiles {
-        if core_type(url) == Some(ty.code()) {
+        if core_type(url) == Some(code) {
             return;
         }
         match set.lookup(url) {
             Some(_) if is_extension => return,
+            // A resource conforms to a profile of its own type only.
+            Some(i) if ty == ElemTy::Resource && set.profiles[i].info.type_name != code => {
+                other_types.push(*url)
+            }
             Some(i) => {
                 ctx.apply_chain(i, value, loc, ty);
                 return;
             }
             None => missing.push(*url),
         }
+    }
+    if missing.is_empty() {
+        let message = format!(
+            "Resource type {code} cannot conform to {}: they constrain other types",
+            other_types.join(", ")
+        );
+        ctx.report(
+            profile,
+            node,
+            Severity::Error,
+            "structure",
+            message,
+            loc.render(),
+        );
+        return;
     }
     let message = if is_extension {
         format!(
@@ -167,9 +218,8 @@ fn check_profiles<'v>(
         )
     } else {
         format!(
-            "Profile {} is not loaded: conformance of the {} is not checked",
-            missing.join(", "),
-            ty.code()
+            "Profile {} is not loaded: conformance of the {code} is not checked",
+            missing.join(", ")
         )
     };
     ctx.inform_once(profile, node, Once::TypeProfile, message, loc);
