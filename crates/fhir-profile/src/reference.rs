@@ -50,7 +50,7 @@ fn type_of_reference(reference: &str) -> Option<&str> {
 
 /// The type code an instance is checked under: its type, or for a resource element (such as
 /// `contained` or `Bundle.entry.resource`) its `resourceType`.
-fn instance_code<'v>(value: &'v Value, ty: ElemTy) -> &'v str {
+fn instance_code(value: &Value, ty: ElemTy) -> &str {
     match ty {
         ElemTy::Resource => value
             .get("resourceType")
