@@ -16,7 +16,7 @@ use crate::set::Inner;
 use crate::values::{equals_fixed, matches_pattern, show};
 use crate::{binding, extensions, reference, slicing};
 
-/// Kinds of issue reported once per element (with the element's node key).
+/// Kinds of issue reported once per element (with the element's node key) in a validation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Once {
     Binding,
@@ -26,6 +26,10 @@ pub(crate) enum Once {
     Slice,
     Slicing,
     Invariant(usize),
+    /// A profile's note (by index), said once however often the profile applies.
+    Note(usize),
+    /// A profile's base that is not loaded.
+    Base,
 }
 
 /// One instance of an element in its parent object.
@@ -113,7 +117,10 @@ impl<'s, 'v> Ctx<'s, 'v> {
         for _ in 0..set.profiles.len() {
             let Some(i) = at else { break };
             let profile = &set.profiles[i];
-            for note in &profile.notes {
+            for (n, note) in profile.notes.iter().enumerate() {
+                if !self.first_time(&profile.root, Once::Note(n)) {
+                    continue;
+                }
                 self.push(
                     Severity::Information,
                     "not-supported",
@@ -128,6 +135,7 @@ impl<'s, 'v> Ctx<'s, 'v> {
             at = match &profile.base {
                 Base::Loaded(next) => Some(*next),
                 Base::Core => None,
+                Base::Unknown(_) if !self.first_time(&profile.root, Once::Base) => None,
                 Base::Unknown(url) => {
                     self.push(
                         Severity::Information,
