@@ -451,6 +451,10 @@ pub(crate) fn instances<'v>(node: &Node, parent: &'v Map<String, Value>) -> Vec<
 /// How many instances an element has, counting primitives present only through their
 /// extension part (`_birthDate`).
 fn count_with_extensions(node: &Node, parent: &Map<String, Value>, values: usize) -> usize {
+    if values > 0 {
+        // Values and their extension parts pair up (json.html §2.6.2): the values count.
+        return values;
+    }
     let ext_count = |json: &str| -> usize {
         match parent.get(&format!("_{json}")) {
             Some(Value::Array(items)) => items.len(),
