@@ -83,6 +83,19 @@ pub(crate) struct TypeRule {
     pub code: String,
     pub profiles: Vec<String>,
     pub target_profiles: Vec<String>,
+    /// `target_profiles` resolved once the whole set is loaded (same order).
+    pub targets: Vec<Target>,
+}
+
+/// What a `targetProfile` says about the referenced resource's type.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// Any resource type (`.../Resource`).
+    Any,
+    /// A core type or a loaded profile's type.
+    Type(String),
+    /// A profile that is not loaded (its url): its type is not known.
+    Unknown(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -302,6 +315,7 @@ pub(crate) fn read_rules(node: &mut Node, el: &Map<String, Value>) -> Result<(),
                     code: code.to_string(),
                     profiles: strings(t.get("profile")),
                     target_profiles: strings(t.get("targetProfile")),
+                    targets: Vec::new(),
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;

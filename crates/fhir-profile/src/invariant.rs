@@ -31,6 +31,9 @@ const UNCHECKABLE: &[&str] = &[
     "%terminologies",
 ];
 
+/// The variable `%resource` and `%rootResource` are evaluated as.
+const RESOURCE_VARIABLE: &str = "%profiledResource";
+
 /// The holder member a primitive instance is evaluated through.
 const HOLDER: &str = "v";
 
@@ -104,6 +107,13 @@ impl Invariant {
             return Ok(invariant);
         }
         invariant.uses_resource = source.contains("%resource") || source.contains("%rootResource");
+        // The engine reads `%resource` as its evaluation root (here the element): the resource
+        // is bound under a name of its own.
+        let source = &fhir_fhirpath::substitute_variable(
+            &fhir_fhirpath::substitute_variable(source, "resource", RESOURCE_VARIABLE),
+            "rootResource",
+            RESOURCE_VARIABLE,
+        );
         let engine = match Engine::shared() {
             Ok(engine) => engine,
             Err(e) => {
@@ -167,8 +177,7 @@ impl Invariant {
         };
         let mut prepared = engine.prepare(context);
         if self.uses_resource {
-            prepared.bind_resource("resource", resource);
-            prepared.bind_resource("rootResource", resource);
+            prepared.bind_resource(&RESOURCE_VARIABLE[1..], resource);
         }
         match futures::executor::block_on(engine.evaluate(expression, &prepared)) {
             Ok(nodes) => {

@@ -7,45 +7,37 @@
 use fhir_validate::Severity;
 use serde_json::Value;
 
-use crate::element::{ElemTy, Node};
+use crate::element::{ElemTy, Node, Target, TypeRule};
 use crate::loc::Loc;
 use crate::profile::{core_type, Profile};
 use crate::walk::{Ctx, Once};
-
-/// What a target profile says about the referenced resource's type.
-enum Target<'s> {
-    /// Any resource type.
-    Any,
-    Type(&'s str),
-    /// Not loaded: its type is not known.
-    Unknown(&'s str),
-}
-
-fn target<'s>(ctx: &Ctx<'s, '_>, url: &'s str) -> Target<'s> {
-    if let Some(i) = ctx.set.lookup(url) {
-        return Target::Type(&ctx.set.profiles[i].info.type_name);
-    }
-    match core_type(url) {
-        Some("Resource" | "DomainResource") => Target::Any,
-        Some(t) => Target::Type(t),
-        None => Target::Unknown(url),
-    }
-}
 
 /// The resource type a reference string names: `Type/id`, `Type/id/_history/v`, or an
 /// absolute URL ending so. Fragments, URNs and other forms name none.
 fn type_of_reference(reference: &str) -> Option<&str> {
     let path = reference.split(['?', '#']).next().unwrap_or_default();
-    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
-    let n = parts.len();
-    let candidate = if n >= 4 && parts[n - 2] == "_history" {
-        parts[n - 4]
-    } else if n >= 2 {
-        parts[n - 2]
-    } else {
-        return None;
+    let mut segments = path.rsplit('/').filter(|p| !p.is_empty());
+    let _id_or_version = segments.next()?;
+    let candidate = match segments.next()? {
+        "_history" => {
+            let _id = segments.next()?;
+            segments.next()?
+        }
+        ty => ty,
     };
     fhir_validate::is_resource_type(candidate).then_some(candidate)
+}
+
+/// The type code an instance is checked under: its type, or for a resource element (such as
+/// `contained` or `Bundle.entry.resource`) its `resourceType`.
+fn instance_code(value: &Value, ty: ElemTy) -> &str {
+    match ty {
+        ElemTy::Resource => value
+            .get("resourceType")
+            .and_then(Value::as_str)
+            .unwrap_or("Resource"),
+        other => other.code(),
+    }
 }
 
 /// Checks the type rules of `node` that apply to one instance of type `ty`.
@@ -57,22 +49,71 @@ pub(crate) fn check_types<'v>(
     ty: ElemTy,
     loc: &Loc<'_>,
 ) {
-    let code = ty.code();
     let Some(rules) = &node.types else { return };
-    let matching: Vec<_> = rules.iter().filter(|r| r.code == code).collect();
-    let targets: Vec<&str> = matching
-        .iter()
-        .flat_map(|r| r.target_profiles.iter().map(String::as_str))
-        .collect();
-    if code == "Reference" && !targets.is_empty() {
-        check_reference(ctx, profile, node, &targets, value, loc);
+    let code = instance_code(value, ty);
+    let is_resource = ty == ElemTy::Resource;
+    let applies = |r: &&TypeRule| r.code == code || (is_resource && r.code == "Resource");
+    if is_resource && !rules.iter().any(|r| applies(&r)) {
+        let allowed: Vec<&str> = rules.iter().map(|r| r.code.as_str()).collect();
+        let message = format!(
+            "Resource type {code} is not allowed here: the profile allows {}",
+            allowed.join(", ")
+        );
+        ctx.report(
+            profile,
+            node,
+            Severity::Error,
+            "structure",
+            message,
+            loc.render(),
+        );
+        return;
     }
-    let profiles: Vec<&str> = matching
-        .iter()
-        .flat_map(|r| r.profiles.iter().map(String::as_str))
-        .collect();
+    // One rule per type code is the norm: then nothing is collected.
+    let mut matching = rules.iter().filter(applies);
+    match (matching.next(), matching.next()) {
+        (None, _) => {}
+        (Some(rule), None) => check_rule(
+            ctx,
+            profile,
+            node,
+            (code, &rule.targets, &rule.profiles),
+            value,
+            ty,
+            loc,
+        ),
+        (Some(_), Some(_)) => {
+            let all: Vec<&TypeRule> = rules.iter().filter(applies).collect();
+            let targets: Vec<Target> = all.iter().flat_map(|r| r.targets.clone()).collect();
+            let profiles: Vec<String> = all.iter().flat_map(|r| r.profiles.clone()).collect();
+            check_rule(
+                ctx,
+                profile,
+                node,
+                (code, &targets, &profiles),
+                value,
+                ty,
+                loc,
+            );
+        }
+    }
+}
+
+/// The target profiles and profiles that apply to one instance of type `code`.
+fn check_rule<'v>(
+    ctx: &mut Ctx<'_, 'v>,
+    profile: &Profile,
+    node: &Node,
+    (code, targets, profiles): (&str, &[Target], &[String]),
+    value: &'v Value,
+    ty: ElemTy,
+    loc: &Loc<'_>,
+) {
+    if code == "Reference" && !targets.is_empty() {
+        check_reference(ctx, profile, node, targets, value, loc);
+    }
     if !profiles.is_empty() {
-        check_profiles(ctx, profile, node, &profiles, value, ty, loc);
+        check_profiles(ctx, profile, node, profiles, value, ty, loc);
     }
 }
 
@@ -81,7 +122,7 @@ fn check_reference(
     ctx: &mut Ctx<'_, '_>,
     profile: &Profile,
     node: &Node,
-    targets: &[&str],
+    targets: &[Target],
     value: &Value,
     loc: &Loc<'_>,
 ) {
@@ -101,12 +142,12 @@ fn check_reference(
     };
     let mut known = Vec::new();
     let mut unknown = Vec::new();
-    for url in targets {
-        match target(ctx, url) {
+    for target in targets {
+        match target {
             Target::Any => return,
             Target::Type(t) if t == found => return,
-            Target::Type(t) => known.push(t),
-            Target::Unknown(u) => unknown.push(u),
+            Target::Type(t) => known.push(t.as_str()),
+            Target::Unknown(u) => unknown.push(u.as_str()),
         }
     }
     known.dedup();
@@ -139,26 +180,47 @@ fn check_profiles<'v>(
     ctx: &mut Ctx<'_, 'v>,
     profile: &Profile,
     node: &Node,
-    profiles: &[&str],
+    profiles: &[String],
     value: &'v Value,
     ty: ElemTy,
     loc: &Loc<'_>,
 ) {
     let set = ctx.set;
-    let is_extension = ty.code() == "Extension";
+    let code = instance_code(value, ty);
+    let is_extension = code == "Extension";
     let mut missing = Vec::new();
+    let mut other_types = Vec::new();
     for url in profiles {
-        if core_type(url) == Some(ty.code()) {
+        if core_type(url) == Some(code) {
             return;
         }
         match set.lookup(url) {
             Some(_) if is_extension => return,
+            // A resource conforms to a profile of its own type only.
+            Some(i) if ty == ElemTy::Resource && set.profiles[i].info.type_name != code => {
+                other_types.push(url.as_str())
+            }
             Some(i) => {
                 ctx.apply_chain(i, value, loc, ty);
                 return;
             }
-            None => missing.push(*url),
+            None => missing.push(url.as_str()),
         }
+    }
+    if missing.is_empty() {
+        let message = format!(
+            "Resource type {code} cannot conform to {}: they constrain other types",
+            other_types.join(", ")
+        );
+        ctx.report(
+            profile,
+            node,
+            Severity::Error,
+            "structure",
+            message,
+            loc.render(),
+        );
+        return;
     }
     let message = if is_extension {
         format!(
@@ -167,9 +229,8 @@ fn check_profiles<'v>(
         )
     } else {
         format!(
-            "Profile {} is not loaded: conformance of the {} is not checked",
-            missing.join(", "),
-            ty.code()
+            "Profile {} is not loaded: conformance of the {code} is not checked",
+            missing.join(", ")
         )
     };
     ctx.inform_once(profile, node, Once::TypeProfile, message, loc);

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use fhir_validate::Issue;
 use serde_json::Value;
 
+use crate::element::{Node, Target};
 use crate::inherit::inherit_slicing;
 use crate::profile::{self, Base, Profile, ProfileInfo};
 use crate::terminology::{strip_version, Terminology};
@@ -172,6 +173,7 @@ impl ProfileSet {
         };
         resolve_bases(&mut inner)?;
         inherit_slicing(&mut inner.profiles, &mut keys);
+        resolve_targets(&mut inner);
         Ok(ProfileSet {
             inner: Arc::new(inner),
         })
@@ -266,4 +268,51 @@ fn resolve_bases(inner: &mut Inner) -> Result<(), LoadError> {
         }
     }
     Ok(())
+}
+
+/// Resolves every `targetProfile` once: a loaded profile's type, a core type, any resource,
+/// or unknown (not loaded).
+fn resolve_targets(inner: &mut Inner) {
+    fn urls<'n>(node: &'n Node, out: &mut Vec<&'n str>) {
+        for rule in node.types.iter().flatten() {
+            out.extend(rule.target_profiles.iter().map(String::as_str));
+        }
+        for child in node.children.iter().chain(node.slices.iter()) {
+            urls(child, out);
+        }
+    }
+    fn fill(node: &mut Node, resolved: &HashMap<String, Target>) {
+        for rule in node.types.iter_mut().flatten() {
+            rule.targets = rule
+                .target_profiles
+                .iter()
+                .filter_map(|url| resolved.get(url).cloned())
+                .collect();
+        }
+        for child in node.children.iter_mut().chain(node.slices.iter_mut()) {
+            fill(child, resolved);
+        }
+    }
+    let mut all = Vec::new();
+    for p in &inner.profiles {
+        urls(&p.root, &mut all);
+    }
+    let resolved: HashMap<String, Target> = all
+        .into_iter()
+        .map(|url| {
+            let target = if let Some(i) = inner.lookup(url) {
+                Target::Type(inner.profiles[i].info.type_name.clone())
+            } else {
+                match profile::core_type(url) {
+                    Some("Resource" | "DomainResource") => Target::Any,
+                    Some(t) => Target::Type(t.to_string()),
+                    None => Target::Unknown(url.to_string()),
+                }
+            };
+            (url.to_string(), target)
+        })
+        .collect();
+    for p in &mut inner.profiles {
+        fill(&mut p.root, &resolved);
+    }
 }

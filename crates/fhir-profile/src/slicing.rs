@@ -132,6 +132,12 @@ fn slice_matches(
                 "discriminator type '{kind}' (path '{}') is not supported",
                 show_path(&d.path)
             )),
+            DiscriminatorKind::Value if d.path.iter().any(|s| s.contains('(')) => {
+                Match::Unknown(format!(
+                    "discriminator path '{}' uses a function, which is not supported",
+                    show_path(&d.path)
+                ))
+            }
             DiscriminatorKind::Value => by_value(ctx, d, element, slice, value),
         };
         match outcome {

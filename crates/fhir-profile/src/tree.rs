@@ -113,7 +113,15 @@ fn add_element(
 ) -> Result<(), String> {
     let segs = segments(id);
     let id_path: Vec<&str> = segs.iter().map(|s| s.name).collect();
-    if id_path.join(".") != path {
+    // `value[x]:valueQuantity` may come with the path `...valueQuantity`.
+    let variant_path: Vec<&str> = segs
+        .iter()
+        .map(|s| match (s.name.strip_suffix("[x]"), s.slice) {
+            (Some(group), Some(slice)) if slice.starts_with(group) => slice,
+            _ => s.name,
+        })
+        .collect();
+    if id_path.join(".") != path && variant_path.join(".") != path {
         return Err(format!("the id does not match the path '{path}'"));
     }
     if segs[0].name != root.name || segs[0].slice.is_some() {
@@ -284,7 +292,9 @@ fn check_types(node: &Node) -> Result<(), String> {
         }
         let allowed = match &node.access {
             Access::Root(ty) | Access::Field { ty, .. } => {
-                ty.code() == t.code || (ty.code() == "BackboneElement" && t.code == "Element")
+                ty.code() == t.code
+                    || (ty.code() == "BackboneElement" && t.code == "Element")
+                    || (*ty == ElemTy::Resource && fhir_validate::is_resource_type(&t.code))
             }
             Access::Choice { variants } => variants.iter().any(|(_, ty)| ty.code() == t.code),
         };

@@ -16,7 +16,7 @@ use crate::set::Inner;
 use crate::values::{equals_fixed, matches_pattern, show};
 use crate::{binding, extensions, reference, slicing};
 
-/// Kinds of issue reported once per element (with the element's node key).
+/// Kinds of issue reported once per element (with the element's node key) in a validation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Once {
     Binding,
@@ -26,6 +26,10 @@ pub(crate) enum Once {
     Slice,
     Slicing,
     Invariant(usize),
+    /// A profile's note (by index), said once however often the profile applies.
+    Note(usize),
+    /// A profile's base that is not loaded.
+    Base,
 }
 
 /// One instance of an element in its parent object.
@@ -113,7 +117,10 @@ impl<'s, 'v> Ctx<'s, 'v> {
         for _ in 0..set.profiles.len() {
             let Some(i) = at else { break };
             let profile = &set.profiles[i];
-            for note in &profile.notes {
+            for (n, note) in profile.notes.iter().enumerate() {
+                if !self.first_time(&profile.root, Once::Note(n)) {
+                    continue;
+                }
                 self.push(
                     Severity::Information,
                     "not-supported",
@@ -128,6 +135,7 @@ impl<'s, 'v> Ctx<'s, 'v> {
             at = match &profile.base {
                 Base::Loaded(next) => Some(*next),
                 Base::Core => None,
+                Base::Unknown(_) if !self.first_time(&profile.root, Once::Base) => None,
                 Base::Unknown(url) => {
                     self.push(
                         Severity::Information,
@@ -394,14 +402,14 @@ impl<'s, 'v> Ctx<'s, 'v> {
     }
 }
 
-/// The JSON name an element is reported under: the variant present for a choice (else the
-/// path segment without `[x]`).
-fn element_name(node: &Node, insts: &[Inst<'_>]) -> &'static str {
+/// The name an element is reported under: its JSON name, for a choice the variant present
+/// (`valueString`), else the choice itself (`value[x]`, as base validation says it).
+fn element_name<'n>(node: &'n Node, insts: &[Inst<'_>]) -> &'n str {
     match (&node.access, insts.first()) {
         (Access::Field { json, .. }, _) => json,
         (Access::Choice { .. }, Some(first)) => first.key,
-        (Access::Choice { variants }, None) => variants.first().map_or("", |v| v.0),
-        (Access::Root(_), _) => "",
+        (Access::Choice { .. } | Access::Root(_), None) => &node.name,
+        (Access::Root(_), Some(_)) => "",
     }
 }
 
@@ -443,6 +451,10 @@ pub(crate) fn instances<'v>(node: &Node, parent: &'v Map<String, Value>) -> Vec<
 /// How many instances an element has, counting primitives present only through their
 /// extension part (`_birthDate`).
 fn count_with_extensions(node: &Node, parent: &Map<String, Value>, values: usize) -> usize {
+    if values > 0 {
+        // Values and their extension parts pair up (json.html §2.6.2): the values count.
+        return values;
+    }
     let ext_count = |json: &str| -> usize {
         match parent.get(&format!("_{json}")) {
             Some(Value::Array(items)) => items.len(),

@@ -242,3 +242,77 @@ fn data_type_profiles_apply_to_the_element() {
         )]
     );
 }
+
+const PATIENT_BUNDLE: &str = "http://example.org/fhir/StructureDefinition/test-patient-bundle";
+const QUANTITY_PATH: &str = "http://example.org/fhir/StructureDefinition/test-variant-path";
+
+#[test]
+fn resource_elements_restricted_to_a_type_and_profile() {
+    let set = us_core_with(vec![profile(
+        PATIENT_BUNDLE,
+        "Bundle",
+        &core("Bundle"),
+        json!([
+            {"id": "Bundle", "path": "Bundle"},
+            {"id": "Bundle.entry.resource", "path": "Bundle.entry.resource", "type": [{"code": "Patient", "profile": [PATIENT]}]}
+        ]),
+    )]);
+    let mut patient = fixture("uscore-Patient-example.json");
+    patient.as_object_mut().unwrap().remove("extension");
+    let mut bundle =
+        json!({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": patient}]});
+    let infos = vec![
+        issue(Information, "not-supported", "Bundle.entry.resource.address.state", &format!("Binding (extensible) not checked: value set http://terminology.hl7.org/ValueSet/USPS-State is not loaded (profile {PATIENT}, element Patient.address.state)")),
+        issue(Information, "not-supported", "Bundle.entry.resource.communication.language", &format!("Binding (extensible) not checked: value set http://terminology.hl7.org/ValueSet/Languages is not loaded (profile {PATIENT}, element Patient.communication.language)")),
+    ];
+    assert_eq!(validate(&set, &bundle, PATIENT_BUNDLE), infos);
+    // US Core Patient's rules apply inside the entry.
+    bundle["entry"][0]["resource"]
+        .as_object_mut()
+        .unwrap()
+        .remove("identifier");
+    let mut expected = vec![issue(
+        Error,
+        "required",
+        "Bundle.entry[0].resource.identifier",
+        &format!("Element 'identifier' requires at least 1, found 0 (profile {PATIENT}, element Patient.identifier)"),
+    )];
+    expected.extend(infos);
+    assert_eq!(validate(&set, &bundle, PATIENT_BUNDLE), expected);
+    // Another resource type is not allowed.
+    bundle["entry"][0]["resource"] = fixture("uscore-Goal-goal-1.json");
+    assert_eq!(
+        validate(&set, &bundle, PATIENT_BUNDLE),
+        vec![issue(
+            Error,
+            "structure",
+            "Bundle.entry[0].resource",
+            &format!("Resource type Goal is not allowed here: the profile allows Patient (profile {PATIENT_BUNDLE}, element Bundle.entry.resource)")
+        )]
+    );
+}
+
+#[test]
+fn a_type_slice_may_be_written_with_the_variant_path() {
+    let set = us_core_with(vec![profile(
+        QUANTITY_PATH,
+        "Observation",
+        &core("Observation"),
+        json!([
+            {"id": "Observation", "path": "Observation"},
+            {"id": "Observation.value[x]:valueQuantity", "path": "Observation.valueQuantity", "sliceName": "valueQuantity"},
+            {"id": "Observation.value[x]:valueQuantity.unit", "path": "Observation.valueQuantity.unit", "min": 1}
+        ]),
+    )]);
+    let obs = json!({"resourceType": "Observation", "status": "final", "code": {"text": "x"},
+                     "valueQuantity": {"value": 1, "system": "http://unitsofmeasure.org", "code": "kg"}});
+    assert_eq!(
+        validate(&set, &obs, QUANTITY_PATH),
+        vec![issue(
+            Error,
+            "required",
+            "Observation.valueQuantity.unit",
+            &format!("Element 'unit' requires at least 1, found 0 (profile {QUANTITY_PATH}, element Observation.value[x]:valueQuantity.unit)")
+        )]
+    );
+}
