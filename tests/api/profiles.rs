@@ -328,3 +328,89 @@ async fn the_published_us_core_examples_validate_against_their_profiles() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn validate_answers_for_the_caller_it_is_asked_by() {
+    use crate::common::auth::{send, token, Server};
+    for backend in coplan::testing::backends() {
+        let server = Server::start_with(backend, ConfigLayer::default()).await;
+        server
+            .seed(json!({"resourceType": "Patient", "id": "p1"}))
+            .await;
+        server
+            .seed(json!({"resourceType": "Patient", "id": "p2"}))
+            .await;
+        let mut seeded = plan(SHARED_PLAN);
+        seeded["id"] = json!("plan-1");
+        server.seed(seeded).await;
+        let mut theirs = plan(SHARED_PLAN);
+        theirs["id"] = json!("plan-2");
+        theirs["subject"] = json!({"reference": "Patient/p2"});
+        theirs["contributor"] = json!([{"reference": "Patient/p2"}]);
+        server.seed(theirs).await;
+        let writer = token(
+            &server,
+            "portal",
+            "patient/*.cruds",
+            Some("p1"),
+            Some("Patient/p1"),
+        );
+        let reader = token(
+            &server,
+            "viewer",
+            "patient/*.rs",
+            Some("p1"),
+            Some("Patient/p1"),
+        );
+        let service = token(&server, "sync", "system/*.cruds", None, None);
+        let call = |bearer: String, path: &'static str, body: Value| {
+            let server = &server;
+            async move {
+                send(
+                    "POST",
+                    &server.url(&format!("/fhir/{path}")),
+                    &[
+                        ("authorization", bearer.as_str()),
+                        ("content-type", "application/fhir+json"),
+                    ],
+                    Some(body.to_string()),
+                )
+                .await
+            }
+        };
+        let delete = json!({"resourceType": "Parameters", "parameter": [{"name": "mode", "valueCode": "delete"}]});
+        // The patient's app: a plan is retired, not deleted.
+        let answer = call(writer.clone(), "CarePlan/plan-1/$validate", delete.clone()).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        let found = errors(&answer.json());
+        assert!(
+            found.iter().any(|e| e.3.contains("no-hard-delete")),
+            "{found:?}"
+        );
+        // A backend service may delete it.
+        let answer = call(service.clone(), "CarePlan/plan-1/$validate", delete.clone()).await;
+        assert!(errors(&answer.json()).is_empty(), "{}", answer.body);
+        // Another patient's plan: 404, as a read would be.
+        let answer = call(writer.clone(), "CarePlan/plan-2/$validate", delete.clone()).await;
+        assert_eq!(answer.status, 404, "{}", answer.body);
+        // A posted resource needs the scopes to write it.
+        let answer = call(reader.clone(), "CarePlan/$validate", plan(SHARED_PLAN)).await;
+        assert_eq!(answer.status, 403, "{}", answer.body);
+        let answer = call(writer.clone(), "CarePlan/$validate", plan(SHARED_PLAN)).await;
+        assert_eq!(answer.status, 200, "{}", answer.body);
+        // create: the patient side writes no author (plan-authorship).
+        let mut authored = plan(SHARED_PLAN);
+        authored["author"] = json!({"reference": "Patient/p1"});
+        let params = json!({"resourceType": "Parameters", "parameter": [
+            {"name": "resource", "resource": authored}, {"name": "mode", "valueCode": "create"}]});
+        let answer = call(writer.clone(), "CarePlan/$validate", params).await;
+        assert!(
+            errors(&answer.json())
+                .iter()
+                .any(|e| e.3.contains("plan-authorship")),
+            "{}",
+            answer.body
+        );
+        server.stop().await;
+    }
+}

@@ -5,6 +5,9 @@
 //! nothing.
 //!
 //! What it checks is what a write by the same caller would meet:
+//! A resource posted to be checked needs the scopes to write its type (403 otherwise), as the
+//! write would; a stored one is read as the caller may read it (404 otherwise).
+//!
 //! * `create` (or no mode) and `update`: the R4 model (`validate/`), the profiles the resource
 //!   claims, the `profile` asked for and those configured for its type (`profiles.rs`, with
 //!   what could not be checked as information), a QuestionnaireResponse against its
@@ -93,7 +96,17 @@ impl FhirService {
             None => None,
         };
         let resource = match (given, &stored) {
-            (Some(given), _) => given,
+            // A resource the caller holds: theirs to check as they would to write it (its
+            // questionnaire is resolved for them; the scopes must allow writing the type).
+            (Some(given), _) => {
+                let permission = if mode == Mode::Update {
+                    Permission::Update
+                } else {
+                    Permission::Create
+                };
+                self.permit(access, resource_type, permission)?;
+                given
+            }
             (None, Some(stored)) => stored.clone(),
             (None, None) => {
                 return Err(FhirError::bad_request(
@@ -162,9 +175,8 @@ impl FhirService {
         }
         // The caller, as the write would meet them.
         if mode != Mode::General {
-            let (permission, current) = match (mode, stored.as_ref()) {
-                (Mode::Update, Some(current)) => (Permission::Update, Some(current)),
-                (Mode::Update, None) => (Permission::Update, None),
+            let (permission, current) = match mode {
+                Mode::Update => (Permission::Update, stored.as_ref()),
                 _ => (Permission::Create, None),
             };
             self.would_be_refused(access, resource_type, permission, &mut issues);
