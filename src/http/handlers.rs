@@ -645,6 +645,10 @@ pub async fn compartment_search(
         ));
         return error_response(&err, req.format.unwrap_or(Format::Json));
     }
+    if !crate::validate::is_valid_id(&id) {
+        let err = FhirError::not_found("Patient ids are 1-64 letters, digits, '-' and '.'");
+        return error_response(&err, req.format.unwrap_or(Format::Json));
+    }
     run_search(state, access, req, resource_type, Some(id)).await
 }
 

@@ -109,6 +109,10 @@ pub fn claimed(resource: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The most distinct profiles one resource is checked against: a resource claiming more is
+/// refused (each profile is a walk of the resource; nobody needs seventeen).
+pub const MAX_PROFILES: usize = 16;
+
 /// Check `resource` against `profiles` (canonicals, `url` or `url|version`): each loaded one
 /// by the set; one not loaded is a warning — or, `strict`, an error (`Prefer: handling=strict`).
 pub fn check(
@@ -118,12 +122,23 @@ pub fn check(
     strict: bool,
 ) -> ProfileCheck {
     let mut found = ProfileCheck::default();
-    let mut seen: Vec<&str> = Vec::new();
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
     for canonical in profiles {
-        if seen.contains(&canonical.as_str()) {
+        if !seen.insert(canonical.as_str()) {
             continue;
         }
-        seen.push(canonical);
+        if seen.len() > MAX_PROFILES {
+            found.errors.push(Issue {
+                severity: Severity::Error,
+                code: "too-costly",
+                diagnostics: format!(
+                    "a resource is checked against at most {MAX_PROFILES} profiles; this one \
+                     claims more"
+                ),
+                expression: vec!["meta.profile".into()],
+            });
+            break;
+        }
         match set.validate(resource, canonical) {
             Ok(issues) => {
                 for issue in issues {

@@ -271,6 +271,74 @@ async fn a_search_that_finds_nothing_and_everything_are_recorded_for_the_patient
     }
 }
 
+#[tokio::test]
+async fn a_search_about_a_patient_out_of_reach_is_not_in_their_log_and_everything_names_only_its_patient(
+) {
+    for backend in coplan::testing::backends() {
+        let server =
+            Server::start_with(backend, ConfigLayer::default().set("audit_events", true)).await;
+        for id in ["p1", "p2"] {
+            server
+                .seed(json!({"resourceType": "Patient", "id": id}))
+                .await;
+        }
+        // A team of p1 that p2 is on: $everything of p1 returns data in p2's record too.
+        server.seed(json!({"resourceType": "CareTeam", "id": "t1", "status": "active",
+            "subject": {"reference": "Patient/p1"},
+            "participant": [{"member": {"reference": "Patient/p1"}}, {"member": {"reference": "Patient/p2"}}]})).await;
+        let service = token(&server, "ehr", "system/*.cruds", None, None);
+        let p1 = token(
+            &server,
+            "portal",
+            "patient/*.rs",
+            Some("p1"),
+            Some("Patient/p1"),
+        );
+        // p1's app asks about p2 (finds nothing: confined to p1), and about nobody real.
+        for path in ["Observation?patient=p2", "Observation?patient=nobody-here"] {
+            assert_eq!(get(&server, &p1, path).await.status, 200);
+        }
+        // A compartment id that is not an id at all: 404, nothing recorded.
+        let junk = format!("Patient/{}/Observation", "x".repeat(100));
+        assert_eq!(get(&server, &service, &junk).await.status, 404);
+        assert_eq!(
+            get(&server, &service, "Patient/p1/$everything")
+                .await
+                .status,
+            200
+        );
+        server.state.fhir.flush_audit().await;
+
+        let about_p2 = events(&get(&server, &service, "AuditEvent?patient=p2&_count=100").await);
+        assert!(
+            !about_p2
+                .iter()
+                .any(|e| e["agent"][0]["who"]["reference"] == "Patient/p1"),
+            "p1's question is not in p2's log: {about_p2:?}"
+        );
+        let everything: Vec<&Value> = about_p2
+            .iter()
+            .filter(|e| e["subtype"][0]["code"] == "operation")
+            .collect();
+        assert_eq!(everything.len(), 1, "{about_p2:?}");
+        assert!(
+            !everything[0].to_string().contains("Patient/p1"),
+            "p2's event does not name p1: {}",
+            everything[0]
+        );
+        // p1's own log has the question about them (their own app's search) and $everything.
+        let about_p1 = events(&get(&server, &service, "AuditEvent?patient=p1&_count=100").await);
+        assert!(has(&about_p1, "operation", "Device/app-ehr", "Patient/p1"));
+        assert!(
+            !about_p1
+                .iter()
+                .any(|e| e.to_string().contains("nobody-here")),
+            "{about_p1:?}"
+        );
+        server.stop().await;
+    }
+}
+
 /// An AuditEvent entity's `query` (base64Binary) as text.
 fn decode(query: &str) -> String {
     use base64::Engine as _;

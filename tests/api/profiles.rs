@@ -197,6 +197,25 @@ async fn an_unknown_profile_is_a_warning_or_under_strict_handling_a_refusal() {
 }
 
 #[tokio::test]
+async fn claiming_more_profiles_than_are_checked_is_refused() {
+    each_backend(|app| async move {
+        let mut many = plan(SHARED_PLAN);
+        many["meta"]["profile"] = json!((0..17)
+            .map(|i| format!("http://example.org/StructureDefinition/p{i}"))
+            .collect::<Vec<_>>());
+        let refused = post(&app, "/fhir/CarePlan", &many, None).await;
+        assert_eq!(refused.status, 422, "{}", refused.text());
+        let found = errors(&refused.json());
+        assert_eq!(
+            (found[0].1.as_str(), found[0].2.as_str()),
+            ("too-costly", "meta.profile")
+        );
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn configured_profiles_apply_to_resources_that_do_not_claim_them() {
     for backend in coplan::testing::backends() {
         let layer =
@@ -265,6 +284,11 @@ async fn validate_answers_an_outcome_in_each_mode_and_stores_nothing() {
         assert!(errors(&answer.json())[0].3.contains("http://example.org/nope"));
 
         assert_eq!(app.version_count().await, before, "nothing stored");
+
+        // update at the type level: there is no stored resource to change.
+        let params = json!({"resourceType": "Parameters", "parameter": [
+            {"name": "resource", "resource": plan(SHARED_PLAN)}, {"name": "mode", "valueCode": "update"}]});
+        assert_eq!(post(&app, "/fhir/CarePlan/$validate", &params, None).await.status, 400);
 
         // update: on an instance, the id must be the instance's.
         let created = post(&app, "/fhir/CarePlan", &plan(SHARED_PLAN), None).await;

@@ -268,7 +268,17 @@ fn breaks(
         }
         (Protects::GoalSetByClinician, Some(cur), Some(new)) => {
             if goal_side(cur, facts.goal_created_by) != Side::Clinician {
-                return None;
+                // The patient side's own goal: it may not relabel it as a clinician's either.
+                let relabelled = cur.get("expressedBy") != new.get("expressedBy")
+                    && new.get("expressedBy").is_some()
+                    && goal_side(new, None) == Side::Clinician;
+                return relabelled
+                    .then(|| {
+                        refuse(
+                            "a goal the patient side writes cannot say a clinician set it".into(),
+                        )
+                    })
+                    .flatten();
             }
             changed_outside(cur, new, rule.may_change)
                 .and_then(|e| refuse(format!("{e} of a goal a clinician set")))

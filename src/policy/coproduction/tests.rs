@@ -186,6 +186,43 @@ fn every_row_of_the_table() {
             made_by_patient,
             None,
         ),
+        // ... and the patient side cannot relabel its own goal as a clinician's.
+        (
+            Patient,
+            "Goal",
+            Some(set.clone()),
+            Some(with(
+                set.clone(),
+                "expressedBy",
+                json!({"reference": "Practitioner/dr"}),
+            )),
+            made_by_patient,
+            Some("goal-set-by-clinician"),
+        ),
+        (
+            Patient,
+            "Goal",
+            Some(theirs.clone()),
+            Some(with(
+                theirs.clone(),
+                "expressedBy",
+                json!({"reference": "Practitioner/dr"}),
+            )),
+            no,
+            Some("goal-set-by-clinician"),
+        ),
+        (
+            Patient,
+            "Goal",
+            Some(theirs.clone()),
+            Some(with(
+                theirs.clone(),
+                "expressedBy",
+                json!({"reference": "RelatedPerson/r1"}),
+            )),
+            no,
+            None,
+        ),
         // expressedBy, when there is one, says whose it is whoever created it.
         (
             Patient,

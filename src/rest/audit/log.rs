@@ -11,7 +11,7 @@ use super::event::audit_version;
 use super::{interaction, AuditRecord, Message, BATCH};
 use crate::clock::IdGenerator;
 use crate::rest::provenance::Attribution;
-use crate::store::{AuditLogEntry, CommitBatch, Store, StoreError};
+use crate::store::{AuditLogEntry, CommitBatch, Store, StoreError, VersionWrite};
 use serde_json::Value;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -28,7 +28,7 @@ const CHUNK: usize = BATCH;
 /// A batch of at least this many interactions means they arrive fast: the writer waits
 /// [`GATHER_FOR`] for more before it commits.
 const GATHER_FROM: usize = 8;
-const GATHER_FOR: std::time::Duration = std::time::Duration::from_millis(10);
+const GATHER_FOR: std::time::Duration = std::time::Duration::from_millis(50);
 /// Interactions a second below which they arrive slowly enough for the writer to make a batch
 /// of AuditEvents after each append (measured over the last second or so).
 const SLOW_ARRIVALS_PER_SECOND: f64 = 500.0;
@@ -167,19 +167,22 @@ pub(super) async fn make_audit_events(
             break;
         }
         let mut last = after;
-        let mut versions = Vec::with_capacity(BATCH);
-        let mut consumed = Vec::new();
+        // Each readable row with the AuditEvents it makes.
+        let mut rows: Vec<(i64, Vec<VersionWrite>)> = Vec::new();
+        let mut count = 0;
         for stored in &entries {
-            if versions.len() >= BATCH {
+            if count >= BATCH {
                 break;
             }
             last = stored.seq;
             match decode(&stored.entry) {
                 Some(records) => {
-                    for (id, record) in records {
-                        versions.push(audit_version(&record, &id)?);
-                    }
-                    consumed.push(stored.seq);
+                    let versions = records
+                        .iter()
+                        .map(|(id, record)| audit_version(record, id))
+                        .collect::<crate::error::FhirResult<Vec<_>>>()?;
+                    count += versions.len();
+                    rows.push((stored.seq, versions));
                 }
                 None => tracing::error!(
                     seq = stored.seq,
@@ -188,8 +191,8 @@ pub(super) async fn make_audit_events(
             }
         }
         let batch = CommitBatch {
-            versions,
-            consumed_audit_log: consumed,
+            versions: rows.iter().flat_map(|(_, v)| v.iter().cloned()).collect(),
+            consumed_audit_log: rows.iter().map(|(seq, _)| *seq).collect(),
             ..CommitBatch::default()
         };
         match store.commit(&batch).await {
@@ -204,7 +207,38 @@ pub(super) async fn make_audit_events(
             // Another node (or another caller here) took some of them: read the range again.
             // Failing again and again is a defect to report, not to spin on.
             Err(StoreError::Conflict { .. }) if conflicts < 8 => conflicts += 1,
-            Err(e) => return Err(e.into()),
+            Err(e @ StoreError::Conflict { .. }) => return Err(e.into()),
+            // One row the database refuses (a value it cannot index, say) must not stop every
+            // row after it: commit them one by one; a row that fails alone is left in the log
+            // and reported, and the rest are made.
+            Err(e) if rows.len() > 1 => {
+                tracing::warn!(error = %e, "a batch of AuditEvents failed; making them row by row");
+                for (seq, versions) in rows {
+                    let one = CommitBatch {
+                        versions,
+                        consumed_audit_log: vec![seq],
+                        ..CommitBatch::default()
+                    };
+                    match store.commit(&one).await {
+                        Ok(()) => made += one.versions.len(),
+                        Err(StoreError::Conflict { .. }) => {}
+                        Err(e) => tracing::error!(
+                            seq,
+                            error = %e,
+                            "an audit log entry could not be made into AuditEvents; it is left in the log"
+                        ),
+                    }
+                }
+                after = last;
+            }
+            Err(e) => {
+                tracing::error!(
+                    seq = last,
+                    error = %e,
+                    "an audit log entry could not be made into AuditEvents; it is left in the log"
+                );
+                after = last;
+            }
         }
     }
     Ok(made)

@@ -112,11 +112,17 @@ fn per_patient(patients: Vec<String>, query: Option<String>) -> Vec<(Vec<String>
     patients.into_iter().map(|p| (vec![p], None)).collect()
 }
 
+/// The most patients an empty search is recorded for (a search naming more records the first
+/// ones: the log of a patient is not a place anyone can fill at will).
+pub(crate) const MAX_SEARCHED_PATIENTS: usize = 16;
+
 /// The patients a search asked about, for a search that returned nothing (or only a count):
 /// the patient of a compartment search (`Patient/{id}/{type}`), the one patient a confined
 /// token reaches, and the patients named by the type's Patient compartment parameters
-/// and `patient` (`patient=123`, `subject=Patient/123`, an absolute reference; not chains). A token that
-/// reaches several patients names none of them by itself: only what the search names counts.
+/// and `patient` (`patient=123`, `subject=Patient/123`, an absolute reference; not chains) —
+/// valid ids only, at most [`MAX_SEARCHED_PATIENTS`]. A token that reaches several patients
+/// names none of them by itself: only what the search names counts. The caller keeps only
+/// those it may reach ([`FhirService::reachable_patients`]).
 pub(crate) fn patients_searched(
     resource_type: &str,
     pairs: &[(String, String)],
@@ -125,7 +131,10 @@ pub(crate) fn patients_searched(
 ) -> Vec<String> {
     let mut patients: Vec<String> = Vec::new();
     let mut add = |id: &str| {
-        if !id.is_empty() && !patients.iter().any(|p| p == id) {
+        if patients.len() < MAX_SEARCHED_PATIENTS
+            && crate::validate::is_valid_id(id)
+            && !patients.iter().any(|p| p == id)
+        {
             patients.push(id.to_string());
         }
     };
@@ -160,6 +169,32 @@ pub(crate) fn patients_searched(
 }
 
 impl FhirService {
+    /// Of `named` patients, those the caller may reach: within a confined rule, its patients;
+    /// otherwise those that exist. A search that named a patient the caller cannot reach is
+    /// not recorded in that patient's log (it would tell them who asked, about nothing they
+    /// could be shown).
+    pub(crate) async fn reachable_patients(
+        &self,
+        named: Vec<String>,
+        confined_to: Option<&[String]>,
+    ) -> crate::error::FhirResult<Vec<String>> {
+        let mut kept = Vec::with_capacity(named.len());
+        for id in named {
+            let reachable = match confined_to {
+                Some(allowed) => allowed.contains(&id),
+                None => self
+                    .store
+                    .current("Patient", &id)
+                    .await?
+                    .is_some_and(|v| v.body.is_some()),
+            };
+            if reachable {
+                kept.push(id);
+            }
+        }
+        Ok(kept)
+    }
+
     /// Record one read or search of patient data, if auditing is on. When the writer is behind
     /// by a full queue, the request waits for room (back-pressure: reads slow down, memory stays
     /// bounded, nothing is dropped).
@@ -404,6 +439,22 @@ mod tests {
         assert_eq!(
             named("CarePlan", &[("patient", "p7")], None, Some(&one)),
             ["p7"]
+        );
+        // Only valid ids, and a bounded number of them.
+        let long = "x".repeat(65);
+        assert!(named("CarePlan", &[("patient", long.as_str())], None, None).is_empty());
+        assert!(named(
+            "CarePlan",
+            &[("subject", "http://x/Patient/a b")],
+            None,
+            None
+        )
+        .is_empty());
+        let many: Vec<String> = (0..40).map(|i| format!("p{i}")).collect();
+        let list = many.join(",");
+        assert_eq!(
+            named("CarePlan", &[("patient", list.as_str())], None, None).len(),
+            MAX_SEARCHED_PATIENTS
         );
     }
 

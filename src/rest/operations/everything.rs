@@ -184,25 +184,35 @@ impl FhirService {
             bundle.search_entry(&format!("{}/{rt}/{id}", self.base_url), body, "match");
         }
         if self.audits("Patient") {
-            // The patient, and anyone else whose data the page holds (each gets their own
-            // event); which parameters were given, not their values.
-            let mut patients = vec![patient_id.to_string()];
-            let returned = page
-                .iter()
-                .map(|((rt, id), v)| (rt.as_str(), id.as_str(), v.version_id, v.body.as_deref()));
-            for p in self.patients_returned(returned)? {
-                if !patients.contains(&p) {
-                    patients.push(p);
-                }
-            }
+            // The patient's event names the operation (which parameters were given, not their
+            // values); anyone else whose data the page holds gets their own event, which names
+            // neither the patient nor the query.
             let names: Vec<&str> = query
                 .iter()
                 .filter_map(|q| q.split_once('=').map(|(name, _)| name))
                 .collect();
             let what = format!("Patient/{patient_id}");
             let query = format!("Patient/{patient_id}/$everything?{}", names.join("&"));
-            self.audit_read_of(access, "operation", patients, Some(what), Some(query))
-                .await;
+            self.audit_read_of(
+                access,
+                "operation",
+                vec![patient_id.to_string()],
+                Some(what),
+                Some(query),
+            )
+            .await;
+            let returned = page
+                .iter()
+                .map(|((rt, id), v)| (rt.as_str(), id.as_str(), v.version_id, v.body.as_deref()));
+            let others: Vec<String> = self
+                .patients_returned(returned)?
+                .into_iter()
+                .filter(|p| p != patient_id)
+                .collect();
+            if !others.is_empty() {
+                self.audit_read_of(access, "operation", others, None, None)
+                    .await;
+            }
         }
         Ok(bundle.finish())
     }

@@ -81,7 +81,8 @@ impl FhirService {
                     "mode",
                 ));
             };
-            let current = self.read_unaudited(access, resource_type, id).await?;
+            // Read (and recorded as a read) as the caller may read it.
+            let current = self.read(access, resource_type, id).await?;
             let current = crate::rest::stored_json(&current.body)?;
             self.would_be_refused(access, resource_type, Permission::Delete, &mut issues);
             self.breaks_rules(access, resource_type, id, Some(&current), None, &mut issues)
@@ -89,9 +90,16 @@ impl FhirService {
             return finish(issues, "deleting it");
         }
 
+        if mode == Mode::Update && id.is_none() {
+            return Err(FhirError::invalid_at(
+                "mode update checks a change of a stored resource: invoke it on \
+                 {type}/{id}/$validate",
+                "mode",
+            ));
+        }
         let stored = match id {
             Some(id) => Some(crate::rest::stored_json(
-                &self.read_unaudited(access, resource_type, id).await?.body,
+                &self.read(access, resource_type, id).await?.body,
             )?),
             None => None,
         };

@@ -413,12 +413,14 @@ impl FhirService {
             let mut patients = self.patients_returned(returned)?;
             if patients.is_empty() {
                 // Nothing returned (or only a count): the search still asked about a patient.
-                patients = super::audit::patients_searched(
+                let confined_to = rule.as_ref().and_then(|r| r.patients.as_deref());
+                let named = super::audit::patients_searched(
                     &input.resource_type,
                     &input.pairs,
                     input.patient_compartment.as_deref(),
-                    rule.as_ref().and_then(|r| r.patients.as_deref()),
+                    confined_to,
                 );
+                patients = self.reachable_patients(named, confined_to).await?;
             }
             if !patients.is_empty() {
                 // Which parameters were searched, not their values nor the paging cursor:

@@ -101,47 +101,73 @@ impl FhirService {
     /// its first version. Only Provenance the server wrote counts (its id namespace is closed
     /// to clients, and it cannot be changed), so nobody can claim a goal by writing one.
     async fn goal_created_by(&self, id: &str) -> FhirResult<Option<Side>> {
-        // Its first version's time narrows the search to the Provenance of that commit (a
-        // reference search does not look at versions); the target list then says which.
-        let Some(first) = self.store.version("Goal", id, 1).await? else {
+        let created = format!("Goal/{id}/_history/1");
+        // A goal created on its own: its commit's Provenance has the id derived from it.
+        let first = provenance::Target {
+            resource_type: "Goal".into(),
+            id: id.to_string(),
+            version_id: 1,
+            activity: provenance::Activity::Create,
+        };
+        if let Some(side) = self
+            .creation_recorded_by(&provenance::provenance_id(&first), &created)
+            .await?
+        {
+            return Ok(side);
+        }
+        // Created in a transaction with others: its first version's time narrows the search
+        // to the Provenance of that commit (a reference search does not look at versions);
+        // only the server's own (their id namespace is closed to clients) are read.
+        let Some(version) = self.store.version("Goal", id, 1).await? else {
             return Ok(None);
         };
-        let created = format!("Goal/{id}/_history/1");
         let query = form_urlencoded::Serializer::new(String::new())
             .append_pair("target", &format!("Goal/{id}"))
-            .append_pair("recorded", &format_instant(first.last_updated_us))
+            .append_pair("recorded", &format_instant(version.last_updated_us))
             .finish();
         let found = self
-            .matching(&Access::Unrestricted, "Provenance", &query, 16)
+            .matching(&Access::Unrestricted, "Provenance", &query, 64)
             .await?;
         for m in found
             .iter()
             .filter(|m| provenance::is_server_provenance_id(&m.id))
         {
-            let Some(body) = self
-                .store
-                .current("Provenance", &m.id)
-                .await?
-                .and_then(|v| v.body)
-            else {
-                continue;
-            };
-            let record = stored_json(&body)?;
-            let names_creation = record["target"]
-                .as_array()
-                .is_some_and(|t| t.iter().any(|t| t["reference"] == created.as_str()));
-            if !names_creation {
-                continue;
+            if let Some(side) = self.creation_recorded_by(&m.id, &created).await? {
+                return Ok(side);
             }
-            let author = record["agent"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|a| a["type"]["coding"][0]["code"] == "author")
-                .and_then(|a| a["who"]["reference"].as_str());
-            return Ok(author.and_then(side_of_reference));
         }
         Ok(None)
+    }
+
+    /// When Provenance `provenance_id` records the creation `created` (`Goal/7/_history/1`):
+    /// the side of its author (`Some(None)`: an author on no side, a Device).
+    async fn creation_recorded_by(
+        &self,
+        provenance_id: &str,
+        created: &str,
+    ) -> FhirResult<Option<Option<Side>>> {
+        let Some(body) = self
+            .store
+            .current("Provenance", provenance_id)
+            .await?
+            .and_then(|v| v.body)
+        else {
+            return Ok(None);
+        };
+        let record = stored_json(&body)?;
+        let names_creation = record["target"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t["reference"] == created));
+        if !names_creation {
+            return Ok(None);
+        }
+        let author = record["agent"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|a| a["type"]["coding"][0]["code"] == "author")
+            .and_then(|a| a["who"]["reference"].as_str());
+        Ok(Some(author.and_then(side_of_reference)))
     }
 
     /// Is the caller (a clinician, by `fhirUser`) a member of an active CareTeam of the patient

@@ -30,12 +30,15 @@ pub fn strict() -> bool {
     STRICT.try_with(|s| *s).unwrap_or(false)
 }
 
+/// The most warnings one request keeps (the rest are dropped: an answer stays readable).
+const MAX_WARNINGS: usize = 100;
+
 /// Note a warning for the request being served (ignored outside [`collecting`]). A write
 /// prepared again after a lost race gives its warnings again: they are noted once.
 pub fn warn(issue: Issue) {
     let _ = WARNINGS.try_with(|w| {
         if let Ok(mut list) = w.lock() {
-            if !list.contains(&issue) {
+            if list.len() < MAX_WARNINGS && !list.contains(&issue) {
                 list.push(issue);
             }
         }
