@@ -137,6 +137,22 @@ fn add_element(
             ));
         }
     }
+    let unchecked: Vec<&str> = el
+        .keys()
+        .map(String::as_str)
+        .filter(|k| {
+            *k == "maxLength"
+                || *k == "contentReference"
+                || k.starts_with("minValue")
+                || k.starts_with("maxValue")
+        })
+        .collect();
+    if !unchecked.is_empty() {
+        notes.push(Note {
+            element: id.to_string(),
+            message: format!("{} not checked", unchecked.join(", ")),
+        });
+    }
     let mut prefix = root.name.clone();
     let mut node = root;
     let mut parent_type: Option<ComplexType> = None;
@@ -153,7 +169,17 @@ fn add_element(
             Some(ElemTy::Complex(c)) => c,
             Some(ElemTy::Primitive(p)) => {
                 if matches!(seg.name, "extension" | "id") {
-                    // Extensions of primitives live in the `_element` JSON member: not checked.
+                    // Extensions of primitives live in the `_element` JSON member: not checked,
+                    // and said so when the element constrains anything.
+                    if constrains(el) {
+                        notes.push(Note {
+                            element: id.to_string(),
+                            message: format!(
+                                "constraints on the {} of a primitive ('{}') are not checked",
+                                seg.name, node.id
+                            ),
+                        });
+                    }
                     return Ok(());
                 }
                 return Err(format!(
@@ -321,4 +347,29 @@ fn drop_redundant_binding(node: &mut Node, parent: Option<ComplexType>) {
     {
         node.binding = None;
     }
+}
+
+/// Whether a differential element constrains anything (beyond documenting it).
+fn constrains(el: &Map<String, Value>) -> bool {
+    const DOCUMENTATION: &[&str] = &[
+        "id",
+        "path",
+        "short",
+        "definition",
+        "comment",
+        "requirements",
+        "alias",
+        "label",
+        "mustSupport",
+        "isModifier",
+        "isModifierReason",
+        "isSummary",
+        "mapping",
+        "example",
+        "extension",
+        "meaningWhenMissing",
+        "orderMeaning",
+        "condition",
+    ];
+    el.keys().any(|k| !DOCUMENTATION.contains(&k.as_str()))
 }

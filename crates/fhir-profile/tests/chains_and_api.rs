@@ -198,6 +198,12 @@ fn a_base_that_is_neither_loaded_nor_core_is_said_once() {
         validate(&set, &response, QR),
         vec![
             issue(
+                Information,
+                "not-supported",
+                "QuestionnaireResponse",
+                &format!("constraints on the extension of a primitive ('QuestionnaireResponse.questionnaire') are not checked (profile {QR}, element QuestionnaireResponse.questionnaire.extension:url)")
+            ),
+            issue(
                 Error,
                 "required",
                 "QuestionnaireResponse.subject",

@@ -70,3 +70,27 @@ fn unsupported_parts_are_said_and_supported_ones_checked() {
         ]
     );
 }
+
+#[test]
+fn limits_and_primitive_extensions_in_a_differential_are_said_not_checked() {
+    const LIMITS: &str = "http://example.org/fhir/StructureDefinition/test-limits";
+    let set = us_core_with(vec![profile(
+        LIMITS,
+        "Patient",
+        &core("Patient"),
+        json!([
+            {"id": "Patient", "path": "Patient"},
+            {"id": "Patient.name.family", "path": "Patient.name.family", "maxLength": 10},
+            {"id": "Patient.birthDate.extension", "path": "Patient.birthDate.extension", "min": 1},
+            {"id": "Patient.gender.extension", "path": "Patient.gender.extension", "short": "documented only"}
+        ]),
+    )]);
+    let patient = json!({"resourceType": "Patient", "name": [{"family": "Abcdefghijklmnop"}]});
+    assert_eq!(
+        validate(&set, &patient, LIMITS),
+        vec![
+            issue(Information, "not-supported", "Patient", &format!("maxLength not checked (profile {LIMITS}, element Patient.name.family)")),
+            issue(Information, "not-supported", "Patient", &format!("constraints on the extension of a primitive ('Patient.birthDate') are not checked (profile {LIMITS}, element Patient.birthDate.extension)")),
+        ]
+    );
+}

@@ -2,7 +2,7 @@
 //! (issue "The shared care plan" §4; R4 auditevent.html; IHE Basic Audit Log Patterns: type
 //! `rest`, subtype the interaction, the agent from the token, entities the patient and the
 //! resource). Recording is a non-blocking send on the request path; one background task
-//! appends the interactions to the audit log in batches (`audit_log`: one compact row each, one
+//! appends the interactions to the audit log in batches (`audit_log`: a compact row per chunk, one
 //! commit per batch), so reads stay fast. The AuditEvent resources — about twenty rows each with
 //! their search index, too many to write at the rate reads arrive — are made from the log by
 //! that task when it is idle, and before anything that may serve AuditEvents is answered
