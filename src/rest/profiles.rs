@@ -142,7 +142,7 @@ pub fn check(
         match set.validate(resource, canonical) {
             Ok(issues) => {
                 for issue in issues {
-                    let issue = from_validation(issue);
+                    let issue = crate::validate::convert_issue(issue);
                     match issue.severity {
                         Severity::Fatal | Severity::Error => found.errors.push(issue),
                         Severity::Warning => found.warnings.push(issue),
@@ -173,25 +173,6 @@ pub fn check(
         }
     }
     found
-}
-
-/// A validation issue as an OperationOutcome issue.
-fn from_validation(issue: fhir_validate::Issue) -> Issue {
-    Issue {
-        severity: match issue.severity {
-            fhir_validate::Severity::Fatal => Severity::Fatal,
-            fhir_validate::Severity::Error => Severity::Error,
-            fhir_validate::Severity::Warning => Severity::Warning,
-            fhir_validate::Severity::Information => Severity::Information,
-        },
-        code: issue.code,
-        diagnostics: issue.diagnostics,
-        expression: if issue.expression.is_empty() {
-            Vec::new()
-        } else {
-            vec![issue.expression]
-        },
-    }
 }
 
 impl FhirService {

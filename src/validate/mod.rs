@@ -118,7 +118,7 @@ pub fn check_structure(stored: &[u8], resource_type: &str) -> FhirResult<()> {
     })
 }
 
-fn convert_issue(issue: fhir_validate::Issue) -> Issue {
+pub(crate) fn convert_issue(issue: fhir_validate::Issue) -> Issue {
     let severity = match issue.severity {
         fhir_validate::Severity::Fatal => Severity::Fatal,
         fhir_validate::Severity::Error => Severity::Error,

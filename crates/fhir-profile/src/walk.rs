@@ -5,7 +5,7 @@
 //! per-kind checks live in `binding`, `reference`, `slicing` and `extensions`; this module
 //! walks and reports.
 
-use fhir_validate::{Issue, Severity, MAX_ISSUES};
+use fhir_validate::{Issue, IssueList, Severity};
 use serde_json::{Map, Value};
 
 use crate::element::{Access, ElemTy, Max, Node};
@@ -46,9 +46,8 @@ pub(crate) struct Inst<'v> {
 pub(crate) struct Ctx<'s, 'v> {
     pub set: &'s Inner,
     pub resource: &'v Value,
-    issues: Vec<Issue>,
+    issues: IssueList,
     said: Vec<(usize, Once)>,
-    stopped: bool,
 }
 
 impl<'s, 'v> Ctx<'s, 'v> {
@@ -56,14 +55,13 @@ impl<'s, 'v> Ctx<'s, 'v> {
         Ctx {
             set,
             resource,
-            issues: Vec::new(),
+            issues: IssueList::default(),
             said: Vec::new(),
-            stopped: false,
         }
     }
 
     pub(crate) fn finish(self) -> Vec<Issue> {
-        self.issues
+        self.issues.into_vec()
     }
 
     /// Validates the resource against profile `index` (and its bases), then its extensions.
@@ -160,28 +158,7 @@ impl<'s, 'v> Ctx<'s, 'v> {
         diagnostics: String,
         expression: String,
     ) {
-        if self.stopped {
-            return;
-        }
-        if self.issues.len() + 1 >= MAX_ISSUES {
-            self.issues.push(Issue {
-                severity: Severity::Information,
-                code: "processing",
-                diagnostics: format!(
-                    "Too many issues: profile validation stopped after {}",
-                    MAX_ISSUES - 1
-                ),
-                expression,
-            });
-            self.stopped = true;
-            return;
-        }
-        self.issues.push(Issue {
-            severity,
-            code,
-            diagnostics,
-            expression,
-        });
+        self.issues.push(severity, code, diagnostics, expression);
     }
 
     /// Reports an issue about `node` of `profile`: the diagnostics end by naming both.
@@ -295,7 +272,7 @@ impl<'s, 'v> Ctx<'s, 'v> {
         }
         if let Value::Object(obj) = value {
             for child in &node.children {
-                if self.stopped {
+                if self.issues.stopped() {
                     return;
                 }
                 self.check_element(profile, child, obj, loc);

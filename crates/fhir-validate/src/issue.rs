@@ -40,6 +40,59 @@ impl Issue {
     }
 }
 
+/// Issues collected up to [`crate::MAX_ISSUES`], the last one saying that validation stopped
+/// there: the one collector of every validator in the workspace (the R4 model walk here, the
+/// profile walk in `fhir-profile`).
+#[derive(Debug, Default)]
+pub struct IssueList {
+    issues: Vec<Issue>,
+    stopped: bool,
+}
+
+impl IssueList {
+    /// Add an issue, unless the list is full (then one last issue says validation stopped).
+    pub fn push(
+        &mut self,
+        severity: Severity,
+        code: &'static str,
+        diagnostics: String,
+        expression: String,
+    ) {
+        if self.stopped {
+            return;
+        }
+        if self.issues.len() + 1 >= crate::MAX_ISSUES {
+            self.issues.push(Issue {
+                severity: Severity::Information,
+                code: "processing",
+                diagnostics: format!(
+                    "Too many issues: validation stopped after {}",
+                    crate::MAX_ISSUES - 1
+                ),
+                expression,
+            });
+            self.stopped = true;
+            return;
+        }
+        self.issues.push(Issue {
+            severity,
+            code,
+            diagnostics,
+            expression,
+        });
+    }
+
+    /// Whether the list is full: validation may stop walking.
+    pub fn stopped(&self) -> bool {
+        self.stopped
+    }
+
+    /// The issues, in the order they were added.
+    pub fn into_vec(self) -> Vec<Issue> {
+        self.issues
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -51,6 +104,27 @@ mod tests {
             diagnostics: String::new(),
             expression: String::new(),
         }
+    }
+
+    #[test]
+    fn a_full_list_says_it_stopped_and_takes_no_more() {
+        let mut list = IssueList::default();
+        for i in 0..crate::MAX_ISSUES + 5 {
+            list.push(
+                Severity::Error,
+                "value",
+                format!("issue {i}"),
+                String::new(),
+            );
+        }
+        assert!(list.stopped());
+        let issues = list.into_vec();
+        assert_eq!(issues.len(), crate::MAX_ISSUES);
+        assert_eq!(issues[crate::MAX_ISSUES - 1].code, "processing");
+        assert_eq!(
+            issues[crate::MAX_ISSUES - 2].diagnostics,
+            format!("issue {}", crate::MAX_ISSUES - 2)
+        );
     }
 
     #[test]

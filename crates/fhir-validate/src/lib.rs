@@ -13,7 +13,7 @@ mod walker;
 mod xhtml;
 
 pub use elements::{core_value_set_contains, ComplexType, ElementDef, ElementType};
-pub use issue::{Issue, Severity};
+pub use issue::{Issue, IssueList, Severity};
 pub use summary::summarise;
 
 /// Validate a resource (must be a JSON object with a known `resourceType`).

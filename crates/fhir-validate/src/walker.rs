@@ -6,22 +6,21 @@
 
 use serde_json::{Map, Value};
 
-use crate::issue::{Issue, Severity};
+use crate::issue::{Issue, IssueList, Severity};
 use crate::model::{model, Element, Model, Ty, TypeDef};
-use crate::{xhtml, MAX_DEPTH, MAX_ISSUES};
+use crate::{xhtml, MAX_DEPTH};
 use fhir_primitives::formats::{self, MAX_STRING_BYTES};
 use fhir_primitives::PrimitiveType;
 
 pub(crate) fn validate(resource: &Value) -> Vec<Issue> {
     let mut w = Walker {
         m: model(),
-        issues: Vec::new(),
+        issues: IssueList::default(),
         path: String::new(),
-        stopped: false,
     };
     let Value::Object(obj) = resource else {
         w.fatal("A resource must be a JSON object".into());
-        return w.issues;
+        return w.issues.into_vec();
     };
     match obj.get("resourceType") {
         Some(Value::String(rt)) => match w.m.concrete_resource(rt) {
@@ -34,14 +33,13 @@ pub(crate) fn validate(resource: &Value) -> Vec<Issue> {
         Some(_) => w.fatal("resourceType must be a string".into()),
         None => w.fatal("Missing resourceType: a resource must name its type".into()),
     }
-    w.issues
+    w.issues.into_vec()
 }
 
 struct Walker {
     m: &'static Model,
-    issues: Vec<Issue>,
+    issues: IssueList,
     path: String,
-    stopped: bool,
 }
 
 /// Values quoted in messages are cut to this many characters.
@@ -87,28 +85,7 @@ impl Walker {
         diagnostics: String,
         expression: String,
     ) {
-        if self.stopped {
-            return;
-        }
-        if self.issues.len() + 1 >= MAX_ISSUES {
-            self.issues.push(Issue {
-                severity: Severity::Information,
-                code: "processing",
-                diagnostics: format!(
-                    "Too many issues: validation stopped after {}",
-                    MAX_ISSUES - 1
-                ),
-                expression,
-            });
-            self.stopped = true;
-            return;
-        }
-        self.issues.push(Issue {
-            severity,
-            code,
-            diagnostics,
-            expression,
-        });
+        self.issues.push(severity, code, diagnostics, expression);
     }
 
     fn error(&mut self, code: &'static str, diagnostics: String) {
@@ -166,7 +143,7 @@ impl Walker {
         let td = &m.types[ti];
         let mut choice_seen: Vec<Option<&str>> = vec![None; td.choices.len()];
         for (key, value) in obj {
-            if self.stopped {
+            if self.issues.stopped() {
                 return;
             }
             if key == "resourceType" {
@@ -317,7 +294,7 @@ impl Walker {
                 Value::Array(items) => {
                     if !self.too_deep(depth + 1) {
                         for (i, item) in items.iter().enumerate() {
-                            if self.stopped {
+                            if self.issues.stopped() {
                                 break;
                             }
                             let ia = self.enter_index(i);
@@ -382,7 +359,7 @@ impl Walker {
                 Value::Array(items) => {
                     if !self.too_deep(depth + 1) {
                         for (i, item) in items.iter().enumerate() {
-                            if self.stopped {
+                            if self.issues.stopped() {
                                 break;
                             }
                             let ia = self.enter_index(i);
@@ -480,7 +457,7 @@ impl Walker {
                 .max(exts.map_or(0, <[Value]>::len));
             if n > 0 && !self.too_deep(depth + 1) {
                 for i in 0..n {
-                    if self.stopped {
+                    if self.issues.stopped() {
                         break;
                     }
                     let v = vals.and_then(|a| a.get(i)).filter(|v| !v.is_null());

@@ -803,7 +803,7 @@ fn issues_are_capped_and_in_document_order() {
         p.insert(format!("bogus{i}"), json!(1));
     }
     let issues = run(Value::Object(p));
-    assert_eq!(issues.len(), MAX_ISSUES);
+    assert_eq!(issues.len(), crate::MAX_ISSUES);
     assert_eq!(issues[0].expression, "Patient.bogus0");
     assert_eq!(issues[1].expression, "Patient.bogus1");
     let last = issues.last().map(|i| (i.severity, i.code));
