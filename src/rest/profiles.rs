@@ -175,6 +175,51 @@ pub fn check(
     found
 }
 
+/// Whether `resource` claims the canonical (`url`, and `version` if it has one) of a shipped
+/// conformance resource while saying something else: such a copy would be served as the
+/// profile the server enforces, but differ from it. The shipped content itself (as the server
+/// stores it at start) is fine; so is any resource under another canonical.
+pub fn contradicts_shipped(resource: &Value) -> Option<String> {
+    let rt = resource["resourceType"].as_str()?;
+    if !matches!(rt, "StructureDefinition" | "ValueSet" | "CodeSystem") {
+        return None;
+    }
+    let url = resource["url"].as_str()?;
+    let without_meta = |v: &Value| -> Value {
+        let mut v = v.clone();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("meta");
+        }
+        v
+    };
+    static SHIPPED_VALUES: OnceLock<Vec<Value>> = OnceLock::new();
+    let shipped = SHIPPED_VALUES.get_or_init(|| {
+        shipped_resources()
+            .into_iter()
+            .map(|(_, v)| without_meta(&v))
+            .collect()
+    });
+    let same_canonical = shipped.iter().filter(|s| {
+        s["resourceType"] == rt
+            && s["url"] == url
+            && (resource.get("version").is_none() || s.get("version") == resource.get("version"))
+    });
+    let mine = without_meta(resource);
+    let mut found = false;
+    for s in same_canonical {
+        if *s == mine {
+            return None;
+        }
+        found = true;
+    }
+    found.then(|| {
+        format!(
+            "{url} is a {rt} this server ships and enforces; a different resource under its \
+             canonical would be served in its place. Give yours its own url"
+        )
+    })
+}
+
 impl FhirService {
     /// Store the shipped conformance resources that are not stored yet (by `url` and
     /// `version`), each under its own id when that id is free, so clients can read and search
@@ -249,5 +294,28 @@ mod tests {
         assert!(set
             .get("http://coplan.dev/fhir/StructureDefinition/coplan-shared-careplan")
             .is_some());
+    }
+}
+
+#[cfg(test)]
+mod canonical_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn only_the_shipped_content_may_carry_a_shipped_canonical() {
+        let (_, shipped) = shipped_resources()
+            .into_iter()
+            .find(|(p, _)| p.ends_with("coplan-shared-careplan.json"))
+            .unwrap();
+        assert_eq!(contradicts_shipped(&shipped), None);
+        let mut stored = shipped.clone();
+        stored["meta"] = serde_json::json!({"versionId": "1"});
+        assert_eq!(contradicts_shipped(&stored), None);
+        let mut altered = shipped.clone();
+        altered["description"] = Value::from("Anything goes");
+        assert!(contradicts_shipped(&altered).is_some());
+        altered["url"] = Value::from("http://example.org/mine");
+        assert_eq!(contradicts_shipped(&altered), None);
     }
 }

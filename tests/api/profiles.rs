@@ -98,6 +98,52 @@ async fn the_shipped_profiles_are_readable_and_searchable() {
 }
 
 #[tokio::test]
+async fn a_shipped_canonical_serves_only_the_shipped_content() {
+    each_backend(|app| async move {
+        app.state.fhir.load_conformance_library().await.unwrap();
+        let mut altered = app
+            .get("/fhir/StructureDefinition/coplan-shared-careplan")
+            .await
+            .json();
+        altered["description"] = json!("Anything goes");
+        let put = app
+            .put_json(
+                "/fhir/StructureDefinition/coplan-shared-careplan",
+                &altered,
+                &[],
+            )
+            .await;
+        assert_eq!(put.status, 403, "{}", put.text());
+        altered["id"] = json!("lookalike");
+        let put = app
+            .put_json("/fhir/StructureDefinition/lookalike", &altered, &[])
+            .await;
+        assert_eq!(put.status, 403, "{}", put.text());
+        // Under its own canonical it is any other resource.
+        altered["url"] = json!("http://example.org/StructureDefinition/mine");
+        let put = app
+            .put_json("/fhir/StructureDefinition/lookalike", &altered, &[])
+            .await;
+        assert_eq!(put.status, 201, "{}", put.text());
+        // The shipped content itself may be written again (a restore).
+        let shipped = app
+            .get("/fhir/StructureDefinition/coplan-shared-careplan")
+            .await
+            .json();
+        let put = app
+            .put_json(
+                "/fhir/StructureDefinition/coplan-shared-careplan",
+                &shipped,
+                &[],
+            )
+            .await;
+        assert_eq!(put.status, 200, "{}", put.text());
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn a_resource_claiming_a_profile_is_checked_on_every_write() {
     each_backend(|app| async move {
         // Conforms: stored.

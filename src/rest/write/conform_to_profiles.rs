@@ -5,12 +5,14 @@
 //! breaks one is refused with 422 and the issues, each with its `expression`. A claimed
 //! profile this server does not know is accepted with a warning (returned with `Prefer:
 //! return=OperationOutcome`), or refused under `Prefer: handling=strict`. What could not be
-//! checked (information issues) is left to `$validate`, which reports it.
+//! checked (information issues) is left to `$validate`, which reports it. A StructureDefinition,
+//! ValueSet or CodeSystem under the canonical of a shipped one must be the shipped content (403
+//! otherwise): the copy the server serves is the one it enforces.
 
 use super::hooks::{WriteContext, WriteHook};
 use super::{warnings, PreparedWrite};
 use crate::error::{ErrorKind, FhirError, FhirResult};
-use crate::rest::profiles::{check, claimed, profile_set};
+use crate::rest::profiles::{check, claimed, contradicts_shipped, profile_set};
 use crate::rest::FhirService;
 use crate::store::CommitBatch;
 use async_trait::async_trait;
@@ -41,6 +43,13 @@ impl WriteHook for ConformToProfiles {
                 continue;
             };
             let rt = w.version.resource_type.as_str();
+            if let Some(why) = contradicts_shipped(proposed) {
+                return Err(FhirError::new(
+                    ErrorKind::Forbidden,
+                    "forbidden",
+                    format!("{rt}/{}: {why}", w.version.id),
+                ));
+            }
             let mut profiles = claimed(proposed);
             profiles.extend(
                 service
