@@ -69,18 +69,9 @@ pub(crate) fn any_in<'t>(
     url: &str,
     codes: &[(Option<&str>, &str)],
 ) -> Membership<'t> {
-    let mut unknown = None;
-    for (system, code) in codes {
-        match terminology.contains(url, *system, code) {
-            Ok(true) => return Ok(true),
-            Ok(false) => {}
-            Err(e) => unknown = unknown.or(Some(e)),
-        }
-    }
-    match unknown {
-        Some(e) => Err(e),
-        None => Ok(false),
-    }
+    crate::terminology::any_of(codes, |(system, code)| {
+        terminology.contains(url, *system, code)
+    })
 }
 
 fn describe(codes: &[(Option<&str>, &str)]) -> String {
@@ -114,14 +105,7 @@ pub(crate) fn check(
                 let message = format!(
                     "No coding from the {strength} value set {vs}: the concept has only text"
                 );
-                ctx.report(
-                    profile,
-                    node,
-                    Severity::Error,
-                    "code-invalid",
-                    message,
-                    loc.render(),
-                );
+                ctx.error(profile, node, "code-invalid", message, loc);
             }
             return;
         }

@@ -4,7 +4,6 @@
 //! data type profile). What cannot be checked without the referenced resource, or without a
 //! profile that is not loaded, is said once per element as information.
 
-use fhir_validate::Severity;
 use serde_json::Value;
 
 use crate::element::{ElemTy, Node, Target, TypeRule};
@@ -59,14 +58,7 @@ pub(crate) fn check_types<'v>(
             "Resource type {code} is not allowed here: the profile allows {}",
             allowed.join(", ")
         );
-        ctx.report(
-            profile,
-            node,
-            Severity::Error,
-            "structure",
-            message,
-            loc.render(),
-        );
+        ctx.error(profile, node, "structure", message, loc);
         return;
     }
     // One rule per type code is the norm: then nothing is collected.
@@ -156,14 +148,7 @@ fn check_reference(
             "Reference to a resource of type {found}, but the target profiles allow only {}",
             known.join(", ")
         );
-        ctx.report(
-            profile,
-            node,
-            Severity::Error,
-            "structure",
-            message,
-            loc.render(),
-        );
+        ctx.error(profile, node, "structure", message, loc);
     } else {
         let message = format!(
             "Reference to a resource of type {found}, not among the loaded target types ({}); target profiles {} are not loaded, so the reference's type and conformance are not checked",
@@ -212,14 +197,7 @@ fn check_profiles<'v>(
             "Resource type {code} cannot conform to {}: they constrain other types",
             other_types.join(", ")
         );
-        ctx.report(
-            profile,
-            node,
-            Severity::Error,
-            "structure",
-            message,
-            loc.render(),
-        );
+        ctx.error(profile, node, "structure", message, loc);
         return;
     }
     let message = if is_extension {

@@ -7,7 +7,6 @@
 //! A slice that cannot be assessed (other discriminator types, a value set not loaded) is
 //! said to be so, once, and its members are not checked.
 
-use fhir_validate::Severity;
 use serde_json::Value;
 
 use crate::binding::{any_in, codes_of, Codes};
@@ -105,14 +104,7 @@ pub(crate) fn check<'v>(
             let inst = &insts[i];
             let loc = parent_loc.child(inst.key, inst.index);
             let message = "Matches none of the slices, and the slicing is closed".to_string();
-            ctx.report(
-                profile,
-                element,
-                Severity::Error,
-                "structure",
-                message,
-                loc.render(),
-            );
+            ctx.error(profile, element, "structure", message, &loc);
         }
     }
 }

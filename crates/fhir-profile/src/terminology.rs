@@ -222,9 +222,9 @@ impl Terminology {
 }
 
 /// `Ok(true)` if any entry says in; otherwise `Err` if any cannot tell; else `Ok(false)`.
-fn any_of<'t>(
-    entries: &'t [Include],
-    mut test: impl FnMut(&'t Include) -> Membership<'t>,
+pub(crate) fn any_of<'t, T>(
+    entries: impl IntoIterator<Item = T>,
+    mut test: impl FnMut(T) -> Membership<'t>,
 ) -> Membership<'t> {
     let mut unknown = None;
     for entry in entries {

@@ -178,6 +178,18 @@ impl<'s, 'v> Ctx<'s, 'v> {
         self.push(severity, code, diagnostics, expression);
     }
 
+    /// An error at `loc` ([`Ctx::report`] with its severity and location).
+    pub(crate) fn error(
+        &mut self,
+        profile: &Profile,
+        node: &Node,
+        code: &'static str,
+        message: String,
+        loc: &Loc<'_>,
+    ) {
+        self.report(profile, node, Severity::Error, code, message, loc.render());
+    }
+
     /// True the first time `what` is asked about `node` in this validation.
     pub(crate) fn first_time(&mut self, node: &Node, what: Once) -> bool {
         if self.said.contains(&(node.key, what)) {
@@ -221,27 +233,13 @@ impl<'s, 'v> Ctx<'s, 'v> {
         if let Some(fixed) = &node.fixed {
             if !equals_fixed(value, fixed) {
                 let message = format!("Value must be exactly {}", show(fixed));
-                self.report(
-                    profile,
-                    node,
-                    Severity::Error,
-                    "value",
-                    message,
-                    loc.render(),
-                );
+                self.error(profile, node, "value", message, loc);
             }
         }
         if let Some(pattern) = &node.pattern {
             if !matches_pattern(value, pattern) {
                 let message = format!("Value must match the pattern {}", show(pattern));
-                self.report(
-                    profile,
-                    node,
-                    Severity::Error,
-                    "value",
-                    message,
-                    loc.render(),
-                );
+                self.error(profile, node, "value", message, loc);
             }
         }
         if let Some(b) = &node.binding {
@@ -306,14 +304,7 @@ impl<'s, 'v> Ctx<'s, 'v> {
                         allowed.join(", ")
                     );
                     let loc = parent_loc.child(inst.key, inst.index);
-                    self.report(
-                        profile,
-                        node,
-                        Severity::Error,
-                        "structure",
-                        message,
-                        loc.render(),
-                    );
+                    self.error(profile, node, "structure", message, &loc);
                 }
             }
         }
@@ -347,14 +338,7 @@ impl<'s, 'v> Ctx<'s, 'v> {
             let base_checks = slice.is_none() && node.base_required && min <= 1;
             if count < min as usize && !base_checks {
                 let message = format!("{what} requires at least {min}, found {count}");
-                self.report(
-                    profile,
-                    node,
-                    Severity::Error,
-                    "required",
-                    message,
-                    loc.render(),
-                );
+                self.error(profile, node, "required", message, loc);
             }
         }
         if let Some(Max::Bounded(max)) = node.max {
@@ -366,14 +350,7 @@ impl<'s, 'v> Ctx<'s, 'v> {
                 } else {
                     format!("{what} allows at most {max}, found {count}")
                 };
-                self.report(
-                    profile,
-                    node,
-                    Severity::Error,
-                    "structure",
-                    message,
-                    loc.render(),
-                );
+                self.error(profile, node, "structure", message, loc);
             }
         }
     }
