@@ -168,6 +168,16 @@ pub fn capability_statement(
             } else {
                 TYPE_INTERACTIONS
             };
+            let params = search_params(rt);
+            let combinations: Vec<Value> = us_core_combinations(rt, &params)
+                .into_iter()
+                .map(|combo| {
+                    json!({"url": COMBINATION, "extension": combo
+                        .iter()
+                        .map(|p| json!({"url": "required", "valueString": p}))
+                        .collect::<Vec<_>>()})
+                })
+                .collect();
             let mut resource = json!({
                 "type": rt,
                 "profile": format!("http://hl7.org/fhir/StructureDefinition/{rt}"),
@@ -179,7 +189,7 @@ pub fn capability_statement(
                 "conditionalRead": "not-supported",
                 "conditionalUpdate": true,
                 "conditionalDelete": "multiple",
-                "searchParam": search_params(rt),
+                "searchParam": params,
             });
             let profiles = supported_profiles(rt);
             if !profiles.is_empty() {
@@ -190,15 +200,6 @@ pub fn capability_statement(
                 // Who changed it (every write has its Provenance).
                 resource["searchRevInclude"] = json!(["Provenance:target"]);
             }
-            let combinations: Vec<Value> = us_core_combinations(rt, &search_params(rt))
-                .into_iter()
-                .map(|combo| {
-                    json!({"url": COMBINATION, "extension": combo
-                        .iter()
-                        .map(|p| json!({"url": "required", "valueString": p}))
-                        .collect::<Vec<_>>()})
-                })
-                .collect();
             if !combinations.is_empty() {
                 resource["extension"] = Value::Array(combinations);
             }

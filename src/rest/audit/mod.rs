@@ -209,36 +209,36 @@ impl FhirService {
         let Some(trail) = &self.audit else {
             return;
         };
-        for (patients, query) in per_patient(patients, query) {
-            let Some(record) = self.audit_record(access, subtype, patients, what.clone(), query)
-            else {
-                return;
-            };
+        for record in self.audit_records(access, subtype, patients, what, query) {
             if trail.sender.send(Message::Record(record)).await.is_err() {
                 tracing::error!("the audit writer has stopped; an AuditEvent was not recorded");
             }
         }
     }
 
-    fn audit_record(
+    /// The records of one interaction: one per patient ([`per_patient`]), each with the
+    /// caller's attribution and the time.
+    fn audit_records(
         &self,
         access: &Access,
         subtype: &'static str,
         patients: Vec<String>,
         what: Option<String>,
         query: Option<String>,
-    ) -> Option<AuditRecord> {
-        self.audit.as_ref()?;
+    ) -> Vec<AuditRecord> {
         let (subtype, action) = interaction(subtype);
-        Some(AuditRecord {
-            subtype,
-            action,
-            recorded_us: self.now_us(),
-            who: Attribution::of(access, &patients),
-            patients,
-            what,
-            query,
-        })
+        per_patient(patients, query)
+            .into_iter()
+            .map(|(patients, query)| AuditRecord {
+                subtype,
+                action,
+                recorded_us: self.now_us(),
+                who: Attribution::of(access, &patients),
+                patients,
+                what: what.clone(),
+                query,
+            })
+            .collect()
     }
 
     /// Record one write of patient data, if auditing is on (from the write pipeline's
@@ -254,11 +254,7 @@ impl FhirService {
         let Some(trail) = &self.audit else {
             return;
         };
-        for (patients, _) in per_patient(patients, None) {
-            let Some(record) = self.audit_record(access, subtype, patients, what.clone(), None)
-            else {
-                return;
-            };
+        for record in self.audit_records(access, subtype, patients, what, None) {
             trail.hand_off(record);
         }
     }
