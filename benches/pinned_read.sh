@@ -18,7 +18,7 @@ COPLAN_AUDIT_EVENTS=$audit taskset -c 1 $BIN/coplan serve --listen 127.0.0.1:180
 SP=$!
 for i in $(seq 1 50); do curl -s -o /dev/null http://127.0.0.1:18081/healthz && break; sleep 0.2; done
 taskset -c 0 $BIN/coplan-bench --base http://127.0.0.1:18081/fhir --server-pid $SP --duration 10 --connections 32 --scenarios read > /tmp/pp/bench.out 2>&1
-grep -E "^read " /tmp/pp/bench.out | awk -v a=$audit -v b=$backend '{print b, "audit=" a, "read", $6, "p50", $7, "p99", $9}'
+grep -E "^read " /tmp/pp/bench.out | awk -v a=$audit -v b=$backend '{print b, "audit=" a, "read", $6, "p50", $7, "p99", $9, "server_cpu_us/req", $11}'
 kill $SP; wait $SP 2>/dev/null
 if [ "$backend" = postgres ]; then
   psql -q -h 127.0.0.1 -U postgres -d test -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1

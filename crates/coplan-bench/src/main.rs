@@ -33,7 +33,8 @@ struct Cli {
     /// FHIR base URL of the server, e.g. http://127.0.0.1:8080/fhir (loopback only).
     #[arg(long)]
     base: Option<String>,
-    /// PID of the server process, to report its VmRSS / VmHWM after each scenario.
+    /// PID of the server process, to report its VmRSS / VmHWM after each scenario and its CPU
+    /// time per request in the measured window.
     #[arg(long)]
     server_pid: Option<u32>,
     /// Concurrent keep-alive connections (one task each).
@@ -221,6 +222,7 @@ async fn bench(cli: Cli) -> ExitCode {
         warmup: Duration::from_secs(cli.warmup),
         duration: Duration::from_secs(cli.duration),
         timeout,
+        server_pid: cli.server_pid,
     };
     let mut scenarios = cli.scenarios.clone();
     scenarios.dedup();

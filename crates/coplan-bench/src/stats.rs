@@ -65,6 +65,25 @@ pub fn read_memory(pid: u32) -> Option<Memory> {
     parse_proc_status(&text)
 }
 
+/// CPU time a process has used so far (user + system, every thread, those ended included), in
+/// microseconds: fields 14 and 15 of `/proc/<pid>/stat`, in clock ticks of 10 ms (Linux's
+/// USER_HZ is 100 on every architecture it exports to user space).
+pub fn parse_proc_stat_cpu_us(text: &str) -> Option<u64> {
+    // The command name (field 2) may hold spaces and parentheses: count from its end.
+    let after_name = &text[text.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace();
+    // After the name: state (3), then fields 4..=13, then utime (14) and stime (15).
+    let utime: u64 = fields.nth(11)?.parse().ok()?;
+    let stime: u64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) * 10_000)
+}
+
+/// The CPU time `pid` has used so far, in microseconds; `None` if it is gone or unreadable.
+pub fn read_cpu_us(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_proc_stat_cpu_us(&text)
+}
+
 /// The outcome of one scenario's measured window.
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
@@ -84,6 +103,10 @@ pub struct Summary {
     pub p99_us: u32,
     pub max_us: u32,
     pub memory: Option<Memory>,
+    /// The server's CPU time in the measured window divided by its requests, in µs (with
+    /// `--server-pid`): what a request costs the server, a figure the machine's noise moves
+    /// far less than throughput.
+    pub server_cpu_us_per_request: Option<f64>,
     /// First unexpected outcome seen, for diagnostics.
     pub first_error: Option<String>,
 }
@@ -113,7 +136,7 @@ impl Summary {
 
     pub fn header() -> String {
         format!(
-            "{:<16} {:>9} {:>7} {:>6} {:>6} {:>10} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9}",
+            "{:<16} {:>9} {:>7} {:>6} {:>6} {:>10} {:>8} {:>8} {:>8} {:>8} {:>10} {:>9} {:>9}",
             "scenario",
             "requests",
             "errors",
@@ -124,6 +147,7 @@ impl Summary {
             "p90_ms",
             "p99_ms",
             "max_ms",
+            "cpu_us/req",
             "rss_MiB",
             "hwm_MiB"
         )
@@ -137,8 +161,11 @@ impl Summary {
             ),
             None => ("-".to_string(), "-".to_string()),
         };
+        let cpu = self
+            .server_cpu_us_per_request
+            .map_or_else(|| "-".to_string(), |us| format!("{us:.1}"));
         format!(
-            "{:<16} {:>9} {:>7} {:>6} {:>6} {:>10.1} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>9} {:>9}",
+            "{:<16} {:>9} {:>7} {:>6} {:>6} {:>10.1} {:>8.3} {:>8.3} {:>8.3} {:>8.3} {:>10} {:>9} {:>9}",
             self.name,
             self.requests,
             self.errors,
@@ -149,6 +176,7 @@ impl Summary {
             ms(self.p90_us),
             ms(self.p99_us),
             ms(self.max_us),
+            cpu,
             rss,
             hwm
         )
@@ -168,6 +196,7 @@ impl Summary {
             "p90_ms": ms(self.p90_us),
             "p99_ms": ms(self.p99_us),
             "max_ms": ms(self.max_us),
+            "server_cpu_us_per_request": self.server_cpu_us_per_request,
             "server_rss_kib": self.memory.map(|m| m.rss_kib),
             "server_hwm_kib": self.memory.map(|m| m.hwm_kib),
             "first_error": self.first_error,
@@ -261,5 +290,27 @@ mod tests {
     fn reads_own_memory() {
         let m = read_memory(std::process::id()).expect("own /proc status");
         assert!(m.rss_kib > 0 && m.hwm_kib >= m.rss_kib);
+    }
+
+    #[test]
+    fn parses_cpu_time_from_proc_stat() {
+        // utime 1234 and stime 66 ticks; the name holds a space and a parenthesis.
+        let text = "4242 (co plan) R 1 4242 4242 0 -1 4194560 9 0 0 0 1234 66 0 0 20 0 5 0 100 0";
+        assert_eq!(parse_proc_stat_cpu_us(text), Some(13_000_000));
+        assert_eq!(parse_proc_stat_cpu_us("4242 (x) R 1 2"), None);
+        assert_eq!(parse_proc_stat_cpu_us("no name here"), None);
+    }
+
+    #[test]
+    fn reads_own_cpu_time_and_it_grows() {
+        let before = read_cpu_us(std::process::id()).expect("own /proc stat");
+        let mut x = 0u64;
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < std::time::Duration::from_millis(60) {
+            x = x.wrapping_add(std::hint::black_box(1));
+        }
+        std::hint::black_box(x);
+        let after = read_cpu_us(std::process::id()).expect("own /proc stat");
+        assert!(after > before, "{before} → {after}");
     }
 }
