@@ -91,6 +91,28 @@ impl TestDatabase {
         db
     }
 
+    /// A second store on this same database — another server node's (PostgreSQL: the same
+    /// schema; SQLite: the same file, with its own writer).
+    pub async fn another_node(&self) -> Arc<dyn Store> {
+        match &self.cleanup {
+            Cleanup::Dir(dir) => Arc::new(
+                SqliteStore::open(&dir.path().join("test.db"))
+                    .await
+                    .expect("open SQLite again"),
+            ),
+            Cleanup::Schema { url, schema } => {
+                let options = PgConnectOptions::from_str(url)
+                    .expect("PostgreSQL URL")
+                    .options([("search_path", schema.as_str())]);
+                Arc::new(
+                    PostgresStore::connect_with(options)
+                        .await
+                        .expect("connect PostgreSQL again"),
+                )
+            }
+        }
+    }
+
     /// A `COPLAN_DATABASE_URL` for a `coplan` process to use this database (the PostgreSQL
     /// test schema as its search path); `None` on SQLite, whose processes use their data dir.
     pub fn database_url(&self) -> Option<String> {

@@ -3,14 +3,17 @@
 //! have the outcome the spec gives; the search is strict, so a misspelt parameter is a 400
 //! rather than a match on everything.
 //!
-//! The match and the write are two steps, so conditional creates (and conditional updates
-//! that create) with the same criteria are serialised per server process: racing clients get
-//! one resource. Known limit: several server nodes on one PostgreSQL database do not share
-//! these locks.
+//! The match and the write are two steps. A conditional create (and a conditional update that
+//! creates) commits only if its search still matches nothing inside the commit's own
+//! transaction (`CommitBatch::none_matching`; on PostgreSQL behind an advisory lock on the
+//! criteria), else it searches again and finds what the other request made — so racing
+//! clients get one resource on one node or several on one database. Within a process the
+//! same criteria also wait for each other first (`keyed_lock.rs`), so they seldom race at all.
 
 use super::keyed_lock::criteria_key;
 use super::search::Match;
-use super::{DeleteOutcome, FhirService, UpdateOutcome, VersionedResource};
+use super::write::{now_matches, WriteFailure};
+use super::{DeleteOutcome, FhirService, UpdateOutcome, VersionedResource, WRITE_RETRIES};
 use crate::error::{ErrorKind, FhirError, FhirResult};
 use crate::policy::Access;
 use serde_json::Value;
@@ -48,16 +51,31 @@ impl FhirService {
             .conditional_locks
             .lock(criteria_key(resource_type, query))
             .await;
-        let matches = self.matching(access, resource_type, query, 2).await?;
-        match matches.as_slice() {
-            [] => Ok(ConditionalCreate::Created(
-                self.create(access, resource_type, body).await?,
-            )),
-            [one] => Ok(ConditionalCreate::Existing(
-                self.read(access, resource_type, &one.id).await?,
-            )),
-            _ => Err(several(resource_type, query)),
+        for _ in 0..WRITE_RETRIES {
+            let (matches, search) = self
+                .matching_search(access, resource_type, query, 2)
+                .await?;
+            match matches.as_slice() {
+                [] => {
+                    match self
+                        .create_unless_matching(access, resource_type, body.clone(), Some(search))
+                        .await
+                    {
+                        Ok(created) => return Ok(ConditionalCreate::Created(created)),
+                        // Another node's conditional create won: search again.
+                        Err(WriteFailure::NowMatches { .. }) => continue,
+                        Err(WriteFailure::Refused(err)) => return Err(err),
+                    }
+                }
+                [one] => {
+                    return Ok(ConditionalCreate::Existing(
+                        self.read(access, resource_type, &one.id).await?,
+                    ))
+                }
+                _ => return Err(several(resource_type, query)),
+            }
         }
+        Err(now_matches(resource_type))
     }
 
     /// `PUT /{type}?query`: update the one match, or create when there is none.
@@ -66,43 +84,66 @@ impl FhirService {
         access: &Access,
         resource_type: &str,
         query: &str,
-        mut body: Value,
+        body: Value,
         if_match: Option<i64>,
     ) -> FhirResult<UpdateOutcome> {
         let _serialised = self
             .conditional_locks
             .lock(criteria_key(resource_type, query))
             .await;
-        let matches = self.matching(access, resource_type, query, 2).await?;
-        let body_id = body.get("id").and_then(Value::as_str).map(str::to_string);
-        match matches.as_slice() {
-            [] => match body_id {
-                Some(id) => {
-                    self.update(access, resource_type, &id, body, if_match)
+        for _ in 0..WRITE_RETRIES {
+            let (matches, search) = self
+                .matching_search(access, resource_type, query, 2)
+                .await?;
+            let body_id = body.get("id").and_then(Value::as_str).map(str::to_string);
+            let outcome = match matches.as_slice() {
+                // Nothing matches: create (with the body's id, or a new one), unless a
+                // concurrent create under the same criteria won meanwhile.
+                [] => match body_id {
+                    Some(id) => {
+                        self.update_unless_matching(
+                            access,
+                            resource_type,
+                            &id,
+                            body.clone(),
+                            if_match,
+                            Some(search),
+                        )
                         .await
+                    }
+                    None => self
+                        .create_unless_matching(access, resource_type, body.clone(), Some(search))
+                        .await
+                        .map(|resource| UpdateOutcome {
+                            resource,
+                            created: true,
+                        }),
+                },
+                [Match { id, .. }] => {
+                    if body_id.as_deref().is_some_and(|b| b != id) {
+                        return Err(FhirError::invalid_at(
+                            format!(
+                                "the resource id {:?} differs from the matched {resource_type}/{id}",
+                                body_id.unwrap_or_default()
+                            ),
+                            format!("{resource_type}.id"),
+                        ));
+                    }
+                    let mut body = body.clone();
+                    if let Value::Object(map) = &mut body {
+                        map.insert("id".into(), Value::String(id.clone()));
+                    }
+                    return self.update(access, resource_type, id, body, if_match).await;
                 }
-                None => Ok(UpdateOutcome {
-                    resource: self.create(access, resource_type, body).await?,
-                    created: true,
-                }),
-            },
-            [Match { id, .. }] => {
-                if body_id.as_deref().is_some_and(|b| b != id) {
-                    return Err(FhirError::invalid_at(
-                        format!(
-                            "the resource id {:?} differs from the matched {resource_type}/{id}",
-                            body_id.unwrap_or_default()
-                        ),
-                        format!("{resource_type}.id"),
-                    ));
-                }
-                if let Value::Object(map) = &mut body {
-                    map.insert("id".into(), Value::String(id.clone()));
-                }
-                self.update(access, resource_type, id, body, if_match).await
+                _ => return Err(several(resource_type, query)),
+            };
+            match outcome {
+                Ok(outcome) => return Ok(outcome),
+                Err(WriteFailure::NowMatches { .. }) => continue,
+                Err(WriteFailure::Refused(err)) => return Err(err),
             }
-            _ => Err(several(resource_type, query)),
         }
+        Err(now_matches(resource_type))
     }
 
     /// `DELETE /{type}?query`: delete every match (up to [`MAX_CONDITIONAL_DELETE`]); returns how

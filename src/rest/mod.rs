@@ -200,6 +200,7 @@ impl From<StoreError> for FhirError {
                     "the database is not available; try again later",
                 )
             }
+            StoreError::NowMatches { resource_type } => write::now_matches(&resource_type),
             other => FhirError::internal(other),
         }
     }

@@ -154,6 +154,35 @@ pub struct CommitBatch {
     /// the whole batch fails with [`StoreError::Conflict`] when any of them is gone already (a
     /// concurrent consumer took it), so each entry is consumed exactly once.
     pub consumed_audit_log: Vec<i64>,
+    /// Conditional creates (http.html#ccreate: `If-None-Exist`, a transaction's
+    /// `ifNoneExist`, a conditional update that creates): the batch commits only if nothing
+    /// matches these searches inside its own transaction, else it fails with
+    /// [`StoreError::NowMatches`] — so racing conditional creates make one resource, whichever
+    /// process or node serves them.
+    pub none_matching: Vec<NoneMatching>,
+}
+
+/// A search that must match nothing when a batch commits (see
+/// [`CommitBatch::none_matching`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct NoneMatching {
+    /// The criteria in a canonical form (`rest/keyed_lock.rs`'s `criteria_key`): conditional
+    /// creates with the same key wait for each other on PostgreSQL (an advisory lock on its
+    /// hash, held until the transaction ends).
+    pub key: String,
+    /// The search, as the caller may run it.
+    pub query: search::SearchQuery,
+}
+
+impl NoneMatching {
+    /// The advisory lock number of `key`: FNV-1a, 64 bits — the same on every node and
+    /// release (std's hasher is neither).
+    pub(crate) fn lock_id(&self) -> i64 {
+        let hash = self.key.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        i64::from_ne_bytes(hash.to_ne_bytes())
+    }
 }
 
 impl CommitBatch {
@@ -167,7 +196,10 @@ impl CommitBatch {
 
     /// Whether the batch holds nothing but resource versions.
     pub(crate) fn versions_only(&self) -> bool {
-        self.outbox.is_empty() && self.audit_log.is_empty() && self.consumed_audit_log.is_empty()
+        self.outbox.is_empty()
+            && self.audit_log.is_empty()
+            && self.consumed_audit_log.is_empty()
+            && self.none_matching.is_empty()
     }
 }
 
@@ -234,6 +266,10 @@ pub enum StoreError {
     /// The current state is not what the write expected (a concurrent writer won).
     #[error("conflicting write to {resource_type}/{id}")]
     Conflict { resource_type: String, id: String },
+    /// A search of [`CommitBatch::none_matching`] matched when the batch came to commit (a
+    /// concurrent conditional create won); nothing was written.
+    #[error("a {resource_type} matching the conditional criteria exists now")]
+    NowMatches { resource_type: String },
     /// The database cannot be reached or timed out.
     #[error("database unavailable: {0}")]
     Unavailable(String),

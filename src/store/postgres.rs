@@ -238,6 +238,29 @@ where
 /// (`postgres_creates.rs`), anything else one statement per version; then the outbox events
 /// in one statement.
 async fn apply_batch(tx: &mut Transaction<'_, Postgres>, batch: &CommitBatch) -> StoreResult<()> {
+    // Conditional creates first: each waits for any other transaction creating under the
+    // same criteria (an advisory lock, in one order so two batches cannot deadlock), then
+    // searches with a snapshot that sees what those committed (READ COMMITTED).
+    let mut guards: Vec<_> = batch.none_matching.iter().collect();
+    guards.sort_by_key(|g| g.lock_id());
+    for guard in &guards {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(guard.lock_id())
+            .execute(&mut **tx)
+            .await?;
+    }
+    for guard in &guards {
+        let rendered = render_count(Dialect::Postgres, &guard.query);
+        let matching: i64 = bind_all(sqlx::query(&rendered.sql), &rendered.binds)
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get(0)?;
+        if matching > 0 {
+            return Err(StoreError::NowMatches {
+                resource_type: guard.query.resource_type.clone(),
+            });
+        }
+    }
     if super::postgres_creates::applies_to(&batch.versions) {
         super::postgres_creates::create_all(tx, &batch.versions).await?;
     } else {

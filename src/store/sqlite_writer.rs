@@ -8,7 +8,10 @@
 //! job's reply is sent only after COMMIT returns.
 
 use super::index::IndexRow;
+use super::search::render_count;
+use super::sql::{Bind, Dialect};
 use super::{CommitBatch, Expected, StoreError, StoreResult, VersionWrite};
+use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection};
 use std::path::Path;
 use std::sync::mpsc;
@@ -144,6 +147,26 @@ fn apply_job_in_savepoint(conn: &Connection, batch: &CommitBatch) -> StoreResult
 
 /// Every version of a batch, then its outbox events and audit log entries.
 fn apply_batch(conn: &Connection, batch: &CommitBatch) -> StoreResult<()> {
+    // Conditional creates: this connection is the only writer and holds the write lock, so
+    // the search sees every commit before this one and nothing can commit in between.
+    for guard in &batch.none_matching {
+        let rendered = render_count(Dialect::Sqlite, &guard.query);
+        let binds = rendered.binds.iter().map(|b| match b {
+            Bind::Text(t) => SqlValue::Text(t.clone()),
+            Bind::OptText(t) => t.clone().map_or(SqlValue::Null, SqlValue::Text),
+            Bind::Int(i) => SqlValue::Integer(*i),
+            Bind::Float(f) => SqlValue::Real(*f),
+        });
+        let matching: i64 = conn
+            .prepare(&rendered.sql)
+            .and_then(|mut s| s.query_row(rusqlite::params_from_iter(binds), |row| row.get(0)))
+            .map_err(internal)?;
+        if matching > 0 {
+            return Err(StoreError::NowMatches {
+                resource_type: guard.query.resource_type.clone(),
+            });
+        }
+    }
     for w in &batch.versions {
         apply_write(conn, w)?;
     }

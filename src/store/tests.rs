@@ -233,6 +233,7 @@ async fn storage_story_on_every_backend() {
         story(db.store.as_ref()).await;
         outbox_story(db.store.as_ref()).await;
         audit_log_story(db.store.as_ref()).await;
+        none_matching_story(db.store.as_ref()).await;
         racing_writers_never_lose_an_update(db.store.clone()).await;
         db.cleanup().await;
     }
@@ -663,4 +664,57 @@ async fn sqlite_wal_stays_bounded_under_continuous_writes() {
         .map(|m| m.len())
         .unwrap_or(0);
     assert!(wal < 40 * 1024 * 1024, "the WAL grew to {wal} bytes");
+}
+
+/// A conditional create's batch commits only while its search matches nothing, and a batch
+/// whose search matches writes nothing at all.
+async fn none_matching_story(store: &dyn Store) {
+    let none_with_id = |id: &str| NoneMatching {
+        key: format!("Patient?_id={id}"),
+        query: search::SearchQuery {
+            resource_type: "Patient".into(),
+            clauses: vec![all(search::Condition::Id(id.into()))],
+            order: search::Order::IdAsc,
+            after: None,
+            limit: 2,
+        },
+    };
+    let create = |id: &str, unless: &str| CommitBatch {
+        versions: vec![write(
+            id,
+            Expected::Absent,
+            1,
+            WriteMethod::Create,
+            Some("{}"),
+        )],
+        none_matching: vec![none_with_id(unless)],
+        ..CommitBatch::default()
+    };
+    // Nothing is nm1 yet: the create commits (its own write is not searched).
+    store.commit(&create("nm1", "nm1")).await.unwrap();
+    assert!(store.current("Patient", "nm1").await.unwrap().is_some());
+    // nm1 exists now: a batch that needs it absent fails whole.
+    match store.commit(&create("nm2", "nm1")).await {
+        Err(StoreError::NowMatches { resource_type }) => assert_eq!(resource_type, "Patient"),
+        other => panic!("expected NowMatches, got {other:?}"),
+    }
+    assert!(store.current("Patient", "nm2").await.unwrap().is_none());
+    // A deleted resource matches nothing.
+    store
+        .commit_versions(&[write(
+            "nm1",
+            Expected::Version(1),
+            2,
+            WriteMethod::Delete,
+            None,
+        )])
+        .await
+        .unwrap();
+    store.commit(&create("nm3", "nm1")).await.unwrap();
+    assert_eq!(
+        none_with_id("a").lock_id(),
+        none_with_id("a").lock_id(),
+        "the lock number is the same on every node"
+    );
+    assert_ne!(none_with_id("a").lock_id(), none_with_id("b").lock_id());
 }

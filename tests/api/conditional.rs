@@ -312,3 +312,101 @@ async fn a_create_with_search_terms_in_the_url_is_a_conditional_create() {
     })
     .await;
 }
+
+/// Conditional creates racing on two server nodes over one database, plain and inside
+/// transactions: every round makes exactly one resource, and every request gets it.
+#[tokio::test]
+async fn racing_conditional_creates_on_two_nodes_make_one_resource() {
+    each_backend(|app| async move {
+        let other = app.another_node().await;
+        let nodes = [&app, &other];
+        for round in 0..12 {
+            let mrn = format!("race-{round}");
+            let condition = format!("identifier=http://hospital.example/mrn|{mrn}");
+            // Four plain conditional creates, two on each node, at once.
+            let body = patient(&mrn);
+            let create = |n: usize| post_if_none_exist(nodes[n % 2], &body, &condition);
+            let (a, b, c, d) = tokio::join!(create(0), create(1), create(2), create(3));
+            let answers = [a, b, c, d];
+            let mut ids = Vec::new();
+            for a in &answers {
+                assert!(
+                    a.status == StatusCode::CREATED || a.status == StatusCode::OK,
+                    "round {round}: {} {}",
+                    a.status,
+                    a.text()
+                );
+                ids.push(a.json()["id"].as_str().unwrap().to_string());
+            }
+            let created = answers
+                .iter()
+                .filter(|a| a.status == StatusCode::CREATED)
+                .count();
+            assert_eq!(created, 1, "round {round}: one create, the others find it");
+            assert!(ids.iter().all(|id| *id == ids[0]), "round {round}: {ids:?}");
+            let found = app.get(&format!("/fhir/Patient?{condition}")).await.json();
+            assert_eq!(found["total"], 1, "round {round}: {found}");
+
+            // Four transactions, each creating the patient if none exists and an Observation
+            // about it: one patient, four Observations that all name it.
+            let tx_mrn = format!("tx-race-{round}");
+            let tx_condition = format!("identifier=http://hospital.example/mrn|{tx_mrn}");
+            let bundle = |n: usize| {
+                json!({"resourceType": "Bundle", "type": "transaction", "entry": [
+                    {"fullUrl": "urn:uuid:6a3c39f8-5d7e-4a0b-9a44-000000000001",
+                     "resource": patient(&tx_mrn),
+                     "request": {"method": "POST", "url": "Patient", "ifNoneExist": tx_condition}},
+                    {"resource": {"resourceType": "Observation", "status": "final",
+                        "code": {"text": format!("reading {n}")},
+                        "subject": {"reference": "urn:uuid:6a3c39f8-5d7e-4a0b-9a44-000000000001"}},
+                     "request": {"method": "POST", "url": "Observation"}}
+                ]})
+            };
+            let bundles: Vec<_> = (0..4).map(bundle).collect();
+            let transaction = |n: usize| nodes[n % 2].post_json("/fhir", &bundles[n]);
+            let (a, b, c, d) = tokio::join!(
+                transaction(0),
+                transaction(1),
+                transaction(2),
+                transaction(3)
+            );
+            let answers = [a, b, c, d];
+            let mut subjects = Vec::new();
+            for a in &answers {
+                assert_eq!(a.status, StatusCode::OK, "round {round}: {}", a.text());
+                subjects.push(
+                    a.json()["entry"][0]["response"]["location"]
+                        .as_str()
+                        .unwrap()
+                        .split("/_history")
+                        .next()
+                        .unwrap()
+                        .to_string(),
+                );
+            }
+            assert!(
+                subjects.iter().all(|s| *s == subjects[0]),
+                "round {round}: {subjects:?}"
+            );
+            let found = app
+                .get(&format!("/fhir/Patient?{tx_condition}"))
+                .await
+                .json();
+            assert_eq!(found["total"], 1, "round {round}: {found}");
+            let patient_id = found["entry"][0]["resource"]["id"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let observations = app
+                .get(&format!(
+                    "/fhir/Observation?subject=Patient/{patient_id}&_summary=count"
+                ))
+                .await
+                .json();
+            assert_eq!(observations["total"], 4, "round {round}: {observations}");
+        }
+        other.cleanup().await;
+        app
+    })
+    .await;
+}

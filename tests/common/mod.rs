@@ -87,6 +87,28 @@ impl TestApp {
         }
     }
 
+    /// A second server node on this app's database: its own state (caches, in-process
+    /// locks, ids minted as `n2-…`), the same store contents.
+    pub async fn another_node(&self) -> TestApp {
+        let db = self.db.as_ref().expect("the first node owns the database");
+        let config = ConfigLayer::default()
+            .set("base_url", BASE)
+            .resolve()
+            .expect("config");
+        let clock = SteppingClock::new(time::macros::datetime!(2026-06-01 00:00:00 UTC), 1_000);
+        let state = AppState::new(
+            config,
+            db.another_node().await,
+            Arc::new(clock),
+            Arc::new(SequentialIds::new("n2")),
+        );
+        TestApp {
+            state,
+            db: None,
+            backend: self.backend,
+        }
+    }
+
     pub async fn request(
         &self,
         method: Method,

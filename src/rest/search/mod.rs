@@ -25,7 +25,7 @@ use crate::store::search::{
     Clause, Cursor, IncludeDirection, IncludeQuery, Order, SearchQuery, SortKey, SortKind,
     SortSource,
 };
-use crate::store::IncludedRow;
+use crate::store::{IncludedRow, NoneMatching};
 use bytes::Bytes;
 use fhir_search_query::{parse, self_link_params, Include, SearchRequest, Summary, TotalMode};
 use std::collections::{BTreeMap, HashSet};
@@ -457,6 +457,22 @@ impl FhirService {
         query: &str,
         limit: u32,
     ) -> FhirResult<Vec<Match>> {
+        Ok(self
+            .matching_search(access, resource_type, query, limit)
+            .await?
+            .0)
+    }
+
+    /// [`FhirService::matching`], with the search it ran — for a conditional create, which
+    /// commits only if that search still matches nothing then ([`NoneMatching`]).
+    pub(crate) async fn matching_search(
+        &self,
+        access: &Access,
+        resource_type: &str,
+        query: &str,
+        limit: u32,
+    ) -> FhirResult<(Vec<Match>, NoneMatching)> {
+        let key = super::keyed_lock::criteria_key(resource_type, query);
         let query = query.trim_start_matches('?');
         let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
             .into_owned()
@@ -480,13 +496,14 @@ impl FhirService {
             limit,
         };
         let rows = self.store.search(&query).await?;
-        Ok(rows
+        let matches = rows
             .into_iter()
             .map(|r| Match {
                 id: r.id,
                 version_id: r.version.version_id,
             })
-            .collect())
+            .collect();
+        Ok((matches, NoneMatching { key, query }))
     }
 }
 

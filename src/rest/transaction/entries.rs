@@ -31,6 +31,7 @@ impl Verb {
     }
 }
 
+#[derive(Clone)]
 pub(super) struct Entry {
     pub(super) index: usize,
     pub(super) verb: Verb,

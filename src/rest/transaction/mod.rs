@@ -12,11 +12,12 @@ mod entries;
 use super::search::SearchInput;
 use super::write::{
     check_id, Change, CommitError, Intent, Patch, PatchBody, PreparedWrite, WriteContext,
+    WriteFailure,
 };
 use super::{FhirService, VersionedResource};
 use crate::error::{ErrorKind, FhirError, FhirResult};
 use crate::policy::{Access, Permission};
-use crate::store::{VersionWrite, WriteMethod};
+use crate::store::{NoneMatching, VersionWrite, WriteMethod};
 use crate::validate::{check_resource, CheckedResource};
 use bytes::Bytes;
 use entries::*;
@@ -32,7 +33,7 @@ impl FhirService {
     pub async fn process_bundle(&self, access: &Access, bundle: Value) -> FhirResult<Bytes> {
         let (kind, entries) = parse_entries(&bundle)?;
         let responses = if kind == "transaction" {
-            self.transaction(access, entries).await?
+            self.transaction_settled(access, entries).await?
         } else {
             self.batch(access, entries).await
         };
@@ -171,29 +172,65 @@ impl FhirService {
         }
     }
 
+    /// A transaction, run again from the start (it wrote nothing) when one of its conditional
+    /// creates lost a race to a concurrent one: searching again finds what that one made.
+    async fn transaction_settled(
+        &self,
+        access: &Access,
+        entries: Vec<Entry>,
+    ) -> FhirResult<Vec<Value>> {
+        let conditional_creates = entries
+            .iter()
+            .any(|e| e.if_none_exist.is_some() || (e.verb == Verb::Put && e.url.contains('?')));
+        if !conditional_creates {
+            return match self.transaction(access, entries).await {
+                Ok(responses) => Ok(responses),
+                Err(WriteFailure::Refused(err)) => Err(err),
+                Err(failure) => Err(failure.into_error()),
+            };
+        }
+        for _ in 0..crate::rest::WRITE_RETRIES {
+            match self.transaction(access, entries.clone()).await {
+                Ok(responses) => return Ok(responses),
+                Err(WriteFailure::NowMatches { .. }) => continue,
+                Err(WriteFailure::Refused(err)) => return Err(err),
+            }
+        }
+        Err(FhirError::new(
+            ErrorKind::Conflict,
+            "conflict",
+            "the transaction's conditional creates kept racing other requests; nothing was written, try again",
+        ))
+    }
+
     async fn transaction(
         &self,
         access: &Access,
         mut entries: Vec<Entry>,
-    ) -> FhirResult<Vec<Value>> {
+    ) -> Result<Vec<Value>, WriteFailure> {
         // 1. Identities: POSTs get their ids now (or the existing match of ifNoneExist);
         //    conditional PUT/DELETE URLs are resolved to one resource.
         let mut resolved: HashMap<String, String> = HashMap::new();
         let mut existing: HashMap<usize, VersionedResource> = HashMap::new();
         let mut new_ids: HashMap<usize, String> = HashMap::new();
         let mut targets: HashMap<usize, (String, Option<String>)> = HashMap::new();
+        // Entries that create because their criteria matched nothing: the search that must
+        // still match nothing when the transaction commits.
+        let mut unless_matching: HashMap<usize, NoneMatching> = HashMap::new();
         for e in &entries {
             let t = target(&e.url).map_err(|err| at(e.index, err))?;
             match e.verb {
                 Verb::Post => {
                     let mut id = None;
                     if let Some(cond) = &e.if_none_exist {
-                        let matches = self
-                            .matching(access, &t.resource_type, cond, 2)
+                        let (matches, search) = self
+                            .matching_search(access, &t.resource_type, cond, 2)
                             .await
                             .map_err(|err| at(e.index, err))?;
                         match matches.as_slice() {
-                            [] => {}
+                            [] => {
+                                unless_matching.insert(e.index, search);
+                            }
                             [one] => {
                                 existing.insert(
                                     e.index,
@@ -204,14 +241,14 @@ impl FhirService {
                                 id = Some(one.id.clone());
                             }
                             _ => {
-                                return Err(at(
+                                return Err(WriteFailure::from(at(
                                     e.index,
                                     FhirError::new(
                                         ErrorKind::PreconditionFailed,
                                         "multiple-matches",
                                         format!("ifNoneExist {cond:?} matches several resources"),
                                     ),
-                                ))
+                                )))
                             }
                         }
                     }
@@ -239,30 +276,35 @@ impl FhirService {
                     let id = match (&t.id, &t.query) {
                         (Some(id), _) => Some(id.clone()),
                         (None, Some(q)) => {
-                            let matches = self
-                                .matching(access, &t.resource_type, q, 2)
+                            let (matches, search) = self
+                                .matching_search(access, &t.resource_type, q, 2)
                                 .await
                                 .map_err(|err| at(e.index, err))?;
                             match matches.as_slice() {
-                                [] => None,
+                                [] => {
+                                    if e.verb == Verb::Put {
+                                        unless_matching.insert(e.index, search);
+                                    }
+                                    None
+                                }
                                 [one] => Some(one.id.clone()),
                                 _ => {
-                                    return Err(at(
+                                    return Err(WriteFailure::from(at(
                                         e.index,
                                         FhirError::new(
                                             ErrorKind::PreconditionFailed,
                                             "multiple-matches",
                                             format!("{} matches several resources", e.url),
                                         ),
-                                    ))
+                                    )))
                                 }
                             }
                         }
                         (None, None) => {
-                            return Err(at(
+                            return Err(WriteFailure::from(at(
                                 e.index,
                                 FhirError::bad_request("entry needs Type/id or Type?criteria"),
-                            ))
+                            )))
                         }
                     };
                     let id = match (id, e.verb) {
@@ -305,7 +347,7 @@ impl FhirService {
                     [one] => {
                         resolved.insert(reference.clone(), format!("{rt}/{}", one.id));
                     }
-                    _ => return Err(at(e.index, FhirError::new(ErrorKind::PreconditionFailed, "not-found", format!("conditional reference {reference:?} must match exactly one resource, it matches {}", matches.len())))),
+                    _ => return Err(WriteFailure::from(at(e.index, FhirError::new(ErrorKind::PreconditionFailed, "not-found", format!("conditional reference {reference:?} must match exactly one resource, it matches {}", matches.len()))))),
                 }
             }
         }
@@ -353,7 +395,8 @@ impl FhirService {
                 .await
                 .map_err(|err| at(e.index, err))?;
             match prepared {
-                Some(write) => {
+                Some(mut write) => {
+                    write.none_matching = unless_matching.remove(&e.index);
                     let status = match write.version.method {
                         WriteMethod::Delete => None,
                         _ if write.created => Some(201),
@@ -435,9 +478,12 @@ impl FhirService {
                     ErrorKind::Conflict,
                     "conflict",
                     format!("{resource_type}/{id} changed while the transaction ran, or the transaction writes it twice; nothing was written"),
-                ))
+                ).into())
             }
-            Err(CommitError::Failed(err)) => return Err(err),
+            Err(CommitError::NowMatches { resource_type }) => {
+                return Err(WriteFailure::NowMatches { resource_type })
+            }
+            Err(CommitError::Failed(err)) => return Err(err.into()),
         }
         // 5. Searches see the committed state. The writes are durable by now: a search that
         //    fails here (the database went away) is reported in its own entry, never as a

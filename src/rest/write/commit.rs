@@ -21,8 +21,47 @@ pub(crate) enum CommitError {
         /// writes: running the hooks again over what is there now can succeed.
         derived_update: bool,
     },
+    /// A conditional create's search matches now: a concurrent conditional create won
+    /// (nothing was written; searching again finds what it made).
+    NowMatches { resource_type: String },
     /// Anything else: refused by a hook, or the store failed.
     Failed(FhirError),
+}
+
+/// Why [`FhirService::write_attempts`] wrote nothing.
+pub(crate) enum WriteFailure {
+    /// The write's conditional-create search matches now ([`CommitError::NowMatches`]).
+    NowMatches {
+        resource_type: String,
+    },
+    Refused(FhirError),
+}
+
+impl From<FhirError> for WriteFailure {
+    fn from(err: FhirError) -> Self {
+        WriteFailure::Refused(err)
+    }
+}
+
+impl WriteFailure {
+    /// The answer for a client when searching again is not an option (or did not settle it).
+    pub(crate) fn into_error(self) -> FhirError {
+        match self {
+            WriteFailure::Refused(err) => err,
+            WriteFailure::NowMatches { resource_type } => now_matches(&resource_type),
+        }
+    }
+}
+
+/// The 409 when conditional creates of `resource_type` kept racing other writers.
+pub(crate) fn now_matches(resource_type: &str) -> FhirError {
+    FhirError::new(
+        ErrorKind::Conflict,
+        "conflict",
+        format!(
+            "a {resource_type} matching the conditional criteria was being created by another request at the same time; try again"
+        ),
+    )
 }
 
 impl From<FhirError> for CommitError {
@@ -40,6 +79,10 @@ impl FhirService {
         writes: &[PreparedWrite],
     ) -> Result<CommitBatch, CommitError> {
         let mut batch = CommitBatch::of(writes.iter().map(|w| w.version.clone()).collect());
+        batch.none_matching = writes
+            .iter()
+            .filter_map(|w| w.none_matching.clone())
+            .collect();
         for hook in &self.hooks {
             hook.before_commit(self, cx, writes, &mut batch).await?;
         }
@@ -59,6 +102,9 @@ impl FhirService {
                     id,
                     derived_update,
                 });
+            }
+            Err(StoreError::NowMatches { resource_type }) => {
+                return Err(CommitError::NowMatches { resource_type })
             }
             Err(other) => return Err(CommitError::Failed(other.into())),
         }
@@ -92,9 +138,22 @@ impl FhirService {
     pub(crate) async fn write_authorized(
         &self,
         access: &Access,
+        intent: Intent,
+        rule: Option<Rule>,
+    ) -> FhirResult<Option<PreparedWrite>> {
+        self.write_attempts(access, intent, rule)
+            .await
+            .map_err(WriteFailure::into_error)
+    }
+
+    /// [`FhirService::write_authorized`], telling a conditional create whose search matches
+    /// now ([`WriteFailure::NowMatches`]) from a refusal, so its caller can search again.
+    pub(crate) async fn write_attempts(
+        &self,
+        access: &Access,
         mut intent: Intent,
         mut rule: Option<Rule>,
-    ) -> FhirResult<Option<PreparedWrite>> {
+    ) -> Result<Option<PreparedWrite>, WriteFailure> {
         let mints_ids = intent.fresh;
         let no_pending = HashSet::new();
         for attempt in 0..WRITE_RETRIES {
@@ -128,7 +187,10 @@ impl FhirService {
                 .await
             {
                 Ok(_) => return Ok(Some(prepared)),
-                Err(CommitError::Failed(err)) => return Err(err),
+                Err(CommitError::Failed(err)) => return Err(err.into()),
+                Err(CommitError::NowMatches { resource_type }) => {
+                    return Err(WriteFailure::NowMatches { resource_type })
+                }
                 Err(CommitError::Conflict { .. }) if intent.if_match.is_none() => continue,
                 // What lost the race is an update a hook derived (a Goal a score moves), not
                 // the version the client pinned: prepare again from what is there now.
@@ -140,18 +202,19 @@ impl FhirService {
                     let wanted = intent.if_match.unwrap_or(0);
                     return Err(self
                         .lost_race(&intent.resource_type, &intent.id, wanted)
-                        .await);
+                        .await
+                        .into());
                 }
             }
         }
-        Err(FhirError::new(
+        Err(WriteFailure::Refused(FhirError::new(
             ErrorKind::Conflict,
             "conflict",
             format!(
                 "{}/{} is being changed by other clients right now; try again",
                 intent.resource_type, intent.id
             ),
-        ))
+        )))
     }
 
     /// The 412 for a client whose pinned version another writer replaced between our read and

@@ -32,7 +32,7 @@ mod require_if_match;
 mod score_responses;
 pub mod warnings;
 
-pub(crate) use commit::CommitError;
+pub(crate) use commit::{now_matches, CommitError, WriteFailure};
 pub(crate) use hooks::default_hooks;
 pub use hooks::{WriteContext, WriteHook};
 pub(crate) use patch::Patch;
@@ -46,7 +46,7 @@ use super::read::parse_version;
 use super::{check_known_type, FhirService, VersionedResource};
 use crate::error::{ErrorKind, FhirError, FhirResult};
 use crate::policy::Access;
-use crate::store::{StoredVersion, WriteMethod};
+use crate::store::{NoneMatching, StoredVersion, WriteMethod};
 use crate::validate::{check_resource, is_valid_id};
 use serde_json::Value;
 use std::sync::Arc;
@@ -102,17 +102,32 @@ impl FhirService {
         resource_type: &str,
         body: Value,
     ) -> FhirResult<VersionedResource> {
+        self.create_unless_matching(access, resource_type, body, None)
+            .await
+            .map_err(WriteFailure::into_error)
+    }
+
+    /// [`FhirService::create`], committed only if `search` (a conditional create's) still
+    /// matches nothing then.
+    pub(crate) async fn create_unless_matching(
+        &self,
+        access: &Access,
+        resource_type: &str,
+        body: Value,
+        search: Option<NoneMatching>,
+    ) -> Result<VersionedResource, WriteFailure> {
         check_known_type(resource_type)?;
         // The permission is decided before the body is checked (as for every write).
         let rule = self
             .authorize(access, resource_type, "", WriteMethod::Create, true)
             .await?;
         let checked = check_resource(body, resource_type)?;
-        let intent = Intent::new(resource_type, Change::Create(Arc::new(checked)), None);
-        let written = self.write_authorized(access, intent, rule).await?;
-        written
+        let intent = Intent::new(resource_type, Change::Create(Arc::new(checked)), None)
+            .unless_matching(search);
+        let written = self.write_attempts(access, intent, rule).await?;
+        Ok(written
             .map(|w| w.resource())
-            .ok_or_else(|| FhirError::internal("a create wrote nothing"))
+            .ok_or_else(|| FhirError::internal("a create wrote nothing"))?)
     }
 
     /// Update (or create, with a client-chosen id) `resource_type/id`.
@@ -124,6 +139,22 @@ impl FhirService {
         body: Value,
         if_match: Option<i64>,
     ) -> FhirResult<UpdateOutcome> {
+        self.update_unless_matching(access, resource_type, id, body, if_match, None)
+            .await
+            .map_err(WriteFailure::into_error)
+    }
+
+    /// [`FhirService::update`]; if it creates the resource, committed only if `search` (a
+    /// conditional update's) still matches nothing then.
+    pub(crate) async fn update_unless_matching(
+        &self,
+        access: &Access,
+        resource_type: &str,
+        id: &str,
+        body: Value,
+        if_match: Option<i64>,
+        search: Option<NoneMatching>,
+    ) -> Result<UpdateOutcome, WriteFailure> {
         check_known_type(resource_type)?;
         check_id(resource_type, id)?;
         match body.get("id") {
@@ -132,13 +163,15 @@ impl FhirService {
                 return Err(FhirError::invalid_at(
                     format!("the resource id {body_id:?} does not match the URL id {id:?}"),
                     format!("{resource_type}.id"),
-                ))
+                )
+                .into())
             }
             _ => {
                 return Err(FhirError::invalid_at(
                     "an update must carry the resource id, equal to the id in the URL",
                     format!("{resource_type}.id"),
-                ))
+                )
+                .into())
             }
         }
         // The permission is decided before the body is checked: a caller who may not write
@@ -148,14 +181,15 @@ impl FhirService {
             .await?;
         let checked = check_resource(body, resource_type)?;
         let intent = Intent::new(resource_type, Change::Update(Arc::new(checked)), if_match)
-            .with_id(id.to_string(), false);
-        let written = self.write_authorized(access, intent, rule).await?;
-        written
+            .with_id(id.to_string(), false)
+            .unless_matching(search);
+        let written = self.write_attempts(access, intent, rule).await?;
+        Ok(written
             .map(|w| UpdateOutcome {
                 resource: w.resource(),
                 created: w.created,
             })
-            .ok_or_else(|| FhirError::internal("an update wrote nothing"))
+            .ok_or_else(|| FhirError::internal("an update wrote nothing"))?)
     }
 
     /// Apply a patch — JSON Patch (RFC 6902) or FHIRPath Patch (fhirpatch.html) — to the

@@ -10,7 +10,7 @@ use crate::error::{ErrorKind, FhirError, FhirResult};
 use crate::policy::{Access, Rule};
 use crate::rest::meta::stamp;
 use crate::rest::{FhirService, VersionedResource};
-use crate::store::{Expected, StoredVersion, VersionWrite, WriteMethod};
+use crate::store::{Expected, NoneMatching, StoredVersion, VersionWrite, WriteMethod};
 use crate::validate::{check_structure, CheckedResource};
 use serde_json::Value;
 use std::collections::HashSet;
@@ -53,6 +53,8 @@ pub(crate) struct Intent {
     pub(crate) change: Change,
     /// The version the client says it replaces (`If-Match`, `Bundle.entry.request.ifMatch`).
     pub(crate) if_match: Option<i64>,
+    /// A conditional create: the search that must still match nothing when it commits.
+    pub(crate) none_matching: Option<NoneMatching>,
 }
 
 impl Intent {
@@ -65,6 +67,7 @@ impl Intent {
             fresh,
             change,
             if_match,
+            none_matching: None,
         }
     }
 
@@ -72,6 +75,13 @@ impl Intent {
     pub(crate) fn with_id(mut self, id: String, fresh: bool) -> Self {
         self.id = id;
         self.fresh = fresh;
+        self
+    }
+
+    /// The same write, committed only if `search` still matches nothing then (a conditional
+    /// create, http.html#ccreate).
+    pub(crate) fn unless_matching(mut self, search: Option<NoneMatching>) -> Self {
+        self.none_matching = search;
         self
     }
 }
@@ -92,6 +102,8 @@ pub struct PreparedWrite {
     pub created: bool,
     /// The version the client pinned (`If-Match`, `Bundle.entry.request.ifMatch`), if any.
     pub if_match: Option<i64>,
+    /// A conditional create: the search that must still match nothing when it commits.
+    pub none_matching: Option<NoneMatching>,
 }
 
 impl PreparedWrite {
@@ -168,6 +180,7 @@ impl FhirService {
                     version,
                     created: false,
                     if_match: intent.if_match,
+                    none_matching: intent.none_matching.clone(),
                 }));
             }
             Change::Create(content) | Change::Update(content) => {
@@ -206,6 +219,7 @@ impl FhirService {
             proposed: Some(proposed),
             version,
             if_match: intent.if_match,
+            none_matching: intent.none_matching.clone(),
         }))
     }
 }
