@@ -3,10 +3,12 @@
 //! Patient user their own record, a RelatedPerson the patient their resource names, a
 //! Practitioner the patients whose active CareTeam includes them (or anyone, for
 //! organisation-wide clinicians); and how a patient is shown on the picker and consent pages
-//! (name and date of birth, not the technical id).
+//! (name and date of birth, not the technical id); and whether a user still may open a grant's
+//! patient ([`may_open`], asked again on every refresh, RFC 6749 §6).
 //! Read from the FHIR store with unrestricted access (the server's own lookup, not the user's).
 
 use super::launch::is_fhir_id;
+use crate::error::{ErrorKind, FhirResult};
 use crate::policy::{Access, Reach};
 use crate::rest::search::SearchInput;
 use crate::rest::FhirService;
@@ -196,6 +198,37 @@ async fn first_patients(fhir: &FhirService) -> Vec<String> {
         .collect()
 }
 
+/// May the user whose FHIR identity is `fhir_user` open `patient`? The access policy's own answer
+/// ([`FhirService::user_reach`], with `practitioners_see_all` as configured), unbounded by the
+/// picker's list: a patient among those reached, or, for organisation-wide clinicians, any
+/// existing patient. A patient's own record needs no lookup. `Err` only when the store cannot
+/// answer (a caller must not take that as a refusal).
+pub async fn may_open(
+    fhir: &FhirService,
+    fhir_user: Option<&str>,
+    practitioners_see_all: bool,
+    patient: &str,
+) -> FhirResult<bool> {
+    if is_own_record(fhir_user, patient) {
+        return Ok(true);
+    }
+    match fhir.user_reach(fhir_user, practitioners_see_all).await? {
+        Reach::Patients(ids) => Ok(ids.iter().any(|id| id == patient)),
+        Reach::Nobody => Ok(false),
+        Reach::Everyone if !is_fhir_id(patient) => Ok(false),
+        Reach::Everyone => match fhir.read(&Access::Unrestricted, "Patient", patient).await {
+            Ok(_) => Ok(true),
+            Err(e) if matches!(e.kind, ErrorKind::NotFound | ErrorKind::Gone) => Ok(false),
+            Err(e) => Err(e),
+        },
+    }
+}
+
+/// Is `patient` the user's own record (`fhir_user` = `Patient/{patient}`)?
+pub fn is_own_record(fhir_user: Option<&str>, patient: &str) -> bool {
+    fhir_user.and_then(|u| u.strip_prefix("Patient/")) == Some(patient)
+}
+
 impl Candidates {
     /// May the user open `patient`?
     pub async fn allows(&self, fhir: &FhirService, patient: &str) -> bool {
@@ -229,5 +262,15 @@ mod tests {
         let nameless = PatientName::default();
         assert!(!nameless.label().contains('/'));
         assert_eq!(nameless.record(), "the chosen patient's record");
+    }
+
+    #[test]
+    fn only_a_patient_users_own_record_skips_the_reach_lookup() {
+        assert!(is_own_record(Some("Patient/p1"), "p1"));
+        assert!(!is_own_record(Some("Patient/p1"), "p2"));
+        assert!(!is_own_record(Some("Patient/p10"), "p1"));
+        assert!(!is_own_record(Some("Practitioner/p1"), "p1"));
+        assert!(!is_own_record(Some("RelatedPerson/p1"), "p1"));
+        assert!(!is_own_record(None, "p1"));
     }
 }

@@ -1,23 +1,29 @@
 //! The token endpoint, `POST /auth/token` (RFC 6749 §4.1.3 authorization code, §6 refresh, §4.4
 //! client credentials; RFC 7636 PKCE; SMART App Launch 2.2 "Obtain access token", "Refresh
 //! access token", Backend Services): each grant type and the token response. Codes and refresh
-//! tokens are single use (atomic consume); replaying either revokes the whole grant.
+//! tokens are single use (atomic consume); replaying either revokes the whole grant. A refresh
+//! asks again whether the user still reaches the grant's patient (a practitioner who left the
+//! care team gets `invalid_grant` and the grant is revoked).
 
 use super::clients::{Client, ClientKind};
 use super::error::OAuthError;
 use super::grants::{credentials, field, parse, required, CodeData, Form, GrantData, RefreshData};
 use super::launch::LaunchContext;
+use super::picker::may_open;
 use super::scopes::{self, EHR_LAUNCH_SCOPE};
 use super::secrets::{hash_secret, pkce_s256, valid_code_verifier};
 use super::tokens::{AccessClaims, IdClaims};
 use super::AuthServer;
+use crate::rest::FhirService;
 use crate::store::auth::{kind, Consumed, GrantRow};
 use serde_json::{json, Map, Value};
 
 impl AuthServer {
-    /// `POST /auth/token`: the token response JSON.
+    /// `POST /auth/token`: the token response JSON. `fhir` answers whom a refreshing user still
+    /// reaches.
     pub async fn token(
         &self,
+        fhir: &FhirService,
         form: &Form,
         authorization: Option<&str>,
     ) -> Result<Value, OAuthError> {
@@ -35,7 +41,7 @@ impl AuthServer {
             .await?;
         match grant_type {
             "authorization_code" => self.redeem_code(&client, form).await,
-            "refresh_token" => self.refresh(&client, form).await,
+            "refresh_token" => self.refresh(fhir, &client, form).await,
             _ => self.client_credentials(&client, form).await,
         }
     }
@@ -111,7 +117,12 @@ impl AuthServer {
         }
     }
 
-    async fn refresh(&self, client: &Client, form: &Form) -> Result<Value, OAuthError> {
+    async fn refresh(
+        &self,
+        fhir: &FhirService,
+        client: &Client,
+        form: &Form,
+    ) -> Result<Value, OAuthError> {
         let token = required(form, "refresh_token")?;
         let key = hash_secret(token);
         // Check ownership and the requested scope before consuming, so neither another client
@@ -132,6 +143,20 @@ impl AuthServer {
                         "{extra} is not within the scopes granted originally"
                     )));
                 }
+            }
+            // The patient context was frozen at sign-in; the user's access to that patient may
+            // have ended since (off the care team). Asked before consuming, so a store that
+            // cannot answer does not burn the token.
+            if !self.still_reaches(fhir, &data.grant).await? {
+                self.revoke_grant(&data.grant.grant_id, data.family_expires_at)
+                    .await?;
+                tracing::info!(
+                    client_id = %client.client_id,
+                    "refresh refused: the user no longer reaches the grant's patient; the grant is revoked"
+                );
+                return Err(OAuthError::invalid_grant(
+                    "the user no longer has access to this patient's record",
+                ));
             }
         }
         let data = match self
@@ -199,6 +224,28 @@ impl AuthServer {
             Some(data.family_expires_at),
         )
         .await
+    }
+
+    /// Does the grant's user still reach the grant's patient, as the picker and the EHR launch
+    /// would answer now ([`may_open`])? Grants without a patient context have nothing to check
+    /// here (`user/` scopes are re-evaluated on every FHIR request), nor has a patient's grant
+    /// on their own record.
+    async fn still_reaches(
+        &self,
+        fhir: &FhirService,
+        grant: &GrantData,
+    ) -> Result<bool, OAuthError> {
+        let Some(patient) = grant.context.patient.as_deref() else {
+            return Ok(true);
+        };
+        may_open(
+            fhir,
+            grant.fhir_user.as_deref(),
+            self.settings.practitioners_see_all_patients,
+            patient,
+        )
+        .await
+        .map_err(|e| OAuthError::server_error(format!("cannot check the user's access: {e}")))
     }
 
     async fn client_credentials(&self, client: &Client, form: &Form) -> Result<Value, OAuthError> {

@@ -213,8 +213,9 @@ where
 }
 
 async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let fhir = state.fhir.clone();
     form_endpoint(state, headers, body, |auth, form, authz| async move {
-        let body = auth.token(&form, authz.as_deref()).await?;
+        let body = auth.token(&fhir, &form, authz.as_deref()).await?;
         Ok(no_store_json(StatusCode::OK, &body))
     })
     .await

@@ -7,6 +7,7 @@
 //! - `external`: tokens of trusted external issuers
 //! - `key_rotation`: key rotation across real `coplan serve` processes
 //! - `launch`: standalone and EHR launch end to end with the `oauth2` crate
+//! - `refresh_reach`: a refresh is refused once the user no longer reaches the patient
 //! - `refusals`: what the authorization and token endpoints refuse
 //! - `store`: the authorization storage contract on every backend
 //! - `tokens`: refresh, backend services, introspection, revocation, the apps page
@@ -22,6 +23,7 @@ mod discovery;
 mod external;
 mod key_rotation;
 mod launch;
+mod refresh_reach;
 mod refusals;
 mod store;
 mod tokens;
