@@ -101,6 +101,7 @@ pub async fn run(state: &AppState) -> Result<String, String> {
         jwks_uri: None,
         redirect_uris: vec![callback.clone()],
         scopes: app_scopes.iter().map(|s| s.to_string()).collect(),
+        introspect_any: false,
     };
     auth.register_client(&portal)
         .await

@@ -18,6 +18,8 @@ pub struct ClientSpec {
     /// A JWK Set document (asymmetric clients).
     pub jwks: Option<String>,
     pub jwks_uri: Option<String>,
+    /// A resource server: may introspect every client's tokens (`--introspect`).
+    pub introspect_any: bool,
 }
 
 /// Register a client; returns the generated secret of a symmetric client (shown once).
@@ -59,6 +61,9 @@ pub async fn add_client(auth: &AuthServer, spec: ClientSpec) -> Result<Option<St
         ClientKind::Public if spec.redirect_uris.is_empty() => {
             return Err("a public client needs at least one --redirect-uri".into())
         }
+        ClientKind::Public if spec.introspect_any => {
+            return Err("a public client cannot introspect tokens (--introspect needs --type symmetric or asymmetric)".into())
+        }
         _ => {}
     }
     if let Some(uri) = &spec.jwks_uri {
@@ -77,6 +82,7 @@ pub async fn add_client(auth: &AuthServer, spec: ClientSpec) -> Result<Option<St
             .split_ascii_whitespace()
             .map(str::to_string)
             .collect(),
+        introspect_any: spec.introspect_any,
     };
     auth.register_client(&client)
         .await

@@ -47,6 +47,10 @@ pub struct Client {
     /// The scopes this client may be granted (each may cover narrower requests).
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// A resource server: may introspect the tokens of every client (RFC 7662 §4), not only its
+    /// own. Records stored before this existed read as `false`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub introspect_any: bool,
 }
 
 impl std::fmt::Debug for Client {
@@ -60,6 +64,7 @@ impl std::fmt::Debug for Client {
             .field("jwks_uri", &self.jwks_uri)
             .field("redirect_uris", &self.redirect_uris)
             .field("scopes", &self.scopes)
+            .field("introspect_any", &self.introspect_any)
             .finish()
     }
 }
@@ -67,6 +72,13 @@ impl std::fmt::Debug for Client {
 impl Client {
     pub fn is_confidential(&self) -> bool {
         self.kind != ClientKind::Public
+    }
+
+    /// May this client learn about a token issued to `token_client_id` (RFC 7662 §4: the
+    /// server decides which clients may introspect which tokens)? Its own tokens always; any
+    /// client's only as a registered resource server.
+    pub fn may_introspect(&self, token_client_id: &str) -> bool {
+        self.introspect_any || self.client_id == token_client_id
     }
 }
 
@@ -300,5 +312,45 @@ mod tests {
         );
         assert_eq!(parse_basic("Basic !!!"), None);
         assert_eq!(parse_basic("Bearer x"), None);
+    }
+
+    fn client(id: &str, introspect_any: bool) -> Client {
+        Client {
+            client_id: id.into(),
+            name: id.into(),
+            kind: ClientKind::ConfidentialSymmetric,
+            secret_hash: None,
+            jwks: None,
+            jwks_uri: None,
+            redirect_uris: Vec::new(),
+            scopes: Vec::new(),
+            introspect_any,
+        }
+    }
+
+    #[test]
+    fn clients_introspect_their_own_tokens_and_resource_servers_any() {
+        assert!(client("app", false).may_introspect("app"));
+        assert!(!client("app", false).may_introspect("other"));
+        assert!(!client("app", false).may_introspect("app2"));
+        assert!(client("rs", true).may_introspect("other"));
+        assert!(client("rs", true).may_introspect("rs"));
+    }
+
+    #[test]
+    fn client_records_stored_before_the_introspection_flag_still_read() {
+        let old = r#"{"client_id":"rs","name":"RS","kind":"confidential-symmetric",
+                      "secret_hash":"h","redirect_uris":[],"scopes":["system/*.rs"]}"#;
+        let read: Client = serde_json::from_str(old).expect("an old record reads");
+        assert!(!read.introspect_any);
+        // The flag round-trips, and an unflagged record is stored as before.
+        let flagged = client("rs", true);
+        let text = serde_json::to_string(&flagged).expect("JSON");
+        assert_eq!(
+            serde_json::from_str::<Client>(&text).expect("JSON"),
+            flagged
+        );
+        let plain = serde_json::to_string(&client("app", false)).expect("JSON");
+        assert!(!plain.contains("introspect_any"), "{plain}");
     }
 }

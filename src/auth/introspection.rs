@@ -1,6 +1,8 @@
 //! Token introspection, `POST /auth/introspect` (RFC 7662; SMART App Launch 2.2 "Token
 //! Introspection"): confidential clients learn whether an access token is active and what it
-//! grants.
+//! grants — of their own tokens, or of any client's when registered as a resource server
+//! (`introspect_any`). Another client's token reads as `{"active": false}` (RFC 7662 §2.2), so
+//! a caller cannot even learn that it exists.
 
 use super::clients::ClientKind;
 use super::error::OAuthError;
@@ -27,6 +29,9 @@ impl AuthServer {
         let Ok(claims) = self.verify_access_token(token).await else {
             return Ok(json!({"active": false}));
         };
+        if !client.may_introspect(&claims.client_id) {
+            return Ok(json!({"active": false}));
+        }
         let mut out = json!({
             "active": true,
             "scope": claims.scope,

@@ -1,6 +1,7 @@
 //! `coplan client add`: register (or replace) an OAuth client of the built-in SMART
-//! authorization server, and the Device that Provenance names as the app behind its changes; a
-//! symmetric client's secret is printed once.
+//! authorization server (`--introspect`: a resource server that may introspect every client's
+//! tokens, RFC 7662 §4), and the Device that Provenance names as the app behind its changes; a
+//! symmetric client's secret is printed once. `coplan client list` shows them.
 
 use coplan::auth::admin::ClientSpec;
 use coplan::auth::clients::ClientKind;
@@ -41,23 +42,28 @@ pub enum ClientCommand {
         /// Where the client publishes its JWK Set (asymmetric clients; http only).
         #[arg(long)]
         jwks_uri: Option<String>,
+        /// A resource server: may introspect every client's tokens at /auth/introspect
+        /// (without it a confidential client introspects only its own tokens).
+        #[arg(long)]
+        introspect: bool,
     },
     /// List the registered clients, with the Device their changes are attributed to.
     List,
 }
 
 pub async fn run(config: Config, command: ClientCommand) -> Result<(), String> {
-    let (id, r#type, name, redirect_uris, scope, jwks_file, jwks_uri) = match command {
-        ClientCommand::List => return list(config).await,
-        ClientCommand::Add {
-            id,
-            r#type,
-            name,
-            redirect_uris,
-            scope,
-            jwks_file,
-            jwks_uri,
-        } => (id, r#type, name, redirect_uris, scope, jwks_file, jwks_uri),
+    let ClientCommand::Add {
+        id,
+        r#type,
+        name,
+        redirect_uris,
+        scope,
+        jwks_file,
+        jwks_uri,
+        introspect,
+    } = command
+    else {
+        return list(config).await;
     };
     let jwks = jwks_file
         .map(|path| {
@@ -80,6 +86,7 @@ pub async fn run(config: Config, command: ClientCommand) -> Result<(), String> {
         scopes: scope,
         jwks,
         jwks_uri,
+        introspect_any: introspect,
     };
     let secret = coplan::auth::admin::add_client(&auth, spec).await?;
     // The Device that Provenance names as the app that sent each change.
@@ -98,7 +105,8 @@ pub async fn run(config: Config, command: ClientCommand) -> Result<(), String> {
     Ok(())
 }
 
-/// `coplan client list`: id, kind, name, the Device in Provenance, and the scopes.
+/// `coplan client list`: id, kind, name, the Device in Provenance, the scopes, and
+/// `introspect-any` for resource servers.
 async fn list(config: Config) -> Result<(), String> {
     let (_state, auth) = super::auth_server(config).await?;
     let clients = auth.clients().await.map_err(|e| e.to_string())?;
@@ -111,8 +119,13 @@ async fn list(config: Config) -> Result<(), String> {
             ClientKind::ConfidentialSymmetric => "symmetric",
             ClientKind::ConfidentialAsymmetric => "asymmetric",
         };
+        let introspects = if client.introspect_any {
+            "\tintrospect-any"
+        } else {
+            ""
+        };
         println!(
-            "{}\t{kind}\t{}\tDevice/{}\t{}",
+            "{}\t{kind}\t{}\tDevice/{}\t{}{introspects}",
             client.client_id,
             client.name,
             coplan::rest::provenance::device_id(&client.client_id),

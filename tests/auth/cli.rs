@@ -1,6 +1,6 @@
-//! The authorization server's command line: `client add` of each type, `user add` with the
-//! password on standard input, `keys rotate`, `demo`, and the loud warning of
-//! `--insecure-no-auth`.
+//! The authorization server's command line: `client add` of each type (and `--introspect`),
+//! `client list`, `user add` with the password on standard input, `keys rotate`, `demo`, and
+//! the loud warning of `--insecure-no-auth`.
 
 use std::io::{Read, Write};
 use std::process::{Command, Output, Stdio};
@@ -94,11 +94,18 @@ fn clients_users_keys_and_demo_from_the_command_line() {
         None,
     );
     assert!(stdout(&asymmetric).contains("registered client backend"));
+    // A resource server may introspect every client's tokens.
+    coplan(
+        path,
+        &["client", "add", "rs", "--type", "symmetric", "--introspect"],
+        None,
+    );
     let listed = stdout(&coplan(path, &["client", "list"], None));
     for line in [
         "backend\tasymmetric\tbackend\tDevice/app-backend\tsystem/*.rs",
         "portal\tpublic\tportal\tDevice/app-portal\topenid patient/*.rs",
         "svc\tsymmetric\tsvc\tDevice/app-svc\tsystem/*.rs",
+        "rs\tsymmetric\trs\tDevice/app-rs\t\tintrospect-any",
     ] {
         assert!(listed.lines().any(|l| l == line), "{line:?} in {listed}");
     }
@@ -109,6 +116,21 @@ fn clients_users_keys_and_demo_from_the_command_line() {
         .output()
         .expect("run");
     assert!(!refused.status.success());
+    // So is a public client that asks to introspect.
+    let refused = Command::new(env!("CARGO_BIN_EXE_coplan"))
+        .current_dir(path)
+        .args([
+            "client",
+            "add",
+            "pub-rs",
+            "--redirect-uri",
+            "https://app.example/cb",
+            "--introspect",
+        ])
+        .output()
+        .expect("run");
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("introspect"));
 
     let user = coplan(
         path,

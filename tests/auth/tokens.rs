@@ -1,11 +1,12 @@
 //! The token endpoint beyond the code grant, end to end over HTTP: refresh (rotation, reuse
 //! detection, narrowing), backend services with signed assertions (RS384 and ES384 SMART
 //! example keys; replayed `jti`, far `exp`, wrong `aud` refused), `client_secret_basic`,
-//! introspection (RFC 7662) and revocation (RFC 7009).
+//! introspection (RFC 7662: own tokens, or any client's for a resource server) and revocation
+//! (RFC 7009).
 
 use crate::common::auth::*;
 use oauth2::{RefreshToken, Scope, TokenIntrospectionResponse, TokenResponse};
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// A patient's tokens for `scopes` through the full browser flow.
 async fn patient_tokens(server: &Server, scopes: &[&str]) -> SmartTokenResponse {
@@ -345,7 +346,10 @@ async fn introspection_and_revocation() {
     each_backend_server(|server| async move {
         setup(&server).await;
         server
-            .register(symmetric_client("rs", "rs-secret", &["system/*.rs"]))
+            .register(coplan::auth::clients::Client {
+                introspect_any: true,
+                ..symmetric_client("rs", "rs-secret", &["system/*.rs"])
+            })
             .await;
         let tokens = patient_tokens(
             &server,
@@ -442,6 +446,99 @@ async fn introspection_and_revocation() {
         )
         .await;
         assert_eq!(unknown.status, 200);
+        server
+    })
+    .await;
+}
+
+/// `Authorization: Basic …` for `id` and `secret`.
+fn basic(id: &str, secret: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+    )
+}
+
+/// Introspect `token` as the symmetric client `id`: status and body.
+async fn introspect_as(server: &Server, id: &str, secret: &str, token: &str) -> (u16, Value) {
+    let reply = post_form(
+        &server.auth.settings.introspect_url,
+        &[("token", token)],
+        &[("authorization", &basic(id, secret))],
+    )
+    .await;
+    (reply.status, reply.json())
+}
+
+#[tokio::test]
+async fn clients_introspect_their_own_tokens_and_only_resource_servers_any_clients() {
+    each_backend_server(|server| async move {
+        setup(&server).await;
+        server
+            .register(symmetric_client("svc", "svc-secret", &["system/*.rs"]))
+            .await;
+        server
+            .register(symmetric_client("other", "other-secret", &["system/*.rs"]))
+            .await;
+        server
+            .register(coplan::auth::clients::Client {
+                introspect_any: true,
+                ..symmetric_client("rs", "rs-secret", &[])
+            })
+            .await;
+        let portal = patient_tokens(&server, &["launch/patient", "patient/*.rs"]).await;
+        let portal = portal.access_token().secret().clone();
+        let svc = post_form(
+            &server.auth.settings.token_url,
+            &[
+                ("grant_type", "client_credentials"),
+                ("scope", "system/*.rs"),
+            ],
+            &[("authorization", &basic("svc", "svc-secret"))],
+        )
+        .await;
+        assert_eq!(svc.status, 200, "{}", svc.body);
+        let svc = svc.json()["access_token"]
+            .as_str()
+            .expect("access token")
+            .to_string();
+
+        // A client's own token: active, with what it grants.
+        let (status, own) = introspect_as(&server, "svc", "svc-secret", &svc).await;
+        assert_eq!(status, 200);
+        assert_eq!(own["active"], true, "{own}");
+        assert_eq!(own["client_id"], "svc");
+        assert_eq!(own["scope"], "system/*.rs");
+
+        // Another client's token, to a client not registered as a resource server: exactly
+        // what an unknown token gets, so its existence is not revealed.
+        for token in [&svc, &portal] {
+            let (status, body) = introspect_as(&server, "other", "other-secret", token).await;
+            assert_eq!(status, 200);
+            assert_eq!(body, json!({"active": false}));
+        }
+        let (_, body) = introspect_as(&server, "svc", "svc-secret", &portal).await;
+        assert_eq!(body, json!({"active": false}));
+
+        // A resource server learns about every client's tokens.
+        let (_, body) = introspect_as(&server, "rs", "rs-secret", &svc).await;
+        assert_eq!(body["active"], true, "{body}");
+        assert_eq!(body["client_id"], "svc");
+        let (_, body) = introspect_as(&server, "rs", "rs-secret", &portal).await;
+        assert_eq!(body["active"], true, "{body}");
+        assert_eq!(body["client_id"], "portal");
+        assert_eq!(body["patient"], "pat1");
+
+        // A public client may not introspect, not even its own token.
+        let public = post_form(
+            &server.auth.settings.introspect_url,
+            &[("token", &portal), ("client_id", "portal")],
+            &[],
+        )
+        .await;
+        assert_eq!(public.status, 401, "{}", public.body);
+        assert_eq!(public.json()["error"], "invalid_client");
         server
     })
     .await;

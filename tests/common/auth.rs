@@ -230,6 +230,7 @@ pub fn public_app(client_id: &str, scopes: &[&str]) -> Client {
         jwks_uri: None,
         redirect_uris: vec![format!("http://app.example/{client_id}/callback")],
         scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        introspect_any: false,
     }
 }
 
