@@ -349,13 +349,18 @@ impl AuthServer {
         // 4. The patient context. An EHR launch's patient must be one the signed-in user may
         // open (the launch value travels in a URL; holding it is not enough).
         if let Some(patient) = ehr_context.as_ref().and_then(|c| c.patient.as_deref()) {
-            let candidates = patients_for(
+            // The policy's own answer, not the picker's list (which stops at its length).
+            let may = super::picker::may_open(
                 fhir,
                 session.data.fhir_user.as_deref(),
                 self.settings.practitioners_see_all_patients,
+                patient,
             )
-            .await;
-            if !candidates.allows(fhir, patient).await {
+            .await
+            .map_err(|e| {
+                OAuthError::server_error(format!("cannot check the user's access: {e}"))
+            })?;
+            if !may {
                 return Ok(Outcome::Page {
                     status: 403,
                     html: pages::error(
