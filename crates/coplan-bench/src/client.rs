@@ -215,7 +215,27 @@ pub fn created_id(resp: &Response) -> Option<String> {
             return Some(id.to_string());
         }
     }
-    let loc = resp.headers.get(hyper::header::LOCATION)?.to_str().ok()?;
+    location_id(&resp.headers)
+}
+
+/// The id of a created `resource_type`: the body's `id` when the body is that resource (a
+/// server may answer a create with an empty body, `Prefer: return=minimal` style, or with an
+/// OperationOutcome), else the `Location` header's.
+pub fn created_id_of(resp: &Response, resource_type: &str) -> Option<String> {
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&resp.body) {
+        if v.get("resourceType").and_then(|t| t.as_str()) == Some(resource_type) {
+            if let Some(id) = v.get("id").and_then(|i| i.as_str()) {
+                return Some(id.to_string());
+            }
+        }
+    }
+    location_id(&resp.headers)
+}
+
+/// The id in a `Location` of `{base}/{type}/{id}/_history/{vid}`, absolute or relative,
+/// with or without the history suffix.
+fn location_id(headers: &HeaderMap) -> Option<String> {
+    let loc = headers.get(hyper::header::LOCATION)?.to_str().ok()?;
     let loc = loc.split('?').next()?;
     let trimmed = match loc.find("/_history/") {
         Some(i) => &loc[..i],
@@ -263,6 +283,33 @@ mod tests {
             body: Bytes::new(),
         };
         assert_eq!(created_id(&r).as_deref(), Some("xyz"));
+    }
+
+    #[test]
+    fn created_id_of_ignores_bodies_of_another_type() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            hyper::header::LOCATION,
+            HeaderValue::from_static("Encounter/e-7/_history/3"),
+        );
+        let outcome = Response {
+            status: StatusCode::CREATED,
+            headers: headers.clone(),
+            body: Bytes::from_static(b"{\"resourceType\":\"OperationOutcome\",\"id\":\"oo\"}"),
+        };
+        assert_eq!(created_id_of(&outcome, "Encounter").as_deref(), Some("e-7"));
+        let own = Response {
+            status: StatusCode::OK,
+            headers,
+            body: Bytes::from_static(b"{\"resourceType\":\"Encounter\",\"id\":\"e-8\"}"),
+        };
+        assert_eq!(created_id_of(&own, "Encounter").as_deref(), Some("e-8"));
+        let nothing = Response {
+            status: StatusCode::CREATED,
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+        };
+        assert_eq!(created_id_of(&nothing, "Encounter"), None);
     }
 
     #[tokio::test]

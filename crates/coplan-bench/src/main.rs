@@ -3,6 +3,8 @@
 
 mod ceiling;
 mod client;
+mod crud;
+mod crud_payload;
 mod load;
 mod payload;
 mod rng;
@@ -18,7 +20,7 @@ use std::time::{Duration, Instant};
 #[derive(Parser, Debug)]
 #[command(
     name = "coplan-bench",
-    about = "Load benchmark for a running Coplan FHIR server (loopback only)",
+    about = "Load benchmark for a running Coplan (or any FHIR R4) server (loopback only)",
     args_conflicts_with_subcommands = true,
     after_help = "Scenarios: ceiling (bare axum child process serving a body the size of a read), \
 read (GET Patient/{id}), vread (GET Patient/{id}/_history/1), create-careplan (POST a ~3.8 KB \
@@ -26,11 +28,21 @@ US Core CarePlan claiming its profile: validated against it), create-careplan-un
 without meta.profile), update (PUT Patient/{id} with If-Match; tasks own disjoint ids), phq9 (POST \
 a completed PHQ-9 QuestionnaireResponse: validated, scored, extracted, the patient's goal moved), \
 the searches and transaction10 (a transaction of 10 Observations).\n\
+crud: the cross-server CRUD mix (the shape of HealthSamurai's fhir-server-performance-benchmark), \
+for any FHIR R4 server by --base, standard requests only: each connection loops creating a \
+Patient then an Encounter, Condition, Observation, Procedure, MedicationRequest, \
+AllergyIntolerance, Immunization and DiagnosticReport referencing it (and the encounter), \
+reading each by id, updating each (PUT; If-Match with the ETag the server sent, plain PUT when \
+it sent none) and deleting them in reverse order. Create may answer 200 or 201 (id from the body \
+or Location), update 200 or 201, delete 200, 202 or 204. Reported per operation (requests, \
+req/s, p50/p95/p99) and overall; needs no seeding (none is done when crud is the only \
+scenario).\n\
 Exit status: 0 when every scenario ran without errors, 1 on errors or a failed scenario, \
 2 on bad usage."
 )]
 struct Cli {
-    /// FHIR base URL of the server, e.g. http://127.0.0.1:8080/fhir (loopback only).
+    /// FHIR base URL of the server, e.g. http://127.0.0.1:8080/fhir (loopback only; any FHIR
+    /// R4 server for the crud scenario).
     #[arg(long)]
     base: Option<String>,
     /// PID of the server process, to report its VmRSS / VmHWM after each scenario and its CPU
@@ -104,6 +116,7 @@ enum Scenario {
     SearchChain,
     Transaction10,
     Phq9,
+    Crud,
 }
 
 impl Scenario {
@@ -124,11 +137,13 @@ impl Scenario {
             Scenario::SearchChain => "search-chain",
             Scenario::Transaction10 => "transaction10",
             Scenario::Phq9 => "phq9",
+            Scenario::Crud => "crud",
         }
     }
 
-    fn kind(self) -> Kind {
-        match self {
+    /// The load engine's kind; `None` for `crud`, which has its own engine (crud.rs).
+    fn kind(self) -> Option<Kind> {
+        Some(match self {
             Scenario::Ceiling => Kind::Ceiling,
             Scenario::Read => Kind::Read,
             Scenario::Vread => Kind::Vread,
@@ -137,12 +152,18 @@ impl Scenario {
             Scenario::Update => Kind::Update,
             Scenario::Transaction10 => Kind::Transaction10,
             Scenario::Phq9 => Kind::Phq9,
+            Scenario::Crud => return None,
             search => load::SEARCHES
                 .iter()
                 .find(|(name, _)| *name == search.name())
                 .map(|(_, template)| Kind::Search(template))
                 .unwrap_or(Kind::Read),
-        }
+        })
+    }
+
+    /// Whether the scenario runs against seeded (or existing) patients.
+    fn needs_patients(self) -> bool {
+        self != Scenario::Crud
     }
 }
 
@@ -232,10 +253,13 @@ async fn bench(cli: Cli) -> ExitCode {
         target.addr, cli.connections, cli.duration, cli.warmup
     ));
 
-    // Seeding (not timed as part of any scenario).
+    // Seeding (not timed as part of any scenario), unless no scenario needs patients.
+    let needs_patients = scenarios.iter().any(|s| s.needs_patients());
     let mut seeded: Vec<Seeded> = Vec::new();
     let mut seed_errors = 0usize;
-    if let Some(count) = cli.existing_patients {
+    if !needs_patients {
+        // Nothing to seed: the crud scenario creates what it uses.
+    } else if let Some(count) = cli.existing_patients {
         match load::existing_patients(&target, count, timeout).await {
             Ok(found) => {
                 out.line(&format!("using {} existing patients", found.len()));
@@ -264,7 +288,7 @@ async fn bench(cli: Cli) -> ExitCode {
         }
         seeded = ok;
     }
-    if seeded.is_empty() {
+    if needs_patients && seeded.is_empty() {
         eprintln!("coplan-bench: no seeded patients; the scenarios need some");
         return ExitCode::FAILURE;
     }
@@ -277,6 +301,9 @@ async fn bench(cli: Cli) -> ExitCode {
     }
 
     let mut summaries: Vec<Summary> = Vec::new();
+    // The JSON of each scenario, in order (crud's with its operations).
+    let mut scenario_json = Vec::new();
+    let mut crud_reports: Vec<crud::CrudReport> = Vec::new();
     let mut failed = false;
     out.line("");
     out.line(&Summary::header());
@@ -290,12 +317,28 @@ async fn bench(cli: Cli) -> ExitCode {
                     continue;
                 }
             },
+            Scenario::Crud => {
+                let mut report = crud::run(sc.name(), &target, &cfg).await;
+                report.overall.memory = cli.server_pid.and_then(read_memory);
+                let s = report.overall.clone();
+                crud_reports.push(report);
+                s
+            }
             other => {
-                let mut s = load::run(other.kind(), other.name(), &target, &mut seeded, &cfg).await;
+                let Some(kind) = other.kind() else {
+                    eprintln!("{}: no load engine", other.name());
+                    failed = true;
+                    continue;
+                };
+                let mut s = load::run(kind, other.name(), &target, &mut seeded, &cfg).await;
                 s.memory = cli.server_pid.and_then(read_memory);
                 s
             }
         };
+        scenario_json.push(match crud_reports.last() {
+            Some(r) if *sc == Scenario::Crud => r.to_json(),
+            _ => summary.to_json(),
+        });
         out.line(&summary.line());
         failed |= summary.errors > 0;
         if let Some(e) = &summary.first_error {
@@ -315,6 +358,12 @@ async fn bench(cli: Cli) -> ExitCode {
         _ => None,
     };
     out.line("");
+    for report in &crud_reports {
+        for line in report.table() {
+            out.line(&line);
+        }
+        out.line("");
+    }
     if let Some(pct) = ratio {
         out.line(&format!(
             "read throughput is {pct:.1}% of the ceiling ({:.0} vs {:.0} req/s)",
@@ -341,7 +390,7 @@ async fn bench(cli: Cli) -> ExitCode {
             "seeded": seeded.len(),
             "seed_errors": seed_errors,
             "server_pid": cli.server_pid,
-            "scenarios": summaries.iter().map(Summary::to_json).collect::<Vec<_>>(),
+            "scenarios": scenario_json,
             "read_vs_ceiling_pct": ratio,
         });
         match serde_json::to_string_pretty(&report) {

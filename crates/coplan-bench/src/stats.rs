@@ -100,6 +100,8 @@ pub struct Summary {
     pub elapsed_s: f64,
     pub p50_us: u32,
     pub p90_us: u32,
+    /// Reported in the JSON of every scenario and in the `crud` per-operation table.
+    pub p95_us: u32,
     pub p99_us: u32,
     pub max_us: u32,
     pub memory: Option<Memory>,
@@ -118,6 +120,7 @@ impl Summary {
             elapsed_s,
             p50_us: percentile(sorted, 50.0),
             p90_us: percentile(sorted, 90.0),
+            p95_us: percentile(sorted, 95.0),
             p99_us: percentile(sorted, 99.0),
             max_us: sorted.last().copied().unwrap_or(0),
             ..Default::default()
@@ -194,6 +197,7 @@ impl Summary {
             "raw_rps": if self.elapsed_s > 0.0 { self.requests as f64 / self.elapsed_s } else { 0.0 },
             "p50_ms": ms(self.p50_us),
             "p90_ms": ms(self.p90_us),
+            "p95_ms": ms(self.p95_us),
             "p99_ms": ms(self.p99_us),
             "max_ms": ms(self.max_us),
             "server_cpu_us_per_request": self.server_cpu_us_per_request,
