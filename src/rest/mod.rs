@@ -78,6 +78,8 @@ pub struct FhirService {
     pub membership: membership::MembershipCache,
     /// Serialises conditional creates with the same criteria.
     pub conditional_locks: keyed_lock::KeyedLocks,
+    /// Questionnaires as parsed, by stored version (`questionnaires.rs`).
+    pub(crate) parsed_questionnaires: questionnaires::ParsedQuestionnaires,
     /// The write pipeline's hooks, in the order they run (`rest/write/hooks.rs`).
     pub hooks: Vec<Arc<dyn WriteHook>>,
     /// Profiles each type must conform to whether it claims them or not (`profiles.rs`).
@@ -143,6 +145,7 @@ impl FhirService {
                 tz_offset_seconds: config.tz_offset_seconds,
             },
             membership: Default::default(),
+            parsed_questionnaires: Default::default(),
             conditional_locks: Default::default(),
             hooks: default_write_hooks(config),
             required_profiles: config.required_profiles.clone(),

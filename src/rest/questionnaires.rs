@@ -4,24 +4,61 @@
 //! Questionnaire, and the instruments that ship with the server (`fhir-questionnaire`'s
 //! `library/`: PHQ-9, PHQ-2, GAD-7) loaded at start — by canonical `url` + `version`, so a
 //! restart never duplicates one and never overwrites what is stored under that url and
-//! version (a local edit stays).
+//! version (a local edit stays). A Questionnaire is resolved by a search on every use (so a
+//! new version, written on any node, is seen at once), but parsed once per stored version
+//! ([`ParsedQuestionnaires`]): a PHQ-9 is ~40 KB of JSON, and every response is checked and
+//! scored against it.
 
 use super::FhirService;
 use crate::error::FhirResult;
 use crate::policy::Access;
 use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Parsed Questionnaires by (id, version): a stored version never changes, so an entry is
+/// never stale; the map is emptied when it reaches [`ParsedQuestionnaires::CAPACITY`].
+#[derive(Default)]
+pub(crate) struct ParsedQuestionnaires(Mutex<HashMap<(String, i64), Arc<Value>>>);
+
+impl ParsedQuestionnaires {
+    const CAPACITY: usize = 64;
+
+    /// The parsed content of version `version_id` of Questionnaire `id`, whose bytes are
+    /// `body`.
+    fn parsed(&self, id: &str, version_id: i64, body: &[u8]) -> FhirResult<Arc<Value>> {
+        let key = (id.to_string(), version_id);
+        if let Some(hit) = self.lock().get(&key) {
+            return Ok(Arc::clone(hit));
+        }
+        let parsed: Arc<Value> = Arc::new(super::stored_json(body)?);
+        let mut map = self.lock();
+        if map.len() >= Self::CAPACITY {
+            map.clear();
+        }
+        map.insert(key, Arc::clone(&parsed));
+        Ok(parsed)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<(String, i64), Arc<Value>>> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
 
 impl FhirService {
     /// The stored Questionnaire `canonical` names: `url|version`; `url` alone (the most
     /// recently changed of its versions); or `Questionnaire/{id}`. `None` when the server has
     /// none (a response may cite a form it does not know).
-    pub(crate) async fn questionnaire(&self, canonical: &str) -> FhirResult<Option<Value>> {
+    pub(crate) async fn questionnaire(&self, canonical: &str) -> FhirResult<Option<Arc<Value>>> {
         if let Some(id) = canonical
             .strip_prefix("Questionnaire/")
             .filter(|id| crate::validate::is_valid_id(id))
         {
             return Ok(match self.store.current("Questionnaire", id).await? {
-                Some(v) => v.body.map(|b| super::stored_json(&b)).transpose()?,
+                Some(v) => v
+                    .body
+                    .map(|b| self.parsed_questionnaires.parsed(id, v.version_id, &b))
+                    .transpose()?,
                 None => None,
             });
         }
@@ -39,8 +76,13 @@ impl FhirService {
             .rows_matching(&Access::Unrestricted, "Questionnaire", &pairs, 20)
             .await?;
         // The search found candidates; the stored content says which is exactly this one.
-        for body in rows.into_iter().filter_map(|r| r.version.body) {
-            let q: Value = crate::rest::stored_json(&body)?;
+        for row in rows {
+            let Some(body) = &row.version.body else {
+                continue;
+            };
+            let q = self
+                .parsed_questionnaires
+                .parsed(&row.id, row.version.version_id, body)?;
             if q["url"] == url && version.is_none_or(|v| q["version"] == v) {
                 return Ok(Some(q));
             }

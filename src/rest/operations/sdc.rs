@@ -73,7 +73,7 @@ impl FhirService {
     pub(super) async fn questionnaire_answered(
         &self,
         response: &Value,
-    ) -> FhirResult<Option<Value>> {
+    ) -> FhirResult<Option<std::sync::Arc<Value>>> {
         match response.get("questionnaire").and_then(Value::as_str) {
             Some(canonical) => self.questionnaire(canonical).await,
             None => Ok(None),

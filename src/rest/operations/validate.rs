@@ -176,7 +176,7 @@ impl FhirService {
         if resource_type == "QuestionnaireResponse" {
             let questionnaire = self.questionnaire_answered(&resource).await?;
             issues.extend(
-                fhir_questionnaire::validate(questionnaire.as_ref(), &resource)
+                fhir_questionnaire::validate(questionnaire.as_deref(), &resource)
                     .iter()
                     .map(outcome_issue),
             );

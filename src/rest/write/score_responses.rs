@@ -76,7 +76,7 @@ impl WriteHook for ScoreResponses {
             let questionnaire = service
                 .questionnaire_of(response, self.require_known)
                 .await?;
-            let issues = fhir_questionnaire::validate(questionnaire.as_ref(), response);
+            let issues = fhir_questionnaire::validate(questionnaire.as_deref(), response);
             refuse_errors(&issues)?;
             for issue in &issues {
                 super::warnings::warn(outcome_issue(issue));
@@ -190,7 +190,7 @@ impl FhirService {
         &self,
         response: &Value,
         require_known: bool,
-    ) -> FhirResult<Option<Value>> {
+    ) -> FhirResult<Option<std::sync::Arc<Value>>> {
         let found = match response["questionnaire"].as_str() {
             Some(canonical) => self.questionnaire(canonical).await?,
             None => None,
@@ -218,14 +218,14 @@ impl FhirService {
         &self,
         cx: &WriteContext<'_>,
         w: &PreparedWrite,
-        questionnaire: &Value,
+        questionnaire: &std::sync::Arc<Value>,
         response: &Value,
         writes: &[PreparedWrite],
         batch: &mut CommitBatch,
     ) -> FhirResult<()> {
         let response_ref = format!("QuestionnaireResponse/{}", w.version.id);
         let (q, r, at) = (
-            questionnaire.clone(),
+            std::sync::Arc::clone(questionnaire),
             response.clone(),
             response_ref.clone(),
         );
@@ -259,6 +259,10 @@ impl FhirService {
         let (Some(total), Some(mut observation)) = (total, observation) else {
             return self.retire_derived(cx, w, &[], "cancelled", batch).await;
         };
+        // A response that never existed before has nothing derived from it yet: derived ids
+        // come from the response's id and are reserved to the server, so there is nothing to
+        // look up (saves a store round trip per derived Observation).
+        let first_ever = w.current.is_none();
         let mut targets: Vec<Target> = Vec::new();
         let mut produced: Vec<String> = Vec::new();
         // Item observations the questionnaire marks for extraction, as members of the total.
@@ -270,7 +274,9 @@ impl FhirService {
             seen.push(base);
             let id = derived_id(&w.version.id, &item_key(&item, occurrence));
             members.push(json!({"reference": format!("Observation/{id}")}));
-            let version = self.derived_version(&id, item, cx.now_us).await?;
+            let version = self
+                .derived_version(&id, item, first_ever, cx.now_us)
+                .await?;
             targets.push(target_of(&version));
             produced.push(id);
             batch.versions.push(version);
@@ -281,7 +287,7 @@ impl FhirService {
         let score_id = derived_id(&w.version.id, &total.link_id);
         let score_value = observed(&observation).or_else(|| total.as_f64());
         let version = self
-            .derived_version(&score_id, observation.clone(), cx.now_us)
+            .derived_version(&score_id, observation.clone(), first_ever, cx.now_us)
             .await?;
         targets.push(target_of(&version));
         produced.push(score_id.clone());
@@ -423,17 +429,24 @@ impl FhirService {
         Ok(())
     }
 
-    /// The next version of the derived Observation `id`: version 1 when there is none, else
-    /// the one after the current (named as replaced, so a concurrent writer makes the commit
-    /// lose the race instead of being overwritten), keeping a human's `note`.
+    /// The next version of the derived Observation `id`: version 1 when there is none (or
+    /// `known_absent`: its response never existed before), else the one after the current
+    /// (named as replaced, so a concurrent writer makes the commit lose the race instead of
+    /// being overwritten), keeping a human's `note`. Version 1 is written as a create that
+    /// expects nothing there, so a wrong `known_absent` fails the commit, never overwrites.
     async fn derived_version(
         &self,
         id: &str,
         mut content: Value,
+        known_absent: bool,
         now_us: i64,
     ) -> FhirResult<VersionWrite> {
         content["id"] = Value::from(id);
-        let current = self.store.current("Observation", id).await?;
+        let current = if known_absent {
+            None
+        } else {
+            self.store.current("Observation", id).await?
+        };
         let (expected, version_id, method) = match &current {
             None => (Expected::Absent, 1, WriteMethod::Create),
             Some(c) => (
