@@ -127,3 +127,31 @@ impl FhirService {
         Ok(written)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn a_stored_version_is_parsed_once_and_another_version_again() {
+        let cache = ParsedQuestionnaires::default();
+        let v1 = br#"{"resourceType":"Questionnaire","id":"q","url":"http://x/q","version":"1"}"#;
+        let v2 = br#"{"resourceType":"Questionnaire","id":"q","url":"http://x/q","version":"2"}"#;
+        let first = cache.parsed("q", 1, v1).unwrap();
+        let again = cache.parsed("q", 1, v1).unwrap();
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "the same version is not parsed twice"
+        );
+        let second = cache.parsed("q", 2, v2).unwrap();
+        assert_eq!(second["version"], "2");
+        assert_eq!(first["version"], "1");
+        assert!(cache.parsed("bad", 1, b"{not json").is_err());
+        // Full: emptied, then filled again — never more than its capacity.
+        for n in 0..(ParsedQuestionnaires::CAPACITY as i64 + 5) {
+            cache.parsed("q", 100 + n, v1).unwrap();
+        }
+        assert!(cache.lock().len() <= ParsedQuestionnaires::CAPACITY);
+    }
+}
