@@ -83,6 +83,62 @@ fn a_failing_job_leaves_no_trace_and_its_neighbours_commit() {
 }
 
 #[test]
+fn a_job_failing_part_way_through_its_writes_is_undone_and_its_neighbours_commit() {
+    let mut conn = database();
+    // The checks pass (d1 is absent); the second write of d1 fails after the first was
+    // written, so the group goes the slow way (a savepoint per job).
+    let group = [
+        job(vec![create("a1")]),
+        job(vec![create("d1"), create("d2"), create("d1")]),
+        job(vec![create("c1")]),
+    ];
+    let results = apply_group(&mut conn, &group);
+    assert!(results[0].is_ok() && results[2].is_ok(), "{results:?}");
+    assert!(
+        matches!(&results[1], Err(StoreError::Conflict { id, .. }) if id == "d1"),
+        "{results:?}"
+    );
+    assert_eq!(stored(&conn, "resource_current"), ["a1", "c1"]);
+    assert_eq!(stored(&conn, "resource_version"), ["a1", "c1"]);
+    assert_eq!(stored(&conn, "idx_uri"), ["a1", "a1", "c1", "c1"]);
+}
+
+#[test]
+fn a_stale_update_is_refused_before_it_writes_and_later_jobs_see_earlier_ones() {
+    let mut conn = database();
+    assert!(apply_group(&mut conn, &[job(vec![create("p1")])])[0].is_ok());
+    let update = |from: i64| VersionWrite {
+        expected: Expected::Version(from),
+        version_id: from + 1,
+        method: WriteMethod::Update,
+        ..create("p1")
+    };
+    // The second job replaces version 2, which the first job of the same group wrote; the
+    // third still names version 1: stale, refused with nothing of it written (not even the
+    // create before the update in its batch).
+    let group = [
+        job(vec![update(1)]),
+        job(vec![update(2)]),
+        job(vec![create("q1"), update(1)]),
+    ];
+    let results = apply_group(&mut conn, &group);
+    assert!(results[0].is_ok() && results[1].is_ok(), "{results:?}");
+    assert!(
+        matches!(&results[2], Err(StoreError::Conflict { id, .. }) if id == "p1"),
+        "{results:?}"
+    );
+    assert_eq!(stored(&conn, "resource_current"), ["p1"]);
+    let version: i64 = conn
+        .query_row(
+            "SELECT version_id FROM resource_current WHERE id = 'p1'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(version, 3);
+}
+
+#[test]
 fn a_lone_failing_job_is_rolled_back_whole() {
     let mut conn = database();
     assert!(apply_group(&mut conn, &[job(vec![create("a1")])])[0].is_ok());
