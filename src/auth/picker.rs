@@ -216,7 +216,12 @@ pub async fn may_open(
         Reach::Patients(ids) => Ok(ids.iter().any(|id| id == patient)),
         Reach::Nobody => Ok(false),
         Reach::Everyone if !is_fhir_id(patient) => Ok(false),
-        Reach::Everyone => match fhir.read(&Access::Unrestricted, "Patient", patient).await {
+        // The server's own existence check, not a read of the patient's record: it is not
+        // recorded in their audit trail.
+        Reach::Everyone => match fhir
+            .read_unaudited(&Access::Unrestricted, "Patient", patient)
+            .await
+        {
             Ok(_) => Ok(true),
             Err(e) if matches!(e.kind, ErrorKind::NotFound | ErrorKind::Gone) => Ok(false),
             Err(e) => Err(e),

@@ -243,11 +243,30 @@ async fn apply_batch(tx: &mut Transaction<'_, Postgres>, batch: &CommitBatch) ->
     // searches with a snapshot that sees what those committed (READ COMMITTED).
     let mut guards: Vec<_> = batch.none_matching.iter().collect();
     guards.sort_by_key(|g| g.lock_id());
+    if !guards.is_empty() {
+        // The count below must see what the lock's previous holder committed: READ COMMITTED
+        // whatever the database's default (under REPEATABLE READ the snapshot would predate the
+        // wait). A queue of waiters is bounded: after LOCK_WAIT the request gets a 503.
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(&format!("SET LOCAL lock_timeout = '{LOCK_WAIT}'"))
+            .execute(&mut **tx)
+            .await?;
+    }
     for guard in &guards {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(guard.lock_id())
             .execute(&mut **tx)
-            .await?;
+            .await
+            .map_err(|e| match &e {
+                sqlx::Error::Database(db) if db.code().as_deref() == Some("55P03") => {
+                    StoreError::Unavailable(format!(
+                        "waited {LOCK_WAIT} for concurrent conditional creates: {e}"
+                    ))
+                }
+                _ => StoreError::from(e),
+            })?;
     }
     for guard in &guards {
         let rendered = render_count(Dialect::Postgres, &guard.query);
@@ -314,6 +333,10 @@ async fn apply_batch(tx: &mut Transaction<'_, Postgres>, batch: &CommitBatch) ->
     }
     Ok(())
 }
+
+/// How long a conditional create waits for others with the same criteria (PostgreSQL's
+/// `lock_timeout` syntax; a constant, never client input).
+const LOCK_WAIT: &str = "10s";
 
 type PgQuery<'q> = sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>;
 

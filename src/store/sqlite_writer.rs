@@ -158,7 +158,8 @@ fn apply_job_in_savepoint(conn: &Connection, batch: &CommitBatch) -> StoreResult
 
 /// Why a batch was not applied.
 enum Failure {
-    /// Refused by its checks before it wrote anything: the transaction holds none of it.
+    /// Refused by its checks before it wrote anything (a conflict, a conditional create that
+    /// matches now): the transaction holds none of it.
     Untouched(StoreError),
     /// Failed part-way through its writes: the transaction must be rolled back.
     Partial(StoreError),
@@ -240,7 +241,13 @@ fn check_batch(conn: &Connection, batch: &CommitBatch) -> StoreResult<()> {
 /// Every version of a batch, then its outbox events and audit log entries — after
 /// [`check_batch`], so a refused batch leaves the transaction untouched.
 fn apply_batch(conn: &Connection, batch: &CommitBatch) -> Result<(), Failure> {
-    check_batch(conn, batch).map_err(Failure::Untouched)?;
+    check_batch(conn, batch).map_err(|e| match e {
+        // A refusal: nothing was written.
+        StoreError::Conflict { .. } | StoreError::NowMatches { .. } => Failure::Untouched(e),
+        // The database failed (I/O, memory, a full disk: SQLite may have rolled the whole
+        // transaction back): never carry on with the group as if nothing happened.
+        other => Failure::Partial(other),
+    })?;
     write_batch(conn, batch).map_err(Failure::Partial)
 }
 

@@ -9,6 +9,7 @@
 
 mod entries;
 
+use super::keyed_lock::criteria_key;
 use super::search::SearchInput;
 use super::write::{
     check_id, Change, CommitError, Intent, Patch, PatchBody, PreparedWrite, WriteContext,
@@ -27,6 +28,9 @@ use std::sync::Arc;
 
 /// Most entries accepted in one Bundle.
 pub const MAX_BUNDLE_ENTRIES: usize = 1000;
+
+/// Most runs of a transaction whose conditional creates keep losing races to other nodes.
+const TRANSACTION_RERUNS: u32 = 5;
 
 impl FhirService {
     /// Process a batch or transaction Bundle and render the response Bundle.
@@ -189,7 +193,30 @@ impl FhirService {
                 Err(failure) => Err(failure.into_error()),
             };
         }
-        for _ in 0..crate::rest::WRITE_RETRIES {
+        // The criteria wait for other requests with the same ones in this process first (in one
+        // order, so two transactions cannot deadlock), as single conditional creates do: only
+        // another node can then win a race, and a re-run is rare and bounded.
+        let mut keys: Vec<String> = entries
+            .iter()
+            .filter_map(|e| {
+                let t = target(&e.url).ok()?;
+                match (&e.if_none_exist, &t.query) {
+                    (Some(cond), _) => Some(criteria_key(&t.resource_type, cond)),
+                    (None, Some(query)) if e.verb == Verb::Put => {
+                        Some(criteria_key(&t.resource_type, query))
+                    }
+                    _ => None,
+                }
+            })
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let mut _held = Vec::with_capacity(keys.len());
+        for key in keys {
+            _held.push(self.conditional_locks.lock(key).await);
+        }
+        for attempt in 0..TRANSACTION_RERUNS {
+            crate::rest::backoff(attempt).await;
             match self.transaction(access, entries.clone()).await {
                 Ok(responses) => return Ok(responses),
                 Err(WriteFailure::NowMatches { .. }) => continue,
