@@ -164,7 +164,17 @@ impl AuthServer {
             .consume_ticket(kind::REFRESH, &key, self.now())
             .await?
         {
-            Consumed::Fresh(data) => parse::<RefreshData>(&data)?,
+            Consumed::Fresh(data) => {
+                let data = parse::<RefreshData>(&data)?;
+                // Checked above when the token was looked up; checked again on what was
+                // consumed, so no other path ever re-issues another client's grant.
+                if data.grant.client_id != client.client_id {
+                    return Err(OAuthError::invalid_grant(
+                        "unknown or expired refresh token",
+                    ));
+                }
+                data
+            }
             Consumed::AlreadyUsed(data) => {
                 let data = parse::<RefreshData>(&data)?;
                 if data.grant.client_id == client.client_id {

@@ -8,7 +8,8 @@
 use super::decode;
 use super::index::{IndexRow, INDEX_TABLES};
 use super::search::{
-    render_count, render_history, render_include, render_page, Condition, IncludeQuery, SearchQuery,
+    render_count, render_exists, render_history, render_include, render_page, Condition,
+    IncludeQuery, SearchQuery,
 };
 use super::sql::{Bind, Dialect};
 use super::{
@@ -269,12 +270,12 @@ async fn apply_batch(tx: &mut Transaction<'_, Postgres>, batch: &CommitBatch) ->
             })?;
     }
     for guard in &guards {
-        let rendered = render_count(Dialect::Postgres, &guard.query);
-        let matching: i64 = bind_all(sqlx::query(&rendered.sql), &rendered.binds)
+        let rendered = render_exists(Dialect::Postgres, &guard.query);
+        let matching: bool = bind_all(sqlx::query(&rendered.sql), &rendered.binds)
             .fetch_one(&mut **tx)
             .await?
             .try_get(0)?;
-        if matching > 0 {
+        if matching {
             return Err(StoreError::NowMatches {
                 resource_type: guard.query.resource_type.clone(),
             });

@@ -8,7 +8,7 @@
 //! job's reply is sent only after COMMIT returns.
 
 use super::index::IndexRow;
-use super::search::render_count;
+use super::search::render_exists;
 use super::sql::{Bind, Dialect};
 use super::{CommitBatch, Expected, StoreError, StoreResult, VersionWrite};
 use rusqlite::types::Value as SqlValue;
@@ -180,18 +180,18 @@ impl Failure {
 /// between these checks and the writes.
 fn check_batch(conn: &Connection, batch: &CommitBatch) -> StoreResult<()> {
     for guard in &batch.none_matching {
-        let rendered = render_count(Dialect::Sqlite, &guard.query);
+        let rendered = render_exists(Dialect::Sqlite, &guard.query);
         let binds = rendered.binds.iter().map(|b| match b {
             Bind::Text(t) => SqlValue::Text(t.clone()),
             Bind::OptText(t) => t.clone().map_or(SqlValue::Null, SqlValue::Text),
             Bind::Int(i) => SqlValue::Integer(*i),
             Bind::Float(f) => SqlValue::Real(*f),
         });
-        let matching: i64 = conn
+        let matching: bool = conn
             .prepare(&rendered.sql)
             .and_then(|mut s| s.query_row(rusqlite::params_from_iter(binds), |row| row.get(0)))
             .map_err(internal)?;
-        if matching > 0 {
+        if matching {
             return Err(StoreError::NowMatches {
                 resource_type: guard.query.resource_type.clone(),
             });

@@ -619,6 +619,20 @@ pub fn render_count(dialect: Dialect, query: &SearchQuery) -> RenderedQuery {
     }
 }
 
+/// Render whether anything matches (a conditional create's check inside its commit): stops
+/// at the first match instead of counting them all.
+pub fn render_exists(dialect: Dialect, query: &SearchQuery) -> RenderedQuery {
+    let mut b = Builder::new(dialect);
+    let sql = format!(
+        "SELECT EXISTS (SELECT 1 FROM resource_current c WHERE {})",
+        b.where_clause(query)
+    );
+    RenderedQuery {
+        sql,
+        binds: b.binds,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
