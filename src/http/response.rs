@@ -29,8 +29,19 @@ pub fn error_response(err: &FhirError, format: Format) -> Response {
             ),
         );
     }
+    if err.kind == crate::error::ErrorKind::Unavailable {
+        // RFC 9110 §10.2.3: a client may try again after this many seconds (the database is
+        // away, or conditional creates with the same criteria queued too long).
+        response.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_static(RETRY_AFTER_SECONDS),
+        );
+    }
     response
 }
+
+/// What a 503 tells clients to wait before trying again.
+pub const RETRY_AFTER_SECONDS: &str = "5";
 
 /// An OperationOutcome with one informational issue, for `Prefer: return=OperationOutcome`.
 pub fn information_outcome(status: StatusCode, format: Format, diagnostics: String) -> Response {
@@ -113,5 +124,27 @@ pub fn add_location(response: &mut Response, base_url: &str, resource: &Versione
     );
     if let Ok(value) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn an_unavailable_database_is_a_503_that_says_when_to_try_again() {
+        let err = FhirError::new(ErrorKind::Unavailable, "transient", "try again later");
+        let response = error_response(&err, Format::Json);
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response.headers().get(header::RETRY_AFTER).unwrap(),
+            RETRY_AFTER_SECONDS
+        );
+        // Other errors say nothing of retrying.
+        let conflict = FhirError::new(ErrorKind::Conflict, "conflict", "changed meanwhile");
+        let response = error_response(&conflict, Format::Json);
+        assert_eq!(response.status(), StatusCode::CONFLICT);
+        assert!(response.headers().get(header::RETRY_AFTER).is_none());
     }
 }
