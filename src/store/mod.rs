@@ -284,6 +284,10 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 StoreError::Unavailable(err.to_string())
             }
+            // PostgreSQL cancelled a statement that ran past `statement_timeout`.
+            sqlx::Error::Database(ref db) if db.code().as_deref() == Some("57014") => {
+                StoreError::Unavailable(format!("a statement ran too long: {err}"))
+            }
             other => StoreError::Internal(other.to_string()),
         }
     }

@@ -29,10 +29,16 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
-    /// Connect a pool to `url`.
+    /// Connect a pool to `url`. Every statement of a request is bounded by PostgreSQL's
+    /// `statement_timeout`, [`STATEMENT_TIMEOUT`] unless the URL sets its own
+    /// (`?options=-c%20statement_timeout%3D60s`): one slow query cannot hold a connection, and
+    /// its request gets a 503 with `Retry-After`. Migrations and `ANALYZE` run without it.
     pub async fn connect(url: &str) -> StoreResult<Self> {
-        let options = PgConnectOptions::from_str(url)
+        let mut options = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Internal(format!("invalid PostgreSQL URL: {e}")))?;
+        if !url.contains("statement_timeout") {
+            options = options.options([("statement_timeout", STATEMENT_TIMEOUT)]);
+        }
         Self::connect_with(options).await
     }
 
@@ -45,6 +51,21 @@ impl PostgresStore {
             .connect_with(options)
             .await?;
         Ok(PostgresStore { pool })
+    }
+}
+
+/// The default bound on one statement (see [`PostgresStore::connect`]).
+pub const STATEMENT_TIMEOUT: &str = "30s";
+
+impl PostgresStore {
+    /// A pooled connection without the statement timeout, for maintenance that may run long
+    /// (the caller `RESET`s it before the connection goes back to the pool).
+    async fn unbounded_connection(&self) -> StoreResult<sqlx::pool::PoolConnection<Postgres>> {
+        let mut conn = self.pool.acquire().await?;
+        sqlx::query("SET statement_timeout = 0")
+            .execute(&mut *conn)
+            .await?;
+        Ok(conn)
     }
 }
 
@@ -380,10 +401,16 @@ impl Store for PostgresStore {
     }
 
     async fn migrate(&self) -> StoreResult<()> {
-        sqlx::migrate!("./migrations/postgres")
-            .run(&self.pool)
+        // A migration of a large database may take longer than a request may.
+        let mut conn = self.unbounded_connection().await?;
+        let migrated = sqlx::migrate!("./migrations/postgres")
+            .run_direct(&mut *conn)
             .await
-            .map_err(|e| StoreError::Internal(format!("migration failed: {e}")))
+            .map_err(|e| StoreError::Internal(format!("migration failed: {e}")));
+        sqlx::query("RESET statement_timeout")
+            .execute(&mut *conn)
+            .await?;
+        migrated
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -400,9 +427,14 @@ impl Store for PostgresStore {
             .chain(super::index::INDEX_TABLES)
             .collect::<Vec<_>>()
             .join(", ");
-        sqlx::query(&format!("ANALYZE {tables}"))
-            .execute(&self.pool)
+        let mut conn = self.unbounded_connection().await?;
+        let analyzed = sqlx::query(&format!("ANALYZE {tables}"))
+            .execute(&mut *conn)
+            .await;
+        sqlx::query("RESET statement_timeout")
+            .execute(&mut *conn)
             .await?;
+        analyzed?;
         Ok(())
     }
 
@@ -563,5 +595,61 @@ impl Store for PostgresStore {
 
     fn backend_name(&self) -> &'static str {
         "postgres"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::testing::POSTGRES_ENV;
+
+    /// The test database's URL, or `None` (said loudly) where PostgreSQL is not configured.
+    fn test_url() -> Option<String> {
+        let url = std::env::var(POSTGRES_ENV).ok().filter(|u| !u.is_empty());
+        if url.is_none() {
+            eprintln!(
+                "*** {POSTGRES_ENV} is not set: SKIPPING a PostgreSQL statement-timeout test ***"
+            );
+        }
+        url
+    }
+
+    async fn statement_timeout(store: &PostgresStore) -> String {
+        sqlx::query_scalar("SHOW statement_timeout")
+            .fetch_one(&store.pool)
+            .await
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn statements_are_bounded_by_default_and_by_the_url() {
+        let Some(url) = test_url() else { return };
+        // A fresh schema, reached the way a `coplan` process reaches it (its URL).
+        let db = crate::testing::TestDatabase::new(crate::testing::Backend::Postgres).await;
+        let schema_url = db.database_url().unwrap();
+        let store = PostgresStore::connect(&schema_url).await.unwrap();
+        assert_eq!(statement_timeout(&store).await, STATEMENT_TIMEOUT);
+        // Maintenance runs unbounded, and gives its connection back bounded again.
+        store.migrate().await.unwrap();
+        store.refresh_statistics().await.unwrap();
+        assert_eq!(statement_timeout(&store).await, STATEMENT_TIMEOUT);
+        drop(store);
+        db.cleanup().await;
+        // The URL's own setting wins.
+        let separator = if url.contains('?') { '&' } else { '?' };
+        let short = format!("{url}{separator}options=-c%20statement_timeout%3D50ms");
+        let store = PostgresStore::connect(&short).await.unwrap();
+        assert_eq!(statement_timeout(&store).await, "50ms");
+        // A statement past it is cancelled: the database is unavailable for now (a 503 with
+        // Retry-After at the FHIR boundary), not an internal error.
+        let err = sqlx::query("SELECT pg_sleep(2)")
+            .execute(&store.pool)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(StoreError::from(err), StoreError::Unavailable(_)),
+            "a cancelled statement is Unavailable"
+        );
     }
 }
