@@ -86,13 +86,25 @@ impl Target {
         }
     }
 
-    /// Build a request for `{base_path}{rel}` (rel starts with `/`).
+    /// Build a request for `{base_path}{rel}` (rel starts with `/`); a body is FHIR JSON.
     pub fn request(
         &self,
         method: Method,
         rel: &str,
         body: Option<Bytes>,
         if_match: Option<&str>,
+    ) -> Result<Request<Full<Bytes>>, String> {
+        self.request_as(method, rel, body, if_match, FHIR_JSON)
+    }
+
+    /// [`Target::request`] with a body of `content_type` (e.g. `application/json-patch+json`).
+    pub fn request_as(
+        &self,
+        method: Method,
+        rel: &str,
+        body: Option<Bytes>,
+        if_match: Option<&str>,
+        content_type: &str,
     ) -> Result<Request<Full<Bytes>>, String> {
         let mut b = Request::builder()
             .method(method)
@@ -107,7 +119,7 @@ impl Target {
         }
         let body = match body {
             Some(bytes) => {
-                b = b.header(CONTENT_TYPE, FHIR_JSON);
+                b = b.header(CONTENT_TYPE, content_type);
                 Full::new(bytes)
             }
             None => Full::new(Bytes::new()),

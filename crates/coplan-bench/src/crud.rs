@@ -77,7 +77,8 @@ impl Tally {
         }
     }
 
-    fn error(&mut self, message: impl FnOnce() -> String) {
+    /// Count an error; `message` becomes the first error when there is none yet.
+    pub fn error(&mut self, message: impl FnOnce() -> String) {
         self.errors += 1;
         self.first_error.get_or_insert_with(message);
     }
@@ -127,67 +128,86 @@ pub fn report(name: &str, tasks: Vec<[Tally; 4]>, cycles: u64, elapsed_s: f64) -
 impl CrudReport {
     /// The per-operation table (p95 included), an overall row last.
     pub fn table(&self) -> Vec<String> {
-        let row = |label: &str, s: &Summary| {
-            format!(
-                "{:<10} {:>9} {:>7} {:>6} {:>6} {:>10.1} {:>8.3} {:>8.3} {:>8.3} {:>8.3}",
-                label,
-                s.requests,
-                s.errors,
-                s.conflicts,
-                s.transport_errors,
-                s.throughput(),
-                ms(s.p50_us),
-                ms(s.p95_us),
-                ms(s.p99_us),
-                ms(s.max_us)
-            )
-        };
-        let mut lines = vec![
-            format!(
-                "{}: {} complete cycles of 9 creates, 9 reads, 9 updates, 9 deletes",
-                self.overall.name, self.cycles
-            ),
-            format!(
-                "{:<10} {:>9} {:>7} {:>6} {:>6} {:>10} {:>8} {:>8} {:>8} {:>8}",
-                "operation",
-                "requests",
-                "errors",
-                "412s",
-                "io_err",
-                "ok_req/s",
-                "p50_ms",
-                "p95_ms",
-                "p99_ms",
-                "max_ms"
-            ),
-        ];
-        lines.extend(self.ops.iter().map(|(op, s)| row(op.name(), s)));
-        lines.push(row("overall", &self.overall));
-        lines
+        let title = format!(
+            "{}: {} complete cycles of 9 creates, 9 reads, 9 updates, 9 deletes",
+            self.overall.name, self.cycles
+        );
+        let rows: Vec<(&str, &Summary)> = self.ops.iter().map(|(op, s)| (op.name(), s)).collect();
+        ops_table(title, &rows, &self.overall)
     }
 
     /// The scenario's JSON: the overall summary's fields, `cycles` and `operations`.
     pub fn to_json(&self) -> Value {
-        let mut v = self.overall.to_json();
-        let ops: Vec<Value> = self
-            .ops
-            .iter()
-            .map(|(op, s)| {
-                let mut o = s.to_json();
-                if let Some(obj) = o.as_object_mut() {
-                    obj.remove("scenario");
-                    obj.retain(|k, _| !k.starts_with("server_"));
-                    obj.insert("operation".to_string(), json!(op.name()));
-                }
-                o
-            })
-            .collect();
-        if let Some(obj) = v.as_object_mut() {
-            obj.insert("cycles".to_string(), json!(self.cycles));
-            obj.insert("operations".to_string(), Value::Array(ops));
-        }
-        v
+        let rows: Vec<(&str, &Summary)> = self.ops.iter().map(|(op, s)| (op.name(), s)).collect();
+        ops_json(&self.overall, &rows, "cycles", self.cycles)
     }
+}
+
+/// A per-operation table (requests, errors, 412s, req/s, p50/p95/p99/max) under `title`, the
+/// `overall` row last; shared by the multi-operation scenarios (crud, careplan).
+pub fn ops_table(title: String, rows: &[(&str, &Summary)], overall: &Summary) -> Vec<String> {
+    let row = |label: &str, s: &Summary| {
+        format!(
+            "{:<10} {:>9} {:>7} {:>6} {:>6} {:>10.1} {:>8.3} {:>8.3} {:>8.3} {:>8.3}",
+            label,
+            s.requests,
+            s.errors,
+            s.conflicts,
+            s.transport_errors,
+            s.throughput(),
+            ms(s.p50_us),
+            ms(s.p95_us),
+            ms(s.p99_us),
+            ms(s.max_us)
+        )
+    };
+    let mut lines = vec![
+        title,
+        format!(
+            "{:<10} {:>9} {:>7} {:>6} {:>6} {:>10} {:>8} {:>8} {:>8} {:>8}",
+            "operation",
+            "requests",
+            "errors",
+            "412s",
+            "io_err",
+            "ok_req/s",
+            "p50_ms",
+            "p95_ms",
+            "p99_ms",
+            "max_ms"
+        ),
+    ];
+    lines.extend(rows.iter().map(|(label, s)| row(label, s)));
+    lines.push(row("overall", overall));
+    lines
+}
+
+/// A multi-operation scenario's JSON: the overall summary's fields, `{count_key: count}` and
+/// `operations` (each operation's summary without the scenario name and server figures).
+pub fn ops_json(
+    overall: &Summary,
+    rows: &[(&str, &Summary)],
+    count_key: &str,
+    count: u64,
+) -> Value {
+    let mut v = overall.to_json();
+    let ops: Vec<Value> = rows
+        .iter()
+        .map(|(label, s)| {
+            let mut o = s.to_json();
+            if let Some(obj) = o.as_object_mut() {
+                obj.remove("scenario");
+                obj.retain(|k, _| !k.starts_with("server_"));
+                obj.insert("operation".to_string(), json!(label));
+            }
+            o
+        })
+        .collect();
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert(count_key.to_string(), json!(count));
+        obj.insert("operations".to_string(), Value::Array(ops));
+    }
+    v
 }
 
 /// A resource created in the current cycle.

@@ -1,6 +1,7 @@
 //! `coplan-bench`: command line, orchestration of the scenarios (seeding,
 //! ceiling child process, load runs) and the table / JSON report.
 
+mod careplan;
 mod ceiling;
 mod client;
 mod crud;
@@ -37,6 +38,15 @@ it sent none) and deleting them in reverse order. Create may answer 200 or 201 (
 or Location), update 200 or 201, delete 200, 202 or 204. Reported per operation (requests, \
 req/s, p50/p95/p99) and overall; needs no seeding (none is done when crud is the only \
 scenario).\n\
+careplan: the shared-care-plan workload. Setup (not timed): for each seeded patient a Goal \
+(PHQ-9 below 5) and a US Core CarePlan whose goal references it. Each connection owns disjoint \
+patients (like update) and loops over them: read-plan (GET CarePlan?patient={id}\
+&_include=CarePlan:goal&_revinclude=Provenance:target&_revinclude=QuestionnaireResponse:based-on), \
+co-edit (JSON Patch of the goal's note with If-Match on the version the read showed; a 412 is \
+re-read and retried once and counted as a conflict, not an error), phq9 (POST a completed PHQ-9 \
+based on the CarePlan, which moves its goal). Reported per operation (requests, req/s, \
+p50/p95/p99) and overall. The plan read returns every PHQ-9 posted for the plan, so it grows \
+with the run.\n\
 Exit status: 0 when every scenario ran without errors, 1 on errors or a failed scenario, \
 2 on bad usage."
 )]
@@ -117,6 +127,7 @@ enum Scenario {
     Transaction10,
     Phq9,
     Crud,
+    Careplan,
 }
 
 impl Scenario {
@@ -138,10 +149,12 @@ impl Scenario {
             Scenario::Transaction10 => "transaction10",
             Scenario::Phq9 => "phq9",
             Scenario::Crud => "crud",
+            Scenario::Careplan => "careplan",
         }
     }
 
-    /// The load engine's kind; `None` for `crud`, which has its own engine (crud.rs).
+    /// The load engine's kind; `None` for `crud` and `careplan`, which have their own engines
+    /// (crud.rs, careplan.rs).
     fn kind(self) -> Option<Kind> {
         Some(match self {
             Scenario::Ceiling => Kind::Ceiling,
@@ -152,7 +165,7 @@ impl Scenario {
             Scenario::Update => Kind::Update,
             Scenario::Transaction10 => Kind::Transaction10,
             Scenario::Phq9 => Kind::Phq9,
-            Scenario::Crud => return None,
+            Scenario::Crud | Scenario::Careplan => return None,
             search => load::SEARCHES
                 .iter()
                 .find(|(name, _)| *name == search.name())
@@ -292,25 +305,27 @@ async fn bench(cli: Cli) -> ExitCode {
         eprintln!("coplan-bench: no seeded patients; the scenarios need some");
         return ExitCode::FAILURE;
     }
-    if scenarios.contains(&Scenario::Update) && seeded.len() < cli.connections {
+    let owning = [Scenario::Update, Scenario::Careplan];
+    if scenarios.iter().any(|s| owning.contains(s)) && seeded.len() < cli.connections {
         eprintln!(
-            "coplan-bench: note: only {} patients for {} update tasks; some tasks will idle",
+            "coplan-bench: note: only {} patients for {} update/careplan tasks; some tasks will idle",
             seeded.len(),
             cli.connections
         );
     }
 
     let mut summaries: Vec<Summary> = Vec::new();
-    // The JSON of each scenario, in order (crud's with its operations).
+    // The JSON of each scenario, in order (crud's and careplan's with their operations).
     let mut scenario_json = Vec::new();
-    let mut crud_reports: Vec<crud::CrudReport> = Vec::new();
+    // The per-operation tables of crud and careplan, printed after the main table.
+    let mut op_tables: Vec<Vec<String>> = Vec::new();
     let mut failed = false;
     out.line("");
     out.line(&Summary::header());
     for sc in &scenarios {
-        let summary = match sc {
+        let (summary, json) = match sc {
             Scenario::Ceiling => match run_ceiling(&target, &mut seeded, &cfg, timeout).await {
-                Ok(s) => s,
+                Ok(s) => (s, None),
                 Err(e) => {
                     eprintln!("ceiling: {e}");
                     failed = true;
@@ -320,9 +335,14 @@ async fn bench(cli: Cli) -> ExitCode {
             Scenario::Crud => {
                 let mut report = crud::run(sc.name(), &target, &cfg).await;
                 report.overall.memory = cli.server_pid.and_then(read_memory);
-                let s = report.overall.clone();
-                crud_reports.push(report);
-                s
+                op_tables.push(report.table());
+                (report.overall.clone(), Some(report.to_json()))
+            }
+            Scenario::Careplan => {
+                let mut report = careplan::run(sc.name(), &target, &seeded, &cfg).await;
+                report.overall.memory = cli.server_pid.and_then(read_memory);
+                op_tables.push(report.table());
+                (report.overall.clone(), Some(report.to_json()))
             }
             other => {
                 let Some(kind) = other.kind() else {
@@ -332,13 +352,10 @@ async fn bench(cli: Cli) -> ExitCode {
                 };
                 let mut s = load::run(kind, other.name(), &target, &mut seeded, &cfg).await;
                 s.memory = cli.server_pid.and_then(read_memory);
-                s
+                (s, None)
             }
         };
-        scenario_json.push(match crud_reports.last() {
-            Some(r) if *sc == Scenario::Crud => r.to_json(),
-            _ => summary.to_json(),
-        });
+        scenario_json.push(json.unwrap_or_else(|| summary.to_json()));
         out.line(&summary.line());
         failed |= summary.errors > 0;
         if let Some(e) = &summary.first_error {
@@ -358,9 +375,9 @@ async fn bench(cli: Cli) -> ExitCode {
         _ => None,
     };
     out.line("");
-    for report in &crud_reports {
-        for line in report.table() {
-            out.line(&line);
+    for table in &op_tables {
+        for line in table {
+            out.line(line);
         }
         out.line("");
     }
