@@ -432,7 +432,7 @@ async fn task(
         let plan = &mut owned[(n as usize) % len];
         n += 1;
         let round_start = Instant::now();
-        if round_start >= end || !w.round(plan, &mut rng, n).await {
+        if round_start >= end || !w.round(plan, &mut rng, n & 0xffff_ffff).await {
             break;
         }
         if round_start >= warm_end {
