@@ -110,9 +110,8 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    /// Nothing to do: the search SQL is written for SQLite's planner without `sqlite_stat1`
-    /// (its plans were checked with `EXPLAIN QUERY PLAN` and measured at 100k patients that
-    /// way); gathering statistics could change them unmeasured.
+    /// Nothing more to do: statistics are gathered at start (`migrate`) and by the writer as
+    /// the database grows (`sqlite_writer.rs`, `AnalyzeSchedule`), which covers a bulk load.
     async fn refresh_statistics(&self) -> StoreResult<()> {
         Ok(())
     }

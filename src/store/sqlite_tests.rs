@@ -3,7 +3,7 @@
 //! query plans the search SQL gets on the owner-keyed index tables.
 
 use super::index::IndexRow;
-use super::sqlite_writer::{apply_group, WriteJob};
+use super::sqlite_writer::{apply_group, AnalyzeSchedule, WriteJob};
 use super::{Expected, StoreError, VersionWrite, WriteMethod};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -304,4 +304,54 @@ fn index_rows_are_numbered_per_table_within_a_resource() {
     };
     assert_eq!(ords("idx_uri"), [1, 2]);
     assert_eq!(ords("idx_token"), [1]);
+}
+
+#[test]
+fn statistics_are_refreshed_as_the_database_grows_by_a_quarter() {
+    let mut from_empty = AnalyzeSchedule::new(0);
+    assert!(!from_empty.record(999));
+    assert!(from_empty.record(1), "1,000 versions on an empty database");
+    assert!(!from_empty.record(999));
+    assert!(
+        from_empty.record(1),
+        "a quarter of 1,000 is less than the minimum"
+    );
+    let mut large = AnalyzeSchedule::new(100_000);
+    assert!(!large.record(24_999));
+    assert!(large.record(1), "a quarter of 100,000");
+    assert!(!large.record(31_249), "now a quarter of 125,000");
+    assert!(large.record(1));
+}
+
+#[tokio::test]
+async fn the_writer_gathers_statistics_once_an_empty_database_has_grown() {
+    use super::Store;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("grow.db");
+    let store = super::SqliteStore::open(&path).await.unwrap();
+    store.migrate().await.unwrap();
+    let stat_rows = || -> i64 {
+        let conn = Connection::open(&path).unwrap();
+        conn.query_row(
+            "SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'resource_current'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap_or(0)
+    };
+    assert_eq!(stat_rows(), 0, "an empty table has no statistics");
+    for n in 0..(AnalyzeSchedule::MIN_GROWTH / 100) {
+        let versions: Vec<VersionWrite> = (0..100).map(|k| create(&format!("g{n}-{k}"))).collect();
+        store.commit_versions(&versions).await.unwrap();
+    }
+    // The writer gathers them after its replies: wait for it a little.
+    let mut waited = 0;
+    while stat_rows() == 0 && waited < 100 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        waited += 1;
+    }
+    assert!(
+        stat_rows() > 0,
+        "statistics once 1,000 versions were written"
+    );
 }
