@@ -12,7 +12,7 @@ use crate::crud::{ops_json, ops_table, Tally};
 use crate::load::{describe_status, RunConfig, Seeded};
 use crate::payload;
 use crate::rng::Rng;
-use crate::stats::{read_cpu_us, Summary};
+use crate::stats::{CpuWindow, Summary};
 use bytes::Bytes;
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -486,15 +486,7 @@ pub async fn run(
 
     let warm_end = Instant::now() + cfg.warmup;
     let end = warm_end + cfg.duration;
-    let cpu_at = |at: Instant| {
-        cfg.server_pid.map(|pid| {
-            tokio::spawn(async move {
-                tokio::time::sleep_until(at.into()).await;
-                read_cpu_us(pid)
-            })
-        })
-    };
-    let (cpu_start, cpu_end) = (cpu_at(warm_end), cpu_at(end));
+    let cpu = CpuWindow::watch(cfg.server_pid, warm_end, end);
     let handles: Vec<_> = owned
         .into_iter()
         .enumerate()
@@ -529,19 +521,7 @@ pub async fn run(
         r.overall.errors += failed.len() as u64;
         r.overall.first_error = Some(first.clone());
     }
-    let read = |h: Option<tokio::task::JoinHandle<Option<u64>>>| async move {
-        match h {
-            Some(h) => h.await.ok().flatten(),
-            None => None,
-        }
-    };
-    let (start_us, end_us) = (read(cpu_start).await, read(cpu_end).await);
-    r.overall.server_cpu_us_per_request = match (start_us, end_us) {
-        (Some(a), Some(b)) if r.overall.requests > 0 => {
-            Some(b.saturating_sub(a) as f64 / r.overall.requests as f64)
-        }
-        _ => None,
-    };
+    r.overall.server_cpu_us_per_request = cpu.per_request(r.overall.requests).await;
     r
 }
 

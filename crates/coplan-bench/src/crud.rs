@@ -7,7 +7,7 @@
 use crate::client::{created_id_of, Conn, Response, Target};
 use crate::crud_payload::{self, Links, Res, ORDER};
 use crate::load::{describe_status, RunConfig};
-use crate::stats::{ms, read_cpu_us, Summary};
+use crate::stats::{ms, CpuWindow, Summary};
 use bytes::Bytes;
 use hyper::header::{HeaderMap, ETAG};
 use hyper::{Method, StatusCode};
@@ -442,15 +442,7 @@ pub async fn run(name: &str, target: &Target, cfg: &RunConfig) -> CrudReport {
     let target = Arc::new(target.clone());
     let warm_end = Instant::now() + cfg.warmup;
     let end = warm_end + cfg.duration;
-    let cpu_at = |at: Instant| {
-        cfg.server_pid.map(|pid| {
-            tokio::spawn(async move {
-                tokio::time::sleep_until(at.into()).await;
-                read_cpu_us(pid)
-            })
-        })
-    };
-    let (cpu_start, cpu_end) = (cpu_at(warm_end), cpu_at(end));
+    let cpu = CpuWindow::watch(cfg.server_pid, warm_end, end);
     let handles: Vec<_> = (0..conns)
         .map(|t| tokio::spawn(task(target.clone(), t as u64, warm_end, end, cfg.timeout)))
         .collect();
@@ -474,19 +466,7 @@ pub async fn run(name: &str, target: &Target, cfg: &RunConfig) -> CrudReport {
         r.overall.errors += failed_tasks.len() as u64;
         r.overall.first_error.get_or_insert_with(|| first.clone());
     }
-    let read = |h: Option<tokio::task::JoinHandle<Option<u64>>>| async move {
-        match h {
-            Some(h) => h.await.ok().flatten(),
-            None => None,
-        }
-    };
-    let (start_us, end_us) = (read(cpu_start).await, read(cpu_end).await);
-    r.overall.server_cpu_us_per_request = match (start_us, end_us) {
-        (Some(a), Some(b)) if r.overall.requests > 0 => {
-            Some(b.saturating_sub(a) as f64 / r.overall.requests as f64)
-        }
-        _ => None,
-    };
+    r.overall.server_cpu_us_per_request = cpu.per_request(r.overall.requests).await;
     r
 }
 

@@ -5,7 +5,7 @@
 use crate::client::{created_id, etag_version, Conn, Response, Target};
 use crate::payload;
 use crate::rng::Rng;
-use crate::stats::{merge_sorted, read_cpu_us, Summary};
+use crate::stats::{merge_sorted, CpuWindow, Summary};
 use bytes::Bytes;
 use hyper::{Method, StatusCode};
 use std::sync::Arc;
@@ -441,13 +441,8 @@ pub async fn run(
         )));
     }
 
-    // The server's CPU time when the measured window opens (after the warm-up) and closes.
-    let cpu_at_warm_end = cfg.server_pid.map(|pid| {
-        tokio::spawn(async move {
-            tokio::time::sleep_until(warm_end.into()).await;
-            read_cpu_us(pid)
-        })
-    });
+    // The server's CPU time over the measured window (after the warm-up).
+    let cpu = CpuWindow::watch(cfg.server_pid, warm_end, end);
     let mut parts = Vec::with_capacity(conns);
     let mut total = TaskResult::default();
     for h in handles {
@@ -472,11 +467,6 @@ pub async fn run(
         }
     }
     let elapsed = Instant::now().saturating_duration_since(warm_end);
-    let cpu_at_end = cfg.server_pid.and_then(read_cpu_us);
-    let cpu_at_warm_end = match cpu_at_warm_end {
-        Some(handle) => handle.await.ok().flatten(),
-        None => None,
-    };
     if kind == Kind::Update {
         for o in total.owned {
             if let Some(s) = seeded.iter_mut().find(|s| s.n == o.n) {
@@ -491,12 +481,7 @@ pub async fn run(
     summary.conflicts = total.conflicts;
     summary.transport_errors = total.transport_errors;
     summary.first_error = total.first_error;
-    summary.server_cpu_us_per_request = match (cpu_at_warm_end, cpu_at_end) {
-        (Some(start), Some(end)) if total.requests > 0 => {
-            Some(end.saturating_sub(start) as f64 / total.requests as f64)
-        }
-        _ => None,
-    };
+    summary.server_cpu_us_per_request = cpu.per_request(total.requests).await;
     summary
 }
 

@@ -84,6 +84,43 @@ pub fn read_cpu_us(pid: u32) -> Option<u64> {
     parse_proc_stat_cpu_us(&text)
 }
 
+/// The server's CPU time over a scenario's measured window: read when the window opens and
+/// when it closes (each at its instant, on its own task, whatever the load tasks are doing).
+pub struct CpuWindow {
+    start: Option<tokio::task::JoinHandle<Option<u64>>>,
+    end: Option<tokio::task::JoinHandle<Option<u64>>>,
+}
+
+impl CpuWindow {
+    /// Start watching `pid` (nothing without one) over `from..until`.
+    pub fn watch(pid: Option<u32>, from: std::time::Instant, until: std::time::Instant) -> Self {
+        let at = |instant: std::time::Instant| {
+            pid.map(|pid| {
+                tokio::spawn(async move {
+                    tokio::time::sleep_until(instant.into()).await;
+                    read_cpu_us(pid)
+                })
+            })
+        };
+        CpuWindow {
+            start: at(from),
+            end: at(until),
+        }
+    }
+
+    /// CPU µs per request over the window (`None` without a server or requests).
+    pub async fn per_request(self, requests: u64) -> Option<f64> {
+        let read = |h: Option<tokio::task::JoinHandle<Option<u64>>>| async move {
+            match h {
+                Some(h) => h.await.ok().flatten(),
+                None => None,
+            }
+        };
+        let (start, end) = (read(self.start).await?, read(self.end).await?);
+        (requests > 0).then(|| end.saturating_sub(start) as f64 / requests as f64)
+    }
+}
+
 /// The outcome of one scenario's measured window.
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
@@ -316,5 +353,32 @@ mod tests {
         std::hint::black_box(x);
         let after = read_cpu_us(std::process::id()).expect("own /proc stat");
         assert!(after > before, "{before} → {after}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_cpu_window_reads_the_time_used_between_its_instants() {
+        let pid = Some(std::process::id());
+        let now = std::time::Instant::now();
+        let window = CpuWindow::watch(pid, now, now + std::time::Duration::from_millis(120));
+        // Busy on another thread through the window.
+        std::thread::spawn(|| {
+            let spin = std::time::Instant::now();
+            let mut x = 0u64;
+            while spin.elapsed() < std::time::Duration::from_millis(200) {
+                x = x.wrapping_add(std::hint::black_box(1));
+            }
+            std::hint::black_box(x);
+        });
+        let per_request = window.per_request(10).await.expect("own process");
+        assert!(per_request > 0.0, "{per_request}");
+        let later = std::time::Instant::now();
+        assert!(CpuWindow::watch(None, later, later)
+            .per_request(10)
+            .await
+            .is_none());
+        assert!(CpuWindow::watch(pid, later, later)
+            .per_request(0)
+            .await
+            .is_none());
     }
 }
