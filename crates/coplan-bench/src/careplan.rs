@@ -8,7 +8,7 @@
 
 use crate::client::Target;
 use crate::client::{created_id_of, etag_version, Conn, Response, FHIR_JSON};
-use crate::crud::{ops_json, ops_table, Tally};
+use crate::crud::{merge_ops, ops_json, ops_table, Tally};
 use crate::load::{describe_status, RunConfig, Seeded};
 use crate::payload;
 use crate::rng::Rng;
@@ -178,20 +178,9 @@ impl CarePlanReport {
 
 /// Merge the tasks' tallies into one summary per operation and one overall.
 pub fn report(name: &str, tasks: Vec<[Tally; 3]>, rounds: u64, elapsed_s: f64) -> CarePlanReport {
-    let mut merged: [Tally; 3] = Default::default();
-    for tallies in tasks {
-        for (into, from) in merged.iter_mut().zip(tallies) {
-            into.merge(from);
-        }
-    }
-    let mut overall = Tally::default();
-    let mut ops = Vec::with_capacity(OPS.len());
-    for (op, mut tally) in OPS.into_iter().zip(merged) {
-        ops.push((op, tally.summary(op.name(), elapsed_s)));
-        overall.merge(tally);
-    }
+    let (overall, ops) = merge_ops(name, tasks, OPS, Op::name, elapsed_s);
     CarePlanReport {
-        overall: overall.summary(name, elapsed_s),
+        overall,
         ops,
         rounds,
     }

@@ -106,23 +106,36 @@ pub struct CrudReport {
 
 /// Merge the tasks' per-operation tallies into one summary per operation and one overall.
 pub fn report(name: &str, tasks: Vec<[Tally; 4]>, cycles: u64, elapsed_s: f64) -> CrudReport {
-    let mut merged: [Tally; 4] = Default::default();
+    let (overall, ops) = merge_ops(name, tasks, OPS, Op::name, elapsed_s);
+    CrudReport {
+        overall,
+        ops,
+        cycles,
+    }
+}
+
+/// Merge the tasks' tallies of the operations `ops` (named by `label`) into one summary per
+/// operation and an overall one named `name`; shared by the multi-operation scenarios.
+pub fn merge_ops<O: Copy, const N: usize>(
+    name: &str,
+    tasks: Vec<[Tally; N]>,
+    ops: [O; N],
+    label: fn(O) -> &'static str,
+    elapsed_s: f64,
+) -> (Summary, Vec<(O, Summary)>) {
+    let mut merged: [Tally; N] = std::array::from_fn(|_| Tally::default());
     for tallies in tasks {
         for (into, from) in merged.iter_mut().zip(tallies) {
             into.merge(from);
         }
     }
     let mut overall = Tally::default();
-    let mut ops = Vec::with_capacity(OPS.len());
-    for (op, mut tally) in OPS.into_iter().zip(merged) {
-        ops.push((op, tally.summary(op.name(), elapsed_s)));
+    let mut summaries = Vec::with_capacity(N);
+    for (op, mut tally) in ops.into_iter().zip(merged) {
+        summaries.push((op, tally.summary(label(op), elapsed_s)));
         overall.merge(tally);
     }
-    CrudReport {
-        overall: overall.summary(name, elapsed_s),
-        ops,
-        cycles,
-    }
+    (overall.summary(name, elapsed_s), summaries)
 }
 
 impl CrudReport {
