@@ -16,6 +16,7 @@ use super::write::{now_matches, WriteFailure};
 use super::{DeleteOutcome, FhirService, UpdateOutcome, VersionedResource, WRITE_RETRIES};
 use crate::error::{ErrorKind, FhirError, FhirResult};
 use crate::policy::Access;
+use crate::store::NoneMatching;
 use serde_json::Value;
 
 /// The outcome of a conditional create.
@@ -47,14 +48,16 @@ impl FhirService {
         body: Value,
         query: &str,
     ) -> FhirResult<ConditionalCreate> {
-        let _serialised = self
-            .conditional_locks
-            .lock(criteria_key(resource_type, query))
-            .await;
+        let key = criteria_key(resource_type, query);
+        let _serialised = self.conditional_locks.lock(key.clone()).await;
         for _ in 0..WRITE_RETRIES {
-            let (matches, search) = self
+            let (matches, query_run) = self
                 .matching_search(access, resource_type, query, 2)
                 .await?;
+            let search = NoneMatching {
+                key: key.clone(),
+                query: query_run,
+            };
             match matches.as_slice() {
                 [] => {
                     match self
@@ -87,14 +90,16 @@ impl FhirService {
         body: Value,
         if_match: Option<i64>,
     ) -> FhirResult<UpdateOutcome> {
-        let _serialised = self
-            .conditional_locks
-            .lock(criteria_key(resource_type, query))
-            .await;
+        let key = criteria_key(resource_type, query);
+        let _serialised = self.conditional_locks.lock(key.clone()).await;
         for _ in 0..WRITE_RETRIES {
-            let (matches, search) = self
+            let (matches, query_run) = self
                 .matching_search(access, resource_type, query, 2)
                 .await?;
+            let search = NoneMatching {
+                key: key.clone(),
+                query: query_run,
+            };
             let body_id = body.get("id").and_then(Value::as_str).map(str::to_string);
             let outcome = match matches.as_slice() {
                 // Nothing matches: create (with the body's id, or a new one), unless a

@@ -25,7 +25,7 @@ use crate::store::search::{
     Clause, Cursor, IncludeDirection, IncludeQuery, Order, SearchQuery, SortKey, SortKind,
     SortSource,
 };
-use crate::store::{IncludedRow, NoneMatching};
+use crate::store::IncludedRow;
 use bytes::Bytes;
 use fhir_search_query::{parse, self_link_params, Include, SearchRequest, Summary, TotalMode};
 use std::collections::{BTreeMap, HashSet};
@@ -464,15 +464,14 @@ impl FhirService {
     }
 
     /// [`FhirService::matching`], with the search it ran — for a conditional create, which
-    /// commits only if that search still matches nothing then ([`NoneMatching`]).
+    /// commits only if that search still matches nothing then (`store::NoneMatching`).
     pub(crate) async fn matching_search(
         &self,
         access: &Access,
         resource_type: &str,
         query: &str,
         limit: u32,
-    ) -> FhirResult<(Vec<Match>, NoneMatching)> {
-        let key = super::keyed_lock::criteria_key(resource_type, query);
+    ) -> FhirResult<(Vec<Match>, SearchQuery)> {
         let query = query.trim_start_matches('?');
         let pairs: Vec<(String, String)> = form_urlencoded::parse(query.as_bytes())
             .into_owned()
@@ -503,7 +502,7 @@ impl FhirService {
                 version_id: r.version.version_id,
             })
             .collect();
-        Ok((matches, NoneMatching { key, query }))
+        Ok((matches, query))
     }
 }
 

@@ -256,7 +256,9 @@ impl FhirService {
                             .map_err(|err| at(e.index, err))?;
                         match matches.as_slice() {
                             [] => {
-                                unless_matching.insert(e.index, search);
+                                let key = criteria_key(&t.resource_type, cond);
+                                unless_matching
+                                    .insert(e.index, NoneMatching { key, query: search });
                             }
                             [one] => {
                                 existing.insert(
@@ -310,7 +312,9 @@ impl FhirService {
                             match matches.as_slice() {
                                 [] => {
                                     if e.verb == Verb::Put {
-                                        unless_matching.insert(e.index, search);
+                                        let key = criteria_key(&t.resource_type, q);
+                                        unless_matching
+                                            .insert(e.index, NoneMatching { key, query: search });
                                     }
                                     None
                                 }
