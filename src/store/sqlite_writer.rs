@@ -13,6 +13,7 @@ use super::sql::{Bind, Dialect};
 use super::{CommitBatch, Expected, StoreError, StoreResult, VersionWrite};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension};
+use std::collections::HashSet;
 use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -255,15 +256,13 @@ fn check_batch(conn: &Connection, batch: &CommitBatch) -> StoreResult<()> {
             });
         }
     }
-    let mut seen: Vec<(&str, &str)> = Vec::new();
+    let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(batch.versions.len());
     for w in &batch.versions {
-        let key = (w.resource_type.as_str(), w.id.as_str());
-        if seen.contains(&key) {
+        if !seen.insert((w.resource_type.as_str(), w.id.as_str())) {
             // A later write of the same resource replaces the batch's own earlier one: checked
             // as it is written.
             continue;
         }
-        seen.push(key);
         let current: Option<i64> = conn
             .prepare_cached(
                 "SELECT version_id FROM resource_current WHERE resource_type = ?1 AND id = ?2",

@@ -183,19 +183,10 @@ impl FhirService {
         access: &Access,
         entries: Vec<Entry>,
     ) -> FhirResult<Vec<Value>> {
-        let conditional_creates = entries
-            .iter()
-            .any(|e| e.if_none_exist.is_some() || (e.verb == Verb::Put && e.url.contains('?')));
-        if !conditional_creates {
-            return match self.transaction(access, entries).await {
-                Ok(responses) => Ok(responses),
-                Err(WriteFailure::Refused(err)) => Err(err),
-                Err(failure) => Err(failure.into_error()),
-            };
-        }
-        // The criteria wait for other requests with the same ones in this process first (in one
-        // order, so two transactions cannot deadlock), as single conditional creates do: only
-        // another node can then win a race, and a re-run is rare and bounded.
+        // The criteria of its conditional creates (ifNoneExist, a conditional PUT) wait for
+        // other requests with the same ones in this process first (in one order, so two
+        // transactions cannot deadlock), as single conditional creates do: only another node
+        // can then win a race, and a re-run is rare and bounded.
         let mut keys: Vec<String> = entries
             .iter()
             .filter_map(|e| {
@@ -209,6 +200,12 @@ impl FhirService {
                 }
             })
             .collect();
+        if keys.is_empty() {
+            return self
+                .transaction(access, entries)
+                .await
+                .map_err(WriteFailure::into_error);
+        }
         keys.sort();
         keys.dedup();
         let mut _held = Vec::with_capacity(keys.len());
