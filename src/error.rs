@@ -35,6 +35,8 @@ pub enum ErrorKind {
     NotImplemented,
     /// 503: the database cannot be reached.
     Unavailable,
+    /// 507: the database's storage is full; nothing was written (reads still work).
+    InsufficientStorage,
     /// 500: a bug. Details go to the log, never to the client.
     Internal,
 }
@@ -57,6 +59,7 @@ impl ErrorKind {
             ErrorKind::Unprocessable => 422,
             ErrorKind::NotImplemented => 501,
             ErrorKind::Unavailable => 503,
+            ErrorKind::InsufficientStorage => 507,
             ErrorKind::Internal => 500,
         }
     }

@@ -147,4 +147,17 @@ mod tests {
         assert_eq!(response.status(), StatusCode::CONFLICT);
         assert!(response.headers().get(header::RETRY_AFTER).is_none());
     }
+
+    #[test]
+    fn a_full_disk_is_a_507_from_the_store_error() {
+        let err = FhirError::from(crate::store::StoreError::Full("SQLITE_FULL".into()));
+        let response = error_response(&err, Format::Json);
+        assert_eq!(response.status(), StatusCode::INSUFFICIENT_STORAGE);
+        let outcome = err.to_operation_outcome();
+        assert_eq!(outcome["issue"][0]["code"], "no-store");
+        assert!(
+            !outcome.to_string().contains("SQLITE_FULL"),
+            "the store's detail stays in the log"
+        );
+    }
 }

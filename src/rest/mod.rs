@@ -191,7 +191,8 @@ pub fn check_known_type(resource_type: &str) -> FhirResult<()> {
 }
 
 /// A storage failure at the FHIR boundary: an unreachable database is a 503 the client may
-/// retry; anything else is a 500 whose detail stays in the log.
+/// retry, a full disk a 507 (RFC 4918 §11.5); anything else is a 500 whose detail stays in
+/// the log.
 impl From<StoreError> for FhirError {
     fn from(err: StoreError) -> Self {
         match err {
@@ -201,6 +202,14 @@ impl From<StoreError> for FhirError {
                     crate::error::ErrorKind::Unavailable,
                     "transient",
                     "the database is not available; try again later",
+                )
+            }
+            StoreError::Full(detail) => {
+                tracing::error!(error = %detail, "database storage full: writes refused");
+                FhirError::new(
+                    crate::error::ErrorKind::InsufficientStorage,
+                    "no-store",
+                    "the server's storage is full: nothing was written; reads still work",
                 )
             }
             StoreError::NowMatches { resource_type } => write::now_matches(&resource_type),

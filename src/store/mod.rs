@@ -273,6 +273,10 @@ pub enum StoreError {
     /// The database cannot be reached or timed out.
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// The database's disk is full (SQLite `SQLITE_FULL`, PostgreSQL `53100 disk_full`): the
+    /// write was rolled back whole; reads still work.
+    #[error("database storage full: {0}")]
+    Full(String),
     /// Anything else: a bug or corrupt data.
     #[error("database error: {0}")]
     Internal(String),
@@ -287,6 +291,12 @@ impl From<sqlx::Error> for StoreError {
             // PostgreSQL cancelled a statement that ran past `statement_timeout`.
             sqlx::Error::Database(ref db) if db.code().as_deref() == Some("57014") => {
                 StoreError::Unavailable(format!("a statement ran too long: {err}"))
+            }
+            // PostgreSQL's disk_full; SQLite's SQLITE_FULL (13), plain or extended.
+            sqlx::Error::Database(ref db)
+                if matches!(db.code().as_deref(), Some("53100") | Some("13")) =>
+            {
+                StoreError::Full(err.to_string())
             }
             other => StoreError::Internal(other.to_string()),
         }

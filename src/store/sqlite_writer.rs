@@ -38,6 +38,9 @@ fn internal(e: rusqlite::Error) -> StoreError {
         {
             StoreError::Unavailable(format!("SQLite is busy: {e}"))
         }
+        rusqlite::Error::SqliteFailure(code, _) if code.code == rusqlite::ErrorCode::DiskFull => {
+            StoreError::Full(format!("SQLite: {e}"))
+        }
         other => StoreError::Internal(format!("SQLite write failed: {other}")),
     }
 }

@@ -2,6 +2,9 @@
 //! links the whole server). Run one module with `cargo test --test tools seed::`.
 //!
 //! - `cli`: the `coplan` binary: `migrate`, `serve`, configuration, SIGTERM
+//! - `crash`: acknowledged writes survive SIGKILL (`server_process`: the server as a child)
+//! - `disk_full`: SQLite on a full disk refuses writes whole, keeps reads, recovers
+//! - `outage`: a PostgreSQL outage under load is survived without a restart
 //! - `real_clients`: fhirpy and the SMART Python client against a real server
 //! - `seed`: the synthetic data generator writes valid, searchable data
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed check
@@ -10,5 +13,9 @@
 mod common;
 
 mod cli;
+mod crash;
+mod disk_full;
+mod outage;
 mod real_clients;
 mod seed;
+mod server_process;
