@@ -6,6 +6,7 @@
 //! - `disk_full`: SQLite on a full disk refuses writes whole, keeps reads, recovers
 //! - `outage`: a PostgreSQL outage under load is survived without a restart
 //! - `real_clients`: fhirpy and the SMART Python client against a real server
+//! - `two_nodes`: two servers on one PostgreSQL: never a stale read, never a lost update
 //! - `seed`: the synthetic data generator writes valid, searchable data
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed check
 
@@ -19,3 +20,4 @@ mod outage;
 mod real_clients;
 mod seed;
 mod server_process;
+mod two_nodes;

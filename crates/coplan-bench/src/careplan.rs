@@ -392,7 +392,7 @@ impl Worker {
 }
 
 /// What one task returns: its tallies, complete rounds and when it stopped measuring.
-type TaskOutcome = ([Tally; 3], u64, Instant);
+type TaskOutcome = ([Tally; 3], u64, Instant, Vec<Plan>);
 
 async fn task(
     target: Arc<Target>,
@@ -413,7 +413,7 @@ async fn task(
     let mut rounds = 0u64;
     if owned.is_empty() {
         tokio::time::sleep_until(end.into()).await;
-        return (w.tallies, 0, Instant::now());
+        return (w.tallies, 0, Instant::now(), owned);
     }
     let mut n = t << 32;
     loop {
@@ -428,20 +428,18 @@ async fn task(
             rounds += 1;
         }
     }
-    (w.tallies, rounds, Instant::now())
+    (w.tallies, rounds, Instant::now(), owned)
 }
 
-/// Run the scenario: the untimed setup, then `cfg.connections` tasks, each its own keep-alive
-/// connection and its own patients (task `t` owns `seeded[i]` for `i % connections == t`).
-/// Setup failures count as errors of the overall row.
-pub async fn run(
+/// The untimed setup: a Goal and a CarePlan per seeded patient; task `t` owns `seeded[i]` for
+/// `i % connections == t`. The plans per task, and the setup's failures.
+pub async fn set_up_all(
     name: &str,
-    target: &Target,
+    target: &Arc<Target>,
     seeded: &[Seeded],
     cfg: &RunConfig,
-) -> CarePlanReport {
+) -> (Vec<Vec<Plan>>, Vec<String>) {
     let conns = cfg.connections.max(1);
-    let target = Arc::new(target.clone());
     let mut owned_ids: Vec<Vec<String>> = vec![Vec::new(); conns];
     for (i, s) in seeded.iter().enumerate() {
         owned_ids[i % conns].push(s.id.clone());
@@ -472,10 +470,27 @@ pub async fn run(
         setup_start.elapsed().as_secs_f64(),
         setup_errors.len()
     );
+    (owned, setup_errors)
+}
 
-    let warm_end = Instant::now() + cfg.warmup;
-    let end = warm_end + cfg.duration;
-    let cpu = CpuWindow::watch(cfg.server_pid, warm_end, end);
+/// What one window of the workload measured: every task's tallies, the rounds, when the last
+/// task stopped, the tasks' plans (to carry into the next window) and task failures.
+pub struct Window {
+    pub tallies: Vec<[Tally; 3]>,
+    pub rounds: u64,
+    pub stopped: Instant,
+    pub owned: Vec<Vec<Plan>>,
+    pub failed: Vec<String>,
+}
+
+/// Run every task over its plans from now until `end`, measuring from `warm_end`.
+pub async fn window(
+    target: &Arc<Target>,
+    owned: Vec<Vec<Plan>>,
+    warm_end: Instant,
+    end: Instant,
+    timeout: Duration,
+) -> Window {
     let handles: Vec<_> = owned
         .into_iter()
         .enumerate()
@@ -486,26 +501,55 @@ pub async fn run(
                 t as u64,
                 warm_end,
                 end,
-                cfg.timeout,
+                timeout,
             ))
         })
         .collect();
-    let mut tallies = Vec::with_capacity(conns);
-    let mut rounds = 0;
-    let mut stopped = end;
-    let mut failed = setup_errors;
+    let mut done = Window {
+        tallies: Vec::with_capacity(handles.len()),
+        rounds: 0,
+        stopped: end,
+        owned: Vec::with_capacity(handles.len()),
+        failed: Vec::new(),
+    };
     for h in handles {
         match h.await {
-            Ok((t, r, s)) => {
-                tallies.push(t);
-                rounds += r;
-                stopped = stopped.max(s);
+            Ok((t, r, s, plans)) => {
+                done.tallies.push(t);
+                done.rounds += r;
+                done.stopped = done.stopped.max(s);
+                done.owned.push(plans);
             }
-            Err(e) => failed.push(format!("load task failed: {e}")),
+            Err(e) => {
+                done.owned.push(Vec::new());
+                done.failed.push(format!("load task failed: {e}"));
+            }
         }
     }
-    let elapsed = stopped.saturating_duration_since(warm_end).as_secs_f64();
-    let mut r = report(name, tallies, rounds, elapsed);
+    done
+}
+
+/// Run the scenario: the untimed setup, then `cfg.connections` tasks, each its own keep-alive
+/// connection and its own patients. Setup failures count as errors of the overall row.
+pub async fn run(
+    name: &str,
+    target: &Target,
+    seeded: &[Seeded],
+    cfg: &RunConfig,
+) -> CarePlanReport {
+    let target = Arc::new(target.clone());
+    let (owned, setup_errors) = set_up_all(name, &target, seeded, cfg).await;
+    let warm_end = Instant::now() + cfg.warmup;
+    let end = warm_end + cfg.duration;
+    let cpu = CpuWindow::watch(cfg.server_pid, warm_end, end);
+    let measured = window(&target, owned, warm_end, end, cfg.timeout).await;
+    let mut failed = setup_errors;
+    failed.extend(measured.failed);
+    let elapsed = measured
+        .stopped
+        .saturating_duration_since(warm_end)
+        .as_secs_f64();
+    let mut r = report(name, measured.tallies, measured.rounds, elapsed);
     if let Some(first) = failed.first() {
         r.overall.errors += failed.len() as u64;
         r.overall.first_error = Some(first.clone());

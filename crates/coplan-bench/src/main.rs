@@ -9,6 +9,7 @@ mod crud_payload;
 mod load;
 mod payload;
 mod rng;
+mod soak;
 mod stats;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -89,6 +90,20 @@ struct Cli {
     /// Print a JSON summary on stdout (the table then goes to stderr).
     #[arg(long)]
     json: bool,
+    /// Soak mode of the careplan scenario: run it for --duration in windows of this many
+    /// seconds, one sample (req/s, p50/p99, errors, server RSS, watched files, PostgreSQL
+    /// connections) per window.
+    #[arg(long)]
+    soak_window: Option<u64>,
+    /// A file whose size each soak sample reports (e.g. the SQLite WAL); repeatable.
+    #[arg(long)]
+    watch_file: Vec<std::path::PathBuf>,
+    /// Count the connections to this PostgreSQL database in each soak sample (with psql).
+    #[arg(long)]
+    pg_connections_url: Option<String>,
+    /// Write the soak samples as CSV to this file (benches/soak_plot.py draws it).
+    #[arg(long)]
+    soak_csv: Option<std::path::PathBuf>,
     /// Per-request timeout in seconds (a timeout counts as an error).
     #[arg(long, default_value_t = 10)]
     timeout: u64,
@@ -339,7 +354,18 @@ async fn bench(cli: Cli) -> ExitCode {
                 (report.overall.clone(), Some(report.to_json()))
             }
             Scenario::Careplan => {
-                let mut report = careplan::run(sc.name(), &target, &seeded, &cfg).await;
+                let mut report = match cli.soak_window {
+                    Some(window) => {
+                        let soak = soak::SoakConfig {
+                            window: Duration::from_secs(window),
+                            watch_files: cli.watch_file.clone(),
+                            pg_connections_url: cli.pg_connections_url.clone(),
+                            csv: cli.soak_csv.clone(),
+                        };
+                        soak::run(sc.name(), &target, &seeded, &cfg, &soak).await.0
+                    }
+                    None => careplan::run(sc.name(), &target, &seeded, &cfg).await,
+                };
                 report.overall.memory = cli.server_pid.and_then(read_memory);
                 op_tables.push(report.table());
                 (report.overall.clone(), Some(report.to_json()))
