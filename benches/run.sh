@@ -6,6 +6,8 @@
 # 127.0.0.1 is touched.
 #
 # Usage: benches/run.sh [coplan-bench options, e.g. --duration 5 --connections 16]
+# In the options, {db-url} becomes the backend's database URL and {db-file} its SQLite file
+# (e.g. `--watch-file {db-file}-wal`, `--pg-connections-url {db-url}` for a soak).
 # Environment:
 #   BACKENDS                  backends to run (default "sqlite postgres")
 #   CARGO_TARGET_DIR          cargo target dir (default <repo>/target)
@@ -116,9 +118,13 @@ run_backend() {
         stop_server
         return 1
     fi
-    local rc=0
+    local rc=0 args=() arg
+    for arg in "$@"; do
+        arg=${arg//\{db-url\}/$url}
+        args+=("${arg//\{db-file\}/${url#sqlite://}}")
+    done
     timeout --signal=INT --kill-after=10 "$BENCH_TIMEOUT" \
-        "$BENCH_BIN" --base "http://127.0.0.1:$port/fhir" --server-pid "$SERVER_PID" "$@" || rc=$?
+        "$BENCH_BIN" --base "http://127.0.0.1:$port/fhir" --server-pid "$SERVER_PID" "${args[@]}" || rc=$?
     stop_server
     if [[ $rc != 0 ]]; then
         echo "coplan-bench exited with $rc ($name); last server log lines:" >&2

@@ -93,6 +93,8 @@ pub struct Plan {
     pub careplan: String,
     /// The goal's version the task last saw, for `If-Match`.
     pub goal_version: u64,
+    /// Rounds run on this plan (the soak renews a plan after so many).
+    pub rounds: u64,
 }
 
 /// The plan read: the patient's CarePlans, their goals, their Provenance and the responses
@@ -209,6 +211,38 @@ async fn create(
     Ok((id, etag_version(&resp.headers).unwrap_or(1)))
 }
 
+/// A Goal and a CarePlan naming it for `patient`.
+async fn make_plan(
+    target: &Target,
+    conn: &mut Conn,
+    patient: String,
+    rng: &mut Rng,
+) -> Result<Plan, String> {
+    let (goal, goal_version) = create(target, conn, "Goal", &payload::phq9_goal(&patient)).await?;
+    let plan = careplan_with_goal(&patient, &goal, rng);
+    let (careplan, _) = create(target, conn, "CarePlan", &plan).await?;
+    Ok(Plan {
+        patient,
+        goal,
+        careplan,
+        goal_version,
+        rounds: 0,
+    })
+}
+
+/// A new patient with a fresh plan (the soak's renewal: a plan's read grows with every PHQ-9
+/// based on it, so a soak moves on to a new patient after a fixed number of rounds, keeping
+/// each read bounded while the database grows).
+async fn renewed_plan(
+    target: &Target,
+    conn: &mut Conn,
+    n: u64,
+    rng: &mut Rng,
+) -> Result<Plan, String> {
+    let (patient, _) = create(target, conn, "Patient", &payload::patient(n as usize)).await?;
+    make_plan(target, conn, patient, rng).await
+}
+
 /// Untimed setup of one task's patients: a Goal and a CarePlan referencing it each.
 async fn set_up(
     target: Arc<Target>,
@@ -220,20 +254,7 @@ async fn set_up(
     let mut rng = Rng::from_time(0xC0DE + salt);
     let (mut plans, mut errors) = (Vec::new(), Vec::new());
     for patient in patients {
-        let made = async {
-            let (goal, goal_version) =
-                create(&target, &mut conn, "Goal", &payload::phq9_goal(&patient)).await?;
-            let plan = careplan_with_goal(&patient, &goal, &mut rng);
-            let (careplan, _) = create(&target, &mut conn, "CarePlan", &plan).await?;
-            Ok::<_, String>(Plan {
-                patient: patient.clone(),
-                goal,
-                careplan,
-                goal_version,
-            })
-        }
-        .await;
-        match made {
+        match make_plan(&target, &mut conn, patient, &mut rng).await {
             Ok(p) => plans.push(p),
             Err(e) => errors.push(e),
         }
@@ -401,6 +422,7 @@ async fn task(
     warm_end: Instant,
     end: Instant,
     timeout: Duration,
+    renew_after: Option<u64>,
 ) -> TaskOutcome {
     let mut w = Worker {
         conn: Conn::new(target.addr, timeout),
@@ -420,6 +442,13 @@ async fn task(
         let len = owned.len();
         let plan = &mut owned[(n as usize) % len];
         n += 1;
+        if renew_after.is_some_and(|k| plan.rounds >= k) {
+            match renewed_plan(&w.target, &mut w.conn, n, &mut rng).await {
+                Ok(fresh) => *plan = fresh,
+                Err(e) => w.tallies[Op::ReadPlan.index()].error(|| format!("renewing a plan: {e}")),
+            }
+        }
+        plan.rounds += 1;
         let round_start = Instant::now();
         if round_start >= end || !w.round(plan, &mut rng, n & 0xffff_ffff).await {
             break;
@@ -490,6 +519,7 @@ pub async fn window(
     warm_end: Instant,
     end: Instant,
     timeout: Duration,
+    renew_after: Option<u64>,
 ) -> Window {
     let handles: Vec<_> = owned
         .into_iter()
@@ -502,6 +532,7 @@ pub async fn window(
                 warm_end,
                 end,
                 timeout,
+                renew_after,
             ))
         })
         .collect();
@@ -542,7 +573,7 @@ pub async fn run(
     let warm_end = Instant::now() + cfg.warmup;
     let end = warm_end + cfg.duration;
     let cpu = CpuWindow::watch(cfg.server_pid, warm_end, end);
-    let measured = window(&target, owned, warm_end, end, cfg.timeout).await;
+    let measured = window(&target, owned, warm_end, end, cfg.timeout, None).await;
     let mut failed = setup_errors;
     failed.extend(measured.failed);
     let elapsed = measured

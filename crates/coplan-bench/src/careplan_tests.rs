@@ -224,6 +224,7 @@ fn plan_at(version: u64) -> Plan {
         goal: "g1".into(),
         careplan: "cp".into(),
         goal_version: version,
+        rounds: 0,
     }
 }
 

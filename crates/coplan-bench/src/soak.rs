@@ -5,7 +5,9 @@
 //! server's PostgreSQL database (`--pg-connections-url`, counted with `psql`). Samples are
 //! printed and, as CSV, written to `--soak-csv` (benches/soak_plot.py draws them); the end
 //! prints the drift: mean RSS and p99 of the last fifth of the windows against the first fifth
-//! (the very first window, which holds the warm-up growth, left out).
+//! (the very first window, which holds the warm-up growth, left out). Each plan is renewed (a
+//! new patient, Goal and CarePlan) after [`RENEW_AFTER_ROUNDS`] rounds, so reads stay bounded
+//! while the database grows as in real use.
 
 use crate::careplan::{self, CarePlanReport};
 use crate::client::Target;
@@ -15,6 +17,11 @@ use crate::stats::read_memory;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Rounds on one plan before the soak moves its task to a new patient with a fresh plan: the
+/// plan read includes every PHQ-9 based on the plan, so without renewal the read would grow
+/// all run long and p99 would drift by construction.
+pub const RENEW_AFTER_ROUNDS: u64 = 20;
 
 /// What the soak samples besides the workload's own figures.
 pub struct SoakConfig {
@@ -136,7 +143,15 @@ pub async fn run(
     let mut from = start;
     while from < end {
         let until = (from + window).min(end);
-        let done = careplan::window(&target, owned, from, until, cfg.timeout).await;
+        let done = careplan::window(
+            &target,
+            owned,
+            from,
+            until,
+            cfg.timeout,
+            Some(RENEW_AFTER_ROUNDS),
+        )
+        .await;
         owned = done.owned;
         failed.extend(done.failed);
         let elapsed = done.stopped.saturating_duration_since(from).as_secs_f64();

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# benches/soak.sh: the soak of issue 17 §5 — the careplan workload (plan reads with includes,
+# If-Match co-edits, PHQ-9 submissions) for MINUTES (default 30) per backend on a fresh release
+# server, sampled every 10 s (server RSS, p99, req/s, errors; the SQLite WAL's size; the
+# PostgreSQL connections), written to $SOAK_OUT/soak-<backend>.csv and drawn as a PNG when
+# matplotlib is importable by $SOAK_PYTHON (see benches/soak_plot.py).
+#
+# Usage: benches/soak.sh [MINUTES]   (BACKENDS, CARGO_TARGET_DIR, COPLAN_BENCH_SKIP_BUILD as
+#                                     for benches/run.sh; SOAK_CONNECTIONS, default 16)
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+MINUTES=${1:-30}
+OUT=${SOAK_OUT:-$ROOT/benches/soak}
+PYTHON=${SOAK_PYTHON:-python3}
+mkdir -p "$OUT"
+export COPLAN_BENCH_TIMEOUT=$((MINUTES * 60 + 900))
+overall=0
+for backend in ${BACKENDS:-sqlite postgres}; do
+    case $backend in
+        sqlite) watch=(--watch-file '{db-file}-wal') ;;
+        postgres) watch=(--pg-connections-url '{db-url}') ;;
+        *) echo "unknown backend $backend" >&2; exit 2 ;;
+    esac
+    csv=$OUT/soak-$backend.csv
+    rc=0
+    BACKENDS=$backend "$ROOT/benches/run.sh" --scenarios careplan \
+        --connections "${SOAK_CONNECTIONS:-16}" --warmup 5 --duration $((MINUTES * 60)) \
+        --soak-window 10 --soak-csv "$csv" --timeout 30 "${watch[@]}" || rc=$?
+    [[ $rc == 0 ]] || overall=$rc
+    if "$PYTHON" -c 'import matplotlib' 2>/dev/null; then
+        "$PYTHON" "$ROOT/benches/soak_plot.py" "$csv" "$OUT/soak-$backend.png" \
+            "$backend, $MINUTES min, careplan workload"
+        echo "plot: $OUT/soak-$backend.png"
+    else
+        echo "matplotlib is not importable by $PYTHON: no plot (the CSV is $csv)"
+    fi
+done
+exit "$overall"
