@@ -1,7 +1,11 @@
-//! A bounded in-process cache of current resource versions, for backends where this process is
-//! the only writer (the embedded SQLite store). Reads of a cached resource are a hash lookup and
-//! a reference-count bump of the stored bytes. Entries only ever move forward in version, so a
-//! slow reader can never put an older version back over a newer one that a writer installed.
+//! A bounded in-process cache of current resource versions. Reads of a cached resource are a
+//! hash lookup and a reference-count bump of the stored bytes. Entries only ever move forward
+//! in version, so a slow reader can never put an older version back over a newer one that a
+//! writer installed. SQLite, where this process is the only writer, fills it on reads and
+//! commits (`put_if_newer`). PostgreSQL nodes share the database with other writers
+//! (postgres_cache.rs): they learn of other nodes' commits late, so a read that missed stamps
+//! its shard first and offers what it read only if no invalidation reached the shard since
+//! (`stamp` / `put_if_unchanged`) — an invalidation that overtook it cannot be undone.
 
 use super::StoredVersion;
 use std::collections::HashMap;
@@ -13,6 +17,8 @@ const SHARDS: usize = 16;
 struct Shard {
     entries: HashMap<String, StoredVersion>,
     bytes: usize,
+    /// Invalidations so far (see [`CurrentCache::stamp`]).
+    invalidations: u64,
 }
 
 /// Current versions by `Type/id`, bounded by the total size of the bodies held.
@@ -43,6 +49,7 @@ impl CurrentCache {
                     Mutex::new(Shard {
                         entries: HashMap::new(),
                         bytes: 0,
+                        invalidations: 0,
                     })
                 })
                 .collect(),
@@ -64,12 +71,65 @@ impl CurrentCache {
 
     /// Remember `version` unless a newer (or the same) version is already cached.
     pub fn put_if_newer(&self, resource_type: &str, id: &str, version: StoredVersion) {
+        self.put(resource_type, id, None, version);
+    }
+
+    /// Where the resource's shard stands, to be given to [`Self::put_if_unchanged`] with what
+    /// a read of the database that begins after this call returns.
+    pub fn stamp(&self, resource_type: &str, id: &str) -> u64 {
+        let key = key(resource_type, id);
+        let shard = self.shard(&key).lock().unwrap_or_else(|p| p.into_inner());
+        shard.invalidations
+    }
+
+    /// [`Self::put_if_newer`], unless an invalidation reached the shard after `stamp` (it may
+    /// have been about this resource, newer than `version`).
+    pub fn put_if_unchanged(
+        &self,
+        resource_type: &str,
+        id: &str,
+        stamp: u64,
+        version: StoredVersion,
+    ) {
+        self.put(resource_type, id, Some(stamp), version);
+    }
+
+    /// Version `version_id` of the resource is committed: drop an older cached version.
+    pub fn invalidate_below(&self, resource_type: &str, id: &str, version_id: i64) {
+        let key = key(resource_type, id);
+        let mut shard = self.shard(&key).lock().unwrap_or_else(|p| p.into_inner());
+        shard.invalidations += 1;
+        if shard
+            .entries
+            .get(&key)
+            .is_some_and(|cached| cached.version_id < version_id)
+        {
+            if let Some(old) = shard.entries.remove(&key) {
+                shard.bytes -= cost(&key, &old);
+            }
+        }
+    }
+
+    /// Forget everything (every shard counts an invalidation).
+    pub fn clear(&self) {
+        for shard in &self.shards {
+            let mut shard = shard.lock().unwrap_or_else(|p| p.into_inner());
+            shard.invalidations += 1;
+            shard.entries.clear();
+            shard.bytes = 0;
+        }
+    }
+
+    fn put(&self, resource_type: &str, id: &str, stamp: Option<u64>, version: StoredVersion) {
         let key = key(resource_type, id);
         let size = cost(&key, &version);
         if size > self.budget_per_shard {
             return;
         }
         let mut shard = self.shard(&key).lock().unwrap_or_else(|p| p.into_inner());
+        if stamp.is_some_and(|stamp| stamp != shard.invalidations) {
+            return;
+        }
         if let Some(existing) = shard.entries.get(&key) {
             if existing.version_id >= version.version_id {
                 return;
@@ -132,6 +192,35 @@ mod tests {
         cache.put_if_newer("Patient", "a", v(3, "three"));
         assert_eq!(cache.get("Patient", "a").map(|x| x.version_id), Some(3));
         assert_eq!(cache.get("Goal", "a"), None, "keys include the type");
+    }
+
+    #[test]
+    fn a_read_overtaken_by_an_invalidation_is_not_cached() {
+        let cache = CurrentCache::new(1 << 20);
+        // A read stamps, reads version 1 from the database; meanwhile version 2 commits
+        // elsewhere and its invalidation arrives first: version 1 must not be cached.
+        let stamp = cache.stamp("Patient", "a");
+        cache.invalidate_below("Patient", "a", 2);
+        cache.put_if_unchanged("Patient", "a", stamp, v(1, "one"));
+        assert_eq!(cache.get("Patient", "a"), None);
+        // A read that began after the invalidation caches what it read.
+        let stamp = cache.stamp("Patient", "a");
+        cache.put_if_unchanged("Patient", "a", stamp, v(2, "two"));
+        assert_eq!(cache.get("Patient", "a"), Some(v(2, "two")));
+        // An invalidation of the cached version or an older one keeps it; a newer drops it.
+        cache.invalidate_below("Patient", "a", 2);
+        assert_eq!(cache.get("Patient", "a"), Some(v(2, "two")));
+        cache.invalidate_below("Patient", "a", 3);
+        assert_eq!(cache.get("Patient", "a"), None);
+        // Clearing empties every shard and refuses reads stamped before it.
+        let stamp = cache.stamp("Goal", "g");
+        cache.put_if_newer("Patient", "b", v(1, "b"));
+        cache.clear();
+        assert_eq!(cache.get("Patient", "b"), None);
+        cache.put_if_unchanged("Goal", "g", stamp, v(1, "g"));
+        assert_eq!(cache.get("Goal", "g"), None);
+        let held: usize = cache.shards.iter().map(|s| s.lock().unwrap().bytes).sum();
+        assert_eq!(held, 0);
     }
 
     #[test]

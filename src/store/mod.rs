@@ -17,6 +17,7 @@ mod cache;
 mod decode;
 pub mod index;
 mod postgres;
+mod postgres_cache;
 mod postgres_creates;
 pub mod search;
 pub mod sql;

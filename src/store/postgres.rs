@@ -3,10 +3,12 @@
 //! WHERE version_id = $n`, each fused with its history insert and its search index rows into one
 //! statement. Under READ COMMITTED a second writer of the same row waits for the
 //! first, re-checks the condition and finds it false, so exactly one of two racing writes
-//! wins. Many stateless server nodes may share one database.
+//! wins. Many stateless server nodes may share one database; each serves reads by id from a
+//! cache of current versions that LISTEN/NOTIFY keeps fresh (postgres_cache.rs).
 
 use super::decode;
 use super::index::{IndexRow, INDEX_TABLES};
+use super::postgres_cache::SharedCurrent;
 use super::search::{
     render_count, render_exists, render_history, render_include, render_page, Condition,
     IncludeQuery, SearchQuery,
@@ -21,11 +23,21 @@ use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::{Postgres, Row, Transaction};
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// PostgreSQL-backed [`Store`].
 pub struct PostgresStore {
     pool: PgPool,
+    /// Current versions, kept fresh by the listener task (postgres_cache.rs).
+    current: Arc<SharedCurrent>,
+    listener: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.listener.abort();
+    }
 }
 
 impl PostgresStore {
@@ -50,7 +62,16 @@ impl PostgresStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        Ok(PostgresStore { pool })
+        let current = SharedCurrent::new();
+        let listener = tokio::spawn(super::postgres_cache::listen(
+            pool.clone(),
+            Arc::downgrade(&current),
+        ));
+        Ok(PostgresStore {
+            pool,
+            current,
+            listener,
+        })
     }
 }
 
@@ -58,6 +79,23 @@ impl PostgresStore {
 pub const STATEMENT_TIMEOUT: &str = "30s";
 
 impl PostgresStore {
+    async fn commit_batch(&self, batch: &CommitBatch) -> StoreResult<()> {
+        if let ([only], true) = (batch.versions.as_slice(), batch.versions_only()) {
+            return match apply_write(&self.pool, only).await? {
+                true => Ok(()),
+                false => Err(conflict(only)),
+            };
+        }
+        let mut tx: Transaction<'_, Postgres> = self.pool.begin().await?;
+        match apply_batch(&mut tx, batch).await {
+            Ok(()) => Ok(tx.commit().await?),
+            Err(e) => {
+                tx.rollback().await.ok();
+                Err(e)
+            }
+        }
+    }
+
     /// A pooled connection without the statement timeout, for maintenance that may run long
     /// (the caller `RESET`s it before the connection goes back to the pool).
     async fn unbounded_connection(&self) -> StoreResult<sqlx::pool::PoolConnection<Postgres>> {
@@ -439,12 +477,22 @@ impl Store for PostgresStore {
     }
 
     async fn current(&self, resource_type: &str, id: &str) -> StoreResult<Option<StoredVersion>> {
+        let stamp = match self.current.lookup(resource_type, id) {
+            Some(Ok(hit)) => return Ok(Some(hit)),
+            Some(Err(stamp)) => Some(stamp),
+            None => None,
+        };
         let row = sqlx::query(super::sql::CURRENT)
             .bind(resource_type)
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref().map(decode::stored_version).transpose()
+        let found = row.as_ref().map(decode::stored_version).transpose()?;
+        if let (Some(stamp), Some(version)) = (stamp, &found) {
+            self.current
+                .offer(resource_type, id, stamp, version.clone());
+        }
+        Ok(found)
     }
 
     async fn version(
@@ -463,20 +511,15 @@ impl Store for PostgresStore {
     }
 
     async fn commit(&self, batch: &CommitBatch) -> StoreResult<()> {
-        if let ([only], true) = (batch.versions.as_slice(), batch.versions_only()) {
-            return match apply_write(&self.pool, only).await? {
-                true => Ok(()),
-                false => Err(conflict(only)),
-            };
+        let committed = self.commit_batch(batch).await;
+        // Whatever the outcome (a failed COMMIT may still have committed), this node's next
+        // read of these resources goes to the database: read-your-writes without waiting
+        // for the notification.
+        for w in &batch.versions {
+            self.current
+                .committed(&w.resource_type, &w.id, w.version_id);
         }
-        let mut tx: Transaction<'_, Postgres> = self.pool.begin().await?;
-        match apply_batch(&mut tx, batch).await {
-            Ok(()) => Ok(tx.commit().await?),
-            Err(e) => {
-                tx.rollback().await.ok();
-                Err(e)
-            }
-        }
+        committed
     }
 
     async fn audit_log_range(
@@ -601,6 +644,7 @@ impl Store for PostgresStore {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::super::postgres_cache::STALE_AFTER;
     use super::*;
     use crate::testing::POSTGRES_ENV;
 
@@ -651,5 +695,94 @@ mod tests {
             matches!(StoreError::from(err), StoreError::Unavailable(_)),
             "a cancelled statement is Unavailable"
         );
+    }
+
+    fn patient(id: &str, expected: Expected, version_id: i64) -> VersionWrite {
+        VersionWrite {
+            resource_type: "Patient".into(),
+            id: id.into(),
+            expected,
+            version_id,
+            last_updated_us: version_id,
+            method: if version_id == 1 {
+                super::super::WriteMethod::Create
+            } else {
+                super::super::WriteMethod::Update
+            },
+            body: Some(bytes::Bytes::from(format!("{{\"v\":{version_id}}}"))),
+            index: Vec::new(),
+        }
+    }
+
+    async fn listening(store: &PostgresStore) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !store.current.is_on() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the cache never switched on"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn another_nodes_commits_reach_this_nodes_cache_within_the_bound() {
+        let Some(_) = test_url() else { return };
+        let db = crate::testing::TestDatabase::new(crate::testing::Backend::Postgres).await;
+        let url = db.database_url().unwrap();
+        let (a, b) = (
+            PostgresStore::connect(&url).await.unwrap(),
+            PostgresStore::connect(&url).await.unwrap(),
+        );
+        listening(&a).await;
+        listening(&b).await;
+        a.commit(&CommitBatch::of(vec![
+            patient("x", Expected::Absent, 1),
+            patient("y", Expected::Absent, 1),
+        ]))
+        .await
+        .unwrap();
+        assert_eq!(
+            b.current("Patient", "x").await.unwrap().unwrap().version_id,
+            1
+        );
+        assert!(
+            matches!(b.current.lookup("Patient", "x"), Some(Ok(_))),
+            "node B serves x from its cache now"
+        );
+        let mut slowest = Duration::ZERO;
+        for version in 2..=40 {
+            // A single write (one statement) and a batch (a transaction), alternately.
+            let y = a.current("Patient", "y").await.unwrap().unwrap().version_id;
+            let x = patient("x", Expected::Version(version - 1), version);
+            let batch = if version % 2 == 0 {
+                CommitBatch::of(vec![x])
+            } else {
+                CommitBatch::of(vec![x, patient("y", Expected::Version(y), y + 1)])
+            };
+            a.commit(&batch).await.unwrap();
+            let committed = std::time::Instant::now();
+            // The writing node reads its own write at once.
+            assert_eq!(
+                a.current("Patient", "x").await.unwrap().unwrap().version_id,
+                version
+            );
+            loop {
+                let seen = b.current("Patient", "x").await.unwrap().unwrap().version_id;
+                if seen == version {
+                    break;
+                }
+                assert!(seen < version);
+                assert!(
+                    committed.elapsed() < STALE_AFTER + super::super::postgres_cache::HEARTBEAT,
+                    "node B served version {seen} for longer than the bound after {version} committed"
+                );
+                tokio::time::sleep(Duration::from_micros(200)).await;
+            }
+            slowest = slowest.max(committed.elapsed());
+        }
+        eprintln!("the slowest invalidation across nodes took {slowest:?}");
+        drop((a, b));
+        db.cleanup().await;
     }
 }
