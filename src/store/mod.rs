@@ -323,6 +323,17 @@ pub trait Store: Send + Sync + 'static {
     async fn ping(&self) -> StoreResult<()>;
     /// The current version of a resource, including a deletion tombstone.
     async fn current(&self, resource_type: &str, id: &str) -> StoreResult<Option<StoredVersion>>;
+    /// [`Store::current`] as the database holds it now, for a write to build on and check
+    /// `If-Match` against: a backend whose reads may lag other nodes' commits (PostgreSQL's
+    /// cache, postgres_cache.rs) reads past its cache here, so a lagging cache never turns a
+    /// right `If-Match` into a 412.
+    async fn current_for_write(
+        &self,
+        resource_type: &str,
+        id: &str,
+    ) -> StoreResult<Option<StoredVersion>> {
+        self.current(resource_type, id).await
+    }
     /// One specific version.
     async fn version(
         &self,

@@ -482,17 +482,25 @@ impl Store for PostgresStore {
             Some(Err(stamp)) => Some(stamp),
             None => None,
         };
-        let row = sqlx::query(super::sql::CURRENT)
-            .bind(resource_type)
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        let found = row.as_ref().map(decode::stored_version).transpose()?;
+        let found = self.current_for_write(resource_type, id).await?;
         if let (Some(stamp), Some(version)) = (stamp, &found) {
             self.current
                 .offer(resource_type, id, stamp, version.clone());
         }
         Ok(found)
+    }
+
+    async fn current_for_write(
+        &self,
+        resource_type: &str,
+        id: &str,
+    ) -> StoreResult<Option<StoredVersion>> {
+        let row = sqlx::query(super::sql::CURRENT)
+            .bind(resource_type)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(decode::stored_version).transpose()
     }
 
     async fn version(

@@ -220,7 +220,7 @@ impl FhirService {
     /// The 412 for a client whose pinned version another writer replaced between our read and
     /// our commit, naming the version that is current now.
     async fn lost_race(&self, resource_type: &str, id: &str, wanted: i64) -> FhirError {
-        match self.store.current(resource_type, id).await {
+        match self.store.current_for_write(resource_type, id).await {
             Ok(now) => precondition_failed(resource_type, id, now.as_ref(), wanted),
             Err(e) => FhirError::from(e),
         }

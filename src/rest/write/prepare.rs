@@ -145,7 +145,7 @@ impl FhirService {
         let current = if intent.fresh {
             None
         } else {
-            self.store.current(rt, id).await?
+            self.store.current_for_write(rt, id).await?
         };
         super::record_provenance::refuse_changes(access, rt, id, current.is_some())?;
         super::score_responses::refuse_reserved_id(rt, id, current.is_some())?;
