@@ -11,11 +11,18 @@ use super::StoredVersion;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 const SHARDS: usize = 16;
 
+/// A cached version and when it was cached.
+struct Cached {
+    version: StoredVersion,
+    at: Instant,
+}
+
 struct Shard {
-    entries: HashMap<String, StoredVersion>,
+    entries: HashMap<String, Cached>,
     bytes: usize,
     /// Invalidations so far (see [`CurrentCache::stamp`]).
     invalidations: u64,
@@ -66,7 +73,23 @@ impl CurrentCache {
     pub fn get(&self, resource_type: &str, id: &str) -> Option<StoredVersion> {
         let key = key(resource_type, id);
         let shard = self.shard(&key).lock().unwrap_or_else(|p| p.into_inner());
-        shard.entries.get(&key).cloned()
+        shard.entries.get(&key).map(|c| c.version.clone())
+    }
+
+    /// The cached current version if it was cached less than `max_age` ago.
+    pub fn get_younger_than(
+        &self,
+        resource_type: &str,
+        id: &str,
+        max_age: Duration,
+    ) -> Option<StoredVersion> {
+        let key = key(resource_type, id);
+        let shard = self.shard(&key).lock().unwrap_or_else(|p| p.into_inner());
+        shard
+            .entries
+            .get(&key)
+            .filter(|c| c.at.elapsed() < max_age)
+            .map(|c| c.version.clone())
     }
 
     /// Remember `version` unless a newer (or the same) version is already cached.
@@ -102,10 +125,10 @@ impl CurrentCache {
         if shard
             .entries
             .get(&key)
-            .is_some_and(|cached| cached.version_id < version_id)
+            .is_some_and(|cached| cached.version.version_id < version_id)
         {
             if let Some(old) = shard.entries.remove(&key) {
-                shard.bytes -= cost(&key, &old);
+                shard.bytes -= cost(&key, &old.version);
             }
         }
     }
@@ -131,12 +154,16 @@ impl CurrentCache {
             return;
         }
         if let Some(existing) = shard.entries.get(&key) {
-            if existing.version_id >= version.version_id {
+            if existing.version.version_id >= version.version_id {
                 return;
             }
         }
-        if let Some(old) = shard.entries.insert(key.clone(), version) {
-            shard.bytes -= cost(&key, &old);
+        let cached = Cached {
+            version,
+            at: Instant::now(),
+        };
+        if let Some(old) = shard.entries.insert(key.clone(), cached) {
+            shard.bytes -= cost(&key, &old.version);
         }
         shard.bytes += size;
         if shard.bytes > self.budget_per_shard {
@@ -156,7 +183,7 @@ fn evict(shard: &mut Shard, target: usize, keep: &str) {
             .filter(|(k, _)| k.as_str() != keep)
             .take_while(|(k, v)| {
                 let go = freed < excess;
-                freed += cost(k, v);
+                freed += cost(k, &v.version);
                 go
             })
             .map(|(k, _)| k.clone())
@@ -164,7 +191,7 @@ fn evict(shard: &mut Shard, target: usize, keep: &str) {
     };
     for k in victims {
         if let Some(v) = shard.entries.remove(&k) {
-            shard.bytes -= cost(&k, &v);
+            shard.bytes -= cost(&k, &v.version);
         }
     }
 }

@@ -32,6 +32,8 @@ pub struct PostgresStore {
     /// Current versions, kept fresh by the listener task (postgres_cache.rs).
     current: Arc<SharedCurrent>,
     listener: tokio::task::JoinHandle<()>,
+    /// The schema this store works in (`current_schema()`), which names its notifications.
+    schema: String,
 }
 
 impl Drop for PostgresStore {
@@ -62,6 +64,9 @@ impl PostgresStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
+        let schema: String = sqlx::query_scalar("SELECT current_schema()")
+            .fetch_one(&pool)
+            .await?;
         let current = SharedCurrent::new();
         let listener = tokio::spawn(super::postgres_cache::listen(
             pool.clone(),
@@ -71,6 +76,7 @@ impl PostgresStore {
             pool,
             current,
             listener,
+            schema,
         })
     }
 }
@@ -526,6 +532,15 @@ impl Store for PostgresStore {
         for w in &batch.versions {
             self.current
                 .committed(&w.resource_type, &w.id, w.version_id);
+        }
+        if committed.is_ok() {
+            let changes = batch
+                .versions
+                .iter()
+                .filter(|w| !matches!(w.expected, Expected::Reindex(_)))
+                .map(|w| (w.resource_type.as_str(), w.id.as_str(), w.version_id));
+            let payloads = super::postgres_cache::change_payloads(&self.schema, changes);
+            super::postgres_cache::notify_committed(&self.pool, payloads).await;
         }
         committed
     }

@@ -1,19 +1,21 @@
 //! PostgreSQL nodes' cache of current versions (issue 16: reads by id near SQLite's): a read by
-//! id is served from memory, kept fresh across nodes by LISTEN/NOTIFY. Migration 0009's trigger
-//! notifies `coplan_current` with `schema/Type/id/version` on every change of a current
-//! version, from inside the writing transaction, so it is delivered when that transaction
-//! commits, to every node listening; each node drops what a notification makes stale
-//! (`cache.rs`'s stamps keep a read that raced an invalidation from caching what it read).
-//! A node's own commits invalidate its cache synchronously (read-your-writes on one node).
+//! id is served from memory, kept fresh across nodes by LISTEN/NOTIFY. After each commit the
+//! writing node notifies `coplan_current` with a line `schema/Type/id/version` per version
+//! written ([`notify_committed`], in a statement of its own: notifying inside the writing
+//! transaction would serialise every commit in the database on PostgreSQL's notify lock —
+//! measured: a care-plan workload fell from ~300 to ~15 requests a second); every node
+//! listening drops what a notification makes stale (`cache.rs`'s stamps keep a read that raced
+//! an invalidation from caching what it read). A node's own commits invalidate its cache
+//! synchronously (read-your-writes on one node).
 //!
 //! The staleness window — how long a node may serve a version older than one committed on
 //! another node — is the notification's delivery, normally well under a millisecond. It is
-//! bounded by a heartbeat: every [`HEARTBEAT`] the listener notifies itself through the pool;
-//! if its heartbeat has not come back within [`STALE_AFTER`] (a stuck or silently dead
-//! connection, a lagging node), the cache is emptied and switched off, and reads go to the
-//! database until the heartbeat returns. A lost listener connection does the same at once.
-//! Notifications arrive in commit order, so a returned heartbeat proves every commit before it
-//! was seen: no read is served from a cache more than `STALE_AFTER + HEARTBEAT` behind.
+//! bounded twice. A heartbeat: every [`HEARTBEAT`] the listener notifies itself; if its
+//! heartbeat has not come back within [`STALE_AFTER`] (a stuck or silently dead connection, a
+//! lagging node), the cache is emptied and switched off until it returns; a lost listener
+//! connection does the same at once. And an age: an entry is served for [`MAX_AGE`] at most,
+//! which bounds what a notification that never came (its writer died between commit and
+//! notify) can leave stale.
 //!
 //! Hand-written because this is glue between sqlx's `PgListener` and our cache; no crate does
 //! this invalidation protocol.
@@ -32,6 +34,16 @@ pub const CHANNEL: &str = "coplan_current";
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
 /// A heartbeat this late switches the cache off until one returns.
 pub const STALE_AFTER: Duration = Duration::from_secs(2);
+/// No cached version is served longer than this after it was read from the database.
+pub const MAX_AGE: Duration = Duration::from_secs(3);
+/// One notification in a transaction of its own that does not wait for its commit record to
+/// be flushed: a notifying transaction is given a transaction id, so its commit would otherwise
+/// wait for an fsync while holding PostgreSQL's database-wide notify lock, serialising every
+/// node's notifications behind each other's fsyncs. Nothing is lost by not flushing: a
+/// notification is transient, and the cache entries it invalidates expire anyway.
+const NOTIFY: &str = "SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)";
+/// PostgreSQL refuses notification payloads of 8,000 bytes or more.
+const MAX_PAYLOAD: usize = 7_900;
 /// Bodies held, at most (the same budget as SQLite's).
 const CACHE_BYTES: usize = 64 * 1024 * 1024;
 
@@ -56,10 +68,12 @@ impl SharedCurrent {
             return None;
         }
         let stamp = self.cache.stamp(resource_type, id);
-        Some(match self.cache.get(resource_type, id) {
-            Some(hit) => Ok(hit),
-            None => Err(stamp),
-        })
+        Some(
+            match self.cache.get_younger_than(resource_type, id, MAX_AGE) {
+                Some(hit) => Ok(hit),
+                None => Err(stamp),
+            },
+        )
     }
 
     /// What a read stamped `stamp` found in the database.
@@ -94,13 +108,52 @@ impl SharedCurrent {
     }
 }
 
-/// A notification of this schema's change: `(type, id, version)`.
-fn parse_change<'a>(payload: &'a str, schema: &str) -> Option<(&'a str, &'a str, i64)> {
-    let mut parts = payload.rsplitn(4, '/');
+/// One line of a change notification, of this schema: `(type, id, version)`.
+fn parse_change<'a>(line: &'a str, schema: &str) -> Option<(&'a str, &'a str, i64)> {
+    let mut parts = line.rsplitn(4, '/');
     let version = parts.next()?.parse().ok()?;
     let id = parts.next()?;
     let resource_type = parts.next()?;
     (parts.next()? == schema).then_some((resource_type, id, version))
+}
+
+/// The payloads announcing `changes` (`(type, id, version)`) of `schema`: lines, as few
+/// payloads as fit PostgreSQL's limit.
+pub fn change_payloads<'a>(
+    schema: &str,
+    changes: impl IntoIterator<Item = (&'a str, &'a str, i64)>,
+) -> Vec<String> {
+    let mut payloads = vec![String::new()];
+    for (resource_type, id, version) in changes {
+        let line = format!("{schema}/{resource_type}/{id}/{version}");
+        let last = payloads.len() - 1;
+        if !payloads[last].is_empty() && payloads[last].len() + 1 + line.len() > MAX_PAYLOAD {
+            payloads.push(String::new());
+        }
+        let current = payloads.len() - 1;
+        if !payloads[current].is_empty() {
+            payloads[current].push('\n');
+        }
+        payloads[current].push_str(&line);
+    }
+    payloads.retain(|p| !p.is_empty());
+    payloads
+}
+
+/// Tell every node of a commit (after it): one `pg_notify` per payload, each its own
+/// statement. A failure is logged, not returned: the write is committed, and the entries it
+/// would have invalidated elsewhere expire within [`MAX_AGE`].
+pub async fn notify_committed(pool: &PgPool, payloads: Vec<String>) {
+    for payload in payloads {
+        let sent = sqlx::query(NOTIFY)
+            .bind(CHANNEL)
+            .bind(payload)
+            .execute(pool)
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "other nodes could not be told of a commit; their cached copies expire");
+        }
+    }
 }
 
 /// Keep `shared` fresh for as long as it exists: listen, apply notifications, beat.
@@ -146,8 +199,10 @@ async fn listen_once(pool: &PgPool, shared: &Weak<SharedCurrent>) -> Result<(), 
                     if returned == sent {
                         shared.switch_on();
                     }
-                } else if let Some((resource_type, id, version)) = parse_change(payload, &schema) {
-                    shared.committed(resource_type, id, version);
+                } else {
+                    for (resource_type, id, version) in payload.lines().filter_map(|l| parse_change(l, &schema)) {
+                        shared.committed(resource_type, id, version);
+                    }
                 }
             }
             _ = tick.tick() => {
@@ -156,7 +211,7 @@ async fn listen_once(pool: &PgPool, shared: &Weak<SharedCurrent>) -> Result<(), 
                     shared.switch_off();
                 }
                 sent += 1;
-                let beat = sqlx::query("SELECT pg_notify($1, $2)")
+                let beat = sqlx::query(NOTIFY)
                     .bind(CHANNEL)
                     .bind(format!("{heartbeat_prefix}{sent}"))
                     .execute(pool)
@@ -182,6 +237,22 @@ mod tests {
         assert_eq!(parse_change("tenant_b/Patient/p-1/3", "tenant_a"), None);
         assert_eq!(parse_change("heartbeat 42 7", "tenant_a"), None);
         assert_eq!(parse_change("tenant_a/Patient/p-1/x", "tenant_a"), None);
+    }
+
+    #[test]
+    fn changes_are_announced_in_lines_within_the_payload_limit() {
+        let ids: Vec<String> = (0..1000).map(|n| format!("id-{n:04}")).collect();
+        let payloads = change_payloads("s", ids.iter().map(|id| ("Observation", id.as_str(), 1)));
+        assert!(payloads.len() > 1, "1,000 changes do not fit one payload");
+        assert!(payloads.iter().all(|p| p.len() <= MAX_PAYLOAD));
+        let lines: Vec<_> = payloads
+            .iter()
+            .flat_map(|p| p.lines())
+            .map(|l| parse_change(l, "s"))
+            .collect();
+        assert_eq!(lines.len(), 1000);
+        assert_eq!(lines[999], Some(("Observation", "id-0999", 1)));
+        assert!(change_payloads("s", std::iter::empty()).is_empty());
     }
 
     #[test]
