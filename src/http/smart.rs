@@ -14,7 +14,8 @@ use crate::auth::session::cookie_value;
 use crate::auth::AuthServer;
 use crate::policy::Access;
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{RawQuery, Request, State};
+use axum::middleware::Next;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -22,8 +23,9 @@ use axum::Router;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-/// The routes, to be merged into the application router.
-pub fn routes() -> Router<AppState> {
+/// The routes, to be merged into the application router; every one throttled by address
+/// ([`throttle`]).
+pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route(
             "/fhir/.well-known/smart-configuration",
@@ -48,6 +50,45 @@ pub fn routes() -> Router<AppState> {
         .route("/auth/launch", post(register_launch))
         .route("/auth/demo-callback", get(demo_callback))
         .route("/auth/logout", post(logout))
+        .route_layer(axum::middleware::from_fn_with_state(state.clone(), throttle))
+}
+
+/// The authorization server's limits by address: every POST (sign-in, consent, token,
+/// introspection, revocation, launch) against the strict sign-in limit, every other request
+/// against the anonymous one. A refusal is a 429 with `Retry-After`: an RFC 6749 error
+/// (`temporarily_unavailable`) from the endpoints apps call, a page from those people see.
+async fn throttle(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let peer = super::throttle::peer(&request);
+    let checked = if request.method() == Method::POST {
+        state.throttle.sign_in(peer)
+    } else {
+        state.throttle.anonymous(peer)
+    };
+    let Err(throttled) = checked else {
+        return next.run(request).await;
+    };
+    let path = request.uri().path();
+    let page = ["/auth/authorize", "/auth/apps", "/auth/logout", "/auth/demo-callback"]
+        .contains(&path);
+    if !page {
+        return OAuthError::from(throttled).into_response();
+    }
+    let seconds = throttled.retry_after_seconds();
+    let mut response = render(
+        Ok(Outcome::Page {
+            status: StatusCode::TOO_MANY_REQUESTS.as_u16(),
+            html: crate::auth::pages::error(
+                "Too many attempts",
+                &format!("Please wait {seconds} seconds, then try again."),
+            ),
+            set_cookie: None,
+        }),
+        "throttled page",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
 }
 
 /// Where the demo portal app (`coplan demo`) is sent back: shows the code to exchange.
@@ -477,6 +518,9 @@ impl IntoResponse for OAuthError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"coplan\", charset=\"UTF-8\""),
             );
+        }
+        if let Some(seconds) = self.retry_after_seconds {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

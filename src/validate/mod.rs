@@ -2,13 +2,15 @@
 //! into a checked resource or a 400 OperationOutcome saying what is wrong and where.
 //!
 //! Three gates, in order:
-//! 1. JSON well-formedness (serde_json, with its nesting limit: deep documents are refused, not
-//!    recursed into), no repeated keys, a JSON object with a `resourceType` matching the URL;
+//! 1. JSON well-formedness: nesting within `max_json_depth` (counted before parsing, so deep
+//!    documents are refused, never recursed into), serde_json's parse, no repeated keys, a
+//!    JSON object with a `resourceType` matching the URL;
 //! 2. `fhir-validate`: the R4 model walked element by element — unknown elements, cardinality,
 //!    required elements, primitive formats, empty values, required code bindings, narrative
 //!    XHTML safety — each issue with a FHIRPath `expression`;
 //! 3. fhirbolt's strict parse of the R4 `Resource` enum (`fhir-r4`), as a second structural gate.
 
+mod depth;
 mod duplicate_keys;
 
 use crate::error::{ErrorKind, FhirError, FhirResult, Issue, Severity};
@@ -39,12 +41,19 @@ impl CheckedResource {
 }
 
 /// Parse request bytes as JSON; a syntax error is a 400 naming the line and column.
-pub fn parse_json(body: &[u8]) -> FhirResult<Value> {
+pub fn parse_json(body: &[u8], max_depth: usize) -> FhirResult<Value> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(FhirError::new(
             ErrorKind::BadRequest,
             "required",
             "the request body is empty; a FHIR resource was expected",
+        ));
+    }
+    if depth::exceeds(body, max_depth) {
+        return Err(FhirError::new(
+            ErrorKind::BadRequest,
+            "structure",
+            format!("the request body nests objects and arrays deeper than {max_depth} levels"),
         ));
     }
     let value = serde_json::from_slice::<Value>(body).map_err(|e| {
@@ -157,7 +166,7 @@ mod tests {
     use super::*;
 
     fn check(text: &str, ty: &str) -> FhirResult<CheckedResource> {
-        let checked = check_resource(parse_json(text.as_bytes())?, ty)?;
+        let checked = check_resource(parse_json(text.as_bytes(), 64)?, ty)?;
         let bytes = serde_json::to_vec(checked.value()).map_err(FhirError::internal)?;
         check_structure(&bytes, ty)?;
         Ok(checked)

@@ -1,6 +1,7 @@
 //! The server as a program and beside other programs, in one test binary (each test binary
 //! links the whole server). Run one module with `cargo test --test tools seed::`.
 //!
+//! - `abuse`: hostile input over real TCP is refused (4xx, never 5xx) with bounded memory
 //! - `cli`: the `coplan` binary: `migrate`, `serve`, configuration, SIGTERM
 //! - `real_clients`: fhirpy and the SMART Python client against a real server
 //! - `seed`: the synthetic data generator writes valid, searchable data
@@ -9,6 +10,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod abuse;
 mod cli;
 mod real_clients;
 mod seed;

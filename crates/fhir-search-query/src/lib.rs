@@ -57,7 +57,8 @@
 //! * Chains: [`ParamRef::Chain::target_type`] is always resolved (explicit
 //!   `:Type`, or the parameter's only target); a parameter with several
 //!   targets, or with none listed (any type), needs `:Type` or is an error.
-//!   Chains and `_has` nest at most 8 levels. An unknown parameter anywhere
+//!   Chains and `_has` nest at most [`ParamLookup::max_chain_depth`] levels
+//!   (8 at most). An unknown parameter anywhere
 //!   in a chain / `_has` makes the whole parameter unknown.
 //! * Reference values: `Type/id` must name a resource type, but is not
 //!   checked against the parameter's targets (only a `:Type` modifier is).
@@ -85,7 +86,7 @@ pub use error::SearchError;
 pub use escape::escape as literal;
 pub use fhir_primitives::{ParamType, Prefix};
 pub use ir::*;
-pub use lookup::{ParamInfo, ParamLookup};
+pub use lookup::{ParamInfo, ParamLookup, MAX_CHAIN_DEPTH};
 pub use selflink::{render_param, render_value, self_link_params};
 
 use name::Resolved;

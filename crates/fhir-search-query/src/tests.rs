@@ -776,6 +776,28 @@ fn chain_errors() {
 }
 
 #[test]
+fn the_registry_sets_how_deep_chains_nest() {
+    struct Shallow;
+    impl ParamLookup for Shallow {
+        fn lookup(&self, rt: &str, code: &str) -> Option<ParamInfo> {
+            TestLookup.lookup(rt, code)
+        }
+        fn is_resource_type(&self, name: &str) -> bool {
+            TestLookup.is_resource_type(name)
+        }
+        fn max_chain_depth(&self) -> usize {
+            1
+        }
+    }
+    let one = "patient.name=x";
+    let two = "patient.link:Patient.name=x";
+    assert!(parse(pairs(one), "Observation", &Shallow, false).is_ok());
+    let e = parse(pairs(two), "Observation", &Shallow, false).unwrap_err();
+    assert!(e[0].message.contains("at most 1 levels"), "{e:?}");
+    assert!(parse(pairs(two), "Observation", &TestLookup, false).is_ok());
+}
+
+#[test]
 fn chain_to_unknown_parameter_is_unknown() {
     let r = ok("Observation", "patient.nope=x&unknown.x=y");
     assert!(r.filters.is_empty());
