@@ -16,7 +16,7 @@ pub mod rest;
 pub mod seed;
 pub mod store;
 pub mod telemetry;
-pub mod throttle;
 #[cfg(any(test, feature = "test-kit"))]
 pub mod testing;
+pub mod throttle;
 pub mod validate;

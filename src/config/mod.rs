@@ -60,6 +60,8 @@ pub struct Config {
     pub body_read_timeout_seconds: u32,
     /// Deepest nesting of JSON objects and arrays accepted in a request body (8 to 100).
     pub max_json_depth: u32,
+    /// Most values (object members and array items) in a request body.
+    pub max_json_values: u32,
     /// Most parameters one search may have (query string or `POST _search` form).
     pub max_query_params: u32,
     /// Most resources `_include`/`_revinclude` (with `:iterate`) may add to one page.
@@ -158,6 +160,7 @@ impl Default for Config {
             header_read_timeout_seconds: 10,
             body_read_timeout_seconds: 60,
             max_json_depth: 64,
+            max_json_values: 100_000,
             max_query_params: 100,
             max_include_results: 5_000,
             max_chain_depth: 8,

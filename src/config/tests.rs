@@ -215,16 +215,31 @@ fn limits_have_defaults_and_ranges() {
     assert_eq!(from_env.header_read_timeout_seconds, 3);
     assert_eq!(from_env.api_requests_per_second, 0, "0 turns the limit off");
     for (name, value, message) in [
-        ("max_json_depth", 200, "max_json_depth must be between 8 and 100, got 200"),
-        ("max_chain_depth", 0, "max_chain_depth must be between 1 and 8, got 0"),
-        ("max_body_bytes", 10, "max_body_bytes must be between 1024 and 1073741824, got 10"),
+        (
+            "max_json_depth",
+            200,
+            "max_json_depth must be between 8 and 100, got 200",
+        ),
+        (
+            "max_chain_depth",
+            0,
+            "max_chain_depth must be between 1 and 8, got 0",
+        ),
+        (
+            "max_body_bytes",
+            10,
+            "max_body_bytes must be between 1024 and 1073741824, got 10",
+        ),
         (
             "sign_in_burst",
             0,
             "sign_in_burst must be at least 1 while sign_in_requests_per_second is set",
         ),
     ] {
-        let err = ConfigLayer::default().set(name, value).resolve().unwrap_err();
+        let err = ConfigLayer::default()
+            .set(name, value)
+            .resolve()
+            .unwrap_err();
         assert_eq!(err, message);
     }
 }

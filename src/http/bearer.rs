@@ -6,11 +6,11 @@
 
 use super::negotiate::Format;
 use super::response::error_response;
+use super::throttle::too_many;
 use crate::app::AppState;
 use crate::error::{ErrorKind, FhirError};
 use crate::policy::{Access, ScopeContext, ScopeSet, ScopedAccess};
 use crate::throttle::{address_key, Caller};
-use super::throttle::too_many;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue};
 use axum::middleware::Next;

@@ -68,21 +68,23 @@ async fn resource_body(state: &AppState, headers: &HeaderMap, body: Body) -> Fhi
 }
 
 /// Parse a request body already read as a FHIR resource in its `Content-Type` (JSON or XML),
-/// nested at most `max_json_depth` levels.
+/// within the JSON limits (XML: its elements nested at most `max_json_depth` deep).
 fn resource_from_bytes(state: &AppState, headers: &HeaderMap, bytes: Bytes) -> FhirResult<Value> {
     let format = request_format(header_text(headers, "content-type"))?;
-    let max_depth = state.config.max_json_depth as usize;
+    let limits = crate::validate::JsonLimits::from_config(&state.config);
     let json = match format {
         Format::Json => bytes,
-        Format::Xml => Bytes::from(fhir_r4::xml_to_json(&bytes, max_depth).map_err(|e| {
-            FhirError::new(
-                ErrorKind::BadRequest,
-                "structure",
-                format!("the request body is not a valid FHIR XML resource: {e}"),
-            )
-        })?),
+        Format::Xml => {
+            Bytes::from(fhir_r4::xml_to_json(&bytes, limits.max_depth).map_err(|e| {
+                FhirError::new(
+                    ErrorKind::BadRequest,
+                    "structure",
+                    format!("the request body is not a valid FHIR XML resource: {e}"),
+                )
+            })?)
+        }
     };
-    crate::validate::parse_json(&json, max_depth)
+    crate::validate::parse_json(&json, limits)
 }
 
 /// Read a request body: 413 beyond `max_body_bytes`, 408 when it does not arrive in time
@@ -402,7 +404,7 @@ pub async fn patch(
             let patch = if json_patch {
                 PatchBody::JsonPatch(crate::validate::parse_json(
                     &bytes,
-                    state.config.max_json_depth as usize,
+                    crate::validate::JsonLimits::from_config(&state.config),
                 )?)
             } else {
                 PatchBody::Resource(resource_from_bytes(&state, &req.headers, bytes)?)

@@ -51,14 +51,15 @@ async fn refuse_undecodable_url(
     };
     if let Some(part) = problem {
         let err = crate::error::FhirError::bad_request(format!(
-            "{part} is not valid percent-encoded UTF-8"
+            "{part} is not valid percent-encoded UTF-8 (or holds a NUL character)"
         ));
         return response::error_response(&err, negotiate::Format::Json);
     }
     next.run(request).await
 }
 
-/// Whether every `%` of `text` starts a two-hex-digit escape and the decoded bytes are UTF-8.
+/// Whether every `%` of `text` starts a two-hex-digit escape and the decoded bytes are UTF-8
+/// without NUL (no FHIR id or string holds one, and PostgreSQL text cannot).
 fn decodes(text: &str) -> bool {
     let bytes = text.as_bytes();
     let well_formed = bytes.iter().enumerate().all(|(at, &b)| {
@@ -70,7 +71,7 @@ fn decodes(text: &str) -> bool {
     well_formed
         && percent_encoding::percent_decode(bytes)
             .decode_utf8()
-            .is_ok()
+            .is_ok_and(|decoded| !decoded.contains('\0'))
 }
 
 /// `path/` becomes `path` before routing (the root `/` stays); the query is kept.
@@ -174,5 +175,7 @@ mod tests {
         assert!(!decodes("name=%zz"));
         assert!(!decodes("name=%4"));
         assert!(!decodes("name=100%"));
+        assert!(!decodes("/fhir/Patient/%00"));
+        assert!(!decodes("name=a%00b"));
     }
 }

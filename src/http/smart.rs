@@ -15,8 +15,8 @@ use crate::auth::AuthServer;
 use crate::policy::Access;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, Request, State};
-use axum::middleware::Next;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -50,7 +50,10 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/auth/launch", post(register_launch))
         .route("/auth/demo-callback", get(demo_callback))
         .route("/auth/logout", post(logout))
-        .route_layer(axum::middleware::from_fn_with_state(state.clone(), throttle))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            throttle,
+        ))
 }
 
 /// The authorization server's limits by address: every POST (sign-in, consent, token,
@@ -68,8 +71,13 @@ async fn throttle(State(state): State<AppState>, request: Request, next: Next) -
         return next.run(request).await;
     };
     let path = request.uri().path();
-    let page = ["/auth/authorize", "/auth/apps", "/auth/logout", "/auth/demo-callback"]
-        .contains(&path);
+    let page = [
+        "/auth/authorize",
+        "/auth/apps",
+        "/auth/logout",
+        "/auth/demo-callback",
+    ]
+    .contains(&path);
     if !page {
         return OAuthError::from(throttled).into_response();
     }
@@ -221,6 +229,11 @@ fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<Form, OAuthError> {
     }
     let mut form = Form::new();
     for (k, v) in form_urlencoded::parse(body) {
+        if k.contains('\0') || v.contains('\0') {
+            return Err(OAuthError::invalid_request(
+                "the form holds a NUL character",
+            ));
+        }
         if form.insert(k.to_string(), v.into_owned()).is_some() {
             return Err(OAuthError::invalid_request(format!("{k} is repeated")));
         }
@@ -298,6 +311,28 @@ fn page_params(method: &Method, query: Option<String>, body: &[u8]) -> Params {
     )
 }
 
+/// A 400 page for a form or query holding a NUL character (no name, password or parameter has
+/// one; PostgreSQL text cannot).
+fn refuse_nul(params: &Params) -> Option<Response> {
+    let nul = params
+        .0
+        .iter()
+        .any(|(k, v)| k.contains('\0') || v.contains('\0'));
+    nul.then(|| {
+        render(
+            Ok(Outcome::Page {
+                status: StatusCode::BAD_REQUEST.as_u16(),
+                html: crate::auth::pages::error(
+                    "Not a valid request",
+                    "This request holds characters Coplan does not accept.",
+                ),
+                set_cookie: None,
+            }),
+            "refused page",
+        )
+    })
+}
+
 /// A page or redirect of the authorization server, never cached or framed, with no scripts.
 fn render(result: Result<Outcome, OAuthError>, what: &str) -> Response {
     let outcome = match result {
@@ -369,6 +404,9 @@ async fn authorize(
         return not_enabled();
     };
     let params = page_params(&method, query, &body);
+    if let Some(refused) = refuse_nul(&params) {
+        return refused;
+    }
     let cookie = cookie_value(header_str(&headers, header::COOKIE));
     render(
         auth.authorize(&state.fhir, &params, cookie).await,
@@ -388,6 +426,9 @@ async fn apps(
         return not_enabled();
     };
     let params = page_params(&method, query, &body);
+    if let Some(refused) = refuse_nul(&params) {
+        return refused;
+    }
     let cookie = cookie_value(header_str(&headers, header::COOKIE));
     let post = method == Method::POST;
     render(

@@ -31,10 +31,16 @@ fn a_burst_then_the_rate_then_a_refusal_that_says_when() {
     }
     let refused = limits.sign_in(Some(peer)).unwrap_err();
     assert_eq!(refused.reason, Reason::Rate);
-    assert_eq!(refused.retry_after, Duration::from_millis(500), "one request per 500 ms");
+    assert_eq!(
+        refused.retry_after,
+        Duration::from_millis(500),
+        "one request per 500 ms"
+    );
     assert_eq!(refused.retry_after_seconds(), 1, "rounded up");
     // Another address has its own bucket.
-    limits.sign_in(Some("192.0.2.8".parse().unwrap())).expect("other address");
+    limits
+        .sign_in(Some("192.0.2.8".parse().unwrap()))
+        .expect("other address");
     // Time passing refills the bucket at the rate.
     ticker.advance(Duration::from_millis(499));
     assert!(limits.sign_in(Some(peer)).is_err());
@@ -60,7 +66,10 @@ fn clients_are_limited_per_client_and_user() {
     let (limits, _ticker) = throttle(&[("api_requests_per_second", 1), ("api_burst", 1)]);
     let first = limits.api(client("app", "alex")).expect("first");
     drop(first);
-    let refused = limits.api(client("app", "alex")).err().expect("second refused");
+    let refused = limits
+        .api(client("app", "alex"))
+        .err()
+        .expect("second refused");
     assert_eq!(refused.reason, Reason::Rate);
     limits
         .api(client("app", "jordan"))
@@ -75,19 +84,27 @@ fn requests_in_progress_are_capped_per_caller_and_given_back() {
     let (limits, _ticker) = throttle(&[("max_concurrent_requests_per_client", 2)]);
     let a = limits.api(client("app", "alex")).expect("1");
     let b = limits.api(client("app", "alex")).expect("2");
-    let refused = limits.api(client("app", "alex")).err().expect("3rd refused");
+    let refused = limits
+        .api(client("app", "alex"))
+        .err()
+        .expect("3rd refused");
     assert_eq!(refused.reason, Reason::Concurrency);
     assert!(refused.message().contains("in progress"));
     let other = limits.api(client("app", "jordan")).expect("another caller");
     drop(a);
     let c = limits.api(client("app", "alex")).expect("room again");
     drop((b, c, other));
-    assert_eq!(limits.in_progress.callers(), 0, "no entry outlives its requests");
+    assert_eq!(
+        limits.in_progress.callers(),
+        0,
+        "no entry outlives its requests"
+    );
 }
 
 #[test]
 fn without_a_peer_address_nothing_is_limited_by_address() {
-    let (limits, _ticker) = throttle(&[("anonymous_requests_per_second", 1), ("anonymous_burst", 1)]);
+    let (limits, _ticker) =
+        throttle(&[("anonymous_requests_per_second", 1), ("anonymous_burst", 1)]);
     for _ in 0..5 {
         limits.anonymous(None).expect("in-process");
     }
@@ -113,7 +130,9 @@ fn ipv6_addresses_share_a_limit_per_64() {
     assert_eq!(address_key(a), address_key(b));
     assert_ne!(address_key(a), address_key(c));
     assert_eq!(
-        address_key(IpAddr::V6(Ipv6Addr::from([0, 0, 0, 0, 0, 0xffff, 0xc000, 0x0201]))),
+        address_key(IpAddr::V6(Ipv6Addr::from([
+            0, 0, 0, 0, 0, 0xffff, 0xc000, 0x0201
+        ]))),
         "192.0.2.1".parse::<IpAddr>().unwrap(),
         "an IPv4-mapped address is the IPv4 address"
     );
@@ -121,7 +140,10 @@ fn ipv6_addresses_share_a_limit_per_64() {
 
 #[test]
 fn idle_keys_are_forgotten_once_their_bucket_is_full() {
-    let (limits, ticker) = throttle(&[("anonymous_requests_per_second", 10), ("anonymous_burst", 10)]);
+    let (limits, ticker) = throttle(&[
+        ("anonymous_requests_per_second", 10),
+        ("anonymous_burst", 10),
+    ]);
     for n in 0..50u8 {
         limits
             .anonymous(Some(IpAddr::from([10, 0, 0, n])))

@@ -253,14 +253,16 @@ mod tests {
     #[test]
     fn rejects_malformed_xml() {
         let convert = |xml: &[u8]| xml_to_json(xml, 64);
-        assert!(convert(b"<Patient xmlns=\"http://hl7.org/fhir\"><active value=\"true\">").is_err());
+        assert!(
+            convert(b"<Patient xmlns=\"http://hl7.org/fhir\"><active value=\"true\">").is_err()
+        );
         assert!(convert(b"not xml").is_err());
         assert!(convert(b"<Patient xmlns=\"http://hl7.org/fhir\"></Observation>").is_err());
         assert!(convert(b"<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><Patient xmlns=\"http://hl7.org/fhir\"/>").is_err());
-        assert!(
-            convert(b"<Patient xmlns=\"http://hl7.org/fhir\"><active value=\"true\"/></Patient>")
-                .is_ok()
-        );
+        assert!(convert(
+            b"<Patient xmlns=\"http://hl7.org/fhir\"><active value=\"true\"/></Patient>"
+        )
+        .is_ok());
     }
 
     #[test]
@@ -272,7 +274,8 @@ mod tests {
         xml.push_str("</Questionnaire>");
         let refused = xml_to_json(xml.as_bytes(), 64).expect_err("too deep");
         assert!(refused.0.contains("deeper than 64"), "{refused}");
-        let shallow = "<Patient xmlns=\"http://hl7.org/fhir\"><name><given value=\"A\"/></name></Patient>";
+        let shallow =
+            "<Patient xmlns=\"http://hl7.org/fhir\"><name><given value=\"A\"/></name></Patient>";
         assert!(xml_to_json(shallow.as_bytes(), 2).is_ok());
         assert!(xml_to_json(shallow.as_bytes(), 1).is_err());
     }

@@ -47,6 +47,7 @@
 //!   as [`IgnoredReason::EmptyValue`]. An empty item inside a list
 //!   (`a,,b`) is an error.
 //! * `_format` and `_pretty` are dropped silently (the HTTP layer handles them).
+//! * A name or value containing a NUL character is an error: no FHIR string holds one.
 //! * `_sort` may repeat (keys are appended); `_count`, `_summary`,
 //!   `_elements`, `_total`, `_contained`, `_containedType` and `_page` may
 //!   appear only once; `_include`/`_revinclude` repeat freely.
@@ -126,6 +127,15 @@ where
     let mut seen_single: Vec<&'static str> = Vec::new();
     for (k, v) in pairs {
         let (name, value) = (k.as_ref(), v.as_ref());
+        if name.contains('\0') || value.contains('\0') {
+            // No FHIR string holds one (json.html: no characters below U+0020 but
+            // whitespace), and PostgreSQL text cannot.
+            errors.push(SearchError::new(
+                &name.replace('\0', "\\0"),
+                "search parameters cannot contain NUL characters".to_string(),
+            ));
+            continue;
+        }
         let (base, modifier) = match name.split_once(':') {
             Some((b, m)) => (b, Some(m)),
             None => (name, None),

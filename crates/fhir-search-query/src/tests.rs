@@ -1518,3 +1518,15 @@ fn error_display_names_parameter_and_value() {
         "parameter 'birthdate': '2026-13-01' is not a valid FHIR date/dateTime"
     );
 }
+
+#[test]
+fn nul_characters_are_errors_not_values() {
+    for query in [("name", "a\0b"), ("na\0me", "x"), ("identifier", "\0")] {
+        let e = parse([query], "Patient", &TestLookup, false).unwrap_err();
+        assert!(e[0].message.contains("NUL"), "{e:?}");
+        assert!(
+            !e[0].param.contains('\0'),
+            "the name is shown escaped: {e:?}"
+        );
+    }
+}

@@ -4,7 +4,6 @@
 use super::{Builder, RenderedQuery};
 use crate::store::sql::{Bind, Dialect};
 
-
 /// Which way an include follows references (search.html#include, #revinclude).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IncludeDirection {
