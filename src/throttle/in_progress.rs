@@ -38,7 +38,16 @@ impl InProgress {
                 caller: None,
             });
         };
-        let count = counts.entry(caller.clone()).or_insert(0);
+        // The key is cloned only for a caller with nothing in progress yet.
+        if !counts.contains_key(&caller) {
+            counts.insert(caller.clone(), 0);
+        }
+        let Some(count) = counts.get_mut(&caller) else {
+            return Err(Throttled {
+                retry_after: Duration::from_secs(1),
+                reason: Reason::Concurrency,
+            });
+        };
         if *count >= self.limit {
             return Err(Throttled {
                 // A request usually finishes within a second; no better hint exists.

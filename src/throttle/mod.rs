@@ -166,9 +166,9 @@ impl Throttle {
         let by_address: usize = [&self.anonymous, &self.sign_in]
             .into_iter()
             .flatten()
-            .map(RateLimit::len)
+            .map(RateLimit::keys)
             .sum();
-        by_address + self.api.as_ref().map_or(0, RateLimit::len)
+        by_address + self.api.as_ref().map_or(0, RateLimit::keys)
     }
 }
 

@@ -56,7 +56,8 @@ impl<K: Hash + Eq + Clone> RateLimit<K> {
         self.limiter.shrink_to_fit();
     }
 
-    pub fn len(&self) -> usize {
+    /// How many keys hold state.
+    pub fn keys(&self) -> usize {
         self.limiter.len()
     }
 }
