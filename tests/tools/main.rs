@@ -2,6 +2,7 @@
 //! links the whole server). Run one module with `cargo test --test tools seed::`.
 //!
 //! - `abuse`: hostile input over real TCP is refused (4xx, never 5xx) with bounded memory
+//!   (`cargo test --test tools abuse::`)
 //! - `cli`: the `coplan` binary: `migrate`, `serve`, configuration, SIGTERM
 //! - `real_clients`: fhirpy and the SMART Python client against a real server
 //! - `seed`: the synthetic data generator writes valid, searchable data
