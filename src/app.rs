@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::policy::BearerVerifier;
 use crate::rest::FhirService;
 use crate::store::{self, Store, StoreError};
+use crate::throttle::Throttle;
 use axum::Router;
 use std::future::Future;
 use std::sync::Arc;
@@ -25,6 +26,8 @@ pub struct AppState {
     /// The built-in SMART authorization server (`/auth/*` and discovery); `None` answers those
     /// routes with 404.
     pub auth: Option<Arc<AuthServer>>,
+    /// Rate limits and the cap on requests in progress (`throttle/`).
+    pub throttle: Arc<Throttle>,
 }
 
 impl AppState {
@@ -37,11 +40,18 @@ impl AppState {
     ) -> Self {
         let fhir = FhirService::new(store, clock, ids, &config);
         AppState {
+            throttle: Arc::new(Throttle::from_config(&config)),
             config: Arc::new(config),
             fhir: Arc::new(fhir),
             verifier: None,
             auth: None,
         }
+    }
+
+    /// The same state with limits measured on `throttle`'s own clock (tests).
+    pub fn with_throttle(mut self, throttle: Throttle) -> Self {
+        self.throttle = Arc::new(throttle);
+        self
     }
 
     /// The same state writing no Provenance: bulk loads only (`coplan seed`). Says so on
@@ -151,17 +161,28 @@ pub fn router(state: AppState) -> Router {
     crate::http::routes(state)
 }
 
-/// Serve `router(state)` on `listener` until `shutdown` resolves, then finish in-flight
-/// requests, write the AuditEvents still queued, and return.
+/// Serve `router(state)` on `listener` (with the connection limits of `http/server.rs`) until
+/// `shutdown` resolves, then finish in-flight requests, write the AuditEvents still queued,
+/// and return.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let fhir = state.fhir.clone();
-    let served = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let limits = crate::http::server::ConnectionLimits::from_config(&state.config);
+    let housekeeping = tokio::spawn(forget_idle_clients(state.throttle.clone()));
+    let served = crate::http::server::serve(listener, router(state), limits, shutdown).await;
+    housekeeping.abort();
     fhir.flush_audit().await;
     served
+}
+
+/// Every minute, drop the rate limits' state of clients and addresses gone quiet.
+async fn forget_idle_clients(throttle: Arc<Throttle>) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(60));
+    loop {
+        every.tick().await;
+        throttle.forget_idle();
+    }
 }

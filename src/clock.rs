@@ -1,5 +1,6 @@
-//! Injected time and randomness: the server asks a [`Clock`] for "now" and an [`IdGenerator`]
-//! for new logical ids, so tests can make both exact.
+//! Injected time and randomness: the server asks a [`Clock`] for "now", a [`Ticker`] how much
+//! time has passed (rate limits), and an [`IdGenerator`] for new logical ids, so tests can make
+//! all three exact.
 
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use time::OffsetDateTime;
@@ -45,6 +46,46 @@ impl Clock for SteppingClock {
             .fetch_add(self.step_micros, Ordering::SeqCst);
         OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1000)
             .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+    }
+}
+
+/// Monotonic elapsed time since some fixed start: what rate limits measure (never the wall
+/// clock, which may jump).
+pub trait Ticker: Send + Sync + 'static {
+    fn elapsed(&self) -> std::time::Duration;
+}
+
+/// The real monotonic clock, counted from when it was made.
+#[derive(Debug, Clone, Copy)]
+pub struct SystemTicker(std::time::Instant);
+
+impl Default for SystemTicker {
+    // The one place the monotonic clock is read.
+    fn default() -> Self {
+        SystemTicker(std::time::Instant::now())
+    }
+}
+
+impl Ticker for SystemTicker {
+    fn elapsed(&self) -> std::time::Duration {
+        self.0.elapsed()
+    }
+}
+
+/// A ticker for tests: stands still until the test advances it.
+#[derive(Debug, Default)]
+pub struct ManualTicker(AtomicU64);
+
+impl ManualTicker {
+    pub fn advance(&self, by: std::time::Duration) {
+        let nanos = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        self.0.fetch_add(nanos, Ordering::SeqCst);
+    }
+}
+
+impl Ticker for ManualTicker {
+    fn elapsed(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.0.load(Ordering::SeqCst))
     }
 }
 

@@ -25,12 +25,17 @@ pub enum ErrorKind {
     Gone,
     /// 412: an `If-Match` precondition failed.
     PreconditionFailed,
+    /// 408: the request body did not arrive within the configured time.
+    RequestTimeout,
     /// 413: the request body is larger than the configured limit.
     PayloadTooLarge,
     /// 415: the request body is in a format we do not read.
     UnsupportedMediaType,
     /// 422: well-formed, but breaks a business rule (e.g. a failed JSON Patch `test`).
     Unprocessable,
+    /// 429: the client sent too many requests (a rate limit, or too many at once); it may try
+    /// again after `retry_after_seconds` (RFC 6585 §4, `Retry-After`).
+    TooManyRequests { retry_after_seconds: u64 },
     /// 501: the interaction is part of FHIR but not offered by this server (yet).
     NotImplemented,
     /// 503: the database cannot be reached.
@@ -54,9 +59,11 @@ impl ErrorKind {
             ErrorKind::Conflict => 409,
             ErrorKind::Gone => 410,
             ErrorKind::PreconditionFailed => 412,
+            ErrorKind::RequestTimeout => 408,
             ErrorKind::PayloadTooLarge => 413,
             ErrorKind::UnsupportedMediaType => 415,
             ErrorKind::Unprocessable => 422,
+            ErrorKind::TooManyRequests { .. } => 429,
             ErrorKind::NotImplemented => 501,
             ErrorKind::Unavailable => 503,
             ErrorKind::InsufficientStorage => 507,
@@ -192,6 +199,19 @@ impl std::fmt::Display for FhirError {
 }
 
 impl std::error::Error for FhirError {}
+
+/// A throttled request: 429 with `Retry-After` and the `throttled` issue type.
+impl From<crate::throttle::Throttled> for FhirError {
+    fn from(throttled: crate::throttle::Throttled) -> Self {
+        FhirError::new(
+            ErrorKind::TooManyRequests {
+                retry_after_seconds: throttled.retry_after_seconds(),
+            },
+            "throttled",
+            throttled.message(),
+        )
+    }
+}
 
 /// An OperationOutcome resource holding `issues`.
 pub fn operation_outcome(issues: &[Issue]) -> Value {

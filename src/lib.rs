@@ -18,4 +18,5 @@ pub mod store;
 pub mod telemetry;
 #[cfg(any(test, feature = "test-kit"))]
 pub mod testing;
+pub mod throttle;
 pub mod validate;

@@ -9,6 +9,8 @@ pub struct OAuthError {
     pub description: String,
     /// The client tried HTTP Basic authentication: a 401 carries a `Basic` challenge.
     pub basic_challenge: bool,
+    /// Throttled: the seconds until the client may try again (`Retry-After`).
+    pub retry_after_seconds: Option<u64>,
 }
 
 impl OAuthError {
@@ -17,6 +19,7 @@ impl OAuthError {
             code,
             description: description.into(),
             basic_challenge: false,
+            retry_after_seconds: None,
         }
     }
     pub fn invalid_request(d: impl Into<String>) -> Self {
@@ -57,8 +60,20 @@ impl OAuthError {
             "invalid_client" => 401,
             "server_error" => 500,
             "access_denied" => 403,
+            "temporarily_unavailable" if self.retry_after_seconds.is_some() => 429,
+            "temporarily_unavailable" => 503,
             _ => 400,
         }
+    }
+}
+
+/// Too many requests from this address: RFC 6749's `temporarily_unavailable` (§4.1.2.1), as a
+/// 429 with `Retry-After`.
+impl From<crate::throttle::Throttled> for OAuthError {
+    fn from(throttled: crate::throttle::Throttled) -> Self {
+        let mut err = Self::new("temporarily_unavailable", throttled.message());
+        err.retry_after_seconds = Some(throttled.retry_after_seconds());
+        err
     }
 }
 

@@ -32,6 +32,7 @@ impl Config {
         if self.default_page_size == 0 || self.max_page_size < self.default_page_size {
             return Err("page sizes must satisfy 0 < default_page_size <= max_page_size".into());
         }
+        check_limits(&self)?;
         self.argon2_memory_kib = self.argon2_memory_kib.max(8);
         self.argon2_iterations = self.argon2_iterations.max(1);
         // A day at most: a rotated key is published ahead for max-age plus two reloads.
@@ -69,6 +70,92 @@ impl Config {
             .filter(|o| !o.is_empty());
         Ok(self)
     }
+}
+
+/// The request limits' ranges: each bound keeps the server working (a body of at least 1 KiB,
+/// a JSON depth a resource fits in) and below what the code underneath allows (serde_json stops
+/// at depth 128, chains nest at most 8 levels in `fhir-search-query`).
+fn check_limits(config: &Config) -> Result<(), String> {
+    let ranges: [(&str, u64, u64, u64); 10] = [
+        (
+            "max_body_bytes",
+            config.max_body_bytes as u64,
+            1024,
+            1 << 30,
+        ),
+        (
+            "max_header_bytes",
+            config.max_header_bytes as u64,
+            8 * 1024,
+            1 << 20,
+        ),
+        (
+            "header_read_timeout_seconds",
+            config.header_read_timeout_seconds.into(),
+            1,
+            3600,
+        ),
+        (
+            "body_read_timeout_seconds",
+            config.body_read_timeout_seconds.into(),
+            1,
+            3600,
+        ),
+        ("max_json_depth", config.max_json_depth.into(), 8, 100),
+        (
+            "max_json_values",
+            config.max_json_values.into(),
+            1_000,
+            100_000_000,
+        ),
+        (
+            "max_query_params",
+            config.max_query_params.into(),
+            1,
+            10_000,
+        ),
+        (
+            "max_include_results",
+            config.max_include_results.into(),
+            0,
+            100_000,
+        ),
+        ("max_chain_depth", config.max_chain_depth.into(), 1, 8),
+        (
+            "max_concurrent_requests_per_client",
+            config.max_concurrent_requests_per_client.into(),
+            1,
+            1_000_000,
+        ),
+    ];
+    for (name, value, low, high) in ranges {
+        if !(low..=high).contains(&value) {
+            return Err(format!(
+                "{name} must be between {low} and {high}, got {value}"
+            ));
+        }
+    }
+    let rates = [
+        (config.api_requests_per_second, config.api_burst, "api"),
+        (
+            config.anonymous_requests_per_second,
+            config.anonymous_burst,
+            "anonymous",
+        ),
+        (
+            config.sign_in_requests_per_second,
+            config.sign_in_burst,
+            "sign_in",
+        ),
+    ];
+    for (rate, burst, name) in rates {
+        if rate > 0 && burst == 0 {
+            return Err(format!(
+                "{name}_burst must be at least 1 while {name}_requests_per_second is set"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn check_issuers(issuers: &[TrustedIssuer], jwks_allow_http: bool) -> Result<(), String> {

@@ -48,8 +48,40 @@ pub struct Config {
     /// Public base URL of the FHIR endpoint (used in Location headers and fullUrls); defaults
     /// to `http://LISTEN/fhir`.
     pub base_url: String,
-    /// Largest request body accepted, in bytes.
+    /// Largest request body accepted, in bytes (413 beyond).
     pub max_body_bytes: usize,
+    /// Largest request head (request line and headers) accepted, in bytes (431 beyond).
+    pub max_header_bytes: usize,
+    /// How long a client may take to send a request's headers, in seconds; also how long an
+    /// idle keep-alive connection stays open. The connection is closed after it.
+    pub header_read_timeout_seconds: u32,
+    /// How long a client may take to send a request's body, in seconds (408, and the
+    /// connection closed, after it).
+    pub body_read_timeout_seconds: u32,
+    /// Deepest nesting of JSON objects and arrays accepted in a request body (8 to 100).
+    pub max_json_depth: u32,
+    /// Most values (object members and array items) in a request body.
+    pub max_json_values: u32,
+    /// Most parameters one search may have (query string or `POST _search` form).
+    pub max_query_params: u32,
+    /// Most resources `_include`/`_revinclude` (with `:iterate`) may add to one page.
+    pub max_include_results: u32,
+    /// Deepest chain or `_has` nesting of a search parameter (1 to 8).
+    pub max_chain_depth: u32,
+    /// Most FHIR API requests one client may have in progress at once (429 beyond).
+    pub max_concurrent_requests_per_client: u32,
+    /// FHIR API requests per second per client (an access token's client and user; the
+    /// address when there is no access control), and the burst above that rate; 0: no limit.
+    pub api_requests_per_second: u32,
+    pub api_burst: u32,
+    /// Requests per second per address without a valid access token (the FHIR API's 401s,
+    /// metadata, discovery, the authorization server's pages), and the burst; 0: no limit.
+    pub anonymous_requests_per_second: u32,
+    pub anonymous_burst: u32,
+    /// Sign-in, token, introspection, revocation and launch requests (every `POST /auth/…`)
+    /// per second per address, and the burst; 0: no limit.
+    pub sign_in_requests_per_second: u32,
+    pub sign_in_burst: u32,
     /// Default and maximum page size for history and search.
     pub default_page_size: u32,
     pub max_page_size: u32,
@@ -123,6 +155,22 @@ impl Default for Config {
             data_dir: PathBuf::from("data"),
             base_url: String::new(),
             max_body_bytes: 4 * 1024 * 1024,
+            // Limits (docs/limits.md says why each default).
+            max_header_bytes: 64 * 1024,
+            header_read_timeout_seconds: 10,
+            body_read_timeout_seconds: 60,
+            max_json_depth: 64,
+            max_json_values: 100_000,
+            max_query_params: 100,
+            max_include_results: 5_000,
+            max_chain_depth: 8,
+            max_concurrent_requests_per_client: 64,
+            api_requests_per_second: 100_000,
+            api_burst: 100_000,
+            anonymous_requests_per_second: 20,
+            anonymous_burst: 100,
+            sign_in_requests_per_second: 2,
+            sign_in_burst: 10,
             default_page_size: 50,
             max_page_size: 1000,
             tz_offset_seconds: 0,

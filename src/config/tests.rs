@@ -28,7 +28,7 @@ fn each_layer_overrides_the_one_below() {
     let file = dir.path().join("coplan.toml");
     std::fs::write(
         &file,
-        "listen = \"127.0.0.1:9000\"\nmax_body_bytes = 10\nlog_filter = \"debug\"\n",
+        "listen = \"127.0.0.1:9000\"\nmax_body_bytes = 2048\nlog_filter = \"debug\"\n",
     )
     .expect("write");
     let no_env = env(&[]);
@@ -51,7 +51,7 @@ fn each_layer_overrides_the_one_below() {
     flags.config = Some(file.clone());
     let config = load(&flags, &no_env).expect("file");
     assert_eq!(config.listen.to_string(), "127.0.0.1:9000");
-    assert_eq!(config.max_body_bytes, 10);
+    assert_eq!(config.max_body_bytes, 2048);
     assert_eq!(config.base_url, "http://127.0.0.1:9000/fhir");
 
     // < the environment.
@@ -59,7 +59,7 @@ fn each_layer_overrides_the_one_below() {
     assert_eq!(config.listen.to_string(), "127.0.0.1:9001");
     assert_eq!(config.log_format, LogFormat::Json);
     assert_eq!(config.max_page_size, 500);
-    assert_eq!(config.max_body_bytes, 10, "the file's value stays");
+    assert_eq!(config.max_body_bytes, 2048, "the file's value stays");
     assert_eq!(config.log_filter, "debug");
 
     // < the flags.
@@ -195,4 +195,51 @@ fn debug_output_redacts_database_passwords() {
         redact_url("postgres://postgres@127.0.0.1/test"),
         "postgres://postgres@127.0.0.1/test"
     );
+}
+
+#[test]
+fn limits_have_defaults_and_ranges() {
+    let config = ConfigLayer::default().resolve().expect("defaults");
+    assert_eq!(config.max_json_depth, 64);
+    assert_eq!(config.max_chain_depth, 8);
+    assert_eq!(config.sign_in_requests_per_second, 2);
+    let from_env = ConfigLayer::from_env(env(&[
+        ("COPLAN_MAX_QUERY_PARAMS", "20"),
+        ("COPLAN_HEADER_READ_TIMEOUT_SECONDS", "3"),
+        ("COPLAN_API_REQUESTS_PER_SECOND", "0"),
+        ("COPLAN_API_BURST", "0"),
+    ]))
+    .resolve()
+    .expect("resolves");
+    assert_eq!(from_env.max_query_params, 20);
+    assert_eq!(from_env.header_read_timeout_seconds, 3);
+    assert_eq!(from_env.api_requests_per_second, 0, "0 turns the limit off");
+    for (name, value, message) in [
+        (
+            "max_json_depth",
+            200,
+            "max_json_depth must be between 8 and 100, got 200",
+        ),
+        (
+            "max_chain_depth",
+            0,
+            "max_chain_depth must be between 1 and 8, got 0",
+        ),
+        (
+            "max_body_bytes",
+            10,
+            "max_body_bytes must be between 1024 and 1073741824, got 10",
+        ),
+        (
+            "sign_in_burst",
+            0,
+            "sign_in_burst must be at least 1 while sign_in_requests_per_second is set",
+        ),
+    ] {
+        let err = ConfigLayer::default()
+            .set(name, value)
+            .resolve()
+            .unwrap_err();
+        assert_eq!(err, message);
+    }
 }

@@ -6,44 +6,69 @@
 
 use super::negotiate::Format;
 use super::response::error_response;
+use super::throttle::too_many;
 use crate::app::AppState;
 use crate::error::{ErrorKind, FhirError};
 use crate::policy::{Access, ScopeContext, ScopeSet, ScopedAccess};
+use crate::throttle::{address_key, Caller};
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderValue};
 use axum::middleware::Next;
 use axum::response::Response;
 use std::sync::Arc;
 
-/// Authenticate the request and attach its [`Access`] as an extension.
+/// Authenticate the request and attach its [`Access`] as an extension. Throttled on the way
+/// (`throttle/`): a request without a valid token by its address (anonymous limit), one with
+/// a token by its client and user (API limit and the cap on requests in progress, held until
+/// the answer is ready); without access control, by its address under the API limits.
 pub async fn authenticate(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Response {
+    let peer = super::throttle::peer(&request);
     let Some(verifier) = state.verifier.clone() else {
+        let _in_progress = match peer {
+            Some(peer) => match state.throttle.api(Caller::Address(address_key(peer))) {
+                Ok(guard) => Some(guard),
+                Err(throttled) => return too_many(throttled),
+            },
+            None => None,
+        };
         request.extensions_mut().insert(Access::Unrestricted);
         return next.run(request).await;
+    };
+    let refuse = |diagnostics: &str, error: Option<&str>| match state.throttle.anonymous(peer) {
+        Ok(()) => unauthorized(diagnostics, error),
+        Err(throttled) => too_many(throttled),
     };
     let token = match bearer_token(request.headers().get(header::AUTHORIZATION)) {
         Ok(Some(token)) => token,
         Ok(None) => {
-            return unauthorized(
+            return refuse(
                 "this FHIR server requires an access token (Authorization: Bearer …)",
                 None,
             )
         }
-        Err(why) => return unauthorized(why, Some("invalid_request")),
+        Err(why) => return refuse(why, Some("invalid_request")),
     };
     let grant = match verifier.verify(&token).await {
         Ok(grant) => grant,
         Err(invalid) => {
             tracing::info!(reason = %invalid, "bearer token refused");
-            return unauthorized(
+            return refuse(
                 "the access token is invalid, expired or revoked",
                 Some("invalid_token"),
             );
         }
+    };
+    let caller = Caller::Client {
+        client_id: grant.client_id.clone(),
+        subject: grant.subject.clone(),
+    };
+    let _in_progress = match state.throttle.api(caller) {
+        Ok(guard) => guard,
+        Err(throttled) => return too_many(throttled),
     };
     let scopes = ScopeSet::parse(&grant.scope);
     let has_user_scopes = scopes

@@ -64,36 +64,70 @@ where
 /// Read the body within the configured limit and parse it as a FHIR resource (JSON or XML).
 async fn resource_body(state: &AppState, headers: &HeaderMap, body: Body) -> FhirResult<Value> {
     let bytes = read_body(state, body).await?;
-    resource_from_bytes(headers, bytes)
+    resource_from_bytes(state, headers, bytes)
 }
 
-/// Parse a request body already read as a FHIR resource in its `Content-Type` (JSON or XML).
-fn resource_from_bytes(headers: &HeaderMap, bytes: Bytes) -> FhirResult<Value> {
+/// Parse a request body already read as a FHIR resource in its `Content-Type` (JSON or XML),
+/// within the JSON limits (XML: its elements nested at most `max_json_depth` deep).
+fn resource_from_bytes(state: &AppState, headers: &HeaderMap, bytes: Bytes) -> FhirResult<Value> {
     let format = request_format(header_text(headers, "content-type"))?;
+    let limits = crate::validate::JsonLimits::from_config(&state.config);
     let json = match format {
         Format::Json => bytes,
-        Format::Xml => Bytes::from(fhir_r4::xml_to_json(&bytes).map_err(|e| {
-            FhirError::new(
-                ErrorKind::BadRequest,
-                "structure",
-                format!("the request body is not a valid FHIR XML resource: {e}"),
-            )
-        })?),
+        Format::Xml => {
+            Bytes::from(fhir_r4::xml_to_json(&bytes, limits.max_depth).map_err(|e| {
+                FhirError::new(
+                    ErrorKind::BadRequest,
+                    "structure",
+                    format!("the request body is not a valid FHIR XML resource: {e}"),
+                )
+            })?)
+        }
     };
-    crate::validate::parse_json(&json)
+    crate::validate::parse_json(&json, limits)
 }
 
+/// Read a request body: 413 beyond `max_body_bytes`, 408 when it does not arrive in time
+/// (`http/server.rs`), 400 when the connection fails on the way.
 async fn read_body(state: &AppState, body: Body) -> FhirResult<Bytes> {
     let limit = state.config.max_body_bytes;
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
-        FhirError::new(
-            ErrorKind::PayloadTooLarge,
-            "too-long",
-            format!(
-                "the request body is larger than the limit of {limit} bytes (or could not be read)"
-            ),
-        )
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let error: axum::BoxError = e.into_inner();
+        if caused_by::<http_body_util::LengthLimitError>(error.as_ref()) {
+            FhirError::new(
+                ErrorKind::PayloadTooLarge,
+                "too-long",
+                format!("the request body is larger than the limit of {limit} bytes"),
+            )
+        } else if caused_by::<super::server::BodyTimedOut>(error.as_ref()) {
+            FhirError::new(
+                ErrorKind::RequestTimeout,
+                "timeout",
+                format!(
+                    "the request body did not arrive within {} s",
+                    state.config.body_read_timeout_seconds
+                ),
+            )
+        } else {
+            FhirError::new(
+                ErrorKind::BadRequest,
+                "incomplete",
+                "the request body could not be read",
+            )
+        }
     })
+}
+
+/// Whether `error` or an error it wraps (its source chain) is `E`.
+fn caused_by<E: std::error::Error + 'static>(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(error);
+    while let Some(e) = next {
+        if e.is::<E>() {
+            return true;
+        }
+        next = e.source();
+    }
+    false
 }
 
 fn resource_response(status: StatusCode, format: Format, resource: VersionedResource) -> Response {
@@ -368,9 +402,12 @@ pub async fn patch(
             let if_match = req.if_match.clone()?;
             let bytes = read_body(&state, body).await?;
             let patch = if json_patch {
-                PatchBody::JsonPatch(crate::validate::parse_json(&bytes)?)
+                PatchBody::JsonPatch(crate::validate::parse_json(
+                    &bytes,
+                    crate::validate::JsonLimits::from_config(&state.config),
+                )?)
             } else {
-                PatchBody::Resource(resource_from_bytes(&req.headers, bytes)?)
+                PatchBody::Resource(resource_from_bytes(&state, &req.headers, bytes)?)
             };
             let patched = state
                 .fhir
@@ -563,7 +600,7 @@ async fn run_operation(
         if let Some(body) = body {
             let bytes = read_body(&state, body).await?;
             if !bytes.iter().all(u8::is_ascii_whitespace) {
-                let value = resource_from_bytes(&req.headers, bytes)?;
+                let value = resource_from_bytes(&state, &req.headers, bytes)?;
                 let resource_type = value
                     .get("resourceType")
                     .and_then(|t| t.as_str())

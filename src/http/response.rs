@@ -29,13 +29,29 @@ pub fn error_response(err: &FhirError, format: Format) -> Response {
             ),
         );
     }
-    if err.kind == crate::error::ErrorKind::Unavailable {
-        // RFC 9110 §10.2.3: a client may try again after this many seconds (the database is
-        // away, or conditional creates with the same criteria queued too long).
-        response.headers_mut().insert(
-            header::RETRY_AFTER,
-            HeaderValue::from_static(RETRY_AFTER_SECONDS),
-        );
+    match err.kind {
+        ErrorKind::Unavailable => {
+            // RFC 9110 §10.2.3: a client may try again after this many seconds (the database
+            // is away, or conditional creates with the same criteria queued too long).
+            response.headers_mut().insert(
+                header::RETRY_AFTER,
+                HeaderValue::from_static(RETRY_AFTER_SECONDS),
+            );
+        }
+        ErrorKind::TooManyRequests {
+            retry_after_seconds,
+        } => {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_seconds));
+        }
+        ErrorKind::RequestTimeout => {
+            // The body never arrived whole: the connection cannot carry another request.
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
+        _ => {}
     }
     response
 }

@@ -14,16 +14,18 @@ use crate::auth::session::cookie_value;
 use crate::auth::AuthServer;
 use crate::policy::Access;
 use axum::body::Bytes;
-use axum::extract::{RawQuery, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
-/// The routes, to be merged into the application router.
-pub fn routes() -> Router<AppState> {
+/// The routes, to be merged into the application router; every one throttled by address
+/// ([`throttle`]).
+pub fn routes(state: &AppState) -> Router<AppState> {
     Router::new()
         .route(
             "/fhir/.well-known/smart-configuration",
@@ -48,6 +50,53 @@ pub fn routes() -> Router<AppState> {
         .route("/auth/launch", post(register_launch))
         .route("/auth/demo-callback", get(demo_callback))
         .route("/auth/logout", post(logout))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            throttle,
+        ))
+}
+
+/// The authorization server's limits by address: every POST (sign-in, consent, token,
+/// introspection, revocation, launch) against the strict sign-in limit, every other request
+/// against the anonymous one. A refusal is a 429 with `Retry-After`: an RFC 6749 error
+/// (`temporarily_unavailable`) from the endpoints apps call, a page from those people see.
+async fn throttle(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let peer = super::throttle::peer(&request);
+    let checked = if request.method() == Method::POST {
+        state.throttle.sign_in(peer)
+    } else {
+        state.throttle.anonymous(peer)
+    };
+    let Err(throttled) = checked else {
+        return next.run(request).await;
+    };
+    let path = request.uri().path();
+    let page = [
+        "/auth/authorize",
+        "/auth/apps",
+        "/auth/logout",
+        "/auth/demo-callback",
+    ]
+    .contains(&path);
+    if !page {
+        return OAuthError::from(throttled).into_response();
+    }
+    let seconds = throttled.retry_after_seconds();
+    let mut response = render(
+        Ok(Outcome::Page {
+            status: StatusCode::TOO_MANY_REQUESTS.as_u16(),
+            html: crate::auth::pages::error(
+                "Too many attempts",
+                &format!("Please wait {seconds} seconds, then try again."),
+            ),
+            set_cookie: None,
+        }),
+        "throttled page",
+    );
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
 }
 
 /// Where the demo portal app (`coplan demo`) is sent back: shows the code to exchange.
@@ -180,6 +229,11 @@ fn parse_form(headers: &HeaderMap, body: &[u8]) -> Result<Form, OAuthError> {
     }
     let mut form = Form::new();
     for (k, v) in form_urlencoded::parse(body) {
+        if k.contains('\0') || v.contains('\0') {
+            return Err(OAuthError::invalid_request(
+                "the form holds a NUL character",
+            ));
+        }
         if form.insert(k.to_string(), v.into_owned()).is_some() {
             return Err(OAuthError::invalid_request(format!("{k} is repeated")));
         }
@@ -257,6 +311,28 @@ fn page_params(method: &Method, query: Option<String>, body: &[u8]) -> Params {
     )
 }
 
+/// A 400 page for a form or query holding a NUL character (no name, password or parameter has
+/// one; PostgreSQL text cannot).
+fn refuse_nul(params: &Params) -> Option<Response> {
+    let nul = params
+        .0
+        .iter()
+        .any(|(k, v)| k.contains('\0') || v.contains('\0'));
+    nul.then(|| {
+        render(
+            Ok(Outcome::Page {
+                status: StatusCode::BAD_REQUEST.as_u16(),
+                html: crate::auth::pages::error(
+                    "Not a valid request",
+                    "This request holds characters Coplan does not accept.",
+                ),
+                set_cookie: None,
+            }),
+            "refused page",
+        )
+    })
+}
+
 /// A page or redirect of the authorization server, never cached or framed, with no scripts.
 fn render(result: Result<Outcome, OAuthError>, what: &str) -> Response {
     let outcome = match result {
@@ -328,6 +404,9 @@ async fn authorize(
         return not_enabled();
     };
     let params = page_params(&method, query, &body);
+    if let Some(refused) = refuse_nul(&params) {
+        return refused;
+    }
     let cookie = cookie_value(header_str(&headers, header::COOKIE));
     render(
         auth.authorize(&state.fhir, &params, cookie).await,
@@ -347,6 +426,9 @@ async fn apps(
         return not_enabled();
     };
     let params = page_params(&method, query, &body);
+    if let Some(refused) = refuse_nul(&params) {
+        return refused;
+    }
     let cookie = cookie_value(header_str(&headers, header::COOKIE));
     let post = method == Method::POST;
     render(
@@ -477,6 +559,9 @@ impl IntoResponse for OAuthError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"coplan\", charset=\"UTF-8\""),
             );
+        }
+        if let Some(seconds) = self.retry_after_seconds {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

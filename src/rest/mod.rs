@@ -72,6 +72,10 @@ pub struct FhirService {
     pub base_url: String,
     pub default_page_size: u32,
     pub max_page_size: u32,
+    /// Most parameters one search may have (400 beyond).
+    pub max_query_params: usize,
+    /// Most resources `_include`/`_revinclude` may add to one page (400 beyond).
+    pub max_include_results: usize,
     /// The R4 search parameters: lookups for the search parser, index extraction on write.
     pub search_params: search::params::R4SearchParams,
     /// Compartment membership of recent versions (confined reads).
@@ -143,7 +147,10 @@ impl FhirService {
             max_page_size: config.max_page_size,
             search_params: search::params::R4SearchParams {
                 tz_offset_seconds: config.tz_offset_seconds,
+                max_chain_depth: config.max_chain_depth as usize,
             },
+            max_query_params: config.max_query_params as usize,
+            max_include_results: config.max_include_results as usize,
             membership: Default::default(),
             parsed_questionnaires: Default::default(),
             conditional_locks: Default::default(),

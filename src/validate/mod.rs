@@ -2,14 +2,17 @@
 //! into a checked resource or a 400 OperationOutcome saying what is wrong and where.
 //!
 //! Three gates, in order:
-//! 1. JSON well-formedness (serde_json, with its nesting limit: deep documents are refused, not
-//!    recursed into), no repeated keys, a JSON object with a `resourceType` matching the URL;
+//! 1. JSON well-formedness: nesting within `max_json_depth` and values within
+//!    `max_json_values` (counted before parsing, so deep or huge documents are refused, never
+//!    recursed into or built), serde_json's parse, no repeated keys, a JSON object with a
+//!    `resourceType` matching the URL;
 //! 2. `fhir-validate`: the R4 model walked element by element — unknown elements, cardinality,
 //!    required elements, primitive formats, empty values, required code bindings, narrative
 //!    XHTML safety — each issue with a FHIRPath `expression`;
 //! 3. fhirbolt's strict parse of the R4 `Resource` enum (`fhir-r4`), as a second structural gate.
 
 mod duplicate_keys;
+mod shape;
 
 use crate::error::{ErrorKind, FhirError, FhirResult, Issue, Severity};
 use serde_json::{Map, Value};
@@ -38,14 +41,53 @@ impl CheckedResource {
     }
 }
 
+/// How deep and how big a request body may be (`max_json_depth`, `max_json_values`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JsonLimits {
+    pub max_depth: usize,
+    pub max_values: usize,
+}
+
+impl JsonLimits {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        JsonLimits {
+            max_depth: config.max_json_depth as usize,
+            max_values: config.max_json_values as usize,
+        }
+    }
+}
+
 /// Parse request bytes as JSON; a syntax error is a 400 naming the line and column.
-pub fn parse_json(body: &[u8]) -> FhirResult<Value> {
+pub fn parse_json(body: &[u8], limits: JsonLimits) -> FhirResult<Value> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(FhirError::new(
             ErrorKind::BadRequest,
             "required",
             "the request body is empty; a FHIR resource was expected",
         ));
+    }
+    match shape::check(body, limits.max_depth, limits.max_values) {
+        Ok(()) => {}
+        Err(shape::Excess::Depth) => {
+            return Err(FhirError::new(
+                ErrorKind::BadRequest,
+                "too-costly",
+                format!(
+                    "the request body nests objects and arrays deeper than {} levels",
+                    limits.max_depth
+                ),
+            ))
+        }
+        Err(shape::Excess::Values) => {
+            return Err(FhirError::new(
+                ErrorKind::BadRequest,
+                "too-costly",
+                format!(
+                    "the request body holds more than {} values (object members and array items)",
+                    limits.max_values
+                ),
+            ))
+        }
     }
     let value = serde_json::from_slice::<Value>(body).map_err(|e| {
         FhirError::new(
@@ -157,7 +199,16 @@ mod tests {
     use super::*;
 
     fn check(text: &str, ty: &str) -> FhirResult<CheckedResource> {
-        let checked = check_resource(parse_json(text.as_bytes())?, ty)?;
+        let checked = check_resource(
+            parse_json(
+                text.as_bytes(),
+                JsonLimits {
+                    max_depth: 64,
+                    max_values: 100_000,
+                },
+            )?,
+            ty,
+        )?;
         let bytes = serde_json::to_vec(checked.value()).map_err(FhirError::internal)?;
         check_structure(&bytes, ty)?;
         Ok(checked)

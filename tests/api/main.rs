@@ -18,6 +18,7 @@
 //! - `search`: search parameters, modifiers, chains, includes, paging
 //! - `service`: the CapabilityStatement, health and readiness, routing
 //! - `shared_plan`: If-Match on the shared plan; a patient and a clinician app lose nothing
+//! - `throttle`: rate limits answer 429 with `Retry-After`, on a clock the test moves
 //! - `validation`: bad input is a clear 4xx, never a 500
 //! - `write_pipeline`: write hooks on every write path
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed check
@@ -42,5 +43,6 @@ mod provenance;
 mod search;
 mod service;
 mod shared_plan;
+mod throttle;
 mod validation;
 mod write_pipeline;

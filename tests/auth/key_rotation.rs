@@ -12,11 +12,14 @@ use std::time::{Duration, Instant};
 
 const BASE_URL: &str = "http://coplan.test/fhir";
 /// Small reload and cache times so the rotation plays out in seconds: publish ahead is
-/// max-age + 2 reloads = 5 s.
-const ENV: [(&str, &str); 3] = [
+/// max-age + 2 reloads = 5 s. No limits by address: the story asks for tokens and key sets
+/// from 127.0.0.1 faster than a sign-in limit allows (tests/tools/abuse.rs checks those).
+const ENV: [(&str, &str); 5] = [
     ("COPLAN_KEY_RELOAD_SECONDS", "1"),
     ("COPLAN_JWKS_MAX_AGE_SECONDS", "3"),
     ("COPLAN_BASE_URL", BASE_URL),
+    ("COPLAN_SIGN_IN_REQUESTS_PER_SECOND", "0"),
+    ("COPLAN_ANONYMOUS_REQUESTS_PER_SECOND", "0"),
 ];
 
 struct Node {

@@ -89,9 +89,13 @@ impl Server {
             .expect("bind");
         let origin = format!("http://{}", listener.local_addr().expect("addr"));
         let fhir = format!("{origin}/fhir");
-        // AuditEvents only where a test asks for them (they are written in the background).
+        // AuditEvents only where a test asks for them (they are written in the background);
+        // no limits by address (every test client is on 127.0.0.1; tests/tools/abuse.rs
+        // checks the limits).
         let config = ConfigLayer::default()
             .set("audit_events", false)
+            .set("sign_in_requests_per_second", 0)
+            .set("anonymous_requests_per_second", 0)
             .overridden_by(extra)
             .overridden_by(
                 ConfigLayer::default()

@@ -1,6 +1,8 @@
 //! The server as a program and beside other programs, in one test binary (each test binary
 //! links the whole server). Run one module with `cargo test --test tools seed::`.
 //!
+//! - `abuse`: hostile input over real TCP is refused (4xx, never 5xx) with bounded memory
+//!   (`cargo test --test tools abuse::`)
 //! - `cli`: the `coplan` binary: `migrate`, `serve`, configuration, SIGTERM
 //! - `crash`: acknowledged writes survive SIGKILL (`server_process`: the server as a child)
 //! - `disk_full`: SQLite on a full disk refuses writes whole, keeps reads, recovers
@@ -13,6 +15,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod abuse;
 mod cli;
 mod crash;
 mod disk_full;

@@ -107,9 +107,11 @@ pub fn json_to_xml(json: &[u8]) -> Result<Vec<u8>, StructureError> {
     })
 }
 
-/// Parse a FHIR XML resource strictly and convert it to FHIR JSON.
-pub fn xml_to_json(xml: &[u8]) -> Result<Vec<u8>, StructureError> {
-    check_well_formed(xml)?;
+/// Parse a FHIR XML resource strictly and convert it to FHIR JSON. Elements may nest at most
+/// `max_depth` levels: deeper documents are refused before fhirbolt, whose reader recurses
+/// per level, sees them.
+pub fn xml_to_json(xml: &[u8], max_depth: usize) -> Result<Vec<u8>, StructureError> {
+    check_well_formed(xml, max_depth)?;
     guarded("converting XML to JSON", || {
         let resource = fhirbolt::xml::from_slice::<Resource>(xml, strict())
             .map_err(|e| StructureError(e.to_string()))?;
@@ -118,8 +120,9 @@ pub fn xml_to_json(xml: &[u8]) -> Result<Vec<u8>, StructureError> {
 }
 
 /// fhirbolt 0.4 accepts truncated XML (unclosed elements): check well-formedness first — one
-/// root element, every element closed by its own name, no DOCTYPE (no entity tricks).
-fn check_well_formed(xml: &[u8]) -> Result<(), StructureError> {
+/// root element, every element closed by its own name, no DOCTYPE (no entity tricks), nesting
+/// at most `max_depth` deep.
+fn check_well_formed(xml: &[u8], max_depth: usize) -> Result<(), StructureError> {
     use quick_xml::events::Event;
     let mut reader = quick_xml::Reader::from_reader(xml);
     reader.check_end_names(true);
@@ -139,6 +142,11 @@ fn check_well_formed(xml: &[u8]) -> Result<(), StructureError> {
                     roots += 1;
                 }
                 depth += 1;
+                if depth > max_depth {
+                    return Err(StructureError(format!(
+                        "XML elements nested deeper than {max_depth} levels are not accepted"
+                    )));
+                }
             }
             Event::Empty(_) if depth == 0 => roots += 1,
             Event::End(_) => depth = depth.saturating_sub(1),
@@ -206,7 +214,7 @@ mod tests {
             "{xml_text}"
         );
         assert!(xml_text.contains("72.50"), "{xml_text}");
-        let json = xml_to_json(&xml).expect("to json");
+        let json = xml_to_json(&xml, 64).expect("to json");
         let json_text = String::from_utf8(json).expect("utf8");
         assert!(json_text.contains("72.50"), "{json_text}");
     }
@@ -244,15 +252,31 @@ mod tests {
 
     #[test]
     fn rejects_malformed_xml() {
+        let convert = |xml: &[u8]| xml_to_json(xml, 64);
         assert!(
-            xml_to_json(b"<Patient xmlns=\"http://hl7.org/fhir\"><active value=\"true\">").is_err()
+            convert(b"<Patient xmlns=\"http://hl7.org/fhir\"><active value=\"true\">").is_err()
         );
-        assert!(xml_to_json(b"not xml").is_err());
-        assert!(xml_to_json(b"<Patient xmlns=\"http://hl7.org/fhir\"></Observation>").is_err());
-        assert!(xml_to_json(b"<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><Patient xmlns=\"http://hl7.org/fhir\"/>").is_err());
-        assert!(xml_to_json(
+        assert!(convert(b"not xml").is_err());
+        assert!(convert(b"<Patient xmlns=\"http://hl7.org/fhir\"></Observation>").is_err());
+        assert!(convert(b"<!DOCTYPE x [<!ENTITY e SYSTEM \"file:///etc/passwd\">]><Patient xmlns=\"http://hl7.org/fhir\"/>").is_err());
+        assert!(convert(
             b"<Patient xmlns=\"http://hl7.org/fhir\"><active value=\"true\"/></Patient>"
         )
         .is_ok());
+    }
+
+    #[test]
+    fn deep_xml_is_refused_before_the_model_library_recurses_into_it() {
+        let levels = 10_000;
+        let mut xml = String::from("<Questionnaire xmlns=\"http://hl7.org/fhir\">");
+        xml.push_str(&"<item>".repeat(levels));
+        xml.push_str(&"</item>".repeat(levels));
+        xml.push_str("</Questionnaire>");
+        let refused = xml_to_json(xml.as_bytes(), 64).expect_err("too deep");
+        assert!(refused.0.contains("deeper than 64"), "{refused}");
+        let shallow =
+            "<Patient xmlns=\"http://hl7.org/fhir\"><name><given value=\"A\"/></name></Patient>";
+        assert!(xml_to_json(shallow.as_bytes(), 2).is_ok());
+        assert!(xml_to_json(shallow.as_bytes(), 1).is_err());
     }
 }

@@ -47,6 +47,7 @@
 //!   as [`IgnoredReason::EmptyValue`]. An empty item inside a list
 //!   (`a,,b`) is an error.
 //! * `_format` and `_pretty` are dropped silently (the HTTP layer handles them).
+//! * A name or value containing a NUL character is an error: no FHIR string holds one.
 //! * `_sort` may repeat (keys are appended); `_count`, `_summary`,
 //!   `_elements`, `_total`, `_contained`, `_containedType` and `_page` may
 //!   appear only once; `_include`/`_revinclude` repeat freely.
@@ -57,7 +58,8 @@
 //! * Chains: [`ParamRef::Chain::target_type`] is always resolved (explicit
 //!   `:Type`, or the parameter's only target); a parameter with several
 //!   targets, or with none listed (any type), needs `:Type` or is an error.
-//!   Chains and `_has` nest at most 8 levels. An unknown parameter anywhere
+//!   Chains and `_has` nest at most [`ParamLookup::max_chain_depth`] levels
+//!   (8 at most). An unknown parameter anywhere
 //!   in a chain / `_has` makes the whole parameter unknown.
 //! * Reference values: `Type/id` must name a resource type, but is not
 //!   checked against the parameter's targets (only a `:Type` modifier is).
@@ -85,7 +87,7 @@ pub use error::SearchError;
 pub use escape::escape as literal;
 pub use fhir_primitives::{ParamType, Prefix};
 pub use ir::*;
-pub use lookup::{ParamInfo, ParamLookup};
+pub use lookup::{ParamInfo, ParamLookup, MAX_CHAIN_DEPTH};
 pub use selflink::{render_param, render_value, self_link_params};
 
 use name::Resolved;
@@ -125,6 +127,15 @@ where
     let mut seen_single: Vec<&'static str> = Vec::new();
     for (k, v) in pairs {
         let (name, value) = (k.as_ref(), v.as_ref());
+        if name.contains('\0') || value.contains('\0') {
+            // No FHIR string holds one (json.html: no characters below U+0020 but
+            // whitespace), and PostgreSQL text cannot.
+            errors.push(SearchError::new(
+                &name.replace('\0', "\\0"),
+                "search parameters cannot contain NUL characters".to_string(),
+            ));
+            continue;
+        }
         let (base, modifier) = match name.split_once(':') {
             Some((b, m)) => (b, Some(m)),
             None => (name, None),

@@ -40,4 +40,11 @@ impl ParamInfo {
 pub trait ParamLookup {
     fn lookup(&self, resource_type: &str, code: &str) -> Option<ParamInfo>;
     fn is_resource_type(&self, name: &str) -> bool;
+    /// How many levels chains and `_has` may nest (at most [`MAX_CHAIN_DEPTH`]).
+    fn max_chain_depth(&self) -> usize {
+        MAX_CHAIN_DEPTH
+    }
 }
+
+/// The deepest chain or `_has` nesting the parser follows, whatever the registry allows.
+pub const MAX_CHAIN_DEPTH: usize = 8;

@@ -12,11 +12,8 @@
 //! `:Type` that is not a resource type / not a target of the parameter.
 
 use crate::ir::{Modifier, ParamRef};
-use crate::lookup::{ParamInfo, ParamLookup};
+use crate::lookup::{ParamInfo, ParamLookup, MAX_CHAIN_DEPTH};
 use fhir_primitives::ParamType;
-
-/// How deep chains and `_has` may nest.
-pub(crate) const MAX_DEPTH: usize = 8;
 
 pub(crate) enum Resolved {
     /// The parameter, and the registry entry of its leaf (direct) parameter.
@@ -40,10 +37,9 @@ fn resolve_at(
     lookup: &dyn ParamLookup,
     depth: usize,
 ) -> Result<Resolved, String> {
-    if depth > MAX_DEPTH {
-        return Err(format!(
-            "chains and _has may nest at most {MAX_DEPTH} levels"
-        ));
+    let max = lookup.max_chain_depth().min(MAX_CHAIN_DEPTH);
+    if depth > max {
+        return Err(format!("chains and _has may nest at most {max} levels"));
     }
     if name == "_has" || name.starts_with("_has:") {
         return resolve_has(name, resource_type, lookup, depth);

@@ -776,6 +776,28 @@ fn chain_errors() {
 }
 
 #[test]
+fn the_registry_sets_how_deep_chains_nest() {
+    struct Shallow;
+    impl ParamLookup for Shallow {
+        fn lookup(&self, rt: &str, code: &str) -> Option<ParamInfo> {
+            TestLookup.lookup(rt, code)
+        }
+        fn is_resource_type(&self, name: &str) -> bool {
+            TestLookup.is_resource_type(name)
+        }
+        fn max_chain_depth(&self) -> usize {
+            1
+        }
+    }
+    let one = "patient.name=x";
+    let two = "patient.link:Patient.name=x";
+    assert!(parse(pairs(one), "Observation", &Shallow, false).is_ok());
+    let e = parse(pairs(two), "Observation", &Shallow, false).unwrap_err();
+    assert!(e[0].message.contains("at most 1 levels"), "{e:?}");
+    assert!(parse(pairs(two), "Observation", &TestLookup, false).is_ok());
+}
+
+#[test]
 fn chain_to_unknown_parameter_is_unknown() {
     let r = ok("Observation", "patient.nope=x&unknown.x=y");
     assert!(r.filters.is_empty());
@@ -1495,4 +1517,16 @@ fn error_display_names_parameter_and_value() {
         e[0].to_string(),
         "parameter 'birthdate': '2026-13-01' is not a valid FHIR date/dateTime"
     );
+}
+
+#[test]
+fn nul_characters_are_errors_not_values() {
+    for query in [("name", "a\0b"), ("na\0me", "x"), ("identifier", "\0")] {
+        let e = parse([query], "Patient", &TestLookup, false).unwrap_err();
+        assert!(e[0].message.contains("NUL"), "{e:?}");
+        assert!(
+            !e[0].param.contains('\0'),
+            "the name is shown escaped: {e:?}"
+        );
+    }
 }

@@ -117,6 +117,7 @@ impl FhirService {
                 code: None,
                 target_type: None,
                 ids,
+                limit: None,
             };
             for row in self.store.include(&step).await? {
                 all.entry((row.resource_type, row.id))

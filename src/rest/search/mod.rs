@@ -207,6 +207,17 @@ impl FhirService {
         strict: bool,
     ) -> FhirResult<(SearchRequest, Vec<Clause>)> {
         check_known_type(resource_type)?;
+        if pairs.len() > self.max_query_params {
+            return Err(FhirError::new(
+                ErrorKind::BadRequest,
+                "too-costly",
+                format!(
+                    "a search may have at most {} parameters; this one has {}",
+                    self.max_query_params,
+                    pairs.len()
+                ),
+            ));
+        }
         let pairs = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()));
         let request =
             parse(pairs, resource_type, &self.search_params, strict).map_err(parse_errors)?;
@@ -538,10 +549,25 @@ impl FhirService {
 /// added; real graphs settle in a few).
 const MAX_INCLUDE_ROUNDS: usize = 8;
 
+/// The 400 for a page whose includes would add more than `limit` resources.
+fn too_many_included(limit: usize) -> FhirError {
+    FhirError::new(
+        ErrorKind::BadRequest,
+        "too-costly",
+        format!(
+            "_include and _revinclude would add more than {limit} resources to this page; \
+             ask for fewer (a smaller _count, fewer or narrower includes, no :iterate)"
+        ),
+    )
+}
+
 impl FhirService {
     /// `_include` and `_revinclude` (search.html#include): one query per include parameter and
     /// resource type per round — never one per resource — repeated for `:iterate` until nothing
-    /// new is added. Resources already in the result are not repeated.
+    /// new is added. Resources already in the result are not repeated. At most
+    /// `max_include_results` are added: more is a 400, never a silently shortened page — each
+    /// query fetches at most what could still fit plus what it may repeat, and one that fills
+    /// that up counts as too many.
     async fn resolve_includes(
         &self,
         access: &Access,
@@ -573,6 +599,7 @@ impl FhirService {
                             code: inc.param.clone(),
                             target_type: inc.target_type.clone(),
                             ids: ids.clone(),
+                            limit: None,
                         });
                     }
                 }
@@ -586,13 +613,21 @@ impl FhirService {
                             code: inc.param.clone(),
                             target_type: Some(rt.clone()),
                             ids: ids.clone(),
+                            limit: None,
                         });
                     }
                 }
             }
             let mut next = Vec::new();
-            for step in &steps {
+            for step in &mut steps {
+                // Rows already in the result may come back too; invisible ones are dropped.
+                let room = self.max_include_results - included.len();
+                let fetch = room + seen.len() + 1;
+                step.limit = Some(u32::try_from(fetch).unwrap_or(u32::MAX));
                 let mut rows = self.store.include(step).await?;
+                if rows.len() >= fetch {
+                    return Err(too_many_included(self.max_include_results));
+                }
                 // Only what the caller may read is included, or followed by `:iterate`.
                 let keys: Vec<(String, String)> = rows
                     .iter()
@@ -607,6 +642,9 @@ impl FhirService {
                         next.push(key);
                         included.push(row);
                     }
+                }
+                if included.len() > self.max_include_results {
+                    return Err(too_many_included(self.max_include_results));
                 }
             }
             frontier = next;

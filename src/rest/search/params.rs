@@ -8,10 +8,22 @@ use fhir_search_index::{extract, normalize_string, ExtractOptions, IndexValue, R
 use fhir_search_query::{ParamInfo, ParamLookup, ParamType};
 use serde_json::Value;
 
-/// The registry, extraction and string folding, configured with the server's time zone.
-#[derive(Debug, Clone, Copy, Default)]
+/// The registry, extraction and string folding, configured with the server's time zone and
+/// how deep search chains may nest.
+#[derive(Debug, Clone, Copy)]
 pub struct R4SearchParams {
     pub tz_offset_seconds: i32,
+    pub max_chain_depth: usize,
+}
+
+impl Default for R4SearchParams {
+    /// UTC, and chains as deep as the parser follows them.
+    fn default() -> Self {
+        R4SearchParams {
+            tz_offset_seconds: 0,
+            max_chain_depth: fhir_search_query::MAX_CHAIN_DEPTH,
+        }
+    }
 }
 
 impl ParamLookup for R4SearchParams {
@@ -37,6 +49,10 @@ impl ParamLookup for R4SearchParams {
 
     fn is_resource_type(&self, name: &str) -> bool {
         crate::validate::is_resource_type(name)
+    }
+
+    fn max_chain_depth(&self) -> usize {
+        self.max_chain_depth
     }
 }
 

@@ -274,7 +274,10 @@ proptest! {
         tz in server_zone(),
         carrier in carrier(),
     ) {
-        let params = R4SearchParams { tz_offset_seconds: tz };
+        let params = R4SearchParams {
+            tz_offset_seconds: tz,
+            ..R4SearchParams::default()
+        };
         let text = w.in_resource(zone).text();
         let value: PartialDateTime = text.parse().unwrap();
         let (resource_type, code, resource) = carrier.carry(&value, &text);
@@ -307,7 +310,10 @@ proptest! {
         b in written(),
         tz in server_zone(),
     ) {
-        let params = R4SearchParams { tz_offset_seconds: tz };
+        let params = R4SearchParams {
+            tz_offset_seconds: tz,
+            ..R4SearchParams::default()
+        };
         let (row_text, query_text) = (a.in_resource(zone).text(), b.text());
         let resource = json!({"resourceType": "Observation", "id": "o", "status": "final",
                               "code": {"text": "x"}, "effectiveDateTime": row_text});

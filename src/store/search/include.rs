@@ -2,7 +2,7 @@
 //! however many ids (no N+1).
 
 use super::{Builder, RenderedQuery};
-use crate::store::sql::Dialect;
+use crate::store::sql::{Bind, Dialect};
 
 /// Which way an include follows references (search.html#include, #revinclude).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +25,8 @@ pub struct IncludeQuery {
     pub target_type: Option<String>,
     /// Forward: ids of `source_type`; reverse: ids of `target_type`.
     pub ids: Vec<String>,
+    /// At most this many rows (`None`: all).
+    pub limit: Option<u32>,
 }
 
 /// Render an include step: `resource_type, id, version_id, last_updated_us, body` of the
@@ -60,6 +62,10 @@ pub fn render_include(dialect: Dialect, include: &IncludeQuery) -> RenderedQuery
         sql.push_str(" AND 1 = 0");
     } else {
         sql.push_str(&format!(" AND {by_ids_col} IN ({})", ids.join(", ")));
+    }
+    if let Some(limit) = include.limit {
+        let limit = b.bind(Bind::Int(i64::from(limit)));
+        sql.push_str(&format!(" LIMIT {limit}"));
     }
     RenderedQuery {
         sql,

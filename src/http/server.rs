@@ -1,0 +1,159 @@
+//! Serving connections (hyper's HTTP/1 directly, as `axum::serve` sets no timer and so no
+//! header timeout): each request gets its peer address (`ConnectInfo`, for the limits by
+//! address), the head must arrive within `header_read_timeout_seconds` and within
+//! `max_header_bytes` (431 beyond; hyper's default of 100 headers at most), and the body
+//! within `body_read_timeout_seconds` of the head ([`DeadlineBody`]) — so slow clients
+//! (slowloris) cannot hold connections open indefinitely. On shutdown, listening stops,
+//! in-flight requests finish, and idle connections are closed.
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::Router;
+use bytes::Bytes;
+use http_body::{Body as HttpBody, Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::time::{Instant, Sleep};
+
+/// The connection settings of [`serve`].
+#[derive(Debug, Clone, Copy)]
+pub struct ConnectionLimits {
+    pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
+    pub max_header_bytes: usize,
+}
+
+impl ConnectionLimits {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        ConnectionLimits {
+            header_read_timeout: Duration::from_secs(config.header_read_timeout_seconds.into()),
+            body_read_timeout: Duration::from_secs(config.body_read_timeout_seconds.into()),
+            max_header_bytes: config.max_header_bytes,
+        }
+    }
+}
+
+/// Accept connections on `listener` and serve `app` on each until `shutdown` resolves; then
+/// stop accepting and wait for the connections to finish their requests.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: ConnectionLimits,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let graceful = GracefulShutdown::new();
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout)
+        .max_header_size(limits.max_header_bytes);
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    accept_failed(e).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let app = app.clone();
+        let body_timeout = limits.body_read_timeout;
+        let service = tower::service_fn(move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            let request = request.map(|body| Body::new(DeadlineBody::new(body, body_timeout)));
+            tower::ServiceExt::oneshot(app.clone(), request)
+        });
+        let connection =
+            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                // Clients closing, timing out or sending garbage: theirs to know, not an error.
+                tracing::debug!(error = %e, %peer, "connection ended");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// A failed accept: a connection reset before it was taken is nothing; running out of file
+/// descriptors (or another resource) is waited out rather than spun on.
+async fn accept_failed(e: std::io::Error) {
+    use std::io::ErrorKind::*;
+    if matches!(
+        e.kind(),
+        ConnectionAborted | ConnectionReset | ConnectionRefused | Interrupted
+    ) {
+        return;
+    }
+    tracing::warn!(error = %e, "accepting a connection failed; pausing for a second");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+/// The error of a body that did not arrive in time.
+#[derive(Debug, thiserror::Error)]
+#[error("the request body did not arrive within {0:?}")]
+pub struct BodyTimedOut(pub Duration);
+
+/// A request body that fails with [`BodyTimedOut`] unless it has arrived whole within its time
+/// (counted from the request's head; a body never read costs no timer).
+pub struct DeadlineBody {
+    inner: Incoming,
+    started: Instant,
+    timeout: Duration,
+    deadline: Option<Pin<Box<Sleep>>>,
+}
+
+impl DeadlineBody {
+    fn new(inner: Incoming, timeout: Duration) -> Self {
+        DeadlineBody {
+            inner,
+            started: Instant::now(),
+            timeout,
+            deadline: None,
+        }
+    }
+}
+
+impl HttpBody for DeadlineBody {
+    type Data = Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        let (started, timeout) = (this.started, this.timeout);
+        let deadline = this
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(started + timeout)));
+        match deadline.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(BodyTimedOut(timeout).into()))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
