@@ -27,7 +27,7 @@ impl FhirService {
         match kind {
             "Patient" => Ok(Reach::Patients(vec![id.to_string()])),
             "RelatedPerson" => {
-                let Some(current) = self.store.current("RelatedPerson", id).await? else {
+                let Some(current) = self.store.current_for_write("RelatedPerson", id).await? else {
                     return Ok(Reach::Nobody);
                 };
                 let patient = current

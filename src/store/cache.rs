@@ -153,8 +153,9 @@ impl CurrentCache {
         if stamp.is_some_and(|stamp| stamp != shard.invalidations) {
             return;
         }
+        // The same version again replaces the entry (its age starts over); an older never does.
         if let Some(existing) = shard.entries.get(&key) {
-            if existing.version.version_id >= version.version_id {
+            if existing.version.version_id > version.version_id {
                 return;
             }
         }

@@ -81,6 +81,21 @@ impl PostgresStore {
     }
 }
 
+/// Drops a batch's resources from this node's cache when it goes out of scope.
+struct InvalidateOnDrop<'a> {
+    current: &'a SharedCurrent,
+    versions: &'a [VersionWrite],
+}
+
+impl Drop for InvalidateOnDrop<'_> {
+    fn drop(&mut self) {
+        for w in self.versions {
+            self.current
+                .committed(&w.resource_type, &w.id, w.version_id);
+        }
+    }
+}
+
 /// The default bound on one statement (see [`PostgresStore::connect`]).
 pub const STATEMENT_TIMEOUT: &str = "30s";
 
@@ -525,14 +540,15 @@ impl Store for PostgresStore {
     }
 
     async fn commit(&self, batch: &CommitBatch) -> StoreResult<()> {
+        // Whatever the outcome (a failed COMMIT may still have committed, and a request whose
+        // client went away is dropped mid-commit), this node's next read of these resources
+        // goes to the database: read-your-writes without waiting for the notification. The
+        // guard invalidates when it is dropped, however this future ends.
+        let _invalidate = InvalidateOnDrop {
+            current: &self.current,
+            versions: &batch.versions,
+        };
         let committed = self.commit_batch(batch).await;
-        // Whatever the outcome (a failed COMMIT may still have committed), this node's next
-        // read of these resources goes to the database: read-your-writes without waiting
-        // for the notification.
-        for w in &batch.versions {
-            self.current
-                .committed(&w.resource_type, &w.id, w.version_id);
-        }
         if committed.is_ok() {
             let changes = batch
                 .versions

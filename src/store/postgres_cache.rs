@@ -194,7 +194,8 @@ async fn listen_once(pool: &PgPool, shared: &Weak<SharedCurrent>) -> Result<(), 
                 let Some(shared) = shared.upgrade() else { return Ok(()) };
                 let payload = notification.payload();
                 if let Some(n) = payload.strip_prefix(&heartbeat_prefix) {
-                    returned = returned.max(n.parse().unwrap_or(0));
+                    // Only heartbeats this listener sent count (anyone may NOTIFY the channel).
+                    returned = returned.max(n.parse().unwrap_or(0).min(sent));
                     last_return = Instant::now();
                     if returned == sent {
                         shared.switch_on();

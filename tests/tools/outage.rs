@@ -49,8 +49,22 @@ fn major_version() -> Option<String> {
         .max()
 }
 
-/// A cluster of our own on a free port, started; its port. `Err`: this machine cannot.
-fn own_cluster(version: &str) -> Result<u16, String> {
+/// The test's own cluster, stopped and dropped however the test ends (a panic included), so no
+/// cluster is left listening behind it.
+struct OwnCluster {
+    version: String,
+    port: u16,
+}
+
+impl Drop for OwnCluster {
+    fn drop(&mut self) {
+        let _ = run("pg_dropcluster", &[&self.version, CLUSTER, "--stop"]);
+    }
+}
+
+/// A cluster of our own on a free port, started (never started at boot). `Err`: this machine
+/// cannot.
+fn own_cluster(version: &str) -> Result<OwnCluster, String> {
     let listed = run("pg_lsclusters", &["--no-header"])?;
     let existing = listed.lines().find_map(|line| {
         let fields: Vec<&str> = line.split_whitespace().collect();
@@ -70,6 +84,8 @@ fn own_cluster(version: &str) -> Result<u16, String> {
                     CLUSTER,
                     "-p",
                     &port.to_string(),
+                    "--start-conf",
+                    "manual",
                     "--",
                     "--auth=trust",
                 ],
@@ -77,9 +93,13 @@ fn own_cluster(version: &str) -> Result<u16, String> {
             port
         }
     };
+    let cluster = OwnCluster {
+        version: version.to_string(),
+        port,
+    };
     let _ = run("pg_ctlcluster", &[version, CLUSTER, "start"]);
     wait_for_postgres(port, Duration::from_secs(30))?;
-    Ok(port)
+    Ok(cluster)
 }
 
 fn wait_for_postgres(port: u16, within: Duration) -> Result<(), String> {
@@ -193,13 +213,14 @@ async fn a_postgres_outage_is_survived_without_a_restart() {
         eprintln!("\n*** no /etc/postgresql: SKIPPING the PostgreSQL outage test ***\n");
         return;
     };
-    let port = match own_cluster(&version) {
-        Ok(port) => port,
+    let cluster = match own_cluster(&version) {
+        Ok(cluster) => cluster,
         Err(why) => {
             eprintln!("\n*** cannot make a PostgreSQL cluster of our own ({why}): SKIPPING the outage test ***\n");
             return;
         }
     };
+    let port = cluster.port;
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("postgres://postgres@127.0.0.1:{port}/postgres");
     let _ = run(
@@ -295,7 +316,7 @@ async fn a_postgres_outage_is_survived_without_a_restart() {
         seen.bad.len()
     );
     drop(server);
-    let _ = run("pg_dropcluster", &[&version, CLUSTER, "--stop"]);
+    drop(cluster);
 
     assert!(
         seen.bad.is_empty(),

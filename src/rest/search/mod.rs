@@ -621,11 +621,17 @@ impl FhirService {
             let mut next = Vec::new();
             for step in &mut steps {
                 // Rows already in the result may come back too; invisible ones are dropped.
+                // Only an unrestricted caller's rows are capped before that filter: counting
+                // rows a restricted caller cannot see would tell it how many exist (404, never
+                // a hint); its visible rows are counted below.
+                let unrestricted = matches!(access, Access::Unrestricted);
                 let room = self.max_include_results - included.len();
                 let fetch = room + seen.len() + 1;
-                step.limit = Some(u32::try_from(fetch).unwrap_or(u32::MAX));
+                if unrestricted {
+                    step.limit = Some(u32::try_from(fetch).unwrap_or(u32::MAX));
+                }
                 let mut rows = self.store.include(step).await?;
-                if rows.len() >= fetch {
+                if unrestricted && rows.len() >= fetch {
                     return Err(too_many_included(self.max_include_results));
                 }
                 // Only what the caller may read is included, or followed by `:iterate`.

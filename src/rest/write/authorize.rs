@@ -58,7 +58,7 @@ impl FhirService {
         }
         let exists = self
             .store
-            .current(resource_type, id)
+            .current_for_write(resource_type, id)
             .await?
             .is_some_and(|c| c.body.is_some());
         match (exists, update, create) {

@@ -161,7 +161,7 @@ impl FhirService {
             };
             if let Some(body) = self
                 .store
-                .current("CarePlan", plan_id)
+                .current_for_write("CarePlan", plan_id)
                 .await?
                 .and_then(|v| v.body)
             {
@@ -185,7 +185,7 @@ impl FhirService {
             }
         } else {
             for id in named {
-                if let Some(v) = self.store.current("Goal", &id).await? {
+                if let Some(v) = self.store.current_for_write("Goal", &id).await? {
                     if let Some(body) = &v.body {
                         let goal: Value = crate::rest::stored_json(body)?;
                         candidates.push((id, v.version_id, goal));

@@ -235,7 +235,7 @@ impl FhirService {
         let now_us = self.now_us();
         let content = provenance::device(Some(client_id), name);
         let mut version = self.server_version("Device", &id, content.clone(), now_us)?;
-        if let Some(current) = self.store.current("Device", &id).await? {
+        if let Some(current) = self.store.current_for_write("Device", &id).await? {
             let checked = check_resource(content, "Device")?;
             version.expected = Expected::Version(current.version_id);
             version.version_id = current.version_id + 1;

@@ -445,7 +445,7 @@ impl FhirService {
         let current = if known_absent {
             None
         } else {
-            self.store.current("Observation", id).await?
+            self.store.current_for_write("Observation", id).await?
         };
         let (expected, version_id, method) = match &current {
             None => (Expected::Absent, 1, WriteMethod::Create),
