@@ -12,6 +12,8 @@ mod panic_guard;
 pub mod response;
 mod smart;
 
+pub use bearer::bearer_token;
+
 use crate::app::AppState;
 use axum::routing::get;
 use axum::Router;
