@@ -43,10 +43,7 @@ impl Harness {
             .enable_all()
             .build()
             .expect("a runtime");
-        let dir = tempfile::Builder::new()
-            .prefix("coplan-fuzz-")
-            .tempdir()
-            .expect("a temporary directory");
+        let dir = super::scratch_directory();
         let path = dir.path().join("fhir.db");
         let service = runtime.block_on(async move {
             let store = SqliteStore::open(&path).await.expect("open SQLite");

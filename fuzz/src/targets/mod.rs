@@ -35,6 +35,20 @@ pub const TARGETS: &[&str] = &[
     "xml_to_json",
 ];
 
+/// A temporary directory for a target's database: in `/dev/shm` where there is one, since the
+/// SQLite store commits with `synchronous = FULL` and an fsync per input would dominate.
+pub fn scratch_directory() -> tempfile::TempDir {
+    let mut builder = tempfile::Builder::new();
+    builder.prefix("coplan-fuzz-");
+    let shm = std::path::Path::new("/dev/shm");
+    if shm.is_dir() {
+        if let Ok(dir) = builder.tempdir_in(shm) {
+            return dir;
+        }
+    }
+    builder.tempdir().expect("a temporary directory")
+}
+
 /// An error the server would answer with a 500 is a bug, whatever the input.
 #[track_caller]
 pub fn assert_not_internal(err: &FhirError, what: &str) {
