@@ -101,8 +101,8 @@ pub async fn authenticate(
 }
 
 /// The token of an `Authorization: Bearer` header: `Ok(None)` without one, `Err` when the
-/// header is there but not a bearer token.
-fn bearer_token(value: Option<&HeaderValue>) -> Result<Option<String>, &'static str> {
+/// header is there but not a bearer token. Public for the fuzz target in `fuzz/`.
+pub fn bearer_token(value: Option<&HeaderValue>) -> Result<Option<String>, &'static str> {
     let Some(value) = value else { return Ok(None) };
     let text = value
         .to_str()

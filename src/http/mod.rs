@@ -14,6 +14,8 @@ pub mod server;
 mod smart;
 mod throttle;
 
+pub use bearer::bearer_token;
+
 use crate::app::AppState;
 use axum::routing::get;
 use axum::Router;

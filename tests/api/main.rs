@@ -11,6 +11,7 @@
 //! - `coproduction`: the coproduction rule table, row by row, over real HTTP
 //! - `crud`: read, vread, create, update, delete and versioning
 //! - `fhirpath_patch`: FHIRPath Patch on PATCH and in bundles
+//! - `fuzz_regressions`: every input a fuzz target found a bug with, replayed (fuzz/regressions)
 //! - `formats`: content negotiation and FHIR XML
 //! - `history`: history at every level, `_since`, paging
 //! - `prom`: PROMs scored on arrival, goals that move with them, trends and `$lastn`
@@ -36,6 +37,7 @@ mod coproduction;
 mod crud;
 mod fhirpath_patch;
 mod formats;
+mod fuzz_regressions;
 mod history;
 mod profiles;
 mod prom;

@@ -110,13 +110,21 @@ pub fn json_to_xml(json: &[u8]) -> Result<Vec<u8>, StructureError> {
 /// Parse a FHIR XML resource strictly and convert it to FHIR JSON. Elements may nest at most
 /// `max_depth` levels: deeper documents are refused before fhirbolt, whose reader recurses
 /// per level, sees them.
+///
+/// fhirbolt 0.4's XML reader takes a required primitive written without a value
+/// (`<type falue="group"/>` in a Questionnaire `item`, found by the `xml_to_json` fuzz target)
+/// as absent and reads on, while its JSON reader refuses the absence. The converted document is
+/// therefore held to the JSON rules too: XML is refused on the same grounds as JSON, and what
+/// is accepted can always be written as XML again.
 pub fn xml_to_json(xml: &[u8], max_depth: usize) -> Result<Vec<u8>, StructureError> {
     check_well_formed(xml, max_depth)?;
-    guarded("converting XML to JSON", || {
+    let json = guarded("converting XML to JSON", || {
         let resource = fhirbolt::xml::from_slice::<Resource>(xml, strict())
             .map_err(|e| StructureError(e.to_string()))?;
         fhirbolt::json::to_vec(&resource, None).map_err(|e| StructureError(e.to_string()))
-    })
+    })?;
+    check_json(&json)?;
+    Ok(json)
 }
 
 /// fhirbolt 0.4 accepts truncated XML (unclosed elements): check well-formedness first — one
@@ -248,6 +256,18 @@ mod tests {
                 "the R4 model library failed on this document while testing".into()
             ))
         );
+    }
+
+    #[test]
+    fn xml_missing_a_required_element_is_refused_as_json_is() {
+        // Questionnaire.item.type is 1..1: the JSON reader refuses its absence, and so must
+        // the XML reader (or the accepted resource could not be written as XML again).
+        let xml = br#"<Questionnaire xmlns="http://hl7.org/fhir"><status value="draft"/><item><linkId value="1"/><type falue="display"/></item></Questionnaire>"#;
+        let refused = xml_to_json(xml, 64).expect_err("an item whose type has no value");
+        assert!(refused.0.contains("type"), "{refused}");
+        let typed = br#"<Questionnaire xmlns="http://hl7.org/fhir"><status value="draft"/><item><linkId value="1"/><type value="display"/></item></Questionnaire>"#;
+        let json = xml_to_json(typed, 64).expect("a complete item");
+        assert!(json_to_xml(&json).is_ok());
     }
 
     #[test]

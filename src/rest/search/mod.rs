@@ -197,6 +197,33 @@ fn store_sort_key(key: &fhir_search_query::SortKey) -> FhirResult<SortKey> {
     })
 }
 
+/// Parse a search on `resource_type` and translate its filters into store clauses for the FHIR
+/// base `base_url`: what a search becomes before any query runs. [`FhirService`] compiles every
+/// search and conditional match with it; public for the fuzz target in `fuzz/`.
+pub fn compile_search(
+    search_params: &params::R4SearchParams,
+    base_url: &str,
+    resource_type: &str,
+    pairs: &[(String, String)],
+    strict: bool,
+) -> FhirResult<(SearchRequest, Vec<Clause>)> {
+    check_known_type(resource_type)?;
+    let pairs = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+    let request = parse(pairs, resource_type, search_params, strict).map_err(parse_errors)?;
+    let normalize = |t: &str| search_params.normalize(t);
+    let ctx = Context {
+        normalize: &normalize,
+        tz_offset_seconds: search_params.tz_offset_seconds,
+        base_url,
+    };
+    let clauses = request
+        .filters
+        .iter()
+        .map(|f| clause(f, &ctx))
+        .collect::<FhirResult<Vec<_>>>()?;
+    Ok((request, clauses))
+}
+
 impl FhirService {
     /// Parse a search on `resource_type` and translate its filters into store clauses — the
     /// one path shared by search and by the matching of conditional interactions.
@@ -206,7 +233,6 @@ impl FhirService {
         pairs: &[(String, String)],
         strict: bool,
     ) -> FhirResult<(SearchRequest, Vec<Clause>)> {
-        check_known_type(resource_type)?;
         if pairs.len() > self.max_query_params {
             return Err(FhirError::new(
                 ErrorKind::BadRequest,
@@ -218,21 +244,13 @@ impl FhirService {
                 ),
             ));
         }
-        let pairs = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-        let request =
-            parse(pairs, resource_type, &self.search_params, strict).map_err(parse_errors)?;
-        let normalize = |t: &str| self.search_params.normalize(t);
-        let ctx = Context {
-            normalize: &normalize,
-            tz_offset_seconds: self.search_params.tz_offset_seconds,
-            base_url: &self.base_url,
-        };
-        let clauses = request
-            .filters
-            .iter()
-            .map(|f| clause(f, &ctx))
-            .collect::<FhirResult<Vec<_>>>()?;
-        Ok((request, clauses))
+        compile_search(
+            &self.search_params,
+            &self.base_url,
+            resource_type,
+            pairs,
+            strict,
+        )
     }
 
     /// Run a search and render its `searchset` Bundle.

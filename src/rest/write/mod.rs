@@ -36,7 +36,7 @@ pub(crate) use commit::{now_matches, CommitError, WriteFailure};
 pub(crate) use hooks::default_hooks;
 pub use hooks::{WriteContext, WriteHook};
 pub(crate) use patch::Patch;
-pub use patch::PatchBody;
+pub use patch::{apply_patch, PatchBody};
 pub use prepare::PreparedWrite;
 pub(crate) use prepare::{Change, Intent};
 pub use record_provenance::NAME as PROVENANCE_HOOK;

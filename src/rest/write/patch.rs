@@ -105,6 +105,23 @@ impl Patch {
     }
 }
 
+/// What a PATCH makes of `current`, the stored JSON of `resource_type/id`: the body read as a
+/// patch, then applied and checked, exactly as the write pipeline does it, without storage.
+/// Public for the fuzz target in `fuzz/`.
+pub fn apply_patch(
+    body: PatchBody,
+    resource_type: &str,
+    id: &str,
+    current: &[u8],
+) -> FhirResult<CheckedResource> {
+    let current = StoredVersion {
+        version_id: 1,
+        last_updated_us: 0,
+        body: Some(bytes::Bytes::copy_from_slice(current)),
+    };
+    Patch::read(body)?.apply(resource_type, id, Some(&current))
+}
+
 fn unprocessable(diagnostics: impl Into<String>) -> FhirError {
     FhirError::new(ErrorKind::Unprocessable, "processing", diagnostics)
 }
