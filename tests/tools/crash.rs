@@ -18,7 +18,7 @@
 //! cargo test --test tools crash -- --nocapture` (docs/reliability.md). `COPLAN_CRASH_SEED`
 //! replays a run's choices (the seed is printed; the kill moment is the machine's).
 
-use super::server_process::{Http, NoAnswer, Reply, ServerSpec};
+use super::server_process::{content, Http, NoAnswer, Reply, ServerSpec};
 use coplan::testing::{backends, Backend, TestDatabase};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -48,16 +48,6 @@ fn seed() -> u64 {
                 .map(|d| d.as_nanos() as u64)
                 .unwrap_or(17)
         })
-}
-
-/// The resource without what the server stamps (`id`, `meta`): what the client wrote.
-fn content(resource: &Value) -> Value {
-    let mut content = resource.clone();
-    if let Some(fields) = content.as_object_mut() {
-        fields.remove("id");
-        fields.remove("meta");
-    }
-    content
 }
 
 fn patient(key: &str, mark: &str) -> Value {

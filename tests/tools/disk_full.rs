@@ -10,7 +10,7 @@
 //!
 //! It needs root (to mount a tmpfs); without it it is SKIPPED loudly.
 
-use super::server_process::{Http, ServerSpec};
+use super::server_process::{content, Http, ServerSpec};
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -60,15 +60,6 @@ fn patient(n: usize) -> Value {
     json!({"resourceType": "Patient", "identifier": [{"system": "urn:coplan:disk-full", "value": format!("p{n}")}],
            "name": [{"family": "Full", "given": [format!("n{n}")]}],
            "text": {"status": "generated", "div": format!("<div xmlns=\"http://www.w3.org/1999/xhtml\">{filler}</div>")}})
-}
-
-fn content(resource: &Value) -> Value {
-    let mut content = resource.clone();
-    if let Some(fields) = content.as_object_mut() {
-        fields.remove("id");
-        fields.remove("meta");
-    }
-    content
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,16 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A resource without what the server stamps (`id`, `meta`): what the client wrote.
+pub fn content(resource: &Value) -> Value {
+    let mut content = resource.clone();
+    if let Some(fields) = content.as_object_mut() {
+        fields.remove("id");
+        fields.remove("meta");
+    }
+    content
+}
+
 /// How to start a server: which binary, in which directory (its `./data`), on which database.
 #[derive(Clone)]
 pub struct ServerSpec {
