@@ -117,7 +117,10 @@ impl Harness {
                 (b"{expired}".as_slice(), sign(&claims("expired", NOW))),
                 (b"{other-audience}".as_slice(), sign(&other_audience)),
                 (b"{other-issuer}".as_slice(), sign(&other_issuer)),
-                (b"{revoked}".as_slice(), sign(&claims("revoked", NOW + 3600))),
+                (
+                    b"{revoked}".as_slice(),
+                    sign(&claims("revoked", NOW + 3600)),
+                ),
             ];
             (Arc::new(auth), tokens)
         });
@@ -131,7 +134,11 @@ impl Harness {
             .expect("the valid token verifies");
         for (name, token) in &tokens[1..] {
             let refused = runtime.block_on(auth.verify(token));
-            assert!(refused.is_err(), "the {} token was accepted", String::from_utf8_lossy(name));
+            assert!(
+                refused.is_err(),
+                "the {} token was accepted",
+                String::from_utf8_lossy(name)
+            );
         }
         Harness {
             runtime,

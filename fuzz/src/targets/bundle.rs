@@ -133,10 +133,7 @@ impl Harness {
         let response: Value = serde_json::from_slice(&bytes).expect("the response is JSON");
         for entry in response["entry"].as_array().into_iter().flatten() {
             let status = entry["response"]["status"].as_str().unwrap_or_default();
-            assert!(
-                !status.starts_with("500"),
-                "an entry answered 500: {entry}"
-            );
+            assert!(!status.starts_with("500"), "an entry answered 500: {entry}");
         }
     }
 

@@ -28,7 +28,14 @@ const PERMISSIONS: [Permission; 5] = [
 ];
 
 /// Types the checks ask about, besides those the input names.
-const TYPES: &[&str] = &["CarePlan", "Goal", "Observation", "Patient", "Practitioner", "Task"];
+const TYPES: &[&str] = &[
+    "CarePlan",
+    "Goal",
+    "Observation",
+    "Patient",
+    "Practitioner",
+    "Task",
+];
 
 /// Compare at most this many scopes pairwise (and in triples).
 const MAX_COMPARED: usize = 8;
@@ -54,7 +61,10 @@ pub fn check(data: &[u8]) {
             Some(g) => registered_set.resources.iter().any(|r| r.includes(&g)),
             None => registered_list.contains(scope),
         };
-        assert!(covered, "granted {scope:?}, which {registered:?} does not cover");
+        assert!(
+            covered,
+            "granted {scope:?}, which {registered:?} does not cover"
+        );
     }
     let granted_set = ScopeSet::parse(&granted.join(" "));
     let mut types: Vec<&str> = TYPES.to_vec();
@@ -103,11 +113,17 @@ fn check_includes(scopes: &[ResourceScope]) {
             if let Some(t) = &b.resource_type {
                 assert!(a.covers(t), "{a:?} includes {b:?} but not its type");
             } else {
-                assert!(a.resource_type.is_none(), "{a:?} includes {b:?}, which is `*`");
+                assert!(
+                    a.resource_type.is_none(),
+                    "{a:?} includes {b:?}, which is `*`"
+                );
             }
             for c in scopes {
                 if b.includes(c) {
-                    assert!(a.includes(c), "includes is not transitive: {a:?} {b:?} {c:?}");
+                    assert!(
+                        a.includes(c),
+                        "includes is not transitive: {a:?} {b:?} {c:?}"
+                    );
                 }
             }
         }
