@@ -39,7 +39,7 @@ for target in $(cargo +nightly fuzz list); do
             echo
         done
     else
-        grep -E '^#[0-9]+ +DONE|stat::number_of_executed_units' "$WORK/$target/log" || true
+        grep -E 'DONE|stat::number_of_executed_units' "$WORK/$target/log" || true
     fi
 done
 if [ "${#failed[@]}" -gt 0 ]; then
