@@ -1,0 +1,155 @@
+//! PostgreSQL backend tests on a real cluster (skipped loudly without
+//! `COPLAN_TEST_POSTGRES_URL`): statement timeouts, and the cross-node cache of current
+//! versions (postgres_cache.rs) seen from two stores on one schema.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use super::super::postgres_cache::STALE_AFTER;
+use super::*;
+use crate::testing::POSTGRES_ENV;
+
+/// The test database's URL, or `None` (said loudly) where PostgreSQL is not configured.
+fn test_url() -> Option<String> {
+    let url = std::env::var(POSTGRES_ENV).ok().filter(|u| !u.is_empty());
+    if url.is_none() {
+        eprintln!(
+            "*** {POSTGRES_ENV} is not set: SKIPPING a PostgreSQL statement-timeout test ***"
+        );
+    }
+    url
+}
+
+async fn statement_timeout(store: &PostgresStore) -> String {
+    sqlx::query_scalar("SHOW statement_timeout")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn statements_are_bounded_by_default_and_by_the_url() {
+    let Some(url) = test_url() else { return };
+    // A fresh schema, reached the way a `coplan` process reaches it (its URL).
+    let db = crate::testing::TestDatabase::new(crate::testing::Backend::Postgres).await;
+    let schema_url = db.database_url().unwrap();
+    let store = PostgresStore::connect(&schema_url).await.unwrap();
+    assert_eq!(statement_timeout(&store).await, STATEMENT_TIMEOUT);
+    // Maintenance runs unbounded, and gives its connection back bounded again.
+    store.migrate().await.unwrap();
+    store.refresh_statistics().await.unwrap();
+    assert_eq!(statement_timeout(&store).await, STATEMENT_TIMEOUT);
+    drop(store);
+    db.cleanup().await;
+    // The URL's own setting wins.
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let short = format!("{url}{separator}options=-c%20statement_timeout%3D50ms");
+    let store = PostgresStore::connect(&short).await.unwrap();
+    assert_eq!(statement_timeout(&store).await, "50ms");
+    // A statement past it is cancelled: the database is unavailable for now (a 503 with
+    // Retry-After at the FHIR boundary), not an internal error.
+    let err = sqlx::query("SELECT pg_sleep(2)")
+        .execute(&store.pool)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(StoreError::from(err), StoreError::Unavailable(_)),
+        "a cancelled statement is Unavailable"
+    );
+}
+
+fn patient(id: &str, expected: Expected, version_id: i64) -> VersionWrite {
+    VersionWrite {
+        resource_type: "Patient".into(),
+        id: id.into(),
+        expected,
+        version_id,
+        last_updated_us: version_id,
+        method: if version_id == 1 {
+            super::super::WriteMethod::Create
+        } else {
+            super::super::WriteMethod::Update
+        },
+        body: Some(bytes::Bytes::from(format!("{{\"v\":{version_id}}}"))),
+        index: Vec::new(),
+    }
+}
+
+async fn listening(store: &PostgresStore) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !store.current.is_on() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the cache never switched on"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_nodes_commits_reach_this_nodes_cache_within_the_bound() {
+    let Some(_) = test_url() else { return };
+    let db = crate::testing::TestDatabase::new(crate::testing::Backend::Postgres).await;
+    let url = db.database_url().unwrap();
+    let (a, b) = (
+        PostgresStore::connect(&url).await.unwrap(),
+        PostgresStore::connect(&url).await.unwrap(),
+    );
+    listening(&a).await;
+    listening(&b).await;
+    a.commit(&CommitBatch::of(vec![
+        patient("x", Expected::Absent, 1),
+        patient("y", Expected::Absent, 1),
+    ]))
+    .await
+    .unwrap();
+    // B caches what it reads (a read that an invalidation overtook is not cached, and A's
+    // own notification may arrive just after B's read began: read again then).
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    loop {
+        assert_eq!(
+            b.current("Patient", "x").await.unwrap().unwrap().version_id,
+            1
+        );
+        if matches!(b.current.lookup("Patient", "x"), Some(Ok(_))) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "node B never serves x from its cache"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let mut slowest = Duration::ZERO;
+    for version in 2..=40 {
+        // A single write (one statement) and a batch (a transaction), alternately.
+        let y = a.current("Patient", "y").await.unwrap().unwrap().version_id;
+        let x = patient("x", Expected::Version(version - 1), version);
+        let batch = if version % 2 == 0 {
+            CommitBatch::of(vec![x])
+        } else {
+            CommitBatch::of(vec![x, patient("y", Expected::Version(y), y + 1)])
+        };
+        a.commit(&batch).await.unwrap();
+        let committed = std::time::Instant::now();
+        // The writing node reads its own write at once.
+        assert_eq!(
+            a.current("Patient", "x").await.unwrap().unwrap().version_id,
+            version
+        );
+        loop {
+            let seen = b.current("Patient", "x").await.unwrap().unwrap().version_id;
+            if seen == version {
+                break;
+            }
+            assert!(seen < version);
+            assert!(
+                committed.elapsed() < STALE_AFTER + super::super::postgres_cache::HEARTBEAT,
+                "node B served version {seen} for longer than the bound after {version} committed"
+            );
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        slowest = slowest.max(committed.elapsed());
+    }
+    eprintln!("the slowest invalidation across nodes took {slowest:?}");
+    drop((a, b));
+    db.cleanup().await;
+}
