@@ -18,20 +18,8 @@ pub enum Excess {
 pub fn check(json: &[u8], max_depth: usize, max_values: usize) -> Result<(), Excess> {
     let mut depth: usize = 0;
     let mut values: usize = 0;
-    let mut in_string = false;
-    let mut escaped = false;
-    for &byte in json {
-        if in_string {
-            match byte {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
+    for (_, byte) in fhir_r4::outside_strings(json) {
         match byte {
-            b'"' => in_string = true,
             b'{' | b'[' => {
                 depth += 1;
                 values += 1;

@@ -52,13 +52,12 @@ fn guarded<T>(
     })
 }
 
-/// Where `json` holds an empty array (`[` and `]` with only whitespace between, outside
-/// strings): FHIR JSON has none, and fhirbolt panics on them.
-fn empty_array_at(json: &[u8]) -> Option<usize> {
-    let mut in_string = false;
-    let mut escaped = false;
-    let mut open: Option<usize> = None;
-    for (at, &byte) in json.iter().enumerate() {
+/// The bytes of `json` outside its strings, with their offsets: each string shows as its
+/// opening quote only (escapes inside it skipped). For byte-level checks that must not be
+/// fooled by brackets inside strings, before any parser sees the document.
+pub fn outside_strings(json: &[u8]) -> impl Iterator<Item = (usize, u8)> + '_ {
+    let (mut in_string, mut escaped) = (false, false);
+    json.iter().enumerate().filter_map(move |(at, &byte)| {
         if in_string {
             match byte {
                 _ if escaped => escaped = false,
@@ -66,13 +65,19 @@ fn empty_array_at(json: &[u8]) -> Option<usize> {
                 b'"' => in_string = false,
                 _ => {}
             }
-            continue;
+            return None;
         }
+        in_string = byte == b'"';
+        Some((at, byte))
+    })
+}
+
+/// Where `json` holds an empty array (`[` and `]` with only whitespace between, outside
+/// strings): FHIR JSON has none, and fhirbolt panics on them.
+fn empty_array_at(json: &[u8]) -> Option<usize> {
+    let mut open: Option<usize> = None;
+    for (at, byte) in outside_strings(json) {
         match byte {
-            b'"' => {
-                in_string = true;
-                open = None;
-            }
             b'[' => open = Some(at),
             b']' if open.is_some() => return open,
             b' ' | b'\t' | b'\n' | b'\r' => {}
