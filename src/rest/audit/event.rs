@@ -190,6 +190,7 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
     use crate::rest::provenance::Attribution;
+    use std::sync::Arc;
 
     #[test]
     fn an_audit_event_names_who_what_and_whose() {
@@ -197,13 +198,13 @@ mod tests {
             subtype: "read",
             action: "R",
             recorded_us: 1_767_225_600_000_000,
-            who: Attribution {
+            who: Arc::new(Attribution {
                 author: "Practitioner/dr".into(),
                 on_behalf_of: None,
                 transmitter: "Device/app-ehr".into(),
                 client_id: Some("ehr".into()),
-            },
-            patients: vec!["p1".into()],
+            }),
+            patients: vec!["p1".into()].into(),
             what: Some("Goal/g1".into()),
             query: None,
         };
@@ -264,7 +265,7 @@ mod tests {
                 subtype: "search-type",
                 action: "R",
                 recorded_us: 1_767_225_600_123_456,
-                who,
+                who: Arc::new(who),
                 patients: patients.into_iter().map(String::from).collect(),
                 what: what.map(String::from),
                 query: query.map(String::from),

@@ -263,12 +263,15 @@ const CHUNK_FORM: i64 = 2;
 /// the writer's work under load). Earlier forms still decode ([`decode`]).
 fn encode(chunk: &[AuditRecord]) -> bytes::Bytes {
     let t0 = chunk.first().map_or(0, |r| r.recorded_us);
-    let mut agents: Vec<&Attribution> = Vec::new();
+    let mut agents: Vec<&Arc<Attribution>> = Vec::new();
     // Serialised straight from the fields, without building a `Value` first.
     let records: Vec<_> = chunk
         .iter()
         .map(|r| {
-            let agent = match agents.iter().position(|a| **a == r.who) {
+            let agent = match agents
+                .iter()
+                .position(|a| Arc::ptr_eq(a, &r.who) || ***a == *r.who)
+            {
                 Some(n) => n,
                 None => {
                     agents.push(&r.who);
@@ -307,7 +310,7 @@ fn decode(entry: &AuditLogEntry) -> Option<Vec<(String, AuditRecord)>> {
                 .get(1)?
                 .as_array()?
                 .iter()
-                .map(|agent| decode_attribution(agent.as_array()?, 0))
+                .map(|agent| decode_attribution(agent.as_array()?, 0).map(Arc::new))
                 .collect::<Option<Vec<_>>>()?;
             let t0 = fields.get(2)?.as_i64()?;
             fields
@@ -325,8 +328,8 @@ fn decode(entry: &AuditLogEntry) -> Option<Vec<(String, AuditRecord)>> {
                             subtype,
                             action,
                             recorded_us: t0.checked_add(f.get(5)?.as_i64()?)?,
-                            who: agent.clone(),
-                            patients: texts(f.get(2)?)?,
+                            who: Arc::clone(agent),
+                            patients: texts(f.get(2)?)?.into(),
                             what: text(f.get(3)),
                             query: text(f.get(4)),
                         },
@@ -383,8 +386,8 @@ fn decode_record(fields: &[Value], recorded_us: i64) -> Option<AuditRecord> {
         subtype,
         action,
         recorded_us,
-        who: decode_attribution(fields, 1)?,
-        patients: texts(fields.get(5)?)?,
+        who: Arc::new(decode_attribution(fields, 1)?),
+        patients: texts(fields.get(5)?)?.into(),
         what: text(fields.get(6)),
         query: text(fields.get(7)),
     })
@@ -411,13 +414,13 @@ mod tests {
                 subtype,
                 action: interaction(subtype).1,
                 recorded_us: 7,
-                who: Attribution {
+                who: Arc::new(Attribution {
                     author: "RelatedPerson/r".into(),
                     on_behalf_of: on_behalf_of.map(String::from),
                     transmitter: "Device/app-ehr".into(),
                     client_id: Some("ehr".into()),
-                },
-                patients: vec!["p1".into(), "p2".into()],
+                }),
+                patients: vec!["p1".into(), "p2".into()].into(),
                 what: what.map(String::from),
                 query: query.map(String::from),
             };
@@ -426,13 +429,16 @@ mod tests {
             // A third record by someone else: the chunk names two agents.
             let mut other = record.clone();
             other.recorded_us = 12;
-            other.who = Attribution {
+            other.who = Arc::new(Attribution {
                 author: "Practitioner/d".into(),
                 on_behalf_of: None,
                 transmitter: "Device/app-ehr".into(),
                 client_id: Some("ehr".into()),
-            };
-            let chunk = [record.clone(), later, other.clone(), record.clone()];
+            });
+            // The same agent in an attribution of its own: still one agent in the chunk.
+            let mut same = record.clone();
+            same.who = Arc::new((*record.who).clone());
+            let chunk = [record.clone(), later, other.clone(), same];
             let entry = AuditLogEntry {
                 id: "a1".into(),
                 recorded_us: 7,

@@ -45,9 +45,10 @@ pub struct AuditRecord {
     /// C, R, U, D or E.
     pub action: &'static str,
     pub recorded_us: i64,
-    pub who: Attribution,
-    /// The patients whose data it touched.
-    pub patients: Vec<String>,
+    /// Shared by the records of one caller (no copy per read).
+    pub who: Arc<Attribution>,
+    /// The patients whose data it touched (shared with the membership cache for a read).
+    pub patients: Arc<[String]>,
     /// The resource (`Goal/7`, `Goal/7/_history/2`), when there is one.
     pub what: Option<String>,
     /// The search or operation query, when there is one.
@@ -105,11 +106,27 @@ fn interaction(subtype: &str) -> (&'static str, &'static str) {
 /// only that patient — no patient learns from their log whose records were read alongside
 /// theirs. The query of such an interaction is left out (it may name the others); a
 /// single-patient interaction keeps it.
-fn per_patient(patients: Vec<String>, query: Option<String>) -> Vec<(Vec<String>, Option<String>)> {
-    if patients.len() <= 1 {
-        return vec![(patients, query)];
+/// An iterator, not a `Vec`: the one-patient case (nearly every read) allocates nothing.
+fn per_patient(
+    patients: Arc<[String]>,
+    query: Option<String>,
+) -> impl Iterator<Item = (Arc<[String]>, Option<String>)> {
+    let split = patients.len() > 1;
+    let whole = (!split).then(|| (Arc::clone(&patients), query));
+    let each = if split { patients.len() } else { 0 };
+    whole
+        .into_iter()
+        .chain((0..each).map(move |n| (Arc::from([patients[n].clone()]), None)))
+}
+
+/// The attribution of `access`'s records: the server's own (requests without a token) is made
+/// once and shared.
+fn attribution(access: &Access, patients: &[String]) -> Arc<Attribution> {
+    static SERVER: std::sync::OnceLock<Arc<Attribution>> = std::sync::OnceLock::new();
+    if access.grant().is_none() {
+        return Arc::clone(SERVER.get_or_init(|| Arc::new(Attribution::of(access, patients))));
     }
-    patients.into_iter().map(|p| (vec![p], None)).collect()
+    Arc::new(Attribution::of(access, patients))
 }
 
 /// The most patients an empty search is recorded for (a search naming more records the first
@@ -202,14 +219,14 @@ impl FhirService {
         &self,
         access: &Access,
         subtype: &'static str,
-        patients: Vec<String>,
+        patients: impl Into<Arc<[String]>>,
         what: Option<String>,
         query: Option<String>,
     ) {
         let Some(trail) = &self.audit else {
             return;
         };
-        for record in self.audit_records(access, subtype, patients, what, query) {
+        for record in self.audit_records(access, subtype, patients.into(), what, query) {
             if trail.sender.send(Message::Record(record)).await.is_err() {
                 tracing::error!("the audit writer has stopped; an AuditEvent was not recorded");
             }
@@ -218,27 +235,25 @@ impl FhirService {
 
     /// The records of one interaction: one per patient ([`per_patient`]), each with the
     /// caller's attribution and the time.
-    fn audit_records(
+    fn audit_records<'a>(
         &self,
-        access: &Access,
+        access: &'a Access,
         subtype: &'static str,
-        patients: Vec<String>,
+        patients: Arc<[String]>,
         what: Option<String>,
         query: Option<String>,
-    ) -> Vec<AuditRecord> {
+    ) -> impl Iterator<Item = AuditRecord> + 'a {
         let (subtype, action) = interaction(subtype);
-        per_patient(patients, query)
-            .into_iter()
-            .map(|(patients, query)| AuditRecord {
-                subtype,
-                action,
-                recorded_us: self.now_us(),
-                who: Attribution::of(access, &patients),
-                patients,
-                what: what.clone(),
-                query,
-            })
-            .collect()
+        let recorded_us = self.now_us();
+        per_patient(patients, query).map(move |(patients, query)| AuditRecord {
+            subtype,
+            action,
+            recorded_us,
+            who: attribution(access, &patients),
+            patients,
+            what: what.clone(),
+            query,
+        })
     }
 
     /// Record one write of patient data, if auditing is on (from the write pipeline's
@@ -254,7 +269,7 @@ impl FhirService {
         let Some(trail) = &self.audit else {
             return;
         };
-        for record in self.audit_records(access, subtype, patients, what, None) {
+        for record in self.audit_records(access, subtype, patients.into(), what, None) {
             trail.hand_off(record);
         }
     }
@@ -320,9 +335,7 @@ impl FhirService {
         if !self.audits(&r.resource_type) {
             return Ok(());
         }
-        let patients = self
-            .patients_of(&r.resource_type, &r.id, r.version_id, &r.body)?
-            .to_vec();
+        let patients = self.patients_of(&r.resource_type, &r.id, r.version_id, &r.body)?;
         let (subtype, what) = if versioned {
             (
                 "vread",
@@ -377,19 +390,31 @@ mod tests {
 
     #[test]
     fn an_interaction_with_several_patients_is_recorded_once_for_each() {
-        let split = per_patient(vec!["p1".into(), "p2".into()], Some("patient=p1,p2".into()));
+        let plain = |split: Vec<(Arc<[String]>, Option<String>)>| {
+            split
+                .into_iter()
+                .map(|(p, q)| (p.to_vec(), q))
+                .collect::<Vec<_>>()
+        };
+        let two: Arc<[String]> = vec!["p1".into(), "p2".into()].into();
+        let split = per_patient(two, Some("patient=p1,p2".into())).collect();
         assert_eq!(
-            split,
+            plain(split),
             vec![
                 (vec!["p1".to_string()], None),
                 (vec!["p2".to_string()], None)
             ]
         );
-        let one = per_patient(vec!["p1".into()], Some("patient=p1".into()));
+        let one: Arc<[String]> = vec!["p1".into()].into();
+        let shared = Arc::clone(&one);
+        let kept: Vec<_> = per_patient(one, Some("patient=p1".into())).collect();
+        assert!(Arc::ptr_eq(&kept[0].0, &shared), "one patient: no copy");
         assert_eq!(
-            one,
+            plain(kept),
             vec![(vec!["p1".to_string()], Some("patient=p1".to_string()))]
         );
+        let none: Vec<_> = per_patient(Arc::from([]), None).collect();
+        assert_eq!(none.len(), 1, "an interaction of no patient is one record");
     }
 
     #[test]
