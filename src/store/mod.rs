@@ -12,6 +12,7 @@
 //!
 //! Backend differences live in `sqlite.rs` and `postgres.rs` only.
 
+mod analyze_schedule;
 pub mod auth;
 mod cache;
 mod decode;
@@ -19,6 +20,7 @@ pub mod index;
 mod postgres;
 mod postgres_cache;
 mod postgres_creates;
+mod postgres_statistics;
 pub mod search;
 pub mod sql;
 mod sqlite;

@@ -9,6 +9,7 @@
 use super::decode;
 use super::index::{IndexRow, INDEX_TABLES};
 use super::postgres_cache::SharedCurrent;
+use super::postgres_statistics::GrowthStatistics;
 use super::search::{
     render_count, render_exists, render_history, render_include, render_page, Condition,
     IncludeQuery, SearchQuery,
@@ -34,6 +35,8 @@ pub struct PostgresStore {
     listener: tokio::task::JoinHandle<()>,
     /// The schema this store works in (`current_schema()`), which names its notifications.
     schema: String,
+    /// When this node refreshes the planner's statistics (postgres_statistics.rs).
+    statistics: GrowthStatistics,
 }
 
 impl Drop for PostgresStore {
@@ -77,6 +80,7 @@ impl PostgresStore {
             current,
             listener,
             schema,
+            statistics: GrowthStatistics::new(),
         })
     }
 }
@@ -469,7 +473,10 @@ impl Store for PostgresStore {
         sqlx::query("RESET statement_timeout")
             .execute(&mut *conn)
             .await?;
-        migrated
+        migrated?;
+        drop(conn);
+        self.statistics.start(&self.pool).await;
+        Ok(())
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -477,24 +484,11 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    /// `ANALYZE` the resource and index tables. Autovacuum does this eventually, but only if it
-    /// is on (it is off on some clusters), and searches right after a bulk load were measured
-    /// at 0.6–4.5 s without statistics against ~5 ms with them.
+    /// `ANALYZE` the resource and index tables now (after a bulk load: searches right after
+    /// one were measured at 0.6–4.5 s without statistics against ~5 ms with them); growth
+    /// through the API is covered by postgres_statistics.rs.
     async fn refresh_statistics(&self) -> StoreResult<()> {
-        let tables = ["resource_current", "resource_version"]
-            .into_iter()
-            .chain(super::index::INDEX_TABLES)
-            .collect::<Vec<_>>()
-            .join(", ");
-        let mut conn = self.unbounded_connection().await?;
-        let analyzed = sqlx::query(&format!("ANALYZE {tables}"))
-            .execute(&mut *conn)
-            .await;
-        sqlx::query("RESET statement_timeout")
-            .execute(&mut *conn)
-            .await?;
-        analyzed?;
-        Ok(())
+        super::postgres_statistics::analyze(&self.pool).await
     }
 
     async fn current(&self, resource_type: &str, id: &str) -> StoreResult<Option<StoredVersion>> {
@@ -557,6 +551,7 @@ impl Store for PostgresStore {
                 .map(|w| (w.resource_type.as_str(), w.id.as_str(), w.version_id));
             let payloads = super::postgres_cache::change_payloads(&self.schema, changes);
             super::postgres_cache::notify_committed(&self.pool, payloads).await;
+            self.statistics.committed(&self.pool, batch.versions.len());
         }
         committed
     }

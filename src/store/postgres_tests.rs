@@ -153,3 +153,55 @@ async fn another_nodes_commits_reach_this_nodes_cache_within_the_bound() {
     drop((a, b));
     db.cleanup().await;
 }
+
+/// The planner's row estimate of `resource_current` in the store's schema.
+async fn estimated_resources(store: &PostgresStore) -> f32 {
+    sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE oid = to_regclass('resource_current')")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn statistics_are_gathered_as_the_database_grows() {
+    if test_url().is_none() {
+        return;
+    }
+    let db = crate::testing::TestDatabase::new(crate::testing::Backend::Postgres).await;
+    let store = PostgresStore::connect(&db.database_url().unwrap())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    // Tables never analyzed are analyzed at start (in the background).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while estimated_resources(&store).await < 0.0 || store.statistics.running() {
+        assert!(std::time::Instant::now() < deadline, "no ANALYZE at start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(estimated_resources(&store).await, 0.0);
+    // 999 versions: not yet due; the thousandth makes them due (autovacuum is no part of it:
+    // it is off for this table).
+    sqlx::query("ALTER TABLE resource_current SET (autovacuum_enabled = false)")
+        .execute(&store.pool)
+        .await
+        .unwrap();
+    let versions: Vec<VersionWrite> = (0..999)
+        .map(|n| patient(&format!("p{n}"), Expected::Absent, 1))
+        .collect();
+    store.commit_versions(&versions).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(estimated_resources(&store).await, 0.0, "not due yet");
+    store
+        .commit_versions(&[patient("p999", Expected::Absent, 1)])
+        .await
+        .unwrap();
+    while estimated_resources(&store).await < 1_000.0 || store.statistics.running() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no ANALYZE after the database grew"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    drop(store);
+    db.cleanup().await;
+}

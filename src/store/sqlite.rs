@@ -97,11 +97,15 @@ impl Store for SqliteStore {
             .await
             .map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
         // Give the query planner statistics (sampled, so quick on large files): without them
-        // SQLite may walk a whole type in date order instead of using a selective index.
+        // SQLite may walk a whole type in date order instead of using a selective index. The
+        // limit is a setting of one connection, so both statements run on the same one (the
+        // pool hands out its idle connections in turn, and an unlimited ANALYZE reads every
+        // index of a large file whole).
+        let mut conn = self.readers.acquire().await?;
         sqlx::query("PRAGMA analysis_limit = 1000")
-            .execute(&self.readers)
+            .execute(&mut *conn)
             .await?;
-        sqlx::query("ANALYZE").execute(&self.readers).await?;
+        sqlx::query("ANALYZE").execute(&mut *conn).await?;
         Ok(())
     }
 
@@ -111,7 +115,7 @@ impl Store for SqliteStore {
     }
 
     /// Nothing more to do: statistics are gathered at start (`migrate`) and by the writer as
-    /// the database grows (`sqlite_writer.rs`, `AnalyzeSchedule`), which covers a bulk load.
+    /// the database grows (`sqlite_writer.rs`, `analyze_schedule.rs`), which covers a bulk load.
     async fn refresh_statistics(&self) -> StoreResult<()> {
         Ok(())
     }

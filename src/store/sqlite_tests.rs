@@ -2,8 +2,9 @@
 //! leaves no trace, its neighbours commit), migration 0005's re-keying of index rows, and the
 //! query plans the search SQL gets on the owner-keyed index tables.
 
+use super::analyze_schedule::AnalyzeSchedule;
 use super::index::IndexRow;
-use super::sqlite_writer::{apply_group, AnalyzeSchedule, WriteJob};
+use super::sqlite_writer::{apply_group, WriteJob};
 use super::{Expected, StoreError, VersionWrite, WriteMethod};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
@@ -304,23 +305,6 @@ fn index_rows_are_numbered_per_table_within_a_resource() {
     };
     assert_eq!(ords("idx_uri"), [1, 2]);
     assert_eq!(ords("idx_token"), [1]);
-}
-
-#[test]
-fn statistics_are_refreshed_as_the_database_grows_by_a_quarter() {
-    let mut from_empty = AnalyzeSchedule::new(0);
-    assert!(!from_empty.record(999));
-    assert!(from_empty.record(1), "1,000 versions on an empty database");
-    assert!(!from_empty.record(999));
-    assert!(
-        from_empty.record(1),
-        "a quarter of 1,000 is less than the minimum"
-    );
-    let mut large = AnalyzeSchedule::new(100_000);
-    assert!(!large.record(24_999));
-    assert!(large.record(1), "a quarter of 100,000");
-    assert!(!large.record(31_249), "now a quarter of 125,000");
-    assert!(large.record(1));
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@
 //! fails is the transaction rolled back and the group re-run with one SAVEPOINT per job. A
 //! job's reply is sent only after COMMIT returns.
 
+use super::analyze_schedule::AnalyzeSchedule;
 use super::index::IndexRow;
 use super::search::render_exists;
 use super::sql::{Bind, Dialect};
@@ -117,42 +118,6 @@ fn live_rows(conn: &Connection) -> u64 {
         r.get::<_, i64>(0)
     })
     .map_or(0, |n| u64::try_from(n).unwrap_or(0))
-}
-
-/// When the planner's statistics are refreshed as the database grows (SQLite has no
-/// autovacuum-analyze). Start-up gathers them (`migrate`); a database that grows from empty
-/// in one process otherwise keeps planning for empty tables — measured: a care plan's search
-/// with its goal, Provenance and PHQ-9s took 10 ms a request at 1,000 patients until a restart
-/// gathered statistics, then 2 ms. Refreshed when the versions written since reach a quarter
-/// of the resources there were (at least [`AnalyzeSchedule::MIN_GROWTH`]); sampled
-/// (`analysis_limit`), so milliseconds even on large files.
-pub(super) struct AnalyzeSchedule {
-    /// Resources when the statistics were last gathered (approximately: versions count).
-    base: u64,
-    /// Versions written since.
-    since: u64,
-}
-
-impl AnalyzeSchedule {
-    pub(super) const MIN_GROWTH: u64 = 1_000;
-
-    pub(super) fn new(rows: u64) -> Self {
-        AnalyzeSchedule {
-            base: rows,
-            since: 0,
-        }
-    }
-
-    /// Count `written` versions; true when the statistics are due now.
-    pub(super) fn record(&mut self, written: u64) -> bool {
-        self.since += written;
-        if self.since < (self.base / 4).max(Self::MIN_GROWTH) {
-            return false;
-        }
-        self.base += self.since;
-        self.since = 0;
-        true
-    }
 }
 
 pub(super) fn apply_group(conn: &mut Connection, group: &[WriteJob]) -> Vec<StoreResult<()>> {
