@@ -182,32 +182,11 @@ impl AuthServer {
 
     /// Verify one of our access tokens.
     pub async fn verify_access_token(&self, token: &str) -> Result<AccessClaims, InvalidToken> {
+        if let Some(cached) = self.cached_access_token(token).await {
+            return cached;
+        }
         let key = sha256(token.as_bytes());
         let now = self.now();
-        if let Some(hit) = self.token_cache.get(&key) {
-            if hit.claims.exp <= now {
-                self.token_cache.remove(&key);
-                return Err(InvalidToken("token expired".into()));
-            }
-            if now - hit.revocation_checked_at < REVOCATION_RECHECK_SECONDS {
-                return Ok(hit.claims);
-            }
-            let epoch = self.token_cache.epoch();
-            if self.is_revoked(&hit.claims).await? {
-                self.token_cache.remove(&key);
-                return Err(InvalidToken("token revoked".into()));
-            }
-            self.token_cache.put(
-                key,
-                Cached {
-                    claims: hit.claims.clone(),
-                    revocation_checked_at: now,
-                },
-                now,
-                epoch,
-            );
-            return Ok(hit.claims);
-        }
         let claims = self.decode_access_token(token, true).await?;
         let epoch = self.token_cache.epoch();
         if self.is_revoked(&claims).await? {
@@ -223,6 +202,43 @@ impl AuthServer {
             epoch,
         );
         Ok(claims)
+    }
+
+    /// The answer for a token in the cache of verified tokens, without a signature check
+    /// (expiry checked, revocation re-checked when due); `None` when it is not there.
+    pub async fn cached_access_token(
+        &self,
+        token: &str,
+    ) -> Option<Result<AccessClaims, InvalidToken>> {
+        let key = sha256(token.as_bytes());
+        let now = self.now();
+        let hit = self.token_cache.get(&key)?;
+        if hit.claims.exp <= now {
+            self.token_cache.remove(&key);
+            return Some(Err(InvalidToken("token expired".into())));
+        }
+        if now - hit.revocation_checked_at < REVOCATION_RECHECK_SECONDS {
+            return Some(Ok(hit.claims));
+        }
+        let epoch = self.token_cache.epoch();
+        match self.is_revoked(&hit.claims).await {
+            Err(e) => return Some(Err(e)),
+            Ok(true) => {
+                self.token_cache.remove(&key);
+                return Some(Err(InvalidToken("token revoked".into())));
+            }
+            Ok(false) => {}
+        }
+        self.token_cache.put(
+            key,
+            Cached {
+                claims: hit.claims.clone(),
+                revocation_checked_at: now,
+            },
+            now,
+            epoch,
+        );
+        Some(Ok(hit.claims))
     }
 
     /// The policy's view of verified claims.
@@ -247,6 +263,11 @@ impl crate::policy::BearerVerifier for AuthServer {
     async fn verify(&self, token: &str) -> Result<Grant, InvalidToken> {
         let claims = self.verify_access_token(token).await?;
         Ok(self.grant_of(&claims))
+    }
+
+    async fn verify_cached(&self, token: &str) -> Option<Result<Grant, InvalidToken>> {
+        let cached = self.cached_access_token(token).await?;
+        Some(cached.map(|claims| self.grant_of(&claims)))
     }
 }
 

@@ -76,7 +76,7 @@ impl Config {
 /// a JSON depth a resource fits in) and below what the code underneath allows (serde_json stops
 /// at depth 128, chains nest at most 8 levels in `fhir-search-query`).
 fn check_limits(config: &Config) -> Result<(), String> {
-    let ranges: [(&str, u64, u64, u64); 10] = [
+    let ranges: [(&str, u64, u64, u64); 14] = [
         (
             "max_body_bytes",
             config.max_body_bytes as u64,
@@ -127,6 +127,30 @@ fn check_limits(config: &Config) -> Result<(), String> {
             1,
             1_000_000,
         ),
+        (
+            "max_connections",
+            config.max_connections.into(),
+            1,
+            1_000_000,
+        ),
+        (
+            "max_connections_per_address",
+            config.max_connections_per_address.into(),
+            1,
+            1_000_000,
+        ),
+        (
+            "response_write_timeout_seconds",
+            config.response_write_timeout_seconds.into(),
+            1,
+            3600,
+        ),
+        (
+            "sign_in_account_interval_seconds",
+            config.sign_in_account_interval_seconds.into(),
+            0,
+            3600,
+        ),
     ];
     for (name, value, low, high) in ranges {
         if !(low..=high).contains(&value) {
@@ -148,6 +172,12 @@ fn check_limits(config: &Config) -> Result<(), String> {
             "sign_in",
         ),
     ];
+    if config.sign_in_account_interval_seconds > 0 && config.sign_in_account_burst == 0 {
+        return Err(
+            "sign_in_account_burst must be at least 1 while sign_in_account_interval_seconds is set"
+                .into(),
+        );
+    }
     for (rate, burst, name) in rates {
         if rate > 0 && burst == 0 {
             return Err(format!(

@@ -70,6 +70,13 @@ pub struct Config {
     pub max_chain_depth: u32,
     /// Most FHIR API requests one client may have in progress at once (429 beyond).
     pub max_concurrent_requests_per_client: u32,
+    /// Most connections open at once, in total and from one address (IPv6: one /64); a
+    /// connection beyond either is closed as soon as it is accepted.
+    pub max_connections: u32,
+    pub max_connections_per_address: u32,
+    /// How long writing a response may make no progress (a client that stops reading), in
+    /// seconds; the connection is closed after it.
+    pub response_write_timeout_seconds: u32,
     /// FHIR API requests per second per client (an access token's client and user; the
     /// address when there is no access control), and the burst above that rate; 0: no limit.
     pub api_requests_per_second: u32,
@@ -82,6 +89,12 @@ pub struct Config {
     /// per second per address, and the burst; 0: no limit.
     pub sign_in_requests_per_second: u32,
     pub sign_in_burst: u32,
+    /// Sign-in attempts per account, whatever the address: one per this many seconds after a
+    /// burst; an account is a username at the sign-in form, a client id authenticating at the
+    /// token, introspection, revocation and launch endpoints (only its failed attempts count);
+    /// 0: no limit.
+    pub sign_in_account_interval_seconds: u32,
+    pub sign_in_account_burst: u32,
     /// Default and maximum page size for history and search.
     pub default_page_size: u32,
     pub max_page_size: u32,
@@ -165,12 +178,17 @@ impl Default for Config {
             max_include_results: 5_000,
             max_chain_depth: 8,
             max_concurrent_requests_per_client: 64,
+            max_connections: 10_000,
+            max_connections_per_address: 256,
+            response_write_timeout_seconds: 60,
             api_requests_per_second: 100_000,
             api_burst: 100_000,
             anonymous_requests_per_second: 20,
             anonymous_burst: 100,
             sign_in_requests_per_second: 2,
             sign_in_burst: 10,
+            sign_in_account_interval_seconds: 10,
+            sign_in_account_burst: 10,
             default_page_size: 50,
             max_page_size: 1000,
             tz_offset_seconds: 0,

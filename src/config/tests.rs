@@ -203,6 +203,11 @@ fn limits_have_defaults_and_ranges() {
     assert_eq!(config.max_json_depth, 64);
     assert_eq!(config.max_chain_depth, 8);
     assert_eq!(config.sign_in_requests_per_second, 2);
+    assert_eq!(config.max_connections, 10_000);
+    assert_eq!(config.max_connections_per_address, 256);
+    assert_eq!(config.response_write_timeout_seconds, 60);
+    assert_eq!(config.sign_in_account_interval_seconds, 10);
+    assert_eq!(config.sign_in_account_burst, 10);
     let from_env = ConfigLayer::from_env(env(&[
         ("COPLAN_MAX_QUERY_PARAMS", "20"),
         ("COPLAN_HEADER_READ_TIMEOUT_SECONDS", "3"),
@@ -234,6 +239,31 @@ fn limits_have_defaults_and_ranges() {
             "sign_in_burst",
             0,
             "sign_in_burst must be at least 1 while sign_in_requests_per_second is set",
+        ),
+        (
+            "max_connections",
+            0,
+            "max_connections must be between 1 and 1000000, got 0",
+        ),
+        (
+            "max_connections_per_address",
+            0,
+            "max_connections_per_address must be between 1 and 1000000, got 0",
+        ),
+        (
+            "response_write_timeout_seconds",
+            0,
+            "response_write_timeout_seconds must be between 1 and 3600, got 0",
+        ),
+        (
+            "sign_in_account_interval_seconds",
+            3601,
+            "sign_in_account_interval_seconds must be between 0 and 3600, got 3601",
+        ),
+        (
+            "sign_in_account_burst",
+            0,
+            "sign_in_account_burst must be at least 1 while sign_in_account_interval_seconds is set",
         ),
     ] {
         let err = ConfigLayer::default()

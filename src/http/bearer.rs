@@ -21,6 +21,11 @@ use std::sync::Arc;
 /// (`throttle/`): a request without a valid token by its address (anonymous limit), one with
 /// a token by its client and user (API limit and the cap on requests in progress, held until
 /// the answer is ready); without access control, by its address under the API limits.
+///
+/// A token the verifier has verified before (and caches) is answered from the cache. Any
+/// other costs a signature check, so it first counts against its address's anonymous limit:
+/// an address over it is refused (429) before anything is verified, and a flood of forged
+/// tokens costs one signature check per allowed request, not one per request.
 pub async fn authenticate(
     State(state): State<AppState>,
     mut request: Request,
@@ -52,14 +57,26 @@ pub async fn authenticate(
         }
         Err(why) => return refuse(why, Some("invalid_request")),
     };
-    let grant = match verifier.verify(&token).await {
+    let verified = match verifier.verify_cached(&token).await {
+        Some(cached) => cached.map_err(|invalid| (invalid, false)),
+        None => match state.throttle.anonymous(peer) {
+            // Counted already: a failure here is not counted again.
+            Ok(()) => verifier
+                .verify(&token)
+                .await
+                .map_err(|invalid| (invalid, true)),
+            Err(throttled) => return too_many(throttled),
+        },
+    };
+    let grant = match verified {
         Ok(grant) => grant,
-        Err(invalid) => {
+        Err((invalid, counted)) => {
             tracing::info!(reason = %invalid, "bearer token refused");
-            return refuse(
-                "the access token is invalid, expired or revoked",
-                Some("invalid_token"),
-            );
+            let diagnostics = "the access token is invalid, expired or revoked";
+            if counted {
+                return unauthorized(diagnostics, Some("invalid_token"));
+            }
+            return refuse(diagnostics, Some("invalid_token"));
         }
     };
     let caller = Caller::Client {

@@ -13,6 +13,7 @@ pub mod response;
 pub mod server;
 mod smart;
 mod throttle;
+mod write_timeout;
 
 pub use bearer::bearer_token;
 

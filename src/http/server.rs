@@ -3,9 +3,15 @@
 //! address), the head must arrive within `header_read_timeout_seconds` and within
 //! `max_header_bytes` (431 beyond; hyper's default of 100 headers at most), and the body
 //! within `body_read_timeout_seconds` of the head ([`DeadlineBody`]) — so slow clients
-//! (slowloris) cannot hold connections open indefinitely. On shutdown, listening stops,
-//! in-flight requests finish, and idle connections are closed.
+//! (slowloris) cannot hold connections open indefinitely. At most `max_connections` are open,
+//! and `max_connections_per_address` from one address (`throttle::Connections`): a connection
+//! beyond is closed as soon as it is accepted, before any task is spawned for it. A response
+//! whose writing makes no progress for `response_write_timeout_seconds` (a client that stopped
+//! reading) ends its connection ([`WriteTimeout`]). On shutdown, listening stops, in-flight
+//! requests finish, and idle connections are closed.
 
+use super::write_timeout::WriteTimeout;
+use crate::throttle::{ConnectionRefused, Connections};
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::Router;
@@ -28,6 +34,9 @@ pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     pub body_read_timeout: Duration,
     pub max_header_bytes: usize,
+    pub max_connections: u32,
+    pub max_connections_per_address: u32,
+    pub response_write_timeout: Duration,
 }
 
 impl ConnectionLimits {
@@ -36,6 +45,11 @@ impl ConnectionLimits {
             header_read_timeout: Duration::from_secs(config.header_read_timeout_seconds.into()),
             body_read_timeout: Duration::from_secs(config.body_read_timeout_seconds.into()),
             max_header_bytes: config.max_header_bytes,
+            max_connections: config.max_connections,
+            max_connections_per_address: config.max_connections_per_address,
+            response_write_timeout: Duration::from_secs(
+                config.response_write_timeout_seconds.into(),
+            ),
         }
     }
 }
@@ -54,6 +68,7 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_header_size(limits.max_header_bytes);
+    let connections = Connections::new(limits.max_connections, limits.max_connections_per_address);
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -66,6 +81,13 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let open = match connections.open(peer.ip()) {
+            Ok(open) => open,
+            Err(refused) => {
+                refuse_connection(stream, refused, peer);
+                continue;
+            }
+        };
         let app = app.clone();
         let body_timeout = limits.body_read_timeout;
         let service = tower::service_fn(move |mut request: hyper::Request<Incoming>| {
@@ -73,19 +95,31 @@ pub async fn serve(
             let request = request.map(|body| Body::new(DeadlineBody::new(body, body_timeout)));
             tower::ServiceExt::oneshot(app.clone(), request)
         });
-        let connection =
-            builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service));
+        let io = TokioIo::new(WriteTimeout::new(stream, limits.response_write_timeout));
+        let connection = builder.serve_connection(io, TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 // Clients closing, timing out or sending garbage: theirs to know, not an error.
                 tracing::debug!(error = %e, %peer, "connection ended");
             }
+            drop(open);
         });
     }
     drop(listener);
     graceful.shutdown().await;
     Ok(())
+}
+
+/// A connection over a cap: closed at once (dropping the socket), nothing read or written.
+/// Logged at debug level only: a flood of them must not become a flood of log lines.
+fn refuse_connection(
+    stream: tokio::net::TcpStream,
+    refused: ConnectionRefused,
+    peer: std::net::SocketAddr,
+) {
+    tracing::debug!(?refused, %peer, "connection refused: too many open");
+    drop(stream);
 }
 
 /// A failed accept: a connection reset before it was taken is nothing; running out of file

@@ -13,6 +13,7 @@ use crate::auth::scopes::{self, EHR_LAUNCH_SCOPE};
 use crate::auth::session::cookie_value;
 use crate::auth::AuthServer;
 use crate::policy::Access;
+use crate::throttle::{Account, Throttled};
 use axum::body::Bytes;
 use axum::extract::{RawQuery, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -60,6 +61,8 @@ pub fn routes(state: &AppState) -> Router<AppState> {
 /// introspection, revocation, launch) against the strict sign-in limit, every other request
 /// against the anonymous one. A refusal is a 429 with `Retry-After`: an RFC 6749 error
 /// (`temporarily_unavailable`) from the endpoints apps call, a page from those people see.
+/// The limit per account, which needs the form, is the handlers' ([`account_throttle`],
+/// [`form_endpoint`], [`register_launch`]).
 async fn throttle(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let peer = super::throttle::peer(&request);
     let checked = if request.method() == Method::POST {
@@ -81,6 +84,11 @@ async fn throttle(State(state): State<AppState>, request: Request, next: Next) -
     if !page {
         return OAuthError::from(throttled).into_response();
     }
+    throttled_page(throttled)
+}
+
+/// The page a person sees when a limit refuses them: 429 with `Retry-After`.
+fn throttled_page(throttled: Throttled) -> Response {
     let seconds = throttled.retry_after_seconds();
     let mut response = render(
         Ok(Outcome::Page {
@@ -97,6 +105,20 @@ async fn throttle(State(state): State<AppState>, request: Request, next: Next) -
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
     response
+}
+
+/// The sign-in limit per account on a page's form: a POST that signs in (`step=login`)
+/// counts against its username, whatever the address (every attempt counts: a person signs
+/// in a few times a day). `Some` page when refused.
+fn account_throttle(state: &AppState, method: &Method, params: &Params) -> Option<Response> {
+    if method != Method::POST || params.one("step") != Some("login") {
+        return None;
+    }
+    let username = params.one("username").unwrap_or("");
+    match state.throttle.account(Account::User, username) {
+        Ok(_attempt) => None,
+        Err(throttled) => Some(throttled_page(throttled)),
+    }
 }
 
 /// Where the demo portal app (`coplan demo`) is sent back: shows the code to exchange.
@@ -260,7 +282,19 @@ where
         Err(e) => return e.into_response(),
     };
     let authorization = header_str(&headers, header::AUTHORIZATION).map(str::to_string);
-    match work(auth, form, authorization).await {
+    // The sign-in limit per account: a client authenticating with a credential, from any
+    // address; only attempts whose credential is wrong count.
+    let claimed = crate::auth::clients::claimed_client(&form, authorization.as_deref());
+    let attempt = match claimed.map(|id| state.throttle.account(Account::Client, &id)) {
+        Some(Ok(attempt)) => attempt,
+        Some(Err(throttled)) => return OAuthError::from(throttled).into_response(),
+        None => None,
+    };
+    let result = work(auth, form, authorization).await;
+    if !matches!(&result, Err(e) if e.code == "invalid_client") {
+        state.throttle.give_back(attempt);
+    }
+    match result {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -404,7 +438,9 @@ async fn authorize(
         return not_enabled();
     };
     let params = page_params(&method, query, &body);
-    if let Some(refused) = refuse_nul(&params) {
+    if let Some(refused) =
+        refuse_nul(&params).or_else(|| account_throttle(&state, &method, &params))
+    {
         return refused;
     }
     let cookie = cookie_value(header_str(&headers, header::COOKIE));
@@ -426,7 +462,9 @@ async fn apps(
         return not_enabled();
     };
     let params = page_params(&method, query, &body);
-    if let Some(refused) = refuse_nul(&params) {
+    if let Some(refused) =
+        refuse_nul(&params).or_else(|| account_throttle(&state, &method, &params))
+    {
         return refused;
     }
     let cookie = cookie_value(header_str(&headers, header::COOKIE));
@@ -515,7 +553,14 @@ async fn register_launch(
                 authorization: Some(authorization),
                 ..Default::default()
             };
+            let claimed =
+                crate::auth::clients::claimed_client(&Default::default(), Some(authorization));
+            let attempt = match claimed.map(|id| state.throttle.account(Account::Client, &id)) {
+                Some(attempt) => attempt?,
+                None => None,
+            };
             let client = auth.authenticate_client(&creds).await?;
+            state.throttle.give_back(attempt);
             client.scopes.iter().any(|s| s == EHR_LAUNCH_SCOPE)
         };
         if !allowed {

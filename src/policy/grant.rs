@@ -33,4 +33,12 @@ pub struct InvalidToken(pub String);
 pub trait BearerVerifier: Send + Sync {
     /// The grant of a valid, unexpired, unrevoked token.
     async fn verify(&self, token: &str) -> Result<Grant, InvalidToken>;
+
+    /// The answer for a token this verifier has verified before and still holds, found
+    /// without checking any signature (expiry and revocation are checked as in
+    /// [`Self::verify`]); `None` when it holds no such token. The FHIR API asks this first,
+    /// so that an address over its limit can be refused before a signature is checked.
+    async fn verify_cached(&self, _token: &str) -> Option<Result<Grant, InvalidToken>> {
+        None
+    }
 }

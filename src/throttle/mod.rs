@@ -9,13 +9,22 @@
 //! - **sign_in**: every `POST /auth/…` (sign-in, consent, token, introspection, revocation,
 //!   launch), per address, strict, so guessing passwords and client secrets is slow.
 //!
+//! And one per account ([`AccountLimit`]): sign-in attempts at one username or client id from
+//! any address, so a guess spread over many addresses is slow too.
+//!
+//! The caps on open connections ([`Connections`]) are counted here too, for `http/server.rs`.
+//!
 //! Addresses are the TCP peer's: IPv4 whole, IPv6 by its /64 (one host usually holds a whole
 //! /64). A request without a peer address (the router driven in-process) is not limited by
 //! address. Keys idle long enough to have refilled are dropped by [`Throttle::forget_idle`].
 
+mod account;
+mod connections;
 mod in_progress;
 mod rate;
 
+pub use account::{Account, AccountLimit, Attempt};
+pub use connections::{ConnectionGuard, ConnectionRefused, Connections};
 pub use in_progress::{InProgress, InProgressGuard};
 pub use rate::RateLimit;
 
@@ -93,6 +102,7 @@ pub struct Throttle {
     api: Option<RateLimit<Caller>>,
     anonymous: Option<RateLimit<IpAddr>>,
     sign_in: Option<RateLimit<IpAddr>>,
+    account: Option<AccountLimit>,
     in_progress: InProgress,
 }
 
@@ -118,6 +128,11 @@ impl Throttle {
             sign_in: RateLimit::new(
                 config.sign_in_requests_per_second,
                 config.sign_in_burst,
+                ticker.clone(),
+            ),
+            account: AccountLimit::new(
+                config.sign_in_account_interval_seconds,
+                config.sign_in_account_burst,
                 ticker,
             ),
             in_progress: InProgress::new(config.max_concurrent_requests_per_client),
@@ -149,6 +164,23 @@ impl Throttle {
         }
     }
 
+    /// A sign-in attempt at an account (a username, or a client id with its credentials),
+    /// from any address: the attempt to give back when the credentials were right (`None`
+    /// when the limit is off), or a refusal before they are checked.
+    pub fn account(&self, account: Account, name: &str) -> Result<Option<Attempt>, Throttled> {
+        match &self.account {
+            Some(limit) => limit.attempt(account, name).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The attempt's credentials were right: it does not count.
+    pub fn give_back(&self, attempt: Option<Attempt>) {
+        if let (Some(limit), Some(attempt)) = (&self.account, attempt) {
+            limit.give_back(attempt);
+        }
+    }
+
     /// Drop the state of keys that have been idle long enough to be back at a full burst
     /// (they would start afresh anyway), so memory follows the clients of the last moments,
     /// not every address ever seen.
@@ -157,6 +189,9 @@ impl Throttle {
             limit.forget_idle();
         }
         if let Some(limit) = &self.api {
+            limit.forget_idle();
+        }
+        if let Some(limit) = &self.account {
             limit.forget_idle();
         }
     }
@@ -168,7 +203,9 @@ impl Throttle {
             .flatten()
             .map(RateLimit::keys)
             .sum();
-        by_address + self.api.as_ref().map_or(0, RateLimit::keys)
+        by_address
+            + self.api.as_ref().map_or(0, RateLimit::keys)
+            + self.account.as_ref().map_or(0, AccountLimit::keys)
     }
 }
 

@@ -156,3 +156,78 @@ fn idle_keys_are_forgotten_once_their_bucket_is_full() {
     limits.forget_idle();
     assert_eq!(limits.tracked_keys(), 0);
 }
+
+#[test]
+fn an_account_gets_its_burst_then_one_attempt_per_interval_from_any_address() {
+    let (limits, ticker) = throttle(&[
+        ("sign_in_account_interval_seconds", 10),
+        ("sign_in_account_burst", 3),
+    ]);
+    for name in ["amy", "Amy", " AMY "] {
+        limits
+            .account(Account::User, name)
+            .expect("within the burst");
+    }
+    let refused = limits.account(Account::User, "amy").unwrap_err();
+    assert_eq!(refused.reason, Reason::Rate);
+    assert_eq!(refused.retry_after, Duration::from_secs(10));
+    // Other accounts have their own buckets; a client of the same name is another account.
+    limits
+        .account(Account::User, "jordan")
+        .expect("another user");
+    limits.account(Account::Client, "amy").expect("a client");
+    assert!(
+        limits.account(Account::Client, "AMY").is_ok(),
+        "client ids are exact"
+    );
+    // Never refused for longer than the Retry-After said.
+    ticker.advance(Duration::from_millis(9_999));
+    assert!(limits.account(Account::User, "amy").is_err());
+    ticker.advance(Duration::from_millis(1));
+    limits
+        .account(Account::User, "amy")
+        .expect("one more after 10 s");
+    assert!(limits.account(Account::User, "amy").is_err());
+}
+
+#[test]
+fn an_attempt_given_back_does_not_count() {
+    let (limits, ticker) = throttle(&[
+        ("sign_in_account_interval_seconds", 10),
+        ("sign_in_account_burst", 2),
+    ]);
+    for _ in 0..10 {
+        let attempt = limits
+            .account(Account::Client, "backend")
+            .expect("right credentials never use the bucket up");
+        limits.give_back(attempt);
+    }
+    assert_eq!(limits.tracked_keys(), 0, "a full bucket holds no state");
+    let _wrong = limits.account(Account::Client, "backend").expect("1st");
+    let _wrong = limits.account(Account::Client, "backend").expect("2nd");
+    assert!(limits.account(Account::Client, "backend").is_err());
+    assert_eq!(limits.tracked_keys(), 1);
+    ticker.advance(Duration::from_secs(19));
+    limits.forget_idle();
+    assert_eq!(limits.tracked_keys(), 1, "not yet refilled");
+    ticker.advance(Duration::from_secs(1));
+    limits.forget_idle();
+    assert_eq!(limits.tracked_keys(), 0);
+}
+
+#[test]
+fn the_account_limit_is_on_by_default_and_zero_turns_it_off() {
+    let (limits, _ticker) = throttle(&[]);
+    let refused = (0..11)
+        .map(|_| limits.account(Account::User, "amy"))
+        .filter(Result::is_err)
+        .count();
+    assert_eq!(refused, 1, "a burst of 10");
+    let (limits, _ticker) = throttle(&[("sign_in_account_interval_seconds", 0)]);
+    for _ in 0..1_000 {
+        assert!(limits
+            .account(Account::User, "amy")
+            .expect("no limit")
+            .is_none());
+    }
+}

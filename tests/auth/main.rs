@@ -10,6 +10,7 @@
 //! - `refresh_reach`: a refresh is refused once the user no longer reaches the patient
 //! - `refusals`: what the authorization and token endpoints refuse
 //! - `store`: the authorization storage contract on every backend
+//! - `throttle`: sign-in limits per account and unverified tokens by address, from many addresses
 //! - `tokens`: refresh, backend services, introspection, revocation, the apps page
 //! - `verifier`: forged, stale and revoked bearer tokens are refused
 #![allow(clippy::unwrap_used, clippy::expect_used)] // test code: a panic is a failed check
@@ -26,5 +27,6 @@ mod launch;
 mod refresh_reach;
 mod refusals;
 mod store;
+mod throttle;
 mod tokens;
 mod verifier;

@@ -90,11 +90,12 @@ impl Server {
         let origin = format!("http://{}", listener.local_addr().expect("addr"));
         let fhir = format!("{origin}/fhir");
         // AuditEvents only where a test asks for them (they are written in the background);
-        // no limits by address (every test client is on 127.0.0.1; tests/tools/abuse.rs
-        // checks the limits).
+        // no limits by address or account (every test client is on 127.0.0.1 and signs in
+        // often; tests/api/throttle.rs, tests/auth/throttle.rs and tests/tools/abuse check them).
         let config = ConfigLayer::default()
             .set("audit_events", false)
             .set("sign_in_requests_per_second", 0)
+            .set("sign_in_account_interval_seconds", 0)
             .set("anonymous_requests_per_second", 0)
             .overridden_by(extra)
             .overridden_by(

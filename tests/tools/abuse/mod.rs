@@ -4,8 +4,11 @@
 //! with entities, and more sign-in or token-less requests than the limits allow. Every answer
 //! must be a 4xx with an OperationOutcome (an OAuth error on `/auth`), or the connection closed
 //! for abuse of the protocol itself — never a 5xx — and the process's memory must stay bounded
-//! (VmHWM and VmRSS from /proc). On SQLite, and on PostgreSQL when configured.
+//! (VmHWM and VmRSS from /proc). On SQLite, and on PostgreSQL when configured. Connections
+//! themselves — more than the cap from one address, a client that stops reading its answers —
+//! get a server of their own.
 
+mod connections;
 mod limits;
 mod requests;
 mod searches;
@@ -39,6 +42,20 @@ fn hostile_requests_are_refused_and_memory_stays_bounded() {
             rss_after < rss_before + MAX_GROWTH_KIB,
             "{backend:?}: VmRSS grew from {rss_before} to {rss_after} KiB"
         );
+        drop(server);
+        runtime.block_on(db.cleanup());
+    }
+}
+
+#[test]
+fn connections_are_capped_per_address_and_stalled_readers_cut_off() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    for backend in backends() {
+        let db = runtime.block_on(TestDatabase::new(backend));
+        let mut server = start_with(&db, &connections::ENV);
+        connections::capped_per_address(&server);
+        connections::stalled_reader(&server, &runtime);
+        assert_alive(&mut server);
         drop(server);
         runtime.block_on(db.cleanup());
     }

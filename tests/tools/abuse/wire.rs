@@ -109,6 +109,11 @@ pub fn command(dir: &std::path::Path, database_url: Option<&str>) -> Command {
 }
 
 pub fn start(db: &TestDatabase) -> Server {
+    start_with(db, &[])
+}
+
+/// [`start`] with some settings of [`ENV`] changed or added.
+pub fn start_with(db: &TestDatabase, env: &[(&str, &str)]) -> Server {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = db.database_url();
     let added = command(dir.path(), url.as_deref())
@@ -128,6 +133,7 @@ pub fn start(db: &TestDatabase) -> Server {
         .expect("a free port")
         .port();
     let child = command(dir.path(), url.as_deref())
+        .envs(env.iter().copied())
         .env("COPLAN_LISTEN", format!("127.0.0.1:{port}"))
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -1,0 +1,288 @@
+//! The limits that spread-out guessing meets (issue 17 §3, M3 and M4), through the real router
+//! with the peer address (`ConnectInfo`) set by hand, so one test speaks from many addresses:
+//! sign-in attempts at one username or one client's secret are limited per account whatever
+//! the address, and a right password is held back no longer than the `Retry-After`; bearer
+//! tokens that need a signature check count against their address's anonymous limit, and an
+//! address over it is refused before anything is verified, while a token verified before
+//! still passes.
+
+use crate::common::auth::*;
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::Request;
+use base64::Engine;
+use coplan::app::{self, AppState};
+use coplan::clock::ManualTicker;
+use coplan::config::ConfigLayer;
+use coplan::policy::{BearerVerifier, Grant, InvalidToken};
+use coplan::throttle::Throttle;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt;
+
+/// An answer of the router: status, `Retry-After`, body.
+struct Answer {
+    status: u16,
+    retry_after: Option<String>,
+    body: String,
+}
+
+async fn send(state: &AppState, request: Request<Body>, peer: &str) -> Answer {
+    let mut request = request;
+    let peer: SocketAddr = format!("{peer}:40000").parse().expect("address");
+    request.extensions_mut().insert(ConnectInfo(peer));
+    let response = app::router(state.clone())
+        .oneshot(request)
+        .await
+        .expect("infallible");
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    Answer {
+        status,
+        retry_after,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+async fn post_form(
+    state: &AppState,
+    path: &str,
+    form: &str,
+    basic: Option<&str>,
+    peer: &str,
+) -> Answer {
+    let mut request =
+        Request::post(path).header("content-type", "application/x-www-form-urlencoded");
+    if let Some(credentials) = basic {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(credentials);
+        request = request.header("authorization", format!("Basic {encoded}"));
+    }
+    send(
+        state,
+        request.body(Body::from(form.to_string())).expect("request"),
+        peer,
+    )
+    .await
+}
+
+/// A sign-in form post (no session: the form itself would be refused as expired, but the
+/// attempt at the account counts before anything else is looked at).
+async fn sign_in(state: &AppState, username: &str, peer: &str) -> Answer {
+    let form = format!("step=login&username={username}&password=guess");
+    post_form(state, "/auth/authorize", &form, None, peer).await
+}
+
+async fn client_credentials(state: &AppState, secret: &str, peer: &str) -> Answer {
+    let credentials = format!("backend:{secret}");
+    let form = "grant_type=client_credentials&scope=system%2FPatient.rs";
+    post_form(state, "/auth/token", form, Some(&credentials), peer).await
+}
+
+fn limited(server: &Server, ticker: &Arc<ManualTicker>) -> AppState {
+    server
+        .state
+        .clone()
+        .with_throttle(Throttle::with_ticker(&server.state.config, ticker.clone()))
+}
+
+fn account_limit() -> ConfigLayer {
+    ConfigLayer::default()
+        .set("sign_in_account_interval_seconds", 10)
+        .set("sign_in_account_burst", 3)
+}
+
+#[tokio::test]
+async fn sign_in_attempts_are_limited_per_account_from_any_address() {
+    for backend in coplan::testing::backends() {
+        let server = Server::start_with(backend, account_limit()).await;
+        server
+            .register(symmetric_client(
+                "backend",
+                "right-secret",
+                &["system/Patient.rs"],
+            ))
+            .await;
+        let ticker = Arc::new(ManualTicker::default());
+        let state = limited(&server, &ticker);
+
+        // Three guesses at amy's password, each from its own address, then a fourth is refused
+        // before it is looked at — with the same page the limits by address show.
+        for n in 1..=3 {
+            let answer = sign_in(&state, "amy", &format!("192.0.2.{n}")).await;
+            assert_ne!(answer.status, 429, "within the burst: {}", answer.body);
+        }
+        let refused = sign_in(&state, "amy", "192.0.2.4").await;
+        assert_eq!(refused.status, 429, "{}", refused.body);
+        assert_eq!(refused.retry_after.as_deref(), Some("10"));
+        assert!(
+            refused.body.contains("Too many attempts"),
+            "{}",
+            refused.body
+        );
+        assert_eq!(sign_in(&state, "%20AMY", "192.0.2.5").await.status, 429);
+        // Another account is not held back.
+        assert_ne!(sign_in(&state, "jordan", "192.0.2.6").await.status, 429);
+        // Never longer than the Retry-After said.
+        ticker.advance(Duration::from_secs(9));
+        assert_eq!(sign_in(&state, "amy", "192.0.2.7").await.status, 429);
+        ticker.advance(Duration::from_secs(1));
+        assert_ne!(sign_in(&state, "amy", "192.0.2.8").await.status, 429);
+
+        // A client's secret: wrong ones count, from any address, then even the right one is
+        // refused (before it is checked: a refusal tells a guesser nothing) until it is due.
+        for n in 1..=3 {
+            let answer = client_credentials(&state, "guess", &format!("198.51.100.{n}")).await;
+            assert_eq!(answer.status, 401, "{}", answer.body);
+        }
+        let refused = client_credentials(&state, "right-secret", "198.51.100.4").await;
+        assert_eq!(refused.status, 429, "{}", refused.body);
+        assert!(
+            refused.body.contains("temporarily_unavailable"),
+            "{}",
+            refused.body
+        );
+        assert_eq!(refused.retry_after.as_deref(), Some("10"));
+        ticker.advance(Duration::from_secs(10));
+        // Right secrets do not use the bucket up: a busy client is never slowed by itself.
+        for n in 5..=12 {
+            let answer =
+                client_credentials(&state, "right-secret", &format!("198.51.100.{n}")).await;
+            assert_eq!(answer.status, 200, "{}", answer.body);
+        }
+        server.stop().await;
+    }
+}
+
+#[tokio::test]
+async fn a_right_password_waits_no_longer_than_the_retry_after() {
+    let layer = ConfigLayer::default()
+        .set("sign_in_account_interval_seconds", 1)
+        .set("sign_in_account_burst", 2);
+    let server = Server::start_with(coplan::testing::Backend::Sqlite, layer).await;
+    server.add_user("amy", "amy-password", None).await;
+    server
+        .register(public_app("portal", &["openid", "launch/patient"]))
+        .await;
+    // Guesses from elsewhere (the server's own limits, on the real clock) use the burst up.
+    for n in 1..=2 {
+        assert_ne!(
+            sign_in(&server.state, "amy", &format!("203.0.113.{n}"))
+                .await
+                .status,
+            429
+        );
+    }
+    let client = smart_client(&server, "portal", None);
+    let (url, _verifier) = authorize_request(&client, &server, &["openid"], &[]);
+    let mut browser = Browser::default();
+    let refused = browser
+        .sign_in(&server.origin, &url, "amy", "amy-password")
+        .await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    let wait: u64 = refused
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert_eq!(wait, 1);
+    tokio::time::sleep(Duration::from_secs(wait)).await;
+    let consent = browser
+        .sign_in(&server.origin, &url, "amy", "amy-password")
+        .await;
+    assert_eq!(consent.status, 200, "{}", consent.body);
+    assert!(consent.body.contains("Allow"), "{}", consent.body);
+    server.stop().await;
+}
+
+/// The server's verifier, counting the verifications that check a signature.
+struct Counting {
+    inner: Arc<dyn BearerVerifier>,
+    checked: AtomicUsize,
+}
+
+#[async_trait]
+impl BearerVerifier for Counting {
+    async fn verify(&self, token: &str) -> Result<Grant, InvalidToken> {
+        self.checked.fetch_add(1, Ordering::SeqCst);
+        self.inner.verify(token).await
+    }
+
+    async fn verify_cached(&self, token: &str) -> Option<Result<Grant, InvalidToken>> {
+        self.inner.verify_cached(token).await
+    }
+}
+
+async fn read_with(state: &AppState, bearer: &str, peer: &str) -> u16 {
+    let request = Request::get("/fhir/Patient?_count=1")
+        .header("authorization", bearer)
+        .body(Body::empty())
+        .expect("request");
+    send(state, request, peer).await.status
+}
+
+/// A token signed by the server with its payload changed: checking it costs a signature check.
+fn forged(bearer: &str, n: usize) -> String {
+    let mut parts: Vec<String> = bearer.split('.').map(str::to_string).collect();
+    let mut claims = jwt_claims(bearer.trim_start_matches("Bearer "));
+    claims["jti"] = serde_json::json!(format!("forged-{n}"));
+    parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(claims.to_string());
+    parts.join(".")
+}
+
+#[tokio::test]
+async fn unverified_tokens_count_against_their_address_and_are_refused_before_a_check() {
+    for backend in coplan::testing::backends() {
+        let layer = ConfigLayer::default()
+            .set("anonymous_requests_per_second", 1)
+            .set("anonymous_burst", 2);
+        let server = Server::start_with(backend, layer).await;
+        let counting = Arc::new(Counting {
+            inner: server.state.verifier.clone().expect("auth on"),
+            checked: AtomicUsize::new(0),
+        });
+        let ticker = Arc::new(ManualTicker::default());
+        let state = limited(&server, &ticker).with_verifier(counting.clone());
+        let valid = token(&server, "backend", "system/Patient.rs", None, None);
+        let fresh = token(&server, "backend2", "system/Patient.rs", None, None);
+        // The valid token is verified once (from another address) and cached.
+        assert_eq!(read_with(&state, &valid, "192.0.2.100").await, 200);
+        assert_eq!(counting.checked.load(Ordering::SeqCst), 1);
+
+        // Forged tokens from one address: each checked and refused (401) within the burst...
+        let attacker = "192.0.2.66";
+        for n in 0..2 {
+            assert_eq!(read_with(&state, &forged(&valid, n), attacker).await, 401);
+        }
+        assert_eq!(counting.checked.load(Ordering::SeqCst), 3);
+        // ...then refused with a 429 before any signature is checked.
+        for n in 2..50 {
+            assert_eq!(read_with(&state, &forged(&valid, n), attacker).await, 429);
+        }
+        assert_eq!(
+            counting.checked.load(Ordering::SeqCst),
+            3,
+            "no signature checked for an address over its limit"
+        );
+        // A token verified before still passes from there; one never seen waits its turn.
+        assert_eq!(read_with(&state, &valid, attacker).await, 200);
+        assert_eq!(read_with(&state, &fresh, attacker).await, 429);
+        ticker.advance(Duration::from_secs(1));
+        assert_eq!(read_with(&state, &fresh, attacker).await, 200);
+        assert_eq!(counting.checked.load(Ordering::SeqCst), 4);
+        // Other addresses are not held back by this one.
+        assert_eq!(
+            read_with(&state, &forged(&valid, 99), "192.0.2.67").await,
+            401
+        );
+        server.stop().await;
+    }
+}
