@@ -3,8 +3,7 @@
 //! database that grows fast. A database that grows from empty in one process otherwise keeps
 //! planning for empty tables — measured on SQLite: a care plan's search with its goal,
 //! Provenance and PHQ-9s took 10 ms a request at 1,000 patients until a restart gathered
-//! statistics, then 2 ms; on PostgreSQL without autovacuum, a care-plan soak fell from 294 to 8
-//! requests a second in three minutes (`postgres_statistics.rs`). Statistics are refreshed
+//! statistics, then 2 ms (PostgreSQL: `postgres_statistics.rs`). Statistics are refreshed
 //! when the versions written since reach a quarter of the resources there were (at least
 //! [`AnalyzeSchedule::MIN_GROWTH`]), so their cost stays a small fraction of the writes'.
 
