@@ -104,25 +104,6 @@ struct AssertionClaims {
 }
 
 /// Decode `Basic base64(urlencoded(id):urlencoded(secret))`.
-/// The client a token, introspection or revocation request authenticates as with a credential
-/// — the id of its Basic credentials, or of its client assertion (`client_id`, else the
-/// assertion's unverified `sub`) — for the sign-in limit per account, counted before the
-/// credential is checked. `None` without a credential (a public client has no secret to guess).
-pub fn claimed_client(form: &super::grants::Form, authorization: Option<&str>) -> Option<String> {
-    if let Some(header) =
-        authorization.filter(|h| h.len() > 6 && h[..6].eq_ignore_ascii_case("basic "))
-    {
-        return parse_basic(&format!("Basic {}", &header[6..])).map(|(id, _)| id);
-    }
-    let assertion = form.get("client_assertion").filter(|a| !a.is_empty())?;
-    if let Some(id) = form.get("client_id").filter(|c| !c.is_empty()) {
-        return Some(id.clone());
-    }
-    jsonwebtoken::dangerous::insecure_decode_claims::<serde_json::Value>(assertion)
-        .ok()
-        .and_then(|claims| claims["sub"].as_str().map(str::to_string))
-}
-
 fn parse_basic(header: &str) -> Option<(String, String)> {
     let encoded = header
         .strip_prefix("Basic ")

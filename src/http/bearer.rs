@@ -23,9 +23,10 @@ use std::sync::Arc;
 /// the answer is ready); without access control, by its address under the API limits.
 ///
 /// A token the verifier has verified before (and caches) is answered from the cache. Any
-/// other costs a signature check, so it first counts against its address's anonymous limit:
-/// an address over it is refused (429) before anything is verified, and a flood of forged
-/// tokens costs one signature check per allowed request, not one per request.
+/// other costs a signature check; one that fails counts against its address's anonymous limit,
+/// and while that limit refuses the address its tokens are refused (429) before anything is
+/// verified (`throttle/refused.rs`): a flood of forged tokens costs one signature check per
+/// request the limit allows, and a valid token is never charged.
 pub async fn authenticate(
     State(state): State<AppState>,
     mut request: Request,
@@ -58,25 +59,20 @@ pub async fn authenticate(
         Err(why) => return refuse(why, Some("invalid_request")),
     };
     let verified = match verifier.verify_cached(&token).await {
-        Some(cached) => cached.map_err(|invalid| (invalid, false)),
-        None => match state.throttle.anonymous(peer) {
-            // Counted already: a failure here is not counted again.
-            Ok(()) => verifier
-                .verify(&token)
-                .await
-                .map_err(|invalid| (invalid, true)),
+        Some(cached) => cached,
+        None => match state.throttle.unverified(peer) {
+            Ok(()) => verifier.verify(&token).await,
             Err(throttled) => return too_many(throttled),
         },
     };
     let grant = match verified {
         Ok(grant) => grant,
-        Err((invalid, counted)) => {
+        Err(invalid) => {
             tracing::info!(reason = %invalid, "bearer token refused");
-            let diagnostics = "the access token is invalid, expired or revoked";
-            if counted {
-                return unauthorized(diagnostics, Some("invalid_token"));
-            }
-            return refuse(diagnostics, Some("invalid_token"));
+            return refuse(
+                "the access token is invalid, expired or revoked",
+                Some("invalid_token"),
+            );
         }
     };
     let caller = Caller::Client {

@@ -61,8 +61,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
 /// introspection, revocation, launch) against the strict sign-in limit, every other request
 /// against the anonymous one. A refusal is a 429 with `Retry-After`: an RFC 6749 error
 /// (`temporarily_unavailable`) from the endpoints apps call, a page from those people see.
-/// The limit per account, which needs the form, is the handlers' ([`account_throttle`],
-/// [`form_endpoint`], [`register_launch`]).
+/// The limit per username, which needs the form, is the sign-in pages' ([`account_throttle`]).
 async fn throttle(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let peer = super::throttle::peer(&request);
     let checked = if request.method() == Method::POST {
@@ -282,19 +281,10 @@ where
         Err(e) => return e.into_response(),
     };
     let authorization = header_str(&headers, header::AUTHORIZATION).map(str::to_string);
-    // The sign-in limit per account: a client authenticating with a credential, from any
-    // address; only attempts whose credential is wrong count.
-    let claimed = crate::auth::clients::claimed_client(&form, authorization.as_deref());
-    let attempt = match claimed.map(|id| state.throttle.account(Account::Client, &id)) {
-        Some(Ok(attempt)) => attempt,
-        Some(Err(throttled)) => return OAuthError::from(throttled).into_response(),
-        None => None,
-    };
-    let result = work(auth, form, authorization).await;
-    if !matches!(&result, Err(e) if e.code == "invalid_client") {
-        state.throttle.give_back(attempt);
-    }
-    match result {
+    // No limit per client: client ids are public, so a limit keyed by one would let anyone
+    // lock an app out of its tokens, and its credentials (secrets of 256 bits, signed
+    // assertions) cannot be guessed online; the limit per address stands.
+    match work(auth, form, authorization).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -553,14 +543,7 @@ async fn register_launch(
                 authorization: Some(authorization),
                 ..Default::default()
             };
-            let claimed =
-                crate::auth::clients::claimed_client(&Default::default(), Some(authorization));
-            let attempt = match claimed.map(|id| state.throttle.account(Account::Client, &id)) {
-                Some(attempt) => attempt?,
-                None => None,
-            };
             let client = auth.authenticate_client(&creds).await?;
-            state.throttle.give_back(attempt);
             client.scopes.iter().any(|s| s == EHR_LAUNCH_SCOPE)
         };
         if !allowed {

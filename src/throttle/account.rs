@@ -1,11 +1,15 @@
 //! The sign-in limit per account (issue 17 §3, M4): however many addresses a guesser spreads
-//! over, one account — a username at the sign-in form, a client id authenticating with a
-//! secret or assertion — gets `burst` attempts, then one per `interval`. A GCRA bucket per
-//! account (as `governor`'s, by hand: an attempt is taken before the credentials are checked,
-//! so concurrent guesses cannot all slip past, and one that turns out right can be given back,
-//! which `governor` cannot do). A refusal comes before any check, so a refused guess tells
-//! nothing; it lasts until the next attempt is due, never longer, so nobody can lock an
-//! account out beyond the `Retry-After` they cause.
+//! over, one account — a username at the sign-in form (`http/smart.rs`) — gets `burst`
+//! attempts, then one per `interval`. A GCRA bucket per account (as `governor`'s, by hand: an
+//! attempt is taken before the credentials are checked, so concurrent guesses cannot all slip
+//! past, and one can be given back, which `governor` cannot do). A refusal comes before any
+//! check, so a refused guess tells nothing, and it lasts until the next attempt is due. Someone
+//! who keeps sending one wrong attempt per `interval` keeps the account refused for as long as
+//! they keep at it — no more than the lockout after five failures in fifteen minutes
+//! (`auth/users.rs`) already allowed. Client ids are not limited this way: they are public, so
+//! anyone could lock an app out of its tokens, and their credentials cannot be guessed online
+//! (the limit per address stands); [`Account::Client`] stays for callers that key by a
+//! private name.
 //!
 //! Accounts are keyed by a keyed hash (SipHash, a key drawn per process) of the normalised name,
 //! so the map holds 8 bytes per account whatever the length of the names sent, and an attacker

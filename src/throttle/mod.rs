@@ -22,6 +22,7 @@ mod account;
 mod connections;
 mod in_progress;
 mod rate;
+mod refused;
 
 pub use account::{Account, AccountLimit, Attempt};
 pub use connections::{ConnectionGuard, ConnectionRefused, Connections};
@@ -103,6 +104,8 @@ pub struct Throttle {
     anonymous: Option<RateLimit<IpAddr>>,
     sign_in: Option<RateLimit<IpAddr>>,
     account: Option<AccountLimit>,
+    /// Addresses the anonymous limit refused, whose unverified tokens wait ([`refused`]).
+    refused: refused::RefusedAddresses,
     in_progress: InProgress,
 }
 
@@ -133,8 +136,9 @@ impl Throttle {
             account: AccountLimit::new(
                 config.sign_in_account_interval_seconds,
                 config.sign_in_account_burst,
-                ticker,
+                ticker.clone(),
             ),
+            refused: refused::RefusedAddresses::new(ticker),
             in_progress: InProgress::new(config.max_concurrent_requests_per_client),
         }
     }
@@ -148,10 +152,33 @@ impl Throttle {
         self.in_progress.enter(caller)
     }
 
-    /// A request without a valid token from `peer` (`None`: in-process, not limited).
+    /// A request without a valid token from `peer` (`None`: in-process, not limited),
+    /// including one whose token failed verification. A refusal also refuses the address's
+    /// tokens that need verifying until it ends ([`Throttle::unverified`]).
     pub fn anonymous(&self, peer: Option<IpAddr>) -> Result<(), Throttled> {
         match (&self.anonymous, peer) {
-            (Some(limit), Some(peer)) => limit.check(&address_key(peer)),
+            (Some(limit), Some(peer)) => {
+                let key = address_key(peer);
+                limit.check(&key).inspect_err(|throttled| {
+                    self.refused.refuse(key, throttled.retry_after);
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// A bearer token from `peer` that needs a signature check (not in the verifier's cache):
+    /// refused while the anonymous limit refuses the address, not counted otherwise (only a
+    /// failed check counts, through [`Throttle::anonymous`]).
+    pub fn unverified(&self, peer: Option<IpAddr>) -> Result<(), Throttled> {
+        match (&self.anonymous, peer) {
+            (Some(_), Some(peer)) => match self.refused.remaining(address_key(peer)) {
+                Some(retry_after) => Err(Throttled {
+                    retry_after,
+                    reason: Reason::Rate,
+                }),
+                None => Ok(()),
+            },
             _ => Ok(()),
         }
     }
@@ -194,6 +221,7 @@ impl Throttle {
         if let Some(limit) = &self.account {
             limit.forget_idle();
         }
+        self.refused.forget_expired();
     }
 
     /// How many keys the rate limits hold state for (for tests and diagnostics).
@@ -206,6 +234,7 @@ impl Throttle {
         by_address
             + self.api.as_ref().map_or(0, RateLimit::keys)
             + self.account.as_ref().map_or(0, AccountLimit::keys)
+            + self.refused.len()
     }
 }
 
