@@ -1,15 +1,15 @@
 //! The sign-in limit per account (issue 17 §3, M4): however many addresses a guesser spreads
 //! over, one account — a username at the sign-in form (`http/smart.rs`) — gets `burst`
-//! attempts, then one per `interval`. A GCRA bucket per account (as `governor`'s, by hand: an
-//! attempt is taken before the credentials are checked, so concurrent guesses cannot all slip
-//! past, and one can be given back, which `governor` cannot do). A refusal comes before any
-//! check, so a refused guess tells nothing, and it lasts until the next attempt is due. Someone
+//! attempts, then one per `interval`. A GCRA bucket per account, as `governor`'s, by hand
+//! because this crate's `RateLimit` over `governor` takes whole requests a second and this
+//! limit refills one every several seconds. An attempt is taken before the credentials are
+//! checked, so concurrent guesses cannot all slip past; a refusal comes before any check, so a
+//! refused guess tells nothing, and it lasts until the next attempt is due. Someone
 //! who keeps sending one wrong attempt per `interval` keeps the account refused for as long as
 //! they keep at it — no more than the lockout after five failures in fifteen minutes
 //! (`auth/users.rs`) already allowed. Client ids are not limited this way: they are public, so
 //! anyone could lock an app out of its tokens, and their credentials cannot be guessed online
-//! (the limit per address stands); [`Account::Client`] stays for callers that key by a
-//! private name.
+//! (the limit per address stands).
 //!
 //! Accounts are keyed by a keyed hash (SipHash, a key drawn per process) of the normalised name,
 //! so the map holds 8 bytes per account whatever the length of the names sent, and an attacker
@@ -24,19 +24,11 @@ use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-/// Which kind of account a name is (a user and a client of the same name are two accounts).
+/// Which kind of account a name is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Account {
     /// A username, compared as the sign-in compares it: trimmed, case-insensitive.
     User,
-    /// A client id, exactly.
-    Client,
-}
-
-/// One attempt taken from an account's bucket; [`AccountLimit::give_back`] returns it.
-#[derive(Debug)]
-pub struct Attempt {
-    key: u64,
 }
 
 /// `burst` attempts per account, then one per `interval`.
@@ -70,12 +62,11 @@ impl AccountLimit {
     fn key(&self, account: Account, name: &str) -> u64 {
         match account {
             Account::User => self.hasher.hash_one((account, name.trim().to_lowercase())),
-            Account::Client => self.hasher.hash_one((account, name)),
         }
     }
 
     /// Take one attempt at `name`, or say how long until one is allowed.
-    pub fn attempt(&self, account: Account, name: &str) -> Result<Attempt, Throttled> {
+    pub fn attempt(&self, account: Account, name: &str) -> Result<(), Throttled> {
         let key = self.key(account, name);
         let now = self.ticker.elapsed();
         let mut due = self.due.lock().unwrap_or_else(|p| p.into_inner());
@@ -88,19 +79,7 @@ impl AccountLimit {
             });
         }
         due.insert(key, tat.saturating_add(self.interval));
-        Ok(Attempt { key })
-    }
-
-    /// Give an attempt back (its credentials were right: only failures should count).
-    pub fn give_back(&self, attempt: Attempt) {
-        let now = self.ticker.elapsed();
-        let mut due = self.due.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(tat) = due.get_mut(&attempt.key) {
-            *tat = tat.saturating_sub(self.interval);
-            if *tat <= now {
-                due.remove(&attempt.key);
-            }
-        }
+        Ok(())
     }
 
     /// Forget accounts whose bucket is full again.

@@ -24,7 +24,7 @@ mod in_progress;
 mod rate;
 mod refused;
 
-pub use account::{Account, AccountLimit, Attempt};
+pub use account::{Account, AccountLimit};
 pub use connections::{ConnectionGuard, ConnectionRefused, Connections};
 pub use in_progress::{InProgress, InProgressGuard};
 pub use rate::RateLimit;
@@ -191,20 +191,12 @@ impl Throttle {
         }
     }
 
-    /// A sign-in attempt at an account (a username, or a client id with its credentials),
-    /// from any address: the attempt to give back when the credentials were right (`None`
-    /// when the limit is off), or a refusal before they are checked.
-    pub fn account(&self, account: Account, name: &str) -> Result<Option<Attempt>, Throttled> {
+    /// A sign-in attempt at an account (a username), from any address: counted, or refused
+    /// before the credentials are checked.
+    pub fn account(&self, account: Account, name: &str) -> Result<(), Throttled> {
         match &self.account {
-            Some(limit) => limit.attempt(account, name).map(Some),
-            None => Ok(None),
-        }
-    }
-
-    /// The attempt's credentials were right: it does not count.
-    pub fn give_back(&self, attempt: Option<Attempt>) {
-        if let (Some(limit), Some(attempt)) = (&self.account, attempt) {
-            limit.give_back(attempt);
+            Some(limit) => limit.attempt(account, name),
+            None => Ok(()),
         }
     }
 
