@@ -4,11 +4,9 @@
 //! The peer address a real connection carries (`ConnectInfo`) is set by hand here;
 //! tests/tools/abuse.rs drives the same limits over TCP.
 
-use crate::common::TestApp;
+use crate::common::{send_from_peer, TestApp};
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode};
-use coplan::app;
 use coplan::clock::ManualTicker;
 use coplan::config::ConfigLayer;
 use coplan::testing::Backend;
@@ -17,25 +15,11 @@ use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
-use tower::ServiceExt;
 
 async fn get(app: &TestApp, uri: &str, peer: &str) -> (StatusCode, Option<String>, Value) {
-    let mut request = Request::get(uri).body(Body::empty()).expect("request");
+    let request = Request::get(uri).body(Body::empty()).expect("request");
     let peer: SocketAddr = peer.parse().expect("address");
-    request.extensions_mut().insert(ConnectInfo(peer));
-    let response = app::router(app.state.clone())
-        .oneshot(request)
-        .await
-        .expect("infallible");
-    let status = response.status();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("body");
+    let (status, retry_after, body) = send_from_peer(&app.state, request, peer).await;
     let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
     (status, retry_after, json)
 }

@@ -9,10 +9,9 @@
 use crate::common::auth::*;
 use async_trait::async_trait;
 use axum::body::Body;
-use axum::extract::ConnectInfo;
 use axum::http::Request;
 use base64::Engine;
-use coplan::app::{self, AppState};
+use coplan::app::AppState;
 use coplan::clock::ManualTicker;
 use coplan::config::ConfigLayer;
 use coplan::policy::{BearerVerifier, Grant, InvalidToken};
@@ -21,7 +20,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tower::ServiceExt;
 
 /// An answer of the router: status, `Retry-After`, body.
 struct Answer {
@@ -31,24 +29,10 @@ struct Answer {
 }
 
 async fn send(state: &AppState, request: Request<Body>, peer: &str) -> Answer {
-    let mut request = request;
     let peer: SocketAddr = format!("{peer}:40000").parse().expect("address");
-    request.extensions_mut().insert(ConnectInfo(peer));
-    let response = app::router(state.clone())
-        .oneshot(request)
-        .await
-        .expect("infallible");
-    let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
-        .await
-        .expect("body");
+    let (status, retry_after, body) = crate::common::send_from_peer(state, request, peer).await;
     Answer {
-        status,
+        status: status.as_u16(),
         retry_after,
         body: String::from_utf8_lossy(&body).into_owned(),
     }

@@ -215,3 +215,29 @@ pub fn fixture(name: &str) -> Value {
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).expect("fixture JSON")
 }
+
+/// Drive the real router with `request` as if it came over a connection from `peer` (the
+/// `ConnectInfo` the server sets, set by hand): its status, `Retry-After` and body.
+pub async fn send_from_peer(
+    state: &AppState,
+    mut request: Request<Body>,
+    peer: std::net::SocketAddr,
+) -> (StatusCode, Option<String>, bytes::Bytes) {
+    request
+        .extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    let response = app::router(state.clone())
+        .oneshot(request)
+        .await
+        .expect("infallible");
+    let status = response.status();
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    (status, retry_after, body)
+}
