@@ -55,6 +55,21 @@ fn fill(path: &Path) -> u64 {
 }
 
 /// A Patient with a sizeable narrative, so that every create needs new pages.
+/// The acknowledged patients that do not read back as they were sent (`when`: for the report).
+async fn not_read_back(http: &Http, acknowledged: &[(String, Value)], when: &str) -> Vec<String> {
+    let mut unreadable = Vec::new();
+    for (id, sent) in acknowledged {
+        let reply = http
+            .get(&format!("/fhir/Patient/{id}"))
+            .await
+            .expect("read");
+        if reply.status != 200 || content(&reply.json()) != *sent {
+            unreadable.push(format!("Patient/{id} {when}: {}", reply.status));
+        }
+    }
+    unreadable
+}
+
 fn patient(n: usize) -> Value {
     let filler = "x".repeat(16 * 1024);
     json!({"resourceType": "Patient", "identifier": [{"system": "urn:coplan:disk-full", "value": format!("p{n}")}],
@@ -114,16 +129,7 @@ async fn a_full_disk_refuses_writes_whole_keeps_reads_and_recovers() {
         }
     }
     // Reads work while the disk is full.
-    let mut unreadable = Vec::new();
-    for (id, sent) in &acknowledged {
-        let reply = http
-            .get(&format!("/fhir/Patient/{id}"))
-            .await
-            .expect("read");
-        if reply.status != 200 || content(&reply.json()) != *sent {
-            unreadable.push(format!("Patient/{id} while full: {}", reply.status));
-        }
-    }
+    let mut unreadable = not_read_back(&http, &acknowledged, "while full").await;
     let search_full = http
         .get("/fhir/Patient?family=Full&_count=1")
         .await
@@ -140,15 +146,7 @@ async fn a_full_disk_refuses_writes_whole_keeps_reads_and_recovers() {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    for (id, sent) in &acknowledged {
-        let reply = http
-            .get(&format!("/fhir/Patient/{id}"))
-            .await
-            .expect("read");
-        if reply.status != 200 || content(&reply.json()) != *sent {
-            unreadable.push(format!("Patient/{id} after: {}", reply.status));
-        }
-    }
+    unreadable.extend(not_read_back(&http, &acknowledged, "after").await);
     let mut half_written = Vec::new();
     for key in &refused_keys {
         let reply = http
