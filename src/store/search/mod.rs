@@ -188,6 +188,8 @@ struct Builder {
     /// Render index conditions as an uncorrelated id set (`id IN (…)`, for the clause that
     /// drives the query) or as a correlated `EXISTS` (checked per candidate row).
     drive: bool,
+    /// Some clause drives the query, so the others must stay checks per candidate row.
+    driven: bool,
 }
 
 impl Builder {
@@ -199,6 +201,7 @@ impl Builder {
             row_type: String::new(),
             depth: 0,
             drive: false,
+            driven: false,
         }
     }
 
@@ -235,8 +238,13 @@ impl Builder {
             let condition = condition(self);
             let row = &self.row;
             let probe_code = self.dialect.probe_code("x");
+            let end = if self.driven {
+                self.dialect.per_row_probe_end()
+            } else {
+                ""
+            };
             return format!(
-                "EXISTS (SELECT 1 FROM {table} x WHERE x.resource_type = {row}.resource_type AND x.id = {row}.id AND {probe_code} = {code}{condition})"
+                "EXISTS (SELECT 1 FROM {table} x WHERE x.resource_type = {row}.resource_type AND x.id = {row}.id AND {probe_code} = {code}{condition}{end})"
             );
         }
         let row_type = self.row_type.clone();
@@ -497,6 +505,7 @@ impl Builder {
         let rt = self.text(&query.resource_type);
         let mut sql = format!("c.resource_type = {rt} AND c.body IS NOT NULL");
         let driver = driving_clause(&query.clauses);
+        self.driven = driver.is_some();
         for (n, clause) in query.clauses.iter().enumerate() {
             if clause.any_of.is_empty() {
                 continue;
@@ -636,6 +645,51 @@ pub fn render_exists(dialect: Dialect, query: &SearchQuery) -> RenderedQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Under a driving clause the other clauses stay per-row checks on PostgreSQL (`OFFSET 0`
+    /// keeps its planner from driving by them); with no driver the planner chooses freely.
+    #[test]
+    fn clauses_that_do_not_drive_stay_per_row_checks() {
+        let token = Clause {
+            any_of: vec![Condition::Token {
+                code: "code".into(),
+                system: SystemMatch::Any,
+                value: Some("44261-6".into()),
+            }],
+            negated: false,
+        };
+        let subject = Clause {
+            any_of: vec![Condition::Reference {
+                code: "subject".into(),
+                target_type: Some("Patient".into()),
+                target_id: Some("p".into()),
+                url: None,
+            }],
+            negated: false,
+        };
+        let query = |clauses: Vec<Clause>| SearchQuery {
+            resource_type: "Observation".into(),
+            clauses,
+            order: Order::LastUpdatedDesc,
+            after: None,
+            limit: 10,
+        };
+        let driven = query(vec![subject, token.clone()]);
+        let pg = render_page(Dialect::Postgres, &driven).sql;
+        assert!(pg.contains("c.id IN (SELECT x.id FROM idx_reference x"), "{pg}");
+        assert!(pg.contains("x.value = $7 OFFSET 0)"), "{pg}");
+        assert_eq!(pg.matches("OFFSET 0").count(), 1, "{pg}");
+        let sqlite = render_page(Dialect::Sqlite, &driven).sql;
+        assert!(!sqlite.contains("OFFSET"), "{sqlite}");
+        // `:not` alone: nothing drives, so nothing is fenced.
+        let negated = query(vec![Clause {
+            negated: true,
+            ..token
+        }]);
+        let pg = render_page(Dialect::Postgres, &negated).sql;
+        assert!(pg.contains("NOT (EXISTS"), "{pg}");
+        assert!(!pg.contains("OFFSET"), "{pg}");
+    }
 
     #[test]
     fn values_are_always_bound_never_spliced() {
