@@ -231,7 +231,9 @@ async fn the_generic_plan_of_a_patient_search_is_driven_by_the_patient() {
         .unwrap();
     store.migrate().await.unwrap();
     // 6,000 Observations of 12 patients; 2,000 of them carry the PHQ-9 total's code and each
-    // of the others its own, so the planner estimates the code as rarer than the patient.
+    // of the others its own, so the planner estimates the code as rarer than the patient, and
+    // one code value as rarer than one resource's rows (the per-row check must still read the
+    // resource's rows, not every resource with the code).
     for statement in [
         "INSERT INTO resource_current (resource_type, id, version_id, last_updated_us, deleted, body) \
          SELECT 'Observation', 'o' || g, 1, g, false, '\\x7b7d'::bytea FROM generate_series(1, 6000) g",
@@ -241,6 +243,10 @@ async fn the_generic_plan_of_a_patient_search_is_driven_by_the_patient() {
         "INSERT INTO idx_token (resource_type, id, code, system, value) \
          SELECT 'Observation', 'o' || g, 'code', 'http://loinc.org', \
          CASE WHEN g % 3 = 0 THEN '44261-6' ELSE 'c' || g END FROM generate_series(1, 6000) g",
+        // Each with a status and a category too: more rows per resource than per code value.
+        "INSERT INTO idx_token (resource_type, id, code, system, value) \
+         SELECT 'Observation', 'o' || g, c, NULL, v FROM generate_series(1, 6000) g, \
+         (VALUES ('status', 'final'), ('category', 'survey'), ('category', 'x')) t(c, v)",
         "ANALYZE resource_current, idx_reference, idx_token",
     ] {
         sqlx::query(statement).execute(&store.pool).await.unwrap();

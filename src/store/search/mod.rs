@@ -676,7 +676,10 @@ mod tests {
         };
         let driven = query(vec![subject, token.clone()]);
         let pg = render_page(Dialect::Postgres, &driven).sql;
-        assert!(pg.contains("c.id IN (SELECT x.id FROM idx_reference x"), "{pg}");
+        assert!(
+            pg.contains("c.id IN (SELECT x.id FROM idx_reference x"),
+            "{pg}"
+        );
         assert!(pg.contains("x.value = $7 OFFSET 0)"), "{pg}");
         assert_eq!(pg.matches("OFFSET 0").count(), 1, "{pg}");
         let sqlite = render_page(Dialect::Sqlite, &driven).sql;
