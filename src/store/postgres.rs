@@ -11,7 +11,7 @@ use super::index::{IndexRow, INDEX_TABLES};
 use super::postgres_cache::SharedCurrent;
 use super::postgres_statistics::GrowthStatistics;
 use super::search::{
-    render_count, render_exists, render_history, render_include, render_page, Condition,
+    nests_subqueries, render_count, render_exists, render_history, render_include, render_page,
     IncludeQuery, SearchQuery,
 };
 use super::sql::{Bind, Dialect};
@@ -620,14 +620,8 @@ impl Store for PostgresStore {
     async fn search(&self, query: &SearchQuery) -> StoreResult<Vec<SearchRow>> {
         let sort_values = super::sort_value_count(query);
         let rendered = render_page(Dialect::Postgres, query);
-        // Chains and `_has` nest subqueries whose best plan depends on the values: a cached
-        // generic plan for them was measured at 1.6 s where a plan for the actual values takes
-        // 4 ms, so those statements are planned per execution (unnamed, not cached).
-        let nested = query
-            .clauses
-            .iter()
-            .flat_map(|c| &c.any_of)
-            .any(|c| matches!(c, Condition::Chain { .. } | Condition::Has { .. }));
+        // Chains and `_has`: planned per execution (unnamed, not cached).
+        let nested = nests_subqueries(query);
         let rows = bind_all(
             sqlx::query(&rendered.sql).persistent(!nested),
             &rendered.binds,

@@ -20,33 +20,40 @@ impl Dialect {
 
 impl Dialect {
     /// The `code` column of index rows in a probe of one resource's rows (`x.resource_type =
-    /// … AND x.id = … AND {this} = …`). SQLite's index tables are keyed by their owner, but its
+    /// … AND x.id = … AND {this} = …`), `per_row` when the probe is a check per candidate
+    /// ([`Self::per_row_probe_end`]). SQLite's index tables are keyed by their owner, but its
     /// planner would rather use the covering lookup index (type, code, value, …), which matches
     /// more equality terms and, for a common value (`status = active`), scans every resource
     /// with that value once per candidate (3.4 ms instead of 0.03 ms per CarePlan search at
     /// 100k patients). A unary `+` takes the code term out of index selection, which leaves the
-    /// owner key. PostgreSQL's planner does the same in the generic plan of a prepared search,
-    /// where it estimates one row for every equality and so prefers the index with more of
-    /// them: in the careplan soak the PROM scoring search's per-row check of the PHQ-9 code
-    /// scanned all 16,554 PHQ-9 totals once per candidate (61 ms each, 4.9 s per search, the
-    /// soak down to 5 req/s after three minutes). `|| ''` is its unary `+`.
-    pub fn probe_code(self, alias: &str) -> String {
-        match self {
-            Dialect::Sqlite => format!("+{alias}.code"),
-            Dialect::Postgres => format!("({alias}.code || '')"),
+    /// owner key. PostgreSQL's generic plan of a prepared search made the same choice: it
+    /// estimates an equality on a parameter from the column's distinct values, so a value
+    /// column with many makes the lookup index look like one row, fewer than one resource's
+    /// rows in the owner index — and in the careplan soak the PROM scoring search's check of
+    /// the PHQ-9 code scanned all 16,554 PHQ-9 totals once per candidate (61 ms each, 4.9 s a
+    /// search, the soak down to 5 req/s after three minutes). `|| ''` is its unary `+`, used
+    /// only on per-row checks: elsewhere (no clause drives) the planner may still join on the
+    /// lookup index's (type, code) prefix.
+    pub fn probe_code(self, alias: &str, per_row: bool) -> String {
+        match (self, per_row) {
+            (Dialect::Sqlite, _) => format!("+{alias}.code"),
+            (Dialect::Postgres, true) => format!("({alias}.code || '')"),
+            (Dialect::Postgres, false) => format!("{alias}.code"),
         }
     }
 
-    /// What ends a probe of one resource's index rows (an `EXISTS` checked per candidate row)
-    /// when another clause drives the query. PostgreSQL turns such an `EXISTS` into a semi-join
-    /// and may drive the whole query from it instead: its generic plan for a prepared search
-    /// (sqlx prepares every statement; the generic plan is used from the sixth execution)
-    /// cannot tell a common token value from a rare one, and drove the PROM scoring search
-    /// `Observation?subject=…&code=<PHQ-9 total>` from every PHQ-9 score in the database rather
-    /// than the patient's (9,642 candidates, 857 ms, instead of 90 candidates, 5 ms; the
-    /// careplan soak fell from 378 to 25–150 req/s within two minutes). `OFFSET 0` keeps the
-    /// subquery a per-row check (PostgreSQL does not pull up a subquery with an OFFSET).
-    /// SQLite's planner (3.46) never flattens `EXISTS`.
+    /// What ends a probe of one resource's index rows that must stay a check per candidate of
+    /// a more selective driving clause. PostgreSQL turns an `EXISTS` into a semi-join and may
+    /// then drive the whole query from it: from the sixth execution of a prepared statement
+    /// (sqlx prepares every search but chains and `_has`) it uses a generic plan unless that
+    /// costs more than the custom plans did, and a generic plan cannot tell a common token value
+    /// from a rare one — it drove the PROM scoring search `Observation?subject=…&code=<PHQ-9
+    /// total>` from every PHQ-9 score in the database rather than the patient's (9,642
+    /// candidates, 857 ms, instead of 90 candidates, 5 ms; the careplan soak fell from 378 to
+    /// 25–150 req/s within two minutes). Its `EXISTS` simplification refuses a subquery with an
+    /// `OFFSET`, so `OFFSET 0` leaves neither a semi-join nor a hashed subplan: a check per row.
+    /// SQLite is left as it is: its searches were measured per row (`probe_code`), and its soak
+    /// showed no such change.
     pub fn per_row_probe_end(self) -> &'static str {
         match self {
             Dialect::Sqlite => "",

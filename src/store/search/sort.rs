@@ -77,7 +77,7 @@ fn sort_expression(b: &mut Builder, key: &SortKey) -> String {
             };
             let code = b.text(code);
             let sentinel = sort_sentinel(b, *kind, key.descending);
-            let probe_code = b.dialect.probe_code("x");
+            let probe_code = b.dialect.probe_code("x", true);
             format!(
                 "COALESCE((SELECT {aggregate}(x.{col}) FROM {table} x WHERE x.resource_type = c.resource_type \
                  AND x.id = c.id AND {probe_code} = {code}), {sentinel})"
