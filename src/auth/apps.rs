@@ -139,7 +139,9 @@ impl AuthServer {
             )
             .await?;
         if taken > 0 {
-            self.token_cache.clear();
+            // The tokens of the grants taken back: issued to `client_id` for this subject.
+            self.token_cache
+                .forget(|c| c.client_id == client_id && c.sub == username);
             tracing::info!(
                 client_id,
                 grants = taken,

@@ -93,7 +93,8 @@ impl AuthServer {
     ) -> Result<(), OAuthError> {
         let until = (self.now() + self.settings.offline_seconds).max(last_token);
         self.store.revoke_grant(grant_id, until).await?;
-        self.token_cache.clear();
+        self.token_cache
+            .forget(|c| c.grant.as_deref() == Some(grant_id));
         Ok(())
     }
 

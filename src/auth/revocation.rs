@@ -18,7 +18,7 @@ impl AuthServer {
         if let Ok(claims) = self.decode_access_token(token, false).await {
             if claims.client_id == client.client_id {
                 self.store.revoke(&claims.jti, claims.exp).await?;
-                self.token_cache.clear();
+                self.token_cache.forget(|c| c.jti == claims.jti);
             }
             return Ok(());
         }

@@ -63,9 +63,9 @@ struct Cached {
 
 /// Verified tokens by SHA-256 of the token text.
 ///
-/// A revocation on this node clears the cache and starts a new epoch; a verification that
-/// checked revocation before the clear carries the old epoch and is not cached, so a token
-/// revoked here stops working at once (other nodes see it within
+/// A revocation on this node forgets the tokens it covers and starts a new epoch; a
+/// verification that checked revocation before it carries the old epoch and is not cached, so
+/// a token revoked here stops working at once (other nodes see it within
 /// `REVOCATION_RECHECK_SECONDS`).
 #[derive(Default)]
 pub struct TokenCache {
@@ -110,10 +110,14 @@ impl TokenCache {
         }
     }
 
-    /// Forget everything (after a revocation on this node) and start a new epoch.
-    pub fn clear(&self) {
+    /// Forget the tokens a revocation on this node `covers` and start a new epoch (so no
+    /// check made before it is cached after it). Only those: every other user's verified
+    /// token stays cached, where clearing the whole cache made each revocation — an app's
+    /// sign-out — cost every active user a signature check and a revocation look-up. (A
+    /// poisoned cache serves nothing: `get` and `put` fail alike.)
+    pub fn forget(&self, covers: impl Fn(&AccessClaims) -> bool) {
         if let Ok(mut entries) = self.entries.lock() {
-            entries.tokens.clear();
+            entries.tokens.retain(|_, cached| !covers(&cached.claims));
             entries.epoch = entries.epoch.wrapping_add(1);
         }
     }
@@ -299,8 +303,8 @@ mod tests {
     fn a_check_made_before_a_revocation_on_this_node_is_not_cached() {
         let cache = TokenCache::default();
         let before = cache.epoch();
-        // A verification read "not revoked", then a revocation cleared the cache...
-        cache.clear();
+        // A verification read "not revoked", then a revocation (of any token) on this node...
+        cache.forget(|c| c.jti == "another");
         cache.put([1; 32], cached(100), 0, before);
         assert!(
             cache.get(&[1; 32]).is_none(),
@@ -309,7 +313,27 @@ mod tests {
         // ...while a check made after the revocation is.
         cache.put([1; 32], cached(100), 0, cache.epoch());
         assert!(cache.get(&[1; 32]).is_some());
-        cache.clear();
+        cache.forget(|c| c.jti == "t1");
         assert!(cache.get(&[1; 32]).is_none());
+    }
+
+    #[test]
+    fn a_revocation_forgets_the_tokens_it_covers_and_no_other() {
+        let cache = TokenCache::default();
+        let mut other = cached(100);
+        other.claims.jti = "t2".into();
+        other.claims.grant = Some("g2".into());
+        other.claims.client_id = "clinic".into();
+        cache.put([1; 32], cached(100), 0, cache.epoch());
+        cache.put([2; 32], other, 0, cache.epoch());
+        cache.forget(|c| c.jti == "t1");
+        assert!(cache.get(&[1; 32]).is_none(), "the revoked token");
+        assert!(cache.get(&[2; 32]).is_some(), "another user's token stays");
+        cache.put([1; 32], cached(100), 0, cache.epoch());
+        cache.forget(|c| c.grant.as_deref() == Some("g2"));
+        assert!(cache.get(&[2; 32]).is_none(), "the revoked grant's token");
+        assert!(cache.get(&[1; 32]).is_some());
+        cache.forget(|c| c.client_id == "portal" && c.sub == "amy");
+        assert!(cache.get(&[1; 32]).is_none(), "the app the user took back");
     }
 }
