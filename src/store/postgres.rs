@@ -365,13 +365,13 @@ async fn apply_batch(tx: &mut Transaction<'_, Postgres>, batch: &CommitBatch) ->
             });
         }
     }
-    if super::postgres_creates::applies_to(&batch.versions) {
-        super::postgres_creates::create_all(tx, &batch.versions).await?;
-    } else {
-        for write in &batch.versions {
-            if !apply_write(&mut **tx, write).await? {
-                return Err(conflict(write));
-            }
+    let (creates, rest) = super::postgres_creates::split_creates(&batch.versions);
+    if !creates.is_empty() {
+        super::postgres_creates::create_all(tx, &creates).await?;
+    }
+    for write in rest {
+        if !apply_write(&mut **tx, write).await? {
+            return Err(conflict(write));
         }
     }
     if !batch.outbox.is_empty() {

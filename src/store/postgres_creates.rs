@@ -1,13 +1,15 @@
-//! A PostgreSQL transaction of creates (http.html#transaction: a Bundle of POSTs, the common
-//! case) written with one statement: the new versions, their history rows and all their search
-//! index rows go in as column arrays through `unnest`, so a transaction of ten creates is three
-//! round trips (BEGIN, the statement, COMMIT) instead of twelve. The statement's SQL is the
-//! same whatever the number of writes, so it stays a cached prepared statement.
+//! The creates of a PostgreSQL commit (http.html#transaction: a Bundle of POSTs, the common
+//! case; a PHQ-9 with its derived Observations and Provenance) written with one statement: the
+//! new versions, their history rows and all their search index rows go in as column arrays
+//! through `unnest`, so a transaction of ten creates is three round trips (BEGIN, the
+//! statement, COMMIT) instead of twelve, and a commit that also updates (a PHQ-9 moving its
+//! goal) writes its creates in one statement and each update in its own. The statement's SQL is
+//! the same whatever the number of writes, so it stays a cached prepared statement.
 
 use super::postgres::{IndexColumns, Texts};
 use super::{Expected, StoreError, StoreResult, VersionWrite};
 use sqlx::{PgConnection, Row};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// The owner (type and id) of every index row, per index table, beside the rows' columns.
 #[derive(Default)]
@@ -18,9 +20,9 @@ struct OwnedColumns<'a> {
 }
 
 impl<'a> OwnedColumns<'a> {
-    fn of(writes: &'a [VersionWrite]) -> Self {
+    fn of(writes: &[&'a VersionWrite]) -> Self {
         let mut c = OwnedColumns::default();
-        for w in writes {
+        for w in writes.iter().copied() {
             for row in &w.index {
                 let (types, ids) = &mut c.owners[row.table()];
                 types.push(&w.resource_type);
@@ -55,22 +57,33 @@ const STATEMENT: &str = "WITH input AS (\
        SELECT * FROM unnest($35::text[], $36::text[], $37::text[], $38::text[])) \
      SELECT resource_type, id FROM cur";
 
-/// Whether `writes` can go through [`create_all`]: several creates, each of a distinct resource.
-pub(super) fn applies_to(writes: &[VersionWrite]) -> bool {
-    let mut keys = HashSet::new();
-    writes.len() > 1
-        && writes.iter().all(|w| {
-            matches!(w.expected, Expected::Absent)
-                && w.body.is_some()
-                && keys.insert((w.resource_type.as_str(), w.id.as_str()))
-        })
+/// The writes of a commit that go through [`create_all`] — creates of a resource no other
+/// write of the commit touches — when there are several of them, and the rest (each its own
+/// statement, after the creates: distinct resources, so the order changes no outcome).
+pub(super) fn split_creates(writes: &[VersionWrite]) -> (Vec<&VersionWrite>, Vec<&VersionWrite>) {
+    let mut seen: HashMap<(&str, &str), usize> = HashMap::new();
+    for w in writes {
+        *seen
+            .entry((w.resource_type.as_str(), w.id.as_str()))
+            .or_default() += 1;
+    }
+    let (creates, rest): (Vec<&VersionWrite>, Vec<&VersionWrite>) = writes.iter().partition(|w| {
+        matches!(w.expected, Expected::Absent)
+            && w.body.is_some()
+            && seen[&(w.resource_type.as_str(), w.id.as_str())] == 1
+    });
+    if creates.len() > 1 {
+        (creates, rest)
+    } else {
+        (Vec::new(), writes.iter().collect())
+    }
 }
 
-/// Inserts every write (all creates, see [`applies_to`]) inside the caller's transaction.
+/// Inserts every write (all creates, see [`split_creates`]) inside the caller's transaction.
 /// A resource that already exists is a conflict: the caller rolls the transaction back.
 pub(super) async fn create_all(
     conn: &mut PgConnection,
-    writes: &[VersionWrite],
+    writes: &[&VersionWrite],
 ) -> StoreResult<()> {
     let types: Vec<&str> = writes.iter().map(|w| w.resource_type.as_str()).collect();
     let ids: Vec<&str> = writes.iter().map(|w| w.id.as_str()).collect();
@@ -135,8 +148,73 @@ pub(super) async fn create_all(
         .iter()
         .find(|w| !inserted.contains(&(w.resource_type.clone(), w.id.clone())))
         .unwrap_or(&writes[0]);
+    let lost: &VersionWrite = lost;
     Err(StoreError::Conflict {
         resource_type: lost.resource_type.clone(),
         id: lost.id.clone(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::WriteMethod;
+
+    fn write(id: &str, expected: Expected) -> VersionWrite {
+        VersionWrite {
+            resource_type: "Observation".into(),
+            id: id.into(),
+            expected,
+            version_id: 1,
+            last_updated_us: 1,
+            method: WriteMethod::Create,
+            body: Some(bytes::Bytes::from_static(b"{}")),
+            index: Vec::new(),
+        }
+    }
+
+    fn ids(writes: &[&VersionWrite]) -> Vec<String> {
+        writes.iter().map(|w| w.id.clone()).collect()
+    }
+
+    #[test]
+    fn creates_of_untouched_resources_go_together_and_the_rest_one_by_one() {
+        let phq9 = [
+            write("qr", Expected::Absent),
+            write("goal", Expected::Version(3)),
+            write("score", Expected::Absent),
+            write("item", Expected::Absent),
+        ];
+        let (creates, rest) = split_creates(&phq9);
+        assert_eq!(ids(&creates), ["qr", "score", "item"]);
+        assert_eq!(ids(&rest), ["goal"]);
+        // One create is no batch; a resource written twice is never batched.
+        let one = [
+            write("qr", Expected::Absent),
+            write("goal", Expected::Version(3)),
+        ];
+        let (creates, rest) = split_creates(&one);
+        assert!(creates.is_empty());
+        assert_eq!(ids(&rest), ["qr", "goal"]);
+        let twice = [
+            write("a", Expected::Absent),
+            write("a", Expected::Absent),
+            write("b", Expected::Absent),
+        ];
+        let (creates, rest) = split_creates(&twice);
+        assert!(creates.is_empty());
+        assert_eq!(ids(&rest), ["a", "a", "b"]);
+        let mut tombstone = write("c", Expected::Absent);
+        tombstone.body = None;
+        let with_tombstone = [
+            write("a", Expected::Absent),
+            write("b", Expected::Absent),
+            tombstone,
+        ];
+        let (creates, rest) = split_creates(&with_tombstone);
+        assert_eq!(
+            (ids(&creates), ids(&rest)),
+            (vec!["a".into(), "b".into()], vec!["c".into()])
+        );
+    }
 }

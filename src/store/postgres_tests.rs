@@ -320,3 +320,69 @@ async fn the_generic_plan_of_a_patient_search_is_driven_by_the_patient() {
     drop(store);
     db.cleanup().await;
 }
+
+/// A commit of creates and updates (a PHQ-9 with its Observations moving its goal) writes the
+/// creates in one statement and the updates each in theirs, all or nothing.
+#[tokio::test]
+async fn a_commit_of_creates_and_updates_is_all_or_nothing() {
+    if test_url().is_none() {
+        return;
+    }
+    let db = crate::testing::TestDatabase::new(crate::testing::Backend::Postgres).await;
+    let store = PostgresStore::connect(&db.database_url().unwrap())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    store
+        .commit_versions(&[patient("goal", Expected::Absent, 1)])
+        .await
+        .unwrap();
+    let version = |id: &'static str| {
+        let store = &store;
+        async move {
+            store
+                .current("Patient", id)
+                .await
+                .unwrap()
+                .map(|v| v.version_id)
+        }
+    };
+    // The update's expected version is stale: the creates before it are rolled back too.
+    let stale = [
+        patient("a", Expected::Absent, 1),
+        patient("b", Expected::Absent, 1),
+        patient("goal", Expected::Version(2), 3),
+    ];
+    assert!(matches!(
+        store.commit_versions(&stale).await,
+        Err(StoreError::Conflict { ref id, .. }) if id == "goal"
+    ));
+    assert_eq!((version("a").await, version("goal").await), (None, Some(1)));
+    let fresh = [
+        patient("a", Expected::Absent, 1),
+        patient("goal", Expected::Version(1), 2),
+        patient("b", Expected::Absent, 1),
+    ];
+    store.commit_versions(&fresh).await.unwrap();
+    assert_eq!(
+        (
+            version("a").await,
+            version("b").await,
+            version("goal").await
+        ),
+        (Some(1), Some(1), Some(2))
+    );
+    // A create of a resource that exists now: nothing of the commit is written.
+    let taken = [
+        patient("c", Expected::Absent, 1),
+        patient("a", Expected::Absent, 1),
+        patient("goal", Expected::Version(2), 3),
+    ];
+    assert!(matches!(
+        store.commit_versions(&taken).await,
+        Err(StoreError::Conflict { ref id, .. }) if id == "a"
+    ));
+    assert_eq!((version("c").await, version("goal").await), (None, Some(2)));
+    drop(store);
+    db.cleanup().await;
+}
