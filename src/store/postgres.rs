@@ -319,9 +319,12 @@ where
     Ok(applied == 1)
 }
 
-/// A batch inside an open transaction: a batch of creates in one statement
-/// (`postgres_creates.rs`), anything else one statement per version; then the outbox events
-/// in one statement.
+/// A batch inside an open transaction: the conditional creates' guards; the creates of
+/// resources no other write of the batch touches in one statement when there are several
+/// (`postgres_creates.rs`), then every other version one statement each (distinct resources,
+/// so the order changes no outcome — though when several writes fail, the one reported may
+/// differ from batch order, and history `seq` puts those creates first); then the outbox and
+/// audit log rows, one statement each.
 async fn apply_batch(tx: &mut Transaction<'_, Postgres>, batch: &CommitBatch) -> StoreResult<()> {
     // Conditional creates first: each waits for any other transaction creating under the
     // same criteria (an advisory lock, in one order so two batches cannot deadlock), then
