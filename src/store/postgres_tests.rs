@@ -17,6 +17,16 @@ fn test_url() -> Option<String> {
     url
 }
 
+/// A fresh schema and a store on it with the migrations run.
+async fn migrated_store() -> (crate::testing::TestDatabase, PostgresStore) {
+    let db = crate::testing::TestDatabase::new(crate::testing::Backend::Postgres).await;
+    let store = PostgresStore::connect(&db.database_url().unwrap())
+        .await
+        .unwrap();
+    store.migrate().await.unwrap();
+    (db, store)
+}
+
 async fn statement_timeout(store: &PostgresStore) -> String {
     sqlx::query_scalar("SHOW statement_timeout")
         .fetch_one(&store.pool)
@@ -166,11 +176,7 @@ async fn statistics_are_gathered_as_the_database_grows() {
     if test_url().is_none() {
         return;
     }
-    let db = crate::testing::TestDatabase::new(crate::testing::Backend::Postgres).await;
-    let store = PostgresStore::connect(&db.database_url().unwrap())
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
+    let (db, store) = migrated_store().await;
     // Tables never analyzed are analyzed at start (in the background).
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while estimated_resources(&store).await < 0.0 || store.statistics.running() {
@@ -224,11 +230,7 @@ async fn the_generic_plan_of_a_patient_search_is_driven_by_the_patient() {
     if test_url().is_none() {
         return;
     }
-    let db = crate::testing::TestDatabase::new(crate::testing::Backend::Postgres).await;
-    let store = PostgresStore::connect(&db.database_url().unwrap())
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
+    let (db, store) = migrated_store().await;
     // 6,000 Observations of 12 patients; 2,000 of them carry the PHQ-9 total's code and each
     // of the others its own, so the planner estimates the code as rarer than the patient, and
     // one code value as rarer than one resource's rows (the per-row check must still read the
@@ -328,11 +330,7 @@ async fn a_commit_of_creates_and_updates_is_all_or_nothing() {
     if test_url().is_none() {
         return;
     }
-    let db = crate::testing::TestDatabase::new(crate::testing::Backend::Postgres).await;
-    let store = PostgresStore::connect(&db.database_url().unwrap())
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
+    let (db, store) = migrated_store().await;
     store
         .commit_versions(&[patient("goal", Expected::Absent, 1)])
         .await
