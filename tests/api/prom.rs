@@ -1192,3 +1192,97 @@ async fn review_withdrawn_responses_withdraw_their_scores_and_a_note_on_a_score_
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_trend_compares_with_the_score_just_before_whatever_the_history_holds() {
+    each_backend(|app| async move {
+        with_library(&app).await;
+        patient(&app, "p1").await;
+        let goal = json!({"resourceType": "Goal", "id": "mood", "lifecycleStatus": "active",
+            "description": {"text": "PHQ-9 below 5"}, "subject": {"reference": "Patient/p1"},
+            "target": [{"measure": {"coding": [{"system": "http://loinc.org", "code": "44261-6"}]},
+                "detailQuantity": {"value": 5, "comparator": "<"}}]});
+        assert_eq!(
+            app.put_json("/fhir/Goal/mood", &goal, &[]).await.status,
+            201
+        );
+        // A long history: 25 old scores of 20, the one just before at 9, and 22 later scores
+        // entered in error (a page of them: none is a later score, and the previous one lies
+        // beyond them).
+        let mut entries = Vec::new();
+        for n in 0..25 {
+            let when = format!("2025-{:02}-{:02}T09:00:00Z", n % 12 + 1, n / 12 + 1);
+            entries.push(score(&format!("old-{n}"), "p1", "44261-6", &when, 20));
+        }
+        entries.push(score("before", "p1", "44261-6", "2026-01-05T09:00:00Z", 9));
+        for n in 0..22 {
+            let mut withdrawn = score(
+                &format!("withdrawn-{n}"),
+                "p1",
+                "44261-6",
+                &format!("2026-06-{:02}T09:00:00Z", n + 1),
+                0,
+            );
+            withdrawn["status"] = json!("entered-in-error");
+            entries.push(withdrawn);
+        }
+        let bundle = json!({"resourceType": "Bundle", "type": "transaction", "entry": entries
+            .iter()
+            .map(|o| json!({"resource": o, "request": {"method": "PUT",
+                "url": format!("Observation/{}", o["id"].as_str().unwrap())}}))
+            .collect::<Vec<_>>()});
+        let loaded = app.post_json("/fhir", &bundle).await;
+        assert_eq!(loaded.status, 200, "{}", loaded.text());
+
+        // 18 after 9 is worse by more than the PHQ-9's minimal important difference (5); after
+        // one of the old 20s it would be no change, and a withdrawn score taken as later would
+        // leave the goal's status alone.
+        let created = app
+            .post_json(
+                "/fhir/QuestionnaireResponse",
+                &phq9("p1", [2; 9], "2026-02-01T09:00:00Z"),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text());
+        assert_eq!(
+            goal_status(&app, "mood").await,
+            ("worsening".to_string(), 1)
+        );
+
+        // A live later score makes a response between them late: linked, status kept.
+        let later = score("later", "p1", "44261-6", "2026-07-01T09:00:00Z", 3);
+        assert_eq!(
+            app.put_json("/fhir/Observation/later", &later, &[])
+                .await
+                .status,
+            201
+        );
+        let late = app
+            .post_json(
+                "/fhir/QuestionnaireResponse",
+                &phq9("p1", [0; 9], "2026-03-01T09:00:00Z"),
+            )
+            .await;
+        assert_eq!(late.status, 201, "{}", late.text());
+        assert_eq!(
+            goal_status(&app, "mood").await,
+            ("worsening".to_string(), 2)
+        );
+
+        // The next one compares with the live later score (3), not the late response (0):
+        // 7 is within the minimal important difference of 3, and worse than 0 by 7.
+        let next = app
+            .post_json(
+                "/fhir/QuestionnaireResponse",
+                &phq9("p1", [1, 1, 1, 1, 1, 1, 1, 0, 0], "2026-08-01T09:00:00Z"),
+            )
+            .await;
+        assert_eq!(next.status, 201, "{}", next.text());
+        assert_eq!(
+            goal_status(&app, "mood").await,
+            ("no-change".to_string(), 3)
+        );
+        app
+    })
+    .await;
+}

@@ -49,6 +49,9 @@ const TREND_STATUSES: &[&str] = &[
 
 const GOAL_ACHIEVEMENT: &str = "http://terminology.hl7.org/CodeSystem/goal-achievement";
 
+/// Rows a score search reads: later or skipped rows beyond these are not looked at.
+const SCORE_ROWS: u32 = 20;
+
 /// A new score, as the goals see it.
 pub(super) struct Score<'a> {
     /// The score Observation's id.
@@ -207,7 +210,15 @@ impl FhirService {
     }
 
     /// The patient's score of the same code just before this one (by effective time), and
-    /// whether this one is the latest.
+    /// whether this one is the latest: what `Observation?subject&code&date=le{when}&_sort=-date`
+    /// and `…&date=gt{when}` (20 rows each) would say, from one search in the common case.
+    ///
+    /// One search sorted by `-date` without a date bound: its rows come by their highest
+    /// indexed time (the sort value), so those that `gt{when}` matches (highest time above the
+    /// top of `when`'s range) come first, and every row after them matches `le{when}`. When no
+    /// live score is among the first — this score is the latest, the usual case — the
+    /// previous score is the first live one after them. Only a later score (a backdated or
+    /// late response) or a page of nothing but skipped rows needs the `le` search itself.
     async fn score_context(
         &self,
         patient: &str,
@@ -232,45 +243,84 @@ impl FhirService {
             pairs.extend(date.map(|d| ("date".to_string(), d)));
             pairs
         };
-        let scores_of = |rows: Vec<crate::store::SearchRow>| -> FhirResult<Vec<Value>> {
-            let mut found = Vec::new();
-            for row in rows {
-                if row.id == score.id {
-                    continue;
-                }
-                if let Some(body) = &row.version.body {
-                    let o: Value = crate::rest::stored_json(body)?;
-                    if is_score_of(&o, &subject, score.code) {
-                        found.push(o);
-                    }
+        // A live score of this patient and code other than this one.
+        let live_score = |row: &crate::store::SearchRow| -> FhirResult<Option<Value>> {
+            if row.id == score.id {
+                return Ok(None);
+            }
+            let Some(body) = &row.version.body else {
+                return Ok(None);
+            };
+            let o: Value = crate::rest::stored_json(body)?;
+            Ok(is_score_of(&o, &subject, score.code).then_some(o))
+        };
+        let first_earlier = |rows: Vec<crate::store::SearchRow>| -> FhirResult<Option<f64>> {
+            for row in &rows {
+                if let Some(o) = live_score(row)? {
+                    return Ok(observed(&o));
                 }
             }
-            Ok(found)
+            Ok(None)
         };
-        let earlier = self
-            .rows_matching(
-                &Access::Unrestricted,
-                "Observation",
-                &search(when.map(|w| format!("le{w}"))),
-                20,
-            )
-            .await?;
-        let previous = scores_of(earlier)?.first().and_then(observed);
-        let latest = match when {
-            None => true,
-            Some(w) => {
-                let later = self
-                    .rows_matching(
-                        &Access::Unrestricted,
-                        "Observation",
-                        &search(Some(format!("gt{w}"))),
-                        20,
-                    )
-                    .await?;
-                scores_of(later)?.is_empty()
+        let Some(when) = when else {
+            // Without a time every score is earlier (what `le` without a value would be).
+            let rows = self.score_rows(&search(None)).await?;
+            return Ok((first_earlier(rows)?, true));
+        };
+        let Some(top) = self.search_value_top(when) else {
+            // Not a time a search reads: the searches themselves say what is wrong.
+            let earlier = self.score_rows(&search(Some(format!("le{when}")))).await?;
+            let later = self.score_rows(&search(Some(format!("gt{when}")))).await?;
+            let latest = first_earlier(later)?.is_none();
+            return Ok((first_earlier(earlier)?, latest));
+        };
+        let rows = self.score_rows(&search(None)).await?;
+        let page_full = rows.len() >= SCORE_ROWS as usize;
+        let mut later = false;
+        let mut previous = None;
+        for row in &rows {
+            // The row's highest indexed time; none (the sort's sentinel): no `date` at all,
+            // which neither `le` nor `gt` matches.
+            let highest = row
+                .sort_values
+                .first()
+                .and_then(|v| v.as_deref())
+                .and_then(|v| v.parse::<i64>().ok())
+                .filter(|v| *v != i64::MIN);
+            let Some(highest) = highest else { continue };
+            let Some(o) = live_score(row)? else { continue };
+            if highest > top {
+                later = true;
+                break;
             }
+            previous = Some(observed(&o));
+            break;
+        }
+        let previous = match previous {
+            Some(found) => found,
+            None if later || page_full => {
+                let earlier = self.score_rows(&search(Some(format!("le{when}")))).await?;
+                first_earlier(earlier)?
+            }
+            None => None,
         };
-        Ok((previous, latest))
+        Ok((previous, !later))
+    }
+
+    /// The first rows of a score search (every patient's; the caller's pairs confine it).
+    async fn score_rows(
+        &self,
+        pairs: &[(String, String)],
+    ) -> FhirResult<Vec<crate::store::SearchRow>> {
+        self.rows_matching(&Access::Unrestricted, "Observation", pairs, SCORE_ROWS)
+            .await
+    }
+
+    /// The top of the range a date search value `when` names (search.html#date), as the
+    /// store compares it; `None` if it is not a date/time.
+    fn search_value_top(&self, when: &str) -> Option<i64> {
+        let value: fhir_primitives::PartialDateTime = when.trim().parse().ok()?;
+        Some(value.range(self.search_params.tz_offset_seconds).high_us)
     }
 
     /// The Goal's next version (replacing version `replaces`) with the score linked and — when
