@@ -76,7 +76,7 @@ impl Config {
 /// a JSON depth a resource fits in) and below what the code underneath allows (serde_json stops
 /// at depth 128, chains nest at most 8 levels in `fhir-search-query`).
 fn check_limits(config: &Config) -> Result<(), String> {
-    let ranges: [(&str, u64, u64, u64); 14] = [
+    let ranges: [(&str, u64, u64, u64); 16] = [
         (
             "max_body_bytes",
             config.max_body_bytes as u64,
@@ -140,10 +140,22 @@ fn check_limits(config: &Config) -> Result<(), String> {
             1_000_000,
         ),
         (
+            "max_connections_per_ipv6_site",
+            config.max_connections_per_ipv6_site.into(),
+            1,
+            1_000_000,
+        ),
+        (
             "response_write_timeout_seconds",
             config.response_write_timeout_seconds.into(),
             1,
             3600,
+        ),
+        (
+            "response_write_min_bytes",
+            config.response_write_min_bytes.into(),
+            1,
+            16_777_216,
         ),
         (
             "sign_in_account_interval_seconds",

@@ -74,9 +74,14 @@ pub struct Config {
     /// connection beyond either is closed as soon as it is accepted.
     pub max_connections: u32,
     pub max_connections_per_address: u32,
-    /// How long writing a response may make no progress (a client that stops reading), in
-    /// seconds; the connection is closed after it.
+    /// Most connections open at once from one IPv6 /48 (a site's usual allocation: 65,536 /64s).
+    pub max_connections_per_ipv6_site: u32,
+    /// How long writing a response may wait with fewer than `response_write_min_bytes` taken
+    /// by the client (one that stopped reading, or reads a trickle), in seconds; the connection
+    /// is closed after it.
     pub response_write_timeout_seconds: u32,
+    /// Bytes a client must take of a waiting response within `response_write_timeout_seconds`.
+    pub response_write_min_bytes: u32,
     /// FHIR API requests per second per client (an access token's client and user; the
     /// address when there is no access control), and the burst above that rate; 0: no limit.
     pub api_requests_per_second: u32,
@@ -180,7 +185,9 @@ impl Default for Config {
             max_concurrent_requests_per_client: 64,
             max_connections: 10_000,
             max_connections_per_address: 256,
+            max_connections_per_ipv6_site: 1_024,
             response_write_timeout_seconds: 60,
+            response_write_min_bytes: 65_536,
             api_requests_per_second: 100_000,
             api_burst: 100_000,
             anonymous_requests_per_second: 20,

@@ -205,7 +205,9 @@ fn limits_have_defaults_and_ranges() {
     assert_eq!(config.sign_in_requests_per_second, 2);
     assert_eq!(config.max_connections, 10_000);
     assert_eq!(config.max_connections_per_address, 256);
+    assert_eq!(config.max_connections_per_ipv6_site, 1_024);
     assert_eq!(config.response_write_timeout_seconds, 60);
+    assert_eq!(config.response_write_min_bytes, 65_536);
     assert_eq!(config.sign_in_account_interval_seconds, 10);
     assert_eq!(config.sign_in_account_burst, 10);
     let from_env = ConfigLayer::from_env(env(&[

@@ -4,10 +4,11 @@
 //! `max_header_bytes` (431 beyond; hyper's default of 100 headers at most), and the body
 //! within `body_read_timeout_seconds` of the head ([`DeadlineBody`]) — so slow clients
 //! (slowloris) cannot hold connections open indefinitely. At most `max_connections` are open,
-//! and `max_connections_per_address` from one address (`throttle::Connections`): a connection
-//! beyond is closed as soon as it is accepted, before any task is spawned for it. A response
-//! whose writing makes no progress for `response_write_timeout_seconds` (a client that stopped
-//! reading) ends its connection ([`WriteTimeout`]). On shutdown, listening stops, in-flight
+//! `max_connections_per_address` from one address and `max_connections_per_ipv6_site` from one
+//! IPv6 /48 (`throttle::Connections`): a connection beyond is closed as soon as it is accepted,
+//! before any task is spawned for it. A response whose waiting writes move fewer than
+//! `response_write_min_bytes` in `response_write_timeout_seconds` (a client that stopped
+//! reading, or reads a trickle) ends its connection ([`WriteTimeout`]). On shutdown, listening stops, in-flight
 //! requests finish, and idle connections are closed.
 
 use super::write_timeout::WriteTimeout;
@@ -36,7 +37,9 @@ pub struct ConnectionLimits {
     pub max_header_bytes: usize,
     pub max_connections: u32,
     pub max_connections_per_address: u32,
+    pub max_connections_per_ipv6_site: u32,
     pub response_write_timeout: Duration,
+    pub response_write_min_bytes: usize,
 }
 
 impl ConnectionLimits {
@@ -47,9 +50,11 @@ impl ConnectionLimits {
             max_header_bytes: config.max_header_bytes,
             max_connections: config.max_connections,
             max_connections_per_address: config.max_connections_per_address,
+            max_connections_per_ipv6_site: config.max_connections_per_ipv6_site,
             response_write_timeout: Duration::from_secs(
                 config.response_write_timeout_seconds.into(),
             ),
+            response_write_min_bytes: config.response_write_min_bytes as usize,
         }
     }
 }
@@ -68,7 +73,11 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(limits.header_read_timeout)
         .max_header_size(limits.max_header_bytes);
-    let connections = Connections::new(limits.max_connections, limits.max_connections_per_address);
+    let connections = Connections::new(
+        limits.max_connections,
+        limits.max_connections_per_address,
+        limits.max_connections_per_ipv6_site,
+    );
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {
@@ -95,7 +104,11 @@ pub async fn serve(
             let request = request.map(|body| Body::new(DeadlineBody::new(body, body_timeout)));
             tower::ServiceExt::oneshot(app.clone(), request)
         });
-        let io = TokioIo::new(WriteTimeout::new(stream, limits.response_write_timeout));
+        let io = TokioIo::new(WriteTimeout::new(
+            stream,
+            limits.response_write_timeout,
+            limits.response_write_min_bytes,
+        ));
         let connection = builder.serve_connection(io, TowerToHyperService::new(service));
         let connection = graceful.watch(connection);
         tokio::spawn(async move {

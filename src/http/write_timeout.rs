@@ -1,10 +1,15 @@
-//! The response write timeout (issue 17 §3, H1): a connection's IO wrapped so that a write
-//! making no progress for `response_write_timeout_seconds` fails with `TimedOut`. A client that
-//! sends requests but stops reading the answers fills the socket's buffers, and then every
-//! write waits; without this its connection, its task and hyper's buffers would be held
-//! forever. Hyper ends the connection on the error. The timer runs only while a write waits,
-//! and starts again after each write that moves bytes: a slow reader that keeps reading is
-//! served, however long the response.
+//! The response write timeout (issue 17 §3, H1): a connection's IO wrapped so that writing
+//! that waits must move at least `min_bytes` within `response_write_timeout_seconds`, or the
+//! write fails with `TimedOut` and hyper ends the connection.
+//!
+//! A client that sends requests but stops reading the answers fills the socket's buffers, and
+//! then every write waits; without this its connection, its task and hyper's buffers would be
+//! held forever. A client that reads, but a few bytes a minute, would be held nearly as long if
+//! any progress restarted the timer, so a waiting write starts a window of the timeout's
+//! length, the bytes taken in it are counted, and only `min_bytes` taken ends it (the next wait
+//! starts a new one). A write the socket takes at once, without waiting, also ends it: the
+//! client has read what it was sent. The timer runs only while a write waits; a slow mobile link
+//! that keeps up with `min_bytes` a window is served, however long the response.
 
 use std::future::Future;
 use std::io;
@@ -14,38 +19,92 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-/// `inner` with its writes bounded by `timeout` without progress.
+/// `inner` with its waiting writes bounded: at least `min_bytes` taken per `timeout`.
 pub struct WriteTimeout<S> {
     inner: S,
     timeout: Duration,
-    /// Armed while a write waits; `None` after progress.
-    stalled: Option<Pin<Box<Sleep>>>,
+    min_bytes: usize,
+    /// The window a waiting write opened; `None` once enough moved (or the socket took a write
+    /// at once).
+    stalled: Option<Stall>,
+    /// Whether the last write waited (`Pending`): the next write to complete is one the
+    /// client made room for, and counts in the window.
+    waited: bool,
+}
+
+struct Stall {
+    deadline: Pin<Box<Sleep>>,
+    /// Bytes taken since the window opened.
+    moved: usize,
 }
 
 impl<S> WriteTimeout<S> {
-    pub fn new(inner: S, timeout: Duration) -> Self {
+    pub fn new(inner: S, timeout: Duration, min_bytes: usize) -> Self {
         WriteTimeout {
             inner,
             timeout,
+            min_bytes,
             stalled: None,
+            waited: false,
         }
     }
 
-    /// After the inner write's `poll`: progress disarms the timer; waiting arms it (once) and
-    /// fails the write when it has run out.
-    fn watch<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+    /// After the inner write's `poll`: count what moved, and fail a waiting write whose window
+    /// has run out before `min_bytes` moved.
+    fn after_write(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<io::Result<usize>>,
+    ) -> Poll<io::Result<usize>> {
+        match &poll {
+            Poll::Ready(Ok(moved)) => {
+                match (&mut self.stalled, self.waited) {
+                    (Some(stall), true) => {
+                        stall.moved = stall.moved.saturating_add(*moved);
+                        if stall.moved >= self.min_bytes {
+                            self.stalled = None;
+                        }
+                    }
+                    // Taken without waiting: the client has caught up.
+                    _ => self.stalled = None,
+                }
+                self.waited = false;
+                poll
+            }
+            Poll::Ready(Err(_)) => poll,
+            Poll::Pending => {
+                self.waited = true;
+                self.wait(cx)
+            }
+        }
+    }
+
+    /// After a flush's or shutdown's `poll`: bounded like a write while it waits.
+    fn after_other(
+        &mut self,
+        cx: &mut Context<'_>,
+        poll: Poll<io::Result<()>>,
+    ) -> Poll<io::Result<()>> {
         if poll.is_ready() {
-            self.stalled = None;
             return poll;
         }
+        self.wait(cx)
+    }
+
+    /// A write waits: open a window if none is open, and fail when it has run out.
+    fn wait<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
         let timeout = self.timeout;
-        let timer = self
-            .stalled
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(Instant::now() + timeout)));
-        match timer.as_mut().poll(cx) {
+        let stall = self.stalled.get_or_insert_with(|| Stall {
+            deadline: Box::pin(tokio::time::sleep_until(Instant::now() + timeout)),
+            moved: 0,
+        });
+        match stall.deadline.as_mut().poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::TimedOut,
-                format!("the client read nothing of the response for {timeout:?}"),
+                format!(
+                    "the client took {} of the response's bytes in {timeout:?}, fewer than {}",
+                    stall.moved, self.min_bytes
+                ),
             ))),
             Poll::Pending => Poll::Pending,
         }
@@ -70,7 +129,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteTimeout<S> {
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         let poll = Pin::new(&mut this.inner).poll_write(cx, buf);
-        this.watch(cx, poll)
+        this.after_write(cx, poll)
     }
 
     fn poll_write_vectored(
@@ -80,7 +139,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteTimeout<S> {
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         let poll = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        this.watch(cx, poll)
+        this.after_write(cx, poll)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -90,13 +149,13 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteTimeout<S> {
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
         let poll = Pin::new(&mut this.inner).poll_flush(cx);
-        this.watch(cx, poll)
+        this.after_other(cx, poll)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = &mut *self;
         let poll = Pin::new(&mut this.inner).poll_shutdown(cx);
-        this.watch(cx, poll)
+        this.after_other(cx, poll)
     }
 }
 
@@ -104,13 +163,13 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for WriteTimeout<S> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Arc;
 
-    /// A socket whose peer reads only while `reading` is set (and never wakes the writer:
+    /// A socket whose peer has made room for `room` more bytes (and never wakes the writer:
     /// the timer must).
     struct Peer {
-        reading: Arc<AtomicBool>,
+        room: Arc<AtomicUsize>,
     }
 
     impl AsyncRead for Peer {
@@ -129,11 +188,13 @@ mod tests {
             _: &mut Context<'_>,
             buf: &[u8],
         ) -> Poll<io::Result<usize>> {
-            if self.reading.load(Ordering::SeqCst) {
-                Poll::Ready(Ok(buf.len()))
-            } else {
-                Poll::Pending
+            let room = self.room.load(Ordering::SeqCst);
+            if room == 0 {
+                return Poll::Pending;
             }
+            let taken = room.min(buf.len());
+            self.room.fetch_sub(taken, Ordering::SeqCst);
+            Poll::Ready(Ok(taken))
         }
         fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
             Poll::Ready(Ok(()))
@@ -143,21 +204,29 @@ mod tests {
         }
     }
 
+    const ANSWER: &[u8] = b"answer";
+
     async fn write(io: &mut WriteTimeout<Peer>) -> io::Result<usize> {
-        std::future::poll_fn(|cx| Pin::new(&mut *io).poll_write(cx, b"answer")).await
+        std::future::poll_fn(|cx| Pin::new(&mut *io).poll_write(cx, ANSWER)).await
     }
 
-    fn peer(reading: &Arc<AtomicBool>) -> WriteTimeout<Peer> {
-        let reading = reading.clone();
-        WriteTimeout::new(Peer { reading }, Duration::from_secs(5))
+    /// A write that waits for `seconds` and is then given up (the client has taken nothing).
+    async fn wait_in_vain(io: &mut WriteTimeout<Peer>, seconds: u64) {
+        let waited = tokio::time::timeout(Duration::from_secs(seconds), write(io)).await;
+        assert!(waited.is_err(), "still waiting after {seconds} s");
+    }
+
+    /// A connection with a 5 s window in which `min_bytes` must move.
+    fn peer(room: &Arc<AtomicUsize>, min_bytes: usize) -> WriteTimeout<Peer> {
+        let room = room.clone();
+        WriteTimeout::new(Peer { room }, Duration::from_secs(5), min_bytes)
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_write_without_progress_fails_after_the_timeout() {
-        let reading = Arc::new(AtomicBool::new(true));
-        let mut io = peer(&reading);
-        assert_eq!(write(&mut io).await.expect("read at once"), 6);
-        reading.store(false, Ordering::SeqCst);
+        let room = Arc::new(AtomicUsize::new(ANSWER.len()));
+        let mut io = peer(&room, 1);
+        assert_eq!(write(&mut io).await.expect("taken at once"), 6);
         let started = Instant::now();
         let err = write(&mut io).await.expect_err("nobody reads");
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
@@ -165,16 +234,48 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn progress_starts_the_timeout_again() {
-        let reading = Arc::new(AtomicBool::new(false));
-        let mut io = peer(&reading);
-        let waited = tokio::time::timeout(Duration::from_secs(4), write(&mut io)).await;
-        assert!(waited.is_err(), "still waiting after 4 s");
-        reading.store(true, Ordering::SeqCst);
-        write(&mut io).await.expect("progress");
-        reading.store(false, Ordering::SeqCst);
+    async fn enough_progress_starts_the_window_again() {
+        let room = Arc::new(AtomicUsize::new(0));
+        let mut io = peer(&room, ANSWER.len());
+        wait_in_vain(&mut io, 4).await;
+        room.store(ANSWER.len(), Ordering::SeqCst);
+        write(&mut io).await.expect("the client made room");
         let started = Instant::now();
         write(&mut io).await.expect_err("stalled again");
         assert_eq!(started.elapsed(), Duration::from_secs(5), "counted afresh");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_trickle_does_not_keep_the_connection() {
+        // The client takes a byte every 4 s: each write moves, but 64 bytes are due in 5 s.
+        let room = Arc::new(AtomicUsize::new(0));
+        let mut io = peer(&room, 64);
+        let started = Instant::now();
+        wait_in_vain(&mut io, 4).await;
+        room.store(1, Ordering::SeqCst);
+        assert_eq!(write(&mut io).await.expect("one byte"), 1);
+        let err = write(&mut io).await.expect_err("the window ran out");
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_secs(5),
+            "the byte did not restart the window"
+        );
+        assert!(err.to_string().contains("took 1 of"), "{err}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_taken_at_once_closes_the_window() {
+        let room = Arc::new(AtomicUsize::new(0));
+        let mut io = peer(&room, 64);
+        wait_in_vain(&mut io, 4).await;
+        // The client makes room for everything: the waiting write moves 6 bytes (short of
+        // 64), the next is taken without waiting — the client has caught up.
+        room.store(2 * ANSWER.len(), Ordering::SeqCst);
+        write(&mut io).await.expect("after waiting");
+        write(&mut io).await.expect("at once");
+        let started = Instant::now();
+        write(&mut io).await.expect_err("stalled again");
+        assert_eq!(started.elapsed(), Duration::from_secs(5), "a new window");
     }
 }
