@@ -52,6 +52,7 @@ impl AuthServer {
         params: &Params,
         cookie: Option<&str>,
         post: bool,
+        account_limit: super::session::AccountLimit<'_>,
     ) -> Result<Outcome, OAuthError> {
         let mut session = self.session(cookie).await?;
         let step = if post { params.one("step") } else { None };
@@ -71,9 +72,13 @@ impl AuthServer {
         let mut login_error = None;
         let mut notice = None;
         match step {
-            Some("login") => {
-                login_error = self.sign_in_step(params, &mut session).await?;
-            }
+            Some("login") => match self
+                .sign_in_step(params, &mut session, account_limit)
+                .await?
+            {
+                Ok(error) => login_error = error,
+                Err(throttled) => return Ok(Outcome::Throttled(throttled)),
+            },
             Some("revoke") => {
                 let Some(username) = session.data.username.as_deref() else {
                     return Ok(page(

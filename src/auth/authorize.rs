@@ -31,6 +31,8 @@ pub enum Outcome {
         location: String,
         set_cookie: Option<String>,
     },
+    /// A sign-in refused by the limit per account: a 429 page with `Retry-After`.
+    Throttled(crate::throttle::Throttled),
 }
 
 /// The OAuth parameters of an authorization request.
@@ -301,6 +303,7 @@ impl AuthServer {
         fhir: &FhirService,
         params: &Params,
         cookie: Option<&str>,
+        account_limit: super::session::AccountLimit<'_>,
     ) -> Result<Outcome, OAuthError> {
         let Checked {
             client,
@@ -333,7 +336,13 @@ impl AuthServer {
             ));
         }
         if step == Some("login") {
-            login_error = self.sign_in_step(params, &mut session).await?;
+            match self
+                .sign_in_step(params, &mut session, account_limit)
+                .await?
+            {
+                Ok(error) => login_error = error,
+                Err(throttled) => return Ok(Outcome::Throttled(throttled)),
+            }
         }
         let set_cookie = session.fresh.then(|| self.session_cookie(&session.id));
         let action = "/auth/authorize";

@@ -16,8 +16,11 @@ impl AuthServer {
             .await?;
         let token = required(form, "token")?;
         if let Ok(claims) = self.decode_access_token(token, false).await {
-            if claims.client_id == client.client_id {
-                self.store.revoke(&claims.jti, claims.exp).await?;
+            // A token revoked before was forgotten then, and no check since has cached it: a
+            // repeat (a client calling again and again) writes nothing and scans no cache.
+            if claims.client_id == client.client_id
+                && self.store.revoke(&claims.jti, claims.exp).await?
+            {
                 self.token_cache.forget(|c| c.jti == claims.jti);
             }
             return Ok(());

@@ -6,9 +6,14 @@ use super::error::OAuthError;
 use super::secrets::hash_secret;
 use super::AuthServer;
 use crate::store::auth::kind;
+use crate::throttle::Throttled;
 use serde::{Deserialize, Serialize};
 
 pub const COOKIE: &str = "coplan_session";
+
+/// The limit on sign-in attempts at one username from any address (`throttle::AccountLimit`,
+/// which the HTTP layer holds): takes one attempt, or says how long until one is allowed.
+pub type AccountLimit<'a> = &'a (dyn Fn(&str) -> Result<(), Throttled> + Send + Sync);
 
 /// What a session holds.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,17 +82,23 @@ impl AuthServer {
         self.new_session(None, None).await
     }
 
-    /// A sign-in form's step (the authorization and apps pages share it): on the right
+    /// A sign-in form's step (the authorization and apps pages share it, after they checked the
+    /// form's CSRF token and that it was not cancelled): the attempt is counted against the
+    /// username (`account_limit`; refused before the password is looked at); on the right
     /// credentials `session` becomes a new, signed-in session (the old one ends); otherwise the
     /// words the page shows.
     pub(crate) async fn sign_in_step(
         &self,
         params: &super::authorize::Params,
         session: &mut Session,
-    ) -> Result<Option<&'static str>, OAuthError> {
+        account_limit: AccountLimit<'_>,
+    ) -> Result<Result<Option<&'static str>, Throttled>, OAuthError> {
         let username = params.one("username").unwrap_or("");
         let password = params.one("password").unwrap_or("");
-        Ok(match self.login(username, password).await? {
+        if let Err(throttled) = account_limit(username) {
+            return Ok(Err(throttled));
+        }
+        Ok(Ok(match self.login(username, password).await? {
             Ok(user) => {
                 self.end_session(&session.id).await?;
                 *session = self
@@ -101,7 +112,7 @@ impl AuthServer {
             Err(super::users::LoginError::Throttled) => {
                 Some("Too many failed attempts. Please wait 15 minutes and try again.")
             }
-        })
+        }))
     }
 
     /// Start a session (signed in when `username` is given).

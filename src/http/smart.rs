@@ -106,18 +106,12 @@ fn throttled_page(throttled: Throttled) -> Response {
     response
 }
 
-/// The sign-in limit per account on a page's form: a POST that signs in (`step=login`)
-/// counts against its username, whatever the address (every attempt counts: a person signs
-/// in a few times a day). `Some` page when refused.
-fn account_throttle(state: &AppState, method: &Method, params: &Params) -> Option<Response> {
-    if method != Method::POST || params.one("step") != Some("login") {
-        return None;
-    }
-    let username = params.one("username").unwrap_or("");
-    match state.throttle.account(Account::User, username) {
-        Ok(_attempt) => None,
-        Err(throttled) => Some(throttled_page(throttled)),
-    }
+/// The sign-in limit per account, for the pages' sign-in step: an attempt at a username counts
+/// whatever the address (every attempt counts: a person signs in a few times a day). The
+/// pages ask once the form is known to be genuine (its CSRF token) and not cancelled, so a
+/// forged or expired form costs nobody an attempt.
+fn account_limit(state: &AppState) -> impl Fn(&str) -> Result<(), Throttled> + Send + Sync + '_ {
+    |username| state.throttle.account(Account::User, username)
 }
 
 /// Where the demo portal app (`coplan demo`) is sent back: shows the code to exchange.
@@ -387,6 +381,7 @@ fn render(result: Result<Outcome, OAuthError>, what: &str) -> Response {
             );
             (r, set_cookie)
         }
+        Outcome::Throttled(throttled) => return throttled_page(throttled),
         Outcome::Redirect {
             location,
             set_cookie,
@@ -428,14 +423,13 @@ async fn authorize(
         return not_enabled();
     };
     let params = page_params(&method, query, &body);
-    if let Some(refused) =
-        refuse_nul(&params).or_else(|| account_throttle(&state, &method, &params))
-    {
+    if let Some(refused) = refuse_nul(&params) {
         return refused;
     }
     let cookie = cookie_value(header_str(&headers, header::COOKIE));
     render(
-        auth.authorize(&state.fhir, &params, cookie).await,
+        auth.authorize(&state.fhir, &params, cookie, &account_limit(&state))
+            .await,
         "authorization endpoint",
     )
 }
@@ -452,15 +446,14 @@ async fn apps(
         return not_enabled();
     };
     let params = page_params(&method, query, &body);
-    if let Some(refused) =
-        refuse_nul(&params).or_else(|| account_throttle(&state, &method, &params))
-    {
+    if let Some(refused) = refuse_nul(&params) {
         return refused;
     }
     let cookie = cookie_value(header_str(&headers, header::COOKIE));
     let post = method == Method::POST;
     render(
-        auth.apps_page(&state.fhir, &params, cookie, post).await,
+        auth.apps_page(&state.fhir, &params, cookie, post, &account_limit(&state))
+            .await,
         "apps page",
     )
 }

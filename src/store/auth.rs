@@ -133,8 +133,9 @@ pub trait AuthStore: Send + Sync + 'static {
     async fn delete_ticket(&self, kind: &str, key_hash: &str) -> StoreResult<()>;
 
     /// Revoke a token id or grant id until at least `expires_at` (a revocation is never
-    /// shortened by a later, shorter one).
-    async fn revoke(&self, id: &str, expires_at: i64) -> StoreResult<()>;
+    /// shortened by a later, shorter one). `false` when it was already revoked that long
+    /// (nothing changed).
+    async fn revoke(&self, id: &str, expires_at: i64) -> StoreResult<bool>;
 
     /// Record a grant a user approved, or keep listing a known one at least until
     /// `grant.expires_at` (a refresh extends a grant's listing, never shortens it). A grant
@@ -411,15 +412,15 @@ macro_rules! auth_store_sql {
                 Ok(())
             }
 
-            async fn revoke(&self, id: &str, expires_at: i64) -> $crate::store::StoreResult<()> {
-                sqlx::query(
+            async fn revoke(&self, id: &str, expires_at: i64) -> $crate::store::StoreResult<bool> {
+                let done = sqlx::query(
                     $crate::store::auth::REVOKE,
                 )
                 .bind(id)
                 .bind(expires_at)
                 .execute(&self.0)
                 .await?;
-                Ok(())
+                Ok(done.rows_affected() > 0)
             }
 
             async fn put_grant(

@@ -129,11 +129,20 @@ async fn tickets_are_consumed_exactly_once_and_expire() {
 async fn revocations_jtis_and_throttling() {
     each_store(|store| async move {
         assert!(!store.any_revoked(&["a", "b"]).await.expect("check"));
-        store.revoke("b", 100).await.expect("revoke");
-        store
-            .revoke("b", 100)
-            .await
-            .expect("revoking twice is fine");
+        assert!(store.revoke("b", 100).await.expect("revoke"));
+        assert!(
+            !store
+                .revoke("b", 100)
+                .await
+                .expect("revoking twice is fine"),
+            "nothing new the second time"
+        );
+        assert!(
+            !store.revoke("b", 50).await.expect("shorter"),
+            "never shortened"
+        );
+        assert!(store.revoke("e", 50).await.expect("revoke"));
+        assert!(store.revoke("e", 90).await.expect("longer"), "extended");
         assert!(store.any_revoked(&["a", "b"]).await.expect("check"));
         store.purge_expired(100).await.expect("purge");
         assert!(!store.any_revoked(&["b"]).await.expect("check"));

@@ -1,7 +1,7 @@
 //! The limits that spread-out guessing meets (issue 17 §3, M3 and M4), through the real router
 //! with the peer address (`ConnectInfo`) set by hand, so one test speaks from many addresses:
 //! sign-in attempts at one username are limited per account whatever
-//! the address, and a right password is held back no longer than the `Retry-After`; bearer
+//! the address (only genuine forms' attempts: a forged form or a cancel costs nothing), and a right password is held back no longer than the `Retry-After`; bearer
 //! tokens that fail their signature check count against their address's anonymous limit, an
 //! address over it is refused before anything is verified while a token verified before
 //! still passes, and valid tokens are never charged.
@@ -59,11 +59,60 @@ async fn post_form(
     .await
 }
 
-/// A sign-in form post (no session: the form itself would be refused as expired, but the
-/// attempt at the account counts before anything else is looked at).
-async fn sign_in(state: &AppState, username: &str, peer: &str) -> Answer {
-    let form = format!("step=login&username={username}&password=guess");
-    post_form(state, "/auth/authorize", &form, None, peer).await
+/// A sign-in form as a browser gets it: the authorization page of the public app `portal`,
+/// its session cookie and hidden fields (the CSRF token among them).
+struct LoginForm {
+    cookie: String,
+    fields: Vec<(String, String)>,
+}
+
+async fn login_form(server: &Server, state: &AppState, peer: &str) -> LoginForm {
+    let client = smart_client(server, "portal", None);
+    let (url, _verifier) = authorize_request(&client, server, &["openid"], &[]);
+    let path = url.strip_prefix(&server.origin).expect("the server's URL");
+    let request = Request::get(path).body(Body::empty()).expect("request");
+    let peer: SocketAddr = format!("{peer}:40000").parse().expect("address");
+    let response = crate::common::respond_to_peer(state, request, peer).await;
+    assert_eq!(response.status(), 200, "the sign-in page");
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_string();
+    let body = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .expect("body");
+    let fields = form_fields(&String::from_utf8_lossy(&body));
+    assert!(fields.iter().any(|(k, _)| k == "csrf"), "{fields:?}");
+    LoginForm { cookie, fields }
+}
+
+/// The form submitted with `extra` (a username and a wrong password, or a cancel) from `peer`.
+async fn submit(state: &AppState, form: &LoginForm, extra: &[(&str, &str)], peer: &str) -> Answer {
+    let mut pairs = form.fields.clone();
+    pairs.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    let body = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(&pairs)
+        .finish();
+    let request = Request::post("/auth/authorize")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("cookie", &form.cookie)
+        .body(Body::from(body))
+        .expect("request");
+    send(state, request, peer).await
+}
+
+/// A wrong guess at `username`'s password on the genuine form.
+async fn sign_in(state: &AppState, form: &LoginForm, username: &str, peer: &str) -> Answer {
+    submit(
+        state,
+        form,
+        &[("username", username), ("password", "guess")],
+        peer,
+    )
+    .await
 }
 
 async fn client_credentials(state: &AppState, secret: &str, peer: &str) -> Answer {
@@ -96,16 +145,48 @@ async fn sign_in_attempts_are_limited_per_account_from_any_address() {
                 &["system/Patient.rs"],
             ))
             .await;
+        server
+            .register(public_app("portal", &["openid", "launch/patient"]))
+            .await;
         let ticker = Arc::new(ManualTicker::default());
         let state = limited(&server, &ticker);
+        let form = login_form(&server, &state, "192.0.2.100").await;
+
+        // Forms that are not genuine (no session, so no CSRF token to match) and a cancel
+        // cost the account nothing: they are refused or end before the attempt is counted.
+        let forged = LoginForm {
+            cookie: "coplan_session=not-a-session".into(),
+            fields: form
+                .fields
+                .iter()
+                .map(|(k, v)| match k.as_str() {
+                    "csrf" => (k.clone(), "forged".to_string()),
+                    _ => (k.clone(), v.clone()),
+                })
+                .collect(),
+        };
+        for n in 1..=5 {
+            let refused = sign_in(&state, &forged, "amy", &format!("198.18.0.{n}")).await;
+            assert_eq!(refused.status, 403, "{}", refused.body);
+            assert!(refused.body.contains("Form expired"), "{}", refused.body);
+        }
+        let cancelled = submit(
+            &state,
+            &form,
+            &[("username", "amy"), ("action", "cancel")],
+            "198.18.0.9",
+        )
+        .await;
+        assert_eq!(cancelled.status, 303, "{}", cancelled.body);
 
         // Three guesses at amy's password, each from its own address, then a fourth is refused
         // before it is looked at — with the same page the limits by address show.
         for n in 1..=3 {
-            let answer = sign_in(&state, "amy", &format!("192.0.2.{n}")).await;
-            assert_ne!(answer.status, 429, "within the burst: {}", answer.body);
+            let answer = sign_in(&state, &form, "amy", &format!("192.0.2.{n}")).await;
+            assert_eq!(answer.status, 200, "within the burst: {}", answer.body);
+            assert!(answer.body.contains("not right"), "{}", answer.body);
         }
-        let refused = sign_in(&state, "amy", "192.0.2.4").await;
+        let refused = sign_in(&state, &form, "amy", "192.0.2.4").await;
         assert_eq!(refused.status, 429, "{}", refused.body);
         assert_eq!(refused.retry_after.as_deref(), Some("10"));
         assert!(
@@ -113,14 +194,20 @@ async fn sign_in_attempts_are_limited_per_account_from_any_address() {
             "{}",
             refused.body
         );
-        assert_eq!(sign_in(&state, "%20AMY", "192.0.2.5").await.status, 429);
+        assert_eq!(
+            sign_in(&state, &form, " AMY", "192.0.2.5").await.status,
+            429
+        );
         // Another account is not held back.
-        assert_ne!(sign_in(&state, "jordan", "192.0.2.6").await.status, 429);
+        assert_ne!(
+            sign_in(&state, &form, "jordan", "192.0.2.6").await.status,
+            429
+        );
         // Never longer than the Retry-After said.
         ticker.advance(Duration::from_secs(9));
-        assert_eq!(sign_in(&state, "amy", "192.0.2.7").await.status, 429);
+        assert_eq!(sign_in(&state, &form, "amy", "192.0.2.7").await.status, 429);
         ticker.advance(Duration::from_secs(1));
-        assert_ne!(sign_in(&state, "amy", "192.0.2.8").await.status, 429);
+        assert_ne!(sign_in(&state, &form, "amy", "192.0.2.8").await.status, 429);
 
         // No limit per client: its id is public, so wrong secrets sent in its name from many
         // addresses must not lock the app out (they are limited per address only, and a
@@ -146,9 +233,10 @@ async fn a_right_password_waits_no_longer_than_the_retry_after() {
         .register(public_app("portal", &["openid", "launch/patient"]))
         .await;
     // Guesses from elsewhere (the server's own limits, on the real clock) use the burst up.
+    let form = login_form(&server, &server.state, "203.0.113.100").await;
     for n in 1..=2 {
         assert_ne!(
-            sign_in(&server.state, "amy", &format!("203.0.113.{n}"))
+            sign_in(&server.state, &form, "amy", &format!("203.0.113.{n}"))
                 .await
                 .status,
             429

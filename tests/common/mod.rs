@@ -217,19 +217,28 @@ pub fn fixture(name: &str) -> Value {
 }
 
 /// Drive the real router with `request` as if it came over a connection from `peer` (the
-/// `ConnectInfo` the server sets, set by hand): its status, `Retry-After` and body.
-pub async fn send_from_peer(
+/// `ConnectInfo` the server sets, set by hand): its response.
+pub async fn respond_to_peer(
     state: &AppState,
     mut request: Request<Body>,
     peer: std::net::SocketAddr,
-) -> (StatusCode, Option<String>, bytes::Bytes) {
+) -> axum::response::Response {
     request
         .extensions_mut()
         .insert(axum::extract::ConnectInfo(peer));
-    let response = app::router(state.clone())
+    app::router(state.clone())
         .oneshot(request)
         .await
-        .expect("infallible");
+        .expect("infallible")
+}
+
+/// [`respond_to_peer`]'s status, `Retry-After` and body.
+pub async fn send_from_peer(
+    state: &AppState,
+    request: Request<Body>,
+    peer: std::net::SocketAddr,
+) -> (StatusCode, Option<String>, bytes::Bytes) {
+    let response = respond_to_peer(state, request, peer).await;
     let status = response.status();
     let retry_after = response
         .headers()
