@@ -124,18 +124,41 @@ pub fn goal_note_patch(text: &str) -> Value {
     json!([{"op": "add", "path": "/note", "value": [{"text": text}]}])
 }
 
-/// A completed PHQ-9 by `patient` (`payload::phq9_response`) based on the CarePlan `careplan`:
-/// the plan read's `_revinclude=QuestionnaireResponse:based-on` finds it, and it moves the
-/// plan's goal.
-pub fn phq9_for_plan(patient: &str, careplan: &str, rng: &mut Rng) -> Value {
+/// A completed PHQ-9 by `patient` (`payload::phq9_response`) based on the CarePlan `careplan`,
+/// answered in week `week` of the plan (weekly from 2026-01-01, so each is the patient's
+/// latest, as when a patient fills in the form on the day): the plan read's
+/// `_revinclude=QuestionnaireResponse:based-on` finds it, and it moves the plan's goal.
+pub fn phq9_for_plan(patient: &str, careplan: &str, week: u64, rng: &mut Rng) -> Value {
     let mut qr = payload::phq9_response(patient, rng);
     if let Some(obj) = qr.as_object_mut() {
         obj.insert(
             "basedOn".to_string(),
             json!([{"reference": format!("CarePlan/{careplan}")}]),
         );
+        obj.insert(
+            "authored".to_string(),
+            json!(format!("{}T09:00:00Z", weekly_date(week))),
+        );
     }
     qr
+}
+
+/// The date `week` weeks after 2026-01-01, `YYYY-MM-DD` (proleptic Gregorian; Howard
+/// Hinnant's civil-from-days).
+pub fn weekly_date(week: u64) -> String {
+    // Days from 1970-01-01 to 2026-01-01.
+    const START: i64 = 20_454;
+    let days = START + 7 * i64::try_from(week).unwrap_or(i64::MAX / 8);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}")
 }
 
 /// The version of Goal `goal` in a search Bundle (its `meta.versionId`), if included.
@@ -404,7 +427,10 @@ impl Worker {
             op: Op::Phq9,
             method: Method::POST,
             rel: "/QuestionnaireResponse",
-            body: Some((phq9_for_plan(&plan.patient, &plan.careplan, rng), FHIR_JSON)),
+            body: Some((
+                phq9_for_plan(&plan.patient, &plan.careplan, plan.rounds, rng),
+                FHIR_JSON,
+            )),
             if_match: None,
         })
         .await;

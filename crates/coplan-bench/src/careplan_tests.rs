@@ -52,7 +52,8 @@ fn plan_read_includes_goal_provenance_and_responses() {
 
 #[test]
 fn phq9_is_based_on_the_plan_and_the_patch_sets_the_note() {
-    let qr = phq9_for_plan("p-1", "cp-2", &mut Rng::new(5));
+    let qr = phq9_for_plan("p-1", "cp-2", 3, &mut Rng::new(5));
+    assert_eq!(qr["authored"], "2026-01-22T09:00:00Z", "week 3");
     assert_eq!(qr["resourceType"], "QuestionnaireResponse");
     assert_eq!(qr["subject"]["reference"], "Patient/p-1");
     assert_eq!(qr["basedOn"], json!([{"reference": "CarePlan/cp-2"}]));
@@ -255,4 +256,15 @@ async fn an_up_to_date_co_edit_is_one_request_and_no_conflict() {
     assert_eq!((t.requests, t.conflicts, t.errors), (1, 0, 0));
     assert_eq!(plan.goal_version, 3);
     assert_eq!(goal.lock().expect("goal").gets, 0);
+}
+
+#[test]
+fn weekly_dates_cross_months_years_and_leap_days() {
+    assert_eq!(weekly_date(0), "2026-01-01");
+    assert_eq!(weekly_date(5), "2026-02-05");
+    assert_eq!(weekly_date(52), "2026-12-31");
+    assert_eq!(weekly_date(53), "2027-01-07");
+    // 2028-02-24 + 7 days is 2028-03-02 (2028 is a leap year).
+    assert_eq!(weekly_date(112), "2028-02-24");
+    assert_eq!(weekly_date(113), "2028-03-02");
 }

@@ -215,10 +215,12 @@ impl FhirService {
     ///
     /// One search sorted by `-date` without a date bound: its rows come by their highest
     /// indexed time (the sort value), so those that `gt{when}` matches (highest time above the
-    /// top of `when`'s range) come first, and every row after them matches `le{when}`. When no
-    /// live score is among the first — this score is the latest, the usual case — the
-    /// previous score is the first live one after them. Only a later score (a backdated or
-    /// late response) or a page of nothing but skipped rows needs the `le` search itself.
+    /// top of `when`'s range) come first, and every row after them matches `le{when}`. A live
+    /// score among the first makes this one not the latest (a late response); the previous
+    /// score is the first live one that `le{when}` matches: after them, or one of them whose
+    /// `effectiveDateTime` starts within `when` (a coarser time, a day say). Only a score
+    /// whose start the walk cannot tell (an `effectivePeriod`, …) or a page of nothing but
+    /// skipped or later rows needs the `le` search itself.
     async fn score_context(
         &self,
         patient: &str,
@@ -278,6 +280,7 @@ impl FhirService {
         let page_full = rows.len() >= SCORE_ROWS as usize;
         let mut later = false;
         let mut previous = None;
+        let mut undecided = false;
         for row in &rows {
             // The row's highest indexed time; none (the sort's sentinel): no `date` at all,
             // which neither `le` nor `gt` matches.
@@ -289,16 +292,28 @@ impl FhirService {
                 .filter(|v| *v != i64::MIN);
             let Some(highest) = highest else { continue };
             let Some(o) = live_score(row)? else { continue };
-            if highest > top {
-                later = true;
+            if highest <= top {
+                previous = Some(observed(&o));
                 break;
             }
-            previous = Some(observed(&o));
-            break;
+            later = true;
+            // A later score matches `le` too when its one indexed range starts within `when`.
+            match self.effective_range(&o) {
+                Some((low, high)) if high == highest => {
+                    if low <= top {
+                        previous = Some(observed(&o));
+                        break;
+                    }
+                }
+                _ => {
+                    undecided = true;
+                    break;
+                }
+            }
         }
         let previous = match previous {
             Some(found) => found,
-            None if later || page_full => {
+            None if undecided || page_full => {
                 let earlier = self.score_rows(&search(Some(format!("le{when}")))).await?;
                 first_earlier(earlier)?
             }
@@ -319,8 +334,21 @@ impl FhirService {
     /// The top of the range a date search value `when` names (search.html#date), as the
     /// store compares it; `None` if it is not a date/time.
     fn search_value_top(&self, when: &str) -> Option<i64> {
-        let value: fhir_primitives::PartialDateTime = when.trim().parse().ok()?;
-        Some(value.range(self.search_params.tz_offset_seconds).high_us)
+        self.date_range(when).map(|(_, high)| high)
+    }
+
+    /// The range an Observation's `effectiveDateTime` is indexed with (its only `date` row);
+    /// `None` for any other `effective[x]`.
+    fn effective_range(&self, observation: &Value) -> Option<(i64, i64)> {
+        self.date_range(observation["effectiveDateTime"].as_str()?)
+    }
+
+    /// The range a date/time text covers (search.html#date), read in the server's zone when it
+    /// has none: what the index and a search compute for it.
+    fn date_range(&self, text: &str) -> Option<(i64, i64)> {
+        let value: fhir_primitives::PartialDateTime = text.trim().parse().ok()?;
+        let range = value.range(self.search_params.tz_offset_seconds);
+        Some((range.low_us, range.high_us))
     }
 
     /// The Goal's next version (replacing version `replaces`) with the score linked and — when
