@@ -3,8 +3,8 @@
 (authorization code + PKCE S256, sign-in and consent pages submitted as a browser would).
 Used by the benchmark to measure confined (patient/) reads; standard library only.
 
-Usage: benches/patient_token.py ORIGIN CLIENT_ID REDIRECT_URI USERNAME PASSWORD [SCOPE]
-Prints the access token on stdout.
+Usage: benches/patient_token.py [--json] ORIGIN CLIENT_ID REDIRECT_URI USERNAME PASSWORD [SCOPE]
+Prints the access token on stdout (with --json, the whole token response: the refresh token too).
 """
 import base64
 import hashlib
@@ -56,10 +56,14 @@ class Browser:
 
 
 def main():
-    if len(sys.argv) < 6:
+    args = sys.argv[1:]
+    whole = args[:1] == ["--json"]
+    if whole:
+        args = args[1:]
+    if len(args) < 5:
         sys.exit(__doc__)
-    origin, client_id, redirect_uri, username, password = sys.argv[1:6]
-    scope = sys.argv[6] if len(sys.argv) > 6 else "launch/patient patient/*.rs"
+    origin, client_id, redirect_uri, username, password = args[:5]
+    scope = args[5] if len(args) > 5 else "launch/patient patient/*.rs"
     verifier = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     state = secrets.token_urlsafe(16)
@@ -87,7 +91,7 @@ def main():
         ("redirect_uri", redirect_uri), ("client_id", client_id), ("code_verifier", verifier)])
     if status != 200:
         sys.exit(f"token: {status} {body[:300]}")
-    print(json.loads(body)["access_token"])
+    print(body if whole else json.loads(body)["access_token"])
 
 
 if __name__ == "__main__":

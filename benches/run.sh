@@ -11,7 +11,11 @@
 # Environment:
 #   BACKENDS                  backends to run (default "sqlite postgres")
 #   CARGO_TARGET_DIR          cargo target dir (default <repo>/target)
-#   COPLAN_BENCH_SERVER_ARGS  extra args for `coplan serve` (default --insecure-no-auth)
+#   COPLAN_BENCH_SERVER_ARGS  extra args for `coplan serve` (default --insecure-no-auth);
+#                             {port} becomes the server's port
+#   COPLAN_BENCH_SETUP        a command run once the server is up, given its origin
+#                             (http://127.0.0.1:PORT) and database URL; the words it prints are
+#                             added to coplan-bench's options (benches/soak_auth.sh: a token)
 #   COPLAN_BENCH_PG_URL       PostgreSQL server URL without database
 #                             (default postgres://postgres@127.0.0.1:5432)
 #   COPLAN_BENCH_TIMEOUT      hard limit in seconds for one coplan-bench run (default 900)
@@ -94,8 +98,12 @@ run_backend() {
     local port log
     port=$(free_port) || { echo "no free port" >&2; return 1; }
     log=$WORK_DIR/server.log
-    echo "== server: coplan serve --listen 127.0.0.1:$port --database-url $url ${SERVER_ARGS[*]}"
-    "$SERVER_BIN" serve --listen "127.0.0.1:$port" --database-url "$url" "${SERVER_ARGS[@]}" \
+    local server_args=() arg
+    for arg in "${SERVER_ARGS[@]}"; do
+        server_args+=("${arg//\{port\}/$port}")
+    done
+    echo "== server: coplan serve --listen 127.0.0.1:$port --database-url $url ${server_args[*]}"
+    "$SERVER_BIN" serve --listen "127.0.0.1:$port" --database-url "$url" "${server_args[@]}" \
         >"$log" 2>&1 &
     SERVER_PID=$!
     local ok=0
@@ -118,11 +126,22 @@ run_backend() {
         stop_server
         return 1
     fi
-    local rc=0 args=() arg
+    local rc=0 args=()
     for arg in "$@"; do
         arg=${arg//\{db-url\}/$url}
         args+=("${arg//\{db-file\}/${url#sqlite://}}")
     done
+    if [[ -n ${COPLAN_BENCH_SETUP:-} ]]; then
+        local extra
+        if ! extra=$("$COPLAN_BENCH_SETUP" "http://127.0.0.1:$port" "$url"); then
+            echo "setup $COPLAN_BENCH_SETUP failed; last server log lines:" >&2
+            tail -n 20 "$log" >&2
+            stop_server
+            return 1
+        fi
+        # shellcheck disable=SC2206 # the setup prints words (options and their values)
+        args+=($extra)
+    fi
     timeout --signal=INT --kill-after=10 "$BENCH_TIMEOUT" \
         "$BENCH_BIN" --base "http://127.0.0.1:$port/fhir" --server-pid "$SERVER_PID" "${args[@]}" || rc=$?
     stop_server

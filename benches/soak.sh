@@ -5,6 +5,10 @@
 # PostgreSQL connections), written to $SOAK_OUT/soak-<backend>.csv and drawn as a PNG when
 # matplotlib is importable by $SOAK_PYTHON (see benches/soak_plot.py).
 #
+# With SOAK_AUTH=1 the server enforces access control and the workload runs as a clinician
+# whose token is refreshed every SOAK_REFRESH_EVERY (default 60) s (benches/soak_auth.sh); each
+# sample counts the refreshes, a failed one is an error.
+#
 # Usage: benches/soak.sh [MINUTES]   (BACKENDS, CARGO_TARGET_DIR, COPLAN_BENCH_SKIP_BUILD as
 #                                     for benches/run.sh; SOAK_CONNECTIONS, default 16)
 set -euo pipefail
@@ -14,6 +18,11 @@ OUT=${SOAK_OUT:-$ROOT/benches/soak}
 PYTHON=${SOAK_PYTHON:-python3}
 mkdir -p "$OUT"
 export COPLAN_BENCH_TIMEOUT=$((MINUTES * 60 + 900))
+if [[ ${SOAK_AUTH:-0} == 1 ]]; then
+    export COPLAN_BENCH_SERVER_ARGS="--base-url http://127.0.0.1:{port}/fhir"
+    export COPLAN_PRACTITIONERS_SEE_ALL_PATIENTS=true
+    export COPLAN_BENCH_SETUP=$ROOT/benches/soak_auth.sh
+fi
 overall=0
 for backend in ${BACKENDS:-sqlite postgres}; do
     case $backend in

@@ -33,7 +33,7 @@ fn plan_read_includes_goal_provenance_and_responses() {
         addr: "127.0.0.1:1".parse().expect("addr"),
         host: hyper::header::HeaderValue::from_static("127.0.0.1:1"),
         base_path: "/fhir".to_string(),
-        bearer: None,
+        bearer: Default::default(),
     };
     let req = target
         .request(Method::GET, &rel, None, None)

@@ -21,7 +21,8 @@ pub struct Target {
     pub addr: SocketAddr,
     pub host: HeaderValue,
     pub base_path: String,
-    pub bearer: Option<HeaderValue>,
+    /// The access token sent, shared by every task (a refresh replaces it for all).
+    pub bearer: crate::refresh::Bearer,
 }
 
 impl Target {
@@ -60,13 +61,7 @@ impl Target {
         let host_hdr = HeaderValue::from_str(&authority)
             .map_err(|e| format!("bad host {authority:?}: {e}"))?;
         let base_path = uri.path().trim_end_matches('/').to_string();
-        let bearer = match bearer {
-            Some(t) => Some(
-                HeaderValue::from_str(&format!("Bearer {t}"))
-                    .map_err(|e| format!("bad --bearer token: {e}"))?,
-            ),
-            None => None,
-        };
+        let bearer = crate::refresh::Bearer::new(bearer).map_err(|e| format!("--bearer: {e}"))?;
         Ok(Target {
             addr,
             host: host_hdr,
@@ -111,8 +106,8 @@ impl Target {
             .uri(format!("{}{}", self.base_path, rel))
             .header(HOST, self.host.clone())
             .header(ACCEPT, FHIR_JSON);
-        if let Some(auth) = &self.bearer {
-            b = b.header(AUTHORIZATION, auth.clone());
+        if let Some(auth) = self.bearer.get() {
+            b = b.header(AUTHORIZATION, auth);
         }
         if let Some(etag) = if_match {
             b = b.header(IF_MATCH, etag);

@@ -8,6 +8,7 @@ mod crud;
 mod crud_payload;
 mod load;
 mod payload;
+mod refresh;
 mod rng;
 mod soak;
 mod stats;
@@ -17,6 +18,7 @@ use load::{Kind, RunConfig, Seeded};
 use serde_json::json;
 use stats::{read_memory, Summary};
 use std::process::ExitCode;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Parser, Debug)]
@@ -87,6 +89,23 @@ struct Cli {
     /// Send `Authorization: Bearer TOKEN`.
     #[arg(long)]
     bearer: Option<String>,
+    /// Refresh the access token every --refresh-every seconds during the run with this refresh
+    /// token (rotated: each answer's new one is used next), at --token-path, as --client-id
+    /// (with --client-secret for a confidential client). Needs --bearer (the first token).
+    #[arg(long, requires_all = ["bearer", "client_id"])]
+    refresh_token: Option<String>,
+    /// The client the refresh token was issued to.
+    #[arg(long)]
+    client_id: Option<String>,
+    /// A confidential client's secret (sent with HTTP Basic).
+    #[arg(long)]
+    client_secret: Option<String>,
+    /// The token endpoint's path on the server.
+    #[arg(long, default_value = "/auth/token")]
+    token_path: String,
+    /// Seconds between token refreshes.
+    #[arg(long, default_value_t = 60)]
+    refresh_every: u64,
     /// Print a JSON summary on stdout (the table then goes to stderr).
     #[arg(long)]
     json: bool,
@@ -334,6 +353,26 @@ async fn bench(cli: Cli) -> ExitCode {
     let mut scenario_json = Vec::new();
     // The per-operation tables of crud and careplan, printed after the main table.
     let mut op_tables: Vec<Vec<String>> = Vec::new();
+    // Token refreshes run beside the scenarios, for all of them (not during seeding).
+    let refresh_log = Arc::new(Mutex::new(refresh::RefreshLog::default()));
+    let refresher = cli.refresh_token.as_ref().map(|token| {
+        let config = refresh::RefreshConfig {
+            token_path: cli.token_path.clone(),
+            client_id: cli.client_id.clone().unwrap_or_default(),
+            client_secret: cli.client_secret.clone(),
+            refresh_token: token.clone(),
+            every: Duration::from_secs(cli.refresh_every.max(1)),
+        };
+        let run_for = (cfg.warmup + cfg.duration) * u32::try_from(scenarios.len()).unwrap_or(1);
+        tokio::spawn(refresh::run(
+            Arc::new(target.clone()),
+            target.bearer.clone(),
+            config,
+            refresh_log.clone(),
+            Instant::now() + run_for + Duration::from_secs(3600),
+            timeout,
+        ))
+    });
     let mut failed = false;
     out.line("");
     out.line(&Summary::header());
@@ -361,6 +400,7 @@ async fn bench(cli: Cli) -> ExitCode {
                             watch_files: cli.watch_file.clone(),
                             pg_connections_url: cli.pg_connections_url.clone(),
                             csv: cli.soak_csv.clone(),
+                            refresh_log: refresher.is_some().then(|| refresh_log.clone()),
                         };
                         soak::run(sc.name(), &target, &seeded, &cfg, &soak).await.0
                     }
@@ -388,6 +428,13 @@ async fn bench(cli: Cli) -> ExitCode {
             eprintln!("  {}: first error: {e}", summary.name);
         }
         summaries.push(summary);
+    }
+
+    if let Some(handle) = refresher {
+        handle.abort();
+        let log = refresh_log.lock().map(|l| l.clone()).unwrap_or_default();
+        out.line(&log.summary());
+        failed |= log.errors > 0;
     }
 
     let rate = |name: &str| {

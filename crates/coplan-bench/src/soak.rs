@@ -5,17 +5,19 @@
 //! server's PostgreSQL database (`--pg-connections-url`, counted with `psql`). Samples are
 //! printed and, as CSV, written to `--soak-csv` (benches/soak_plot.py draws them); the end
 //! prints the drift: mean RSS and p99 of the last fifth of the windows against the first fifth
-//! (the very first window, which holds the warm-up growth, left out). Each plan is renewed (a
-//! new patient, Goal and CarePlan) after [`RENEW_AFTER_ROUNDS`] rounds, so reads stay bounded
-//! while the database grows as in real use.
+//! (the very first window, which holds the warm-up growth, left out). With `--refresh-token`
+//! each sample also counts the token refreshes of its window (failed ones are errors). Each plan
+//! is renewed (a new patient, Goal and CarePlan) after [`RENEW_AFTER_ROUNDS`] rounds, so reads
+//! stay bounded while the database grows as in real use.
 
 use crate::careplan::{self, CarePlanReport};
 use crate::client::Target;
 use crate::crud::Tally;
 use crate::load::{RunConfig, Seeded};
+use crate::refresh::RefreshLog;
 use crate::stats::read_memory;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Rounds on one plan before the soak moves its task to a new patient with a fresh plan: the
@@ -29,6 +31,9 @@ pub struct SoakConfig {
     pub watch_files: Vec<PathBuf>,
     pub pg_connections_url: Option<String>,
     pub csv: Option<PathBuf>,
+    /// The token refresher's log (`--refresh-token`): each window reports the refreshes made in
+    /// it, and counts the failed ones among its errors.
+    pub refresh_log: Option<Arc<Mutex<RefreshLog>>>,
 }
 
 /// One window's sample.
@@ -40,6 +45,8 @@ pub struct Sample {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub errors: u64,
+    /// Token refreshes made in the window (their failures are among `errors`).
+    pub refreshes: u64,
     pub rss_mib: Option<f64>,
     pub file_mib: Vec<Option<f64>>,
     pub pg_connections: Option<u64>,
@@ -47,7 +54,7 @@ pub struct Sample {
 
 impl Sample {
     pub fn csv_header(files: usize) -> String {
-        let mut h = "t_s,requests,rps,p50_ms,p99_ms,errors,rss_mib".to_string();
+        let mut h = "t_s,requests,rps,p50_ms,p99_ms,errors,refreshes,rss_mib".to_string();
         for i in 0..files {
             h.push_str(&format!(",file{i}_mib"));
         }
@@ -58,13 +65,14 @@ impl Sample {
     pub fn csv(&self) -> String {
         let opt = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or_default();
         let mut line = format!(
-            "{:.0},{},{:.1},{:.2},{:.2},{},{}",
+            "{:.0},{},{:.1},{:.2},{:.2},{},{},{}",
             self.t_s,
             self.requests,
             self.rps,
             self.p50_ms,
             self.p99_ms,
             self.errors,
+            self.refreshes,
             opt(self.rss_mib)
         );
         for f in &self.file_mib {
@@ -141,6 +149,8 @@ pub async fn run(
     let (mut rounds, mut samples) = (0u64, Vec::new());
     // The first window's tasks start now and measure from `start` (after the warm-up).
     let mut from = start;
+    // The refresher's totals at the last sample.
+    let mut refreshed = (0u64, 0u64);
     while from < end {
         let until = (from + window).min(end);
         let done = careplan::window(
@@ -166,13 +176,21 @@ pub async fn run(
             Some(url) => pg_connections(url).await,
             None => None,
         };
+        let totals = soak
+            .refresh_log
+            .as_ref()
+            .and_then(|log| log.lock().ok().map(|l| (l.refreshes, l.errors)))
+            .unwrap_or_default();
+        let (refreshes, refresh_errors) = (totals.0 - refreshed.0, totals.1 - refreshed.1);
+        refreshed = totals;
         let sample = Sample {
             t_s: until.saturating_duration_since(start).as_secs_f64(),
             requests: part.overall.requests,
             rps: part.overall.throughput(),
             p50_ms: f64::from(part.overall.p50_us) / 1000.0,
             p99_ms: f64::from(part.overall.p99_us) / 1000.0,
-            errors: part.overall.errors,
+            errors: part.overall.errors + refresh_errors,
+            refreshes,
             rss_mib: cfg
                 .server_pid
                 .and_then(read_memory)
@@ -229,6 +247,7 @@ mod tests {
             p50_ms: 1.0,
             p99_ms: p99,
             errors: 0,
+            refreshes: 1,
             rss_mib: Some(rss),
             file_mib: vec![Some(2.5), None],
             pg_connections: Some(4),
@@ -258,6 +277,6 @@ mod tests {
             Sample::csv_header(2).split(',').count(),
             s.csv().split(',').count()
         );
-        assert_eq!(s.csv(), "30,10,1.0,1.00,5.00,0,12.3,2.5,,4");
+        assert_eq!(s.csv(), "30,10,1.0,1.00,5.00,0,1,12.3,2.5,,4");
     }
 }
