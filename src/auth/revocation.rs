@@ -17,11 +17,14 @@ impl AuthServer {
         let token = required(form, "token")?;
         if let Ok(claims) = self.decode_access_token(token, false).await {
             // A token revoked before was forgotten then, and no check since has cached it: a
-            // repeat (a client calling again and again) writes nothing and scans no cache.
-            if claims.client_id == client.client_id
-                && self.store.revoke(&claims.jti, claims.exp).await?
-            {
-                self.token_cache.forget(|c| c.jti == claims.jti);
+            // repeat (a client calling again and again) changes nothing stored and forgets
+            // only this token (in case the first call's forgetting never ran), scanning nothing.
+            if claims.client_id == client.client_id {
+                if self.store.revoke(&claims.jti, claims.exp).await? {
+                    self.token_cache.forget(|c| c.jti == claims.jti);
+                } else {
+                    self.token_cache.forget_token(token);
+                }
             }
             return Ok(());
         }

@@ -121,6 +121,17 @@ impl TokenCache {
             entries.epoch = entries.epoch.wrapping_add(1);
         }
     }
+
+    /// Forget one token (by its text) and start a new epoch: a revocation repeated (already
+    /// stored, so every check since has seen it) needs no scan of the cache, only this token
+    /// gone in case the first revocation's own forgetting never ran (its request dropped).
+    pub fn forget_token(&self, token: &str) {
+        let key = sha256(token.as_bytes());
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.tokens.remove(&key);
+            entries.epoch = entries.epoch.wrapping_add(1);
+        }
+    }
 }
 
 /// A relative FHIR reference for an absolute `fhirUser` URL under our base.
@@ -315,6 +326,23 @@ mod tests {
         assert!(cache.get(&[1; 32]).is_some());
         cache.forget(|c| c.jti == "t1");
         assert!(cache.get(&[1; 32]).is_none());
+    }
+
+    #[test]
+    fn a_repeated_revocation_forgets_its_token_and_no_other() {
+        let cache = TokenCache::default();
+        let key = sha256(b"the-token");
+        cache.put(key, cached(100), 0, cache.epoch());
+        cache.put([2; 32], cached(100), 0, cache.epoch());
+        let before = cache.epoch();
+        cache.forget_token("the-token");
+        assert!(cache.get(&key).is_none());
+        assert!(cache.get(&[2; 32]).is_some(), "another token stays cached");
+        cache.put(key, cached(100), 0, before);
+        assert!(
+            cache.get(&key).is_none(),
+            "a check from before is not cached"
+        );
     }
 
     #[test]

@@ -184,6 +184,13 @@ fn check_limits(config: &Config) -> Result<(), String> {
             "sign_in",
         ),
     ];
+    if config.max_connections_per_ipv6_site < config.max_connections_per_address {
+        return Err(format!(
+            "max_connections_per_ipv6_site ({}) must be at least max_connections_per_address \
+             ({}): one IPv6 address (a reverse proxy's, say) counts against its /48 too",
+            config.max_connections_per_ipv6_site, config.max_connections_per_address
+        ));
+    }
     if config.sign_in_account_interval_seconds > 0 && config.sign_in_account_burst == 0 {
         return Err(
             "sign_in_account_burst must be at least 1 while sign_in_account_interval_seconds is set"

@@ -258,6 +258,17 @@ fn limits_have_defaults_and_ranges() {
             "response_write_timeout_seconds must be between 1 and 3600, got 0",
         ),
         (
+            "response_write_min_bytes",
+            0,
+            "response_write_min_bytes must be between 1 and 16777216, got 0",
+        ),
+        (
+            "max_connections_per_address",
+            2_000,
+            "max_connections_per_ipv6_site (1024) must be at least max_connections_per_address \
+             (2000): one IPv6 address (a reverse proxy's, say) counts against its /48 too",
+        ),
+        (
             "sign_in_account_interval_seconds",
             3601,
             "sign_in_account_interval_seconds must be between 0 and 3600, got 3601",

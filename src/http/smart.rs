@@ -61,7 +61,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
 /// introspection, revocation, launch) against the strict sign-in limit, every other request
 /// against the anonymous one. A refusal is a 429 with `Retry-After`: an RFC 6749 error
 /// (`temporarily_unavailable`) from the endpoints apps call, a page from those people see.
-/// The limit per username, which needs the form, is the sign-in pages' ([`account_throttle`]).
+/// The limit per username, which needs the form, is the sign-in pages' ([`account_limit`]).
 async fn throttle(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let peer = super::throttle::peer(&request);
     let checked = if request.method() == Method::POST {

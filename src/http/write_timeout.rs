@@ -1,15 +1,18 @@
-//! The response write timeout (issue 17 §3, H1): a connection's IO wrapped so that writing
-//! that waits must move at least `min_bytes` within `response_write_timeout_seconds`, or the
-//! write fails with `TimedOut` and hyper ends the connection.
+//! The response write timeout (issue 17 §3, H1): a connection's IO wrapped so that a client
+//! must take at least `min_bytes` of what the server writes per `response_write_timeout_seconds`
+//! spent waiting for it, or the waiting write fails with `TimedOut` and hyper ends the
+//! connection.
 //!
 //! A client that sends requests but stops reading the answers fills the socket's buffers, and
 //! then every write waits; without this its connection, its task and hyper's buffers would be
 //! held forever. A client that reads, but a few bytes a minute, would be held nearly as long if
-//! any progress restarted the timer, so a waiting write starts a window of the timeout's
-//! length, the bytes taken in it are counted, and only `min_bytes` taken ends it (the next wait
-//! starts a new one). A write the socket takes at once, without waiting, also ends it: the
-//! client has read what it was sent. The timer runs only while a write waits; a slow mobile link
-//! that keeps up with `min_bytes` a window is served, however long the response.
+//! any progress restarted the timer. So the first write that waits opens a window: the time
+//! writes spend waiting is added up, and so are the bytes written (waiting or not — a
+//! pipelining client that lets one small response through at a time gets no fresh window per
+//! response); `min_bytes` written closes the window, and the waiting time running past the
+//! timeout first fails the write. Time when no write waits — a keep-alive connection's idle
+//! moments, the server working on the next answer — is not counted. A slow link that keeps up
+//! with `min_bytes` per timeout of waiting is served, however long the response.
 
 use std::future::Future;
 use std::io;
@@ -19,23 +22,24 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
-/// `inner` with its waiting writes bounded: at least `min_bytes` taken per `timeout`.
+/// `inner` with its waiting writes bounded: at least `min_bytes` taken per `timeout` of waiting.
 pub struct WriteTimeout<S> {
     inner: S,
     timeout: Duration,
     min_bytes: usize,
-    /// The window a waiting write opened; `None` once enough moved (or the socket took a write
-    /// at once).
+    /// The window the first waiting write opened; `None` once `min_bytes` moved.
     stalled: Option<Stall>,
-    /// Whether the last write waited (`Pending`): the next write to complete is one the
-    /// client made room for, and counts in the window.
-    waited: bool,
 }
 
 struct Stall {
-    deadline: Pin<Box<Sleep>>,
-    /// Bytes taken since the window opened.
+    /// Bytes written since the window opened.
     moved: usize,
+    /// Time spent waiting in earlier waits of the window.
+    waited: Duration,
+    /// The wait in progress: when it fails (the timeout less `waited`).
+    deadline: Option<Pin<Box<Sleep>>>,
+    /// When the wait in progress began.
+    since: Option<Instant>,
 }
 
 impl<S> WriteTimeout<S> {
@@ -45,12 +49,10 @@ impl<S> WriteTimeout<S> {
             timeout,
             min_bytes,
             stalled: None,
-            waited: false,
         }
     }
 
-    /// After the inner write's `poll`: count what moved, and fail a waiting write whose window
-    /// has run out before `min_bytes` moved.
+    /// After the inner write's `poll`: count what moved (ending a wait), or wait.
     fn after_write(
         &mut self,
         cx: &mut Context<'_>,
@@ -58,24 +60,20 @@ impl<S> WriteTimeout<S> {
     ) -> Poll<io::Result<usize>> {
         match &poll {
             Poll::Ready(Ok(moved)) => {
-                match (&mut self.stalled, self.waited) {
-                    (Some(stall), true) => {
-                        stall.moved = stall.moved.saturating_add(*moved);
-                        if stall.moved >= self.min_bytes {
-                            self.stalled = None;
-                        }
+                if let Some(stall) = &mut self.stalled {
+                    stall.moved = stall.moved.saturating_add(*moved);
+                    if let Some(since) = stall.since.take() {
+                        stall.waited += since.elapsed();
+                        stall.deadline = None;
                     }
-                    // Taken without waiting: the client has caught up.
-                    _ => self.stalled = None,
+                    if stall.moved >= self.min_bytes {
+                        self.stalled = None;
+                    }
                 }
-                self.waited = false;
                 poll
             }
             Poll::Ready(Err(_)) => poll,
-            Poll::Pending => {
-                self.waited = true;
-                self.wait(cx)
-            }
+            Poll::Pending => self.wait(cx),
         }
     }
 
@@ -91,18 +89,30 @@ impl<S> WriteTimeout<S> {
         self.wait(cx)
     }
 
-    /// A write waits: open a window if none is open, and fail when it has run out.
+    /// A write waits: open a window if none is open, start the wait's clock if it is not
+    /// running, and fail when the window's waiting time has run out.
     fn wait<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
         let timeout = self.timeout;
-        let stall = self.stalled.get_or_insert_with(|| Stall {
-            deadline: Box::pin(tokio::time::sleep_until(Instant::now() + timeout)),
+        let stall = self.stalled.get_or_insert(Stall {
             moved: 0,
+            waited: Duration::ZERO,
+            deadline: None,
+            since: None,
         });
-        match stall.deadline.as_mut().poll(cx) {
+        let waited = stall.waited;
+        let deadline = stall.deadline.get_or_insert_with(|| {
+            let now = Instant::now();
+            Box::pin(tokio::time::sleep_until(
+                now + timeout.saturating_sub(waited),
+            ))
+        });
+        stall.since.get_or_insert_with(Instant::now);
+        match deadline.as_mut().poll(cx) {
             Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::TimedOut,
                 format!(
-                    "the client took {} of the response's bytes in {timeout:?}, fewer than {}",
+                    "the client took {} of the response's bytes in {timeout:?} of waiting, \
+                     fewer than {}",
                     stall.moved, self.min_bytes
                 ),
             ))),
@@ -265,15 +275,49 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn a_write_taken_at_once_closes_the_window() {
+    async fn time_without_a_waiting_write_does_not_count() {
+        // A wait of 4 s moves 6 bytes (short of 64); then the connection idles for a minute
+        // (keep-alive) — the next wait still has its last second, not nothing.
         let room = Arc::new(AtomicUsize::new(0));
         let mut io = peer(&room, 64);
         wait_in_vain(&mut io, 4).await;
-        // The client makes room for everything: the waiting write moves 6 bytes (short of
-        // 64), the next is taken without waiting — the client has caught up.
+        room.store(ANSWER.len(), Ordering::SeqCst);
+        write(&mut io).await.expect("after waiting");
+        tokio::time::sleep(Duration::from_secs(60)).await;
+        let started = Instant::now();
+        write(&mut io).await.expect_err("stalled again");
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_secs(1),
+            "the window's last second"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn writes_taken_at_once_count_but_do_not_reopen_the_window() {
+        // A pipelining client that lets a little through now and then: the writes the socket
+        // takes without waiting add their bytes, not a fresh window.
+        let room = Arc::new(AtomicUsize::new(0));
+        let mut io = peer(&room, 64);
+        for _ in 0..4 {
+            wait_in_vain(&mut io, 1).await;
+            room.store(2 * ANSWER.len(), Ordering::SeqCst);
+            write(&mut io).await.expect("after waiting");
+            write(&mut io).await.expect("at once");
+        }
+        // 4 s of waiting and 48 bytes: the fifth wait fails after the one second left.
+        let started = Instant::now();
+        write(&mut io).await.expect_err("the window ran out");
+        assert_eq!(started.elapsed(), Duration::from_secs(1));
+        // 64 bytes within the window close it: a later wait has the whole timeout.
+        let mut io = peer(&room, 12);
+        room.store(0, Ordering::SeqCst);
+        wait_in_vain(&mut io, 4).await;
         room.store(2 * ANSWER.len(), Ordering::SeqCst);
         write(&mut io).await.expect("after waiting");
-        write(&mut io).await.expect("at once");
+        write(&mut io)
+            .await
+            .expect("at once: 12 bytes, the window closes");
         let started = Instant::now();
         write(&mut io).await.expect_err("stalled again");
         assert_eq!(started.elapsed(), Duration::from_secs(5), "a new window");
