@@ -493,6 +493,16 @@ async fn a_strict_server_refuses_responses_to_unknown_forms() {
     }
 }
 
+/// The goal `Goal/mood` of `patient`: a PHQ-9 total below 5.
+async fn put_mood_goal(app: &TestApp, patient: &str) {
+    let goal = json!({"resourceType": "Goal", "id": "mood", "lifecycleStatus": "active",
+        "description": {"text": "PHQ-9 below 5"}, "subject": {"reference": format!("Patient/{patient}")},
+        "target": [{"measure": {"coding": [{"system": "http://loinc.org", "code": "44261-6"}]},
+            "detailQuantity": {"value": 5, "comparator": "<"}}]});
+    let put = app.put_json("/fhir/Goal/mood", &goal, &[]).await;
+    assert_eq!(put.status, 201, "{}", put.text());
+}
+
 /// The goal's status after each response: its `achievementStatus` code and how many scores
 /// it links.
 async fn goal_status(app: &TestApp, id: &str) -> (String, usize) {
@@ -947,14 +957,7 @@ async fn scores_and_a_clinicians_goal_edits_racing_lose_nothing() {
     each_backend(|app| async move {
         with_library(&app).await;
         patient(&app, "p1").await;
-        let goal = json!({"resourceType": "Goal", "id": "mood", "lifecycleStatus": "active",
-            "description": {"text": "PHQ-9 below 5"}, "subject": {"reference": "Patient/p1"},
-            "target": [{"measure": {"coding": [{"system": "http://loinc.org", "code": "44261-6"}]},
-                "detailQuantity": {"value": 5, "comparator": "<"}}]});
-        assert_eq!(
-            app.put_json("/fhir/Goal/mood", &goal, &[]).await.status,
-            201
-        );
+        put_mood_goal(&app, "p1").await;
         const ROUNDS: usize = 12;
         for round in 0..ROUNDS {
             let when = format!("2026-01-{:02}T08:00:00Z", round + 1);
@@ -1198,14 +1201,7 @@ async fn the_trend_compares_with_the_score_just_before_whatever_the_history_hold
     each_backend(|app| async move {
         with_library(&app).await;
         patient(&app, "p1").await;
-        let goal = json!({"resourceType": "Goal", "id": "mood", "lifecycleStatus": "active",
-            "description": {"text": "PHQ-9 below 5"}, "subject": {"reference": "Patient/p1"},
-            "target": [{"measure": {"coding": [{"system": "http://loinc.org", "code": "44261-6"}]},
-                "detailQuantity": {"value": 5, "comparator": "<"}}]});
-        assert_eq!(
-            app.put_json("/fhir/Goal/mood", &goal, &[]).await.status,
-            201
-        );
+        put_mood_goal(&app, "p1").await;
         // A long history: 25 old scores of 20, the one just before at 9, and 22 later scores
         // entered in error (a page of them: none is a later score, and the previous one lies
         // beyond them).
