@@ -36,6 +36,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, OnceLock};
 
+use futures::FutureExt;
 use octofhir_fhirpath::core::node::FhirNode;
 use octofhir_fhirpath::{
     create_function_registry, Collection, CompiledPlan, EmptyModelProvider, EvaluationContext,
@@ -275,11 +276,24 @@ impl Engine {
         expression: &Expression,
         prepared: &Prepared<'v>,
     ) -> Result<Vec<Node<'v>>, FhirPathError> {
-        let result = self
-            .engine
-            .evaluate_plan(&expression.plan, &prepared.context)
-            .await
-            .map_err(|e| FhirPathError::new(format!("`{}`: {e}", expression.source)))?;
+        // The engine panics on some values rather than failing (`rust_decimal`'s `*` on an
+        // overflow, found by fuzzing a FHIRPath Patch path `3 * 33333333333333333333333 * 3…`):
+        // a panic here is the expression's error, not the request's end. The engine holds no
+        // lock while it computes, so it stays usable.
+        let evaluation = std::panic::AssertUnwindSafe(
+            self.engine
+                .evaluate_plan(&expression.plan, &prepared.context),
+        )
+        .catch_unwind()
+        .await
+        .map_err(|_| {
+            FhirPathError::new(format!(
+                "`{}`: the expression could not be evaluated (a value out of range)",
+                expression.source
+            ))
+        })?;
+        let result =
+            evaluation.map_err(|e| FhirPathError::new(format!("`{}`: {e}", expression.source)))?;
         let mut out = Vec::with_capacity(result.value.len());
         for value in result.value.iter() {
             push_node(value, &prepared.json_of, &mut out);
@@ -513,6 +527,22 @@ mod tests {
         assert!(matches!(&nodes[0], Node::Decimal(_)), "{nodes:?}");
         let err = engine.compile("Patient.name.where(").unwrap_err();
         assert!(err.to_string().contains("Patient.name.where("), "{err}");
+    }
+
+    #[test]
+    fn an_overflow_the_engine_panics_on_is_an_error_and_the_engine_goes_on() {
+        // fuzz/regressions/patch/: rust_decimal's `*` panics on an overflow.
+        let engine = Engine::shared().unwrap();
+        let resource = serde_json::json!({"resourceType": "Patient"});
+        let prepared = engine.prepare(&resource);
+        let big = "3 * 33333333333333333333333 * 33333333333333333333333";
+        let expression = engine.compile(big).unwrap();
+        let err = futures::executor::block_on(engine.evaluate(&expression, &prepared))
+            .expect_err("out of range");
+        assert!(err.to_string().contains("could not be evaluated"), "{err}");
+        let fine = engine.compile("2 * 3").unwrap();
+        let nodes = futures::executor::block_on(engine.evaluate(&fine, &prepared)).unwrap();
+        assert_eq!(nodes.len(), 1, "the engine still evaluates");
     }
 
     #[test]
