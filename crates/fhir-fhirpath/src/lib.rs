@@ -45,6 +45,7 @@ use octofhir_fhirpath::{
 use regex::{Captures, Regex};
 use serde_json::Value;
 
+pub mod limits;
 mod sdc;
 
 /// Why the engine could not start, or an expression could not be compiled or evaluated.

@@ -4,6 +4,7 @@
 
 use fhir_validate::{ComplexType, ElementDef, ElementType};
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 
 /// One step into a JSON document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,38 +30,50 @@ pub(crate) fn get_mut<'v>(root: &'v mut Value, at: &[Step]) -> Option<&'v mut Va
     })
 }
 
-/// The place of `target` (an element of `root`, by identity).
-pub(crate) fn find(root: &Value, target: &Value) -> Option<Pointer> {
-    fn walk(v: &Value, target: &Value, at: &mut Pointer) -> bool {
-        if std::ptr::eq(v, target) {
-            return true;
+/// The places of `targets` (elements of `root`, by identity), in their order; `None` when one
+/// is not in `root`. One walk of `root` however many targets there are: finding each by a walk
+/// of its own took 28 s for the 30,000 values of `Patient.identifier.value` (a 2 MB resource
+/// the body limit allows), a walk per match.
+pub(crate) fn find_all(root: &Value, targets: &[&Value]) -> Option<Vec<Pointer>> {
+    fn walk(
+        v: &Value,
+        wanted: &HashMap<*const Value, Vec<usize>>,
+        at: &mut Pointer,
+        found: &mut [Option<Pointer>],
+    ) {
+        if let Some(indices) = wanted.get(&std::ptr::from_ref(v)) {
+            for &i in indices {
+                found[i] = Some(at.clone());
+            }
         }
         match v {
             Value::Object(map) => {
                 for (k, child) in map {
                     at.push(Step::Key(k.clone()));
-                    if walk(child, target, at) {
-                        return true;
-                    }
+                    walk(child, wanted, at, found);
                     at.pop();
                 }
-                false
             }
             Value::Array(items) => {
                 for (i, child) in items.iter().enumerate() {
                     at.push(Step::Index(i));
-                    if walk(child, target, at) {
-                        return true;
-                    }
+                    walk(child, wanted, at, found);
                     at.pop();
                 }
-                false
             }
-            _ => false,
+            _ => {}
         }
     }
-    let mut at = Vec::new();
-    walk(root, target, &mut at).then_some(at)
+    let mut wanted: HashMap<*const Value, Vec<usize>> = HashMap::with_capacity(targets.len());
+    for (i, target) in targets.iter().enumerate() {
+        wanted
+            .entry(std::ptr::from_ref(*target))
+            .or_default()
+            .push(i);
+    }
+    let mut found = vec![None; targets.len()];
+    walk(root, &wanted, &mut Vec::new(), &mut found);
+    found.into_iter().collect()
 }
 
 /// FHIRPath-like text of a place (`contact[0].name`), for messages.
@@ -439,14 +452,25 @@ mod tests {
     fn identity_and_places() {
         let doc = json!({"resourceType":"Patient","name":[{"given":["a","b"]}]});
         let given = &doc["name"][0];
-        let at = find(&doc, given).unwrap();
+        let at = find_all(&doc, &[given]).unwrap().remove(0);
         assert_eq!(at, vec![key("name"), Step::Index(0)]);
         assert_eq!(describe(&doc, &at), "Patient.name[0]");
+        let equal = json!({"given":["a","b"]});
         assert!(
-            find(&doc, &json!({"given":["a","b"]})).is_none(),
+            find_all(&doc, &[given, &equal]).is_none(),
             "equal is not the same"
         );
-        assert_eq!(find(&doc, &doc), Some(vec![]));
+        let b = &doc["name"][0]["given"][1];
+        assert_eq!(
+            find_all(&doc, &[&doc, b, given, b]),
+            Some(vec![
+                vec![],
+                vec![key("name"), Step::Index(0), key("given"), Step::Index(1)],
+                vec![key("name"), Step::Index(0)],
+                vec![key("name"), Step::Index(0), key("given"), Step::Index(1)],
+            ]),
+            "in the targets' order, a target named twice found twice"
+        );
         let at = vec![key("name"), Step::Index(0), key("given"), Step::Index(1)];
         assert_eq!(
             companion(&at),

@@ -32,13 +32,8 @@ pub(crate) fn locate(
         })
         .collect();
     if let Some(values) = borrowed {
-        return values
-            .into_iter()
-            .map(|v| {
-                doc::find(resource, v)
-                    .ok_or_else(|| "the path selects content outside the resource".to_string())
-            })
-            .collect();
+        return doc::find_all(resource, &values)
+            .ok_or_else(|| "the path selects content outside the resource".to_string());
     }
     let count = nodes.len();
     drop(prepared);

@@ -3,7 +3,7 @@
 //! `path` (string), `name` (string), `value` (any type, or nested parts), `index`, `source`
 //! and `destination` (integer) — exactly those each operation type takes, each at most once.
 
-use fhir_fhirpath::{rewrite_choice_casts, Engine, Expression};
+use fhir_fhirpath::{limits, rewrite_choice_casts, Engine, Expression};
 use serde_json::{Map, Value};
 
 use crate::path;
@@ -192,6 +192,9 @@ fn operation(engine: &Engine, parameter: usize, p: &Value) -> Result<Operation, 
              contained[i] or contained.where(id = '…')"
                 .into(),
         );
+    }
+    if let Some(refused) = limits::check(&path, &limits::PATCH_PATH) {
+        return Err(format!("the path is refused: {refused}"));
     }
     let source = rewrite_choice_casts(&path);
     let expression = engine

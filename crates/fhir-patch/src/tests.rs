@@ -686,6 +686,36 @@ fn documents_that_are_not_a_patch_are_refused() {
             "resolve() is not supported",
         ),
         (
+            "a path that doubles a collection at each step",
+            patch(vec![op(
+                "delete",
+                &format!(
+                    "Patient.identifier{}",
+                    ".select($this.combine($this))".repeat(30)
+                ),
+                &[],
+            )]),
+            "the path is refused: the expression calls select()",
+        ),
+        (
+            "a path reaching the whole resource from a criterion",
+            patch(vec![op(
+                "delete",
+                "Patient.identifier.where(%resource.identifier.where(value = '1').exists())",
+                &[],
+            )]),
+            "the path is refused: the expression names the variable %resource",
+        ),
+        (
+            "a path over 1,000 characters",
+            patch(vec![op(
+                "delete",
+                &format!("Patient{}", ".identifier".repeat(100)),
+                &[],
+            )]),
+            "the path is refused: the expression is 1107 characters long; at most 1000",
+        ),
+        (
             "value without content",
             patch(vec![op(
                 "replace",
