@@ -193,10 +193,12 @@ fn operation(engine: &Engine, parameter: usize, p: &Value) -> Result<Operation, 
                 .into(),
         );
     }
-    if let Some(refused) = limits::check(&path, &limits::PATCH_PATH) {
+    // Both the text as sent and as the engine gets it after the casts' rewrite (which joins
+    // names: `replace.as(matches)` would become `replaceMatches`).
+    let source = rewrite_choice_casts(&path);
+    if let Some(refused) = limits::check_path(&path).or_else(|| limits::check_path(&source)) {
         return Err(format!("the path is refused: {refused}"));
     }
-    let source = rewrite_choice_casts(&path);
     let expression = engine
         .compile(&source)
         .map_err(|e| format!("the path is not valid FHIRPath: {e}"))?;

@@ -695,7 +695,7 @@ fn documents_that_are_not_a_patch_are_refused() {
                 ),
                 &[],
             )]),
-            "the path is refused: the expression calls select()",
+            "the path is refused: the path calls select()",
         ),
         (
             "a path reaching the whole resource from a criterion",
@@ -704,7 +704,7 @@ fn documents_that_are_not_a_patch_are_refused() {
                 "Patient.identifier.where(%resource.identifier.where(value = '1').exists())",
                 &[],
             )]),
-            "the path is refused: the expression names the variable %resource",
+            "the path is refused: the path holds '%'",
         ),
         (
             "a path over 1,000 characters",
@@ -713,7 +713,16 @@ fn documents_that_are_not_a_patch_are_refused() {
                 &format!("Patient{}", ".identifier".repeat(100)),
                 &[],
             )]),
-            "the path is refused: the expression is 1107 characters long; at most 1000",
+            "the path is refused: the path is 1107 characters long; at most 1000",
+        ),
+        (
+            "a cast whose rewrite would name a refused function",
+            patch(vec![op(
+                "delete",
+                "Patient.name.given.replace.as(matches)('a','aa')",
+                &[],
+            )]),
+            "the path is refused: the path calls replaceMatches()",
         ),
         (
             "value without content",
