@@ -231,9 +231,18 @@ impl Engine {
 
     /// Compiles `source` (as written: see [`rewrite_choice_casts`] for casts).
     pub fn compile(&self, source: &str) -> Result<Expression, FhirPathError> {
-        let plan = self
-            .engine
-            .compile_plan(source)
+        // Compiling evaluates literals, and the engine's unit look-up panics on some of them
+        // (`1 'é'` slices a string inside a character, found by a review): the expression's
+        // error, as in `evaluate`.
+        let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.engine.compile_plan(source)
+        }))
+        .map_err(|_| {
+            FhirPathError::new(format!(
+                "`{source}` does not compile (a literal out of range)"
+            ))
+        })?;
+        let plan = compiled
             .map_err(|e| FhirPathError::new(format!("`{source}` does not compile: {e}")))?;
         Ok(Expression {
             source: source.to_string(),
@@ -544,6 +553,20 @@ mod tests {
         let fine = engine.compile("2 * 3").unwrap();
         let nodes = futures::executor::block_on(engine.evaluate(&fine, &prepared)).unwrap();
         assert_eq!(nodes.len(), 1, "the engine still evaluates");
+    }
+
+    #[test]
+    fn a_literal_the_engine_panics_on_while_compiling_is_an_error() {
+        // A review found octofhir-ucum's unit look-up slicing inside a character.
+        let engine = Engine::shared().unwrap();
+        let outcome = engine.compile("Observation.value = 1 'é'");
+        if let Err(e) = &outcome {
+            assert!(e.to_string().contains("does not compile"), "{e}");
+        }
+        assert!(
+            engine.compile("1 'mg'").is_ok(),
+            "the engine still compiles"
+        );
     }
 
     #[test]

@@ -7,16 +7,20 @@
 //!
 //! * [`check_path`], for FHIRPath Patch paths (R4 fhirpatch.html), which only point at
 //!   elements: an **allow-list**. Outside single-quoted strings a path holds only ASCII
-//!   letters, digits, spaces, `.[](),=!~<>+-*@:` and `$this`, and strings hold no backslash; it calls only the functions of
+//!   letters, digits, spaces, `.[](),=!<>-@:` and `$this`, strings hold no backslash and follow
+//!   no number (no quantity literals); it calls only the functions of
 //!   [`PATH_FUNCTIONS`]; a capitalised name (a type) followed by `.` starts the path or not at
 //!   all, so a criterion sees only its own element and never the whole resource again. No
 //!   comments, `"`-strings, backticks, entities or variables: what the scan reads is what the
 //!   engine parses. Within that, no collection or string grows beyond what the resource holds
 //!   times the path's length (no `select`, `repeat`, `combine`, `iif`, `join`, `encode`,
-//!   no `|` or `&`), and no operation compares every item with every other (`intersect`,
-//!   `exclude`, `distinct`…). A security review of a first, deny-list version found six ways
+//!   no `|`, `&`, `+` or `*`), and no operation compares every item with every other
+//!   (`intersect`, `exclude`, `distinct`, `~`…). What is left costs time in proportion to the
+//!   resource's size times the paths' length, which crates/fhir-patch bounds per document. A security review of a first, deny-list version found six ways
 //!   around it (comments ending at `\r`, `"` strings, `&apos;`, `$resource`, exponential string
-//!   functions, quadratic set functions): an allow-list closes the class.
+//!   functions, quadratic set functions): an allow-list closes the class. A second review found
+//!   `~` (all pairs), `+` (strings built per term) and quantity literals (a unit parser that
+//!   recurses per bracket), now outside it too.
 //! * [`check`] with [`SDC`], for Questionnaire expressions (SDC expressions.html), which need
 //!   `select`, `iif`, `&` and the variables: a **deny-list** of the functions that multiply a
 //!   size, a length bound and one `descendants()`. Lexical bounds, not a sandbox: a string or
@@ -102,6 +106,20 @@ pub fn check_path(source: &str) -> Option<String> {
         let c = chars[i];
         match c {
             '\'' => {
+                // A number then a string is a quantity literal (`1 'mg'`): the engine parses
+                // its unit with a parser that recurses per bracket, and converts units to
+                // compare quantities. A patch path names elements; it compares none.
+                let before = chars[..i]
+                    .iter()
+                    .rev()
+                    .find(|c| !matches!(c, ' ' | '\t' | '\n'));
+                if before.is_some_and(char::is_ascii_digit) {
+                    return Some(
+                        "the path holds a quantity literal (a number and a unit); a patch path \
+                         compares no quantities"
+                            .into(),
+                    );
+                }
                 i += 1;
                 loop {
                     match chars.get(i) {
@@ -160,7 +178,7 @@ pub fn check_path(source: &str) -> Option<String> {
                 first_name = false;
             }
             '(' => i += 1,
-            c if c.is_ascii_digit() || ".[]),=!~<>+-*@:".contains(c) => {
+            c if c.is_ascii_digit() || ".[]),=!<>-@:".contains(c) => {
                 i += 1;
                 first_name = false;
             }
@@ -396,6 +414,20 @@ mod tests {
             ("Patient.name.where(text = 'x)", "unterminated string"),
             ("Patient.name.where(text\r= 'x')", "holds '\\r'"),
             ("Patient.name.where(text\u{2028}= 'x')", "outside a string"),
+            ("Patient.name.given ~ Patient.name.given", "holds '~'"),
+            (
+                "Patient.text.div.where(($this + $this).length() > 0)",
+                "holds '+'",
+            ),
+            ("Observation.value.where(value * 2 > 1)", "holds '*'"),
+            (
+                "Observation.value.where($this = 1 'mg')",
+                "quantity literal",
+            ),
+            (
+                "Observation.value.where($this = 1\n'((g))')",
+                "quantity literal",
+            ),
         ] {
             let why = check_path(source).unwrap_or_else(|| panic!("{source}"));
             assert!(why.contains(refused), "{source}: {why}");

@@ -39,6 +39,7 @@
 //! (FHIR JSON has no empty elements). A primitive's `_name` sibling (its id and
 //! extensions) is part of the element: it is removed, replaced and moved with it.
 
+mod budget;
 mod doc;
 mod locate;
 mod ops;
@@ -80,6 +81,14 @@ impl FhirPathPatch {
     pub fn apply(&self, mut resource: Value) -> Result<Value, PatchError> {
         let engine = fhir_fhirpath::Engine::shared()
             .map_err(|e| PatchError::new(PatchErrorKind::Internal, None, e.to_string()))?;
+        let path_chars = self
+            .operations
+            .iter()
+            .map(|op| op.path().chars().count() as u64)
+            .sum();
+        if let Some(why) = budget::refused(&resource, path_chars) {
+            return Err(PatchError::new(PatchErrorKind::Unprocessable, None, why));
+        }
         for op in &self.operations {
             ops::apply(engine, op, &mut resource).map_err(|message| {
                 PatchError::new(PatchErrorKind::Unprocessable, Some(op), message)
