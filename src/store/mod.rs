@@ -24,6 +24,7 @@ mod postgres_statistics;
 pub mod search;
 pub mod sql;
 mod sqlite;
+mod sqlite_checkpoints;
 #[cfg(test)]
 mod sqlite_tests;
 mod sqlite_writer;

@@ -13,6 +13,7 @@ use super::search::{
     render_count, render_history, render_include, render_page, IncludeQuery, SearchQuery,
 };
 use super::sql::{Bind, Dialect};
+use super::sqlite_checkpoints::WalPolicy;
 use super::sqlite_writer::{self, WriteJob};
 use super::{
     CommitBatch, HistoryQuery, HistoryRow, Store, StoreError, StoreResult, StoredAuditLogEntry,
@@ -41,6 +42,11 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Open (creating if needed) the database file at `path` and start the writer task.
     pub async fn open(path: &Path) -> StoreResult<Self> {
+        Self::open_with(path, WalPolicy::DEFAULT).await
+    }
+
+    /// [`SqliteStore::open`] with the write-ahead log kept to `wal` (tests use small bounds).
+    pub(super) async fn open_with(path: &Path, wal: WalPolicy) -> StoreResult<Self> {
         if let Some(parent) = path.parent() {
             if !parent.as_os_str().is_empty() {
                 std::fs::create_dir_all(parent).map_err(|e| {
@@ -62,7 +68,7 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.clone())
             .await?;
-        let writer = sqlite_writer::start(path)?;
+        let writer = sqlite_writer::start(path, wal)?;
         Ok(SqliteStore {
             readers,
             writer,

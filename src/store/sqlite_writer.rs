@@ -5,12 +5,14 @@
 //! neighbours: the group first runs without savepoints (a savepoint copies every page it
 //! touches into a sub-journal, which cost a fifth of the writer's time), and only if a job
 //! fails is the transaction rolled back and the group re-run with one SAVEPOINT per job. A
-//! job's reply is sent only after COMMIT returns.
+//! job's reply is sent only after COMMIT returns. Checkpoints of the log run on a thread of
+//! their own, the writer only keeping the log bounded (`sqlite_checkpoints.rs`).
 
 use super::analyze_schedule::AnalyzeSchedule;
 use super::index::IndexRow;
 use super::search::render_exists;
 use super::sql::{Bind, Dialect};
+use super::sqlite_checkpoints::{Checkpoints, WalPolicy};
 use super::{CommitBatch, Expected, StoreError, StoreResult, VersionWrite};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -47,7 +49,7 @@ fn internal(e: rusqlite::Error) -> StoreError {
 }
 
 /// Open the write connection and start the writer thread; jobs are sent on the returned channel.
-pub fn start(path: &Path) -> StoreResult<mpsc::Sender<WriteJob>> {
+pub fn start(path: &Path, wal: WalPolicy) -> StoreResult<mpsc::Sender<WriteJob>> {
     let conn = Connection::open(path).map_err(internal)?;
     conn.busy_timeout(Duration::from_secs(10))
         .map_err(internal)?;
@@ -59,30 +61,20 @@ pub fn start(path: &Path) -> StoreResult<mpsc::Sender<WriteJob>> {
         .map_err(internal)?;
     conn.pragma_update(None, "cache_size", "-65536")
         .map_err(internal)?;
-    // Checkpoints stay with the writer (SQLite's automatic checkpoint every 1000 pages): a
-    // background PASSIVE checkpointer never catches up with a busy writer, and the WAL then
-    // grows without bound (measured: 16 GB after 200k resources). The WAL file is truncated
-    // back to this size after each checkpoint.
-    conn.pragma_update(None, "journal_size_limit", "67108864")
-        .map_err(internal)?;
-    // Checkpoint every 8000 pages (32 MB) rather than SQLite's 1000: pages written again and
-    // again (the right edges of the id-ordered B-trees) are copied back once per checkpoint,
-    // so fewer checkpoints copy fewer pages.
-    conn.pragma_update(None, "wal_autocheckpoint", "8000")
-        .map_err(internal)?;
     // Savepoint sub-journals (the slow path below) stay in memory.
     conn.pragma_update(None, "temp_store", "MEMORY")
         .map_err(internal)?;
     conn.set_prepared_statement_cache_capacity(64);
+    let checkpoints = Checkpoints::start(path, &conn, wal)?;
     let (sender, jobs) = mpsc::channel::<WriteJob>();
     std::thread::Builder::new()
         .name("coplan-sqlite-writer".into())
-        .spawn(move || run(conn, jobs))
+        .spawn(move || run(conn, jobs, checkpoints))
         .map_err(|e| StoreError::Internal(format!("cannot start the SQLite writer: {e}")))?;
     Ok(sender)
 }
 
-fn run(mut conn: Connection, jobs: mpsc::Receiver<WriteJob>) {
+fn run(mut conn: Connection, jobs: mpsc::Receiver<WriteJob>, checkpoints: Checkpoints) {
     let mut statistics = AnalyzeSchedule::new(live_rows(&conn));
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
@@ -102,6 +94,8 @@ fn run(mut conn: Connection, jobs: mpsc::Receiver<WriteJob>) {
         for (job, result) in group.into_iter().zip(results) {
             let _ = job.reply.send(result);
         }
+        // After the replies, like ANALYZE below (sqlite_checkpoints.rs).
+        checkpoints.after_group(&conn);
         if statistics.record(written) {
             // After the replies: nobody waits for this. ANALYZE changes the schema version,
             // so the readers' prepared statements are planned again with the new statistics.

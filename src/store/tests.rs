@@ -4,6 +4,7 @@ use super::*;
 use crate::testing::{backends, TestDatabase};
 
 mod logs;
+mod wal;
 use logs::{audit_log_story, outbox_story};
 
 fn write(
@@ -641,37 +642,6 @@ async fn statistics_are_refreshed_after_a_bulk_load() {
         }
         db.cleanup().await;
     }
-}
-
-/// The SQLite write-ahead log is checkpointed and reused while writes continue: it must not
-/// grow with the data (a background checkpointer that never caught up once let it reach 16 GB).
-#[tokio::test]
-async fn sqlite_wal_stays_bounded_under_continuous_writes() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("wal.db");
-    let store = crate::store::SqliteStore::open(&path).await.expect("open");
-    store.migrate().await.expect("migrate");
-    let body = format!("{{\"pad\":\"{}\"}}", "x".repeat(4000));
-    for batch in 0..250 {
-        let writes: Vec<VersionWrite> = (0..50)
-            .map(|n| {
-                write(
-                    &format!("w{batch}-{n}"),
-                    Expected::Absent,
-                    1,
-                    WriteMethod::Create,
-                    Some(&body),
-                )
-            })
-            .collect();
-        store.commit_versions(&writes).await.expect("commit");
-    }
-    // 12,500 resources of 4 KB were written twice (current + history): ~100 MB of data, three
-    // times the checkpoint interval (8000 pages, 32 MB).
-    let wal = std::fs::metadata(dir.path().join("wal.db-wal"))
-        .map(|m| m.len())
-        .unwrap_or(0);
-    assert!(wal < 40 * 1024 * 1024, "the WAL grew to {wal} bytes");
 }
 
 /// A conditional create's batch commits only while its search matches nothing, and a batch
