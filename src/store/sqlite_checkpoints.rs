@@ -20,10 +20,16 @@
 //!   background passes have not, waiting for readers to leave the old log). The same size is
 //!   the writer's `journal_size_limit`, so the file is cut back to it at the first commit
 //!   after a restart: the file is over the limit only when the log itself is. The log is
-//!   therefore at most the limit plus one group's pages.
+//!   therefore at most the limit plus what is written while a restart cannot run: during a
+//!   background pass (which holds the checkpoint lock: up to 19 MB past the limit in a
+//!   10-minute SQLite soak, the file peaking at 83 MiB), or while a reader
+//!   still reads the old log (a restart waits 200 ms for it, then tries again a second later).
+//!   The old automatic checkpoint never waited for readers; a restart holds the write lock
+//!   while it waits, hence the short wait.
 
 use super::{StoreError, StoreResult};
 use rusqlite::Connection;
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -51,7 +57,18 @@ pub(super) struct Checkpoints {
     nudge: mpsc::SyncSender<()>,
     wal: PathBuf,
     limit_bytes: u64,
+    /// After a restart found readers in the old log: not before then again.
+    readers_busy_until: Cell<Option<Instant>>,
 }
+
+/// The longest a restart waits for readers, holding the write lock.
+const RESTART_WAIT: Duration = Duration::from_millis(200);
+
+/// How long after a restart that found readers the next is tried.
+const READERS_BACKOFF: Duration = Duration::from_secs(1);
+
+/// The writer connection's busy timeout (`sqlite_writer::start`), restored after a restart.
+pub(super) const WRITER_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Checkpoints {
     /// Starts the background checkpointer on its own connection to `path`, and sets the
@@ -84,18 +101,50 @@ impl Checkpoints {
             nudge,
             wal: PathBuf::from(wal),
             limit_bytes: policy.limit_bytes,
+            readers_busy_until: Cell::new(None),
         })
     }
 
-    /// After a group's replies: wake the background pass, and restart the log here if it has
-    /// outgrown the limit.
+    /// After a group's replies: restart the log here if it has outgrown the limit, then wake
+    /// the background pass.
     pub(super) fn after_group(&self, writer: &Connection) {
-        let _ = self.nudge.try_send(());
         let size = std::fs::metadata(&self.wal).map_or(0, |m| m.len());
-        if size > self.limit_bytes {
-            if let Err(e) = checkpoint(writer, "RESTART") {
-                tracing::warn!(error = %e, wal_bytes = size, "SQLite log restart failed");
+        let due = self
+            .readers_busy_until
+            .get()
+            .is_none_or(|t| Instant::now() >= t);
+        if size > self.limit_bytes && due {
+            self.restart(writer, size);
+        }
+        let _ = self.nudge.try_send(());
+    }
+
+    /// A RESTART checkpoint on the writer's connection. It holds the write lock while it waits
+    /// for readers to leave the old log, so it waits at most [`RESTART_WAIT`] (not the
+    /// connection's 10 s); readers still there put the next attempt off by [`READERS_BACKOFF`]
+    /// (the log grows meanwhile: it cannot restart under a reader anyway). A background pass
+    /// holding the checkpoint lock makes it fail at once (SQLite answers busy with -1 frames):
+    /// the next group tries again.
+    fn restart(&self, writer: &Connection, size: u64) {
+        let outcome = writer
+            .busy_timeout(RESTART_WAIT)
+            .and_then(|()| checkpoint(writer, "RESTART"));
+        if let Err(e) = writer.busy_timeout(WRITER_BUSY_TIMEOUT) {
+            tracing::warn!(error = %e, "SQLite busy timeout not restored");
+        }
+        match outcome {
+            Ok((0, _, _)) | Ok((_, -1, _)) => {}
+            Ok((_, log, copied)) => {
+                tracing::info!(
+                    wal_bytes = size,
+                    log,
+                    copied,
+                    "SQLite log restart waits for readers"
+                );
+                self.readers_busy_until
+                    .set(Some(Instant::now() + READERS_BACKOFF));
             }
+            Err(e) => tracing::warn!(error = %e, wal_bytes = size, "SQLite log restart failed"),
         }
     }
 }

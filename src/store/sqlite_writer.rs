@@ -12,14 +12,13 @@ use super::analyze_schedule::AnalyzeSchedule;
 use super::index::IndexRow;
 use super::search::render_exists;
 use super::sql::{Bind, Dialect};
-use super::sqlite_checkpoints::{Checkpoints, WalPolicy};
+use super::sqlite_checkpoints::{Checkpoints, WalPolicy, WRITER_BUSY_TIMEOUT};
 use super::{CommitBatch, Expected, StoreError, StoreResult, VersionWrite};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::mpsc;
-use std::time::Duration;
 use tokio::sync::oneshot;
 
 /// Most jobs folded into one transaction.
@@ -51,8 +50,7 @@ fn internal(e: rusqlite::Error) -> StoreError {
 /// Open the write connection and start the writer thread; jobs are sent on the returned channel.
 pub fn start(path: &Path, wal: WalPolicy) -> StoreResult<mpsc::Sender<WriteJob>> {
     let conn = Connection::open(path).map_err(internal)?;
-    conn.busy_timeout(Duration::from_secs(10))
-        .map_err(internal)?;
+    conn.busy_timeout(WRITER_BUSY_TIMEOUT).map_err(internal)?;
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(internal)?;
     conn.pragma_update(None, "synchronous", "FULL")
