@@ -4,7 +4,7 @@
 //! in the resource and the path, but a document holds many operations and a resource can be
 //! megabytes: nine chained `where(…)` (843 characters) on a Patient of 30,000 identifiers took
 //! 2.8 s on a release build, and a 4 MiB body holds thousands of such paths. So the product
-//! of the resource's size and the paths' total length is bounded ([`MAX_WORK`]: ~0.6 s at that
+//! of the resource's size and the paths' total length is bounded ([`MAX_WORK`]: ~0.9 s at that
 //! rate), and a resource whose strings nest brackets deeper than [`MAX_BRACKET_DEPTH`] gets no
 //! paths evaluated on it: comparing two quantities makes the engine parse their units with a
 //! parser that recurses once per bracket, and a million of them overflow the stack, which
