@@ -97,8 +97,13 @@ fn run(mut conn: Connection, jobs: mpsc::Receiver<WriteJob>, checkpoints: Checkp
         if statistics.record(written) {
             // After the replies: nobody waits for this. ANALYZE changes the schema version,
             // so the readers' prepared statements are planned again with the new statistics.
-            if let Err(e) = conn.execute_batch("PRAGMA analysis_limit = 1000; ANALYZE") {
-                tracing::warn!(error = %e, "SQLite statistics could not be refreshed");
+            let started = std::time::Instant::now();
+            match conn.execute_batch("PRAGMA analysis_limit = 1000; ANALYZE") {
+                Ok(()) => tracing::info!(
+                    ms = started.elapsed().as_millis() as u64,
+                    "SQLite planner statistics refreshed"
+                ),
+                Err(e) => tracing::warn!(error = %e, "SQLite statistics could not be refreshed"),
             }
         }
     }

@@ -45,6 +45,14 @@ struct Walker {
 /// Values quoted in messages are cut to this many characters.
 const QUOTE_MAX: usize = 60;
 
+/// Is `name` in `type_name` written as an XML attribute (R4 elementdefinition.html
+/// `representation = xmlAttr`: an element's `id`, an extension's `url`; a narrative's `div` is
+/// xhtml)? Such a primitive has no `_name` part in JSON: there is nowhere in XML to put its
+/// extensions (json.html "primitive elements").
+fn is_xml_attribute(type_name: &str, name: &str, is_resource: bool) -> bool {
+    (name == "id" && !is_resource) || (name == "url" && type_name == "Extension")
+}
+
 fn shorten(s: &str) -> String {
     match s.char_indices().nth(QUOTE_MAX) {
         Some((i, _)) => format!("{}…", &s[..i]),
@@ -164,7 +172,8 @@ impl Walker {
             let el = match td.element(base) {
                 Some(el)
                     if !is_ext
-                        || matches!(el.ty, Ty::Primitive(p) if p != PrimitiveType::Xhtml) =>
+                        || (matches!(el.ty, Ty::Primitive(p) if p != PrimitiveType::Xhtml)
+                            && !is_xml_attribute(td.name.as_str(), base, is_resource)) =>
                 {
                     el
                 }

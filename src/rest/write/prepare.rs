@@ -6,12 +6,12 @@
 
 use super::patch::Patch;
 use super::{check_id, precondition_failed};
-use crate::error::{ErrorKind, FhirError, FhirResult};
+use crate::error::{FhirError, FhirResult};
 use crate::policy::{Access, Rule};
 use crate::rest::meta::stamp;
 use crate::rest::{FhirService, VersionedResource};
 use crate::store::{Expected, NoneMatching, StoredVersion, VersionWrite, WriteMethod};
-use crate::validate::{check_structure, CheckedResource};
+use crate::validate::CheckedResource;
 use serde_json::Value;
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -196,13 +196,6 @@ impl FhirService {
             self.check_new_content(rule, rt, id, &index)?;
         }
         let bytes = stamp(&proposed, id, version_id, now_us)?;
-        check_structure(&bytes, rt).map_err(|mut e| {
-            // A patch whose result does not hold is a patch that cannot be applied.
-            if matches!(intent.change, Change::Patch(_)) {
-                e.kind = ErrorKind::Unprocessable;
-            }
-            e
-        })?;
         let version = VersionWrite {
             resource_type: rt.to_string(),
             id: id.to_string(),

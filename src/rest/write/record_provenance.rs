@@ -18,7 +18,7 @@ use crate::rest::provenance::{
 };
 use crate::rest::FhirService;
 use crate::store::{CommitBatch, Expected, StoreError, VersionWrite, WriteMethod};
-use crate::validate::{check_resource, check_structure};
+use crate::validate::check_resource;
 use async_trait::async_trait;
 use serde_json::Value;
 
@@ -180,7 +180,6 @@ pub(crate) fn server_version_with(
     let checked = check_resource(content, resource_type)?;
     let index = search_params.index_rows(checked.value())?;
     let body = stamp(&checked, id, 1, now_us)?;
-    check_structure(&body, resource_type)?;
     Ok(VersionWrite {
         resource_type: resource_type.to_string(),
         id: id.to_string(),

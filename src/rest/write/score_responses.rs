@@ -26,7 +26,7 @@ use crate::rest::meta::stamp;
 use crate::rest::provenance::{self, Activity, Attribution, Target};
 use crate::rest::FhirService;
 use crate::store::{CommitBatch, Expected, VersionWrite, WriteMethod};
-use crate::validate::{check_resource, check_structure};
+use crate::validate::check_resource;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -529,7 +529,6 @@ pub(super) fn versioned(
     let checked = check_resource(content, resource_type)?;
     let index = service.search_params.index_rows(checked.value())?;
     let body = stamp(&checked, id, version_id, now_us)?;
-    check_structure(&body, resource_type)?;
     Ok(VersionWrite {
         resource_type: resource_type.to_string(),
         id: id.to_string(),
