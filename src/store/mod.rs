@@ -25,6 +25,7 @@ pub mod search;
 pub mod sql;
 mod sqlite;
 mod sqlite_checkpoints;
+mod sqlite_statistics;
 #[cfg(test)]
 mod sqlite_tests;
 mod sqlite_writer;

@@ -6,13 +6,14 @@
 //! touches into a sub-journal, which cost a fifth of the writer's time), and only if a job
 //! fails is the transaction rolled back and the group re-run with one SAVEPOINT per job. A
 //! job's reply is sent only after COMMIT returns. Checkpoints of the log run on a thread of
-//! their own, the writer only keeping the log bounded (`sqlite_checkpoints.rs`).
+//! their own, the writer only keeping the log bounded (`sqlite_checkpoints.rs`); so do the
+//! planner statistics' row counts (`sqlite_statistics.rs`).
 
-use super::analyze_schedule::AnalyzeSchedule;
 use super::index::IndexRow;
 use super::search::render_exists;
 use super::sql::{Bind, Dialect};
 use super::sqlite_checkpoints::{Checkpoints, WalPolicy, WRITER_BUSY_TIMEOUT};
+use super::sqlite_statistics::{Statistics, StatisticsPolicy};
 use super::{CommitBatch, Expected, StoreError, StoreResult, VersionWrite};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -48,7 +49,11 @@ fn internal(e: rusqlite::Error) -> StoreError {
 }
 
 /// Open the write connection and start the writer thread; jobs are sent on the returned channel.
-pub fn start(path: &Path, wal: WalPolicy) -> StoreResult<mpsc::Sender<WriteJob>> {
+pub fn start(
+    path: &Path,
+    wal: WalPolicy,
+    statistics: StatisticsPolicy,
+) -> StoreResult<mpsc::Sender<WriteJob>> {
     let conn = Connection::open(path).map_err(internal)?;
     conn.busy_timeout(WRITER_BUSY_TIMEOUT).map_err(internal)?;
     conn.pragma_update(None, "journal_mode", "WAL")
@@ -64,16 +69,21 @@ pub fn start(path: &Path, wal: WalPolicy) -> StoreResult<mpsc::Sender<WriteJob>>
         .map_err(internal)?;
     conn.set_prepared_statement_cache_capacity(64);
     let checkpoints = Checkpoints::start(path, &conn, wal)?;
+    let statistics = Statistics::start(path, live_rows(&conn), statistics)?;
     let (sender, jobs) = mpsc::channel::<WriteJob>();
     std::thread::Builder::new()
         .name("coplan-sqlite-writer".into())
-        .spawn(move || run(conn, jobs, checkpoints))
+        .spawn(move || run(conn, jobs, checkpoints, statistics))
         .map_err(|e| StoreError::Internal(format!("cannot start the SQLite writer: {e}")))?;
     Ok(sender)
 }
 
-fn run(mut conn: Connection, jobs: mpsc::Receiver<WriteJob>, checkpoints: Checkpoints) {
-    let mut statistics = AnalyzeSchedule::new(live_rows(&conn));
+fn run(
+    mut conn: Connection,
+    jobs: mpsc::Receiver<WriteJob>,
+    checkpoints: Checkpoints,
+    mut statistics: Statistics,
+) {
     while let Ok(first) = jobs.recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -92,20 +102,10 @@ fn run(mut conn: Connection, jobs: mpsc::Receiver<WriteJob>, checkpoints: Checkp
         for (job, result) in group.into_iter().zip(results) {
             let _ = job.reply.send(result);
         }
-        // After the replies, like ANALYZE below (sqlite_checkpoints.rs).
+        // After the replies: nobody waits for these (sqlite_checkpoints.rs,
+        // sqlite_statistics.rs).
         checkpoints.after_group(&conn);
-        if statistics.record(written) {
-            // After the replies: nobody waits for this. ANALYZE changes the schema version,
-            // so the readers' prepared statements are planned again with the new statistics.
-            let started = std::time::Instant::now();
-            match conn.execute_batch("PRAGMA analysis_limit = 1000; ANALYZE") {
-                Ok(()) => tracing::info!(
-                    ms = started.elapsed().as_millis() as u64,
-                    "SQLite planner statistics refreshed"
-                ),
-                Err(e) => tracing::warn!(error = %e, "SQLite statistics could not be refreshed"),
-            }
-        }
+        statistics.after_group(&conn, written);
     }
 }
 

@@ -4,6 +4,7 @@ use super::*;
 use crate::testing::{backends, TestDatabase};
 
 mod logs;
+mod statistics;
 mod wal;
 use logs::{audit_log_story, outbox_story};
 

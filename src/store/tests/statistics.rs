@@ -1,0 +1,190 @@
+//! The SQLite planner statistics (`sqlite_statistics.rs`): a full `ANALYZE` while it is cheap,
+//! then refreshes from row counts made off the writer's thread, each reaching every connection.
+
+use super::super::sqlite_checkpoints::WalPolicy;
+use super::super::sqlite_statistics::StatisticsPolicy;
+use super::*;
+use crate::store::SqliteStore;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn creates(from: usize, count: usize) -> Vec<VersionWrite> {
+    (from..from + count)
+        .map(|n| {
+            write(
+                &format!("s{n}"),
+                Expected::Absent,
+                1,
+                WriteMethod::Create,
+                Some("{}"),
+            )
+        })
+        .collect()
+}
+
+/// The statistics rows of `resource_current`'s indexes, by index, read on a connection of the
+/// test's own.
+fn resource_current_stats(path: &Path) -> Vec<(String, String)> {
+    let conn = rusqlite::Connection::open(path).expect("open");
+    let mut statement = conn
+        .prepare("SELECT idx, stat FROM sqlite_stat1 WHERE tbl = 'resource_current' ORDER BY idx")
+        .expect("prepare");
+    let rows = statement
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("query");
+    rows.collect::<rusqlite::Result<_>>().expect("rows")
+}
+
+fn schema_version(path: &Path) -> i64 {
+    let conn = rusqlite::Connection::open(path).expect("open");
+    conn.query_row("PRAGMA schema_version", [], |r| r.get(0))
+        .expect("schema_version")
+}
+
+/// Keeps the writer busy with updates of the resource `nudge` (they add no current rows) until
+/// the statistics of `resource_current` count `rows`, within 10 s; returns them.
+async fn until_counted(store: &SqliteStore, path: &Path, rows: u64) -> Vec<(String, String)> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let prefix = format!("{rows} ");
+    loop {
+        let version = store
+            .current("Patient", "nudge")
+            .await
+            .expect("read")
+            .expect("nudge exists")
+            .version_id;
+        store
+            .commit_versions(&[write(
+                "nudge",
+                Expected::Version(version),
+                version + 1,
+                WriteMethod::Update,
+                Some("{}"),
+            )])
+            .await
+            .expect("nudge");
+        let stats = resource_current_stats(path);
+        if !stats.is_empty() && stats.iter().all(|(_, s)| s.starts_with(&prefix)) {
+            return stats;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "resource_current's statistics never counted {rows} rows: {stats:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A fresh store opened with `policy`, migrated, holding the resource `nudge`.
+async fn store_with(path: &Path, policy: StatisticsPolicy) -> SqliteStore {
+    let store = SqliteStore::open_tuned(path, WalPolicy::DEFAULT, policy)
+        .await
+        .expect("open");
+    store.migrate().await.expect("migrate");
+    store
+        .commit_versions(&[write(
+            "nudge",
+            Expected::Absent,
+            1,
+            WriteMethod::Create,
+            Some("{}"),
+        )])
+        .await
+        .expect("nudge");
+    store
+}
+
+/// With a budget no `ANALYZE` meets, the first refresh is a full `ANALYZE` (it replaces what
+/// the statistics held) and every later one a count: the row counts are exact, the sampled
+/// averages are kept, and each refresh changes the schema cookie, so every connection loads
+/// the new statistics.
+#[tokio::test]
+async fn a_full_analyze_over_budget_turns_later_refreshes_into_counts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("stats.db");
+    let policy = StatisticsPolicy {
+        full_analyze_budget: Duration::ZERO,
+        full_analyze_below_rows: 1_000_000,
+        analyze_new_below_rows: 100_000,
+    };
+    let store = store_with(&path, policy).await;
+    let marker = |path: &Path| {
+        let conn = rusqlite::Connection::open(path).expect("open");
+        conn.execute_batch(
+            "INSERT INTO sqlite_stat1 VALUES ('resource_current', 'resource_current', '5 77 1')",
+        )
+        .expect("marker");
+    };
+    marker(&path);
+    let before = schema_version(&path);
+
+    // With `nudge`, 1,001 versions: the first refresh, a full ANALYZE (the marker is gone).
+    store
+        .commit_versions(&creates(0, 1_000))
+        .await
+        .expect("commit");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while schema_version(&path) == before {
+        assert!(Instant::now() < deadline, "no refresh reached the schema");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let analyzed = resource_current_stats(&path);
+    assert!(
+        analyzed.iter().all(|(_, s)| s.starts_with("1001 ")),
+        "{analyzed:?}"
+    );
+    assert!(
+        analyzed.iter().all(|(_, s)| !s.contains(" 77 ")),
+        "a full ANALYZE replaced the marker: {analyzed:?}"
+    );
+
+    // The averages set by hand survive a counted refresh; the row count is exact.
+    {
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        conn.execute_batch(
+            "UPDATE sqlite_stat1 SET stat = '1001 77 1' \
+             WHERE tbl = 'resource_current' AND idx = 'resource_current'",
+        )
+        .expect("marker");
+    }
+    let counted_before = schema_version(&path);
+    store
+        .commit_versions(&creates(1_000, 1_000))
+        .await
+        .expect("commit");
+    let counted = until_counted(&store, &path, 2_001).await;
+    assert!(
+        counted.contains(&("resource_current".to_string(), "2001 77 1".to_string())),
+        "a count kept the averages: {counted:?}"
+    );
+    assert!(
+        schema_version(&path) > counted_before,
+        "the counted refresh changed the schema cookie"
+    );
+}
+
+/// A database opened at or above `full_analyze_below_rows` is refreshed by counts from the
+/// start; a table without statistics (here all of them: `migrate` analyzed empty tables) is
+/// analyzed when a count finds it small.
+#[tokio::test]
+async fn a_large_database_is_refreshed_by_counts_and_new_tables_are_analyzed() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("stats.db");
+    let policy = StatisticsPolicy {
+        full_analyze_budget: Duration::from_secs(3600),
+        full_analyze_below_rows: 0,
+        analyze_new_below_rows: 100_000,
+    };
+    let store = store_with(&path, policy).await;
+    assert!(resource_current_stats(&path).is_empty());
+    store
+        .commit_versions(&creates(0, 1_000))
+        .await
+        .expect("commit");
+    let counted = until_counted(&store, &path, 1_001).await;
+    assert_eq!(
+        counted.len(),
+        2,
+        "both indexes of resource_current: {counted:?}"
+    );
+}
