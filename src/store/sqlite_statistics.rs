@@ -73,7 +73,8 @@ struct Counter {
 #[derive(Default)]
 struct CountState {
     requested: bool,
-    counted: Option<Vec<(String, u64)>>,
+    /// Each table's rows, and how long counting them took.
+    counted: Option<(Vec<TableRows>, Duration)>,
     closed: bool,
 }
 
@@ -87,6 +88,9 @@ impl Statistics {
         let failed =
             |e: String| StoreError::Internal(format!("cannot start the SQLite statistics: {e}"));
         let conn = Connection::open(path).map_err(|e| failed(e.to_string()))?;
+        // A read in WAL mode waits only while the log is being recovered or reset.
+        conn.busy_timeout(Duration::from_secs(1))
+            .map_err(|e| failed(e.to_string()))?;
         let counter = Arc::new(Counter::default());
         let shared = Arc::clone(&counter);
         std::thread::Builder::new()
@@ -104,11 +108,12 @@ impl Statistics {
     /// After a group's replies (nobody waits for this): write counts that have arrived, and
     /// refresh the statistics if `written` more versions make them due.
     pub(super) fn after_group(&mut self, writer: &Connection, written: u64) {
-        if let Some(counts) = self.counter.take_counted() {
+        if let Some((counts, counting)) = self.counter.take_counted() {
             let started = Instant::now();
             match write_counts(writer, &counts, self.policy.analyze_new_below_rows) {
                 Ok(()) => tracing::info!(
                     ms = started.elapsed().as_millis() as u64,
+                    counted_in_ms = counting.as_millis() as u64,
                     tables = counts.len(),
                     "SQLite planner statistics refreshed from row counts"
                 ),
@@ -156,7 +161,7 @@ impl Counter {
         self.wake.notify_all();
     }
 
-    fn take_counted(&self) -> Option<Vec<TableRows>> {
+    fn take_counted(&self) -> Option<(Vec<TableRows>, Duration)> {
         self.state.lock().ok()?.counted.take()
     }
 }
@@ -179,10 +184,11 @@ fn count_when_asked(conn: &Connection, counter: &Counter) {
             }
             state.requested = false;
         }
+        let started = Instant::now();
         match count_tables(conn) {
             Ok(counts) => {
                 if let Ok(mut state) = counter.state.lock() {
-                    state.counted = Some(counts);
+                    state.counted = Some((counts, started.elapsed()));
                 }
             }
             Err(e) => tracing::warn!(error = %e, "SQLite tables could not be counted"),
