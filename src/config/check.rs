@@ -76,7 +76,7 @@ impl Config {
 /// a JSON depth a resource fits in) and below what the code underneath allows (serde_json stops
 /// at depth 128, chains nest at most 8 levels in `fhir-search-query`).
 fn check_limits(config: &Config) -> Result<(), String> {
-    let ranges: [(&str, u64, u64, u64); 16] = [
+    let ranges: [(&str, u64, u64, u64); 17] = [
         (
             "max_body_bytes",
             config.max_body_bytes as u64,
@@ -121,6 +121,12 @@ fn check_limits(config: &Config) -> Result<(), String> {
             100_000,
         ),
         ("max_chain_depth", config.max_chain_depth.into(), 1, 8),
+        (
+            "current_cache_mib",
+            config.current_cache_mib.into(),
+            1,
+            65_536,
+        ),
         (
             "max_concurrent_requests_per_client",
             config.max_concurrent_requests_per_client.into(),

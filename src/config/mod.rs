@@ -62,6 +62,9 @@ pub struct Config {
     pub max_json_depth: u32,
     /// Most values (object members and array items) in a request body.
     pub max_json_values: u32,
+    /// MiB of current resource versions a node keeps in memory for reads by id (on PostgreSQL
+    /// kept fresh across nodes by LISTEN/NOTIFY), 1 to 65,536.
+    pub current_cache_mib: u32,
     /// Most parameters one search may have (query string or `POST _search` form).
     pub max_query_params: u32,
     /// Most resources `_include`/`_revinclude` (with `:iterate`) may add to one page.
@@ -179,6 +182,7 @@ impl Default for Config {
             body_read_timeout_seconds: 60,
             max_json_depth: 64,
             max_json_values: 100_000,
+            current_cache_mib: 64,
             max_query_params: 100,
             max_include_results: 5_000,
             max_chain_depth: 8,

@@ -210,8 +210,10 @@ fn limits_have_defaults_and_ranges() {
     assert_eq!(config.response_write_min_bytes, 65_536);
     assert_eq!(config.sign_in_account_interval_seconds, 10);
     assert_eq!(config.sign_in_account_burst, 10);
+    assert_eq!(config.current_cache_mib, 64);
     let from_env = ConfigLayer::from_env(env(&[
         ("COPLAN_MAX_QUERY_PARAMS", "20"),
+        ("COPLAN_CURRENT_CACHE_MIB", "8"),
         ("COPLAN_HEADER_READ_TIMEOUT_SECONDS", "3"),
         ("COPLAN_API_REQUESTS_PER_SECOND", "0"),
         ("COPLAN_API_BURST", "0"),
@@ -219,6 +221,7 @@ fn limits_have_defaults_and_ranges() {
     .resolve()
     .expect("resolves");
     assert_eq!(from_env.max_query_params, 20);
+    assert_eq!(from_env.current_cache_mib, 8);
     assert_eq!(from_env.header_read_timeout_seconds, 3);
     assert_eq!(from_env.api_requests_per_second, 0, "0 turns the limit off");
     for (name, value, message) in [
@@ -231,6 +234,11 @@ fn limits_have_defaults_and_ranges() {
             "max_chain_depth",
             0,
             "max_chain_depth must be between 1 and 8, got 0",
+        ),
+        (
+            "current_cache_mib",
+            0,
+            "current_cache_mib must be between 1 and 65536, got 0",
         ),
         (
             "max_body_bytes",

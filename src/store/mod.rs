@@ -394,16 +394,22 @@ pub trait Store: Send + Sync + 'static {
     fn auth(&self) -> Arc<dyn auth::AuthStore>;
 }
 
-/// Open the store a database URL names: `sqlite://PATH` (created if missing) or `postgres://…`.
-pub async fn open(database_url: &str) -> StoreResult<Arc<dyn Store>> {
+/// Bytes of current versions a node keeps in memory unless configured (`current_cache_mib`).
+pub const DEFAULT_CACHE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Open the store a database URL names: `sqlite://PATH` (created if missing) or `postgres://…`,
+/// keeping up to `cache_bytes` of current versions in memory.
+pub async fn open(database_url: &str, cache_bytes: usize) -> StoreResult<Arc<dyn Store>> {
     if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
-        Ok(Arc::new(PostgresStore::connect(database_url).await?))
+        Ok(Arc::new(
+            PostgresStore::connect_cached(database_url, cache_bytes).await?,
+        ))
     } else if let Some(path) = database_url
         .strip_prefix("sqlite://")
         .or_else(|| database_url.strip_prefix("sqlite:"))
     {
         Ok(Arc::new(
-            SqliteStore::open(std::path::Path::new(path)).await?,
+            SqliteStore::open_cached(std::path::Path::new(path), cache_bytes).await?,
         ))
     } else {
         Err(StoreError::Internal(format!(

@@ -51,16 +51,25 @@ impl PostgresStore {
     /// (`?options=-c%20statement_timeout%3D60s`): one slow query cannot hold a connection, and
     /// its request gets a 503 with `Retry-After`. Migrations and `ANALYZE` run without it.
     pub async fn connect(url: &str) -> StoreResult<Self> {
+        Self::connect_cached(url, super::DEFAULT_CACHE_BYTES).await
+    }
+
+    /// [`PostgresStore::connect`], keeping up to `cache_bytes` of current versions in memory.
+    pub async fn connect_cached(url: &str, cache_bytes: usize) -> StoreResult<Self> {
         let mut options = PgConnectOptions::from_str(url)
             .map_err(|e| StoreError::Internal(format!("invalid PostgreSQL URL: {e}")))?;
         if !url.contains("statement_timeout") {
             options = options.options([("statement_timeout", STATEMENT_TIMEOUT)]);
         }
-        Self::connect_with(options).await
+        Self::connect_sized(options, cache_bytes).await
     }
 
     /// Connect a pool with explicit options (tests use this to pick a schema).
     pub async fn connect_with(options: PgConnectOptions) -> StoreResult<Self> {
+        Self::connect_sized(options, super::DEFAULT_CACHE_BYTES).await
+    }
+
+    async fn connect_sized(options: PgConnectOptions, cache_bytes: usize) -> StoreResult<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .min_connections(1)
@@ -70,7 +79,7 @@ impl PostgresStore {
         let schema: String = sqlx::query_scalar("SELECT current_schema()")
             .fetch_one(&pool)
             .await?;
-        let current = SharedCurrent::new();
+        let current = SharedCurrent::new(cache_bytes);
         let listener = tokio::spawn(super::postgres_cache::listen(
             pool.clone(),
             Arc::downgrade(&current),

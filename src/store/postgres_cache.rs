@@ -44,8 +44,6 @@ pub const MAX_AGE: Duration = Duration::from_secs(3);
 const NOTIFY: &str = "SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)";
 /// PostgreSQL refuses notification payloads of 8,000 bytes or more.
 const MAX_PAYLOAD: usize = 7_900;
-/// Bodies held, at most (the same budget as SQLite's).
-const CACHE_BYTES: usize = 64 * 1024 * 1024;
 
 /// The cache and whether it may be used (only while notifications are known to arrive).
 pub struct SharedCurrent {
@@ -54,9 +52,10 @@ pub struct SharedCurrent {
 }
 
 impl SharedCurrent {
-    pub fn new() -> Arc<SharedCurrent> {
+    /// A cache holding up to `cache_bytes` of bodies.
+    pub fn new(cache_bytes: usize) -> Arc<SharedCurrent> {
         Arc::new(SharedCurrent {
-            cache: CurrentCache::new(CACHE_BYTES),
+            cache: CurrentCache::new(cache_bytes),
             enabled: AtomicBool::new(false),
         })
     }
@@ -258,7 +257,7 @@ mod tests {
 
     #[test]
     fn the_cache_serves_only_while_switched_on_and_starts_empty_each_time() {
-        let shared = SharedCurrent::new();
+        let shared = SharedCurrent::new(super::super::DEFAULT_CACHE_BYTES);
         let v1 = StoredVersion {
             version_id: 1,
             last_updated_us: 0,

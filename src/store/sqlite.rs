@@ -30,9 +30,6 @@ use std::path::Path;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
-/// Bytes of current resources kept in memory.
-const CACHE_BYTES: usize = 64 * 1024 * 1024;
-
 /// SQLite-backed [`Store`].
 pub struct SqliteStore {
     readers: SqlitePool,
@@ -43,12 +40,30 @@ pub struct SqliteStore {
 impl SqliteStore {
     /// Open (creating if needed) the database file at `path` and start the writer task.
     pub async fn open(path: &Path) -> StoreResult<Self> {
-        Self::open_with(path, WalPolicy::DEFAULT).await
+        Self::open_cached(path, super::DEFAULT_CACHE_BYTES).await
+    }
+
+    /// [`SqliteStore::open`], keeping up to `cache_bytes` of current versions in memory.
+    pub async fn open_cached(path: &Path, cache_bytes: usize) -> StoreResult<Self> {
+        Self::open_tuned(
+            path,
+            WalPolicy::DEFAULT,
+            StatisticsPolicy::DEFAULT,
+            cache_bytes,
+        )
+        .await
     }
 
     /// [`SqliteStore::open`] with the write-ahead log kept to `wal` (tests use small bounds).
+    #[cfg(test)]
     pub(super) async fn open_with(path: &Path, wal: WalPolicy) -> StoreResult<Self> {
-        Self::open_tuned(path, wal, StatisticsPolicy::DEFAULT).await
+        Self::open_tuned(
+            path,
+            wal,
+            StatisticsPolicy::DEFAULT,
+            super::DEFAULT_CACHE_BYTES,
+        )
+        .await
     }
 
     /// [`SqliteStore::open_with`], the planner statistics refreshed as `statistics` says.
@@ -56,6 +71,7 @@ impl SqliteStore {
         path: &Path,
         wal: WalPolicy,
         statistics: StatisticsPolicy,
+        cache_bytes: usize,
     ) -> StoreResult<Self> {
         if let Some(parent) = path.parent() {
             if !parent.as_os_str().is_empty() {
@@ -82,7 +98,7 @@ impl SqliteStore {
         Ok(SqliteStore {
             readers,
             writer,
-            cache: CurrentCache::new(CACHE_BYTES),
+            cache: CurrentCache::new(cache_bytes),
         })
     }
 }

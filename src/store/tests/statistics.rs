@@ -77,7 +77,7 @@ async fn until_counted(store: &SqliteStore, path: &Path, rows: u64) -> Vec<(Stri
 
 /// A fresh store opened with `policy`, migrated, holding the resource `nudge`.
 async fn store_with(path: &Path, policy: StatisticsPolicy) -> SqliteStore {
-    let store = SqliteStore::open_tuned(path, WalPolicy::DEFAULT, policy)
+    let store = SqliteStore::open_tuned(path, WalPolicy::DEFAULT, policy, DEFAULT_CACHE_BYTES)
         .await
         .expect("open");
     store.migrate().await.expect("migrate");
