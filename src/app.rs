@@ -96,11 +96,7 @@ impl AppState {
     /// built-in authorization server runs and its tokens are required on the FHIR API, unless
     /// `insecure_no_auth` is set.
     pub async fn open(config: Config) -> Result<Self, StoreError> {
-        let store = store::open(
-            config.database_url.as_str(),
-            config.current_cache_mib as usize * 1024 * 1024,
-        )
-        .await?;
+        let store = store::open(config.database_url.as_str(), config.current_cache_bytes()).await?;
         store.migrate().await?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let auth = Arc::new(

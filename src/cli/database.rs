@@ -5,12 +5,9 @@ use coplan::app::AppState;
 use coplan::config::Config;
 
 pub async fn migrate(config: Config) -> Result<(), String> {
-    let store = coplan::store::open(
-        config.database_url.as_str(),
-        config.current_cache_mib as usize * 1024 * 1024,
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let store = coplan::store::open(config.database_url.as_str(), config.current_cache_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
     store.migrate().await.map_err(|e| e.to_string())?;
     tracing::info!(
         backend = store.backend_name(),

@@ -166,6 +166,13 @@ pub struct Config {
     pub required_profiles: std::collections::BTreeMap<String, Vec<String>>,
 }
 
+impl Config {
+    /// `current_cache_mib` in bytes (saturating where `usize` is narrower).
+    pub fn current_cache_bytes(&self) -> usize {
+        usize::try_from(u64::from(self.current_cache_mib) * 1024 * 1024).unwrap_or(usize::MAX)
+    }
+}
+
 impl Default for Config {
     /// The built-in defaults. `database_url` and `base_url` are empty here: unset, they are
     /// derived from `data_dir` and `listen` when the configuration is resolved.

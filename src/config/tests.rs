@@ -222,6 +222,7 @@ fn limits_have_defaults_and_ranges() {
     .expect("resolves");
     assert_eq!(from_env.max_query_params, 20);
     assert_eq!(from_env.current_cache_mib, 8);
+    assert_eq!(from_env.current_cache_bytes(), 8 * 1024 * 1024);
     assert_eq!(from_env.header_read_timeout_seconds, 3);
     assert_eq!(from_env.api_requests_per_second, 0, "0 turns the limit off");
     for (name, value, message) in [

@@ -146,10 +146,20 @@ impl CurrentCache {
     fn put(&self, resource_type: &str, id: &str, stamp: Option<u64>, version: StoredVersion) {
         let key = key(resource_type, id);
         let size = cost(&key, &version);
+        let mut shard = self.shard(&key).lock().unwrap_or_else(|p| p.into_inner());
         if size > self.budget_per_shard {
+            // Too large to keep: an older version cached before must not be served instead.
+            if shard
+                .entries
+                .get(&key)
+                .is_some_and(|cached| cached.version.version_id < version.version_id)
+            {
+                if let Some(old) = shard.entries.remove(&key) {
+                    shard.bytes -= cost(&key, &old.version);
+                }
+            }
             return;
         }
-        let mut shard = self.shard(&key).lock().unwrap_or_else(|p| p.into_inner());
         if stamp.is_some_and(|stamp| stamp != shard.invalidations) {
             return;
         }
@@ -247,6 +257,19 @@ mod tests {
         assert_eq!(cache.get("Patient", "b"), None);
         cache.put_if_unchanged("Goal", "g", stamp, v(1, "g"));
         assert_eq!(cache.get("Goal", "g"), None);
+        let held: usize = cache.shards.iter().map(|s| s.lock().unwrap().bytes).sum();
+        assert_eq!(held, 0);
+    }
+
+    /// A version too large for a shard is not kept, and neither is the older one it replaces
+    /// (found by review: the older version stayed and was served, and every update conflicted).
+    #[test]
+    fn a_version_too_large_to_keep_drops_the_older_one() {
+        let cache = CurrentCache::new(16 * 1024);
+        cache.put_if_newer("Patient", "a", v(1, "small"));
+        assert_eq!(cache.get("Patient", "a"), Some(v(1, "small")));
+        cache.put_if_newer("Patient", "a", v(2, &"x".repeat(2_000)));
+        assert_eq!(cache.get("Patient", "a"), None);
         let held: usize = cache.shards.iter().map(|s| s.lock().unwrap().bytes).sum();
         assert_eq!(held, 0);
     }

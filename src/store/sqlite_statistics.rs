@@ -18,7 +18,8 @@
 //! * after that a refresh counts rows only: a background thread with a connection of its own
 //!   counts each table's rows in a read transaction (nothing a writer waits for), and after
 //!   its next group the writer writes each count as the row count of that table's statistics
-//!   rows, keeping SQLite's sampled averages (a few small updates). A table with rows but no
+//!   rows (a few small updates), keeping SQLite's sampled averages, except those the sample
+//!   could not tell (every sampled row sharing the prefix), which grow with the table. A table with rows but no
 //!   statistics yet is analyzed then if it is small ([`StatisticsPolicy::analyze_new_below_rows`]);
 //! * either way, the same transaction creates and drops a table: the schema cookie changes,
 //!   and every connection reloads the statistics before its next statement.
@@ -234,15 +235,24 @@ const RELOAD: &str =
 fn full_analyze(writer: &Connection) -> rusqlite::Result<()> {
     writer
         .execute_batch(&format!(
-            "BEGIN IMMEDIATE; PRAGMA analysis_limit = 1000; ANALYZE; {RELOAD} COMMIT"
+            "BEGIN IMMEDIATE; PRAGMA analysis_limit = {ANALYSIS_LIMIT}; ANALYZE; {RELOAD} COMMIT"
         ))
-        .inspect_err(|_| {
-            let _ = writer.execute_batch("ROLLBACK");
-        })
+        .inspect_err(|_| end_transaction(writer))
 }
 
-/// Each counted table's row count into its statistics rows (the sampled averages after it
-/// kept); a small table without statistics analyzed; then the reload.
+/// After a failure: never leave the writer inside a transaction (its next group begins one). A
+/// failed COMMIT can leave the transaction open (busy, full disk, I/O error).
+fn end_transaction(writer: &Connection) {
+    if !writer.is_autocommit() {
+        let _ = writer.execute_batch("ROLLBACK");
+    }
+}
+
+/// Rows `ANALYZE` samples per index (`analysis_limit`).
+const ANALYSIS_LIMIT: u64 = 1_000;
+
+/// Each counted table's row count into its statistics rows ([`rescaled`]); a small table
+/// without statistics analyzed; then the reload.
 fn write_counts(
     writer: &Connection,
     counts: &[TableRows],
@@ -251,32 +261,68 @@ fn write_counts(
     writer.execute_batch("BEGIN IMMEDIATE")?;
     let outcome = (|| {
         for (table, rows) in counts {
-            let updated = writer
-                .prepare_cached(
-                    "UPDATE sqlite_stat1 SET stat = CASE WHEN instr(stat, ' ') > 0 \
-                     THEN ?2 || substr(stat, instr(stat, ' ')) ELSE ?2 END WHERE tbl = ?1",
-                )?
-                .execute(params![table, rows.to_string()])?;
-            if updated == 0 && *rows > 0 && *rows < analyze_below && is_plain_name(table) {
+            let stats: Vec<(Option<String>, String)> = writer
+                .prepare_cached("SELECT idx, stat FROM sqlite_stat1 WHERE tbl = ?1")?
+                .query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            for (index, stat) in &stats {
+                writer
+                    .prepare_cached(
+                        "UPDATE sqlite_stat1 SET stat = ?3 WHERE tbl = ?1 AND idx IS ?2",
+                    )?
+                    .execute(params![table, index, rescaled(stat, *rows)])?;
+            }
+            if stats.is_empty() && *rows > 0 && *rows < analyze_below && is_plain_name(table) {
                 writer.execute_batch(&format!(
-                    "PRAGMA analysis_limit = 1000; ANALYZE \"{table}\""
+                    "PRAGMA analysis_limit = {ANALYSIS_LIMIT}; ANALYZE \"{table}\""
                 ))?;
             }
         }
         writer.execute_batch(RELOAD)
     })();
-    match outcome {
-        Ok(()) => writer.execute_batch("COMMIT"),
-        Err(e) => {
-            let _ = writer.execute_batch("ROLLBACK");
-            Err(e)
+    outcome
+        .and_then(|()| writer.execute_batch("COMMIT"))
+        .inspect_err(|_| end_transaction(writer))
+}
+
+/// A `sqlite_stat1` row (`rows avg1 avg2 … [options]`) for a table now holding `rows`. An
+/// average of at least [`ANALYSIS_LIMIT`] rows per prefix means every sampled row shared the
+/// prefix: a lower bound, which grows with the table (rows per type, say), so it is scaled by
+/// the growth; smaller averages were measured and are kept, as are options (`unordered`, …).
+fn rescaled(stat: &str, rows: u64) -> String {
+    let mut words = stat.split(' ');
+    let before = words
+        .next()
+        .and_then(|w| w.parse::<u64>().ok())
+        .filter(|&n| n > 0);
+    let mut out = rows.to_string();
+    for word in words {
+        out.push(' ');
+        match (word.parse::<u64>(), before) {
+            (Ok(average), Some(before)) if average >= ANALYSIS_LIMIT => {
+                let scaled = u128::from(average) * u128::from(rows) / u128::from(before);
+                out.push_str(&u64::try_from(scaled).unwrap_or(u64::MAX).max(1).to_string());
+            }
+            _ => out.push_str(word),
         }
     }
+    out
 }
 
 #[cfg(test)]
 mod tests {
-    use super::is_plain_name;
+    use super::{is_plain_name, rescaled};
+
+    #[test]
+    fn a_count_replaces_the_rows_and_scales_the_averages_the_sample_could_not_tell() {
+        assert_eq!(rescaled("1001 1001 3 1", 2002), "2002 2002 3 1");
+        assert_eq!(rescaled("4000 1001 1001 2 2", 8000), "8000 2002 2002 2 2");
+        assert_eq!(rescaled("1001 77 1", 2001), "2001 77 1");
+        assert_eq!(rescaled("2782", 5000), "5000");
+        assert_eq!(rescaled("100 3 unordered", 200), "200 3 unordered");
+        assert_eq!(rescaled("0 1001", 10), "10 1001", "no growth known from 0");
+        assert_eq!(rescaled("junk 1001", 10), "10 1001");
+    }
 
     #[test]
     fn only_plain_table_names_are_counted() {

@@ -43,10 +43,16 @@ impl Issue {
 /// Issues collected up to [`crate::MAX_ISSUES`], the last one saying that validation stopped
 /// there: the one collector of every validator in the workspace (the R4 model walk here, the
 /// profile walk in `fhir-profile`).
+///
+/// Validation stops only once the list holds an error, so a document is never accepted
+/// unchecked: a list full of warnings (whitespace around strings, say) takes no more warnings
+/// but keeps the walk going, and an error found later takes the last warning's place.
 #[derive(Debug, Default)]
 pub struct IssueList {
     issues: Vec<Issue>,
     stopped: bool,
+    has_error: bool,
+    warnings_left_out: usize,
 }
 
 impl IssueList {
@@ -61,34 +67,58 @@ impl IssueList {
         if self.stopped {
             return;
         }
-        if self.issues.len() + 1 >= crate::MAX_ISSUES {
-            self.issues.push(Issue {
-                severity: Severity::Information,
-                code: "processing",
-                diagnostics: format!(
-                    "Too many issues: validation stopped after {}",
-                    crate::MAX_ISSUES - 1
-                ),
-                expression,
-            });
-            self.stopped = true;
-            return;
-        }
-        self.issues.push(Issue {
+        let issue = Issue {
             severity,
             code,
             diagnostics,
             expression,
+        };
+        if self.issues.len() + 1 < crate::MAX_ISSUES {
+            self.has_error |= issue.is_error();
+            self.issues.push(issue);
+            return;
+        }
+        if !issue.is_error() && !self.has_error {
+            // No error yet: the rest of the document must still be checked.
+            self.warnings_left_out += 1;
+            return;
+        }
+        let expression = issue.expression.clone();
+        if !self.has_error {
+            // The list holds only warnings: the error takes the last one's place.
+            self.issues.pop();
+            self.warnings_left_out += 1;
+            self.has_error = true;
+            self.issues.push(issue);
+        }
+        self.issues.push(Issue {
+            severity: Severity::Information,
+            code: "processing",
+            diagnostics: format!(
+                "Too many issues: validation stopped after {}",
+                self.issues.len()
+            ),
+            expression,
         });
+        self.stopped = true;
     }
 
-    /// Whether the list is full: validation may stop walking.
+    /// Whether the list is full and holds an error: validation may stop walking.
     pub fn stopped(&self) -> bool {
         self.stopped
     }
 
-    /// The issues, in the order they were added.
-    pub fn into_vec(self) -> Vec<Issue> {
+    /// The issues, in the order they were added (with a last one counting the warnings left
+    /// out, if any were and validation did not stop).
+    pub fn into_vec(mut self) -> Vec<Issue> {
+        if self.warnings_left_out > 0 && !self.stopped {
+            self.issues.push(Issue {
+                severity: Severity::Information,
+                code: "processing",
+                diagnostics: format!("{} more warnings are not listed", self.warnings_left_out),
+                expression: String::new(),
+            });
+        }
         self.issues
     }
 }
@@ -124,6 +154,39 @@ mod tests {
         assert_eq!(
             issues[crate::MAX_ISSUES - 2].diagnostics,
             format!("issue {}", crate::MAX_ISSUES - 2)
+        );
+    }
+
+    /// A list full of warnings keeps the walk going, and takes an error found later.
+    #[test]
+    fn warnings_never_stop_the_walk_before_an_error() {
+        let mut list = IssueList::default();
+        for i in 0..crate::MAX_ISSUES + 5 {
+            list.push(
+                Severity::Warning,
+                "value",
+                format!("warning {i}"),
+                String::new(),
+            );
+            assert!(!list.stopped(), "stopped after {i} warnings");
+        }
+        list.push(Severity::Error, "structure", "late".into(), String::new());
+        assert!(list.stopped());
+        let issues = list.into_vec();
+        assert_eq!(issues.len(), crate::MAX_ISSUES);
+        assert_eq!(issues[crate::MAX_ISSUES - 2].diagnostics, "late");
+        assert!(issues[crate::MAX_ISSUES - 2].is_error());
+        assert_eq!(issues[crate::MAX_ISSUES - 1].code, "processing");
+
+        let mut only_warnings = IssueList::default();
+        for i in 0..crate::MAX_ISSUES + 5 {
+            only_warnings.push(Severity::Warning, "value", format!("{i}"), String::new());
+        }
+        let issues = only_warnings.into_vec();
+        assert_eq!(issues.len(), crate::MAX_ISSUES);
+        assert_eq!(
+            issues[crate::MAX_ISSUES - 1].diagnostics,
+            "6 more warnings are not listed"
         );
     }
 

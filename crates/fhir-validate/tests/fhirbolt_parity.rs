@@ -330,3 +330,20 @@ fn the_walk_refuses_every_fuzz_corpus_document_fhirbolt_refuses() {
         differences.join("\n")
     );
 }
+
+/// Warnings never end the walk early: an unknown element after a hundred warnings (strings
+/// with surrounding whitespace) is still found.
+#[test]
+fn a_hundred_warnings_do_not_hide_an_error() {
+    let given: Vec<Value> = (0..150).map(|i| json!(format!(" name{i}"))).collect();
+    let doc = json!({"resourceType": "Patient", "name": [{"given": given}], "bogus": true});
+    let issues = fhir_validate::validate_resource(&doc);
+    assert!(
+        issues
+            .iter()
+            .any(|i| i.is_error() && i.expression == "Patient.bogus"),
+        "{:?}",
+        issues.iter().filter(|i| i.is_error()).collect::<Vec<_>>()
+    );
+    assert!(fhir_r4::check_json(&serde_json::to_vec(&doc).unwrap()).is_err());
+}

@@ -55,11 +55,10 @@ pub fn scratch_directory() -> tempfile::TempDir {
     builder.tempdir().expect("a temporary directory")
 }
 
-/// An error the server would answer with a 500 is a bug, whatever the input.
-#[track_caller]
 /// The R4 model walk is the write path's one structural gate: whatever it accepts, fhirbolt's
 /// strict parse of the stored bytes accepts too (crates/fhir-validate/tests/fhirbolt_parity.rs
 /// proves it on the examples and their mutations; the fuzz targets on what they find).
+#[track_caller]
 pub fn assert_fhirbolt_accepts(stored: &[u8], what: &str) {
     if let Err(e) = fhir_r4::check_json(stored) {
         panic!(
@@ -69,6 +68,8 @@ pub fn assert_fhirbolt_accepts(stored: &[u8], what: &str) {
     }
 }
 
+/// An error the server would answer with a 500 is a bug, whatever the input.
+#[track_caller]
 pub fn assert_not_internal(err: &FhirError, what: &str) {
     assert_ne!(
         err.kind,
