@@ -154,7 +154,9 @@ impl Walker {
             if self.issues.stopped() {
                 return;
             }
-            if key == "resourceType" {
+            // `resourceType` names a resource's type, except where it is an element of its own
+            // (ExampleScenario.instance.resourceType, a code).
+            if key == "resourceType" && (is_resource || td.element("resourceType").is_none()) {
                 if !is_resource {
                     let at = self.enter(key);
                     self.error(

@@ -326,3 +326,32 @@ fn a_hundred_warnings_do_not_hide_an_error() {
     );
     assert!(fhir_r4::check_json(&serde_json::to_vec(&doc).unwrap()).is_err());
 }
+
+/// `ExampleScenario.instance.resourceType` is an element (a code from resource-types), not a
+/// resource's type: accepted by both, and checked like any required code.
+#[test]
+fn an_example_scenario_instance_has_a_resource_type_element() {
+    let doc = json!({
+        "resourceType": "ExampleScenario",
+        "status": "draft",
+        "instance": [{"resourceId": "a", "resourceType": "Patient"}]
+    });
+    let errors: Vec<_> = fhir_validate::validate_resource(&doc)
+        .into_iter()
+        .filter(|i| i.is_error())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(fhir_r4::check_json(&serde_json::to_vec(&doc).unwrap()).is_ok());
+    let unknown = json!({
+        "resourceType": "ExampleScenario",
+        "status": "draft",
+        "instance": [{"resourceId": "a", "resourceType": "NoSuchType"}]
+    });
+    assert!(!walk_accepts(&unknown), "a code outside resource-types");
+    let missing = json!({
+        "resourceType": "ExampleScenario",
+        "status": "draft",
+        "instance": [{"resourceId": "a"}]
+    });
+    assert!(!walk_accepts(&missing), "the element is required");
+}
