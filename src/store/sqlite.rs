@@ -54,19 +54,9 @@ impl SqliteStore {
         .await
     }
 
-    /// [`SqliteStore::open`] with the write-ahead log kept to `wal` (tests use small bounds).
-    #[cfg(test)]
-    pub(super) async fn open_with(path: &Path, wal: WalPolicy) -> StoreResult<Self> {
-        Self::open_tuned(
-            path,
-            wal,
-            StatisticsPolicy::DEFAULT,
-            super::DEFAULT_CACHE_BYTES,
-        )
-        .await
-    }
-
-    /// [`SqliteStore::open_with`], the planner statistics refreshed as `statistics` says.
+    /// [`SqliteStore::open`] with the write-ahead log kept to `wal`, the planner statistics
+    /// refreshed as `statistics` says and `cache_bytes` of current versions (tests use small
+    /// bounds).
     pub(super) async fn open_tuned(
         path: &Path,
         wal: WalPolicy,

@@ -31,7 +31,7 @@ use super::analyze_schedule::AnalyzeSchedule;
 use super::{StoreError, StoreResult};
 use rusqlite::{params, Connection};
 use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// When the writer may still run a full `ANALYZE`, and which new tables it analyzes.
@@ -56,27 +56,16 @@ impl StatisticsPolicy {
     };
 }
 
-/// The writer's side: the schedule, and what the counting thread has found.
+/// The writer's side: the schedule, and the counting thread's requests and answers (channels,
+/// as the checkpoints' thread is woken: it ends when the writer drops its side).
 pub(super) struct Statistics {
     schedule: AnalyzeSchedule,
     policy: StatisticsPolicy,
     full: bool,
-    counter: Arc<Counter>,
-}
-
-/// Requests to the counting thread and its answers.
-#[derive(Default)]
-struct Counter {
-    state: Mutex<CountState>,
-    wake: Condvar,
-}
-
-#[derive(Default)]
-struct CountState {
-    requested: bool,
+    /// Wakes the counting thread; a request already waiting is enough.
+    request: mpsc::SyncSender<()>,
     /// Each table's rows, and how long counting them took.
-    counted: Option<(Vec<TableRows>, Duration)>,
-    closed: bool,
+    counted: mpsc::Receiver<(Vec<TableRows>, Duration)>,
 }
 
 /// A table's rows, as the counting thread found them.
@@ -92,24 +81,26 @@ impl Statistics {
         // A read in WAL mode waits only while the log is being recovered or reset.
         conn.busy_timeout(Duration::from_secs(1))
             .map_err(|e| failed(e.to_string()))?;
-        let counter = Arc::new(Counter::default());
-        let shared = Arc::clone(&counter);
+        let (request, requests) = mpsc::sync_channel::<()>(1);
+        let (answer, counted) = mpsc::channel();
         std::thread::Builder::new()
             .name("coplan-sqlite-statistics".into())
-            .spawn(move || count_when_asked(&conn, &shared))
+            .spawn(move || count_when_asked(&conn, &requests, &answer))
             .map_err(|e| failed(e.to_string()))?;
         Ok(Statistics {
             schedule: AnalyzeSchedule::new(rows),
             policy,
             full: rows < policy.full_analyze_below_rows,
-            counter,
+            request,
+            counted,
         })
     }
 
-    /// After a group's replies (nobody waits for this): write counts that have arrived, and
-    /// refresh the statistics if `written` more versions make them due.
+    /// After a group's replies (nobody waits for this): write counts that have arrived (the
+    /// latest, if several have), and refresh the statistics if `written` more versions make
+    /// them due.
     pub(super) fn after_group(&mut self, writer: &Connection, written: u64) {
-        if let Some((counts, counting)) = self.counter.take_counted() {
+        if let Some((counts, counting)) = self.counted.try_iter().last() {
             let started = Instant::now();
             match write_counts(writer, &counts, self.policy.analyze_new_below_rows) {
                 Ok(()) => tracing::info!(
@@ -125,7 +116,7 @@ impl Statistics {
             return;
         }
         if !self.full {
-            self.counter.request();
+            let _ = self.request.try_send(());
             return;
         }
         let started = Instant::now();
@@ -145,51 +136,18 @@ impl Statistics {
     }
 }
 
-impl Drop for Statistics {
-    fn drop(&mut self) {
-        if let Ok(mut state) = self.counter.state.lock() {
-            state.closed = true;
-        }
-        self.counter.wake.notify_all();
-    }
-}
-
-impl Counter {
-    fn request(&self) {
-        if let Ok(mut state) = self.state.lock() {
-            state.requested = true;
-        }
-        self.wake.notify_all();
-    }
-
-    fn take_counted(&self) -> Option<(Vec<TableRows>, Duration)> {
-        self.state.lock().ok()?.counted.take()
-    }
-}
-
 /// The counting thread: one count of every table per request; it ends with the writer.
-fn count_when_asked(conn: &Connection, counter: &Counter) {
-    loop {
-        {
-            let Ok(mut state) = counter.state.lock() else {
-                return;
-            };
-            while !state.requested && !state.closed {
-                state = match counter.wake.wait(state) {
-                    Ok(state) => state,
-                    Err(_) => return,
-                };
-            }
-            if state.closed {
-                return;
-            }
-            state.requested = false;
-        }
+fn count_when_asked(
+    conn: &Connection,
+    requests: &mpsc::Receiver<()>,
+    answer: &mpsc::Sender<(Vec<TableRows>, Duration)>,
+) {
+    while requests.recv().is_ok() {
         let started = Instant::now();
         match count_tables(conn) {
             Ok(counts) => {
-                if let Ok(mut state) = counter.state.lock() {
-                    state.counted = Some((counts, started.elapsed()));
+                if answer.send((counts, started.elapsed())).is_err() {
+                    return;
                 }
             }
             Err(e) => tracing::warn!(error = %e, "SQLite tables could not be counted"),

@@ -91,15 +91,11 @@ impl IssueList {
             self.has_error = true;
             self.issues.push(issue);
         }
-        self.issues.push(Issue {
-            severity: Severity::Information,
-            code: "processing",
-            diagnostics: format!(
-                "Too many issues: validation stopped after {}",
-                self.issues.len()
-            ),
-            expression,
-        });
+        let note = format!(
+            "Too many issues: validation stopped after {}",
+            self.issues.len()
+        );
+        self.issues.push(processing(note, expression));
         self.stopped = true;
     }
 
@@ -112,14 +108,20 @@ impl IssueList {
     /// out, if any were and validation did not stop).
     pub fn into_vec(mut self) -> Vec<Issue> {
         if self.warnings_left_out > 0 && !self.stopped {
-            self.issues.push(Issue {
-                severity: Severity::Information,
-                code: "processing",
-                diagnostics: format!("{} more warnings are not listed", self.warnings_left_out),
-                expression: String::new(),
-            });
+            let note = format!("{} more warnings are not listed", self.warnings_left_out);
+            self.issues.push(processing(note, String::new()));
         }
         self.issues
+    }
+}
+
+/// A note about the list itself (it stopped, or left warnings out).
+fn processing(diagnostics: String, expression: String) -> Issue {
+    Issue {
+        severity: Severity::Information,
+        code: "processing",
+        diagnostics,
+        expression,
     }
 }
 

@@ -3,6 +3,7 @@
 //! passes alone when writes pause.
 
 use super::super::sqlite_checkpoints::WalPolicy;
+use super::super::sqlite_statistics::StatisticsPolicy;
 use super::*;
 use crate::store::SqliteStore;
 use std::time::Duration;
@@ -72,9 +73,14 @@ async fn the_writer_bounds_the_log_when_the_background_passes_fall_behind() {
         limit_bytes: MIB,
         pass_interval: Duration::from_secs(3600),
     };
-    let store = SqliteStore::open_with(&dir.path().join("wal.db"), policy)
-        .await
-        .expect("open");
+    let store = SqliteStore::open_tuned(
+        &dir.path().join("wal.db"),
+        policy,
+        StatisticsPolicy::DEFAULT,
+        DEFAULT_CACHE_BYTES,
+    )
+    .await
+    .expect("open");
     store.migrate().await.expect("migrate");
     let largest = write_and_watch(&store, dir.path(), 20).await;
     // Over the limit by at most the commit that crossed it and the one before the restart.
@@ -106,9 +112,14 @@ async fn the_background_passes_alone_let_the_log_start_over_between_writes() {
         limit_bytes: 1024 * MIB,
         pass_interval: Duration::from_millis(5),
     };
-    let store = SqliteStore::open_with(&dir.path().join("wal.db"), policy)
-        .await
-        .expect("open");
+    let store = SqliteStore::open_tuned(
+        &dir.path().join("wal.db"),
+        policy,
+        StatisticsPolicy::DEFAULT,
+        DEFAULT_CACHE_BYTES,
+    )
+    .await
+    .expect("open");
     store.migrate().await.expect("migrate");
     let mut largest = 0;
     for b in 0..20 {
