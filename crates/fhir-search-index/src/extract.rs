@@ -24,6 +24,10 @@ use crate::registry::{Registry, SearchParam};
 pub struct ExtractOptions {
     /// Offset (seconds east of UTC) in which dates and times without a zone are read.
     pub tz_offset_seconds: i32,
+    /// Evaluates every branch with the FHIRPath engine, plain paths too: the reference the
+    /// direct reading of plain paths is tested against (tests and fuzzing only).
+    #[doc(hidden)]
+    pub engine_only: bool,
 }
 
 /// One search index row: a parameter code and one of its values.
@@ -130,7 +134,8 @@ async fn extract_with(
     ctx: &Ctx<'_>,
 ) -> Result<Vec<IndexEntry>, ExtractError> {
     let registry = ctx.registry;
-    let prepared = compiled.prepare(resource);
+    // Converted into the engine's model only when a branch needs the engine.
+    let mut prepared = None;
     // Several parameters share a branch (`code` and `combo-code` both evaluate
     // `Observation.code`; `patient` and `subject` both `Observation.subject`): each distinct
     // branch is evaluated once per resource.
@@ -158,15 +163,27 @@ async fn extract_with(
             }
             let nodes = match evaluated.entry(branch.expression.source()) {
                 Entry::Occupied(known) => known.into_mut(),
-                Entry::Vacant(slot) => slot.insert(
-                    compiled
-                        .evaluate(branch, &prepared)
-                        .await
-                        .map_err(|message| ExtractError::Evaluation {
-                            code: param.code.clone(),
-                            message,
-                        })?,
-                ),
+                Entry::Vacant(slot) => {
+                    let direct = match &branch.path {
+                        Some(path) if !ctx.options.engine_only => follow_path(resource, path),
+                        _ => None,
+                    };
+                    let nodes = match direct {
+                        Some(nodes) => nodes,
+                        None => {
+                            let prepared =
+                                prepared.get_or_insert_with(|| compiled.prepare(resource));
+                            compiled
+                                .evaluate(branch, prepared)
+                                .await
+                                .map_err(|message| ExtractError::Evaluation {
+                                    code: param.code.clone(),
+                                    message,
+                                })?
+                        }
+                    };
+                    slot.insert(nodes)
+                }
             };
             for node in nodes.iter() {
                 if param.param_type == ParamType::Composite {
@@ -644,6 +661,70 @@ impl Ctx<'_> {
                 .map(|parts| IndexValue::Composite { parts }),
         );
     }
+}
+
+/// The values of a plain path branch ([`crate::compiled::Branch::path`]) read from the JSON
+/// directly, as the engine gives them: arrays flattened, an absent name matched as a choice
+/// element (`effective` → `effectiveDateTime`), objects borrowed from the resource. `None`
+/// where the engine's answer is not a plain read: a number (the engine types it), a null, a
+/// primitive with steps after it, or an absent `extension…`, `contained` or `resource`
+/// (which the engine resolves in ways of its own).
+fn follow_path<'v>(resource: &'v Value, path: &[String]) -> Option<Vec<Node<'v>>> {
+    let mut current: Vec<&'v Value> = vec![resource];
+    for (step, name) in path.iter().enumerate() {
+        let last = step + 1 == path.len();
+        let mut next = Vec::new();
+        for value in current {
+            let object = value.as_object()?;
+            let mut push = |found: &'v Value| -> Option<()> {
+                match found {
+                    Value::Array(items) => {
+                        for item in items {
+                            match item {
+                                Value::Object(_) => next.push(item),
+                                Value::String(_) | Value::Bool(_) if last => next.push(item),
+                                _ => return None,
+                            }
+                        }
+                    }
+                    Value::Object(_) => next.push(found),
+                    Value::String(_) | Value::Bool(_) if last => next.push(found),
+                    _ => return None,
+                }
+                Some(())
+            };
+            if let Some(found) = object.get(name.as_str()) {
+                push(found)?;
+                continue;
+            }
+            let mut choices = object.iter().filter(|(key, _)| {
+                key.strip_prefix(name.as_str())
+                    .is_some_and(|rest| rest.starts_with(|c: char| c.is_uppercase()))
+            });
+            match choices.next() {
+                Some((_, found)) => {
+                    push(found)?;
+                    for (_, found) in choices {
+                        push(found)?;
+                    }
+                }
+                None if name.starts_with("extension")
+                    || name == "contained"
+                    || name == "resource" =>
+                {
+                    return None
+                }
+                None => {}
+            }
+        }
+        current = next;
+    }
+    Some(
+        current
+            .into_iter()
+            .map(|value| Node::Json(Cow::Borrowed(value)))
+            .collect(),
+    )
 }
 
 /// Whether `o` has element `name`, directly or as a choice element (`value` → `valueQuantity`).

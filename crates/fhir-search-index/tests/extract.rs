@@ -456,6 +456,7 @@ fn birthdate_follows_configured_zone() {
         &patient,
         &ExtractOptions {
             tz_offset_seconds: 3600,
+            ..ExtractOptions::default()
         },
     )
     .unwrap_or_default();

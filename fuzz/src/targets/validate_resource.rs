@@ -6,12 +6,14 @@
 //! Invariants beyond "no panic, no 500": a resource that passes every gate
 //! - is accepted by fhirbolt's strict parse too (the walk is at least as strict);
 //! - is accepted again as the server stores it (serialised, re-read, re-checked);
-//! - has its search index rows extracted without error;
+//! - has its search index rows extracted without error, the same rows whether plain paths are
+//!   read directly (as the server does) or every branch goes through the FHIRPath engine;
 //! - can be served as FHIR XML (`json_to_xml`), and that XML reads back (`xml_to_json`).
 
 use super::{assert_fhirbolt_accepts, assert_not_internal};
 use coplan::rest::search::params::R4SearchParams;
 use coplan::validate::{check_resource, parse_json};
+use fhir_search_index::{extract, ExtractOptions};
 use serde_json::Value;
 
 pub fn check(data: &[u8]) {
@@ -38,6 +40,16 @@ pub fn check(data: &[u8]) {
     if let Err(e) = R4SearchParams::default().index_rows(checked.value()) {
         panic!("index extraction failed on an accepted resource: {e:?}");
     }
+    let direct = extract(checked.value(), &ExtractOptions::default());
+    let engine_only = ExtractOptions {
+        engine_only: true,
+        ..ExtractOptions::default()
+    };
+    assert_eq!(
+        format!("{direct:?}"),
+        format!("{:?}", extract(checked.value(), &engine_only)),
+        "plain paths read directly give other index rows than the engine"
+    );
     let xml = fhir_r4::json_to_xml(&stored)
         .unwrap_or_else(|e| panic!("an accepted resource cannot be written as XML: {e}"));
     if let Err(e) = fhir_r4::xml_to_json(&xml, 64) {

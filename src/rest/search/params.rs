@@ -78,6 +78,7 @@ impl R4SearchParams {
             resource,
             &ExtractOptions {
                 tz_offset_seconds: self.tz_offset_seconds,
+                ..ExtractOptions::default()
             },
         )
         .map_err(|e| FhirError::internal(format!("search indexing failed: {e}")))?;
