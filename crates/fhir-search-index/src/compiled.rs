@@ -12,14 +12,9 @@
 //!
 //! Every (resource type, code) expression is compiled once, on first use of [`Compiled::get`].
 //!
-//! Most branches are then plain element paths (`CarePlan.activity.detail.code`): those also
-//! keep their element names ([`Branch::path`]), and the extractor reads them from the JSON
-//! directly, leaving to the engine only what a path cannot say (see `extract::follow_path`).
-//! Converting a resource into the engine's model costs more than all its plain paths together,
-//! so a resource whose present branches are all plain is never converted. No FHIRPath crate
-//! offers this (octofhir-fhirpath has no JSON-direct path mode), hence the hand-written walk;
-//! `tests/extract_fast_path.rs` shows it gives the engine's index rows on every example and
-//! mutation of one.
+//! Branches of the shapes `direct` reads from the JSON (element paths, `where(field='x')`
+//! filters) also keep that form ([`Branch::direct`]): the extractor uses the engine only for
+//! what they cannot say.
 
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -27,6 +22,7 @@ use std::sync::OnceLock;
 use fhir_fhirpath::{rewrite_choice_casts, Engine, Expression, Node, Prepared};
 use serde_json::Value;
 
+use crate::direct::Direct;
 use crate::registry::{split_union, Registry};
 
 /// One compiled union branch.
@@ -39,24 +35,8 @@ pub(crate) struct Branch {
     /// branch is a plain path whose result is empty if that element is absent. Lets the
     /// extractor skip evaluating branches for elements the resource does not have.
     pub first_element: Option<String>,
-    /// The element names after the resource type when the branch is nothing but a path
-    /// (`CarePlan.activity.detail.code` → `activity`, `detail`, `code`).
-    pub path: Option<Vec<String>>,
-}
-
-/// The element names of a branch that is a plain path from the resource (see
-/// [`Branch::path`]): identifiers starting with a lower-case letter, as element names do
-/// (an upper-case one would be a type), joined by dots; nothing else.
-fn plain_path(source: &str, resource_type: &str) -> Option<Vec<String>> {
-    let rest = source.strip_prefix(resource_type)?.strip_prefix('.')?;
-    let names: Vec<String> = rest.split('.').map(str::to_string).collect();
-    names
-        .iter()
-        .all(|name| {
-            name.starts_with(|c: char| c.is_ascii_lowercase())
-                && name.chars().all(|c| c.is_ascii_alphanumeric())
-        })
-        .then_some(names)
+    /// The branch in the form the extractor reads without the engine, if it has one.
+    pub direct: Option<Direct>,
 }
 
 /// The first element of a plain path branch (see [`Branch::first_element`]).
@@ -191,13 +171,13 @@ impl Compiled {
                     .map(|branch| {
                         let (source, resolve_is) = rewrite_branch(branch, resource_type)?;
                         let first_element = first_element(&source, resource_type);
-                        let path = plain_path(&source, resource_type);
+                        let direct = Direct::of(&source, resource_type);
                         let expression = engine.compile(&source).map_err(|e| e.to_string())?;
                         Ok(Branch {
                             expression,
                             resolve_is,
                             first_element,
-                            path,
+                            direct,
                         })
                     })
                     .collect::<Result<Vec<_>, String>>();
@@ -271,30 +251,5 @@ mod tests {
             rewrite_branch("Resource.meta.tag", "Goal"),
             Ok(("Goal.meta.tag".to_string(), None))
         );
-    }
-
-    #[test]
-    fn plain_paths_are_element_names_only() {
-        let path = |s| plain_path(s, "CarePlan");
-        assert_eq!(
-            path("CarePlan.activity.detail.code"),
-            Some(vec!["activity".into(), "detail".into(), "code".into()])
-        );
-        assert_eq!(path("CarePlan.subject"), Some(vec!["subject".into()]));
-        for not_plain in [
-            "CarePlan",
-            "CarePlan.",
-            "Goal.subject",
-            "CarePlan.activity.exists()",
-            "CarePlan.activity.where(x = 1)",
-            "CarePlan.extension('http://x').value",
-            "CarePlan.Period",
-            "CarePlan.a..b",
-            "CarePlan.subject | CarePlan.author",
-            "(CarePlan.subject)",
-            "CarePlan.activity[0]",
-        ] {
-            assert_eq!(path(not_plain), None, "{not_plain}");
-        }
     }
 }

@@ -164,8 +164,8 @@ async fn extract_with(
             let nodes = match evaluated.entry(branch.expression.source()) {
                 Entry::Occupied(known) => known.into_mut(),
                 Entry::Vacant(slot) => {
-                    let direct = match &branch.path {
-                        Some(path) if !ctx.options.engine_only => follow_path(resource, path),
+                    let direct = match &branch.direct {
+                        Some(direct) if !ctx.options.engine_only => direct.read(resource),
                         _ => None,
                     };
                     let nodes = match direct {
@@ -661,70 +661,6 @@ impl Ctx<'_> {
                 .map(|parts| IndexValue::Composite { parts }),
         );
     }
-}
-
-/// The values of a plain path branch ([`crate::compiled::Branch::path`]) read from the JSON
-/// directly, as the engine gives them: arrays flattened, an absent name matched as a choice
-/// element (`effective` → `effectiveDateTime`), objects borrowed from the resource. `None`
-/// where the engine's answer is not a plain read: a number (the engine types it), a null, a
-/// primitive with steps after it, or an absent `extension…`, `contained` or `resource`
-/// (which the engine resolves in ways of its own).
-fn follow_path<'v>(resource: &'v Value, path: &[String]) -> Option<Vec<Node<'v>>> {
-    let mut current: Vec<&'v Value> = vec![resource];
-    for (step, name) in path.iter().enumerate() {
-        let last = step + 1 == path.len();
-        let mut next = Vec::new();
-        for value in current {
-            let object = value.as_object()?;
-            let mut push = |found: &'v Value| -> Option<()> {
-                match found {
-                    Value::Array(items) => {
-                        for item in items {
-                            match item {
-                                Value::Object(_) => next.push(item),
-                                Value::String(_) | Value::Bool(_) if last => next.push(item),
-                                _ => return None,
-                            }
-                        }
-                    }
-                    Value::Object(_) => next.push(found),
-                    Value::String(_) | Value::Bool(_) if last => next.push(found),
-                    _ => return None,
-                }
-                Some(())
-            };
-            if let Some(found) = object.get(name.as_str()) {
-                push(found)?;
-                continue;
-            }
-            let mut choices = object.iter().filter(|(key, _)| {
-                key.strip_prefix(name.as_str())
-                    .is_some_and(|rest| rest.starts_with(|c: char| c.is_uppercase()))
-            });
-            match choices.next() {
-                Some((_, found)) => {
-                    push(found)?;
-                    for (_, found) in choices {
-                        push(found)?;
-                    }
-                }
-                None if name.starts_with("extension")
-                    || name == "contained"
-                    || name == "resource" =>
-                {
-                    return None
-                }
-                None => {}
-            }
-        }
-        current = next;
-    }
-    Some(
-        current
-            .into_iter()
-            .map(|value| Node::Json(Cow::Borrowed(value)))
-            .collect(),
-    )
 }
 
 /// Whether `o` has element `name`, directly or as a choice element (`value` → `valueQuantity`).

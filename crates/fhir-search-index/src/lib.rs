@@ -14,7 +14,8 @@
 //! Expressions run on the shared engine of `fhir-fhirpath` (octofhir-fhirpath, no schema).
 //! Casts on choice elements and `where(resolve() is T)` are rewritten before compiling (see
 //! the `compiled` module). Every expression is compiled once, on first use. Branches that are
-//! plain element paths are read from the JSON directly; a resource is converted into the
+//! element paths (or filter on a field) are read from the JSON directly (the `direct` module);
+//! a resource is converted into the
 //! engine's model (once per [`extract`] call) only when a present branch needs the engine
 //! (tests/extract_fast_path.rs shows both ways give the same rows). The engine is async but does
 //! no I/O: [`extract`] drives it with a local `block_on`, so it can be called from any thread,
@@ -34,6 +35,7 @@
 //! (token) and CareTeam `role` (token).
 
 mod compiled;
+mod direct;
 mod extract;
 mod normalize;
 mod registry;
