@@ -9,8 +9,8 @@
 //! shapes itself and converts a resource only when a present branch needs the engine. No
 //! FHIRPath crate offers a JSON-direct mode (octofhir-fhirpath converts every resource), hence
 //! this walk. Wherever the engine's answer is not a plain read (a number, which it types; a
-//! null; a primitive with steps after it; an absent `extension…`, `contained` or `resource`,
-//! which it resolves in ways of its own) [`Direct::read`] answers `None` and the engine decides.
+//! null; a primitive with steps after it; an absent `contained` or `resource`, which it
+//! resolves in ways of its own) [`Direct::read`] answers `None` and the engine decides.
 //! `tests/extract_fast_path.rs` shows both ways give the same index rows on every example and
 //! fuzz corpus resource and on systematic mutations of the examples.
 
@@ -24,7 +24,8 @@ use serde_json::Value;
 pub(crate) enum Step {
     /// `.name`: the element, arrays flattened, or a choice element `nameType`.
     Element(String),
-    /// `.where(field='literal')`: the items whose `field` is that string.
+    /// `.where(field='literal')`, spaces around `=` allowed: the items whose `field` is
+    /// that string.
     WhereEquals { field: String, literal: String },
 }
 
@@ -54,8 +55,9 @@ impl Direct {
         while !rest.is_empty() {
             rest = rest.strip_prefix('.')?;
             if let Some(filter) = rest.strip_prefix("where(") {
-                let (field, tail) = filter.split_once("='")?;
-                let (literal, tail) = tail.split_once("')")?;
+                let (field, tail) = filter.split_once('=')?;
+                let field = field.trim_end();
+                let (literal, tail) = tail.trim_start().strip_prefix('\'')?.split_once("')")?;
                 if !is_element_name(field) || literal.contains(['\'', '\\']) {
                     return None;
                 }
@@ -134,11 +136,7 @@ fn follow<'v>(resource: &'v Value, steps: &[Step]) -> Option<Vec<Node<'v>>> {
                         push(found, last, &mut next)?;
                         any = true;
                     }
-                    if !any
-                        && (name.starts_with("extension")
-                            || name == "contained"
-                            || name == "resource")
-                    {
+                    if !any && (name == "contained" || name == "resource") {
                         return None;
                     }
                 }
@@ -199,6 +197,17 @@ mod tests {
             ]))
         );
         assert_eq!(
+            of("Patient.extension.where(url = 'http://x.org/a.b').valueReference"),
+            Some(Direct::Path(vec![
+                element("extension"),
+                Step::WhereEquals {
+                    field: "url".into(),
+                    literal: "http://x.org/a.b".into()
+                },
+                element("valueReference")
+            ]))
+        );
+        assert_eq!(
             of("Patient.deceased.exists() and Patient.deceased != false"),
             Some(Direct::PresentAndNotFalse("deceased".into()))
         );
@@ -213,7 +222,8 @@ mod tests {
             "Patient.name | Patient.alias",
             "Patient.telecom.where(system='a'or'b')",
             "Patient.telecom.where(system='it\\'s')",
-            "Patient.telecom.where(system = 'phone')",
+            "Patient.telecom.where(system!='phone')",
+            "Patient.telecom.where(system='phone' or system='email')",
             "Patient.telecom.where(system='phone'",
             "Patient.extension('http://x').value",
             "Patient.deceased.exists() and Patient.active != false",
@@ -248,9 +258,10 @@ mod tests {
             Some(1)
         );
         assert_eq!(read("Patient.birthDate"), Some(vec![]));
-        // A number is typed by the engine; an absent extension it resolves itself.
+        // A number is typed by the engine; an absent `contained` it resolves itself.
         assert_eq!(read("Patient.multipleBirth"), None);
-        assert_eq!(read("Patient.extension"), None);
+        assert_eq!(read("Patient.contained"), None);
+        assert_eq!(read("Patient.extension"), Some(vec![]));
         // A primitive with steps after it.
         assert_eq!(read("Patient.name.family.extension"), None);
     }
