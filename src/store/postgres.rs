@@ -139,6 +139,16 @@ impl PostgresStore {
                 false => Err(conflict(only)),
             };
         }
+        if batch.versions_only() {
+            // Creates only: one statement, no transaction (postgres_creates.rs).
+            let (creates, rest) = super::postgres_creates::split_creates(&batch.versions);
+            if !creates.is_empty() && rest.is_empty() {
+                let mut conn = self.pool.acquire().await?;
+                if super::postgres_creates::create_all_alone(&mut conn, &creates).await? {
+                    return Ok(());
+                }
+            }
+        }
         let mut tx: Transaction<'_, Postgres> = self.pool.begin().await?;
         match apply_batch(&mut tx, batch).await {
             Ok(()) => Ok(tx.commit().await?),

@@ -5,6 +5,13 @@
 //! statement, COMMIT) instead of twelve, and a commit that also updates (a PHQ-9 moving its
 //! goal) writes its creates in one statement and each update in its own. The statement's SQL is
 //! the same whatever the number of writes, so it stays a cached prepared statement.
+//!
+//! A commit of creates only (a create with its Provenance, a transaction of POSTs) needs no
+//! transaction at all: [`create_all_alone`] sends the statement by itself, which PostgreSQL
+//! runs atomically, in one round trip instead of three (BEGIN and COMMIT were 8 % of a create's
+//! server CPU). Alone, the statement inserts without `ON CONFLICT`: a resource that exists
+//! already fails the whole statement (nothing is written) rather than being skipped, and the
+//! commit is then made again in a transaction, which names the resource that lost.
 
 use super::postgres::{IndexColumns, Texts};
 use super::{Expected, StoreError, StoreResult, VersionWrite};
@@ -34,12 +41,17 @@ impl<'a> OwnedColumns<'a> {
     }
 }
 
-const STATEMENT: &str = "WITH input AS (\
+/// The creates' statement, with what its insert of current versions does on a conflict.
+macro_rules! statement {
+    ($on_conflict:literal) => {
+        concat!(
+            "WITH input AS (\
        SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::bytea[], $6::text[]) \
        AS u(resource_type, id, version_id, last_updated_us, body, method)) \
      , cur AS (INSERT INTO resource_current (resource_type, id, version_id, last_updated_us, deleted, body) \
-       SELECT resource_type, id, version_id, last_updated_us, false, body FROM input \
-       ON CONFLICT DO NOTHING RETURNING resource_type, id) \
+       SELECT resource_type, id, version_id, last_updated_us, false, body FROM input ",
+            $on_conflict,
+            " RETURNING resource_type, id) \
      , ver AS (INSERT INTO resource_version (resource_type, id, version_id, last_updated_us, method, body) \
        SELECT i.resource_type, i.id, i.version_id, i.last_updated_us, i.method, i.body \
        FROM input i JOIN cur ON cur.resource_type = i.resource_type AND cur.id = i.id) \
@@ -55,7 +67,16 @@ const STATEMENT: &str = "WITH input AS (\
        SELECT * FROM unnest($29::text[], $30::text[], $31::text[], $32::text[], $33::text[], $34::text[])) \
      , ins_uri AS (INSERT INTO idx_uri (resource_type, id, code, value) \
        SELECT * FROM unnest($35::text[], $36::text[], $37::text[], $38::text[])) \
-     SELECT resource_type, id FROM cur";
+     SELECT resource_type, id FROM cur"
+        )
+    };
+}
+
+/// The statement in a transaction: a resource that exists already is skipped (not in `cur`),
+/// and [`create_all`] answers a conflict naming it (the caller rolls back).
+const STATEMENT: &str = statement!("ON CONFLICT DO NOTHING");
+/// The statement alone (see the module documentation): a resource that exists already fails it.
+const STATEMENT_ALONE: &str = statement!("");
 
 /// The writes of a commit that go through [`create_all`] — creates of a resource no other
 /// write of the commit touches — when there are several of them, and the rest (each its own
@@ -85,6 +106,48 @@ pub(super) async fn create_all(
     conn: &mut PgConnection,
     writes: &[&VersionWrite],
 ) -> StoreResult<()> {
+    let created = run(conn, STATEMENT, writes).await?;
+    if created.len() == writes.len() {
+        return Ok(());
+    }
+    let mut inserted = HashSet::new();
+    for row in &created {
+        inserted.insert((row.try_get::<String, _>(0)?, row.try_get::<String, _>(1)?));
+    }
+    let lost = writes
+        .iter()
+        .find(|w| !inserted.contains(&(w.resource_type.clone(), w.id.clone())))
+        .unwrap_or(&writes[0]);
+    let lost: &VersionWrite = lost;
+    Err(StoreError::Conflict {
+        resource_type: lost.resource_type.clone(),
+        id: lost.id.clone(),
+    })
+}
+
+/// Inserts every write (all creates, see [`split_creates`]) with the statement alone, outside
+/// any transaction: all of them or, when any of them exists already, none (`Ok(false)`: make
+/// the commit again in a transaction to learn which).
+pub(super) async fn create_all_alone(
+    conn: &mut PgConnection,
+    writes: &[&VersionWrite],
+) -> StoreResult<bool> {
+    match run(conn, STATEMENT_ALONE, writes).await {
+        Ok(created) if created.len() == writes.len() => Ok(true),
+        Ok(_) => Err(StoreError::Internal(
+            "a statement that inserts all or nothing inserted some".into(),
+        )),
+        Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("23505") => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Runs `statement` (one of the two above) for `writes`: the rows of `cur`.
+async fn run(
+    conn: &mut PgConnection,
+    statement: &'static str,
+    writes: &[&VersionWrite],
+) -> Result<Vec<sqlx::postgres::PgRow>, sqlx::Error> {
     let types: Vec<&str> = writes.iter().map(|w| w.resource_type.as_str()).collect();
     let ids: Vec<&str> = writes.iter().map(|w| w.id.as_str()).collect();
     let versions: Vec<i64> = writes.iter().map(|w| w.version_id).collect();
@@ -96,7 +159,7 @@ pub(super) async fn create_all(
     let methods: Vec<&str> = writes.iter().map(|w| w.method.as_str()).collect();
     let OwnedColumns { columns: c, owners } = OwnedColumns::of(writes);
     let [o_string, o_token, o_date, o_number, o_reference, o_uri] = owners;
-    let created = sqlx::query(STATEMENT)
+    sqlx::query(statement)
         .bind(types)
         .bind(ids)
         .bind(versions)
@@ -136,23 +199,7 @@ pub(super) async fn create_all(
         .bind(c.uri.0)
         .bind(c.uri.1)
         .fetch_all(&mut *conn)
-        .await?;
-    if created.len() == writes.len() {
-        return Ok(());
-    }
-    let mut inserted = HashSet::new();
-    for row in &created {
-        inserted.insert((row.try_get::<String, _>(0)?, row.try_get::<String, _>(1)?));
-    }
-    let lost = writes
-        .iter()
-        .find(|w| !inserted.contains(&(w.resource_type.clone(), w.id.clone())))
-        .unwrap_or(&writes[0]);
-    let lost: &VersionWrite = lost;
-    Err(StoreError::Conflict {
-        resource_type: lost.resource_type.clone(),
-        id: lost.id.clone(),
-    })
+        .await
 }
 
 #[cfg(test)]

@@ -387,6 +387,54 @@ async fn a_commit_of_creates_and_updates_is_all_or_nothing() {
     db.cleanup().await;
 }
 
+/// A commit of creates only is one statement with no transaction around it: all of it, or
+/// (a resource exists already) none of it, and the commit made again in a transaction names
+/// the resource.
+#[tokio::test]
+async fn creates_alone_are_all_or_nothing() {
+    if test_url().is_none() {
+        return;
+    }
+    let (db, store) = migrated_store().await;
+    let mut conn = store.pool.acquire().await.unwrap();
+    let writes = [
+        patient("x", Expected::Absent, 1),
+        patient("y", Expected::Absent, 1),
+    ];
+    let refs: Vec<&VersionWrite> = writes.iter().collect();
+    assert!(
+        super::super::postgres_creates::create_all_alone(&mut conn, &refs)
+            .await
+            .unwrap()
+    );
+    // Outside any transaction: committed as the statement ended, seen from another
+    // connection while this one is still held.
+    assert!(store.current("Patient", "x").await.unwrap().is_some());
+    let z = patient("z", Expected::Absent, 1);
+    let taken = [&z, &writes[1]];
+    assert!(
+        !super::super::postgres_creates::create_all_alone(&mut conn, &taken)
+            .await
+            .unwrap()
+    );
+    drop(conn);
+    assert!(store.current("Patient", "z").await.unwrap().is_none());
+    assert_eq!(
+        conflict_on(&store, &[z.clone(), writes[1].clone()])
+            .await
+            .as_deref(),
+        Some("y")
+    );
+    assert!(store.current("Patient", "z").await.unwrap().is_none());
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM resource_version WHERE id = 'z'")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
+    drop(store);
+    db.cleanup().await;
+}
+
 /// Migration 0011: the audit log's chunks are compressed with lz4 where the server has it
 /// (this machine's PostgreSQL 15 does), pglz's CPU cost per audited read halved.
 #[tokio::test]
