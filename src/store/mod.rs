@@ -20,6 +20,7 @@ pub mod index;
 mod postgres;
 mod postgres_cache;
 mod postgres_creates;
+mod postgres_notify;
 mod postgres_statistics;
 pub mod search;
 pub mod sql;

@@ -9,6 +9,7 @@
 use super::decode;
 use super::index::{IndexRow, INDEX_TABLES};
 use super::postgres_cache::SharedCurrent;
+use super::postgres_notify::Notifier;
 use super::postgres_statistics::GrowthStatistics;
 use super::search::{
     nests_subqueries, render_count, render_exists, render_history, render_include, render_page,
@@ -36,6 +37,8 @@ pub struct PostgresStore {
     /// Current versions, kept fresh by the listener task (postgres_cache.rs).
     current: Arc<SharedCurrent>,
     listener: tokio::task::JoinHandle<()>,
+    /// Sends the change notifications of commits (postgres_notify.rs).
+    notifier: Notifier,
     /// The schema this store works in (`current_schema()`), which names its notifications.
     schema: String,
     /// When this node refreshes the planner's statistics (postgres_statistics.rs).
@@ -104,6 +107,7 @@ impl PostgresStore {
             Arc::downgrade(&current),
         ));
         Ok(PostgresStore {
+            notifier: Notifier::start(pool.clone()),
             pool,
             current,
             listener,
@@ -591,7 +595,7 @@ impl Store for PostgresStore {
                 .filter(|w| !matches!(w.expected, Expected::Reindex(_)))
                 .map(|w| (w.resource_type.as_str(), w.id.as_str(), w.version_id));
             let payloads = super::postgres_cache::change_payloads(&self.schema, changes);
-            super::postgres_cache::notify_committed(&self.pool, payloads).await;
+            self.notifier.notify(payloads).await;
             self.statistics.committed(&self.pool, batch.versions.len());
         }
         committed

@@ -1,7 +1,7 @@
 //! PostgreSQL nodes' cache of current versions (issue 16: reads by id near SQLite's): a read by
 //! id is served from memory, kept fresh across nodes by LISTEN/NOTIFY. After each commit the
 //! writing node notifies `coplan_current` with a line `schema/Type/id/version` per version
-//! written ([`notify_committed`], in a statement of its own: notifying inside the writing
+//! written (`postgres_notify.rs`, in a statement of its own: notifying inside the writing
 //! transaction would serialise every commit in the database on PostgreSQL's notify lock —
 //! measured: a care-plan workload fell from ~300 to ~15 requests a second); every node
 //! listening drops what a notification makes stale (`cache.rs`'s stamps keep a read that raced
@@ -41,7 +41,8 @@ pub const MAX_AGE: Duration = Duration::from_secs(3);
 /// wait for an fsync while holding PostgreSQL's database-wide notify lock, serialising every
 /// node's notifications behind each other's fsyncs. Nothing is lost by not flushing: a
 /// notification is transient, and the cache entries it invalidates expire anyway.
-const NOTIFY: &str = "SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)";
+pub(super) const NOTIFY: &str =
+    "SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)";
 /// PostgreSQL refuses notification payloads of 8,000 bytes or more.
 const MAX_PAYLOAD: usize = 7_900;
 
@@ -137,22 +138,6 @@ pub fn change_payloads<'a>(
     }
     payloads.retain(|p| !p.is_empty());
     payloads
-}
-
-/// Tell every node of a commit (after it): one `pg_notify` per payload, each its own
-/// statement. A failure is logged, not returned: the write is committed, and the entries it
-/// would have invalidated elsewhere expire within [`MAX_AGE`].
-pub async fn notify_committed(pool: &PgPool, payloads: Vec<String>) {
-    for payload in payloads {
-        let sent = sqlx::query(NOTIFY)
-            .bind(CHANNEL)
-            .bind(payload)
-            .execute(pool)
-            .await;
-        if let Err(e) = sent {
-            tracing::warn!(error = %e, "other nodes could not be told of a commit; their cached copies expire");
-        }
-    }
 }
 
 /// Keep `shared` fresh for as long as it exists: listen, apply notifications, beat.

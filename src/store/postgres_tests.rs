@@ -435,6 +435,55 @@ async fn creates_alone_are_all_or_nothing() {
     db.cleanup().await;
 }
 
+/// Commits notifying at the same time are sent together, and each is answered only once its
+/// notification is out: a listener has every one of them.
+#[tokio::test]
+async fn concurrent_commits_notifications_all_arrive() {
+    if test_url().is_none() {
+        return;
+    }
+    let (db, store) = migrated_store().await;
+    let mut listener = sqlx::postgres::PgListener::connect_with(&store.pool)
+        .await
+        .unwrap();
+    listener
+        .listen(super::super::postgres_cache::CHANNEL)
+        .await
+        .unwrap();
+    let store = Arc::new(store);
+    let commits: Vec<_> = (0..64)
+        .map(|n| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                store
+                    .notifier
+                    .notify(vec![
+                        format!("test/Patient/p{n}/1"),
+                        format!("test/Goal/g{n}/2"),
+                    ])
+                    .await
+            })
+        })
+        .collect();
+    for commit in commits {
+        commit.await.unwrap();
+    }
+    let mut lines = std::collections::BTreeSet::new();
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    while lines.len() < 128 {
+        let received = tokio::time::timeout_at(deadline, listener.recv()).await;
+        let notification = received.expect("every notification within 10 s").unwrap();
+        if notification.payload().starts_with("test/") {
+            lines.insert(notification.payload().to_string());
+        }
+    }
+    assert!(lines.contains("test/Patient/p0/1") && lines.contains("test/Goal/g63/2"));
+    drop(listener);
+    let store = Arc::try_unwrap(store).ok().unwrap();
+    drop(store);
+    db.cleanup().await;
+}
+
 /// Migration 0011: the audit log's chunks are compressed with lz4 where the server has it
 /// (this machine's PostgreSQL 15 does), pglz's CPU cost per audited read halved.
 #[tokio::test]
