@@ -22,6 +22,7 @@ mod postgres_cache;
 mod postgres_creates;
 mod postgres_notify;
 mod postgres_statistics;
+mod postgres_write;
 pub mod search;
 pub mod sql;
 mod sqlite;

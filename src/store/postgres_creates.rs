@@ -13,7 +13,7 @@
 //! already fails the whole statement (nothing is written) rather than being skipped, and the
 //! commit is then made again in a transaction, which names the resource that lost.
 
-use super::postgres::{IndexColumns, Texts};
+use super::postgres_write::{IndexColumns, Texts};
 use super::{Expected, StoreError, StoreResult, VersionWrite};
 use sqlx::{PgConnection, Row};
 use std::collections::{HashMap, HashSet};
