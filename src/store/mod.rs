@@ -18,6 +18,7 @@ mod cache;
 mod decode;
 pub mod index;
 mod postgres;
+mod postgres_alone;
 mod postgres_cache;
 mod postgres_creates;
 mod postgres_notify;

@@ -143,14 +143,15 @@ impl PostgresStore {
                 false => Err(conflict(only)),
             };
         }
-        if batch.versions_only() {
-            // Creates only: one statement, no transaction (postgres_creates.rs).
-            let (creates, rest) = super::postgres_creates::split_creates(&batch.versions);
-            if !creates.is_empty() && rest.is_empty() {
-                let mut conn = self.pool.acquire().await?;
-                if super::postgres_creates::create_all_alone(&mut conn, &creates).await? {
-                    return Ok(());
-                }
+        if let Some(alone) = batch
+            .versions_only()
+            .then(|| super::postgres_alone::alone(&batch.versions))
+            .flatten()
+        {
+            // One statement, no transaction (postgres_alone.rs).
+            let mut conn = self.pool.acquire().await?;
+            if super::postgres_alone::commit_alone(&mut conn, &alone).await? {
+                return Ok(());
             }
         }
         let mut tx: Transaction<'_, Postgres> = self.pool.begin().await?;

@@ -6,17 +6,16 @@
 //! goal) writes its creates in one statement and each update in its own. The statement's SQL is
 //! the same whatever the number of writes, so it stays a cached prepared statement.
 //!
-//! A commit of creates only (a create with its Provenance, a transaction of POSTs) needs no
-//! transaction at all: [`create_all_alone`] sends the statement by itself, which PostgreSQL
-//! runs atomically, in one round trip instead of three (BEGIN and COMMIT were 8 % of a create's
-//! server CPU). Alone, the statement inserts without `ON CONFLICT`: a resource that exists
-//! already fails the whole statement (nothing is written) rather than being skipped, and the
-//! commit is then made again in a transaction, which names the resource that lost.
+//! A commit of creates only, or of one other write and creates, needs no transaction at all:
+//! `postgres_alone.rs` sends these CTEs by themselves.
 
 use super::postgres_write::{IndexColumns, Texts};
 use super::{Expected, StoreError, StoreResult, VersionWrite};
-use sqlx::{PgConnection, Row};
+use sqlx::postgres::PgArguments;
+use sqlx::query::Query;
+use sqlx::{PgConnection, Postgres, Row};
 use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
 
 /// The owner (type and id) of every index row, per index table, beside the rows' columns.
 #[derive(Default)]
@@ -41,42 +40,71 @@ impl<'a> OwnedColumns<'a> {
     }
 }
 
-/// The creates' statement, with what its insert of current versions does on a conflict.
-macro_rules! statement {
-    ($on_conflict:literal) => {
-        concat!(
-            "WITH input AS (\
-       SELECT * FROM unnest($1::text[], $2::text[], $3::int8[], $4::int8[], $5::bytea[], $6::text[]) \
-       AS u(resource_type, id, version_id, last_updated_us, body, method)) \
-     , cur AS (INSERT INTO resource_current (resource_type, id, version_id, last_updated_us, deleted, body) \
-       SELECT resource_type, id, version_id, last_updated_us, false, body FROM input ",
-            $on_conflict,
-            " RETURNING resource_type, id) \
-     , ver AS (INSERT INTO resource_version (resource_type, id, version_id, last_updated_us, method, body) \
-       SELECT i.resource_type, i.id, i.version_id, i.last_updated_us, i.method, i.body \
-       FROM input i JOIN cur ON cur.resource_type = i.resource_type AND cur.id = i.id) \
-     , ins_string AS (INSERT INTO idx_string (resource_type, id, code, norm, exact) \
-       SELECT * FROM unnest($7::text[], $8::text[], $9::text[], $10::text[], $11::text[])) \
-     , ins_token AS (INSERT INTO idx_token (resource_type, id, code, system, value, text_norm) \
-       SELECT * FROM unnest($12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::text[])) \
-     , ins_date AS (INSERT INTO idx_date (resource_type, id, code, low_us, high_us) \
-       SELECT * FROM unnest($18::text[], $19::text[], $20::text[], $21::int8[], $22::int8[])) \
-     , ins_number AS (INSERT INTO idx_number (resource_type, id, code, value, system, unit) \
-       SELECT * FROM unnest($23::text[], $24::text[], $25::text[], $26::float8[], $27::text[], $28::text[])) \
-     , ins_reference AS (INSERT INTO idx_reference (resource_type, id, code, target_type, target_id, url) \
-       SELECT * FROM unnest($29::text[], $30::text[], $31::text[], $32::text[], $33::text[], $34::text[])) \
-     , ins_uri AS (INSERT INTO idx_uri (resource_type, id, code, value) \
-       SELECT * FROM unnest($35::text[], $36::text[], $37::text[], $38::text[])) \
-     SELECT resource_type, id FROM cur"
-        )
+/// The creates' CTEs, without the `WITH`: the rows of `input` (the new versions) go into
+/// `cur` (current versions, returning the types and ids inserted), `ver` (history rows of
+/// those) and the six index tables. Parameters `$first` on, 38 of them, bound by
+/// [`bind_creates`]; CTE names start with `prefix`; `on_conflict` is what the insert into
+/// `cur` does with a resource that exists; `gate`, unless empty, is a condition every insert
+/// also needs (another write's version guard).
+pub(super) fn creates_ctes(first: usize, prefix: &str, on_conflict: &str, gate: &str) -> String {
+    let mut n = first;
+    let mut params = |types: &[&str]| {
+        let list: Vec<String> = types
+            .iter()
+            .map(|t| {
+                n += 1;
+                format!("${}::{t}[]", n - 1)
+            })
+            .collect();
+        list.join(", ")
     };
+    let input = params(&["text", "text", "int8", "int8", "bytea", "text"]);
+    let string = params(&["text"; 5]);
+    let token = params(&["text"; 6]);
+    let date = params(&["text", "text", "text", "int8", "int8"]);
+    let number = params(&["text", "text", "text", "float8", "text", "text"]);
+    let reference = params(&["text"; 6]);
+    let uri = params(&["text"; 4]);
+    let gated = if gate.is_empty() {
+        String::new()
+    } else {
+        format!(" WHERE {gate}")
+    };
+    format!(
+        "{prefix}input AS (SELECT * FROM unnest({input}) \
+           AS u(resource_type, id, version_id, last_updated_us, body, method)) \
+         , {prefix}cur AS (INSERT INTO resource_current (resource_type, id, version_id, last_updated_us, deleted, body) \
+           SELECT resource_type, id, version_id, last_updated_us, false, body FROM {prefix}input{gated} \
+           {on_conflict} RETURNING resource_type, id) \
+         , {prefix}ver AS (INSERT INTO resource_version (resource_type, id, version_id, last_updated_us, method, body) \
+           SELECT i.resource_type, i.id, i.version_id, i.last_updated_us, i.method, i.body \
+           FROM {prefix}input i JOIN {prefix}cur c ON c.resource_type = i.resource_type AND c.id = i.id) \
+         , {prefix}ins_string AS (INSERT INTO idx_string (resource_type, id, code, norm, exact) \
+           SELECT * FROM unnest({string}){gated}) \
+         , {prefix}ins_token AS (INSERT INTO idx_token (resource_type, id, code, system, value, text_norm) \
+           SELECT * FROM unnest({token}){gated}) \
+         , {prefix}ins_date AS (INSERT INTO idx_date (resource_type, id, code, low_us, high_us) \
+           SELECT * FROM unnest({date}){gated}) \
+         , {prefix}ins_number AS (INSERT INTO idx_number (resource_type, id, code, value, system, unit) \
+           SELECT * FROM unnest({number}){gated}) \
+         , {prefix}ins_reference AS (INSERT INTO idx_reference (resource_type, id, code, target_type, target_id, url) \
+           SELECT * FROM unnest({reference}){gated}) \
+         , {prefix}ins_uri AS (INSERT INTO idx_uri (resource_type, id, code, value) \
+           SELECT * FROM unnest({uri}){gated})"
+    )
 }
 
-/// The statement in a transaction: a resource that exists already is skipped (not in `cur`),
-/// and [`create_all`] answers a conflict naming it (the caller rolls back).
-const STATEMENT: &str = statement!("ON CONFLICT DO NOTHING");
-/// The statement alone (see the module documentation): a resource that exists already fails it.
-const STATEMENT_ALONE: &str = statement!("");
+/// The creates of a commit inside its transaction: a resource that exists already is skipped
+/// (not in `cur`), and [`create_all`] answers a conflict naming it (the caller rolls back).
+fn statement_in_transaction() -> &'static str {
+    static SQL: OnceLock<String> = OnceLock::new();
+    SQL.get_or_init(|| {
+        format!(
+            "WITH {} SELECT resource_type, id FROM cur",
+            creates_ctes(1, "", "ON CONFLICT DO NOTHING", "")
+        )
+    })
+}
 
 /// The writes of a commit that go through [`create_all`] — creates of a resource no other
 /// write of the commit touches — when there are several of them, and the rest (each its own
@@ -106,7 +134,9 @@ pub(super) async fn create_all(
     conn: &mut PgConnection,
     writes: &[&VersionWrite],
 ) -> StoreResult<()> {
-    let created = run(conn, STATEMENT, writes).await?;
+    let created = bind_creates(sqlx::query(statement_in_transaction()), writes)
+        .fetch_all(&mut *conn)
+        .await?;
     if created.len() == writes.len() {
         return Ok(());
     }
@@ -125,29 +155,11 @@ pub(super) async fn create_all(
     })
 }
 
-/// Inserts every write (all creates, see [`split_creates`]) with the statement alone, outside
-/// any transaction: all of them or, when any of them exists already, none (`Ok(false)`: make
-/// the commit again in a transaction to learn which).
-pub(super) async fn create_all_alone(
-    conn: &mut PgConnection,
-    writes: &[&VersionWrite],
-) -> StoreResult<bool> {
-    match run(conn, STATEMENT_ALONE, writes).await {
-        Ok(created) if created.len() == writes.len() => Ok(true),
-        Ok(_) => Err(StoreError::Internal(
-            "a statement that inserts all or nothing inserted some".into(),
-        )),
-        Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("23505") => Ok(false),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Runs `statement` (one of the two above) for `writes`: the rows of `cur`.
-async fn run(
-    conn: &mut PgConnection,
-    statement: &'static str,
-    writes: &[&VersionWrite],
-) -> Result<Vec<sqlx::postgres::PgRow>, sqlx::Error> {
+/// Binds the parameters of [`creates_ctes`] for `writes`.
+pub(super) fn bind_creates<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    writes: &[&'q VersionWrite],
+) -> Query<'q, Postgres, PgArguments> {
     let types: Vec<&str> = writes.iter().map(|w| w.resource_type.as_str()).collect();
     let ids: Vec<&str> = writes.iter().map(|w| w.id.as_str()).collect();
     let versions: Vec<i64> = writes.iter().map(|w| w.version_id).collect();
@@ -159,7 +171,7 @@ async fn run(
     let methods: Vec<&str> = writes.iter().map(|w| w.method.as_str()).collect();
     let OwnedColumns { columns: c, owners } = OwnedColumns::of(writes);
     let [o_string, o_token, o_date, o_number, o_reference, o_uri] = owners;
-    sqlx::query(statement)
+    query
         .bind(types)
         .bind(ids)
         .bind(versions)
@@ -198,8 +210,6 @@ async fn run(
         .bind(o_uri.1)
         .bind(c.uri.0)
         .bind(c.uri.1)
-        .fetch_all(&mut *conn)
-        .await
 }
 
 #[cfg(test)]

@@ -387,50 +387,74 @@ async fn a_commit_of_creates_and_updates_is_all_or_nothing() {
     db.cleanup().await;
 }
 
-/// A commit of creates only is one statement with no transaction around it: all of it, or
-/// (a resource exists already) none of it, and the commit made again in a transaction names
-/// the resource.
+/// A commit of creates only, or of one update and creates, is one statement with no
+/// transaction around it (postgres_alone.rs): all of it, or (a resource exists already, a
+/// stale version) none of it.
 #[tokio::test]
-async fn creates_alone_are_all_or_nothing() {
+async fn commits_alone_are_all_or_nothing() {
     if test_url().is_none() {
         return;
     }
+    use super::super::postgres_alone::{alone, commit_alone};
     let (db, store) = migrated_store().await;
+    let versions = |id: &'static str| {
+        let store = &store;
+        async move {
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM resource_version WHERE id = $1")
+                .bind(id)
+                .fetch_one(&store.pool)
+                .await
+                .unwrap();
+            n
+        }
+    };
     let mut conn = store.pool.acquire().await.unwrap();
     let writes = [
         patient("x", Expected::Absent, 1),
         patient("y", Expected::Absent, 1),
     ];
-    let refs: Vec<&VersionWrite> = writes.iter().collect();
-    assert!(
-        super::super::postgres_creates::create_all_alone(&mut conn, &refs)
-            .await
-            .unwrap()
-    );
+    assert!(commit_alone(&mut conn, &alone(&writes).unwrap())
+        .await
+        .unwrap());
     // Outside any transaction: committed as the statement ended, seen from another
     // connection while this one is still held.
     assert!(store.current("Patient", "x").await.unwrap().is_some());
+    // A create of a resource that exists: nothing written, and the transaction names it.
     let z = patient("z", Expected::Absent, 1);
-    let taken = [&z, &writes[1]];
+    let taken = [z.clone(), writes[1].clone()];
+    assert!(!commit_alone(&mut conn, &alone(&taken).unwrap())
+        .await
+        .unwrap());
+    assert_eq!(versions("z").await, 0);
+    assert_eq!(conflict_on(&store, &taken).await.as_deref(), Some("y"));
+    assert_eq!(versions("z").await, 0);
+    // An update with a create (its Provenance): both, in one statement.
+    let updated = [patient("x", Expected::Version(1), 2), z.clone()];
+    assert!(commit_alone(&mut conn, &alone(&updated).unwrap())
+        .await
+        .unwrap());
+    assert_eq!((versions("x").await, versions("z").await), (2, 1));
+    // A stale version: a conflict naming the update, and its create is not written either.
+    let w = patient("w", Expected::Absent, 1);
+    let stale = [patient("x", Expected::Version(1), 3), w.clone()];
+    let err = commit_alone(&mut conn, &alone(&stale).unwrap()).await;
     assert!(
-        !super::super::postgres_creates::create_all_alone(&mut conn, &taken)
-            .await
-            .unwrap()
+        matches!(&err, Err(StoreError::Conflict { id, .. }) if id == "x"),
+        "{err:?}"
     );
-    drop(conn);
-    assert!(store.current("Patient", "z").await.unwrap().is_none());
-    assert_eq!(
-        conflict_on(&store, &[z.clone(), writes[1].clone()])
-            .await
-            .as_deref(),
-        Some("y")
-    );
-    assert!(store.current("Patient", "z").await.unwrap().is_none());
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM resource_version WHERE id = 'z'")
+    assert_eq!((versions("x").await, versions("w").await), (2, 0));
+    // The update holds but its create exists: nothing of either.
+    let clash = [patient("x", Expected::Version(2), 3), z.clone()];
+    assert!(!commit_alone(&mut conn, &alone(&clash).unwrap())
+        .await
+        .unwrap());
+    assert_eq!(versions("x").await, 2);
+    let current: i64 = sqlx::query_scalar("SELECT version_id FROM resource_current WHERE id = 'x'")
         .fetch_one(&store.pool)
         .await
         .unwrap();
-    assert_eq!(count, 0);
+    assert_eq!(current, 2);
+    drop(conn);
     drop(store);
     db.cleanup().await;
 }
