@@ -94,21 +94,18 @@ pub fn parse_json(body: &[u8], limits: JsonLimits) -> FhirResult<Value> {
             ))
         }
     }
-    let value = serde_json::from_slice::<Value>(body).map_err(|e| {
-        FhirError::new(
+    duplicate_keys::parse_strict(body).map_err(|e| match e {
+        duplicate_keys::StrictJsonError::Syntax(e) => FhirError::new(
             ErrorKind::BadRequest,
             "structure",
             format!("the request body is not valid JSON: {e}"),
-        )
-    })?;
-    duplicate_keys::check_no_duplicate_keys(body).map_err(|e| {
-        FhirError::new(
+        ),
+        duplicate_keys::StrictJsonError::RepeatedKey(e) => FhirError::new(
             ErrorKind::BadRequest,
             "structure",
             format!("the request body is not valid FHIR JSON: {e}"),
-        )
-    })?;
-    Ok(value)
+        ),
+    })
 }
 
 /// Check a parsed resource of `expected_type` through the model walk, the one structural gate.
