@@ -117,21 +117,8 @@ pub(super) async fn commit_alone(conn: &mut PgConnection, commit: &Alone<'_>) ->
 
 #[cfg(test)]
 mod tests {
+    use super::super::postgres_creates::tests::write;
     use super::*;
-    use crate::store::WriteMethod;
-
-    fn write(id: &str, expected: Expected) -> VersionWrite {
-        VersionWrite {
-            resource_type: "CarePlan".into(),
-            id: id.into(),
-            expected,
-            version_id: 1,
-            last_updated_us: 1,
-            method: WriteMethod::Create,
-            body: Some(bytes::Bytes::from_static(b"{}")),
-            index: Vec::new(),
-        }
-    }
 
     #[test]
     fn what_one_statement_writes() {

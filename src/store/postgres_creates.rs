@@ -213,11 +213,12 @@ pub(super) fn bind_creates<'q>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::store::WriteMethod;
 
-    fn write(id: &str, expected: Expected) -> VersionWrite {
+    /// A write of an Observation with an empty body (`postgres_alone.rs`'s tests use it too).
+    pub(in crate::store) fn write(id: &str, expected: Expected) -> VersionWrite {
         VersionWrite {
             resource_type: "Observation".into(),
             id: id.into(),
