@@ -86,7 +86,10 @@ impl PostgresStore {
             // round trips of a request (7.9 % of the server's CPU in a create, with
             // PostgreSQL's share besides). A connection idle longer than
             // `PING_IF_IDLE_FOR` is still pinged, so one PostgreSQL dropped meanwhile (a
-            // restart, an outage: tests/tools/outage.rs) is replaced, never handed out.
+            // restart, an outage: tests/tools/outage.rs) is replaced, never handed out. One
+            // killed within that second of its release ping (`pg_terminate_backend`, a proxy
+            // restarting) is handed out once: its request gets a 503 with Retry-After (an I/O
+            // error is `Unavailable`) and the release ping then drops it.
             .test_before_acquire(false)
             .before_acquire(|connection, meta| {
                 Box::pin(async move {

@@ -9,7 +9,7 @@
 //! queue less behind each other. Hand-written: a channel and a task; no crate batches
 //! statements for sqlx.
 
-use super::postgres_cache::CHANNEL;
+use super::postgres_cache::{CHANNEL, MAX_AGE};
 use sqlx::postgres::PgPool;
 use tokio::sync::{mpsc, oneshot};
 
@@ -53,7 +53,7 @@ impl Notifier {
     }
 
     /// Tells every node of a commit (after it); returns once the notifications are sent, or
-    /// failed to be. A failure is logged, not returned: the write is committed, and the entries
+    /// failed to be, or after `MAX_AGE` at most. A failure is logged, not returned: the write is committed, and the entries
     /// it would have invalidated elsewhere expire within `postgres_cache::MAX_AGE`.
     pub async fn notify(&self, payloads: Vec<String>) {
         if payloads.is_empty() {
@@ -62,7 +62,9 @@ impl Notifier {
         let (sent, wait) = oneshot::channel();
         match self.requests.send(Request { payloads, sent }).await {
             Ok(()) => {
-                let _ = wait.await;
+                // A NOTIFY held up (a pool waiting on a struggling database) holds up no answer
+                // longer than another node may serve a stale entry anyway.
+                let _ = tokio::time::timeout(MAX_AGE, wait).await;
             }
             // The task is gone (the runtime shuts down): send them here.
             Err(mpsc::error::SendError(request)) => send(&self.pool, &request.payloads).await,

@@ -387,6 +387,81 @@ async fn a_commit_of_creates_and_updates_is_all_or_nothing() {
     db.cleanup().await;
 }
 
+/// One index row in each table for `tag`, each column's value saying which column it is.
+fn every_index_row(tag: &str) -> Vec<crate::store::index::IndexRow> {
+    use crate::store::index::IndexRow;
+    let code = |t: &str| format!("{t}-{tag}");
+    vec![
+        IndexRow::String {
+            code: code("s"),
+            norm: code("norm"),
+            exact: code("exact"),
+        },
+        IndexRow::Token {
+            code: code("t"),
+            system: Some(code("system")),
+            value: Some(code("value")),
+            text_norm: Some(code("text")),
+        },
+        IndexRow::Date {
+            code: code("d"),
+            low_us: 11,
+            high_us: 22,
+        },
+        IndexRow::Number {
+            code: code("n"),
+            value: 2.5,
+            system: Some(code("nsystem")),
+            unit: Some(code("unit")),
+        },
+        IndexRow::Reference {
+            code: code("r"),
+            target_type: Some("Patient".into()),
+            target_id: Some(code("target")),
+            url: code("url"),
+        },
+        IndexRow::Uri {
+            code: code("u"),
+            value: code("uri"),
+        },
+    ]
+}
+
+/// The index rows stored for `id`, every column as text, table by table.
+async fn stored_index_rows(store: &PostgresStore, id: &str) -> Vec<String> {
+    let mut rows = Vec::new();
+    for sql in [
+        "SELECT concat_ws('|', resource_type, code, norm, exact) FROM idx_string WHERE id = $1",
+        "SELECT concat_ws('|', resource_type, code, system, value, text_norm) FROM idx_token WHERE id = $1",
+        "SELECT concat_ws('|', resource_type, code, low_us, high_us) FROM idx_date WHERE id = $1",
+        "SELECT concat_ws('|', resource_type, code, value, system, unit) FROM idx_number WHERE id = $1",
+        "SELECT concat_ws('|', resource_type, code, target_type, target_id, url) FROM idx_reference WHERE id = $1",
+        "SELECT concat_ws('|', resource_type, code, value) FROM idx_uri WHERE id = $1",
+    ] {
+        let found: Vec<String> = sqlx::query_scalar(sql)
+            .bind(id)
+            .fetch_all(&store.pool)
+            .await
+            .unwrap();
+        rows.extend(found);
+    }
+    rows
+}
+
+fn expected_index_rows(tag: &str) -> Vec<String> {
+    [
+        "Patient|s-{}|norm-{}|exact-{}",
+        "Patient|t-{}|system-{}|value-{}|text-{}",
+        "Patient|d-{}|11|22",
+        "Patient|n-{}|2.5|nsystem-{}|unit-{}",
+        "Patient|r-{}|Patient|target-{}|url-{}",
+        "Patient|u-{}|uri-{}",
+    ]
+    .iter()
+    .map(|pattern| pattern.replace("{}", tag))
+    .collect()
+}
+
 /// A commit of creates only, or of one update and creates, is one statement with no
 /// transaction around it (postgres_alone.rs): all of it, or (a resource exists already, a
 /// stale version) none of it.
@@ -409,16 +484,28 @@ async fn commits_alone_are_all_or_nothing() {
         }
     };
     let mut conn = store.pool.acquire().await.unwrap();
+    let indexed = |id: &str, expected: Expected, version: i64, tag: &str| VersionWrite {
+        index: every_index_row(tag),
+        ..patient(id, expected, version)
+    };
     let writes = [
-        patient("x", Expected::Absent, 1),
-        patient("y", Expected::Absent, 1),
+        indexed("x", Expected::Absent, 1, "x1"),
+        indexed("y", Expected::Absent, 1, "y1"),
     ];
     assert!(commit_alone(&mut conn, &alone(&writes).unwrap())
         .await
         .unwrap());
     // Outside any transaction: committed as the statement ended, seen from another
-    // connection while this one is still held.
+    // connection while this one is still held, every index column where it belongs.
     assert!(store.current("Patient", "x").await.unwrap().is_some());
+    assert_eq!(
+        stored_index_rows(&store, "x").await,
+        expected_index_rows("x1")
+    );
+    assert_eq!(
+        stored_index_rows(&store, "y").await,
+        expected_index_rows("y1")
+    );
     // A create of a resource that exists: nothing written, and the transaction names it.
     let z = patient("z", Expected::Absent, 1);
     let taken = [z.clone(), writes[1].clone()];
@@ -428,21 +515,38 @@ async fn commits_alone_are_all_or_nothing() {
     assert_eq!(versions("z").await, 0);
     assert_eq!(conflict_on(&store, &taken).await.as_deref(), Some("y"));
     assert_eq!(versions("z").await, 0);
-    // An update with a create (its Provenance): both, in one statement.
-    let updated = [patient("x", Expected::Version(1), 2), z.clone()];
+    // An update with a create (its Provenance): both, in one statement, the update's index
+    // rows replaced and the create's written.
+    let updated = [
+        indexed("x", Expected::Version(1), 2, "x2"),
+        indexed("z", Expected::Absent, 1, "z1"),
+    ];
     assert!(commit_alone(&mut conn, &alone(&updated).unwrap())
         .await
         .unwrap());
     assert_eq!((versions("x").await, versions("z").await), (2, 1));
+    assert_eq!(
+        stored_index_rows(&store, "x").await,
+        expected_index_rows("x2")
+    );
+    assert_eq!(
+        stored_index_rows(&store, "z").await,
+        expected_index_rows("z1")
+    );
     // A stale version: a conflict naming the update, and its create is not written either.
-    let w = patient("w", Expected::Absent, 1);
-    let stale = [patient("x", Expected::Version(1), 3), w.clone()];
+    let w = indexed("w", Expected::Absent, 1, "w1");
+    let stale = [indexed("x", Expected::Version(1), 3, "x3"), w.clone()];
     let err = commit_alone(&mut conn, &alone(&stale).unwrap()).await;
     assert!(
         matches!(&err, Err(StoreError::Conflict { id, .. }) if id == "x"),
         "{err:?}"
     );
     assert_eq!((versions("x").await, versions("w").await), (2, 0));
+    assert_eq!(
+        stored_index_rows(&store, "x").await,
+        expected_index_rows("x2")
+    );
+    assert!(stored_index_rows(&store, "w").await.is_empty());
     // The update holds but its create exists: nothing of either.
     let clash = [patient("x", Expected::Version(2), 3), z.clone()];
     assert!(!commit_alone(&mut conn, &alone(&clash).unwrap())

@@ -161,6 +161,27 @@ mod tests {
     }
 
     #[test]
+    fn serde_jsons_private_keys_are_plain_keys_or_numbers() {
+        // serde_json's own `Value` (with sqlx's `raw_value` on) would read this as the JSON
+        // hidden in the string, past the size limits and the repeated-key check; here it is a
+        // plain key (which the model walk then refuses).
+        let raw = br#"{"$serde_json::private::RawValue":"{\"a\":1,\"a\":2}"}"#;
+        let parsed = parse_strict(raw);
+        let Ok(Value::Object(object)) = parsed else {
+            panic!("an object: {parsed:?}")
+        };
+        assert_eq!(object.len(), 1);
+        assert!(object["$serde_json::private::RawValue"].is_string());
+        // The number key is how serde_json hands over a number's text; as a document key it
+        // reads as that number, as serde_json's own `Value` reads it.
+        assert_eq!(
+            parse_strict(br#"{"$serde_json::private::Number":"2.50"}"#).map(|v| v.to_string()),
+            Ok("2.50".to_string())
+        );
+        assert!(parse_strict(br#"{"$serde_json::private::Number":"x"}"#).is_err());
+    }
+
+    #[test]
     fn what_is_not_json_says_where() {
         for (json, at) in [
             ("{", "EOF while parsing an object at line 1 column 1"),

@@ -17,6 +17,7 @@
 //! `validate_resource` and `patch` fuzz targets — so fhirbolt now only converts XML at the edge.
 
 mod duplicate_keys;
+pub use duplicate_keys::{parse_strict, StrictJsonError};
 mod shape;
 
 use crate::error::{ErrorKind, FhirError, FhirResult, Issue, Severity};

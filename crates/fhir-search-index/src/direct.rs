@@ -10,7 +10,8 @@
 //! FHIRPath crate offers a JSON-direct mode (octofhir-fhirpath converts every resource), hence
 //! this walk. Wherever the engine's answer is not a plain read (a number, which it types; a
 //! null; a primitive with steps after it; an absent `contained` or `resource`, which it
-//! resolves in ways of its own) [`Direct::read`] answers `None` and the engine decides.
+//! resolves in ways of its own; a choice's time without a zone, which it reads as UTC; a
+//! `where` field present only as a choice-style key) [`Direct::read`] answers `None` and the engine decides.
 //! `tests/extract_fast_path.rs` shows both ways give the same index rows on every example and
 //! fuzz corpus resource and on systematic mutations of the examples.
 
@@ -112,6 +113,12 @@ fn is_choice_of(key: &str, name: &str) -> bool {
         .is_some_and(|rest| rest.starts_with(|c: char| c.is_uppercase()))
 }
 
+/// Whether `text` has a time of day but no zone (`2020-01-01T10:00:00`).
+fn is_zoneless_time(text: &str) -> bool {
+    text.split_once('T')
+        .is_some_and(|(_, time)| !time.contains(['Z', '+', '-']))
+}
+
 /// Follows `steps` from `resource` (see [`Direct::Path`]).
 fn follow<'v>(resource: &'v Value, steps: &[Step]) -> Option<Vec<Node<'v>>> {
     let mut current: Vec<&'v Value> = vec![resource];
@@ -123,8 +130,10 @@ fn follow<'v>(resource: &'v Value, steps: &[Step]) -> Option<Vec<Node<'v>>> {
             match step {
                 Step::WhereEquals { field, literal } => match object.get(field.as_str()) {
                     Some(Value::String(s)) if s == literal => next.push(value),
-                    None | Some(Value::String(_)) => {}
-                    Some(_) => return None,
+                    Some(Value::String(_)) => {}
+                    // The engine reads a choice-style key (`systemCode`) as the field.
+                    None if !object.keys().any(|key| is_choice_of(key, field)) => {}
+                    _ => return None,
                 },
                 Step::Element(name) => {
                     if let Some(found) = object.get(name.as_str()) {
@@ -133,6 +142,12 @@ fn follow<'v>(resource: &'v Value, steps: &[Step]) -> Option<Vec<Node<'v>>> {
                     }
                     let mut any = false;
                     for (_, found) in object.iter().filter(|(key, _)| is_choice_of(key, name)) {
+                        // The engine types a choice's temporal value and reads a time without
+                        // a zone (invalid FHIR) as UTC, where the extractor uses the server's
+                        // zone: the engine's answer stands.
+                        if found.as_str().is_some_and(is_zoneless_time) {
+                            return None;
+                        }
                         push(found, last, &mut next)?;
                         any = true;
                     }

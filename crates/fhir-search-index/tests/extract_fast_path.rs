@@ -2,8 +2,8 @@
 //! the FHIRPath engine: this shows the index rows are the engine's, row for row, on every
 //! resource of the examples and the fuzz corpora (each resource found anywhere in a document:
 //! Bundle entries, contained resources) and on systematic single mutations of the examples
-//! (every leaf replaced by values of other JSON types, every element removed or given a
-//! `_element` sibling).
+//! (every leaf replaced by values of other JSON types, every element removed, given a
+//! `_element` sibling or a choice-style sibling `elementCode`), in UTC and in another zone.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeSet;
@@ -12,19 +12,26 @@ use std::path::Path;
 use fhir_search_index::{extract, ExtractOptions};
 use serde_json::{json, Map, Value};
 
-/// The rows (or the error) of both ways, as comparable text.
+/// The rows (or the error) of both ways, as comparable text, in UTC and in a server zone an
+/// hour east (dates and times without a zone are read in it).
 fn both(resource: &Value) -> (String, String) {
-    let show = |options: ExtractOptions| match extract(resource, &options) {
-        Ok(rows) => format!("{rows:?}"),
-        Err(e) => format!("error: {e}"),
+    let show = |engine_only: bool| {
+        [0, 3600]
+            .map(|tz_offset_seconds| {
+                match extract(
+                    resource,
+                    &ExtractOptions {
+                        tz_offset_seconds,
+                        engine_only,
+                    },
+                ) {
+                    Ok(rows) => format!("{rows:?}"),
+                    Err(e) => format!("error: {e}"),
+                }
+            })
+            .join("\n")
     };
-    (
-        show(ExtractOptions::default()),
-        show(ExtractOptions {
-            engine_only: true,
-            ..ExtractOptions::default()
-        }),
-    )
+    (show(false), show(true))
 }
 
 /// Every object with a string `resourceType`, anywhere in `doc`.
@@ -110,6 +117,8 @@ fn replacements() -> Vec<Value> {
         Value::Null,
         json!("2020-01-01T10:00:00+01:00"),
         json!(""),
+        json!("2020-01-01T10:00:00"),
+        json!("2020-01"),
         json!({}),
         json!([]),
         json!([1, "a"]),
@@ -139,6 +148,10 @@ fn mutate(doc: &Value, node: &Value, pointer: &str, out: &mut Vec<Value>) {
                 without.remove(key);
                 out.push(set(Value::Object(without)));
                 if !key.starts_with('_') {
+                    // The element again as a choice-style key of another type.
+                    let mut choice = o.clone();
+                    choice.insert(format!("{key}Code"), json!("phone"));
+                    out.push(set(Value::Object(choice)));
                     let mut extended = o.clone();
                     extended.insert(
                         format!("_{key}"),

@@ -161,7 +161,10 @@ fn json_patch_in_binary(binary: &Value) -> FhirResult<Patch> {
         .map_err(|e| {
             FhirError::invalid_at(format!("Binary.data is not base64: {e}"), "Binary.data")
         })?;
-    let doc: Value = serde_json::from_slice(&bytes).map_err(|e| {
+    // Strict, as request bodies are: no repeated keys, no serde_json-private keys read as JSON.
+    let doc: Value = crate::validate::parse_strict(&bytes).map_err(|e| {
+        let (crate::validate::StrictJsonError::Syntax(e)
+        | crate::validate::StrictJsonError::RepeatedKey(e)) = e;
         FhirError::invalid_at(
             format!("Binary.data is not a JSON document: {e}"),
             "Binary.data",
