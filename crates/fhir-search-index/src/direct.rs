@@ -113,10 +113,13 @@ fn is_choice_of(key: &str, name: &str) -> bool {
         .is_some_and(|rest| rest.starts_with(|c: char| c.is_uppercase()))
 }
 
-/// Whether `text` has a time of day but no zone (`2020-01-01T10:00:00`).
+/// Whether `text` is a date with a time of day but no zone (`2020-01-01T10:00:00`).
 fn is_zoneless_time(text: &str) -> bool {
-    text.split_once('T')
-        .is_some_and(|(_, time)| !time.contains(['Z', '+', '-']))
+    text.split_once('T').is_some_and(|(date, time)| {
+        date.len() >= 10
+            && date.bytes().all(|b| b.is_ascii_digit() || b == b'-')
+            && !time.contains(['Z', '+', '-'])
+    })
 }
 
 /// Follows `steps` from `resource` (see [`Direct::Path`]).
@@ -273,6 +276,9 @@ mod tests {
             Some(1)
         );
         assert_eq!(read("Patient.birthDate"), Some(vec![]));
+        assert!(is_zoneless_time("2020-01-01T10:00:00.5"));
+        assert!(!is_zoneless_time("2020-01-01T10:00:00-05:00"));
+        assert!(!is_zoneless_time("Take 2 tablets"));
         // A number is typed by the engine; an absent `contained` it resolves itself.
         assert_eq!(read("Patient.multipleBirth"), None);
         assert_eq!(read("Patient.contained"), None);
