@@ -108,7 +108,7 @@ fn present_and_not_false(rest: &str, resource_type: &str) -> Option<String> {
 }
 
 /// Whether `key` is the choice element `name` + a type (`effective` → `effectiveDateTime`).
-fn is_choice_of(key: &str, name: &str) -> bool {
+pub(crate) fn is_choice_of(key: &str, name: &str) -> bool {
     key.strip_prefix(name)
         .is_some_and(|rest| rest.starts_with(|c: char| c.is_uppercase()))
 }

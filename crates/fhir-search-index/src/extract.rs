@@ -16,6 +16,7 @@ use fhir_fhirpath::Node;
 use fhir_primitives::{ParamType, PartialDateTime};
 
 use crate::compiled::{Compiled, ComponentPaths};
+use crate::direct::is_choice_of;
 use crate::normalize::normalize_string;
 use crate::registry::{Registry, SearchParam};
 
@@ -665,11 +666,7 @@ impl Ctx<'_> {
 
 /// Whether `o` has element `name`, directly or as a choice element (`value` → `valueQuantity`).
 fn has_element(o: &Map<String, Value>, name: &str) -> bool {
-    o.contains_key(name)
-        || o.keys().any(|k| {
-            k.strip_prefix(name)
-                .is_some_and(|rest| rest.chars().next().is_some_and(char::is_uppercase))
-        })
+    o.contains_key(name) || o.keys().any(|k| is_choice_of(k, name))
 }
 
 /// Follows a dotted path of element names through JSON, flattening arrays. A name that is
@@ -682,10 +679,7 @@ fn navigate<'v>(root: &'v Value, path: &str) -> Vec<&'v Value> {
             let Some(o) = v.as_object() else { continue };
             let found = o.get(name).or_else(|| {
                 o.iter()
-                    .find(|(k, _)| {
-                        k.strip_prefix(name)
-                            .is_some_and(|rest| rest.chars().next().is_some_and(char::is_uppercase))
-                    })
+                    .find(|(k, _)| is_choice_of(k, name))
                     .map(|(_, v)| v)
             });
             match found {
