@@ -9,6 +9,7 @@ use super::{Expected, StoreError, StoreResult, VersionWrite};
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
 use sqlx::{Postgres, Row};
+use std::sync::OnceLock;
 
 pub(super) type Texts<'a> = Vec<&'a str>;
 pub(super) type OptTexts<'a> = Vec<Option<&'a str>>;
@@ -192,14 +193,25 @@ pub(super) fn bind_write<'q>(
         .bind(c.uri.1)
 }
 
+/// The statement of [`apply_write`] for a write expecting `expected`, built once per shape
+/// (it was formatted anew for every write).
+fn write_statement(expected: &Expected) -> &'static str {
+    static SQL: [OnceLock<String>; 3] = [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let shape = match expected {
+        Expected::Absent => 0,
+        Expected::Version(_) => 1,
+        Expected::Reindex(_) => 2,
+    };
+    SQL[shape].get_or_init(|| format!("{} SELECT count(*) FROM cur", write_ctes(expected)))
+}
+
 /// Apply one write as a single statement ([`write_ctes`]), so a lone write is one round trip
 /// and one (auto-committed) transaction. Returns whether the version guard held.
 pub(super) async fn apply_write<'e, E>(executor: E, w: &VersionWrite) -> StoreResult<bool>
 where
     E: sqlx::Executor<'e, Database = Postgres>,
 {
-    let sql = format!("{} SELECT count(*) FROM cur", write_ctes(&w.expected));
-    let applied: i64 = bind_write(sqlx::query(&sql), w)
+    let applied: i64 = bind_write(sqlx::query(write_statement(&w.expected)), w)
         .fetch_one(executor)
         .await
         .map_err(|e| conflict_or(e, w))?
