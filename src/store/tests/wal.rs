@@ -31,6 +31,20 @@ fn wal_bytes(dir: &std::path::Path) -> u64 {
     std::fs::metadata(dir.join("wal.db-wal")).map_or(0, |m| m.len())
 }
 
+/// A migrated store in `dir` whose log follows `policy`.
+async fn migrated_with(dir: &std::path::Path, policy: WalPolicy) -> SqliteStore {
+    let store = SqliteStore::open_tuned(
+        &dir.join("wal.db"),
+        policy,
+        StatisticsPolicy::DEFAULT,
+        DEFAULT_CACHE_BYTES,
+    )
+    .await
+    .expect("open");
+    store.migrate().await.expect("migrate");
+    store
+}
+
 /// Writes `batches` commits, reading one resource back after each, and
 /// returns the largest log file seen after a commit.
 async fn write_and_watch(store: &SqliteStore, dir: &std::path::Path, batches: usize) -> u64 {
@@ -73,15 +87,7 @@ async fn the_writer_bounds_the_log_when_the_background_passes_fall_behind() {
         limit_bytes: MIB,
         pass_interval: Duration::from_secs(3600),
     };
-    let store = SqliteStore::open_tuned(
-        &dir.path().join("wal.db"),
-        policy,
-        StatisticsPolicy::DEFAULT,
-        DEFAULT_CACHE_BYTES,
-    )
-    .await
-    .expect("open");
-    store.migrate().await.expect("migrate");
+    let store = migrated_with(dir.path(), policy).await;
     let largest = write_and_watch(&store, dir.path(), 20).await;
     // Over the limit by at most the commit that crossed it and the one before the restart.
     assert!(
@@ -112,15 +118,7 @@ async fn the_background_passes_alone_let_the_log_start_over_between_writes() {
         limit_bytes: 1024 * MIB,
         pass_interval: Duration::from_millis(5),
     };
-    let store = SqliteStore::open_tuned(
-        &dir.path().join("wal.db"),
-        policy,
-        StatisticsPolicy::DEFAULT,
-        DEFAULT_CACHE_BYTES,
-    )
-    .await
-    .expect("open");
-    store.migrate().await.expect("migrate");
+    let store = migrated_with(dir.path(), policy).await;
     let mut largest = 0;
     for b in 0..20 {
         store.commit_versions(&batch(b)).await.expect("commit");
