@@ -96,8 +96,11 @@ impl AppState {
     /// built-in authorization server runs and its tokens are required on the FHIR API, unless
     /// `insecure_no_auth` is set.
     pub async fn open(config: Config) -> Result<Self, StoreError> {
+        let started = std::time::Instant::now();
         let store = store::open(config.database_url.as_str(), config.current_cache_bytes()).await?;
+        let opened = started.elapsed();
         store.migrate().await?;
+        let migrated = started.elapsed();
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let auth = Arc::new(
             AuthServer::open(
@@ -144,6 +147,14 @@ impl AppState {
         state.fhir.load_questionnaire_library().await.map_err(|e| {
             StoreError::Unavailable(format!("loading the Questionnaire library: {e:?}"))
         })?;
+        // Start-up time, phase by phase (what a large database costs at start is read here).
+        tracing::info!(
+            open_ms = opened.as_millis() as u64,
+            migrate_ms = (migrated - opened).as_millis() as u64,
+            rest_ms = (started.elapsed() - migrated).as_millis() as u64,
+            "opened the database in {} ms",
+            started.elapsed().as_millis()
+        );
         if insecure {
             tracing::warn!(
                 "!!! --insecure-no-auth: the FHIR API is open to ANYONE without a token. \

@@ -93,6 +93,38 @@ impl SqliteStore {
     }
 }
 
+/// Migrations applied to the file so far (none before the first start).
+async fn applied_migrations(pool: &SqlitePool) -> StoreResult<i64> {
+    let exists: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '_sqlx_migrations'",
+    )
+    .fetch_one(pool)
+    .await?;
+    if exists == 0 {
+        return Ok(0);
+    }
+    Ok(sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(pool)
+        .await?)
+}
+
+/// Whether the planner has statistics of the resources (`ANALYZE` found rows to describe).
+async fn has_resource_statistics(pool: &SqlitePool) -> StoreResult<bool> {
+    let exists: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'sqlite_stat1'",
+    )
+    .fetch_one(pool)
+    .await?;
+    if exists == 0 {
+        return Ok(false);
+    }
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_stat1 WHERE tbl = 'resource_current')",
+    )
+    .fetch_one(pool)
+    .await?)
+}
+
 type SqliteQuery<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
 fn bind_all<'q>(mut query: SqliteQuery<'q>, binds: &'q [Bind]) -> SqliteQuery<'q> {
@@ -114,16 +146,24 @@ impl Store for SqliteStore {
     }
 
     async fn migrate(&self) -> StoreResult<()> {
+        let applied_before = applied_migrations(&self.readers).await?;
         sqlx::migrate!("./migrations/sqlite")
             .run(&self.readers)
             .await
             .map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
-        // Give the query planner statistics (sampled averages, but the SQLite bundled here counts
-        // each index's rows exactly: ~2 s on a 5 GB file, once at start): without them
-        // SQLite may walk a whole type in date order instead of using a selective index. The
-        // limit is a setting of one connection, so both statements run on the same one (the
-        // pool hands out its idle connections in turn, and an unlimited ANALYZE reads every
-        // index of a large file whole).
+        // Give the query planner statistics when the file has none for its resources yet, or a
+        // migration just changed the schema: without them SQLite may walk a whole type in date
+        // order instead of using a selective index. Statistics persist in the file and are kept
+        // current as it grows (`sqlite_statistics.rs`), so a restart does not gather them again:
+        // the SQLite bundled here counts each index's rows exactly even with `analysis_limit`,
+        // which read the indexes of a 100k-patient file whole at every start (benches/RESULTS.md,
+        // 2026-12-06 (session 4)). The limit is a setting of one connection, so both statements
+        // run on the same one (the pool hands out its idle connections in turn).
+        if applied_migrations(&self.readers).await? == applied_before
+            && has_resource_statistics(&self.readers).await?
+        {
+            return Ok(());
+        }
         let mut conn = self.readers.acquire().await?;
         sqlx::query("PRAGMA analysis_limit = 1000")
             .execute(&mut *conn)
@@ -137,7 +177,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    /// Nothing more to do: statistics are gathered at start (`migrate`) and as the database
+    /// Nothing more to do: statistics are gathered at first start (`migrate`) and as the database
     /// grows (`sqlite_statistics.rs`, `analyze_schedule.rs`), which covers a bulk load.
     async fn refresh_statistics(&self) -> StoreResult<()> {
         Ok(())

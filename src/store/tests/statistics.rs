@@ -188,3 +188,59 @@ async fn a_large_database_is_refreshed_by_counts_and_new_tables_are_analyzed() {
         "both indexes of resource_current: {counted:?}"
     );
 }
+
+/// Statistics persist in the file: a start gathers them only when the resources have none
+/// (or a migration just ran), so restarting a large database does not read its indexes whole.
+#[tokio::test]
+async fn a_restart_gathers_statistics_only_when_the_resources_have_none() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("stats.db");
+    let open = || async {
+        let store = SqliteStore::open_tuned(
+            &path,
+            WalPolicy::DEFAULT,
+            StatisticsPolicy::DEFAULT,
+            DEFAULT_CACHE_BYTES,
+        )
+        .await
+        .expect("open");
+        store.migrate().await.expect("migrate");
+        store
+    };
+    let store = open().await;
+    assert!(
+        resource_current_stats(&path).is_empty(),
+        "the first start analyzed empty tables"
+    );
+    // Fewer versions than a refresh waits for: only a start can describe them.
+    store
+        .commit_versions(&creates(0, 10))
+        .await
+        .expect("commit");
+    drop(store);
+
+    let store = open().await;
+    let gathered = resource_current_stats(&path);
+    assert!(
+        !gathered.is_empty() && gathered.iter().all(|(_, s)| s.starts_with("10 ")),
+        "a start without statistics of the resources gathers them: {gathered:?}"
+    );
+    drop(store);
+
+    let marked = "10 77 1";
+    {
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        conn.execute(
+            "UPDATE sqlite_stat1 SET stat = ?1 WHERE tbl = 'resource_current'",
+            [marked],
+        )
+        .expect("marker");
+    }
+    let store = open().await;
+    let kept = resource_current_stats(&path);
+    assert!(
+        kept.iter().all(|(_, s)| s == marked),
+        "a start with statistics keeps them: {kept:?}"
+    );
+    drop(store);
+}
