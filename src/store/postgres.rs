@@ -140,6 +140,13 @@ pub const STATEMENT_TIMEOUT: &str = "30s";
 
 impl PostgresStore {
     async fn commit_batch(&self, batch: &CommitBatch) -> StoreResult<()> {
+        if batch
+            .versions
+            .iter()
+            .any(|w| matches!(w.expected, Expected::Reindex(_)))
+        {
+            return self.commit_reindex(batch).await;
+        }
         if let ([only], true) = (batch.versions.as_slice(), batch.versions_only()) {
             return match apply_write(&self.pool, only).await? {
                 true => Ok(()),
@@ -158,6 +165,27 @@ impl PostgresStore {
             }
         }
         let mut tx: Transaction<'_, Postgres> = self.pool.begin().await?;
+        match apply_batch(&mut tx, batch).await {
+            Ok(()) => Ok(tx.commit().await?),
+            Err(e) => {
+                tx.rollback().await.ok();
+                Err(e)
+            }
+        }
+    }
+
+    /// Reindexing, serialised with every other write. A write's statement reads the index rows
+    /// it replaces in the snapshot it took when it started; under READ COMMITTED an update that
+    /// started while a reindex held the resource's row, and waited for it, would then miss the
+    /// rows the reindex inserted, and they would outlive the version they describe (a resource
+    /// still found under its former patient). A table lock is taken before a statement's
+    /// snapshot, so with `resource_current` locked against writers (readers pass) until the
+    /// reindex commits, a write that arrives meanwhile starts after it and sees its rows.
+    async fn commit_reindex(&self, batch: &CommitBatch) -> StoreResult<()> {
+        let mut tx: Transaction<'_, Postgres> = self.pool.begin().await?;
+        sqlx::query("LOCK TABLE resource_current IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await?;
         match apply_batch(&mut tx, batch).await {
             Ok(()) => Ok(tx.commit().await?),
             Err(e) => {
