@@ -49,8 +49,7 @@ pub async fn run(state: &AppState) -> Result<String, String> {
         .clone()
         .ok_or("the authorization server is not running")?;
     // Write the resources through the API without access control, in-process.
-    let mut open = state.clone();
-    open.verifier = None;
+    let open = state.clone().without_verifier();
     for resource in resources() {
         let path = format!(
             "/fhir/{}/{}",

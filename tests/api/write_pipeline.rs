@@ -88,7 +88,8 @@ impl WriteHook for Recorder {
 
 fn with_recorder(mut app: TestApp) -> (TestApp, Arc<Recorder>) {
     let recorder = Arc::new(Recorder::default());
-    Arc::get_mut(&mut app.state.fhir)
+    app.state
+        .fhir_mut()
         .expect("the service is not shared yet")
         .hooks
         .insert(0, recorder.clone());

@@ -180,8 +180,7 @@ impl Server {
 
     /// Write a FHIR resource directly (in-process, without access control).
     pub async fn seed(&self, resource: Value) {
-        let mut open = self.state.clone();
-        open.verifier = None;
+        let open = self.state.clone().without_verifier();
         let path = format!(
             "/fhir/{}/{}",
             resource["resourceType"].as_str().expect("resourceType"),
