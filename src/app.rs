@@ -185,7 +185,7 @@ impl AppState {
             open_ms = opened.as_millis() as u64,
             migrate_ms = (migrated - opened).as_millis() as u64,
             rest_ms = (started.elapsed() - migrated).as_millis() as u64,
-            "opened the database in {} ms",
+            "started in {} ms",
             started.elapsed().as_millis()
         );
         if insecure {

@@ -76,6 +76,11 @@ impl PostgresStore {
     }
 
     async fn connect_sized(options: PgConnectOptions, cache_bytes: usize) -> StoreResult<Self> {
+        // Every write's guarantees are argued for READ COMMITTED (a statement's snapshot taken
+        // after its locks, a racing writer re-checking the row it waited for): a role or
+        // database default of another level must not apply here. Last of the options, so it
+        // wins over one in the URL; the space is escaped for PostgreSQL's option parser.
+        let options = options.options([("default_transaction_isolation", "read\\ committed")]);
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .min_connections(1)
@@ -135,6 +140,15 @@ impl Drop for InvalidateOnDrop<'_> {
     }
 }
 
+/// A reindex's lock, asked for 200 ms at a time (the waits for rows after it are bounded by
+/// the statement timeout), up to [`REINDEX_LOCK_ATTEMPTS`] times (about a minute in all).
+const REINDEX_LOCK: [&str; 3] = [
+    "SET LOCAL lock_timeout = '200ms'",
+    "LOCK TABLE resource_current IN SHARE ROW EXCLUSIVE MODE",
+    "SET LOCAL lock_timeout = 0",
+];
+const REINDEX_LOCK_ATTEMPTS: u32 = 60;
+
 /// The default bound on one statement (see [`PostgresStore::connect`]).
 pub const STATEMENT_TIMEOUT: &str = "30s";
 
@@ -182,17 +196,39 @@ impl PostgresStore {
     /// snapshot, so with `resource_current` locked against writers (readers pass) until the
     /// reindex commits, a write that arrives meanwhile starts after it and sees its rows.
     async fn commit_reindex(&self, batch: &CommitBatch) -> StoreResult<()> {
-        let mut tx: Transaction<'_, Postgres> = self.pool.begin().await?;
-        sqlx::query("LOCK TABLE resource_current IN SHARE ROW EXCLUSIVE MODE")
-            .execute(&mut *tx)
-            .await?;
-        match apply_batch(&mut tx, batch).await {
-            Ok(()) => Ok(tx.commit().await?),
-            Err(e) => {
-                tx.rollback().await.ok();
-                Err(e)
+        // While the lock is asked for, writes queue behind the request: it is asked for briefly
+        // and again after a pause, so a long transaction or `ANALYZE` holding a conflicting lock
+        // stalls writers for a moment at a time, not until it ends.
+        for attempt in 1..=REINDEX_LOCK_ATTEMPTS {
+            let mut tx: Transaction<'_, Postgres> = self.pool.begin().await?;
+            let mut locked = Ok(());
+            for statement in REINDEX_LOCK {
+                locked = sqlx::query(statement).execute(&mut *tx).await.map(|_| ());
+                if locked.is_err() {
+                    break;
+                }
             }
+            match locked {
+                Ok(_) => {}
+                Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("55P03") => {
+                    tx.rollback().await.ok();
+                    tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt.min(20))))
+                        .await;
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+            return match apply_batch(&mut tx, batch).await {
+                Ok(()) => Ok(tx.commit().await?),
+                Err(e) => {
+                    tx.rollback().await.ok();
+                    Err(e)
+                }
+            };
         }
+        Err(StoreError::Unavailable(format!(
+            "reindexing waited {REINDEX_LOCK_ATTEMPTS} times for writes to pause"
+        )))
     }
 
     /// A pooled connection without the statement timeout, for maintenance that may run long

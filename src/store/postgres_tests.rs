@@ -65,6 +65,27 @@ async fn statements_are_bounded_by_default_and_by_the_url() {
     );
 }
 
+/// The store's connections run READ COMMITTED, whatever the URL (or the role, or the
+/// database) makes the default: every write's guarantee is argued for that level.
+#[tokio::test]
+async fn connections_run_read_committed_whatever_the_default() {
+    let Some(url) = test_url() else { return };
+    let separator = if url.contains('?') { '&' } else { '?' };
+    let asking =
+        format!("{url}{separator}options=-c%20default_transaction_isolation%3Dserializable");
+    let store = PostgresStore::connect(&asking).await.unwrap();
+    let level: String = sqlx::query_scalar("SHOW default_transaction_isolation")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(level, "read committed");
+    let timeout: String = sqlx::query_scalar("SHOW statement_timeout")
+        .fetch_one(&store.pool)
+        .await
+        .unwrap();
+    assert_eq!(timeout, STATEMENT_TIMEOUT, "the other options still apply");
+}
+
 fn patient(id: &str, expected: Expected, version_id: i64) -> VersionWrite {
     VersionWrite {
         resource_type: "Patient".into(),
@@ -637,91 +658,5 @@ async fn the_audit_log_is_compressed_with_lz4() {
     assert_eq!(method, if lz4_available { "l" } else { "" });
 }
 
-/// The backends `blocked_by` holds up (directly), by pid.
-async fn blocked_by(store: &PostgresStore, pids: &[i32]) -> Vec<i32> {
-    sqlx::query_scalar(
-        "SELECT pid FROM pg_stat_activity WHERE pg_blocking_pids(pid) && $1::int4[] ORDER BY pid",
-    )
-    .bind(pids)
-    .fetch_all(&store.pool)
-    .await
-    .unwrap()
-}
-
-/// Polls until backends held up by `pids` other than `known` appear; returns them.
-async fn until_blocked(store: &PostgresStore, pids: &[i32], known: &[i32]) -> Vec<i32> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let waiting: Vec<i32> = blocked_by(store, pids)
-            .await
-            .into_iter()
-            .filter(|p| !known.contains(p))
-            .collect();
-        if !waiting.is_empty() {
-            return waiting;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "nothing waited on {pids:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-/// A reindex and an update of the same resource at once leave exactly the update's index
-/// rows. The update's statement must not take its snapshot while the reindex holds the row:
-/// it would miss the rows the reindex inserts, and they would outlive their version (here:
-/// the reindex waits on a row lock held by a third connection, the update arrives meanwhile).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_update_racing_a_reindex_keeps_only_its_own_index_rows() {
-    if test_url().is_none() {
-        return;
-    }
-    let (db, store) = migrated_store().await;
-    let store = Arc::new(store);
-    let with_rows = |mut w: VersionWrite, tag: &str| {
-        w.index = every_index_row(tag);
-        w
-    };
-    store
-        .commit_versions(&[with_rows(patient("x", Expected::Absent, 1), "v1")])
-        .await
-        .unwrap();
-    // A third connection holds the resource's row.
-    let mut holder = store.pool.begin().await.unwrap();
-    let holder_pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-        .fetch_one(&mut *holder)
-        .await
-        .unwrap();
-    sqlx::query("SELECT 1 FROM resource_current WHERE id = 'x' FOR UPDATE")
-        .execute(&mut *holder)
-        .await
-        .unwrap();
-
-    let mut reindexed = with_rows(patient("x", Expected::Reindex(1), 1), "re");
-    reindexed.body = None;
-    let reindex = tokio::spawn({
-        let store = store.clone();
-        async move { store.commit_versions(&[reindexed]).await }
-    });
-    let reindexer = until_blocked(&store, &[holder_pid], &[]).await;
-    let update = tokio::spawn({
-        let store = store.clone();
-        let updated = with_rows(patient("x", Expected::Version(1), 2), "new");
-        async move { store.commit_versions(&[updated]).await }
-    });
-    let mut waiting = reindexer.clone();
-    waiting.push(holder_pid);
-    until_blocked(&store, &waiting, &reindexer).await;
-    holder.commit().await.unwrap();
-
-    reindex.await.unwrap().unwrap();
-    update.await.unwrap().unwrap();
-    let mut stored = stored_index_rows(&store, "x").await;
-    stored.sort();
-    let mut expected = expected_index_rows("new");
-    expected.sort();
-    assert_eq!(stored, expected, "only the current version's index rows");
-    drop(store);
-    db.cleanup().await;
-}
+#[path = "postgres_reindex_tests.rs"]
+mod reindex;

@@ -62,6 +62,9 @@ pub(super) struct Statistics {
     schedule: AnalyzeSchedule,
     policy: StatisticsPolicy,
     full: bool,
+    /// Due at the next group whatever it writes: the versions written since the last refresh,
+    /// before this start, made it due already.
+    due: bool,
     /// Wakes the counting thread; a request already waiting is enough.
     request: mpsc::SyncSender<()>,
     /// Each table's rows, and how long counting them took.
@@ -72,9 +75,13 @@ pub(super) struct Statistics {
 type TableRows = (String, u64);
 
 impl Statistics {
-    /// Starts the counting thread on its own connection to `path`; the writer's database holds
-    /// `rows` resources now.
-    pub(super) fn start(path: &Path, rows: u64, policy: StatisticsPolicy) -> StoreResult<Self> {
+    /// Starts the counting thread on its own connection to `path`; the writer's database is
+    /// as [`AtStart`] describes it.
+    pub(super) fn start(
+        path: &Path,
+        at_start: AtStart,
+        policy: StatisticsPolicy,
+    ) -> StoreResult<Self> {
         let failed =
             |e: String| StoreError::Internal(format!("cannot start the SQLite statistics: {e}"));
         let conn = Connection::open(path).map_err(|e| failed(e.to_string()))?;
@@ -87,10 +94,13 @@ impl Statistics {
             .name("coplan-sqlite-statistics".into())
             .spawn(move || count_when_asked(&conn, &requests, &answer))
             .map_err(|e| failed(e.to_string()))?;
+        let mut schedule = AnalyzeSchedule::new(at_start.rows);
+        let due = schedule.record(at_start.written_since);
         Ok(Statistics {
-            schedule: AnalyzeSchedule::new(rows),
+            schedule,
             policy,
-            full: rows < policy.full_analyze_below_rows,
+            full: at_start.rows + at_start.written_since < policy.full_analyze_below_rows,
+            due,
             request,
             counted,
         })
@@ -112,7 +122,8 @@ impl Statistics {
                 Err(e) => tracing::warn!(error = %e, "SQLite statistics could not be refreshed"),
             }
         }
-        if !self.schedule.record(written) {
+        let due = std::mem::take(&mut self.due);
+        if !(self.schedule.record(written) || due) {
             return;
         }
         if !self.full {
@@ -132,6 +143,58 @@ impl Statistics {
                 }
             }
             Err(e) => tracing::warn!(error = %e, "SQLite statistics could not be refreshed"),
+        }
+    }
+}
+
+/// What the statistics say of a database being opened, read without scanning it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct AtStart {
+    /// Current resources, as the statistics last counted them (counted now if there are none).
+    pub rows: u64,
+    /// Versions written since the statistics were last refreshed, by any earlier process: the
+    /// history's sequence now less the history's rows in the statistics. A process counts the
+    /// versions it writes, so without this a server restarted more often than it writes a
+    /// quarter of its database would keep its first statistics for ever.
+    pub written_since: u64,
+}
+
+impl AtStart {
+    pub(super) fn read(conn: &Connection) -> AtStart {
+        let stat_rows = |table: &str| {
+            conn.query_row(
+                "SELECT stat FROM sqlite_stat1 WHERE tbl = ?1 LIMIT 1",
+                [table],
+                |r| r.get::<_, String>(0),
+            )
+            .ok()
+            .and_then(|stat| stat.split(' ').next()?.parse::<u64>().ok())
+        };
+        let Some(rows) = stat_rows("resource_current") else {
+            // No statistics yet: a count (a small database, or the first start of a large one).
+            let rows = conn
+                .query_row("SELECT count(*) FROM resource_current", [], |r| {
+                    r.get::<_, i64>(0)
+                })
+                .map_or(0, |n| u64::try_from(n).unwrap_or(0));
+            return AtStart {
+                rows,
+                written_since: 0,
+            };
+        };
+        // Every version ever written has a sequence number (AUTOINCREMENT), and the history
+        // keeps its rows, so the gap is what was written since the history was last described.
+        let sequence = conn
+            .query_row(
+                "SELECT seq FROM sqlite_sequence WHERE name = 'resource_version'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_or(0, |n| u64::try_from(n).unwrap_or(0));
+        let described = stat_rows("resource_version").unwrap_or(0);
+        AtStart {
+            rows,
+            written_since: sequence.saturating_sub(described),
         }
     }
 }

@@ -13,7 +13,7 @@ use super::index::IndexRow;
 use super::search::render_exists;
 use super::sql::{Bind, Dialect};
 use super::sqlite_checkpoints::{Checkpoints, WalPolicy, WRITER_BUSY_TIMEOUT};
-use super::sqlite_statistics::{Statistics, StatisticsPolicy};
+use super::sqlite_statistics::{AtStart, Statistics, StatisticsPolicy};
 use super::{CommitBatch, Expected, StoreError, StoreResult, VersionWrite};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -69,7 +69,7 @@ pub fn start(
         .map_err(internal)?;
     conn.set_prepared_statement_cache_capacity(64);
     let checkpoints = Checkpoints::start(path, &conn, wal)?;
-    let statistics = Statistics::start(path, live_rows(&conn), statistics)?;
+    let statistics = Statistics::start(path, AtStart::read(&conn), statistics)?;
     let (sender, jobs) = mpsc::channel::<WriteJob>();
     std::thread::Builder::new()
         .name("coplan-sqlite-writer".into())
@@ -110,26 +110,6 @@ fn run(
 }
 
 /// Resources stored now (the statistics' starting point).
-/// Current resources: as the planner statistics last counted them when there are any (they
-/// persist in the file and are refreshed as it grows), else counted — a count reads a whole
-/// index, seconds on a large file read from a cold disk.
-fn live_rows(conn: &Connection) -> u64 {
-    let from_statistics = conn
-        .query_row(
-            "SELECT stat FROM sqlite_stat1 WHERE tbl = 'resource_current' LIMIT 1",
-            [],
-            |r| r.get::<_, String>(0),
-        )
-        .ok()
-        .and_then(|stat| stat.split(' ').next()?.parse::<u64>().ok());
-    from_statistics.unwrap_or_else(|| {
-        conn.query_row("SELECT count(*) FROM resource_current", [], |r| {
-            r.get::<_, i64>(0)
-        })
-        .map_or(0, |n| u64::try_from(n).unwrap_or(0))
-    })
-}
-
 pub(super) fn apply_group(conn: &mut Connection, group: &[WriteJob]) -> Vec<StoreResult<()>> {
     let fail_all = |e: rusqlite::Error| {
         let err = internal(e);

@@ -244,3 +244,67 @@ async fn a_restart_gathers_statistics_only_when_the_resources_have_none() {
     );
     drop(store);
 }
+
+/// Versions written by earlier processes count toward the next refresh: a server restarted
+/// more often than it writes a quarter of its database still refreshes its statistics.
+#[tokio::test]
+async fn versions_written_before_a_restart_count_toward_the_next_refresh() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("stats.db");
+    let open = || async {
+        let store = SqliteStore::open_tuned(
+            &path,
+            WalPolicy::DEFAULT,
+            StatisticsPolicy::DEFAULT,
+            DEFAULT_CACHE_BYTES,
+        )
+        .await
+        .expect("open");
+        store.migrate().await.expect("migrate");
+        store
+    };
+    let store = open().await;
+    store
+        .commit_versions(&creates(0, 10))
+        .await
+        .expect("commit");
+    drop(store);
+    // The second start describes the 10 resources; 600 more are fewer than a refresh waits for.
+    let store = open().await;
+    store
+        .commit_versions(&creates(10, 600))
+        .await
+        .expect("commit");
+    drop(store);
+    let marked = "10 77 1";
+    {
+        let conn = rusqlite::Connection::open(&path).expect("open");
+        conn.execute(
+            "UPDATE sqlite_stat1 SET stat = ?1 WHERE tbl = 'resource_current'",
+            [marked],
+        )
+        .expect("marker");
+    }
+    // The third process writes 500: with the 600 before it, past the 1,000 a refresh waits for.
+    let store = open().await;
+    assert!(resource_current_stats(&path)
+        .iter()
+        .all(|(_, s)| s == marked));
+    store
+        .commit_versions(&creates(610, 500))
+        .await
+        .expect("commit");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let stats = resource_current_stats(&path);
+        if !stats.is_empty() && stats.iter().all(|(_, s)| s.starts_with("1110 ")) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the statistics were never refreshed after 1,100 versions over two processes: {stats:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    drop(store);
+}
