@@ -93,14 +93,19 @@ impl SqliteStore {
     }
 }
 
+/// Whether the file has the table `name` (sqlx's and SQLite's own appear on first use).
+async fn has_table(pool: &SqlitePool, name: &str) -> StoreResult<bool> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1)",
+    )
+    .bind(name)
+    .fetch_one(pool)
+    .await?)
+}
+
 /// Migrations applied to the file so far (none before the first start).
 async fn applied_migrations(pool: &SqlitePool) -> StoreResult<i64> {
-    let exists: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = '_sqlx_migrations'",
-    )
-    .fetch_one(pool)
-    .await?;
-    if exists == 0 {
+    if !has_table(pool, "_sqlx_migrations").await? {
         return Ok(0);
     }
     Ok(sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
@@ -110,12 +115,7 @@ async fn applied_migrations(pool: &SqlitePool) -> StoreResult<i64> {
 
 /// Whether the planner has statistics of the resources (`ANALYZE` found rows to describe).
 async fn has_resource_statistics(pool: &SqlitePool) -> StoreResult<bool> {
-    let exists: i64 = sqlx::query_scalar(
-        "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'sqlite_stat1'",
-    )
-    .fetch_one(pool)
-    .await?;
-    if exists == 0 {
+    if !has_table(pool, "sqlite_stat1").await? {
         return Ok(false);
     }
     Ok(sqlx::query_scalar(

@@ -189,24 +189,37 @@ async fn a_large_database_is_refreshed_by_counts_and_new_tables_are_analyzed() {
     );
 }
 
+/// The store at `path` opened with the default policies and migrated, as a server starts.
+async fn reopened(path: &Path) -> SqliteStore {
+    let store = SqliteStore::open_tuned(
+        path,
+        WalPolicy::DEFAULT,
+        StatisticsPolicy::DEFAULT,
+        DEFAULT_CACHE_BYTES,
+    )
+    .await
+    .expect("open");
+    store.migrate().await.expect("migrate");
+    store
+}
+
+/// Sets every statistics row of `resource_current` to `stat`, to see whether it is replaced.
+fn mark_resource_current(path: &Path, stat: &str) {
+    let conn = rusqlite::Connection::open(path).expect("open");
+    conn.execute(
+        "UPDATE sqlite_stat1 SET stat = ?1 WHERE tbl = 'resource_current'",
+        [stat],
+    )
+    .expect("marker");
+}
+
 /// Statistics persist in the file: a start gathers them only when the resources have none
 /// (or a migration just ran), so restarting a large database does not read its indexes whole.
 #[tokio::test]
 async fn a_restart_gathers_statistics_only_when_the_resources_have_none() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("stats.db");
-    let open = || async {
-        let store = SqliteStore::open_tuned(
-            &path,
-            WalPolicy::DEFAULT,
-            StatisticsPolicy::DEFAULT,
-            DEFAULT_CACHE_BYTES,
-        )
-        .await
-        .expect("open");
-        store.migrate().await.expect("migrate");
-        store
-    };
+    let open = || reopened(&path);
     let store = open().await;
     assert!(
         resource_current_stats(&path).is_empty(),
@@ -228,14 +241,7 @@ async fn a_restart_gathers_statistics_only_when_the_resources_have_none() {
     drop(store);
 
     let marked = "10 77 1";
-    {
-        let conn = rusqlite::Connection::open(&path).expect("open");
-        conn.execute(
-            "UPDATE sqlite_stat1 SET stat = ?1 WHERE tbl = 'resource_current'",
-            [marked],
-        )
-        .expect("marker");
-    }
+    mark_resource_current(&path, marked);
     let store = open().await;
     let kept = resource_current_stats(&path);
     assert!(
@@ -251,18 +257,7 @@ async fn a_restart_gathers_statistics_only_when_the_resources_have_none() {
 async fn versions_written_before_a_restart_count_toward_the_next_refresh() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("stats.db");
-    let open = || async {
-        let store = SqliteStore::open_tuned(
-            &path,
-            WalPolicy::DEFAULT,
-            StatisticsPolicy::DEFAULT,
-            DEFAULT_CACHE_BYTES,
-        )
-        .await
-        .expect("open");
-        store.migrate().await.expect("migrate");
-        store
-    };
+    let open = || reopened(&path);
     let store = open().await;
     store
         .commit_versions(&creates(0, 10))
@@ -277,14 +272,7 @@ async fn versions_written_before_a_restart_count_toward_the_next_refresh() {
         .expect("commit");
     drop(store);
     let marked = "10 77 1";
-    {
-        let conn = rusqlite::Connection::open(&path).expect("open");
-        conn.execute(
-            "UPDATE sqlite_stat1 SET stat = ?1 WHERE tbl = 'resource_current'",
-            [marked],
-        )
-        .expect("marker");
-    }
+    mark_resource_current(&path, marked);
     // The third process writes 500: with the 600 before it, past the 1,000 a refresh waits for.
     let store = open().await;
     assert!(resource_current_stats(&path)
