@@ -177,9 +177,20 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    /// Nothing more to do: statistics are gathered at first start (`migrate`) and as the database
-    /// grows (`sqlite_statistics.rs`, `analyze_schedule.rs`), which covers a bulk load.
+    /// A sampled `ANALYZE` now, for maintenance commands (`coplan reindex`, `coplan seed`):
+    /// growth refreshes the statistics as versions are written (`sqlite_statistics.rs`), but a
+    /// reindex replaces index rows without writing versions, and a start no longer gathers them
+    /// again. Seconds on a large file: never on a request's path. The schema cookie changes with
+    /// it, so every connection loads the new statistics.
     async fn refresh_statistics(&self) -> StoreResult<()> {
+        let mut conn = self.readers.acquire().await?;
+        sqlx::query("PRAGMA analysis_limit = 1000")
+            .execute(&mut *conn)
+            .await?;
+        sqlx::query("ANALYZE").execute(&mut *conn).await?;
+        for statement in super::sqlite_statistics::RELOAD.split_terminator(';') {
+            sqlx::query(statement.trim()).execute(&mut *conn).await?;
+        }
         Ok(())
     }
 

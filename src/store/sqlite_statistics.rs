@@ -250,8 +250,8 @@ fn is_plain_name(name: &str) -> bool {
 
 /// Creating and dropping a table changes the schema cookie: every connection reloads the
 /// schema, and with it the statistics, before its next statement (`ANALYZE` alone does not).
-const RELOAD: &str =
-    "CREATE TABLE coplan_statistics_reload (x); DROP TABLE coplan_statistics_reload;";
+pub(super) const RELOAD: &str = "CREATE TABLE IF NOT EXISTS coplan_statistics_reload (x); \
+     DROP TABLE IF EXISTS coplan_statistics_reload;";
 
 fn full_analyze(writer: &Connection) -> rusqlite::Result<()> {
     writer

@@ -602,8 +602,8 @@ async fn creates_together_on_every_backend() {
     }
 }
 
-/// After a bulk load the planner knows how many rows there are (PostgreSQL); on SQLite the
-/// refresh is a deliberate no-op that must still succeed.
+/// After a bulk load the planner knows how many rows there are (PostgreSQL's estimate; SQLite's
+/// refresh is tested in `tests/statistics.rs`).
 #[tokio::test]
 async fn statistics_are_refreshed_after_a_bulk_load() {
     for backend in backends() {

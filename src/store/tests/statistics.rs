@@ -296,3 +296,23 @@ async fn versions_written_before_a_restart_count_toward_the_next_refresh() {
     }
     drop(store);
 }
+
+/// A maintenance command's refresh (after `coplan reindex`, which writes no versions) gathers
+/// the statistics at once, and every connection sees them.
+#[tokio::test]
+async fn a_maintenance_refresh_gathers_statistics_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("stats.db");
+    let store = reopened(&path).await;
+    store.commit_versions(&creates(0, 3)).await.expect("commit");
+    assert!(resource_current_stats(&path).is_empty());
+    let before = schema_version(&path);
+    store.refresh_statistics().await.expect("refresh");
+    let gathered = resource_current_stats(&path);
+    assert!(
+        !gathered.is_empty() && gathered.iter().all(|(_, s)| s.starts_with("3 ")),
+        "{gathered:?}"
+    );
+    assert!(schema_version(&path) > before, "connections reload them");
+    drop(store);
+}
