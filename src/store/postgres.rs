@@ -178,14 +178,8 @@ impl PostgresStore {
                 return Ok(());
             }
         }
-        let mut tx: Transaction<'_, Postgres> = self.pool.begin().await?;
-        match apply_batch(&mut tx, batch).await {
-            Ok(()) => Ok(tx.commit().await?),
-            Err(e) => {
-                tx.rollback().await.ok();
-                Err(e)
-            }
-        }
+        let tx: Transaction<'_, Postgres> = self.pool.begin().await?;
+        apply_and_commit(tx, batch).await
     }
 
     /// Reindexing, serialised with every other write. A write's statement reads the index rows
@@ -201,30 +195,15 @@ impl PostgresStore {
         // stalls writers for a moment at a time, not until it ends.
         for attempt in 1..=REINDEX_LOCK_ATTEMPTS {
             let mut tx: Transaction<'_, Postgres> = self.pool.begin().await?;
-            let mut locked = Ok(());
-            for statement in REINDEX_LOCK {
-                locked = sqlx::query(statement).execute(&mut *tx).await.map(|_| ());
-                if locked.is_err() {
-                    break;
-                }
-            }
-            match locked {
-                Ok(_) => {}
-                Err(sqlx::Error::Database(db)) if db.code().as_deref() == Some("55P03") => {
+            match lock_for_reindex(&mut tx).await {
+                Ok(()) => return apply_and_commit(tx, batch).await,
+                Err(e) if is_lock_timeout(&e) => {
                     tx.rollback().await.ok();
                     tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt.min(20))))
                         .await;
-                    continue;
                 }
                 Err(e) => return Err(e.into()),
             }
-            return match apply_batch(&mut tx, batch).await {
-                Ok(()) => Ok(tx.commit().await?),
-                Err(e) => {
-                    tx.rollback().await.ok();
-                    Err(e)
-                }
-            };
         }
         Err(StoreError::Unavailable(format!(
             "reindexing waited {REINDEX_LOCK_ATTEMPTS} times for writes to pause"
@@ -248,6 +227,33 @@ impl PostgresStore {
 /// so the order changes no outcome — though when several writes fail, the one reported may
 /// differ from batch order, and history `seq` puts those creates first); then the outbox and
 /// audit log rows, one statement each.
+/// Apply `batch` in `tx` and commit it, or roll it back on the first error.
+async fn apply_and_commit(
+    mut tx: Transaction<'_, Postgres>,
+    batch: &CommitBatch,
+) -> StoreResult<()> {
+    match apply_batch(&mut tx, batch).await {
+        Ok(()) => Ok(tx.commit().await?),
+        Err(e) => {
+            tx.rollback().await.ok();
+            Err(e)
+        }
+    }
+}
+
+/// Takes [`REINDEX_LOCK`] in `tx`.
+async fn lock_for_reindex(tx: &mut Transaction<'_, Postgres>) -> Result<(), sqlx::Error> {
+    for statement in REINDEX_LOCK {
+        sqlx::query(statement).execute(&mut **tx).await?;
+    }
+    Ok(())
+}
+
+/// A lock not granted within `lock_timeout` (SQLSTATE 55P03).
+fn is_lock_timeout(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.code().as_deref() == Some("55P03"))
+}
+
 async fn apply_batch(tx: &mut Transaction<'_, Postgres>, batch: &CommitBatch) -> StoreResult<()> {
     // Conditional creates first: each waits for any other transaction creating under the
     // same criteria (an advisory lock, in one order so two batches cannot deadlock), then
@@ -270,13 +276,14 @@ async fn apply_batch(tx: &mut Transaction<'_, Postgres>, batch: &CommitBatch) ->
             .bind(guard.lock_id())
             .execute(&mut **tx)
             .await
-            .map_err(|e| match &e {
-                sqlx::Error::Database(db) if db.code().as_deref() == Some("55P03") => {
+            .map_err(|e| {
+                if is_lock_timeout(&e) {
                     StoreError::Unavailable(format!(
                         "waited {LOCK_WAIT} for concurrent conditional creates: {e}"
                     ))
+                } else {
+                    StoreError::from(e)
                 }
-                _ => StoreError::from(e),
             })?;
     }
     for guard in &guards {

@@ -35,6 +35,23 @@ async fn until_blocked(store: &PostgresStore, pids: &[i32], known: &[i32]) -> Ve
     }
 }
 
+/// The reindex of `x` at version 1 with `index` (no body: a reindex writes index rows only).
+fn reindex_of_x(index: Vec<crate::store::index::IndexRow>) -> VersionWrite {
+    let mut w = patient("x", Expected::Reindex(1), 1);
+    w.body = None;
+    w.index = index;
+    w
+}
+
+/// Commits `write` in a task of its own (so the test can watch it wait).
+fn spawn_commit(
+    store: &Arc<PostgresStore>,
+    write: VersionWrite,
+) -> tokio::task::JoinHandle<StoreResult<()>> {
+    let store = Arc::clone(store);
+    tokio::spawn(async move { store.commit_versions(&[write]).await })
+}
+
 /// A reindex and an update of the same resource at once leave exactly the update's index
 /// rows. The update's statement must not take its snapshot while the reindex holds the row:
 /// it would miss the rows the reindex inserts, and they would outlive their version (here:
@@ -65,18 +82,12 @@ async fn an_update_racing_a_reindex_keeps_only_its_own_index_rows() {
         .await
         .unwrap();
 
-    let mut reindexed = with_rows(patient("x", Expected::Reindex(1), 1), "re");
-    reindexed.body = None;
-    let reindex = tokio::spawn({
-        let store = store.clone();
-        async move { store.commit_versions(&[reindexed]).await }
-    });
+    let reindex = spawn_commit(&store, reindex_of_x(every_index_row("re")));
     let reindexer = until_blocked(&store, &[holder_pid], &[]).await;
-    let update = tokio::spawn({
-        let store = store.clone();
-        let updated = with_rows(patient("x", Expected::Version(1), 2), "new");
-        async move { store.commit_versions(&[updated]).await }
-    });
+    let update = spawn_commit(
+        &store,
+        with_rows(patient("x", Expected::Version(1), 2), "new"),
+    );
     let mut waiting = reindexer.clone();
     waiting.push(holder_pid);
     until_blocked(&store, &waiting, &reindexer).await;
@@ -116,12 +127,7 @@ async fn a_waiting_reindex_does_not_hold_writes_back() {
         .execute(&mut *open)
         .await
         .unwrap();
-    let mut reindexed = patient("x", Expected::Reindex(1), 1);
-    reindexed.body = None;
-    let reindex = tokio::spawn({
-        let store = store.clone();
-        async move { store.commit_versions(&[reindexed]).await }
-    });
+    let reindex = spawn_commit(&store, reindex_of_x(Vec::new()));
     tokio::time::sleep(Duration::from_millis(100)).await;
     // Another write goes through while the transaction is still open (it would wait behind the
     // reindex's request for the lock until the transaction ended).

@@ -157,19 +157,13 @@ impl Store for SqliteStore {
         // current as it grows (`sqlite_statistics.rs`), so a restart does not gather them again:
         // the SQLite bundled here counts each index's rows exactly even with `analysis_limit`,
         // which read the indexes of a 100k-patient file whole at every start (benches/RESULTS.md,
-        // 2026-12-06 (session 4)). The limit is a setting of one connection, so both statements
-        // run on the same one (the pool hands out its idle connections in turn).
+        // 2026-12-06 (session 4)).
         if applied_migrations(&self.readers).await? == applied_before
             && has_resource_statistics(&self.readers).await?
         {
             return Ok(());
         }
-        let mut conn = self.readers.acquire().await?;
-        sqlx::query("PRAGMA analysis_limit = 1000")
-            .execute(&mut *conn)
-            .await?;
-        sqlx::query("ANALYZE").execute(&mut *conn).await?;
-        Ok(())
+        self.refresh_statistics().await
     }
 
     async fn ping(&self) -> StoreResult<()> {
@@ -181,7 +175,8 @@ impl Store for SqliteStore {
     /// growth refreshes the statistics as versions are written (`sqlite_statistics.rs`), but a
     /// reindex replaces index rows without writing versions, and a start no longer gathers them
     /// again. Seconds on a large file: never on a request's path. The schema cookie changes with
-    /// it, so every connection loads the new statistics.
+    /// it, so every connection loads the new statistics. `analysis_limit` is a setting of one
+    /// connection, so every statement runs on the same one.
     async fn refresh_statistics(&self) -> StoreResult<()> {
         let mut conn = self.readers.acquire().await?;
         sqlx::query("PRAGMA analysis_limit = 1000")

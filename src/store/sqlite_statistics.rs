@@ -168,7 +168,7 @@ impl AtStart {
                 |r| r.get::<_, String>(0),
             )
             .ok()
-            .and_then(|stat| stat.split(' ').next()?.parse::<u64>().ok())
+            .and_then(|stat| stat_rows(&stat))
         };
         let Some(rows) = stat_rows("resource_current") else {
             // No statistics yet: a count (a small database, or the first start of a large one).
@@ -306,16 +306,18 @@ fn write_counts(
         .inspect_err(|_| end_transaction(writer))
 }
 
+/// The table's rows a `sqlite_stat1` row states (its first number).
+fn stat_rows(stat: &str) -> Option<u64> {
+    stat.split(' ').next()?.parse().ok()
+}
+
 /// A `sqlite_stat1` row (`rows avg1 avg2 … [options]`) for a table now holding `rows`. An
 /// average of at least [`ANALYSIS_LIMIT`] rows per prefix means every sampled row shared the
 /// prefix: a lower bound, which grows with the table (rows per type, say), so it is scaled by
 /// the growth; smaller averages were measured and are kept, as are options (`unordered`, …).
 fn rescaled(stat: &str, rows: u64) -> String {
-    let mut words = stat.split(' ');
-    let before = words
-        .next()
-        .and_then(|w| w.parse::<u64>().ok())
-        .filter(|&n| n > 0);
+    let before = stat_rows(stat).filter(|&n| n > 0);
+    let words = stat.split(' ').skip(1);
     let mut out = rows.to_string();
     for word in words {
         out.push(' ');
