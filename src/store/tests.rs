@@ -8,6 +8,20 @@ mod statistics;
 mod wal;
 use logs::{audit_log_story, outbox_story};
 
+/// A SQLite store at `path` with these log and statistics policies, migrated as a server
+/// starts it.
+async fn migrated_sqlite(
+    path: &std::path::Path,
+    wal: sqlite_checkpoints::WalPolicy,
+    statistics: sqlite_statistics::StatisticsPolicy,
+) -> SqliteStore {
+    let store = SqliteStore::open_tuned(path, wal, statistics, DEFAULT_CACHE_BYTES)
+        .await
+        .expect("open");
+    store.migrate().await.expect("migrate");
+    store
+}
+
 fn write(
     id: &str,
     expected: Expected,

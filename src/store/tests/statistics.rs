@@ -77,10 +77,7 @@ async fn until_counted(store: &SqliteStore, path: &Path, rows: u64) -> Vec<(Stri
 
 /// A fresh store opened with `policy`, migrated, holding the resource `nudge`.
 async fn store_with(path: &Path, policy: StatisticsPolicy) -> SqliteStore {
-    let store = SqliteStore::open_tuned(path, WalPolicy::DEFAULT, policy, DEFAULT_CACHE_BYTES)
-        .await
-        .expect("open");
-    store.migrate().await.expect("migrate");
+    let store = migrated_sqlite(path, WalPolicy::DEFAULT, policy).await;
     store
         .commit_versions(&[write(
             "nudge",
@@ -191,16 +188,7 @@ async fn a_large_database_is_refreshed_by_counts_and_new_tables_are_analyzed() {
 
 /// The store at `path` opened with the default policies and migrated, as a server starts.
 async fn reopened(path: &Path) -> SqliteStore {
-    let store = SqliteStore::open_tuned(
-        path,
-        WalPolicy::DEFAULT,
-        StatisticsPolicy::DEFAULT,
-        DEFAULT_CACHE_BYTES,
-    )
-    .await
-    .expect("open");
-    store.migrate().await.expect("migrate");
-    store
+    migrated_sqlite(path, WalPolicy::DEFAULT, StatisticsPolicy::DEFAULT).await
 }
 
 /// Sets every statistics row of `resource_current` to `stat`, to see whether it is replaced.

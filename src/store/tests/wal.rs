@@ -33,16 +33,7 @@ fn wal_bytes(dir: &std::path::Path) -> u64 {
 
 /// A migrated store in `dir` whose log follows `policy`.
 async fn migrated_with(dir: &std::path::Path, policy: WalPolicy) -> SqliteStore {
-    let store = SqliteStore::open_tuned(
-        &dir.join("wal.db"),
-        policy,
-        StatisticsPolicy::DEFAULT,
-        DEFAULT_CACHE_BYTES,
-    )
-    .await
-    .expect("open");
-    store.migrate().await.expect("migrate");
-    store
+    migrated_sqlite(&dir.join("wal.db"), policy, StatisticsPolicy::DEFAULT).await
 }
 
 /// Writes `batches` commits, reading one resource back after each, and
