@@ -180,7 +180,7 @@ impl FhirService {
 
     /// The current time, truncated to the millisecond precision that `meta.lastUpdated` carries.
     fn now_us(&self) -> i64 {
-        let micros = (self.clock.now().unix_timestamp_nanos() / 1_000) as i64;
+        let micros = self.clock.now_unix_micros();
         micros - micros.rem_euclid(1_000)
     }
 }

@@ -127,18 +127,19 @@ fn served(
     stored: Option<StoredVersion>,
     version: Option<i64>,
 ) -> FhirResult<VersionedResource> {
-    let what = match version {
+    // Named only in an error: a served read allocates nothing for it.
+    let what = || match version {
         Some(v) => format!("{resource_type}/{id}/_history/{v}"),
         None => format!("{resource_type}/{id}"),
     };
     let Some(stored) = stored else {
-        return Err(FhirError::not_found(format!("{what} is not known")));
+        return Err(FhirError::not_found(format!("{} is not known", what())));
     };
     let Some(body) = stored.body else {
         return Err(FhirError::new(
             ErrorKind::Gone,
             "deleted",
-            format!("{what} was deleted (version {})", stored.version_id),
+            format!("{} was deleted (version {})", what(), stored.version_id),
         ));
     };
     Ok(VersionedResource {

@@ -95,6 +95,8 @@ fn migrate_then_serve_then_stop_on_sigterm() {
     }
     assert!(status.success(), "exit {status:?}: {log}");
     assert!(log.contains("shut down cleanly"), "{log}");
+    // Written to a pipe, not a terminal: plain text, no colour escapes.
+    assert!(!log.contains('\u{1b}'), "{log:?}");
 }
 
 #[test]

@@ -336,13 +336,17 @@ impl FhirService {
             return Ok(());
         }
         let patients = self.patients_of(&r.resource_type, &r.id, r.version_id, &r.body)?;
-        let (subtype, what) = if versioned {
-            (
-                "vread",
-                format!("{}/{}/_history/{}", r.resource_type, r.id, r.version_id),
-            )
+        // Built by hand, not `format!`: every audited read makes one.
+        let mut what = String::with_capacity(r.resource_type.len() + r.id.len() + 32);
+        what.push_str(&r.resource_type);
+        what.push('/');
+        what.push_str(&r.id);
+        let subtype = if versioned {
+            what.push_str("/_history/");
+            what.push_str(&r.version_id.to_string());
+            "vread"
         } else {
-            ("read", format!("{}/{}", r.resource_type, r.id))
+            "read"
         };
         self.audit_read_of(access, subtype, patients, Some(what), None)
             .await;

@@ -7,13 +7,17 @@ use crate::store::search::{Clause, Condition};
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
+/// Types to their parameters; a fixed table looked up on every audited read, so a fixed fast
+/// hash (nobody can insert into it).
+type Table = HashMap<String, Vec<String>, foldhash::fast::FixedState>;
+
 #[derive(serde::Deserialize)]
 struct Definition {
-    resources: HashMap<String, Vec<String>>,
+    resources: Table,
 }
 
-fn definition() -> &'static HashMap<String, Vec<String>> {
-    static DEFINITION: OnceLock<HashMap<String, Vec<String>>> = OnceLock::new();
+fn definition() -> &'static Table {
+    static DEFINITION: OnceLock<Table> = OnceLock::new();
     DEFINITION.get_or_init(|| {
         serde_json::from_str::<Definition>(include_str!(
             "../../../profiles/compartment-patient.json"
