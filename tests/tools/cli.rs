@@ -54,6 +54,8 @@ fn migrate_then_serve_then_stop_on_sigterm() {
     let mut server = Command::new(binary)
         .current_dir(dir.path())
         .env("COPLAN_LISTEN", format!("127.0.0.1:{port}"))
+        // Colour is off because stderr is a pipe, not because the environment says so.
+        .env_remove("NO_COLOR")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -28,6 +28,7 @@ use crate::clock::IdGenerator;
 use crate::policy::Access;
 use crate::store::Store;
 use log::{make_audit_events, write_batches, Drain};
+use std::fmt::Write as _;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -342,8 +343,7 @@ impl FhirService {
         what.push('/');
         what.push_str(&r.id);
         let subtype = if versioned {
-            what.push_str("/_history/");
-            what.push_str(&r.version_id.to_string());
+            let _ = write!(what, "/_history/{}", r.version_id);
             "vread"
         } else {
             "read"
