@@ -8,8 +8,9 @@ use crate::store::SqliteStore;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-fn creates(from: usize, count: usize) -> Vec<VersionWrite> {
-    (from..from + count)
+/// Creates `count` resources (`s{from}`, …) in one commit.
+async fn commit_creates(store: &SqliteStore, from: usize, count: usize) {
+    let creates: Vec<VersionWrite> = (from..from + count)
         .map(|n| {
             write(
                 &format!("s{n}"),
@@ -19,7 +20,14 @@ fn creates(from: usize, count: usize) -> Vec<VersionWrite> {
                 Some("{}"),
             )
         })
-        .collect()
+        .collect();
+    store.commit_versions(&creates).await.expect("commit");
+}
+
+/// Whether every statistics row counts `rows` rows (and there are some).
+fn all_count(stats: &[(String, String)], rows: u64) -> bool {
+    let prefix = format!("{rows} ");
+    !stats.is_empty() && stats.iter().all(|(_, s)| s.starts_with(&prefix))
 }
 
 /// The statistics rows of `resource_current`'s indexes, by index, read on a connection of the
@@ -45,7 +53,6 @@ fn schema_version(path: &Path) -> i64 {
 /// the statistics of `resource_current` count `rows`, within 10 s; returns them.
 async fn until_counted(store: &SqliteStore, path: &Path, rows: u64) -> Vec<(String, String)> {
     let deadline = Instant::now() + Duration::from_secs(10);
-    let prefix = format!("{rows} ");
     loop {
         let version = store
             .current("Patient", "nudge")
@@ -64,7 +71,7 @@ async fn until_counted(store: &SqliteStore, path: &Path, rows: u64) -> Vec<(Stri
             .await
             .expect("nudge");
         let stats = resource_current_stats(path);
-        if !stats.is_empty() && stats.iter().all(|(_, s)| s.starts_with(&prefix)) {
+        if all_count(&stats, rows) {
             return stats;
         }
         assert!(
@@ -116,10 +123,7 @@ async fn a_full_analyze_over_budget_turns_later_refreshes_into_counts() {
     let before = schema_version(&path);
 
     // With `nudge`, 1,001 versions: the first refresh, a full ANALYZE (the marker is gone).
-    store
-        .commit_versions(&creates(0, 1_000))
-        .await
-        .expect("commit");
+    commit_creates(&store, 0, 1_000).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     while schema_version(&path) == before {
         assert!(Instant::now() < deadline, "no refresh reached the schema");
@@ -145,10 +149,7 @@ async fn a_full_analyze_over_budget_turns_later_refreshes_into_counts() {
         .expect("marker");
     }
     let counted_before = schema_version(&path);
-    store
-        .commit_versions(&creates(1_000, 1_000))
-        .await
-        .expect("commit");
+    commit_creates(&store, 1_000, 1_000).await;
     let counted = until_counted(&store, &path, 2_001).await;
     assert!(
         counted.contains(&("resource_current".to_string(), "2001 77 1".to_string())),
@@ -174,10 +175,7 @@ async fn a_large_database_is_refreshed_by_counts_and_new_tables_are_analyzed() {
     };
     let store = store_with(&path, policy).await;
     assert!(resource_current_stats(&path).is_empty());
-    store
-        .commit_versions(&creates(0, 1_000))
-        .await
-        .expect("commit");
+    commit_creates(&store, 0, 1_000).await;
     let counted = until_counted(&store, &path, 1_001).await;
     assert_eq!(
         counted.len(),
@@ -214,16 +212,13 @@ async fn a_restart_gathers_statistics_only_when_the_resources_have_none() {
         "the first start analyzed empty tables"
     );
     // Fewer versions than a refresh waits for: only a start can describe them.
-    store
-        .commit_versions(&creates(0, 10))
-        .await
-        .expect("commit");
+    commit_creates(&store, 0, 10).await;
     drop(store);
 
     let store = open().await;
     let gathered = resource_current_stats(&path);
     assert!(
-        !gathered.is_empty() && gathered.iter().all(|(_, s)| s.starts_with("10 ")),
+        all_count(&gathered, 10),
         "a start without statistics of the resources gathers them: {gathered:?}"
     );
     drop(store);
@@ -247,17 +242,11 @@ async fn versions_written_before_a_restart_count_toward_the_next_refresh() {
     let path = dir.path().join("stats.db");
     let open = || reopened(&path);
     let store = open().await;
-    store
-        .commit_versions(&creates(0, 10))
-        .await
-        .expect("commit");
+    commit_creates(&store, 0, 10).await;
     drop(store);
     // The second start describes the 10 resources; 600 more are fewer than a refresh waits for.
     let store = open().await;
-    store
-        .commit_versions(&creates(10, 600))
-        .await
-        .expect("commit");
+    commit_creates(&store, 10, 600).await;
     drop(store);
     let marked = "10 77 1";
     mark_resource_current(&path, marked);
@@ -266,14 +255,11 @@ async fn versions_written_before_a_restart_count_toward_the_next_refresh() {
     assert!(resource_current_stats(&path)
         .iter()
         .all(|(_, s)| s == marked));
-    store
-        .commit_versions(&creates(610, 500))
-        .await
-        .expect("commit");
+    commit_creates(&store, 610, 500).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let stats = resource_current_stats(&path);
-        if !stats.is_empty() && stats.iter().all(|(_, s)| s.starts_with("1110 ")) {
+        if all_count(&stats, 1110) {
             break;
         }
         assert!(
@@ -292,7 +278,7 @@ async fn a_maintenance_refresh_gathers_statistics_at_once() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("stats.db");
     let store = reopened(&path).await;
-    store.commit_versions(&creates(0, 3)).await.expect("commit");
+    commit_creates(&store, 0, 3).await;
     assert!(resource_current_stats(&path).is_empty());
     let before = schema_version(&path);
     store.refresh_statistics().await.expect("refresh");
