@@ -19,19 +19,25 @@
 //!   and past [`WalPolicy::limit_bytes`] it runs a RESTART checkpoint itself (copying what the
 //!   background passes have not, waiting for readers to leave the old log). The same size is
 //!   the writer's `journal_size_limit`, so the file is cut back to it at the first commit
-//!   after a restart: the file is over the limit only when the log itself is. The log is
-//!   therefore at most the limit plus what is written while a restart cannot run: during a
-//!   background pass (which holds the checkpoint lock: up to 19 MB past the limit in a
-//!   10-minute SQLite soak, the file peaking at 83 MiB), or while a reader
-//!   still reads the old log (a restart waits 200 ms for it, then tries again a second later).
-//!   The old automatic checkpoint never waited for readers; a restart holds the write lock
-//!   while it waits, hence the short wait.
+//!   after a restart: the file is over the limit only when the log itself is.
+//! * a background pass holds SQLite's checkpoint lock, and a checkpoint that finds it taken
+//!   fails at once (SQLite never waits for that lock). When a restart simply gave up and left
+//!   it to the next group, the log grew on past the limit for as long as passes kept
+//!   colliding: up to 19 MB in a 10-minute SQLite soak (the file peaking at 83 MiB), and a
+//!   CI machine with slow fsyncs saw the 64 MiB test log 2.7 MB over. So the two take turns
+//!   on a lock of this process first ([`CheckpointTurn`]): a restart that is due waits for
+//!   the pass in progress (which has by then copied most of the log) and then runs.
+//!
+//! The log is therefore at most the limit plus one group, except while a reader still reads
+//! the old log (a restart waits 200 ms for it, then tries again a second later). The old
+//! automatic checkpoint never waited for readers; a restart holds the write lock while it
+//! waits, hence the short wait.
 
 use super::{StoreError, StoreResult};
 use rusqlite::Connection;
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 /// How large the write-ahead log may grow and how often it is checkpointed in the background.
@@ -57,6 +63,7 @@ pub(super) struct Checkpoints {
     nudge: mpsc::SyncSender<()>,
     wal: PathBuf,
     limit_bytes: u64,
+    turn: CheckpointTurn,
     /// After a restart found readers in the old log: not before then again.
     readers_busy_until: Cell<Option<Instant>>,
 }
@@ -89,9 +96,11 @@ impl Checkpoints {
             .map_err(failed)?;
         let conn = Connection::open(path).map_err(failed)?;
         let (nudge, woken) = mpsc::sync_channel::<()>(1);
+        let turn = CheckpointTurn::default();
+        let passes_turn = turn.clone();
         std::thread::Builder::new()
             .name("coplan-sqlite-checkpoints".into())
-            .spawn(move || passes(conn, woken, policy.pass_interval))
+            .spawn(move || passes(conn, woken, policy.pass_interval, passes_turn))
             .map_err(|e| {
                 StoreError::Internal(format!("cannot start the SQLite checkpointer: {e}"))
             })?;
@@ -101,6 +110,7 @@ impl Checkpoints {
             nudge,
             wal: PathBuf::from(wal),
             limit_bytes: policy.limit_bytes,
+            turn,
             readers_busy_until: Cell::new(None),
         })
     }
@@ -122,10 +132,12 @@ impl Checkpoints {
     /// A RESTART checkpoint on the writer's connection. It holds the write lock while it waits
     /// for readers to leave the old log, so it waits at most [`RESTART_WAIT`] (not the
     /// connection's 10 s); readers still there put the next attempt off by [`READERS_BACKOFF`]
-    /// (the log grows meanwhile: it cannot restart under a reader anyway). A background pass
-    /// holding the checkpoint lock makes it fail at once (SQLite answers busy with -1 frames):
+    /// (the log grows meanwhile: it cannot restart under a reader anyway). It first waits for
+    /// a background pass in progress to end; a checkpoint lock held outside this process (a
+    /// `sqlite3` shell, say) still makes it fail at once (SQLite answers busy with -1 frames):
     /// the next group tries again.
     fn restart(&self, writer: &Connection, size: u64) {
+        let _turn = self.turn.take();
         let outcome = writer
             .busy_timeout(RESTART_WAIT)
             .and_then(|()| checkpoint(writer, "RESTART"));
@@ -149,15 +161,35 @@ impl Checkpoints {
     }
 }
 
+/// Whose turn it is to checkpoint, within this process: the background pass and the writer's
+/// restart each hold it while they run, so a restart waits for a pass instead of failing on
+/// SQLite's checkpoint lock.
+#[derive(Clone, Default)]
+struct CheckpointTurn(Arc<Mutex<()>>);
+
+impl CheckpointTurn {
+    /// Waits for the turn. The lock guards no data, so a holder that panicked leaves nothing
+    /// half-done behind it: a poisoned lock is taken all the same.
+    fn take(&self) -> MutexGuard<'_, ()> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
 /// The background thread: a PASSIVE checkpoint each time it is woken, at most once per
-/// `interval`; it ends when the writer does.
-fn passes(conn: Connection, woken: mpsc::Receiver<()>, interval: Duration) {
+/// `interval`, in its turn; it ends when the writer does.
+fn passes(conn: Connection, woken: mpsc::Receiver<()>, interval: Duration, turn: CheckpointTurn) {
     let mut last: Option<Instant> = None;
     while woken.recv().is_ok() {
         if let Some(wait) = last.map(|t| interval.saturating_sub(t.elapsed())) {
             std::thread::sleep(wait);
         }
-        if let Err(e) = checkpoint(&conn, "PASSIVE") {
+        let outcome = {
+            let _turn = turn.take();
+            checkpoint(&conn, "PASSIVE")
+        };
+        if let Err(e) = outcome {
             tracing::warn!(error = %e, "SQLite background checkpoint failed");
         }
         last = Some(Instant::now());
