@@ -219,11 +219,11 @@ impl FhirService {
                     HistoryScope::System => "history-system",
                 };
                 let what = match &scope {
-                    HistoryScope::Instance(rt, id) => Some(format!("{rt}/{id}")),
-                    _ => None,
+                    HistoryScope::Instance(rt, id) => super::audit::Named::Resource(rt, id, None),
+                    _ => super::audit::Named::Nothing,
                 };
                 // No query: the paging cursor names the versions around the page.
-                self.audit_read_of(access, subtype, patients, what, None)
+                self.audit_read_of(access, subtype, &patients, what, None)
                     .await;
             }
         }

@@ -3,11 +3,15 @@
 //! a query. A version's content never changes, so an entry keyed by (type, id, version) stays
 //! true on every server node; writes record the membership of what they store, and a miss
 //! recomputes it from the stored bytes with the same extraction that indexes writes.
+//! [`Compartments`] does the same for a version named by its id alone: the audit log's reads
+//! are resolved that way when their AuditEvents are made, off the request path.
 
+use super::search::params::R4SearchParams;
 use super::search::{in_patient_compartment, patient_compartment_params};
 use super::FhirService;
 use crate::error::FhirResult;
 use crate::store::index::IndexRow;
+use crate::store::Store;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -116,13 +120,79 @@ impl FhirService {
         if let Some(hit) = self.membership.get(resource_type, id, version_id) {
             return Ok(hit);
         }
-        let value: serde_json::Value =
-            serde_json::from_slice(body).map_err(crate::error::FhirError::internal)?;
-        let index = self.search_params.index_rows(&value)?;
-        let patients: Arc<[String]> = patients_in(resource_type, id, &index).into();
-        self.membership
-            .put(resource_type, id, version_id, Arc::clone(&patients));
-        Ok(patients)
+        from_body(
+            &self.membership,
+            &self.search_params,
+            resource_type,
+            id,
+            version_id,
+            body,
+        )
+    }
+
+    /// What resolves versions' compartments beside this service (the audit log's writer).
+    pub(crate) fn compartments(&self) -> Compartments {
+        Compartments {
+            store: Arc::clone(&self.store),
+            membership: Arc::clone(&self.membership),
+            params: self.search_params,
+        }
+    }
+}
+
+/// The compartments of version `version_id` (`body`) computed from its content, and
+/// remembered.
+fn from_body(
+    membership: &MembershipCache,
+    params: &R4SearchParams,
+    resource_type: &str,
+    id: &str,
+    version_id: i64,
+    body: &[u8],
+) -> FhirResult<Arc<[String]>> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(crate::error::FhirError::internal)?;
+    let index = params.index_rows(&value)?;
+    let patients: Arc<[String]> = patients_in(resource_type, id, &index).into();
+    membership.put(resource_type, id, version_id, Arc::clone(&patients));
+    Ok(patients)
+}
+
+/// Resolves the compartments of a stored version named by type, id and version: from the
+/// cache, or from the version's stored content. A version never changes, so resolving it
+/// when its read's AuditEvent is made gives what resolving it during the read would have.
+#[derive(Clone)]
+pub(crate) struct Compartments {
+    store: Arc<dyn Store>,
+    membership: Arc<MembershipCache>,
+    params: R4SearchParams,
+}
+
+impl Compartments {
+    /// The patients whose compartments version `version_id` of `resource_type/id` is in;
+    /// `None` when no such version is stored with content.
+    pub(crate) async fn of_version(
+        &self,
+        resource_type: &str,
+        id: &str,
+        version_id: i64,
+    ) -> FhirResult<Option<Arc<[String]>>> {
+        if let Some(hit) = self.membership.get(resource_type, id, version_id) {
+            return Ok(Some(hit));
+        }
+        let stored = self.store.version(resource_type, id, version_id).await?;
+        let Some(body) = stored.and_then(|v| v.body) else {
+            return Ok(None);
+        };
+        let patients = from_body(
+            &self.membership,
+            &self.params,
+            resource_type,
+            id,
+            version_id,
+            &body,
+        )?;
+        Ok(Some(patients))
     }
 }
 

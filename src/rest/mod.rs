@@ -80,7 +80,7 @@ pub struct FhirService {
     /// The R4 search parameters: lookups for the search parser, index extraction on write.
     pub search_params: search::params::R4SearchParams,
     /// Compartment membership of recent versions (confined reads).
-    pub membership: membership::MembershipCache,
+    pub membership: Arc<membership::MembershipCache>,
     /// Serialises conditional creates with the same criteria.
     pub conditional_locks: keyed_lock::KeyedLocks,
     /// Questionnaires as parsed, by stored version (`questionnaires.rs`).

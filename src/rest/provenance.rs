@@ -58,6 +58,18 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 }
 
 impl Attribution {
+    /// Whether [`Attribution::of`] `access` depends on the patients passed: only for a
+    /// RelatedPerson whose token names no patient (the first patient is whom they act for).
+    pub fn needs_patients(access: &Access) -> bool {
+        access.grant().is_some_and(|grant| {
+            grant.patient.is_none()
+                && grant
+                    .fhir_user
+                    .as_deref()
+                    .is_some_and(|u| u.starts_with("RelatedPerson/"))
+        })
+    }
+
     /// The attribution of a request with `access`; `patients` are those whose records the
     /// write touches (the patient a RelatedPerson acts for, when the token names none).
     pub fn of(access: &Access, patients: &[String]) -> Attribution {

@@ -386,6 +386,85 @@ async fn a_clean_shutdown_writes_what_is_queued() {
     }
 }
 
+/// A read is logged with the version it read, and its patients are those whose compartments
+/// that version is in, found when its AuditEvent is made (off the read's path): a resource in
+/// two patients' compartments makes one event in each patient's log, naming only that
+/// patient. Here the events are made by another node that never saw the reads, so the
+/// compartments come from the stored version, not from a cache.
+#[tokio::test]
+async fn a_read_is_recorded_for_each_patient_of_the_version_it_read() {
+    for backend in coplan::testing::backends() {
+        let mut server =
+            Server::start_with(backend, ConfigLayer::default().set("audit_events", true)).await;
+        for id in ["p1", "p2"] {
+            server
+                .seed(json!({"resourceType": "Patient", "id": id}))
+                .await;
+        }
+        server
+            .seed(
+                json!({"resourceType": "Observation", "id": "o1", "status": "final",
+                "code": {"text": "steps"}, "subject": {"reference": "Patient/p1"},
+                "performer": [{"reference": "Patient/p2"}]}),
+            )
+            .await;
+        let system = token(&server, "ehr", "system/*.rs", None, None);
+        assert_eq!(get(&server, &system, "Observation/o1").await.status, 200);
+        assert_eq!(
+            get(&server, &system, "Observation/o1/_history/1")
+                .await
+                .status,
+            200
+        );
+        server.state.fhir.flush_audit().await;
+        let db = server.detach_database();
+        server.stop().await;
+
+        let config = ConfigLayer::default().resolve().expect("config");
+        let other = coplan::rest::FhirService::new(
+            db.another_node().await,
+            std::sync::Arc::new(coplan::clock::SystemClock),
+            std::sync::Arc::new(coplan::clock::SequentialIds::new("other")),
+            &config,
+        );
+        for (patient, not) in [("p1", "p2"), ("p2", "p1")] {
+            for (subtype, what) in [
+                ("read", "Observation/o1"),
+                ("vread", "Observation/o1/_history/1"),
+            ] {
+                let found = other
+                    .search(
+                        &coplan::policy::Access::Unrestricted,
+                        &coplan::rest::search::SearchInput {
+                            resource_type: "AuditEvent".into(),
+                            pairs: vec![
+                                ("patient".into(), patient.into()),
+                                ("subtype".into(), subtype.into()),
+                            ],
+                            strict: true,
+                            patient_compartment: None,
+                        },
+                    )
+                    .await
+                    .expect("search");
+                let found: Value = serde_json::from_slice(&found).unwrap();
+                let events: Vec<&Value> = found["entry"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|e| &e["resource"])
+                    .collect();
+                assert_eq!(events.len(), 1, "{patient} {subtype}: {found}");
+                let event = events[0].to_string();
+                assert!(event.contains(&format!("\"Patient/{patient}\"")), "{event}");
+                assert!(event.contains(&format!("\"{what}\"")), "{event}");
+                assert!(!event.contains(&format!("Patient/{not}")), "{event}");
+            }
+        }
+        db.cleanup().await;
+    }
+}
+
 /// Interactions go to the audit log first; AuditEvents are made from it when asked for. Many
 /// askers at once (here, concurrent searches; in production, several nodes on one database)
 /// make each interaction exactly one AuditEvent, and a read by id of an AuditEvent finds it

@@ -205,6 +205,7 @@ mod tests {
                 client_id: Some("ehr".into()),
             }),
             patients: vec!["p1".into()].into(),
+            of_version: None,
             what: Some("Goal/g1".into()),
             query: None,
         };
@@ -267,6 +268,7 @@ mod tests {
                 recorded_us: 1_767_225_600_123_456,
                 who: Arc::new(who),
                 patients: patients.into_iter().map(String::from).collect(),
+                of_version: None,
                 what: what.map(String::from),
                 query: query.map(String::from),
             };

@@ -1,30 +1,25 @@
 //! The audit log's writer (issue "The shared care plan" §4): one background task appends
-//! the interactions the request path records to the `audit_log` table — a compact row per
-//! chunk of up to [`CHUNK`] interactions, batches gathered for a few milliseconds, one commit
-//! (one fsync) per batch — and makes
+//! the chunks of interactions the request path records (`queue.rs`) to the `audit_log` table
+//! — a compact row per chunk of up to [`CHUNK`](super::queue::CHUNK) interactions, batches gathered for a few
+//! milliseconds, one commit (one fsync) per batch — and makes
 //! AuditEvent resources of the log (`event.rs`) while interactions arrive slowly, when it is
 //! idle, and on demand ([`FhirService::audit_caught_up`](super::FhirService)). An entry is
 //! consumed in the commit that makes its AuditEvent, so it becomes exactly one, on whichever
 //! node makes it.
 
 use super::event::audit_version;
-use super::{interaction, AuditRecord, Message, BATCH};
+use super::queue::{AuditQueue, CHUNK_FORM};
+use super::{interaction, AuditRecord, BATCH};
 use crate::clock::IdGenerator;
+use crate::rest::membership::Compartments;
 use crate::rest::provenance::Attribution;
 use crate::store::{AuditLogEntry, CommitBatch, Store, StoreError, VersionWrite};
 use serde_json::Value;
 use std::sync::Arc;
-use tokio::sync::mpsc;
 
 /// How long the writer waits without anything to record before it makes AuditEvents of the
 /// whole audit log.
 const IDLE: std::time::Duration = std::time::Duration::from_millis(500);
-/// Interactions appended to the log per commit at most.
-const LOG_BATCH: usize = 8_192;
-/// Interactions per log row at most: one row, one insert, for a chunk of them (a row per
-/// interaction cost the writer a B-tree insert each, 9 % of a read's CPU under load). It is
-/// also the most AuditEvents one row makes, so making a row's AuditEvents is one commit.
-const CHUNK: usize = BATCH;
 /// A batch of at least this many interactions means they arrive fast: the writer waits
 /// [`GATHER_FOR`] for more before it commits.
 const GATHER_FROM: usize = 8;
@@ -34,11 +29,11 @@ const GATHER_FOR: std::time::Duration = std::time::Duration::from_millis(50);
 const SLOW_ARRIVALS_PER_SECOND: f64 = 500.0;
 
 pub(super) async fn write_batches(
-    mut receiver: mpsc::Receiver<Message>,
+    queue: Arc<AuditQueue>,
     store: Arc<dyn Store>,
     ids: Arc<dyn IdGenerator>,
+    compartments: Compartments,
 ) {
-    let mut messages = Vec::with_capacity(BATCH);
     // Entries may be left from before a restart.
     let mut log_may_hold_entries = true;
     // The arrival rate, measured over windows of about a second (scheduling only: no data
@@ -47,53 +42,45 @@ pub(super) async fn write_batches(
     let mut window_count = 0usize;
     let mut arriving_slowly = true;
     loop {
-        let received =
-            tokio::time::timeout(IDLE, receiver.recv_many(&mut messages, LOG_BATCH)).await;
-        let count = match received {
-            Ok(0) => return,
-            Ok(count) => {
-                // Under load, gather a fuller batch first: every commit is an fsync, and a few
-                // milliseconds' delay of an audit record costs nobody anything (a flush is
-                // answered at once).
-                let flushing = messages.iter().any(|m| matches!(m, Message::Flush(_)));
-                if !flushing && (GATHER_FROM..LOG_BATCH).contains(&count) {
-                    tokio::time::sleep(GATHER_FOR).await;
-                    let room = LOG_BATCH - messages.len();
-                    if room > 0 && !receiver.is_empty() {
-                        receiver.recv_many(&mut messages, room).await;
-                    }
+        if tokio::time::timeout(IDLE, queue.arrival()).await.is_err() {
+            if log_may_hold_entries {
+                // Nothing to record: make everything, unless records arrive meanwhile.
+                let drain = Drain::WhileIdle(&queue);
+                match make_audit_events(store.as_ref(), &compartments, drain).await {
+                    Ok(_) => log_may_hold_entries = !queue.is_empty(),
+                    Err(e) => tracing::error!(error = ?e, "AuditEvents could not be made"),
                 }
-                messages.len()
             }
-            Err(_idle) => {
-                if log_may_hold_entries {
-                    // Nothing to record: make everything, unless records arrive meanwhile.
-                    match make_audit_events(store.as_ref(), Drain::WhileIdle(&receiver)).await {
-                        Ok(_) => log_may_hold_entries = !receiver.is_empty(),
-                        Err(e) => tracing::error!(error = ?e, "AuditEvents could not be made"),
-                    }
-                }
-                continue;
-            }
-        };
-        let mut records = Vec::with_capacity(messages.len());
-        let mut flushed = Vec::new();
-        for message in messages.drain(..) {
-            match message {
-                Message::Record(record) => records.push(record),
-                Message::Flush(done) => flushed.push(done),
-            }
+            continue;
         }
-        let entries: Vec<AuditLogEntry> = records
-            .chunks(CHUNK)
+        // Under load, gather a fuller batch first: every commit is an fsync, and a few
+        // milliseconds' delay of an audit record costs nobody anything (a flush is answered
+        // at once).
+        let mut flushed = queue.take_flushes();
+        if flushed.is_empty() && queue.waiting() >= GATHER_FROM {
+            tokio::time::sleep(GATHER_FOR).await;
+            flushed = queue.take_flushes();
+        }
+        // Taken after the flushes: everything appended before a flush was asked for is here.
+        let chunks = queue.take();
+        let count: usize = chunks.iter().map(|c| c.len()).sum();
+        if count == 0 && flushed.is_empty() {
+            if queue.is_closed() {
+                return;
+            }
+            continue;
+        }
+        let entries: Vec<AuditLogEntry> = chunks
+            .iter()
             .map(|chunk| AuditLogEntry {
                 id: ids.new_id(),
-                recorded_us: chunk.first().map_or(0, |r| r.recorded_us),
-                record: encode(chunk),
+                recorded_us: chunk.t0(),
+                record: chunk.framed(),
             })
             .collect();
+        drop(chunks);
         if !entries.is_empty() {
-            let appended = entries.len();
+            let appended = count;
             let batch = CommitBatch {
                 audit_log: entries,
                 ..CommitBatch::default()
@@ -124,7 +111,7 @@ pub(super) async fn write_batches(
             window_count = 0;
         }
         if log_may_hold_entries && arriving_slowly && count < GATHER_FROM {
-            match make_audit_events(store.as_ref(), Drain::OneBatch).await {
+            match make_audit_events(store.as_ref(), &compartments, Drain::OneBatch).await {
                 Ok(0) => log_may_hold_entries = false,
                 Ok(_) => {}
                 Err(e) => tracing::error!(error = ?e, "AuditEvents could not be made"),
@@ -138,8 +125,8 @@ pub(super) enum Drain<'a> {
     /// Everything up to the newest entry when it starts (entries recorded meanwhile are left
     /// for later, so it ends however fast records arrive).
     All,
-    /// Like [`Drain::All`], but only while `receiver` has nothing to record.
-    WhileIdle(&'a mpsc::Receiver<Message>),
+    /// Like [`Drain::All`], but only while `queue` has nothing to record.
+    WhileIdle(&'a AuditQueue),
     /// One batch.
     OneBatch,
 }
@@ -150,6 +137,7 @@ pub(super) enum Drain<'a> {
 /// Returns how many were made.
 pub(super) async fn make_audit_events(
     store: &dyn Store,
+    compartments: &Compartments,
     drain: Drain<'_>,
 ) -> crate::error::FhirResult<usize> {
     let Some(through) = store.audit_log_last_seq().await? else {
@@ -159,8 +147,8 @@ pub(super) async fn make_audit_events(
     let mut made = 0;
     let mut conflicts = 0;
     loop {
-        if let Drain::WhileIdle(receiver) = &drain {
-            if !receiver.is_empty() {
+        if let Drain::WhileIdle(queue) = &drain {
+            if !queue.is_empty() {
                 break;
             }
         }
@@ -181,7 +169,8 @@ pub(super) async fn make_audit_events(
             last = stored.seq;
             match decode(&stored.entry) {
                 Some(records) => {
-                    let versions = records
+                    let versions = resolved(records, compartments)
+                        .await?
                         .iter()
                         .map(|(id, record)| audit_version(record, id))
                         .collect::<crate::error::FhirResult<Vec<_>>>()?;
@@ -248,56 +237,62 @@ pub(super) async fn make_audit_events(
     Ok(made)
 }
 
+/// The records of a log entry with their patients: a read recorded without them gets those of
+/// the version it read. A version in several patients' compartments makes one record per
+/// patient, each naming only that patient and the first keeping the record's id (the others
+/// `{id}.{k}`), as the request path splits the interactions it resolves itself: no patient
+/// learns from their log whose records were read alongside theirs.
+async fn resolved(
+    records: Vec<(String, AuditRecord)>,
+    compartments: &Compartments,
+) -> crate::error::FhirResult<Vec<(String, AuditRecord)>> {
+    let mut out = Vec::with_capacity(records.len());
+    for (id, mut record) in records {
+        let Some((resource_type, resource_id, version)) = record.of_version.take() else {
+            out.push((id, record));
+            continue;
+        };
+        let patients = compartments
+            .of_version(&resource_type, &resource_id, version)
+            .await?
+            .unwrap_or_else(|| {
+                tracing::warn!(
+                    resource_type,
+                    id = resource_id,
+                    version,
+                    "a read's version is no longer stored; its AuditEvent names no patient"
+                );
+                Arc::from([])
+            });
+        if patients.len() <= 1 {
+            record.patients = patients;
+            out.push((id, record));
+            continue;
+        }
+        for (k, patient) in patients.iter().enumerate() {
+            let mut one = record.clone();
+            one.patients = Arc::from([patient.clone()]);
+            one.query = None;
+            out.push((
+                if k == 0 {
+                    id.clone()
+                } else {
+                    format!("{id}.{k}")
+                },
+                one,
+            ));
+        }
+    }
+    Ok(out)
+}
+
 /// Log rows read per round of [`make_audit_events`]: rows of single interactions (written
 /// before rows held chunks) still make a commit's worth.
 const ROWS_READ: u32 = BATCH as u32;
 
-/// The first element of a chunk in the current form (see [`encode`]).
-const CHUNK_FORM: i64 = 2;
-
-/// The compact form of a chunk of records in the audit log, a JSON array:
-/// `[2, agents, t0, records]` — `agents` each distinct attribution once (`[author,
-/// onBehalfOf, transmitter, clientId]`), `t0` the first record's time, and each record
-/// `[subtype, agent index, patients, what, query, µs after t0]`. The same few agents make
-/// nearly every record of a chunk, so naming them once halves a read's bytes in the log (and
-/// the writer's work under load). Earlier forms still decode ([`decode`]).
-fn encode(chunk: &[AuditRecord]) -> bytes::Bytes {
-    let t0 = chunk.first().map_or(0, |r| r.recorded_us);
-    let mut agents: Vec<&Arc<Attribution>> = Vec::new();
-    // Serialised straight from the fields, without building a `Value` first.
-    let records: Vec<_> = chunk
-        .iter()
-        .map(|r| {
-            let agent = match agents
-                .iter()
-                .position(|a| Arc::ptr_eq(a, &r.who) || ***a == *r.who)
-            {
-                Some(n) => n,
-                None => {
-                    agents.push(&r.who);
-                    agents.len() - 1
-                }
-            };
-            (
-                r.subtype,
-                agent,
-                &r.patients,
-                &r.what,
-                &r.query,
-                r.recorded_us - t0,
-            )
-        })
-        .collect();
-    let agents: Vec<_> = agents
-        .iter()
-        .map(|a| (&a.author, &a.on_behalf_of, &a.transmitter, &a.client_id))
-        .collect();
-    bytes::Bytes::from(serde_json::to_vec(&(CHUNK_FORM, agents, t0, records)).unwrap_or_default())
-}
-
 /// The records of a log entry, each with the id its AuditEvent gets (`{entry id}-{n}`, or the
 /// entry's own id for an entry of one record in the earliest form); `None` when the entry is
-/// not one [`encode`] or an earlier Coplan wrote: a chunk whose records are arrays of all
+/// not one [`Chunk`](super::queue::Chunk) or an earlier Coplan wrote: a chunk whose records are arrays of all
 /// their fields (`[subtype, author, onBehalfOf, transmitter, clientId, patients, what, query,
 /// recorded µs]`), or one such record with its time in the entry's column.
 fn decode(entry: &AuditLogEntry) -> Option<Vec<(String, AuditRecord)>> {
@@ -322,6 +317,18 @@ fn decode(entry: &AuditLogEntry) -> Option<Vec<(String, AuditRecord)>> {
                     let f = record.as_array()?;
                     let (subtype, action) = interaction(f.first()?.as_str()?);
                     let agent = agents.get(usize::try_from(f.get(1)?.as_u64()?).ok()?)?;
+                    let what = text(f.get(3));
+                    // `null` patients: those of the version that follows, of the resource
+                    // `what` names (`Type/id`, `Type/id/_history/v`).
+                    let (patients, of_version) = match f.get(2)? {
+                        Value::Null => {
+                            let mut named = what.as_deref()?.split('/');
+                            let (rt, id) = (named.next()?, named.next()?);
+                            let version = f.get(6)?.as_i64()?;
+                            (Vec::new(), Some((rt.to_string(), id.to_string(), version)))
+                        }
+                        patients => (texts(patients)?, None),
+                    };
                     Some((
                         id(n),
                         AuditRecord {
@@ -329,8 +336,9 @@ fn decode(entry: &AuditLogEntry) -> Option<Vec<(String, AuditRecord)>> {
                             action,
                             recorded_us: t0.checked_add(f.get(5)?.as_i64()?)?,
                             who: Arc::clone(agent),
-                            patients: texts(f.get(2)?)?.into(),
-                            what: text(f.get(3)),
+                            patients: patients.into(),
+                            of_version,
+                            what,
                             query: text(f.get(4)),
                         },
                     ))
@@ -388,6 +396,7 @@ fn decode_record(fields: &[Value], recorded_us: i64) -> Option<AuditRecord> {
         recorded_us,
         who: Arc::new(decode_attribution(fields, 1)?),
         patients: texts(fields.get(5)?)?.into(),
+        of_version: None,
         what: text(fields.get(6)),
         query: text(fields.get(7)),
     })
@@ -397,6 +406,95 @@ fn decode_record(fields: &[Value], recorded_us: i64) -> Option<AuditRecord> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+    use crate::rest::audit::queue::{Chunk, Interaction, Named, Whose};
+
+    /// `Goal/g1` or `Goal/g1/_history/2` as the request path names it.
+    fn named(what: Option<&str>) -> Named<'_> {
+        let Some(what) = what else {
+            return Named::Nothing;
+        };
+        let (name, version) = match what.split_once("/_history/") {
+            Some((name, v)) => (name, Some(v.parse().unwrap())),
+            None => (what, None),
+        };
+        let (resource_type, id) = name.split_once('/').unwrap();
+        Named::Resource(resource_type, id, version)
+    }
+
+    /// The log entry the request path makes of `records`.
+    fn encode(records: &[AuditRecord]) -> bytes::Bytes {
+        let mut chunk = Chunk::default();
+        for r in records {
+            chunk.push(&Interaction {
+                subtype: r.subtype,
+                recorded_us: r.recorded_us,
+                who: &r.who,
+                whose: Whose::Patients(&r.patients),
+                what: named(r.what.as_deref()),
+                query: r.query.as_deref(),
+            });
+        }
+        chunk.framed()
+    }
+
+    #[test]
+    fn a_read_logged_without_its_patients_comes_back_with_the_version_to_resolve() {
+        let who = Arc::new(Attribution {
+            author: "Device/coplan".into(),
+            on_behalf_of: None,
+            transmitter: "Device/coplan".into(),
+            client_id: None,
+        });
+        let mut chunk = Chunk::default();
+        for (what, version) in [(None, 3), (Some(2), 2)] {
+            chunk.push(&Interaction {
+                subtype: if what.is_some() { "vread" } else { "read" },
+                recorded_us: 10,
+                who: &who,
+                whose: Whose::OfVersion(version),
+                what: Named::Resource("Observation", "o1", what),
+                query: None,
+            });
+        }
+        let entry = AuditLogEntry {
+            id: "e".into(),
+            recorded_us: 10,
+            record: chunk.framed(),
+        };
+        let back = decode(&entry).unwrap();
+        let plain: Vec<_> = back
+            .iter()
+            .map(|(id, r)| {
+                (
+                    id.as_str(),
+                    r.subtype,
+                    r.what.as_deref(),
+                    r.patients.len(),
+                    r.of_version.clone(),
+                )
+            })
+            .collect();
+        let of = |v| Some(("Observation".to_string(), "o1".to_string(), v));
+        assert_eq!(
+            plain,
+            [
+                ("e-0", "read", Some("Observation/o1"), 0, of(3)),
+                ("e-1", "vread", Some("Observation/o1/_history/2"), 0, of(2)),
+            ]
+        );
+        // Without the version, or without a resource named: not read.
+        for bad in [
+            &br#"[2,[["Device/coplan",null,"Device/coplan",null]],5,[["read",0,null,"Observation/o1",null,0]]]"#[..],
+            br#"[2,[["Device/coplan",null,"Device/coplan",null]],5,[["read",0,null,null,null,0,3]]]"#,
+        ] {
+            let entry = AuditLogEntry {
+                id: "e".into(),
+                recorded_us: 5,
+                record: bytes::Bytes::copy_from_slice(bad),
+            };
+            assert!(decode(&entry).is_none());
+        }
+    }
 
     #[test]
     fn a_record_comes_back_from_its_log_entry_as_it_went_in() {
@@ -421,6 +519,7 @@ mod tests {
                     client_id: Some("ehr".into()),
                 }),
                 patients: vec!["p1".into(), "p2".into()].into(),
+                of_version: None,
                 what: what.map(String::from),
                 query: query.map(String::from),
             };

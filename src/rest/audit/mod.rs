@@ -1,9 +1,9 @@
 //! Who looked at my plan: an AuditEvent for every read, search and write of patient data
 //! (issue "The shared care plan" §4; R4 auditevent.html; IHE Basic Audit Log Patterns: type
 //! `rest`, subtype the interaction, the agent from the token, entities the patient and the
-//! resource). Recording is a non-blocking send on the request path; one background task
-//! appends the interactions to the audit log in batches (`audit_log`: a compact row per chunk, one
-//! commit per batch), so reads stay fast. The AuditEvent resources — about twenty rows each with
+//! resource). Recording appends a few dozen bytes to a chunk of the calling thread's shard
+//! (`queue.rs`); one background task takes the chunks and appends them to the audit log in
+//! batches (`audit_log`: a compact row per chunk, one commit per batch), so reads stay fast. The AuditEvent resources — about twenty rows each with
 //! their search index, too many to write at the rate reads arrive — are made from the log by
 //! that task when it is idle, and before anything that may serve AuditEvents is answered
 //! ([`FhirService::audit_caught_up`]); each log entry is consumed in the commit that makes its
@@ -19,26 +19,27 @@
 
 mod event;
 mod log;
+mod queue;
 
 pub use event::audit_event;
+pub(crate) use queue::Named;
 
+use super::membership::Compartments;
 use super::provenance::Attribution;
 use super::FhirService;
 use crate::clock::IdGenerator;
 use crate::policy::Access;
 use crate::store::Store;
 use log::{make_audit_events, write_batches, Drain};
-use std::fmt::Write as _;
+use queue::{AuditQueue, Interaction, Whose};
+use std::borrow::Cow;
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 /// AuditEvents made per commit at most.
 const BATCH: usize = 256;
-/// Events waiting at most; beyond it recording waits for the writer (back-pressure, never
-/// loss).
-const QUEUE: usize = 65_536;
 
-/// One interaction to record.
+/// One recorded interaction, as the audit log gives it back to make its AuditEvent.
 #[derive(Debug, Clone)]
 pub struct AuditRecord {
     /// R4 restful-interaction code: read, vread, search-type, history-instance, create, …
@@ -48,31 +49,49 @@ pub struct AuditRecord {
     pub recorded_us: i64,
     /// Shared by the records of one caller (no copy per read).
     pub who: Arc<Attribution>,
-    /// The patients whose data it touched (shared with the membership cache for a read).
+    /// The patients whose data it touched (none yet while `of_version` is to be resolved).
     pub patients: Arc<[String]>,
+    /// A read recorded without its patients: the version (type, id, version) whose
+    /// compartments are the patients, resolved when its AuditEvent is made.
+    pub of_version: Option<(String, String, i64)>,
     /// The resource (`Goal/7`, `Goal/7/_history/2`), when there is one.
     pub what: Option<String>,
     /// The search or operation query, when there is one.
     pub query: Option<String>,
 }
 
-enum Message {
-    Record(AuditRecord),
-    Flush(oneshot::Sender<()>),
-}
-
-/// The request path's end of the audit trail.
-#[derive(Clone)]
+/// The request path's end of the audit trail; dropping it lets the writer write what is
+/// left and end.
 pub struct AuditTrail {
-    sender: mpsc::Sender<Message>,
+    queue: Arc<AuditQueue>,
+    /// Resolves the patients of reads recorded without them.
+    compartments: Compartments,
 }
 
 impl AuditTrail {
     /// Start the writer task over `store`.
-    pub(crate) fn start(store: Arc<dyn Store>, ids: Arc<dyn IdGenerator>) -> AuditTrail {
-        let (sender, receiver) = mpsc::channel(QUEUE);
-        tokio::spawn(write_batches(receiver, store, ids));
-        AuditTrail { sender }
+    pub(crate) fn start(
+        store: Arc<dyn Store>,
+        ids: Arc<dyn IdGenerator>,
+        compartments: Compartments,
+    ) -> AuditTrail {
+        let queue = Arc::new(AuditQueue::default());
+        tokio::spawn(write_batches(
+            Arc::clone(&queue),
+            store,
+            ids,
+            compartments.clone(),
+        ));
+        AuditTrail {
+            queue,
+            compartments,
+        }
+    }
+}
+
+impl Drop for AuditTrail {
+    fn drop(&mut self) {
+        self.queue.close();
     }
 }
 
@@ -107,27 +126,27 @@ fn interaction(subtype: &str) -> (&'static str, &'static str) {
 /// only that patient — no patient learns from their log whose records were read alongside
 /// theirs. The query of such an interaction is left out (it may name the others); a
 /// single-patient interaction keeps it.
-/// An iterator, not a `Vec`: the one-patient case (nearly every read) allocates nothing.
-fn per_patient(
-    patients: Arc<[String]>,
-    query: Option<String>,
-) -> impl Iterator<Item = (Arc<[String]>, Option<String>)> {
+/// Borrowed pieces of the interaction's: it allocates nothing.
+fn per_patient<'a>(
+    patients: &'a [String],
+    query: Option<&'a str>,
+) -> impl Iterator<Item = (&'a [String], Option<&'a str>)> {
     let split = patients.len() > 1;
-    let whole = (!split).then(|| (Arc::clone(&patients), query));
-    let each = if split { patients.len() } else { 0 };
+    let whole = (!split).then_some((patients, query));
+    let each: &[String] = if split { patients } else { &[] };
     whole
         .into_iter()
-        .chain((0..each).map(move |n| (Arc::from([patients[n].clone()]), None)))
+        .chain(each.iter().map(|p| (std::slice::from_ref(p), None)))
 }
 
 /// The attribution of `access`'s records: the server's own (requests without a token) is made
 /// once and shared.
-fn attribution(access: &Access, patients: &[String]) -> Arc<Attribution> {
+fn attribution(access: &Access, patients: &[String]) -> Cow<'static, Arc<Attribution>> {
     static SERVER: std::sync::OnceLock<Arc<Attribution>> = std::sync::OnceLock::new();
     if access.grant().is_none() {
-        return Arc::clone(SERVER.get_or_init(|| Arc::new(Attribution::of(access, patients))));
+        return Cow::Borrowed(SERVER.get_or_init(|| Arc::new(Attribution::of(access, patients))));
     }
-    Arc::new(Attribution::of(access, patients))
+    Cow::Owned(Arc::new(Attribution::of(access, patients)))
 }
 
 /// The most patients an empty search is recorded for (a search naming more records the first
@@ -220,41 +239,27 @@ impl FhirService {
         &self,
         access: &Access,
         subtype: &'static str,
-        patients: impl Into<Arc<[String]>>,
-        what: Option<String>,
-        query: Option<String>,
+        patients: &[String],
+        what: Named<'_>,
+        query: Option<&str>,
     ) {
         let Some(trail) = &self.audit else {
             return;
         };
-        for record in self.audit_records(access, subtype, patients.into(), what, query) {
-            if trail.sender.send(Message::Record(record)).await.is_err() {
-                tracing::error!("the audit writer has stopped; an AuditEvent was not recorded");
-            }
-        }
-    }
-
-    /// The records of one interaction: one per patient ([`per_patient`]), each with the
-    /// caller's attribution and the time.
-    fn audit_records<'a>(
-        &self,
-        access: &'a Access,
-        subtype: &'static str,
-        patients: Arc<[String]>,
-        what: Option<String>,
-        query: Option<String>,
-    ) -> impl Iterator<Item = AuditRecord> + 'a {
-        let (subtype, action) = interaction(subtype);
+        let (subtype, _) = interaction(subtype);
         let recorded_us = self.now_us();
-        per_patient(patients, query).map(move |(patients, query)| AuditRecord {
-            subtype,
-            action,
-            recorded_us,
-            who: attribution(access, &patients),
-            patients,
-            what: what.clone(),
-            query,
-        })
+        for (patients, query) in per_patient(patients, query) {
+            let who = attribution(access, patients);
+            let record = Interaction {
+                subtype,
+                recorded_us,
+                who: &who,
+                whose: Whose::Patients(patients),
+                what,
+                query,
+            };
+            trail.queue.append_when_room(&record).await;
+        }
     }
 
     /// Record one write of patient data, if auditing is on (from the write pipeline's
@@ -264,35 +269,24 @@ impl FhirService {
         &self,
         access: &Access,
         subtype: &'static str,
-        patients: Vec<String>,
-        what: Option<String>,
+        patients: &[String],
+        what: Named<'_>,
     ) {
         let Some(trail) = &self.audit else {
             return;
         };
-        for record in self.audit_records(access, subtype, patients.into(), what, None) {
-            trail.hand_off(record);
-        }
-    }
-}
-
-impl AuditTrail {
-    /// Queue `record` without waiting: when the queue is full a task waits for room.
-    fn hand_off(&self, record: AuditRecord) {
-        match self.sender.try_send(Message::Record(record)) {
-            Ok(()) => {}
-            // The writer is behind: wait for room off the request path, never drop.
-            Err(mpsc::error::TrySendError::Full(message)) => {
-                let sender = self.sender.clone();
-                tokio::spawn(async move {
-                    if sender.send(message).await.is_err() {
-                        tracing::error!("the audit writer has stopped; an AuditEvent was lost");
-                    }
-                });
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                tracing::error!("the audit writer has stopped; an AuditEvent was not recorded");
-            }
+        let (subtype, _) = interaction(subtype);
+        let recorded_us = self.now_us();
+        for (patients, query) in per_patient(patients, None) {
+            let who = attribution(access, patients);
+            trail.queue.append(&Interaction {
+                subtype,
+                recorded_us,
+                who: &who,
+                whose: Whose::Patients(patients),
+                what,
+                query,
+            });
         }
     }
 }
@@ -326,30 +320,44 @@ impl FhirService {
         Ok(patients)
     }
 
-    /// Record a read (`vread` when `versioned`) of `r`.
+    /// Record a read (`vread` when `versioned`) of `r`. Its patients are left to be resolved
+    /// from the version when its AuditEvent is made ([`Whose::OfVersion`]), unless the
+    /// caller's attribution depends on them.
     pub(crate) async fn audit_read(
         &self,
         access: &Access,
         r: &super::VersionedResource,
         versioned: bool,
     ) -> crate::error::FhirResult<()> {
-        if !self.audits(&r.resource_type) {
+        let Some(trail) = self
+            .audit
+            .as_ref()
+            .filter(|_| self.audits(&r.resource_type))
+        else {
+            return Ok(());
+        };
+        let (subtype, version) = if versioned {
+            ("vread", Some(r.version_id))
+        } else {
+            ("read", None)
+        };
+        let what = Named::Resource(&r.resource_type, &r.id, version);
+        if Attribution::needs_patients(access) {
+            let patients = self.patients_of(&r.resource_type, &r.id, r.version_id, &r.body)?;
+            self.audit_read_of(access, subtype, &patients, what, None)
+                .await;
             return Ok(());
         }
-        let patients = self.patients_of(&r.resource_type, &r.id, r.version_id, &r.body)?;
-        // Built by hand, not `format!`: every audited read makes one.
-        let mut what = String::with_capacity(r.resource_type.len() + r.id.len() + 32);
-        what.push_str(&r.resource_type);
-        what.push('/');
-        what.push_str(&r.id);
-        let subtype = if versioned {
-            let _ = write!(what, "/_history/{}", r.version_id);
-            "vread"
-        } else {
-            "read"
+        let who = attribution(access, &[]);
+        let record = Interaction {
+            subtype,
+            recorded_us: self.now_us(),
+            who: &who,
+            whose: Whose::OfVersion(r.version_id),
+            what,
+            query: None,
         };
-        self.audit_read_of(access, subtype, patients, Some(what), None)
-            .await;
+        trail.queue.append_when_room(&record).await;
         Ok(())
     }
 
@@ -361,7 +369,11 @@ impl FhirService {
     /// now, what is stored is served (the error is logged; the entries stay for later).
     pub(crate) async fn audit_caught_up(&self) {
         let _one_at_a_time = self.audit_catch_up.lock().await;
-        if let Err(e) = make_audit_events(self.store.as_ref(), Drain::All).await {
+        let compartments = match &self.audit {
+            Some(trail) => trail.compartments.clone(),
+            None => self.compartments(),
+        };
+        if let Err(e) = make_audit_events(self.store.as_ref(), &compartments, Drain::All).await {
             tracing::error!(error = ?e, "AuditEvents could not be made before serving them");
         }
     }
@@ -373,9 +385,8 @@ impl FhirService {
             return;
         };
         let (done, wait) = oneshot::channel();
-        if trail.sender.send(Message::Flush(done)).await.is_ok() {
-            let _ = wait.await;
-        }
+        trail.queue.flush(done);
+        let _ = wait.await;
     }
 
     /// Turn auditing on: start the writer (needs a tokio runtime).
@@ -383,6 +394,7 @@ impl FhirService {
         self.audit = Some(AuditTrail::start(
             Arc::clone(&self.store),
             Arc::clone(&self.ids),
+            self.compartments(),
         ));
     }
 }
@@ -394,14 +406,14 @@ mod tests {
 
     #[test]
     fn an_interaction_with_several_patients_is_recorded_once_for_each() {
-        let plain = |split: Vec<(Arc<[String]>, Option<String>)>| {
+        let plain = |split: Vec<(&[String], Option<&str>)>| {
             split
                 .into_iter()
-                .map(|(p, q)| (p.to_vec(), q))
+                .map(|(p, q)| (p.to_vec(), q.map(String::from)))
                 .collect::<Vec<_>>()
         };
-        let two: Arc<[String]> = vec!["p1".into(), "p2".into()].into();
-        let split = per_patient(two, Some("patient=p1,p2".into())).collect();
+        let two = ["p1".to_string(), "p2".to_string()];
+        let split = per_patient(&two, Some("patient=p1,p2")).collect();
         assert_eq!(
             plain(split),
             vec![
@@ -409,15 +421,14 @@ mod tests {
                 (vec!["p2".to_string()], None)
             ]
         );
-        let one: Arc<[String]> = vec!["p1".into()].into();
-        let shared = Arc::clone(&one);
-        let kept: Vec<_> = per_patient(one, Some("patient=p1".into())).collect();
-        assert!(Arc::ptr_eq(&kept[0].0, &shared), "one patient: no copy");
+        let one = ["p1".to_string()];
+        let kept: Vec<_> = per_patient(&one, Some("patient=p1")).collect();
+        assert!(std::ptr::eq(kept[0].0, &one[..]), "one patient: no copy");
         assert_eq!(
             plain(kept),
             vec![(vec!["p1".to_string()], Some("patient=p1".to_string()))]
         );
-        let none: Vec<_> = per_patient(Arc::from([]), None).collect();
+        let none: Vec<_> = per_patient(&[], None).collect();
         assert_eq!(none.len(), 1, "an interaction of no patient is one record");
     }
 

@@ -6,6 +6,7 @@
 
 use crate::error::{FhirError, FhirResult};
 use crate::policy::{Access, Permission};
+use crate::rest::audit::Named;
 use crate::rest::bundle_json::{push_json_string, BundleJson};
 use crate::rest::search::{patient_compartment_clause, patient_compartment_types};
 use crate::rest::{format_instant, parse_instant, FhirService};
@@ -192,14 +193,13 @@ impl FhirService {
                 .iter()
                 .filter_map(|q| q.split_once('=').map(|(name, _)| name))
                 .collect();
-            let what = format!("Patient/{patient_id}");
             let query = format!("Patient/{patient_id}/$everything?{}", names.join("&"));
             self.audit_read_of(
                 access,
                 "operation",
-                vec![patient_id.to_string()],
-                Some(what),
-                Some(query),
+                &[patient_id.to_string()],
+                Named::Resource("Patient", patient_id, None),
+                Some(&query),
             )
             .await;
             let returned = page
@@ -211,7 +211,7 @@ impl FhirService {
                 .filter(|p| p != patient_id)
                 .collect();
             if !others.is_empty() {
-                self.audit_read_of(access, "operation", others, None, None)
+                self.audit_read_of(access, "operation", &others, Named::Nothing, None)
                     .await;
             }
         }

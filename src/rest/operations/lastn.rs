@@ -161,7 +161,8 @@ impl FhirService {
             if !patients.is_empty() {
                 let names: Vec<&str> = asked.iter().map(|(k, _)| k.as_str()).collect();
                 let query = format!("Observation/$lastn?{}", names.join("&"));
-                self.audit_read_of(access, "search-type", patients, None, Some(query))
+                let nothing = crate::rest::audit::Named::Nothing;
+                self.audit_read_of(access, "search-type", &patients, nothing, Some(&query))
                     .await;
             }
         }

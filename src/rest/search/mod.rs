@@ -460,7 +460,8 @@ impl FhirService {
                     .filter(|k| *k != "_page")
                     .collect();
                 let query = format!("{}?{}", input.resource_type, names.join("&"));
-                self.audit_read_of(access, "search-type", patients, None, Some(query))
+                let nothing = super::audit::Named::Nothing;
+                self.audit_read_of(access, "search-type", &patients, nothing, Some(&query))
                     .await;
             }
         }

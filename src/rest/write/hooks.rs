@@ -125,8 +125,8 @@ impl WriteHook for AuditWrites {
                     })
                     .collect();
             }
-            let what = format!("{rt}/{}/_history/{}", w.id, w.version_id);
-            service.audit_write(cx.access, subtype, patients, Some(what));
+            let what = crate::rest::audit::Named::Resource(rt, &w.id, Some(w.version_id));
+            service.audit_write(cx.access, subtype, &patients, what);
         }
     }
 }
