@@ -246,25 +246,13 @@ impl FhirService {
         let Some(trail) = &self.audit else {
             return;
         };
-        let (subtype, _) = interaction(subtype);
-        let recorded_us = self.now_us();
-        for (patients, query) in per_patient(patients, query) {
-            let who = attribution(access, patients);
-            let record = Interaction {
-                subtype,
-                recorded_us,
-                who: &who,
-                whose: Whose::Patients(patients),
-                what,
-                query,
-            };
-            trail.queue.append_when_room(&record).await;
-        }
+        trail.queue.room().await;
+        self.record(trail, access, subtype, patients, what, query);
     }
 
     /// Record one write of patient data, if auditing is on (from the write pipeline's
-    /// after-commit step, which cannot wait: a full queue hands the event to a task that waits
-    /// for room; writes are far fewer than reads).
+    /// after-commit step, which cannot wait: it is recorded even past the queue's bound;
+    /// writes are far fewer than reads).
     pub(crate) fn audit_write(
         &self,
         access: &Access,
@@ -272,12 +260,24 @@ impl FhirService {
         patients: &[String],
         what: Named<'_>,
     ) {
-        let Some(trail) = &self.audit else {
-            return;
-        };
+        if let Some(trail) = &self.audit {
+            self.record(trail, access, subtype, patients, what, None);
+        }
+    }
+
+    /// Append the interaction's records, one per patient ([`per_patient`]), without waiting.
+    fn record(
+        &self,
+        trail: &AuditTrail,
+        access: &Access,
+        subtype: &'static str,
+        patients: &[String],
+        what: Named<'_>,
+        query: Option<&str>,
+    ) {
         let (subtype, _) = interaction(subtype);
         let recorded_us = self.now_us();
-        for (patients, query) in per_patient(patients, None) {
+        for (patients, query) in per_patient(patients, query) {
             let who = attribution(access, patients);
             trail.queue.append(&Interaction {
                 subtype,
@@ -348,16 +348,15 @@ impl FhirService {
                 .await;
             return Ok(());
         }
-        let who = attribution(access, &[]);
-        let record = Interaction {
+        trail.queue.room().await;
+        trail.queue.append(&Interaction {
             subtype,
             recorded_us: self.now_us(),
-            who: &who,
+            who: &attribution(access, &[]),
             whose: Whose::OfVersion(r.version_id),
             what,
             query: None,
-        };
-        trail.queue.append_when_room(&record).await;
+        });
         Ok(())
     }
 
