@@ -13,6 +13,7 @@ use crate::error::FhirResult;
 use crate::store::index::IndexRow;
 use crate::store::Store;
 use std::cell::RefCell;
+use std::collections::hash_map::Entry as Slot;
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
@@ -61,12 +62,23 @@ impl MembershipCache {
         })
     }
 
+    /// Remember `version_id`'s patients, unless a later version of the resource is
+    /// remembered (an old version resolved for an AuditEvent must not push out the current
+    /// one that confined reads look up).
     fn put(&self, resource_type: &str, id: &str, version_id: i64, patients: Arc<[String]>) {
         if let Ok(mut entries) = self.entries.write() {
             if entries.len() >= CAPACITY {
                 entries.clear();
             }
-            entries.insert(format!("{resource_type}/{id}"), (version_id, patients));
+            match entries.entry(format!("{resource_type}/{id}")) {
+                Slot::Occupied(mut e) if e.get().0 <= version_id => {
+                    e.insert((version_id, patients));
+                }
+                Slot::Occupied(_) => {}
+                Slot::Vacant(e) => {
+                    e.insert((version_id, patients));
+                }
+            }
         }
     }
 }
@@ -216,9 +228,12 @@ mod tests {
             .get("Observation", "a-very-long-id-0123456789", 1)
             .is_none());
         assert!(cache.get("G", "x", 1).is_some());
-        // A newer version replaces the older one.
+        // A newer version replaces the older one; an older one does not replace a newer one.
         cache.put("Goal", "g1", 3, Arc::from(Vec::<String>::new()));
         assert!(cache.get("Goal", "g1", 2).is_none());
+        assert_eq!(cache.get("Goal", "g1", 3).map(|p| p.len()), Some(0));
+        cache.put("Goal", "g1", 1, Arc::clone(&patients));
+        assert!(cache.get("Goal", "g1", 1).is_none());
         assert_eq!(cache.get("Goal", "g1", 3).map(|p| p.len()), Some(0));
     }
 }

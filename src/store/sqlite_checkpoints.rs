@@ -26,7 +26,10 @@
 //!   colliding: up to 19 MB in a 10-minute SQLite soak (the file peaking at 83 MiB), and a
 //!   CI machine with slow fsyncs saw the 64 MiB test log 2.7 MB over. So the two take turns
 //!   on a lock of this process first ([`CheckpointTurn`]): a restart that is due waits for
-//!   the pass in progress (which has by then copied most of the log) and then runs.
+//!   the pass in progress (which has by then copied most of the log) and then runs. The price:
+//!   the one writer stalls for the rest of that pass (its copy and fsync; a pass copies at
+//!   most what was written since the last, at least a quarter of a second apart), once per
+//!   restart — where before the log grew instead.
 //!
 //! The log is therefore at most the limit plus one group, except while a reader still reads
 //! the old log (a restart waits 200 ms for it, then tries again a second later). The old

@@ -465,6 +465,63 @@ async fn a_read_is_recorded_for_each_patient_of_the_version_it_read() {
     }
 }
 
+/// A read of a resource in more patients' compartments than one commit should make events
+/// for (a Group of 300): the log entry is split into entries of a chunk each, naming their
+/// patients, and every patient still gets exactly one event naming only them.
+#[tokio::test]
+async fn a_read_of_a_resource_in_many_compartments_makes_one_event_per_patient() {
+    for backend in coplan::testing::backends() {
+        let server =
+            Server::start_with(backend, ConfigLayer::default().set("audit_events", true)).await;
+        let members: Vec<Value> = (0..300)
+            .map(|n| json!({"entity": {"reference": format!("Patient/m{n}")}}))
+            .collect();
+        for n in 0..300 {
+            server
+                .seed(json!({"resourceType": "Patient", "id": format!("m{n}")}))
+                .await;
+        }
+        server
+            .seed(json!({"resourceType": "Group", "id": "g", "type": "person",
+                "actual": true, "member": members}))
+            .await;
+        let system = token(&server, "ehr", "system/*.rs", None, None);
+        assert_eq!(get(&server, &system, "Group/g").await.status, 200);
+        server.state.fhir.flush_audit().await;
+        for _ in 0..2 {
+            let all = get(&server, &system, "AuditEvent?subtype=read&_summary=count").await;
+            assert_eq!(all.json()["total"], 300, "{}", all.body);
+        }
+        for n in [0, 150, 299] {
+            let mine = events(
+                &get(
+                    &server,
+                    &system,
+                    &format!("AuditEvent?patient=m{n}&subtype=read"),
+                )
+                .await,
+            );
+            assert_eq!(mine.len(), 1, "m{n}: {mine:?}");
+            assert!(has(&mine, "read", "Device/app-ehr", "Group/g"), "{mine:?}");
+            let text = mine[0].to_string();
+            let named = text.matches("Patient/m").count();
+            assert_eq!(named, 1, "only m{n}: {text}");
+        }
+        // Made from the entry split in two (ids `{entry}-r{n}-{k}`; the entry may also have
+        // held the Group's creation, recorded just before).
+        let all = events(&get(&server, &system, "AuditEvent?subtype=read&_count=300").await);
+        let from = |part: &str| {
+            all.iter()
+                .filter(|e| e["id"].as_str().is_some_and(|id| id.contains(part)))
+                .count()
+        };
+        assert_eq!(all.len(), 300);
+        assert_eq!(from("-r0-") + from("-r1-"), 300);
+        assert!(from("-r1-") > 0);
+        server.stop().await;
+    }
+}
+
 /// Interactions go to the audit log first; AuditEvents are made from it when asked for. Many
 /// askers at once (here, concurrent searches; in production, several nodes on one database)
 /// make each interaction exactly one AuditEvent, and a read by id of an AuditEvent finds it

@@ -8,7 +8,7 @@
 //! node makes it.
 
 use super::event::audit_version;
-use super::queue::{AuditQueue, CHUNK_FORM};
+use super::queue::{AuditQueue, Chunk, Interaction, Named, Whose, WriterAlive, CHUNK, CHUNK_FORM};
 use super::{interaction, AuditRecord, BATCH};
 use crate::clock::IdGenerator;
 use crate::rest::membership::Compartments;
@@ -34,6 +34,7 @@ pub(super) async fn write_batches(
     ids: Arc<dyn IdGenerator>,
     compartments: Compartments,
 ) {
+    let _alive = WriterAlive(Arc::clone(&queue));
     // Entries may be left from before a restart.
     let mut log_may_hold_entries = true;
     // The arrival rate, measured over windows of about a second (scheduling only: no data
@@ -140,7 +141,7 @@ pub(super) async fn make_audit_events(
     compartments: &Compartments,
     drain: Drain<'_>,
 ) -> crate::error::FhirResult<usize> {
-    let Some(through) = store.audit_log_last_seq().await? else {
+    let Some(mut through) = store.audit_log_last_seq().await? else {
         return Ok(0);
     };
     let mut after = 0;
@@ -167,20 +168,49 @@ pub(super) async fn make_audit_events(
                 break;
             }
             last = stored.seq;
-            match decode(&stored.entry) {
-                Some(records) => {
-                    let versions = resolved(records, compartments)
-                        .await?
-                        .iter()
-                        .map(|(id, record)| audit_version(record, id))
-                        .collect::<crate::error::FhirResult<Vec<_>>>()?;
+            let Some(records) = decode(&stored.entry) else {
+                tracing::error!(
+                    seq = stored.seq,
+                    "an audit log entry this version cannot read is left in the log"
+                );
+                continue;
+            };
+            // One entry that cannot be made now does not hold up the entries after it.
+            let records = match resolved(records, compartments).await {
+                Ok(records) => records,
+                Err(e) => {
+                    tracing::error!(seq = stored.seq, error = ?e,
+                        "the patients of an audit log entry could not be found; it is left in the log");
+                    continue;
+                }
+            };
+            if records.len() > BATCH {
+                // Reads of resources in many patients' compartments: more AuditEvents than
+                // one commit should make. The records go back to the log, each naming its
+                // patient, in rows of a chunk (the entry consumed in the same commit), and
+                // are made from those; the range now reaches them.
+                match store
+                    .commit(&relogged(&stored.entry.id, stored.seq, &records))
+                    .await
+                {
+                    Ok(()) | Err(StoreError::Conflict { .. }) => {}
+                    Err(e) => tracing::error!(seq = stored.seq, error = %e,
+                        "an audit log entry could not be split; it is left in the log"),
+                }
+                through = store.audit_log_last_seq().await?.unwrap_or(through);
+                continue;
+            }
+            let versions = records
+                .iter()
+                .map(|(id, record)| audit_version(record, id))
+                .collect::<crate::error::FhirResult<Vec<_>>>();
+            match versions {
+                Ok(versions) => {
                     count += versions.len();
                     rows.push((stored.seq, versions));
                 }
-                None => tracing::error!(
-                    seq = stored.seq,
-                    "an audit log entry this version cannot read is left in the log"
-                ),
+                Err(e) => tracing::error!(seq = stored.seq, error = ?e,
+                    "an audit log entry could not be made into AuditEvents; it is left in the log"),
             }
         }
         let batch = CommitBatch {
@@ -286,6 +316,39 @@ async fn resolved(
     Ok(out)
 }
 
+/// The commit that replaces log entry `seq` (id `entry_id`) by entries of at most a chunk of
+/// `records` each, every record naming its patients (ids `{entry_id}-r{n}`: the same on every
+/// node, so two nodes splitting one entry conflict on its consumption, not on new ids).
+fn relogged(entry_id: &str, seq: i64, records: &[(String, AuditRecord)]) -> CommitBatch {
+    let audit_log = records
+        .chunks(CHUNK)
+        .enumerate()
+        .map(|(n, part)| {
+            let mut chunk = Chunk::default();
+            for (_, r) in part {
+                chunk.push(&Interaction {
+                    subtype: r.subtype,
+                    recorded_us: r.recorded_us,
+                    who: &r.who,
+                    whose: Whose::Patients(&r.patients),
+                    what: r.what.as_deref().map_or(Named::Nothing, Named::Text),
+                    query: r.query.as_deref(),
+                });
+            }
+            AuditLogEntry {
+                id: format!("{entry_id}-r{n}"),
+                recorded_us: chunk.t0(),
+                record: chunk.framed(),
+            }
+        })
+        .collect();
+    CommitBatch {
+        audit_log,
+        consumed_audit_log: vec![seq],
+        ..CommitBatch::default()
+    }
+}
+
 /// Log rows read per round of [`make_audit_events`]: rows of single interactions (written
 /// before rows held chunks) still make a commit's worth.
 const ROWS_READ: u32 = BATCH as u32;
@@ -300,7 +363,8 @@ fn decode(entry: &AuditLogEntry) -> Option<Vec<(String, AuditRecord)>> {
     let fields = value.as_array()?;
     let id = |n: usize| format!("{}-{n}", entry.id);
     match fields.first()? {
-        Value::Number(form) if form.as_i64() == Some(CHUNK_FORM) => {
+        // Form 2 is form 3 without records that name a version instead of their patients.
+        Value::Number(form) if matches!(form.as_i64(), Some(2 | CHUNK_FORM)) => {
             let agents = fields
                 .get(1)?
                 .as_array()?
@@ -484,8 +548,8 @@ mod tests {
         );
         // Without the version, or without a resource named: not read.
         for bad in [
-            &br#"[2,[["Device/coplan",null,"Device/coplan",null]],5,[["read",0,null,"Observation/o1",null,0]]]"#[..],
-            br#"[2,[["Device/coplan",null,"Device/coplan",null]],5,[["read",0,null,null,null,0,3]]]"#,
+            &br#"[3,[["Device/coplan",null,"Device/coplan",null]],5,[["read",0,null,"Observation/o1",null,0]]]"#[..],
+            br#"[3,[["Device/coplan",null,"Device/coplan",null]],5,[["read",0,null,null,null,0,3]]]"#,
         ] {
             let entry = AuditLogEntry {
                 id: "e".into(),
@@ -583,10 +647,27 @@ mod tests {
             ]
         );
         assert_eq!(back[1].1.who.client_id.as_deref(), Some("portal"));
+        // A chunk of form 2 (before records could name a version) still reads.
+        let form2 = AuditLogEntry {
+            id: "a5".into(),
+            recorded_us: 5,
+            record: bytes::Bytes::from_static(
+                br#"[2,[["Patient/p1",null,"Device/d",null]],5,[["read",0,["p1"],"Goal/g1",null,2]]]"#,
+            ),
+        };
+        let back = decode(&form2).unwrap();
+        assert_eq!(
+            (
+                back[0].0.as_str(),
+                back[0].1.recorded_us,
+                &back[0].1.patients[..]
+            ),
+            ("a5-0", 7, &["p1".to_string()][..])
+        );
         // An agent index past the agents, or a form this version does not know: not read.
         for unknown in [
             &br#"[2,[["Patient/p1",null,"Device/d",null]],5,[["read",1,["p1"],null,null,0]]]"#[..],
-            br#"[3,[],5,[]]"#,
+            br#"[4,[],5,[]]"#,
         ] {
             let entry = AuditLogEntry {
                 id: "a4".into(),

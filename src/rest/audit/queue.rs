@@ -11,7 +11,7 @@
 //! another task and freed there, cost more than all the work done with it. Here an
 //! interaction is a few dozen bytes appended under an uncontended lock to a buffer that holds
 //! a chunk's worth; nothing is allocated or freed per interaction, and the writer only frames
-//! the bytes (`[2, agents, t0, records]`).
+//! the bytes (`[3, agents, t0, records]`).
 //!
 //! Bounded: past [`QUEUE`] interactions waiting (a share of it per shard), reads wait for the
 //! writer to take them (back-pressure, never loss); writes never wait (they are few, and the write pipeline's
@@ -32,14 +32,18 @@ const QUEUE: usize = 65_536;
 /// Shards: the threads that record take one each, round-robin, so a lock is rarely contended.
 const SHARDS: usize = 16;
 
-/// The first element of a chunk in the current form (see [`Chunk`]).
-pub(super) const CHUNK_FORM: i64 = 2;
+/// The first element of a chunk in the current form (see [`Chunk`]): 3 since records may
+/// name a version instead of their patients ([`Whose::OfVersion`]); form 2 was the same
+/// without that, and still reads.
+pub(super) const CHUNK_FORM: i64 = 3;
 
 /// What an interaction was about, as its AuditEvent names it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Named<'a> {
     /// Nothing in particular (a search: its query says what).
     Nothing,
+    /// As given (`Goal/7`, `Goal/7/_history/2`).
+    Text(&'a str),
     /// `{type}/{id}`, or `{type}/{id}/_history/{version}`: written without building the text.
     Resource(&'a str, &'a str, Option<i64>),
 }
@@ -73,7 +77,7 @@ pub(super) struct Interaction<'a> {
 /// [`Whose::OfVersion`] `patients` is `null` and the version follows, `[…, µs after t0,
 /// version]`. The same few
 /// agents make nearly every interaction of a chunk, so naming them once halves a read's bytes
-/// in the log. [`Chunk::framed`] makes the log entry: `[2, agents, t0, [records]]`.
+/// in the log. [`Chunk::framed`] makes the log entry: `[3, agents, t0, [records]]`.
 #[derive(Debug, Default)]
 pub(super) struct Chunk {
     agents: Vec<Arc<Attribution>>,
@@ -137,6 +141,7 @@ impl Chunk {
         }
         match i.what {
             Named::Nothing => out.extend_from_slice(b"null"),
+            Named::Text(text) => json_string(out, text),
             Named::Resource(resource_type, id, version) => {
                 // Ids and type names need no escaping, but nothing here relies on it.
                 if is_plain(resource_type) && is_plain(id) {
@@ -177,7 +182,7 @@ impl Chunk {
         self.count += 1;
     }
 
-    /// The log entry of this chunk: `[2, agents, t0, [records]]`, agents as `[author,
+    /// The log entry of this chunk: `[3, agents, t0, [records]]`, agents as `[author,
     /// onBehalfOf, transmitter, clientId]`.
     pub(super) fn framed(&self) -> bytes::Bytes {
         let agents: Vec<_> = self
@@ -250,6 +255,9 @@ pub(super) struct AuditQueue {
     room: Notify,
     flushes: Mutex<Vec<oneshot::Sender<()>>>,
     closed: AtomicBool,
+    /// The writer has ended (a panic, or its runtime gone): nobody will take what is appended,
+    /// so nothing waits for it any more.
+    writer_gone: AtomicBool,
 }
 
 impl Default for AuditQueue {
@@ -260,6 +268,7 @@ impl Default for AuditQueue {
             room: Notify::new(),
             flushes: Mutex::default(),
             closed: AtomicBool::new(false),
+            writer_gone: AtomicBool::new(false),
         }
     }
 }
@@ -311,7 +320,7 @@ impl AuditQueue {
             tokio::pin!(room);
             {
                 let shard = lock(slot);
-                if shard.waiting() < SHARD_ROOM {
+                if shard.waiting() < SHARD_ROOM || self.writer_gone.load(Ordering::Acquire) {
                     return;
                 }
                 // Registered before the lock is let go, so a take in between is not missed.
@@ -350,8 +359,25 @@ impl AuditQueue {
 
     /// Ask the writer to write everything appended so far; `done` is answered when it has.
     pub(super) fn flush(&self, done: oneshot::Sender<()>) {
-        lock(&self.flushes).push(done);
+        let mut flushes = lock(&self.flushes);
+        if self.writer_gone.load(Ordering::Acquire) {
+            // Dropped: the flush ends at once, with nothing written.
+            tracing::error!("the audit writer has ended; what is queued is not written");
+            return;
+        }
+        flushes.push(done);
+        drop(flushes);
         self.arrived.notify_one();
+    }
+
+    /// The writer has ended: flushes asked for and reads waiting for room stop waiting, and
+    /// later ones do not wait (held in [`WriterAlive`], dropped however the writer ends).
+    fn writer_ended(&self) {
+        let mut flushes = lock(&self.flushes);
+        self.writer_gone.store(true, Ordering::Release);
+        flushes.clear();
+        drop(flushes);
+        self.room.notify_waiters();
     }
 
     /// The flushes asked for so far (taken before the chunks they cover).
@@ -374,6 +400,19 @@ impl AuditQueue {
 
     pub(super) fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
+    }
+}
+
+/// Held by the writer task: when it is dropped — the writer returned, panicked, or its runtime
+/// went away with it — the queue learns that nobody takes from it any more.
+pub(super) struct WriterAlive(pub Arc<AuditQueue>);
+
+impl Drop for WriterAlive {
+    fn drop(&mut self) {
+        if !self.0.is_closed() {
+            tracing::error!("the audit writer has ended; interactions are no longer recorded");
+        }
+        self.0.writer_ended();
     }
 }
 
@@ -438,7 +477,7 @@ mod tests {
         assert_eq!(
             entry,
             json!([
-                2,
+                3,
                 [
                     ["Patient/p1", null, "Device/app", "app"],
                     ["Practitioner/d\"1", null, "Device/app", "app"]
@@ -556,5 +595,49 @@ mod tests {
             queue.append(&one);
         }
         assert_eq!(queue.waiting(), SHARD_ROOM + 1);
+    }
+
+    #[tokio::test]
+    async fn when_the_writer_is_gone_nothing_waits_for_it() {
+        let queue = Arc::new(AuditQueue::default());
+        let who = agent("Patient/p1");
+        let one = Interaction {
+            subtype: "read",
+            recorded_us: 5,
+            who: &who,
+            whose: Whose::Patients(&[]),
+            what: Named::Nothing,
+            query: None,
+        };
+        for _ in 0..SHARD_ROOM {
+            queue.append(&one);
+        }
+        let (asked, answered) = oneshot::channel();
+        queue.flush(asked);
+        let waiting = {
+            let queue = Arc::clone(&queue);
+            tokio::spawn(async move { queue.room().await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished(), "a read waits for room");
+        drop(WriterAlive(Arc::clone(&queue)));
+        let second = std::time::Duration::from_secs(1);
+        tokio::time::timeout(second, waiting)
+            .await
+            .expect("the read goes on")
+            .unwrap();
+        assert!(
+            tokio::time::timeout(second, answered)
+                .await
+                .expect("ended")
+                .is_err(),
+            "the flush ends, unanswered"
+        );
+        let (asked, answered) = oneshot::channel();
+        queue.flush(asked);
+        assert!(answered.await.is_err(), "a later flush ends at once");
+        tokio::time::timeout(second, queue.room())
+            .await
+            .expect("no wait for room");
     }
 }
