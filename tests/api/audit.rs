@@ -19,12 +19,31 @@ async fn get(server: &Server, bearer: &str, path: &str) -> Reply {
 
 fn events(reply: &Reply) -> Vec<Value> {
     assert_eq!(reply.status, 200, "{}", reply.body);
-    reply.json()["entry"]
+    resources(&reply.json())
+}
+
+/// The resources of a search Bundle's entries.
+fn resources(bundle: &Value) -> Vec<Value> {
+    bundle["entry"]
         .as_array()
         .into_iter()
         .flatten()
         .map(|e| e["resource"].clone())
         .collect()
+}
+
+/// A server with AuditEvents on.
+async fn audited(backend: coplan::testing::Backend) -> Server {
+    Server::start_with(backend, ConfigLayer::default().set("audit_events", true)).await
+}
+
+/// Seed a Patient of each id.
+async fn seed_patients(server: &Server, ids: &[&str]) {
+    for id in ids {
+        server
+            .seed(json!({"resourceType": "Patient", "id": id}))
+            .await;
+    }
 }
 
 fn has(events: &[Value], subtype: &str, who: &str, what: &str) -> bool {
@@ -42,8 +61,7 @@ fn has(events: &[Value], subtype: &str, who: &str, what: &str) -> bool {
 #[tokio::test]
 async fn reads_searches_and_writes_of_patient_data_are_recorded_and_only_the_patient_sees_theirs() {
     for backend in coplan::testing::backends() {
-        let server =
-            Server::start_with(backend, ConfigLayer::default().set("audit_events", true)).await;
+        let server = audited(backend).await;
         for id in ["p1", "p2"] {
             server
                 .seed(json!({"resourceType": "Patient", "id": id}))
@@ -180,13 +198,8 @@ async fn reads_searches_and_writes_of_patient_data_are_recorded_and_only_the_pat
 #[tokio::test]
 async fn a_search_that_finds_nothing_and_everything_are_recorded_for_the_patient_asked_about() {
     for backend in coplan::testing::backends() {
-        let server =
-            Server::start_with(backend, ConfigLayer::default().set("audit_events", true)).await;
-        for id in ["p1", "p2"] {
-            server
-                .seed(json!({"resourceType": "Patient", "id": id}))
-                .await;
-        }
+        let server = audited(backend).await;
+        seed_patients(&server, &["p1", "p2"]).await;
         server
             .seed(
                 json!({"resourceType": "Goal", "id": "g-p1", "lifecycleStatus": "active",
@@ -275,13 +288,8 @@ async fn a_search_that_finds_nothing_and_everything_are_recorded_for_the_patient
 async fn a_search_about_a_patient_out_of_reach_is_not_in_their_log_and_everything_names_only_its_patient(
 ) {
     for backend in coplan::testing::backends() {
-        let server =
-            Server::start_with(backend, ConfigLayer::default().set("audit_events", true)).await;
-        for id in ["p1", "p2"] {
-            server
-                .seed(json!({"resourceType": "Patient", "id": id}))
-                .await;
-        }
+        let server = audited(backend).await;
+        seed_patients(&server, &["p1", "p2"]).await;
         // A team of p1 that p2 is on: $everything of p1 returns data in p2's record too.
         server.seed(json!({"resourceType": "CareTeam", "id": "t1", "status": "active",
             "subject": {"reference": "Patient/p1"},
@@ -351,11 +359,8 @@ fn decode(query: &str) -> String {
 #[tokio::test]
 async fn a_clean_shutdown_writes_what_is_queued() {
     for backend in coplan::testing::backends() {
-        let mut server =
-            Server::start_with(backend, ConfigLayer::default().set("audit_events", true)).await;
-        server
-            .seed(json!({"resourceType": "Patient", "id": "p1"}))
-            .await;
+        let mut server = audited(backend).await;
+        seed_patients(&server, &["p1"]).await;
         let system = token(&server, "ehr", "system/*.rs", None, None);
         for _ in 0..50 {
             assert_eq!(get(&server, &system, "Patient/p1").await.status, 200);
@@ -394,13 +399,8 @@ async fn a_clean_shutdown_writes_what_is_queued() {
 #[tokio::test]
 async fn a_read_is_recorded_for_each_patient_of_the_version_it_read() {
     for backend in coplan::testing::backends() {
-        let mut server =
-            Server::start_with(backend, ConfigLayer::default().set("audit_events", true)).await;
-        for id in ["p1", "p2"] {
-            server
-                .seed(json!({"resourceType": "Patient", "id": id}))
-                .await;
-        }
+        let mut server = audited(backend).await;
+        seed_patients(&server, &["p1", "p2"]).await;
         server
             .seed(
                 json!({"resourceType": "Observation", "id": "o1", "status": "final",
@@ -448,12 +448,7 @@ async fn a_read_is_recorded_for_each_patient_of_the_version_it_read() {
                     .await
                     .expect("search");
                 let found: Value = serde_json::from_slice(&found).unwrap();
-                let events: Vec<&Value> = found["entry"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|e| &e["resource"])
-                    .collect();
+                let events = resources(&found);
                 assert_eq!(events.len(), 1, "{patient} {subtype}: {found}");
                 let event = events[0].to_string();
                 assert!(event.contains(&format!("\"Patient/{patient}\"")), "{event}");
@@ -471,16 +466,12 @@ async fn a_read_is_recorded_for_each_patient_of_the_version_it_read() {
 #[tokio::test]
 async fn a_read_of_a_resource_in_many_compartments_makes_one_event_per_patient() {
     for backend in coplan::testing::backends() {
-        let server =
-            Server::start_with(backend, ConfigLayer::default().set("audit_events", true)).await;
+        let server = audited(backend).await;
         let members: Vec<Value> = (0..300)
             .map(|n| json!({"entity": {"reference": format!("Patient/m{n}")}}))
             .collect();
-        for n in 0..300 {
-            server
-                .seed(json!({"resourceType": "Patient", "id": format!("m{n}")}))
-                .await;
-        }
+        let ids: Vec<String> = (0..300).map(|n| format!("m{n}")).collect();
+        seed_patients(&server, &ids.iter().map(String::as_str).collect::<Vec<_>>()).await;
         server
             .seed(json!({"resourceType": "Group", "id": "g", "type": "person",
                 "actual": true, "member": members}))
@@ -529,11 +520,8 @@ async fn a_read_of_a_resource_in_many_compartments_makes_one_event_per_patient()
 #[tokio::test]
 async fn concurrent_askers_make_each_logged_interaction_exactly_one_audit_event() {
     for backend in coplan::testing::backends() {
-        let server =
-            Server::start_with(backend, ConfigLayer::default().set("audit_events", true)).await;
-        server
-            .seed(json!({"resourceType": "Patient", "id": "p1"}))
-            .await;
+        let server = audited(backend).await;
+        seed_patients(&server, &["p1"]).await;
         let system = token(&server, "ehr", "system/*.rs", None, None);
         const READS: usize = 600;
         for _ in 0..READS {

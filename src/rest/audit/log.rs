@@ -1,11 +1,10 @@
 //! The audit log's writer (issue "The shared care plan" §4): one background task appends
 //! the chunks of interactions the request path records (`queue.rs`) to the `audit_log` table
-//! — a compact row per chunk of up to [`CHUNK`](super::queue::CHUNK) interactions, batches gathered for a few
-//! milliseconds, one commit (one fsync) per batch — and makes
-//! AuditEvent resources of the log (`event.rs`) while interactions arrive slowly, when it is
-//! idle, and on demand ([`FhirService::audit_caught_up`](super::FhirService)). An entry is
-//! consumed in the commit that makes its AuditEvent, so it becomes exactly one, on whichever
-//! node makes it.
+//! — a compact row per chunk of up to [`CHUNK`] interactions, batches gathered for a few
+//! milliseconds, one commit (one fsync) per batch — and makes AuditEvent resources of the log
+//! (`event.rs`) while interactions arrive slowly, when it is idle, and on demand
+//! ([`FhirService::audit_caught_up`](super::FhirService)). An entry is consumed in the commit
+//! that makes its AuditEvent, so it becomes exactly one, on whichever node makes it.
 
 use super::event::audit_version;
 use super::queue::{AuditQueue, Chunk, Interaction, Named, Whose, WriterAlive, CHUNK, CHUNK_FORM};
@@ -81,7 +80,6 @@ pub(super) async fn write_batches(
             .collect();
         drop(chunks);
         if !entries.is_empty() {
-            let appended = count;
             let batch = CommitBatch {
                 audit_log: entries,
                 ..CommitBatch::default()
@@ -89,7 +87,7 @@ pub(super) async fn write_batches(
             match store.commit(&batch).await {
                 Ok(()) => log_may_hold_entries = true,
                 Err(e) => {
-                    tracing::error!(error = %e, events = appended, "the audit log could not be written")
+                    tracing::error!(error = %e, events = count, "the audit log could not be written")
                 }
             }
         }

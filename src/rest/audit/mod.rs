@@ -3,9 +3,10 @@
 //! `rest`, subtype the interaction, the agent from the token, entities the patient and the
 //! resource). Recording appends a few dozen bytes to a chunk of the calling thread's shard
 //! (`queue.rs`); one background task takes the chunks and appends them to the audit log in
-//! batches (`audit_log`: a compact row per chunk, one commit per batch), so reads stay fast. The AuditEvent resources — about twenty rows each with
-//! their search index, too many to write at the rate reads arrive — are made from the log by
-//! that task when it is idle, and before anything that may serve AuditEvents is answered
+//! batches (`audit_log`: a compact row per chunk, one commit per batch), so reads stay fast.
+//! The AuditEvent resources — about twenty rows each with their search index, too many to
+//! write at the rate reads arrive — are made from the log by that task when it is idle, and
+//! before anything that may serve AuditEvents is answered
 //! ([`FhirService::audit_caught_up`]); each log entry is consumed in the commit that makes its
 //! AuditEvent, so it becomes exactly one, on whichever node makes it.
 //! [`FhirService::flush_audit`] writes whatever is queued to the log and is called on a clean
@@ -64,8 +65,6 @@ pub struct AuditRecord {
 /// left and end.
 pub struct AuditTrail {
     queue: Arc<AuditQueue>,
-    /// Resolves the patients of reads recorded without them.
-    compartments: Compartments,
 }
 
 impl AuditTrail {
@@ -76,16 +75,8 @@ impl AuditTrail {
         compartments: Compartments,
     ) -> AuditTrail {
         let queue = Arc::new(AuditQueue::default());
-        tokio::spawn(write_batches(
-            Arc::clone(&queue),
-            store,
-            ids,
-            compartments.clone(),
-        ));
-        AuditTrail {
-            queue,
-            compartments,
-        }
+        tokio::spawn(write_batches(Arc::clone(&queue), store, ids, compartments));
+        AuditTrail { queue }
     }
 }
 
@@ -247,7 +238,14 @@ impl FhirService {
             return;
         };
         trail.queue.room().await;
-        self.record(trail, access, subtype, patients, what, query);
+        self.record(
+            trail,
+            access,
+            subtype,
+            Whose::Patients(patients),
+            what,
+            query,
+        );
     }
 
     /// Record one write of patient data, if auditing is on (from the write pipeline's
@@ -261,32 +259,47 @@ impl FhirService {
         what: Named<'_>,
     ) {
         if let Some(trail) = &self.audit {
-            self.record(trail, access, subtype, patients, what, None);
+            self.record(
+                trail,
+                access,
+                subtype,
+                Whose::Patients(patients),
+                what,
+                None,
+            );
         }
     }
 
-    /// Append the interaction's records, one per patient ([`per_patient`]), without waiting.
+    /// Append the interaction's records without waiting: one per patient ([`per_patient`]),
+    /// or one naming the version whose patients they are.
     fn record(
         &self,
         trail: &AuditTrail,
         access: &Access,
         subtype: &'static str,
-        patients: &[String],
+        whose: Whose<'_>,
         what: Named<'_>,
         query: Option<&str>,
     ) {
         let (subtype, _) = interaction(subtype);
         let recorded_us = self.now_us();
-        for (patients, query) in per_patient(patients, query) {
-            let who = attribution(access, patients);
+        let append = |whose: Whose<'_>, patients: &[String], query: Option<&str>| {
             trail.queue.append(&Interaction {
                 subtype,
                 recorded_us,
-                who: &who,
-                whose: Whose::Patients(patients),
+                who: &attribution(access, patients),
+                whose,
                 what,
                 query,
             });
+        };
+        match whose {
+            Whose::OfVersion(_) => append(whose, &[], query),
+            Whose::Patients(patients) => {
+                for (patients, query) in per_patient(patients, query) {
+                    append(Whose::Patients(patients), patients, query);
+                }
+            }
         }
     }
 }
@@ -349,14 +362,14 @@ impl FhirService {
             return Ok(());
         }
         trail.queue.room().await;
-        trail.queue.append(&Interaction {
+        self.record(
+            trail,
+            access,
             subtype,
-            recorded_us: self.now_us(),
-            who: &attribution(access, &[]),
-            whose: Whose::OfVersion(r.version_id),
+            Whose::OfVersion(r.version_id),
             what,
-            query: None,
-        });
+            None,
+        );
         Ok(())
     }
 
@@ -368,10 +381,7 @@ impl FhirService {
     /// now, what is stored is served (the error is logged; the entries stay for later).
     pub(crate) async fn audit_caught_up(&self) {
         let _one_at_a_time = self.audit_catch_up.lock().await;
-        let compartments = match &self.audit {
-            Some(trail) => trail.compartments.clone(),
-            None => self.compartments(),
-        };
+        let compartments = self.compartments();
         if let Err(e) = make_audit_events(self.store.as_ref(), &compartments, Drain::All).await {
             tracing::error!(error = ?e, "AuditEvents could not be made before serving them");
         }

@@ -422,6 +422,18 @@ mod tests {
     use super::*;
     use serde_json::{json, Value};
 
+    /// A read of nothing in particular, by `who`, at `recorded_us`.
+    fn a_read(who: &Arc<Attribution>, recorded_us: i64) -> Interaction<'_> {
+        Interaction {
+            subtype: "read",
+            recorded_us,
+            who,
+            whose: Whose::Patients(&[]),
+            what: Named::Nothing,
+            query: None,
+        }
+    }
+
     fn agent(author: &str) -> Arc<Attribution> {
         Arc::new(Attribution {
             author: author.into(),
@@ -515,12 +527,8 @@ mod tests {
         let who = agent("Patient/p1");
         let patients = ["p1".to_string()];
         let one = Interaction {
-            subtype: "read",
-            recorded_us: 5,
-            who: &who,
             whose: Whose::Patients(&patients),
-            what: Named::Nothing,
-            query: None,
+            ..a_read(&who, 5)
         };
         assert!(queue.is_empty());
         for _ in 0..CHUNK + 3 {
@@ -551,14 +559,7 @@ mod tests {
     async fn a_full_queue_holds_reads_until_the_writer_takes() {
         let queue = Arc::new(AuditQueue::default());
         let who = agent("Patient/p1");
-        let one = Interaction {
-            subtype: "read",
-            recorded_us: 5,
-            who: &who,
-            whose: Whose::Patients(&[]),
-            what: Named::Nothing,
-            query: None,
-        };
+        let one = a_read(&who, 5);
         // The test's thread and the task below record into one shard (a current-thread
         // runtime): it holds its share of the bound.
         for _ in 0..SHARD_ROOM {
@@ -568,14 +569,7 @@ mod tests {
             let queue = Arc::clone(&queue);
             let who = Arc::clone(&who);
             tokio::spawn(async move {
-                let one = Interaction {
-                    subtype: "read",
-                    recorded_us: 6,
-                    who: &who,
-                    whose: Whose::Patients(&[]),
-                    what: Named::Nothing,
-                    query: None,
-                };
+                let one = a_read(&who, 6);
                 queue.room().await;
                 queue.append(&one);
             })
@@ -601,14 +595,7 @@ mod tests {
     async fn when_the_writer_is_gone_nothing_waits_for_it() {
         let queue = Arc::new(AuditQueue::default());
         let who = agent("Patient/p1");
-        let one = Interaction {
-            subtype: "read",
-            recorded_us: 5,
-            who: &who,
-            whose: Whose::Patients(&[]),
-            what: Named::Nothing,
-            query: None,
-        };
+        let one = a_read(&who, 5);
         for _ in 0..SHARD_ROOM {
             queue.append(&one);
         }
