@@ -1,25 +1,100 @@
 //! Logging with `tracing`: human-readable text or JSON lines, filtered by `Config::log_filter`
 //! (or `RUST_LOG`). Secrets never reach the log: the config's `Debug` redacts them.
+//!
+//! The filter is `tracing_subscriber`'s `Targets` (levels by target) whenever the directives
+//! are only that, and `EnvFilter` only for directives that name spans or fields. `EnvFilter`
+//! takes a lock shared by every thread each time a span is made, entered, left or closed — for
+//! each request's span, at every poll of the response — to look for span directives, even
+//! when there are none; `Targets` decides from the callsite alone.
 
 use crate::config::{Config, LogFormat};
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{fmt, EnvFilter};
+
+/// Which filter the directives need.
+#[derive(Debug)]
+enum Filter {
+    Targets(Targets),
+    Env(EnvFilter),
+}
+
+/// `RUST_LOG` when set and not empty, else the configured filter; directives that do not parse
+/// leave `info`.
+fn filter(rust_log: Option<String>, configured: &str) -> Filter {
+    let directives = rust_log.filter(|v| !v.trim().is_empty());
+    let directives = directives.as_deref().unwrap_or(configured);
+    if let Ok(targets) = directives.parse::<Targets>() {
+        return Filter::Targets(targets);
+    }
+    match EnvFilter::try_new(directives) {
+        Ok(env) => Filter::Env(env),
+        Err(_) => Filter::Targets(Targets::new().with_default(tracing::Level::INFO)),
+    }
+}
 
 /// Install the global subscriber once; later calls are no-ops.
 pub fn init(config: &Config) {
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&config.log_filter))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let (targets, env) = match filter(std::env::var("RUST_LOG").ok(), &config.log_filter) {
+        Filter::Targets(t) => (Some(t), None),
+        Filter::Env(e) => (None, Some(e)),
+    };
     // Colours only for a terminal, and not when NO_COLOR is set (no-color.org): a log file or
     // journal gets plain text (and formatting a request span's fields without escape codes is
     // cheaper on every request).
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(colour)
-        .with_writer(std::io::stderr);
+    let subscriber = tracing_subscriber::registry().with(targets).with(env);
+    let lines = || fmt::layer().with_ansi(colour).with_writer(std::io::stderr);
     let _ = match config.log_format {
-        LogFormat::Json => builder.json().try_init(),
-        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => subscriber.with(lines().json()).try_init(),
+        LogFormat::Text => subscriber.with(lines()).try_init(),
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{filter, Filter};
+    use tracing::Level;
+
+    fn targets(rust_log: Option<&str>, configured: &str) -> tracing_subscriber::filter::Targets {
+        match filter(rust_log.map(str::to_string), configured) {
+            Filter::Targets(t) => t,
+            Filter::Env(e) => panic!("expected levels by target, got {e}"),
+        }
+    }
+
+    #[test]
+    fn levels_by_target_need_no_env_filter() {
+        let t = targets(None, "info");
+        assert!(t.would_enable("coplan::store", &Level::INFO));
+        assert!(!t.would_enable("coplan::store", &Level::DEBUG));
+        let t = targets(None, "warn,coplan=debug,sqlx=error");
+        assert!(t.would_enable("coplan::rest::read", &Level::DEBUG));
+        assert!(!t.would_enable("sqlx::query", &Level::WARN));
+        assert!(t.would_enable("hyper", &Level::WARN));
+        assert!(!t.would_enable("hyper", &Level::INFO));
+    }
+
+    #[test]
+    fn rust_log_wins_unless_empty() {
+        assert!(targets(Some("debug"), "info").would_enable("x", &Level::DEBUG));
+        assert!(!targets(Some("  "), "info").would_enable("x", &Level::DEBUG));
+    }
+
+    #[test]
+    fn span_and_field_directives_keep_the_env_filter() {
+        match filter(None, "info,coplan[request{path=/fhir/metadata}]=debug") {
+            Filter::Env(e) => assert!(e.to_string().contains("path=/fhir/metadata"), "{e}"),
+            Filter::Targets(t) => panic!("span directives need EnvFilter, got {t}"),
+        }
+    }
+
+    #[test]
+    fn directives_that_do_not_parse_leave_info() {
+        let t = targets(None, "coplan=[[[");
+        assert!(t.would_enable("coplan", &Level::INFO));
+        assert!(!t.would_enable("coplan", &Level::DEBUG));
+    }
 }

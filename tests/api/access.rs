@@ -672,6 +672,35 @@ async fn cors_opens_discovery_to_all_and_the_api_to_registered_origins() {
         metadata.header("access-control-allow-origin"),
         Some("https://anyone.example.net")
     );
+    // Without Origin a request is not a CORS request: no CORS headers, but the same `Vary` a
+    // CORS response carries, so a shared cache keeps the two apart.
+    let plain = app
+        .request(Method::GET, "/fhir/metadata", &[], None)
+        .await;
+    assert_eq!(plain.status, StatusCode::OK);
+    assert_eq!(plain.header("access-control-allow-origin"), None);
+    assert_eq!(plain.header("access-control-expose-headers"), None);
+    assert_eq!(
+        plain.header("vary"),
+        Some("origin, access-control-request-method, access-control-request-headers")
+    );
+    assert_eq!(metadata.header("vary"), plain.header("vary"));
+    let api = app
+        .request(
+            Method::GET,
+            "/fhir/CarePlan",
+            &[("origin", "https://portal.example.org")],
+            None,
+        )
+        .await;
+    assert_eq!(
+        api.header("access-control-allow-origin"),
+        Some("https://portal.example.org")
+    );
+    assert!(api
+        .header("access-control-expose-headers")
+        .unwrap_or("")
+        .contains("etag"));
     app.cleanup().await;
 }
 
