@@ -13,33 +13,26 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, EnvFilter};
 
-/// Which filter the directives need.
-#[derive(Debug)]
-enum Filter {
-    Targets(Targets),
-    Env(EnvFilter),
-}
-
-/// `RUST_LOG` when set and not empty, else the configured filter; directives that do not parse
-/// leave `info`.
-fn filter(rust_log: Option<String>, configured: &str) -> Filter {
+/// The filter the directives need, one of the two: `RUST_LOG` when set and not empty, else the
+/// configured filter; directives that do not parse leave `info`.
+fn filter(rust_log: Option<String>, configured: &str) -> (Option<Targets>, Option<EnvFilter>) {
     let directives = rust_log.filter(|v| !v.trim().is_empty());
     let directives = directives.as_deref().unwrap_or(configured);
     if let Ok(targets) = directives.parse::<Targets>() {
-        return Filter::Targets(targets);
+        return (Some(targets), None);
     }
     match EnvFilter::try_new(directives) {
-        Ok(env) => Filter::Env(env),
-        Err(_) => Filter::Targets(Targets::new().with_default(tracing::Level::INFO)),
+        Ok(env) => (None, Some(env)),
+        Err(_) => (
+            Some(Targets::new().with_default(tracing::Level::INFO)),
+            None,
+        ),
     }
 }
 
 /// Install the global subscriber once; later calls are no-ops.
 pub fn init(config: &Config) {
-    let (targets, env) = match filter(std::env::var("RUST_LOG").ok(), &config.log_filter) {
-        Filter::Targets(t) => (Some(t), None),
-        Filter::Env(e) => (None, Some(e)),
-    };
+    let (targets, env) = filter(std::env::var("RUST_LOG").ok(), &config.log_filter);
     // Colours only for a terminal, and not when NO_COLOR is set (no-color.org): a log file or
     // journal gets plain text (and formatting a request span's fields without escape codes is
     // cheaper on every request).
@@ -55,13 +48,13 @@ pub fn init(config: &Config) {
 
 #[cfg(test)]
 mod tests {
-    use super::{filter, Filter};
+    use super::filter;
     use tracing::Level;
 
     fn targets(rust_log: Option<&str>, configured: &str) -> tracing_subscriber::filter::Targets {
         match filter(rust_log.map(str::to_string), configured) {
-            Filter::Targets(t) => t,
-            Filter::Env(e) => panic!("expected levels by target, got {e}"),
+            (Some(t), None) => t,
+            other => panic!("expected levels by target alone, got {other:?}"),
         }
     }
 
@@ -86,8 +79,8 @@ mod tests {
     #[test]
     fn span_and_field_directives_keep_the_env_filter() {
         match filter(None, "info,coplan[request{path=/fhir/metadata}]=debug") {
-            Filter::Env(e) => assert!(e.to_string().contains("path=/fhir/metadata"), "{e}"),
-            Filter::Targets(t) => panic!("span directives need EnvFilter, got {t}"),
+            (None, Some(e)) => assert!(e.to_string().contains("path=/fhir/metadata"), "{e}"),
+            other => panic!("span directives need EnvFilter alone, got {other:?}"),
         }
     }
 

@@ -20,6 +20,7 @@ pub use bearer::bearer_token;
 use crate::app::AppState;
 use axum::routing::get;
 use axum::Router;
+use tower::Service;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -27,38 +28,83 @@ use tower_http::trace::TraceLayer;
 /// same endpoint (`POST /fhir/` is the batch/transaction endpoint, `/fhir/metadata/` the
 /// CapabilityStatement, `/fhir/Patient/` the type), as clients such as fhirpy send it.
 pub fn routes(state: AppState) -> Router {
-    let table = route_table(state);
-    Router::new().fallback_service(
-        tower::ServiceBuilder::new()
-            .layer(axum::middleware::from_fn(refuse_undecodable_url))
-            .map_request(without_trailing_slash)
-            .service(table),
-    )
+    Router::new().fallback_service(UrlGate(route_table(state)))
 }
 
-/// A URL whose percent-encoding is malformed (`%` not followed by two hex digits, RFC 3986
-/// §2.1) or does not decode to UTF-8 (`/fhir/Patient/%FF`, `?name=%C3`) names nothing: a 400
-/// OperationOutcome here, rather than each extractor's plain-text rejection or a lossy decoding
-/// that searches for U+FFFD.
-async fn refuse_undecodable_url(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let uri = request.uri();
-    let problem = if !decodes(uri.path()) {
-        Some("the request path")
-    } else if !uri.query().is_none_or(decodes) {
-        Some("the query string")
-    } else {
-        None
-    };
-    if let Some(part) = problem {
-        let err = crate::error::FhirError::bad_request(format!(
-            "{part} is not valid percent-encoded UTF-8 (or holds a NUL character)"
-        ));
-        return response::error_response(&err, negotiate::Format::Json);
+/// What every request passes before routing, as a plain service (a `from_fn` middleware and a
+/// `map_request` here cost each request two boxed futures): a URL whose percent-encoding is
+/// malformed (`%` not followed by two hex digits, RFC 3986 §2.1) or does not decode to UTF-8
+/// (`/fhir/Patient/%FF`, `?name=%C3`) names nothing, and gets a 400 OperationOutcome rather
+/// than each extractor's plain-text rejection or a lossy decoding that searches for U+FFFD;
+/// any other has its trailing slash removed ([`without_trailing_slash`]) and is routed.
+#[derive(Clone)]
+struct UrlGate(Router);
+
+impl tower::Service<axum::extract::Request> for UrlGate {
+    type Response = axum::response::Response;
+    type Error = std::convert::Infallible;
+    type Future = Gated<<Router as tower::Service<axum::extract::Request>>::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        tower::Service::<axum::extract::Request>::poll_ready(&mut self.0, cx)
     }
-    next.run(request).await
+
+    fn call(&mut self, request: axum::extract::Request) -> Self::Future {
+        let uri = request.uri();
+        let problem = if !decodes(uri.path()) {
+            Some("the request path")
+        } else if !uri.query().is_none_or(decodes) {
+            Some("the query string")
+        } else {
+            None
+        };
+        match problem {
+            Some(part) => {
+                let err = crate::error::FhirError::bad_request(format!(
+                    "{part} is not valid percent-encoded UTF-8 (or holds a NUL character)"
+                ));
+                Gated::Refused {
+                    response: Some(response::error_response(&err, negotiate::Format::Json)),
+                }
+            }
+            None => Gated::Routed {
+                future: Service::call(&mut self.0, without_trailing_slash(request)),
+            },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The answer of [`UrlGate`]: its refusal, or the routed request's.
+    #[project = GatedProjection]
+    enum Gated<F> {
+        Refused { response: Option<axum::response::Response> },
+        Routed { #[pin] future: F },
+    }
+}
+
+impl<F> std::future::Future for Gated<F>
+where
+    F: std::future::Future<Output = Result<axum::response::Response, std::convert::Infallible>>,
+{
+    type Output = F::Output;
+
+    fn poll(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        match self.project() {
+            GatedProjection::Refused { response } => match response.take() {
+                Some(response) => std::task::Poll::Ready(Ok(response)),
+                // Polled again after it answered: a caller's bug, and nothing to answer.
+                None => std::task::Poll::Pending,
+            },
+            GatedProjection::Routed { future } => future.poll(cx),
+        }
+    }
 }
 
 /// Whether every `%` of `text` starts a two-hex-digit escape and the decoded bytes are UTF-8
@@ -101,52 +147,51 @@ fn without_trailing_slash(mut request: axum::extract::Request) -> axum::extract:
 
 fn route_table(state: AppState) -> Router {
     use handlers::*;
+    // One flat table with the FHIR base in every path: a router nested under `/fhir` cost each
+    // request a second route lookup and a rebuilt URI with its prefix stripped.
     // Everything but discovery needs a valid access token (see `auth`).
     let protected = Router::new()
-        .route("/", axum::routing::post(bundle))
-        .route("/_history", get(history_system))
+        .route("/fhir", axum::routing::post(bundle))
+        .route("/fhir/_history", get(history_system))
         .route(
-            "/{type}",
+            "/fhir/{type}",
             get(search)
                 .post(create)
                 .put(conditional_update)
                 .delete(conditional_delete),
         )
-        .route("/{type}/_search", axum::routing::post(search_post))
-        .route("/{type}/_history", get(history_type))
+        .route("/fhir/{type}/_search", axum::routing::post(search_post))
+        .route("/fhir/{type}/_history", get(history_type))
         .route(
-            "/{type}/{id}",
+            "/fhir/{type}/{id}",
             get(read)
                 .put(update)
                 .patch(patch)
                 .delete(delete)
                 .post(type_operation_post),
         )
-        .route("/{type}/{id}/_history", get(history_instance))
+        .route("/fhir/{type}/{id}/_history", get(history_instance))
         .route(
-            "/{type}/{id}/{compartment_type}",
+            "/fhir/{type}/{id}/{compartment_type}",
             get(compartment_search).post(instance_operation_post),
         )
-        .route("/{type}/{id}/_history/{vid}", get(vread))
+        .route("/fhir/{type}/{id}/_history/{vid}", get(vread))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             bearer::authenticate,
         ));
-    let fhir = Router::new()
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route(
-            "/metadata",
+            "/fhir/metadata",
             get(metadata).route_layer(axum::middleware::from_fn_with_state(
                 state.clone(),
                 throttle::anonymous,
             )),
         )
         .merge(protected)
-        .method_not_allowed_fallback(method_not_allowed);
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
         .merge(smart::routes(&state))
-        .nest("/fhir", fhir)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(cors::layer(&state.config.allowed_origins))

@@ -674,9 +674,7 @@ async fn cors_opens_discovery_to_all_and_the_api_to_registered_origins() {
     );
     // Without Origin a request is not a CORS request: no CORS headers, but the same `Vary` a
     // CORS response carries, so a shared cache keeps the two apart.
-    let plain = app
-        .request(Method::GET, "/fhir/metadata", &[], None)
-        .await;
+    let plain = app.request(Method::GET, "/fhir/metadata", &[], None).await;
     assert_eq!(plain.status, StatusCode::OK);
     assert_eq!(plain.header("access-control-allow-origin"), None);
     assert_eq!(plain.header("access-control-expose-headers"), None);
