@@ -89,21 +89,23 @@ fn cors(allowed_origins: &[String]) -> CorsLayer {
 #[derive(Clone)]
 pub struct OnlyWithOrigin(CorsLayer);
 
-impl<S: Clone> Layer<S> for OnlyWithOrigin {
+impl<S> Layer<S> for OnlyWithOrigin {
     type Service = CorsIfOrigin<S>;
 
     fn layer(&self, inner: S) -> CorsIfOrigin<S> {
         CorsIfOrigin {
-            cors: self.0.layer(inner.clone()),
+            cors: Arc::new(self.0.clone()),
             inner,
         }
     }
 }
 
-/// The service [`OnlyWithOrigin`] makes.
+/// The service [`OnlyWithOrigin`] makes. The router clones it for every request, so the CORS
+/// configuration is shared (a reference count, where a `Cors` service cloned its lists), and
+/// the CORS service is made only for a request with `Origin`.
 #[derive(Clone)]
 pub struct CorsIfOrigin<S> {
-    cors: Cors<S>,
+    cors: Arc<CorsLayer>,
     inner: S,
 }
 
@@ -117,18 +119,17 @@ where
     type Future = CorsIfOriginFuture<<Cors<S> as Service<Request<ReqBody>>>::Future, S::Future>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        // Both wrap the same kind of service (axum's router is always ready); each is asked, so
-        // whichever `call` runs next was made ready.
-        match self.cors.poll_ready(cx)? {
-            Poll::Ready(()) => self.inner.poll_ready(cx),
-            Poll::Pending => Poll::Pending,
-        }
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         if request.headers().contains_key(header::ORIGIN) {
+            // The CORS service wraps the service made ready above (a clone of a ready router
+            // route is ready: axum's routes always are), and takes the ready one's place.
+            let ready = self.inner.clone();
+            let inner = std::mem::replace(&mut self.inner, ready);
             CorsIfOriginFuture::Cors {
-                future: self.cors.call(request),
+                future: self.cors.layer(inner).call(request),
             }
         } else {
             CorsIfOriginFuture::Plain {
