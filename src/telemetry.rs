@@ -8,26 +8,62 @@
 //! when there are none; `Targets` decides from the callsite alone.
 
 use crate::config::{Config, LogFormat};
-use tracing_subscriber::filter::Targets;
+use tracing_subscriber::filter::{LevelFilter, Targets};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, EnvFilter};
 
-/// The filter the directives need, one of the two: `RUST_LOG` when set and not empty, else the
-/// configured filter; directives that do not parse leave `info`.
+/// The filter the directives need, one of the two: `RUST_LOG` when set, not empty and valid,
+/// else the configured filter; directives that do not parse leave `info`.
 fn filter(rust_log: Option<String>, configured: &str) -> (Option<Targets>, Option<EnvFilter>) {
-    let directives = rust_log.filter(|v| !v.trim().is_empty());
-    let directives = directives.as_deref().unwrap_or(configured);
-    if let Ok(targets) = directives.parse::<Targets>() {
-        return (Some(targets), None);
+    let rust_log = rust_log.filter(|v| !v.trim().is_empty());
+    for directives in rust_log.as_deref().into_iter().chain([configured]) {
+        if let Some(targets) = levels_by_target(directives) {
+            return (Some(targets), None);
+        }
+        if let Ok(env) = EnvFilter::try_new(directives) {
+            return (None, Some(env));
+        }
     }
-    match EnvFilter::try_new(directives) {
-        Ok(env) => (None, Some(env)),
-        Err(_) => (
-            Some(Targets::new().with_default(tracing::Level::INFO)),
-            None,
-        ),
+    (
+        Some(Targets::new().with_default(tracing::Level::INFO)),
+        None,
+    )
+}
+
+/// `directives` as `Targets` when every one of them is a level or `target=level` (with a
+/// target of letters, digits, `_`, `-` and `::`), read as `EnvFilter` reads them: spaces
+/// around each trimmed, empty ones skipped. `Targets`' own parser does neither, and takes a
+/// span directive (`coplan[request]=debug`) for a target name, so anything else is `None` and
+/// left to `EnvFilter`.
+fn levels_by_target(directives: &str) -> Option<Targets> {
+    let is_level = |text: &str| text.parse::<LevelFilter>().is_ok();
+    let is_target = |text: &str| {
+        !text.is_empty()
+            && text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ':'))
+    };
+    let pieces: Vec<&str> = directives
+        .split(',')
+        .map(str::trim)
+        .filter(|piece| !piece.is_empty())
+        .collect();
+    let simple = |piece: &&str| match piece.split_once('=') {
+        Some((target, level)) => is_target(target.trim()) && is_level(level.trim()),
+        None => is_level(piece),
+    };
+    if pieces.is_empty() || !pieces.iter().all(simple) {
+        return None;
     }
+    let normalised: Vec<String> = pieces
+        .iter()
+        .map(|piece| match piece.split_once('=') {
+            Some((target, level)) => format!("{}={}", target.trim(), level.trim()),
+            None => piece.to_string(),
+        })
+        .collect();
+    normalised.join(",").parse().ok()
 }
 
 /// Install the global subscriber once; later calls are no-ops.
@@ -71,16 +107,37 @@ mod tests {
     }
 
     #[test]
-    fn rust_log_wins_unless_empty() {
+    fn rust_log_wins_unless_empty_or_invalid() {
         assert!(targets(Some("debug"), "info").would_enable("x", &Level::DEBUG));
         assert!(!targets(Some("  "), "info").would_enable("x", &Level::DEBUG));
+        let t = targets(Some("coplan=[[["), "warn");
+        assert!(t.would_enable("x", &Level::WARN));
+        assert!(!t.would_enable("x", &Level::INFO));
+    }
+
+    #[test]
+    fn spaces_and_empty_directives_read_as_env_filter_reads_them() {
+        let t = targets(None, "info ");
+        assert!(t.would_enable("coplan", &Level::INFO));
+        let t = targets(None, "warn, coplan = debug");
+        assert!(t.would_enable("coplan::store", &Level::DEBUG));
+        assert!(!t.would_enable("hyper", &Level::INFO));
+        let t = targets(None, "debug,");
+        assert!(t.would_enable("coplan", &Level::DEBUG));
     }
 
     #[test]
     fn span_and_field_directives_keep_the_env_filter() {
-        match filter(None, "info,coplan[request{path=/fhir/metadata}]=debug") {
-            (None, Some(e)) => assert!(e.to_string().contains("path=/fhir/metadata"), "{e}"),
-            other => panic!("span directives need EnvFilter alone, got {other:?}"),
+        for directives in [
+            "info,coplan[request{path=/fhir/metadata}]=debug",
+            "info,coplan[request]=debug",
+            "[request]=trace",
+            "[{request_id}]=debug",
+        ] {
+            match filter(None, directives) {
+                (None, Some(e)) => assert!(e.to_string().contains('['), "{directives}: {e}"),
+                other => panic!("{directives} needs EnvFilter alone, got {other:?}"),
+            }
         }
     }
 

@@ -7,7 +7,8 @@
 //! whose per-request work (a header map, the `Vary` and `Access-Control-Expose-Headers` values
 //! built and merged into the response) was 2.5 % of a read by id's server time, and its
 //! response gets only the `Vary` the layer would have set, so a shared cache never hands it
-//! to a browser's cross-origin request.
+//! to a browser's cross-origin request. `OPTIONS` goes through the layer with or without
+//! `Origin`, which answers it as a preflight (200, the allowed methods and headers), as before.
 
 use axum::http::{header, request::Parts, HeaderName, HeaderValue, Method, Request, Response};
 use std::future::Future;
@@ -28,7 +29,12 @@ fn is_public(path: &str) -> bool {
 /// The CORS layer: public paths for any origin, everything else for `allowed_origins`
 /// (exact `scheme://host[:port]` matches); requests without `Origin` pass by it.
 pub fn layer(allowed_origins: &[String]) -> OnlyWithOrigin {
-    OnlyWithOrigin(cors(allowed_origins))
+    let cors = cors(allowed_origins);
+    // tower-http checks its rules (no credentials with wildcards) when it wraps a service, and
+    // panics on a bad combination. Wrapping happens per request here, so check once, now: a
+    // bad configuration stops the server at start-up rather than answering 500 later.
+    let _checked: Cors<()> = cors.layer(());
+    OnlyWithOrigin(cors)
 }
 
 /// What the CORS layer sets `Vary` to (tower-http's default list), for the responses that
@@ -101,8 +107,9 @@ impl<S> Layer<S> for OnlyWithOrigin {
 }
 
 /// The service [`OnlyWithOrigin`] makes. The router clones it for every request, so the CORS
-/// configuration is shared (a reference count, where a `Cors` service cloned its lists), and
-/// the CORS service is made only for a request with `Origin`.
+/// configuration is shared (a reference count, where a `Cors` service cloned its lists); the
+/// CORS service, with its own copy of the configuration, is made only for a request with
+/// `Origin` or an `OPTIONS`.
 #[derive(Clone)]
 pub struct CorsIfOrigin<S> {
     cors: Arc<CorsLayer>,
@@ -123,7 +130,7 @@ where
     }
 
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
-        if request.headers().contains_key(header::ORIGIN) {
+        if request.method() == Method::OPTIONS || request.headers().contains_key(header::ORIGIN) {
             // The CORS service wraps the service made ready above (a clone of a ready router
             // route is ready: axum's routes always are), and takes the ready one's place.
             let ready = self.inner.clone();

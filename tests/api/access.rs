@@ -683,6 +683,16 @@ async fn cors_opens_discovery_to_all_and_the_api_to_registered_origins() {
         Some("origin, access-control-request-method, access-control-request-headers")
     );
     assert_eq!(metadata.header("vary"), plain.header("vary"));
+    // OPTIONS is answered as a preflight with or without Origin, as the CORS layer always did.
+    let options = app
+        .request(Method::OPTIONS, "/fhir/Patient", &[], None)
+        .await;
+    assert_eq!(options.status, StatusCode::OK);
+    assert!(options
+        .header("access-control-allow-methods")
+        .unwrap_or("")
+        .contains("PATCH"));
+    assert_eq!(options.header("access-control-allow-origin"), None);
     let api = app
         .request(
             Method::GET,
