@@ -47,8 +47,9 @@ pub fn routes(state: AppState) -> Router {
 
 fn route_table(state: AppState) -> Router {
     use handlers::*;
-    // One flat table with the FHIR base in every path: a router nested under `/fhir` cost each
-    // request a second route lookup and a rebuilt URI with its prefix stripped.
+    // One flat table with the FHIR base in every path: nesting a router under `/fhir` wrapped
+    // each of its routes in two more layers (the URI rebuilt without the prefix, the nested
+    // path set as an extension), boxed and cloned per request like every route layer.
     // Everything but discovery needs a valid access token (see `auth`).
     let protected = Router::new()
         .route("/fhir", axum::routing::post(bundle))
