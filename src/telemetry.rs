@@ -37,33 +37,32 @@ fn filter(rust_log: Option<String>, configured: &str) -> (Option<Targets>, Optio
 /// span directive (`coplan[request]=debug`) for a target name, so anything else is `None` and
 /// left to `EnvFilter`.
 fn levels_by_target(directives: &str) -> Option<Targets> {
-    let is_level = |text: &str| text.parse::<LevelFilter>().is_ok();
-    let is_target = |text: &str| {
+    let plain_target = |text: &str| {
         !text.is_empty()
             && text
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | ':'))
     };
-    let pieces: Vec<&str> = directives
+    let mut targets = Targets::new();
+    let mut any = false;
+    for piece in directives
         .split(',')
         .map(str::trim)
-        .filter(|piece| !piece.is_empty())
-        .collect();
-    let simple = |piece: &&str| match piece.split_once('=') {
-        Some((target, level)) => is_target(target.trim()) && is_level(level.trim()),
-        None => is_level(piece),
-    };
-    if pieces.is_empty() || !pieces.iter().all(simple) {
-        return None;
+        .filter(|p| !p.is_empty())
+    {
+        targets = match piece.split_once('=') {
+            Some((target, level)) => {
+                let target = target.trim();
+                if !plain_target(target) {
+                    return None;
+                }
+                targets.with_target(target, level.trim().parse::<LevelFilter>().ok()?)
+            }
+            None => targets.with_default(piece.parse::<LevelFilter>().ok()?),
+        };
+        any = true;
     }
-    let normalised: Vec<String> = pieces
-        .iter()
-        .map(|piece| match piece.split_once('=') {
-            Some((target, level)) => format!("{}={}", target.trim(), level.trim()),
-            None => piece.to_string(),
-        })
-        .collect();
-    normalised.join(",").parse().ok()
+    any.then_some(targets)
 }
 
 /// Install the global subscriber once; later calls are no-ops.

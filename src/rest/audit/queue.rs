@@ -555,16 +555,21 @@ mod tests {
         assert!(queue.is_empty());
     }
 
-    #[tokio::test]
-    async fn a_full_queue_holds_reads_until_the_writer_takes() {
+    /// A queue whose one shard (the test's thread, and its tasks on a current-thread runtime)
+    /// holds its share of the bound, filled with reads by the returned agent.
+    fn full_queue() -> (Arc<AuditQueue>, Arc<Attribution>) {
         let queue = Arc::new(AuditQueue::default());
         let who = agent("Patient/p1");
-        let one = a_read(&who, 5);
-        // The test's thread and the task below record into one shard (a current-thread
-        // runtime): it holds its share of the bound.
         for _ in 0..SHARD_ROOM {
-            queue.append(&one);
+            queue.append(&a_read(&who, 5));
         }
+        (queue, who)
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_holds_reads_until_the_writer_takes() {
+        let (queue, who) = full_queue();
+        let one = a_read(&who, 5);
         let waiting = {
             let queue = Arc::clone(&queue);
             let who = Arc::clone(&who);
@@ -593,12 +598,7 @@ mod tests {
 
     #[tokio::test]
     async fn when_the_writer_is_gone_nothing_waits_for_it() {
-        let queue = Arc::new(AuditQueue::default());
-        let who = agent("Patient/p1");
-        let one = a_read(&who, 5);
-        for _ in 0..SHARD_ROOM {
-            queue.append(&one);
-        }
+        let (queue, _) = full_queue();
         let (asked, answered) = oneshot::channel();
         queue.flush(asked);
         let waiting = {
