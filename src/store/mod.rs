@@ -17,6 +17,7 @@ pub mod auth;
 mod cache;
 mod decode;
 pub mod index;
+mod index_diff;
 mod postgres;
 mod postgres_alone;
 mod postgres_cache;
@@ -28,6 +29,7 @@ pub mod search;
 pub mod sql;
 mod sqlite;
 mod sqlite_checkpoints;
+mod sqlite_index_rows;
 mod sqlite_statistics;
 #[cfg(test)]
 mod sqlite_tests;

@@ -486,6 +486,89 @@ fn expected_index_rows(tag: &str) -> Vec<String> {
 /// A commit of creates only, or of one update and creates, is one statement with no
 /// transaction around it (postgres_alone.rs): all of it, or (a resource exists already, a
 /// stale version) none of it.
+/// Where each index row of `id` is stored (`table|code|ctid`), sorted: a row rewritten by a
+/// write moves to a new place.
+async fn index_row_places(store: &PostgresStore, id: &str) -> Vec<String> {
+    let mut places = Vec::new();
+    for table in crate::store::index::INDEX_TABLES {
+        let found: Vec<String> = sqlx::query_scalar(&format!(
+            "SELECT concat_ws('|', '{table}', code, ctid::text) FROM {table} WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_all(&store.pool)
+        .await
+        .unwrap();
+        places.extend(found);
+    }
+    places.sort();
+    places
+}
+
+/// An update deletes only the stored rows its version no longer has and inserts only those it
+/// adds (NULL columns compared as values); the rows left are exactly the new version's.
+#[tokio::test]
+async fn an_update_writes_only_the_index_rows_that_changed() {
+    if test_url().is_none() {
+        return;
+    }
+    let (db, store) = migrated_store().await;
+    let nulls = crate::store::index::IndexRow::Token {
+        code: "t-nulls".into(),
+        system: None,
+        value: Some("v".into()),
+        text_norm: None,
+    };
+    let version = |expected: Expected, version_id: i64, mut index: Vec<_>| {
+        let mut w = patient("x", expected, version_id);
+        index.push(nulls.clone());
+        w.index = index;
+        w
+    };
+    store
+        .commit_versions(&[version(Expected::Absent, 1, every_index_row("a"))])
+        .await
+        .unwrap();
+    let first = index_row_places(&store, "x").await;
+    assert_eq!(first.len(), 7);
+
+    // The same rows in another order: not one rewritten.
+    let mut reordered = every_index_row("a");
+    reordered.reverse();
+    store
+        .commit_versions(&[version(Expected::Version(1), 2, reordered)])
+        .await
+        .unwrap();
+    assert_eq!(index_row_places(&store, "x").await, first);
+
+    // The token row changed: it alone moves.
+    let mut edited = every_index_row("a");
+    edited[1] = every_index_row("b").remove(1);
+    store
+        .commit_versions(&[version(Expected::Version(2), 3, edited)])
+        .await
+        .unwrap();
+    let after = index_row_places(&store, "x").await;
+    let kept: Vec<&String> = after.iter().filter(|p| first.contains(p)).collect();
+    assert_eq!(kept.len(), 6, "{first:?} → {after:?}");
+    assert!(after.iter().any(|p| p.starts_with("idx_token|t-b|")));
+    let mut stored = stored_index_rows(&store, "x").await;
+    stored.sort();
+    let mut expected = expected_index_rows("a");
+    expected[1] = expected_index_rows("b").remove(1);
+    expected.push("Patient|t-nulls|v".into());
+    expected.sort();
+    assert_eq!(stored, expected);
+
+    // A deletion leaves none.
+    let mut deletion = patient("x", Expected::Version(3), 4);
+    deletion.body = None;
+    deletion.method = super::super::WriteMethod::Delete;
+    store.commit_versions(&[deletion]).await.unwrap();
+    assert!(index_row_places(&store, "x").await.is_empty());
+    drop(store);
+    db.cleanup().await;
+}
+
 #[tokio::test]
 async fn commits_alone_are_all_or_nothing() {
     if test_url().is_none() {

@@ -307,6 +307,90 @@ fn index_rows_are_numbered_per_table_within_a_resource() {
     assert_eq!(ords("idx_token"), [1]);
 }
 
+/// Every index row of `id`, as `table|ord|content`, sorted.
+fn index_rows_of(conn: &Connection, id: &str) -> Vec<String> {
+    let mut rows: Vec<String> = super::sqlite_index_rows::stored_index_rows(conn, "Patient", id)
+        .unwrap()
+        .into_iter()
+        .map(|s| format!("{}|{}|{:?}", s.row.table(), s.ord, s.row))
+        .collect();
+    rows.sort();
+    rows
+}
+
+#[test]
+fn an_update_writes_only_the_index_rows_that_changed() {
+    let mut conn = database();
+    let number = |value: f64| IndexRow::Number {
+        code: "value".into(),
+        value,
+        system: Some("http://unitsofmeasure.org".into()),
+        unit: Some("kg".into()),
+    };
+    let mut first = create("a1");
+    first.index.extend([number(72.5), number(-0.25)]);
+    assert!(apply_group(&mut conn, &[job(vec![first.clone()])])[0].is_ok());
+    let before = index_rows_of(&conn, "a1");
+    assert_eq!(before.len(), 4);
+
+    // The same rows in another order: nothing in the index tables changes.
+    let mut same = first.clone();
+    same.expected = Expected::Version(1);
+    same.version_id = 2;
+    same.method = WriteMethod::Update;
+    same.index.reverse();
+    let changes = conn.total_changes();
+    assert!(apply_group(&mut conn, &[job(vec![same])])[0].is_ok());
+    // resource_current updated, resource_version inserted: the index rows untouched.
+    assert_eq!(conn.total_changes() - changes, 2);
+    assert_eq!(index_rows_of(&conn, "a1"), before);
+
+    // One uri changed, one number gone, a token added.
+    let mut edit = first.clone();
+    edit.expected = Expected::Version(2);
+    edit.version_id = 3;
+    edit.method = WriteMethod::Update;
+    edit.index = vec![
+        first.index[0].clone(),
+        IndexRow::Uri {
+            code: "url".into(),
+            value: "urn:changed".into(),
+        },
+        number(72.5),
+        IndexRow::Token {
+            code: "gender".into(),
+            system: None,
+            value: Some("female".into()),
+            text_norm: None,
+        },
+    ];
+    let changes = conn.total_changes();
+    assert!(apply_group(&mut conn, &[job(vec![edit.clone()])])[0].is_ok());
+    // 2 version rows, the old uri and number deleted, the new uri and token inserted.
+    assert_eq!(conn.total_changes() - changes, 6);
+    let mut expected: Vec<String> = [
+        (5, 1, &edit.index[0]),
+        (5, 2, &edit.index[1]),
+        (3, 1, &edit.index[2]),
+        (1, 1, &edit.index[3]),
+    ]
+    .iter()
+    .map(|(table, ord, row)| format!("{table}|{ord}|{row:?}"))
+    .collect();
+    expected.sort();
+    assert_eq!(index_rows_of(&conn, "a1"), expected);
+
+    // A deletion removes every row.
+    let mut delete = first;
+    delete.expected = Expected::Version(3);
+    delete.version_id = 4;
+    delete.method = WriteMethod::Delete;
+    delete.body = None;
+    delete.index = Vec::new();
+    assert!(apply_group(&mut conn, &[job(vec![delete])])[0].is_ok());
+    assert!(index_rows_of(&conn, "a1").is_empty());
+}
+
 #[tokio::test]
 async fn the_writer_gathers_statistics_once_an_empty_database_has_grown() {
     use super::Store;

@@ -9,10 +9,10 @@
 //! their own, the writer only keeping the log bounded (`sqlite_checkpoints.rs`); so do the
 //! planner statistics' row counts (`sqlite_statistics.rs`).
 
-use super::index::IndexRow;
 use super::search::render_exists;
 use super::sql::{Bind, Dialect};
 use super::sqlite_checkpoints::{Checkpoints, WalPolicy, WRITER_BUSY_TIMEOUT};
+use super::sqlite_index_rows::{insert_index_row, replace_index_rows};
 use super::sqlite_statistics::{AtStart, Statistics, StatisticsPolicy};
 use super::{CommitBatch, Expected, StoreError, StoreResult, VersionWrite};
 use rusqlite::types::Value as SqlValue;
@@ -333,20 +333,15 @@ fn apply_write(conn: &Connection, w: &VersionWrite) -> StoreResult<()> {
         });
     }
     if matches!(w.expected, Expected::Version(_) | Expected::Reindex(_)) {
-        for table in super::index::INDEX_TABLES {
-            conn.prepare_cached(&format!(
-                "DELETE FROM {table} WHERE resource_type = ?1 AND id = ?2"
-            ))
-            .and_then(|mut s| s.execute(params![w.resource_type, w.id]))
-            .map_err(internal)?;
+        replace_index_rows(conn, w).map_err(internal)?;
+    } else {
+        // `ord` numbers the resource's rows within each table (the tables' keys end with it).
+        let mut next_ord = [0i64; super::index::INDEX_TABLES.len()];
+        for row in &w.index {
+            let ord = &mut next_ord[row.table()];
+            *ord += 1;
+            insert_index_row(conn, &w.resource_type, &w.id, *ord, row).map_err(internal)?;
         }
-    }
-    // `ord` numbers the resource's rows within each table (the tables' keys end with it).
-    let mut next_ord = [0i64; super::index::INDEX_TABLES.len()];
-    for row in &w.index {
-        let ord = &mut next_ord[row.table()];
-        *ord += 1;
-        insert_index_row(conn, &w.resource_type, &w.id, *ord, row).map_err(internal)?;
     }
     if matches!(w.expected, Expected::Reindex(_)) {
         return Ok(());
@@ -358,33 +353,4 @@ fn apply_write(conn: &Connection, w: &VersionWrite) -> StoreResult<()> {
     .and_then(|mut s| s.execute(params![w.resource_type, w.id, w.version_id, w.last_updated_us, w.method.as_str(), body]))
     .map_err(internal)?;
     Ok(())
-}
-
-fn insert_index_row(
-    conn: &Connection,
-    rt: &str,
-    id: &str,
-    ord: i64,
-    row: &IndexRow,
-) -> rusqlite::Result<usize> {
-    match row {
-        IndexRow::String { code, norm, exact } => conn
-            .prepare_cached("INSERT INTO idx_string (resource_type, id, ord, code, norm, exact) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
-            .execute(params![rt, id, ord, code, norm, exact]),
-        IndexRow::Token { code, system, value, text_norm } => conn
-            .prepare_cached("INSERT INTO idx_token (resource_type, id, ord, code, system, value, text_norm) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
-            .execute(params![rt, id, ord, code, system, value, text_norm]),
-        IndexRow::Date { code, low_us, high_us } => conn
-            .prepare_cached("INSERT INTO idx_date (resource_type, id, ord, code, low_us, high_us) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
-            .execute(params![rt, id, ord, code, low_us, high_us]),
-        IndexRow::Number { code, value, system, unit } => conn
-            .prepare_cached("INSERT INTO idx_number (resource_type, id, ord, code, value, system, unit) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
-            .execute(params![rt, id, ord, code, value, system, unit]),
-        IndexRow::Reference { code, target_type, target_id, url } => conn
-            .prepare_cached("INSERT INTO idx_reference (resource_type, id, ord, code, target_type, target_id, url) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")?
-            .execute(params![rt, id, ord, code, target_type, target_id, url]),
-        IndexRow::Uri { code, value } => conn
-            .prepare_cached("INSERT INTO idx_uri (resource_type, id, ord, code, value) VALUES (?1, ?2, ?3, ?4, ?5)")?
-            .execute(params![rt, id, ord, code, value]),
-    }
 }
