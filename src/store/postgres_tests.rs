@@ -252,22 +252,25 @@ async fn the_generic_plan_of_a_patient_search_is_driven_by_the_patient() {
         return;
     }
     let (db, store) = migrated_store().await;
-    // 6,000 Observations of 12 patients; 2,000 of them carry the PHQ-9 total's code and each
-    // of the others its own, so the planner estimates the code as rarer than the patient, and
-    // one code value as rarer than one resource's rows (the per-row check must still read the
-    // resource's rows, not every resource with the code).
+    // 60,000 Observations of 1,200 patients (a patient's share of a type and the size of the
+    // resource rows as in a real database: on a table of a few pages a sequential scan is
+    // cheaper than any lookup, and plans for one would prove nothing); 20,000 of them carry the
+    // PHQ-9 total's code and each of the others its own, so the planner estimates the code as
+    // rarer than the patient, and one code value as rarer than one resource's rows (the per-row
+    // check must still read the resource's rows, not every resource with the code).
     for statement in [
         "INSERT INTO resource_current (resource_type, id, version_id, last_updated_us, deleted, body) \
-         SELECT 'Observation', 'o' || g, 1, g, false, '\\x7b7d'::bytea FROM generate_series(1, 6000) g",
+         SELECT 'Observation', 'o' || g, 1, g, false, convert_to(repeat('x', 300), 'UTF8') \
+         FROM generate_series(1, 60000) g",
         "INSERT INTO idx_reference (resource_type, id, code, target_type, target_id, url) \
-         SELECT 'Observation', 'o' || g, 'subject', 'Patient', 'p' || (g % 12), 'Patient/p' || (g % 12) \
-         FROM generate_series(1, 6000) g",
+         SELECT 'Observation', 'o' || g, 'subject', 'Patient', 'p' || (g % 1200), 'Patient/p' || (g % 1200) \
+         FROM generate_series(1, 60000) g",
         "INSERT INTO idx_token (resource_type, id, code, system, value) \
          SELECT 'Observation', 'o' || g, 'code', 'http://loinc.org', \
-         CASE WHEN g % 3 = 0 THEN '44261-6' ELSE 'c' || g END FROM generate_series(1, 6000) g",
+         CASE WHEN g % 3 = 0 THEN '44261-6' ELSE 'c' || g END FROM generate_series(1, 60000) g",
         // Each with a status and a category too: more rows per resource than per code value.
         "INSERT INTO idx_token (resource_type, id, code, system, value) \
-         SELECT 'Observation', 'o' || g, c, NULL, v FROM generate_series(1, 6000) g, \
+         SELECT 'Observation', 'o' || g, c, NULL, v FROM generate_series(1, 60000) g, \
          (VALUES ('status', 'final'), ('category', 'survey'), ('category', 'x')) t(c, v)",
         "ANALYZE resource_current, idx_reference, idx_token",
     ] {
@@ -324,7 +327,8 @@ async fn the_generic_plan_of_a_patient_search_is_driven_by_the_patient() {
     );
     assert!(!plan.contains("idx_token_lookup"), "{plan}");
     assert!(!plan.contains("Seq Scan on idx_token"), "{plan}");
-    // And it finds the patient's scores: o3, o6, … of p0 are the multiples of 12.
+    // And it finds the patient's scores: those of p0 are the multiples of 1,200 (all of them
+    // multiples of 3).
     let rows: Vec<String> = sqlx::query_scalar(&format!("EXECUTE scores({})", args.join(", ")))
         .fetch_all(&mut *conn)
         .await
@@ -332,10 +336,81 @@ async fn the_generic_plan_of_a_patient_search_is_driven_by_the_patient() {
     assert_eq!(rows.len(), 20);
     assert!(
         rows.iter()
-            .all(|id| id[1..].parse::<u32>().unwrap() % 12 == 0),
+            .all(|id| id[1..].parse::<u32>().unwrap() % 1200 == 0),
         "{rows:?}"
     );
-    sqlx::raw_sql("DEALLOCATE scores; RESET plan_cache_mode")
+    // Sorted by date (as PROM scoring searches): every candidate is read, so the code is
+    // checked on the patient's reference rows first — for a patient with 50 Observations and
+    // none of the code, not one resource row is read.
+    use crate::store::search::{SortKey, SortKind, SortSource};
+    let by_date = SearchQuery {
+        order: Order::Keys(vec![SortKey {
+            source: SortSource::Index {
+                table: "idx_date",
+                code: "date".into(),
+                column: "low_us",
+                column_desc: "high_us",
+                kind: SortKind::Int,
+            },
+            descending: true,
+        }]),
+        clauses: query.clauses.iter().rev().cloned().collect(),
+        ..query
+    };
+    let rendered = render_page(Dialect::Postgres, &by_date);
+    sqlx::raw_sql(&format!("PREPARE scores_by_date AS {}", rendered.sql))
+        .execute(&mut *conn)
+        .await
+        .unwrap();
+    let args = |patient: &str| -> String {
+        let args: Vec<String> = rendered
+            .binds
+            .iter()
+            .map(literal)
+            .map(|a| {
+                if a == "'p0'" {
+                    format!("'{patient}'")
+                } else {
+                    a
+                }
+            })
+            .collect();
+        args.join(", ")
+    };
+    let analyzed: Vec<String> = sqlx::query_scalar(&format!(
+        "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) EXECUTE scores_by_date({})",
+        args("p4")
+    ))
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    let analyzed = analyzed.join("\n");
+    // The patient's 50 reference rows, each checked for the code.
+    assert!(
+        analyzed.contains("Rows Removed by Filter: 50"),
+        "{analyzed}"
+    );
+    assert!(analyzed.contains("loops=50)"), "{analyzed}");
+    assert!(analyzed.contains("on resource_current"), "{analyzed}");
+    assert!(
+        analyzed
+            .lines()
+            .filter(|l| l.contains("on resource_current"))
+            .all(|l| l.contains("never executed")),
+        "{analyzed}"
+    );
+    // And it still finds the patient's scores.
+    let rows: Vec<String> = sqlx::query_scalar(&format!("EXECUTE scores_by_date({})", args("p0")))
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 20);
+    assert!(
+        rows.iter()
+            .all(|id| id[1..].parse::<u32>().unwrap() % 1200 == 0),
+        "{rows:?}"
+    );
+    sqlx::raw_sql("DEALLOCATE scores; DEALLOCATE scores_by_date; RESET plan_cache_mode")
         .execute(&mut *conn)
         .await
         .unwrap();

@@ -191,6 +191,16 @@ struct Builder {
     /// The clause being rendered is a check per candidate of a more selective driving clause,
     /// fenced as such ([`Dialect::per_row_probe_end`]) where the plan is cached.
     fence: bool,
+    /// Whether per-candidate checks of index rows may be made on the driving clause's rows
+    /// (see `where_clause`): only where every candidate is read anyway (a `_sort` or a count).
+    /// Under an order an index of `resource_current` gives, PostgreSQL may scan in that order
+    /// and stop at the page's end, and with the checks in the driver a generic plan did: it
+    /// read every Observation of the type for a patient none of whose matched (6,000 rows
+    /// where the driver-first plan reads none).
+    checks_on_driver_rows: bool,
+    /// The per-candidate checks made on the driving clause's index rows, before the candidate's
+    /// resource row is read ([`probes_only`]); taken by the driving clause as it renders.
+    checks_in_driver: Vec<Clause>,
 }
 
 impl Builder {
@@ -203,6 +213,8 @@ impl Builder {
             depth: 0,
             drive: false,
             fence: false,
+            checks_on_driver_rows: false,
+            checks_in_driver: Vec::new(),
         }
     }
 
@@ -253,8 +265,39 @@ impl Builder {
         let rt = self.text(&row_type);
         let code = self.text(code);
         let condition = condition(self);
-        let row = &self.row;
-        format!("{row}.id IN (SELECT x.id FROM {table} x WHERE x.resource_type = {rt} AND x.code = {code}{condition})")
+        let checks = if self.depth == 0 {
+            std::mem::take(&mut self.checks_in_driver)
+        } else {
+            Vec::new()
+        };
+        let from =
+            format!("FROM {table} x WHERE x.resource_type = {rt} AND x.code = {code}{condition}");
+        if checks.is_empty() {
+            return format!("{}.id IN (SELECT x.id {from})", self.row);
+        }
+        // The checks run on the candidates' index rows (`d`), so only the candidates that pass
+        // them are looked up among the current resources.
+        let row = std::mem::replace(&mut self.row, "d".into());
+        let (drive, fence) = (self.drive, self.fence);
+        (self.drive, self.fence) = (false, true);
+        let checks: Vec<String> = checks.iter().map(|c| self.clause(c)).collect();
+        (self.row, self.drive, self.fence) = (row, drive, fence);
+        format!(
+            "{}.id IN (SELECT d.id FROM (SELECT x.id, x.resource_type {from}) d WHERE {})",
+            self.row,
+            checks.join(" AND ")
+        )
+    }
+
+    /// One clause: its alternatives ORed, negated when it is.
+    fn clause(&mut self, clause: &Clause) -> String {
+        let parts: Vec<String> = clause.any_of.iter().map(|c| self.condition(c)).collect();
+        let joined = format!("({})", parts.join(" OR "));
+        if clause.negated {
+            format!("NOT {joined}")
+        } else {
+            joined
+        }
     }
 
     /// Render `inner` against a nested resource row alias, then restore the current row.
@@ -511,21 +554,45 @@ impl Builder {
         // A statement planned per execution (chains, `_has`) is left to the planner, which
         // then knows the values; so is a clause as selective as the driver by its rank.
         let cached = !nests_subqueries(query);
+        let fenced = |n: usize, clause: &Clause| {
+            cached
+                && Some(n) != driver
+                && driver_rank.is_some_and(|d| clause_rank(clause).is_none_or(|r| r > d))
+        };
+        // Checks that read only index rows are made on the driving clause's rows, before the
+        // candidates' resource rows are read, when one condition drives and every candidate is
+        // read anyway (`patient=…&code=…&_sort=-date` reads the current resource of the
+        // patient's scores only, not of each of the patient's Observations).
+        let on_driver_rows = self.checks_on_driver_rows;
+        let moved = |n: usize, clause: &Clause| {
+            on_driver_rows
+                && fenced(n, clause)
+                && clause.any_of.iter().all(probes_only)
+                && driver.is_some_and(
+                    |d| matches!(&query.clauses[d].any_of[..], [one] if drives_by_index(one)),
+                )
+        };
+        self.checks_in_driver = query
+            .clauses
+            .iter()
+            .enumerate()
+            .filter(|(n, c)| !c.any_of.is_empty() && moved(*n, c))
+            .map(|(_, c)| c.clone())
+            .collect();
         for (n, clause) in query.clauses.iter().enumerate() {
-            if clause.any_of.is_empty() {
+            if clause.any_of.is_empty() || moved(n, clause) {
                 continue;
             }
             self.drive = Some(n) == driver;
-            self.fence = cached
-                && !self.drive
-                && driver_rank.is_some_and(|d| clause_rank(clause).is_none_or(|r| r > d));
-            let parts: Vec<String> = clause.any_of.iter().map(|c| self.condition(c)).collect();
-            let joined = format!("({})", parts.join(" OR "));
-            if clause.negated {
-                sql.push_str(&format!(" AND NOT {joined}"));
-            } else {
-                sql.push_str(&format!(" AND {joined}"));
-            }
+            self.fence = fenced(n, clause);
+            let rendered = self.clause(clause);
+            sql.push_str(&format!(" AND {rendered}"));
+        }
+        // Had the driving clause not taken them, they are checked as any other.
+        self.fence = true;
+        for clause in std::mem::take(&mut self.checks_in_driver) {
+            let rendered = self.clause(&clause);
+            sql.push_str(&format!(" AND {rendered}"));
         }
         sql
     }
@@ -540,6 +607,35 @@ pub fn nests_subqueries(query: &SearchQuery) -> bool {
         .iter()
         .flat_map(|c| &c.any_of)
         .any(|c| matches!(c, Condition::Chain { .. } | Condition::Has { .. }))
+}
+
+/// Whether a condition is a probe of the resource's index rows alone (an `EXISTS` on the
+/// row's type and id, or its id), so it can be checked on an index row of the same resource.
+fn probes_only(condition: &Condition) -> bool {
+    matches!(
+        condition,
+        Condition::Id(_)
+            | Condition::IdIn(_)
+            | Condition::String { .. }
+            | Condition::Token { .. }
+            | Condition::TokenText { .. }
+            | Condition::Date { .. }
+            | Condition::Number { .. }
+            | Condition::Reference { .. }
+            | Condition::ReferenceIn { .. }
+            | Condition::Uri { .. }
+            | Condition::Missing { .. }
+    )
+}
+
+/// Whether a driving condition is read from its index table (`Builder::exists`), where the
+/// checks moved to the driver are made.
+fn drives_by_index(condition: &Condition) -> bool {
+    probes_only(condition)
+        && !matches!(
+            condition,
+            Condition::Id(_) | Condition::IdIn(_) | Condition::Missing { .. }
+        )
 }
 
 /// How well a condition narrows a search when read from its index (lower is better): a
@@ -646,6 +742,7 @@ pub fn render_page(dialect: Dialect, query: &SearchQuery) -> RenderedQuery {
 /// Render the count of all matches (for `_total=accurate`).
 pub fn render_count(dialect: Dialect, query: &SearchQuery) -> RenderedQuery {
     let mut b = Builder::new(dialect);
+    b.checks_on_driver_rows = true;
     let sql = format!(
         "SELECT count(*) FROM resource_current c WHERE {}",
         b.where_clause(query)

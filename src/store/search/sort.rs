@@ -111,6 +111,8 @@ pub(super) fn render_sorted_page(
     keys: &[SortKey],
 ) -> RenderedQuery {
     let mut b = Builder::new(dialect);
+    // Every candidate's sort value is computed: no order to stop early in.
+    b.checks_on_driver_rows = true;
     let expressions: Vec<String> = keys.iter().map(|k| sort_expression(&mut b, k)).collect();
     let inner_keys: Vec<String> = expressions
         .iter()

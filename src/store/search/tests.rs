@@ -43,7 +43,47 @@ fn clauses_that_do_not_drive_stay_per_row_checks() {
         "{sql}"
     );
     assert!(
-        sql.contains("AND (x.code || '') = $6 AND x.value = $7 OFFSET 0)"),
+        sql.contains("x.id = c.id AND (x.code || '') = $6 AND x.value = $7 OFFSET 0)"),
+        "{sql}"
+    );
+    assert_eq!(sql.matches("OFFSET 0").count(), 1, "{sql}");
+    // Where every candidate is read (a count, a `_sort`), the code is checked on the patient's
+    // reference rows (`d`) before a resource is read.
+    let count = render_count(Dialect::Postgres, &query(driven.clone())).sql;
+    assert!(
+        count.contains(
+            "c.id IN (SELECT d.id FROM (SELECT x.id, x.resource_type FROM idx_reference x \
+             WHERE x.resource_type = $2 AND x.code = $3 AND x.target_id = $4 AND x.target_type = $5) d \
+             WHERE (EXISTS (SELECT 1 FROM idx_token x WHERE x.resource_type = d.resource_type \
+             AND x.id = d.id AND (x.code || '') = $6 AND x.value = $7 OFFSET 0)))"
+        ),
+        "{count}"
+    );
+    let by_date = Order::Keys(vec![SortKey {
+        source: SortSource::Index {
+            table: "idx_date",
+            code: "date".into(),
+            column: "low_us",
+            column_desc: "high_us",
+            kind: SortKind::Int,
+        },
+        descending: true,
+    }]);
+    let sorted = |clauses: Vec<Clause>| {
+        render_page(
+            Dialect::Postgres,
+            &SearchQuery {
+                order: by_date.clone(),
+                ..query(clauses)
+            },
+        )
+        .sql
+    };
+    let sql = sorted(driven.clone());
+    assert!(
+        sql.contains(
+            ") d WHERE (EXISTS (SELECT 1 FROM idx_token x WHERE x.resource_type = d.resource_type"
+        ),
         "{sql}"
     );
     assert_eq!(sql.matches("OFFSET 0").count(), 1, "{sql}");
@@ -58,6 +98,42 @@ fn clauses_that_do_not_drive_stay_per_row_checks() {
     assert!(!sql.contains("OFFSET"), "{sql}");
     let sql = pg(vec![token("code", "x"), reference("subject", Some("p"))]);
     assert_eq!(sql.matches("OFFSET 0").count(), 1, "{sql}");
+    let sql = sorted(vec![token("code", "x"), reference("subject", Some("p"))]);
+    assert!(sql.contains("x.id = d.id AND (x.code || '') = $7"), "{sql}");
+    // Two patients drive: the code is checked on each candidate resource, as before.
+    let either = Clause {
+        any_of: [
+            reference("subject", Some("p")),
+            reference("subject", Some("q")),
+        ]
+        .into_iter()
+        .flat_map(|c| c.any_of)
+        .collect(),
+        negated: false,
+    };
+    let sql = sorted(vec![either, token("code", "x")]);
+    assert!(!sql.contains("d.id"), "{sql}");
+    assert!(sql.contains("x.id = c.id AND (x.code || '') = "), "{sql}");
+    // A check that is not an index probe stays on the resource row; one that is moves, negated
+    // or not.
+    let recent = Clause {
+        any_of: vec![Condition::LastUpdated(Range {
+            op: RangeOp::Ge,
+            low: 5,
+            high: 5,
+        })],
+        negated: false,
+    };
+    let not_final = Clause {
+        negated: true,
+        ..token("status", "final")
+    };
+    let sql = sorted(vec![reference("subject", Some("p")), recent, not_final]);
+    assert!(sql.contains(" AND (c.last_updated_us >= "), "{sql}");
+    assert!(
+        sql.contains(") d WHERE NOT (EXISTS (SELECT 1 FROM idx_token x WHERE x.resource_type = d.resource_type"),
+        "{sql}"
+    );
     // A chain: planned per execution, so nothing is fenced.
     let chain = Clause {
         any_of: vec![Condition::Chain {
