@@ -251,25 +251,29 @@ fn per_candidate_probes_use_the_owner_key() {
         after: None,
         limit: 10,
     };
-    let rendered = render_page(crate::store::sql::Dialect::Sqlite, &query);
-    let binds: Vec<rusqlite::types::Value> = rendered
-        .binds
-        .iter()
-        .map(|b| match b {
-            crate::store::sql::Bind::Text(t) => t.clone().into(),
-            crate::store::sql::Bind::OptText(t) => t.clone().into(),
-            crate::store::sql::Bind::Int(i) => (*i).into(),
-            crate::store::sql::Bind::Float(f) => (*f).into(),
-        })
-        .collect();
-    let mut statement = conn
-        .prepare(&format!("EXPLAIN QUERY PLAN {}", rendered.sql))
-        .unwrap();
-    let plan: Vec<String> = statement
-        .query_map(rusqlite::params_from_iter(binds), |r| r.get(3))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+    let plan_of = |query: &SearchQuery| -> Vec<String> {
+        let rendered = render_page(crate::store::sql::Dialect::Sqlite, query);
+        let binds: Vec<rusqlite::types::Value> = rendered
+            .binds
+            .iter()
+            .map(|b| match b {
+                crate::store::sql::Bind::Text(t) => t.clone().into(),
+                crate::store::sql::Bind::OptText(t) => t.clone().into(),
+                crate::store::sql::Bind::Int(i) => (*i).into(),
+                crate::store::sql::Bind::Float(f) => (*f).into(),
+            })
+            .collect();
+        let mut statement = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {}", rendered.sql))
+            .unwrap();
+        let plan = statement
+            .query_map(rusqlite::params_from_iter(binds), |r| r.get(3))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        plan
+    };
+    let plan = plan_of(&query);
     let probes: Vec<&String> = plan
         .iter()
         .filter(|step| step.starts_with("SEARCH x"))
@@ -283,6 +287,42 @@ fn per_candidate_probes_use_the_owner_key() {
             "{plan:#?}"
         );
     }
+    // Sorted by date, the checks are made on the patient's reference rows: the same lookup and
+    // probes, and the sort value's probe, all by the owner key.
+    use crate::store::search::{SortKey, SortKind, SortSource};
+    let sorted = SearchQuery {
+        order: Order::Keys(vec![SortKey {
+            source: SortSource::Index {
+                table: "idx_date",
+                code: "date".into(),
+                column: "low_us",
+                column_desc: "high_us",
+                kind: SortKind::Int,
+            },
+            descending: true,
+        }]),
+        ..query
+    };
+    let plan = plan_of(&sorted);
+    let probes: Vec<&String> = plan
+        .iter()
+        .filter(|step| step.starts_with("SEARCH x"))
+        .collect();
+    // (SQLite computes the sort value for the output and for the order: two of its probes.)
+    assert!(probes.len() >= 4, "{plan:#?}");
+    assert!(probes[0].contains("idx_reference_lookup"), "{plan:#?}");
+    for probe in &probes[1..] {
+        assert!(
+            probe.contains("PRIMARY KEY (resource_type=? AND id=?)"),
+            "{plan:#?}"
+        );
+    }
+    // The candidates that pass are read by their key.
+    assert!(
+        plan.iter()
+            .any(|step| step == "SEARCH c USING PRIMARY KEY (resource_type=? AND id=?)"),
+        "{plan:#?}"
+    );
 }
 
 #[test]
