@@ -10,7 +10,9 @@
 # sample counts the refreshes, a failed one is an error.
 #
 # Usage: benches/soak.sh [MINUTES]   (BACKENDS, CARGO_TARGET_DIR, COPLAN_BENCH_SKIP_BUILD as
-#                                     for benches/run.sh; SOAK_CONNECTIONS, default 16)
+#                                     for benches/run.sh; SOAK_CONNECTIONS, default 16;
+#                                     SOAK_PATIENTS, the patients seeded, default 1000 — each
+#                                     plan moves to a new patient after 20 rounds either way)
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MINUTES=${1:-30}
@@ -33,7 +35,7 @@ for backend in ${BACKENDS:-sqlite postgres}; do
     csv=$OUT/soak-$backend.csv
     rc=0
     BACKENDS=$backend "$ROOT/benches/run.sh" --scenarios careplan \
-        --connections "${SOAK_CONNECTIONS:-16}" --warmup 5 --duration $((MINUTES * 60)) \
+        --connections "${SOAK_CONNECTIONS:-16}" --seed-patients "${SOAK_PATIENTS:-1000}" --warmup 5 --duration $((MINUTES * 60)) \
         --soak-window 10 --soak-csv "$csv" --timeout 30 "${watch[@]}" || rc=$?
     [[ $rc == 0 ]] || overall=$rc
     if "$PYTHON" -c 'import matplotlib' 2>/dev/null; then

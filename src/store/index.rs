@@ -1,6 +1,7 @@
 //! Search index rows (search.html): what the store keeps per current resource so that searches
 //! are joins over small typed tables instead of scans of JSON. The rows of a resource are
-//! replaced in the same transaction as the version they describe; a deletion removes them.
+//! replaced in the same transaction as the version they describe — an update writes only the
+//! rows that changed (`index_diff.rs`) — and a deletion removes them.
 //! This module only describes rows; each backend writes them (SQLite row by row with cached
 //! statements, PostgreSQL as column arrays through `unnest`), and extraction lives in
 //! `rest::search`.
