@@ -289,18 +289,8 @@ fn per_candidate_probes_use_the_owner_key() {
     }
     // Sorted by date, the checks are made on the patient's reference rows: the same lookup and
     // probes, and the sort value's probe, all by the owner key.
-    use crate::store::search::{SortKey, SortKind, SortSource};
     let sorted = SearchQuery {
-        order: Order::Keys(vec![SortKey {
-            source: SortSource::Index {
-                table: "idx_date",
-                code: "date".into(),
-                column: "low_us",
-                column_desc: "high_us",
-                kind: SortKind::Int,
-            },
-            descending: true,
-        }]),
+        order: crate::store::search::newest_date_first(),
         ..query
     };
     let plan = plan_of(&sorted);

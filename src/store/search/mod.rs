@@ -12,6 +12,8 @@ mod sort;
 
 pub use history::{render_history, TypeReach};
 pub use include::{render_include, IncludeDirection, IncludeQuery};
+#[cfg(test)]
+pub(crate) use sort::newest_date_first;
 use sort::render_sorted_page;
 pub use sort::{SortKey, SortKind, SortSource};
 

@@ -86,6 +86,21 @@ fn sort_expression(b: &mut Builder, key: &SortKey) -> String {
     }
 }
 
+/// `_sort=-date`: the newest `date` first (the PROM scoring's order), for tests.
+#[cfg(test)]
+pub(crate) fn newest_date_first() -> super::Order {
+    super::Order::Keys(vec![SortKey {
+        source: SortSource::Index {
+            table: "idx_date",
+            code: "date".into(),
+            column: "low_us",
+            column_desc: "high_us",
+            kind: SortKind::Int,
+        },
+        descending: true,
+    }])
+}
+
 fn sort_bind(kind: SortKind, value: &Option<String>, descending: bool) -> Bind {
     let parsed = value.as_deref();
     match kind {

@@ -59,16 +59,7 @@ fn clauses_that_do_not_drive_stay_per_row_checks() {
         ),
         "{count}"
     );
-    let by_date = Order::Keys(vec![SortKey {
-        source: SortSource::Index {
-            table: "idx_date",
-            code: "date".into(),
-            column: "low_us",
-            column_desc: "high_us",
-            kind: SortKind::Int,
-        },
-        descending: true,
-    }]);
+    let by_date = crate::store::search::newest_date_first();
     let sorted = |clauses: Vec<Clause>| {
         render_page(
             Dialect::Postgres,
