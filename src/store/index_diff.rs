@@ -2,8 +2,8 @@
 //! new version no longer has, and the new version's rows that are not stored yet. An edit
 //! touches a few of a resource's rows, so writing only these instead of replacing every row
 //! spares each update a delete and an insert per unchanged row, in its table and each of the
-//! table's indexes. SQLite's writer applies this diff row by row; PostgreSQL computes the same
-//! difference inside its one write statement (`postgres_write.rs`).
+//! table's indexes. SQLite's writer applies this diff row by row; PostgreSQL computes a
+//! difference of sets inside its one write statement (`postgres_write.rs`).
 //!
 //! Rows are compared as a multiset of their content: a row stored twice and written twice is
 //! kept twice. Within a table each row of a resource has its own `ord` (SQLite's key): a

@@ -472,6 +472,88 @@ async fn search_story(store: &dyn Store) {
         ["c"]
     );
 
+    // Sorted by date (newest first) and counted, with the patient driving: the checks made on
+    // the patient's reference rows find what they find per resource.
+    let sorted_and_counted = |clauses: Vec<search::Clause>| async move {
+        let query = search::SearchQuery {
+            resource_type: "CarePlan".into(),
+            clauses,
+            order: search::newest_date_first(),
+            after: None,
+            limit: 100,
+        };
+        let ids: Vec<String> = store
+            .search(&query)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| r.id)
+            .collect();
+        (ids, store.count(&query).await.unwrap())
+    };
+    let not = |condition| search::Clause {
+        any_of: vec![condition],
+        negated: true,
+    };
+    let has_date = |p: &str, missing| {
+        vec![
+            all(by_patient(p)),
+            all(Condition::Missing {
+                code: "date".into(),
+                table: "idx_date",
+                missing,
+            }),
+        ]
+    };
+    let cases: Vec<(Vec<search::Clause>, Vec<&str>)> = vec![
+        (vec![all(by_patient("p1"))], vec!["b", "a"]),
+        (
+            vec![all(by_patient("p1")), all(status("active"))],
+            vec!["a"],
+        ),
+        (
+            vec![all(status("active")), all(by_patient("p1"))],
+            vec!["a"],
+        ),
+        (
+            vec![all(by_patient("p1")), not(status("active"))],
+            vec!["b"],
+        ),
+        (
+            vec![
+                all(by_patient("p1")),
+                search::Clause {
+                    any_of: vec![status("active"), status("draft")],
+                    negated: false,
+                },
+            ],
+            vec!["b", "a"],
+        ),
+        (has_date("p1", false), vec!["b", "a"]),
+        (has_date("p1", true), vec![]),
+        (has_date("p2", true), vec!["c"]),
+        (
+            vec![
+                all(by_patient("p1")),
+                all(Condition::IdIn(vec!["b".into(), "c".into()])),
+            ],
+            vec!["b"],
+        ),
+        (
+            vec![
+                all(by_patient("p1")),
+                all(status("active")),
+                not(Condition::Id("a".into())),
+            ],
+            vec![],
+        ),
+    ];
+    for (clauses, expected) in cases {
+        let (ids, count) = sorted_and_counted(clauses.clone()).await;
+        assert_eq!(ids, expected, "{clauses:?}");
+        assert_eq!(count, expected.len() as i64, "{clauses:?}");
+    }
+
     // an update replaces the index rows; a delete removes the resource from results
     store
         .commit_versions(&[plan(

@@ -591,7 +591,7 @@ impl Builder {
             sql.push_str(&format!(" AND {rendered}"));
         }
         // Had the driving clause not taken them, they are checked as any other.
-        self.fence = true;
+        (self.drive, self.fence) = (false, true);
         for clause in std::mem::take(&mut self.checks_in_driver) {
             let rendered = self.clause(&clause);
             sql.push_str(&format!(" AND {rendered}"));
