@@ -87,11 +87,15 @@ impl IndexDiff<'_> {
 pub fn diff<'a>(stored: &[StoredRow], new: &'a [IndexRow]) -> IndexDiff<'a> {
     let tables = super::index::INDEX_TABLES.len();
     let mut highest_ord = vec![0i64; tables];
-    let mut unmatched: HashMap<RowContent<'_>, Vec<i64>> = HashMap::new();
+    // The stored rows not (yet) matched by a new one, as (table, ord), by content.
+    let mut unmatched: HashMap<RowContent<'_>, Vec<(usize, i64)>> = HashMap::new();
     for s in stored {
         let table = s.row.table();
         highest_ord[table] = highest_ord[table].max(s.ord);
-        unmatched.entry(content(&s.row)).or_default().push(s.ord);
+        unmatched
+            .entry(content(&s.row))
+            .or_default()
+            .push((table, s.ord));
     }
     let mut fresh: Vec<&IndexRow> = Vec::new();
     for row in new {
@@ -100,15 +104,7 @@ pub fn diff<'a>(stored: &[StoredRow], new: &'a [IndexRow]) -> IndexDiff<'a> {
             None => fresh.push(row),
         }
     }
-    let mut removed: Vec<(usize, i64)> = stored
-        .iter()
-        .filter(|s| {
-            unmatched
-                .get(&content(&s.row))
-                .is_some_and(|ords| ords.contains(&s.ord))
-        })
-        .map(|s| (s.row.table(), s.ord))
-        .collect();
+    let mut removed: Vec<(usize, i64)> = unmatched.into_values().flatten().collect();
     removed.sort_unstable();
     // Freed ords per table, lowest first, then numbers above the highest stored.
     let mut freed: Vec<Vec<i64>> = vec![Vec::new(); tables];

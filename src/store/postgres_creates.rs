@@ -9,7 +9,7 @@
 //! A commit of creates only, or of one other write and creates, needs no transaction at all:
 //! `postgres_alone.rs` sends these CTEs by themselves.
 
-use super::postgres_write::{IndexColumns, Texts};
+use super::postgres_write::{IndexColumns, Texts, INDEX_COLUMNS};
 use super::{Expected, StoreError, StoreResult, VersionWrite};
 use sqlx::postgres::PgArguments;
 use sqlx::query::Query;
@@ -59,17 +59,26 @@ pub(super) fn creates_ctes(first: usize, prefix: &str, on_conflict: &str, gate: 
         list.join(", ")
     };
     let input = params(&["text", "text", "int8", "int8", "bytea", "text"]);
-    let string = params(&["text"; 5]);
-    let token = params(&["text"; 6]);
-    let date = params(&["text", "text", "text", "int8", "int8"]);
-    let number = params(&["text", "text", "text", "float8", "text", "text"]);
-    let reference = params(&["text"; 6]);
-    let uri = params(&["text"; 4]);
     let gated = if gate.is_empty() {
         String::new()
     } else {
         format!(" WHERE {gate}")
     };
+    // The index rows: per table the owners' types and ids, then its columns.
+    let mut index = String::new();
+    for (table, columns) in INDEX_COLUMNS {
+        let types: Vec<&str> = ["text", "text"]
+            .into_iter()
+            .chain(columns.iter().map(|(_, kind, _)| *kind))
+            .collect();
+        let names: Vec<&str> = columns.iter().map(|(name, _, _)| *name).collect();
+        index.push_str(&format!(
+            " , {prefix}ins_{} AS (INSERT INTO {table} (resource_type, id, {}) SELECT * FROM unnest({}){gated})",
+            table.trim_start_matches("idx_"),
+            names.join(", "),
+            params(&types)
+        ));
+    }
     format!(
         "{prefix}input AS (SELECT * FROM unnest({input}) \
            AS u(resource_type, id, version_id, last_updated_us, body, method)) \
@@ -78,19 +87,7 @@ pub(super) fn creates_ctes(first: usize, prefix: &str, on_conflict: &str, gate: 
            {on_conflict} RETURNING resource_type, id) \
          , {prefix}ver AS (INSERT INTO resource_version (resource_type, id, version_id, last_updated_us, method, body) \
            SELECT i.resource_type, i.id, i.version_id, i.last_updated_us, i.method, i.body \
-           FROM {prefix}input i JOIN {prefix}cur c ON c.resource_type = i.resource_type AND c.id = i.id) \
-         , {prefix}ins_string AS (INSERT INTO idx_string (resource_type, id, code, norm, exact) \
-           SELECT * FROM unnest({string}){gated}) \
-         , {prefix}ins_token AS (INSERT INTO idx_token (resource_type, id, code, system, value, text_norm) \
-           SELECT * FROM unnest({token}){gated}) \
-         , {prefix}ins_date AS (INSERT INTO idx_date (resource_type, id, code, low_us, high_us) \
-           SELECT * FROM unnest({date}){gated}) \
-         , {prefix}ins_number AS (INSERT INTO idx_number (resource_type, id, code, value, system, unit) \
-           SELECT * FROM unnest({number}){gated}) \
-         , {prefix}ins_reference AS (INSERT INTO idx_reference (resource_type, id, code, target_type, target_id, url) \
-           SELECT * FROM unnest({reference}){gated}) \
-         , {prefix}ins_uri AS (INSERT INTO idx_uri (resource_type, id, code, value) \
-           SELECT * FROM unnest({uri}){gated})"
+           FROM {prefix}input i JOIN {prefix}cur c ON c.resource_type = i.resource_type AND c.id = i.id){index}"
     )
 }
 

@@ -94,11 +94,12 @@ impl<'a> IndexColumns<'a> {
 }
 
 /// An index table's column: its name, its array type in the statement, whether it may be NULL.
-type IndexColumn = (&'static str, &'static str, bool);
+pub(super) type IndexColumn = (&'static str, &'static str, bool);
 
 /// Each index table's columns after `(resource_type, id)`, with their array type and whether
-/// they may be NULL, in the order of the statement's parameters (`$9`–`$28`, [`bind_write`]).
-const INDEX_COLUMNS: [(&str, &[IndexColumn]); 6] = [
+/// they may be NULL, in the order of the statement's parameters (`$9`–`$28`, [`bind_write`];
+/// the creates' statement binds them in this order too, `postgres_creates.rs`).
+pub(super) const INDEX_COLUMNS: [(&str, &[IndexColumn]); 6] = [
     (
         "idx_string",
         &[
