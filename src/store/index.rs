@@ -60,6 +60,12 @@ impl IndexRow {
     }
 }
 
+/// The code of the token rows that pair a resource's patient with each of its codes
+/// (`rest::search::patient_code`): value `{patient id}|{code}`, the coding's system. A search
+/// clause over them names one patient's resources of given codes, so it ranks with a reference
+/// when choosing the clause that drives a search.
+pub const PATIENT_AND_CODE: &str = "patient+code";
+
 /// The index tables, in a fixed order.
 pub const INDEX_TABLES: [&str; 6] = [
     "idx_string",

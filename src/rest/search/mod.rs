@@ -6,6 +6,7 @@
 
 mod compartment;
 pub mod params;
+pub mod patient_code;
 #[cfg(test)]
 mod range_agreement;
 mod ranges;
@@ -201,6 +202,20 @@ fn store_sort_key(key: &fhir_search_query::SortKey) -> FhirResult<SortKey> {
 /// base `base_url`: what a search becomes before any query runs. [`FhirService`] compiles every
 /// search and conditional match with it; public for the fuzz target in `fuzz/`.
 pub fn compile_search(
+    search_params: &params::R4SearchParams,
+    base_url: &str,
+    resource_type: &str,
+    pairs: &[(String, String)],
+    strict: bool,
+) -> FhirResult<(SearchRequest, Vec<Clause>)> {
+    let (request, mut clauses) =
+        translate_search(search_params, base_url, resource_type, pairs, strict)?;
+    patient_code::rewrite(resource_type, &mut clauses);
+    Ok((request, clauses))
+}
+
+/// [`compile_search`] without the patient-and-code rewrite: the clauses as the filters say them.
+fn translate_search(
     search_params: &params::R4SearchParams,
     base_url: &str,
     resource_type: &str,

@@ -86,6 +86,9 @@ impl R4SearchParams {
         for entry in entries {
             push_rows(entry.code.to_string(), entry.value, &mut rows);
         }
+        if let Some(resource_type) = resource["resourceType"].as_str() {
+            super::patient_code::push_rows(resource_type, &mut rows);
+        }
         Ok(rows)
     }
 }

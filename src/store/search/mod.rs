@@ -643,13 +643,15 @@ fn drives_by_index(condition: &Condition) -> bool {
 /// How well a condition narrows a search when read from its index (lower is better): a
 /// reference or id names a handful of resources, a token code or a date range often thousands.
 /// A reference by canonical URL alone (`questionnaire=http://…`) has no index on its value and
-/// names every resource pointing at that canonical: it ranks with the tokens.
+/// names every resource pointing at that canonical: it ranks with the tokens. A token of the
+/// patient-and-code rows names one patient's resources of a code: it ranks with the references.
 fn selectivity(condition: &Condition) -> Option<u8> {
     match condition {
         Condition::Id(_) | Condition::IdIn(_) => Some(0),
         Condition::Reference {
             target_id: None, ..
         } => Some(3),
+        Condition::Token { code, .. } if code == super::index::PATIENT_AND_CODE => Some(1),
         Condition::Reference { .. }
         | Condition::ReferenceIn { .. }
         | Condition::Chain { .. }
