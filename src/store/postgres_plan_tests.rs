@@ -165,12 +165,26 @@ async fn the_generic_plan_of_a_patient_search_is_driven_by_the_patient() {
             .all(|l| l.contains("never executed")),
         "{analyzed}"
     );
-    // And it still finds the patient's scores.
+    // And it still finds the patient's scores, each one's sort value computed once: one probe
+    // of the date rows in the plan, not one for the order and another for the output.
     let rows: Vec<String> = sqlx::query_scalar(&format!("EXECUTE scores_by_date({})", args("p0")))
         .fetch_all(&mut *conn)
         .await
         .unwrap();
     assert_p0_scores(&rows);
+    let analyzed: Vec<String> = sqlx::query_scalar(&format!(
+        "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) EXECUTE scores_by_date({})",
+        args("p0")
+    ))
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    let date_probes: Vec<&String> = analyzed
+        .iter()
+        .filter(|l| l.contains(" on idx_date"))
+        .collect();
+    assert_eq!(date_probes.len(), 1, "{}", analyzed.join("\n"));
+    assert!(date_probes[0].contains("loops=50)"), "{date_probes:?}");
     sqlx::raw_sql("DEALLOCATE scores; DEALLOCATE scores_by_date; RESET plan_cache_mode")
         .execute(&mut *conn)
         .await

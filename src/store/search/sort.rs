@@ -139,10 +139,11 @@ pub(super) fn render_sorted_page(
         .collect();
     let mut sql = format!(
         "SELECT t.id, t.version_id, t.last_updated_us, t.body{} FROM (SELECT c.id, c.version_id, \
-         c.last_updated_us, c.body{} FROM resource_current c WHERE {}) t",
+         c.last_updated_us, c.body{} FROM resource_current c WHERE {}{}) t",
         outer_keys.concat(),
         inner_keys.concat(),
-        b.where_clause(query)
+        b.where_clause(query),
+        dialect.sorted_subquery_end()
     );
     if let Some(after) = &query.after {
         // Lexicographic "after": k0 beyond v0, or k0 equal and k1 beyond v1, … then id.
