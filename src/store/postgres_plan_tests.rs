@@ -1,6 +1,7 @@
 //! The plans PostgreSQL gives the search statements (the generic plan of a prepared search, as
 //! sqlx runs it from the sixth execution on): a patient's search is driven by the patient, and a
-//! sorted one checks the code before it reads a resource.
+//! sorted one checks the code before it reads a resource, and the patient-and-code rows drive a
+//! search of both.
 
 use super::*;
 
@@ -185,10 +186,81 @@ async fn the_generic_plan_of_a_patient_search_is_driven_by_the_patient() {
         .collect();
     assert_eq!(date_probes.len(), 1, "{}", analyzed.join("\n"));
     assert!(date_probes[0].contains("loops=50)"), "{date_probes:?}");
-    sqlx::raw_sql("DEALLOCATE scores; DEALLOCATE scores_by_date; RESET plan_cache_mode")
+    // The search as the server sends it: patient and code as one clause over the
+    // patient-and-code rows (rest/search/patient_code.rs), which drive from their lookup index
+    // — for a patient with none of the code, no resource and no other row is read.
+    sqlx::raw_sql(
+        "INSERT INTO idx_token (resource_type, id, code, system, value) \
+         SELECT 'Observation', 'o' || g, 'patient+code', 'http://loinc.org', \
+         'p' || (g % 1200) || '|' || CASE WHEN g % 3 = 0 THEN '44261-6' ELSE 'c' || g END \
+         FROM generate_series(1, 60000) g; ANALYZE idx_token",
+    )
+    .execute(&mut *conn)
+    .await
+    .unwrap();
+    let paired = SearchQuery {
+        clauses: vec![Clause {
+            any_of: vec![Condition::Token {
+                code: crate::store::index::PATIENT_AND_CODE.into(),
+                system: SystemMatch::Is("http://loinc.org".into()),
+                value: Some("p0|44261-6".into()),
+            }],
+            negated: false,
+        }],
+        ..by_date
+    };
+    let rendered = render_page(Dialect::Postgres, &paired);
+    sqlx::raw_sql(&format!("PREPARE paired AS {}", rendered.sql))
         .execute(&mut *conn)
         .await
         .unwrap();
+    let args = |patient: &str| -> String {
+        let args: Vec<String> = rendered
+            .binds
+            .iter()
+            .map(literal)
+            .map(|a| a.replace("'p0|", &format!("'{patient}|")))
+            .collect();
+        args.join(", ")
+    };
+    let analyzed: Vec<String> = sqlx::query_scalar(&format!(
+        "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) EXECUTE paired({})",
+        args("p4")
+    ))
+    .fetch_all(&mut *conn)
+    .await
+    .unwrap();
+    let analyzed = analyzed.join("\n");
+    assert!(
+        analyzed.contains("Index Scan using idx_token_lookup on idx_token")
+            || analyzed.contains("Index Only Scan using idx_token_lookup on idx_token"),
+        "{analyzed}"
+    );
+    // (The test's `idx_date` is empty, so its probe may be a sequential scan of nothing.)
+    assert!(!analyzed.contains("Seq Scan on idx_token"), "{analyzed}");
+    assert!(
+        !analyzed.contains("Seq Scan on resource_current"),
+        "{analyzed}"
+    );
+    assert!(!analyzed.contains("idx_reference"), "{analyzed}");
+    assert!(
+        analyzed
+            .lines()
+            .filter(|l| l.contains("on resource_current"))
+            .all(|l| l.contains("never executed")),
+        "{analyzed}"
+    );
+    let rows: Vec<String> = sqlx::query_scalar(&format!("EXECUTE paired({})", args("p0")))
+        .fetch_all(&mut *conn)
+        .await
+        .unwrap();
+    assert_p0_scores(&rows);
+    sqlx::raw_sql(
+        "DEALLOCATE scores; DEALLOCATE scores_by_date; DEALLOCATE paired; RESET plan_cache_mode",
+    )
+    .execute(&mut *conn)
+    .await
+    .unwrap();
     drop(conn);
     drop(store);
     db.cleanup().await;

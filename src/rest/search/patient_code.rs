@@ -7,11 +7,14 @@
 //!
 //! A row is stored under [`PATIENT_AND_CODE`], with the coding's system and the value
 //! `{patient id}|{code}` (an id has no `|`, so the value names both unambiguously). A search
-//! whose clauses say "this patient" and "one of these codes" becomes one clause over those rows
+//! whose clauses say "this patient" and "this code" becomes one clause over those rows
 //! ([`rewrite`]); it matches exactly the resources the two clauses match, because the rows are
 //! made from the same `patient` and `code` rows the clauses would read. Databases written before
 //! the rows existed are filled in by a migration (`0009_patient_and_code.sql` for SQLite,
-//! `0012_patient_and_code.sql` for PostgreSQL), whose list of types is [`TYPES`].
+//! `0012_patient_and_code.sql` for PostgreSQL), whose list of types is [`TYPES`]. Every node
+//! must write the rows: a node of an earlier release still writing after the migration stores
+//! resources without them, which a rewritten search would miss, so nodes on one database are
+//! upgraded together (or `coplan reindex` runs once the last earlier node has stopped).
 
 use crate::store::index::{IndexRow, PATIENT_AND_CODE};
 use crate::store::search::{Clause, Condition};
@@ -121,19 +124,21 @@ fn patient_of(clause: &Clause) -> Option<&str> {
     (names_patient && !clause.negated && crate::validate::is_valid_id(id)).then_some(id)
 }
 
-/// Whether a clause is "one of these codes": `code` tokens with a code, not negated.
-fn is_codes(clause: &Clause) -> bool {
+/// Whether a clause is "this code": one `code` token with a code, not negated. Several codes
+/// (`code=a,b`) are left to the patient's clause to drive: a driving clause of alternatives is
+/// rendered as ORed id sets, which PostgreSQL cannot join from, so it would filter every
+/// resource of the type instead of reading the patient's.
+fn is_code(clause: &Clause) -> bool {
     !clause.negated
-        && !clause.any_of.is_empty()
-        && clause
-            .any_of
-            .iter()
-            .all(|c| matches!(c, Condition::Token { code, value: Some(_), .. } if code == "code"))
+        && matches!(
+            &clause.any_of[..],
+            [Condition::Token { code, value: Some(_), .. }] if code == "code"
+        )
 }
 
-/// Replace a search's "this patient" clause and one "one of these codes" clause by one clause
-/// over the patient-and-code rows, placed first so it drives the search. Other clauses (a second
-/// patient or code, `:not`, modifiers) stay as they are.
+/// Replace a search's "this patient" clause and one "this code" clause by one clause over the
+/// patient-and-code rows, placed first so it drives the search. Other clauses (a second patient
+/// or code, several codes, `:not`, modifiers) stay as they are.
 pub fn rewrite(resource_type: &str, clauses: &mut Vec<Clause>) {
     if !indexed(resource_type) {
         return;
@@ -145,7 +150,7 @@ pub fn rewrite(resource_type: &str, clauses: &mut Vec<Clause>) {
     else {
         return;
     };
-    let Some(c) = clauses.iter().position(is_codes) else {
+    let Some(c) = clauses.iter().position(is_code) else {
         return;
     };
     let codes = clauses[c].clone();
