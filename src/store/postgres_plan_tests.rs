@@ -14,6 +14,35 @@ fn literal(bind: &Bind) -> String {
     }
 }
 
+/// The arguments of `rendered` as SQL literals, for patient `patient` instead of p0 (as a
+/// reference's id, or as the patient of a patient-and-code value).
+fn args_for(rendered: &crate::store::search::RenderedQuery, patient: &str) -> String {
+    let args: Vec<String> = rendered
+        .binds
+        .iter()
+        .map(literal)
+        .map(|a| {
+            if a == "'p0'" {
+                format!("'{patient}'")
+            } else {
+                a.replace("'p0|", &format!("'{patient}|"))
+            }
+        })
+        .collect();
+    args.join(", ")
+}
+
+/// `EXPLAIN (ANALYZE)` of prepared statement `name` with `args`, as one text.
+async fn analyzed(conn: &mut sqlx::PgConnection, name: &str, args: &str) -> String {
+    let lines: Vec<String> = sqlx::query_scalar(&format!(
+        "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) EXECUTE {name}({args})"
+    ))
+    .fetch_all(conn)
+    .await
+    .unwrap();
+    lines.join("\n")
+}
+
 /// A first page of p0's scores in the plan tests' data: those are the multiples of 1,200 (all
 /// of them multiples of 3).
 fn assert_p0_scores(rows: &[String]) {
@@ -129,42 +158,17 @@ async fn the_generic_plan_of_a_patient_search_is_driven_by_the_patient() {
         .execute(&mut *conn)
         .await
         .unwrap();
-    let args = |patient: &str| -> String {
-        let args: Vec<String> = rendered
-            .binds
-            .iter()
-            .map(literal)
-            .map(|a| {
-                if a == "'p0'" {
-                    format!("'{patient}'")
-                } else {
-                    a
-                }
-            })
-            .collect();
-        args.join(", ")
-    };
-    let analyzed: Vec<String> = sqlx::query_scalar(&format!(
-        "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) EXECUTE scores_by_date({})",
-        args("p4")
-    ))
-    .fetch_all(&mut *conn)
-    .await
-    .unwrap();
-    let analyzed = analyzed.join("\n");
+    let args = |patient: &str| args_for(&rendered, patient);
+    let plan = analyzed(&mut conn, "scores_by_date", &args("p4")).await;
     // The patient's 50 reference rows, each checked for the code.
+    assert!(plan.contains("Rows Removed by Filter: 50"), "{plan}");
+    assert!(plan.contains("loops=50)"), "{plan}");
+    assert!(plan.contains("on resource_current"), "{plan}");
     assert!(
-        analyzed.contains("Rows Removed by Filter: 50"),
-        "{analyzed}"
-    );
-    assert!(analyzed.contains("loops=50)"), "{analyzed}");
-    assert!(analyzed.contains("on resource_current"), "{analyzed}");
-    assert!(
-        analyzed
-            .lines()
+        plan.lines()
             .filter(|l| l.contains("on resource_current"))
             .all(|l| l.contains("never executed")),
-        "{analyzed}"
+        "{plan}"
     );
     // And it still finds the patient's scores, each one's sort value computed once: one probe
     // of the date rows in the plan, not one for the order and another for the output.
@@ -173,18 +177,12 @@ async fn the_generic_plan_of_a_patient_search_is_driven_by_the_patient() {
         .await
         .unwrap();
     assert_p0_scores(&rows);
-    let analyzed: Vec<String> = sqlx::query_scalar(&format!(
-        "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) EXECUTE scores_by_date({})",
-        args("p0")
-    ))
-    .fetch_all(&mut *conn)
-    .await
-    .unwrap();
-    let date_probes: Vec<&String> = analyzed
-        .iter()
+    let plan_p0 = analyzed(&mut conn, "scores_by_date", &args("p0")).await;
+    let date_probes: Vec<&str> = plan_p0
+        .lines()
         .filter(|l| l.contains(" on idx_date"))
         .collect();
-    assert_eq!(date_probes.len(), 1, "{}", analyzed.join("\n"));
+    assert_eq!(date_probes.len(), 1, "{plan_p0}");
     assert!(date_probes[0].contains("loops=50)"), "{date_probes:?}");
     // The search as the server sends it: patient and code as one clause over the
     // patient-and-code rows (rest/search/patient_code.rs), which drive from their lookup index
@@ -214,41 +212,22 @@ async fn the_generic_plan_of_a_patient_search_is_driven_by_the_patient() {
         .execute(&mut *conn)
         .await
         .unwrap();
-    let args = |patient: &str| -> String {
-        let args: Vec<String> = rendered
-            .binds
-            .iter()
-            .map(literal)
-            .map(|a| a.replace("'p0|", &format!("'{patient}|")))
-            .collect();
-        args.join(", ")
-    };
-    let analyzed: Vec<String> = sqlx::query_scalar(&format!(
-        "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) EXECUTE paired({})",
-        args("p4")
-    ))
-    .fetch_all(&mut *conn)
-    .await
-    .unwrap();
-    let analyzed = analyzed.join("\n");
+    let args = |patient: &str| args_for(&rendered, patient);
+    let plan = analyzed(&mut conn, "paired", &args("p4")).await;
     assert!(
-        analyzed.contains("Index Scan using idx_token_lookup on idx_token")
-            || analyzed.contains("Index Only Scan using idx_token_lookup on idx_token"),
-        "{analyzed}"
+        plan.contains("Index Scan using idx_token_lookup on idx_token")
+            || plan.contains("Index Only Scan using idx_token_lookup on idx_token"),
+        "{plan}"
     );
     // (The test's `idx_date` is empty, so its probe may be a sequential scan of nothing.)
-    assert!(!analyzed.contains("Seq Scan on idx_token"), "{analyzed}");
+    assert!(!plan.contains("Seq Scan on idx_token"), "{plan}");
+    assert!(!plan.contains("Seq Scan on resource_current"), "{plan}");
+    assert!(!plan.contains("idx_reference"), "{plan}");
     assert!(
-        !analyzed.contains("Seq Scan on resource_current"),
-        "{analyzed}"
-    );
-    assert!(!analyzed.contains("idx_reference"), "{analyzed}");
-    assert!(
-        analyzed
-            .lines()
+        plan.lines()
             .filter(|l| l.contains("on resource_current"))
             .all(|l| l.contains("never executed")),
-        "{analyzed}"
+        "{plan}"
     );
     let rows: Vec<String> = sqlx::query_scalar(&format!("EXECUTE paired({})", args("p0")))
         .fetch_all(&mut *conn)
