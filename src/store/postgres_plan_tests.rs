@@ -43,6 +43,16 @@ async fn analyzed(conn: &mut sqlx::PgConnection, name: &str, args: &str) -> Stri
     lines.join("\n")
 }
 
+/// The plan never reads a resource row (every `resource_current` node is "never executed").
+fn assert_reads_no_resource(plan: &str) {
+    assert!(
+        plan.lines()
+            .filter(|l| l.contains("on resource_current"))
+            .all(|l| l.contains("never executed")),
+        "{plan}"
+    );
+}
+
 /// A first page of p0's scores in the plan tests' data: those are the multiples of 1,200 (all
 /// of them multiples of 3).
 fn assert_p0_scores(rows: &[String]) {
@@ -164,12 +174,7 @@ async fn the_generic_plan_of_a_patient_search_is_driven_by_the_patient() {
     assert!(plan.contains("Rows Removed by Filter: 50"), "{plan}");
     assert!(plan.contains("loops=50)"), "{plan}");
     assert!(plan.contains("on resource_current"), "{plan}");
-    assert!(
-        plan.lines()
-            .filter(|l| l.contains("on resource_current"))
-            .all(|l| l.contains("never executed")),
-        "{plan}"
-    );
+    assert_reads_no_resource(&plan);
     // And it still finds the patient's scores, each one's sort value computed once: one probe
     // of the date rows in the plan, not one for the order and another for the output.
     let rows: Vec<String> = sqlx::query_scalar(&format!("EXECUTE scores_by_date({})", args("p0")))
@@ -223,12 +228,7 @@ async fn the_generic_plan_of_a_patient_search_is_driven_by_the_patient() {
     assert!(!plan.contains("Seq Scan on idx_token"), "{plan}");
     assert!(!plan.contains("Seq Scan on resource_current"), "{plan}");
     assert!(!plan.contains("idx_reference"), "{plan}");
-    assert!(
-        plan.lines()
-            .filter(|l| l.contains("on resource_current"))
-            .all(|l| l.contains("never executed")),
-        "{plan}"
-    );
+    assert_reads_no_resource(&plan);
     let rows: Vec<String> = sqlx::query_scalar(&format!("EXECUTE paired({})", args("p0")))
         .fetch_all(&mut *conn)
         .await

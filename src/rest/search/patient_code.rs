@@ -153,23 +153,19 @@ pub fn rewrite(resource_type: &str, clauses: &mut Vec<Clause>) {
     let Some(c) = clauses.iter().position(is_code) else {
         return;
     };
-    let codes = clauses[c].clone();
-    let any_of = codes
-        .any_of
-        .into_iter()
-        .filter_map(|condition| match condition {
-            Condition::Token {
-                system,
-                value: Some(code),
-                ..
-            } => Some(Condition::Token {
-                code: PATIENT_AND_CODE.to_string(),
-                system,
-                value: Some(value(&patient, &code)),
-            }),
-            _ => None,
-        })
-        .collect();
+    let [Condition::Token {
+        system,
+        value: Some(code),
+        ..
+    }] = &clauses[c].any_of[..]
+    else {
+        return;
+    };
+    let any_of = vec![Condition::Token {
+        code: PATIENT_AND_CODE.to_string(),
+        system: system.clone(),
+        value: Some(value(&patient, code)),
+    }];
     for n in [p.max(c), p.min(c)] {
         clauses.remove(n);
     }
