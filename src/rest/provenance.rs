@@ -241,18 +241,35 @@ impl Target {
     }
 }
 
-/// The id of the Provenance of a commit whose first target is `first`: a digest of that
-/// version's reference. Each version is written once, so the id is unique, and it takes no id
-/// from the generator that names the resources clients write.
-pub fn provenance_id(first: &Target) -> String {
-    hex(&Sha256::digest(first.versioned().as_bytes()))[..32].to_string()
+/// The id of the Provenance of a commit at `recorded_us` whose first target is `first`: the
+/// commit's instant (13 hexadecimal digits of its microseconds) then 19 of a digest of that
+/// version's reference. Each version is written once, so the id is unique; it takes no id from
+/// the generator that names the resources clients write; and it can be derived again from the
+/// version (whose `lastUpdated` is the commit's instant).
+///
+/// The instant comes first so that ids sort by time, as the generator's UUIDv7s do: each
+/// index keyed by a resource's id then takes a commit's Provenance at its end, not at a random
+/// page. With a digest alone, each Provenance dirtied a random page of each of those indexes:
+/// in a SQLite `create-careplan` run (`benches/RESULTS.md`, 2026-12-07 session 10), ~690
+/// pages a group commit, most of them those.
+pub fn provenance_id(first: &Target, recorded_us: i64) -> String {
+    time_ordered(recorded_us, &Sha256::digest(first.versioned().as_bytes()))
 }
 
 /// The id of the Provenance of a commit's targets in `patient`'s record, when one commit is
 /// recorded once per patient.
-pub fn provenance_id_for(first: &Target, patient: &str) -> String {
+pub fn provenance_id_for(first: &Target, patient: &str, recorded_us: i64) -> String {
     let key = format!("{}|Patient/{patient}", first.versioned());
-    hex(&Sha256::digest(key.as_bytes()))[..32].to_string()
+    time_ordered(recorded_us, &Sha256::digest(key.as_bytes()))
+}
+
+/// 13 hexadecimal digits of `recorded_us` (enough until the year 2112; an instant outside them
+/// is clamped) and the first 19 of `digest`: 32 in all, the server's namespace.
+fn time_ordered(recorded_us: i64, digest: &[u8]) -> String {
+    const LIMIT: i64 = (1 << 52) - 1;
+    let mut id = format!("{:013x}", recorded_us.clamp(0, LIMIT));
+    id.push_str(&hex(digest)[..19]);
+    id
 }
 
 /// Whether `id` is in the namespace of the Provenance ids the server derives (32 lowercase hex
@@ -531,8 +548,44 @@ mod tests {
         let p = record(&who, &mixed, &[], 0, None).unwrap();
         assert_eq!(p["target"].as_array().unwrap().len(), 2);
         assert!(p.get("activity").is_none() && p.get("extension").is_none());
-        assert_ne!(provenance_id(&mixed[0]), provenance_id(&mixed[1]));
-        assert_eq!(provenance_id(&mixed[0]).len(), 32);
+        assert_ne!(provenance_id(&mixed[0], 0), provenance_id(&mixed[1], 0));
+        assert_eq!(provenance_id(&mixed[0], 0).len(), 32);
+    }
+
+    #[test]
+    fn server_provenance_ids_sort_by_the_commits_instant() {
+        let first = target("Goal", "g1", 1, Activity::Create);
+        let at = 1_796_611_324_865_000; // 2026-12-07T02:42:04.865Z
+        let id = provenance_id(&first, at);
+        assert_eq!(&id[..13], "662022bd169e8");
+        assert_eq!(i64::from_str_radix(&id[..13], 16).unwrap(), at);
+        assert!(is_server_provenance_id(&id));
+        // Derived again from the same version and instant; another version, patient or
+        // instant gives another id.
+        assert_eq!(provenance_id(&first, at), id);
+        let second = target("Goal", "g1", 2, Activity::Update);
+        assert_ne!(provenance_id(&second, at)[13..], id[13..]);
+        assert_ne!(provenance_id_for(&first, "p1", at), id);
+        assert_ne!(
+            provenance_id_for(&first, "p1", at),
+            provenance_id_for(&first, "p2", at)
+        );
+        // Later commits sort after earlier ones, whatever their targets.
+        let ids: Vec<String> = (0..50)
+            .map(|k| {
+                provenance_id(
+                    &target("CarePlan", &format!("c{k}"), 1, Activity::Create),
+                    at + k * 7,
+                )
+            })
+            .collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
+        // Instants outside the 13 digits are clamped, never longer or shorter ids.
+        assert_eq!(&provenance_id(&first, -5)[..13], "0000000000000");
+        assert_eq!(&provenance_id(&first, i64::MAX)[..13], "fffffffffffff");
+        assert!(is_server_provenance_id(&provenance_id(&first, i64::MAX)));
     }
 
     #[test]

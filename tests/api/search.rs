@@ -343,13 +343,19 @@ async fn includes_and_revincludes() {
             .get("/fhir/CarePlan?_id=cp1&_include=CarePlan:goal&_include=CarePlan:subject&_revinclude=QuestionnaireResponse:based-on&_revinclude=Provenance:target")
             .await
             .json();
-        // The client's Provenance of the plan, and the one the server recorded when it was written.
-        let recorded = coplan::rest::provenance::provenance_id(&coplan::rest::provenance::Target {
-            resource_type: "CarePlan".into(),
-            id: "cp1".into(),
-            version_id: 1,
-            activity: coplan::rest::provenance::Activity::Create,
-        });
+        // The client's Provenance of the plan, and the one the server recorded when it was
+        // written: its id derived from the plan's first version and that version's instant.
+        let written = app.get("/fhir/CarePlan/cp1/_history/1").await.json();
+        let written_us = fhir_primitives::parse_instant_or_date(written["meta"]["lastUpdated"].as_str().unwrap()).unwrap();
+        let recorded = coplan::rest::provenance::provenance_id(
+            &coplan::rest::provenance::Target {
+                resource_type: "CarePlan".into(),
+                id: "cp1".into(),
+                version_id: 1,
+                activity: coplan::rest::provenance::Activity::Create,
+            },
+            written_us,
+        );
         let mut expected = vec!["Goal/g1".to_string(), "Patient/p1".into(), format!("Provenance/{recorded}"), "Provenance/prov1".into(), "QuestionnaireResponse/qr1".into()];
         expected.sort();
         assert_eq!(by_mode(&everything, "include"), expected);

@@ -102,25 +102,25 @@ impl FhirService {
     /// to clients, and it cannot be changed), so nobody can claim a goal by writing one.
     async fn goal_created_by(&self, id: &str) -> FhirResult<Option<Side>> {
         let created = format!("Goal/{id}/_history/1");
-        // A goal created on its own: its commit's Provenance has the id derived from it.
+        let Some(version) = self.store.version("Goal", id, 1).await? else {
+            return Ok(None);
+        };
+        // A goal created on its own: its commit's Provenance has the id derived from that
+        // version and its instant.
         let first = provenance::Target {
             resource_type: "Goal".into(),
             id: id.to_string(),
             version_id: 1,
             activity: provenance::Activity::Create,
         };
-        if let Some(side) = self
-            .creation_recorded_by(&provenance::provenance_id(&first), &created)
-            .await?
-        {
+        let derived = provenance::provenance_id(&first, version.last_updated_us);
+        if let Some(side) = self.creation_recorded_by(&derived, &created).await? {
             return Ok(side);
         }
-        // Created in a transaction with others: its first version's time narrows the search
-        // to the Provenance of that commit (a reference search does not look at versions);
-        // only the server's own (their id namespace is closed to clients) are read.
-        let Some(version) = self.store.version("Goal", id, 1).await? else {
-            return Ok(None);
-        };
+        // Created in a transaction with others (or recorded before the ids began with their
+        // instant): the version's time narrows the search to the Provenance of that commit (a
+        // reference search does not look at versions); only the server's own (their id
+        // namespace is closed to clients) are read.
         let query = form_urlencoded::Serializer::new(String::new())
             .append_pair("target", &format!("Goal/{id}"))
             .append_pair("recorded", &format_instant(version.last_updated_us))

@@ -117,8 +117,8 @@ impl WriteHook for RecordProvenance {
             let additions = cx.supplied.as_deref().map(|s| s.additions_only());
             let record = provenance::record(&who, &group, &named, cx.now_us, additions.as_ref())?;
             let id = match (&patient, split) {
-                (Some(p), true) => provenance::provenance_id_for(&group[0], p),
-                _ => provenance_id(&group[0]),
+                (Some(p), true) => provenance::provenance_id_for(&group[0], p, cx.now_us),
+                _ => provenance_id(&group[0], cx.now_us),
             };
             batch
                 .versions

@@ -422,7 +422,7 @@ impl FhirService {
             "role": "source",
             "what": {"reference": format!("QuestionnaireResponse/{}/_history/{}", w.version.id, w.version.version_id)}
         }]);
-        let id = provenance::provenance_id(first);
+        let id = provenance::provenance_id(first, cx.now_us);
         batch
             .versions
             .push(self.server_version("Provenance", &id, record, cx.now_us)?);
