@@ -35,8 +35,8 @@ pub(crate) use write::default_hooks as default_write_hooks;
 pub use write::warnings;
 pub use write::PROVENANCE_HOOK;
 pub use write::{
-    apply_patch, parse_etag, DeleteOutcome, PatchBody, PreparedWrite, UpdateOutcome, WriteContext,
-    WriteHook,
+    apply_patch, parse_etag, DeleteOutcome, DerivedIds, PatchBody, PreparedWrite, UpdateOutcome,
+    WriteContext, WriteHook, DERIVED_PREFIX,
 };
 
 use crate::clock::{Clock, IdGenerator};

@@ -23,6 +23,7 @@ mod authorize;
 mod commit;
 mod conform_to_profiles;
 mod coproduction;
+mod derived_ids;
 mod hooks;
 mod move_goals;
 mod patch;
@@ -33,6 +34,7 @@ mod score_responses;
 pub mod warnings;
 
 pub(crate) use commit::{now_matches, CommitError, WriteFailure};
+pub use derived_ids::{DerivedIds, DERIVED_PREFIX};
 pub(crate) use hooks::default_hooks;
 pub use hooks::{WriteContext, WriteHook};
 pub(crate) use patch::Patch;

@@ -4,7 +4,7 @@
 //! stored as an Observation derived from it — with the answers the Questionnaire marks for
 //! extraction as its members — in the same commit, so a response never exists without its
 //! score nor a score without its response. Derived ids come from the response and the item
-//! (`prom-…`, reserved: clients cannot create them), so an amendment gives the same
+//! (`prom-…`, reserved: clients cannot create them; `derived_ids.rs`), so an amendment gives the same
 //! Observations new versions, never duplicates; a derived Observation the amended response no
 //! longer gives is cancelled, and all of them are when the response is withdrawn (deleted,
 //! entered-in-error, or back to in-progress). A human's note on a derived Observation is
@@ -18,6 +18,7 @@
 //! The pure parts — validation, scoring, the Observations' content, the trajectory — are in
 //! the `fhir-questionnaire` crate; this file finds things in the store and writes versions.
 
+use super::derived_ids::DERIVED_PREFIX;
 use super::hooks::{WriteContext, WriteHook};
 use super::PreparedWrite;
 use crate::error::{ErrorKind, FhirError, FhirResult, Issue, Severity};
@@ -29,7 +30,6 @@ use crate::store::{CommitBatch, Expected, VersionWrite, WriteMethod};
 use crate::validate::check_resource;
 use async_trait::async_trait;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use std::time::Duration;
 
 /// Checks and scores questionnaire responses, and moves the goals they measure.
@@ -41,9 +41,6 @@ pub(crate) struct ScoreResponses {
 
 /// The hook's name.
 pub const NAME: &str = "prom";
-
-/// The prefix of the ids of what the server derives from responses.
-pub const DERIVED_PREFIX: &str = "prom-";
 
 /// How long a Questionnaire's expressions may run for one response.
 pub const EXPRESSION_TIME_LIMIT: Duration = Duration::from_secs(2);
@@ -154,13 +151,6 @@ pub(crate) fn refuse_reserved_id(resource_type: &str, id: &str, exists: bool) ->
     Ok(())
 }
 
-/// The id of what the server derives from `key` (an item) of response `response_id`: the
-/// same for every version of the response, so an amendment updates rather than duplicates.
-fn derived_id(response_id: &str, key: &str) -> String {
-    let digest = Sha256::digest(format!("QuestionnaireResponse/{response_id}#{key}"));
-    format!("{DERIVED_PREFIX}{}", &provenance::hex(&digest)[..40])
-}
-
 /// What distinguishes one item Observation among a response's: its code and which answer of
 /// that code it is (stable when other answers are added or removed).
 fn item_key(observation: &Value, occurrence: usize) -> String {
@@ -263,6 +253,7 @@ impl FhirService {
         // come from the response's id and are reserved to the server, so there is nothing to
         // look up (saves a store round trip per derived Observation).
         let first_ever = w.current.is_none();
+        let ids = self.derived_ids(w, &total.link_id).await?;
         let mut targets: Vec<Target> = Vec::new();
         let mut produced: Vec<String> = Vec::new();
         // Item observations the questionnaire marks for extraction, as members of the total.
@@ -272,7 +263,7 @@ impl FhirService {
             let base = item_key(&item, 0);
             let occurrence = seen.iter().filter(|k| **k == base).count();
             seen.push(base);
-            let id = derived_id(&w.version.id, &item_key(&item, occurrence));
+            let id = ids.id(&w.version.id, &item_key(&item, occurrence));
             members.push(json!({"reference": format!("Observation/{id}")}));
             let version = self
                 .derived_version(&id, item, first_ever, cx.now_us)
@@ -284,7 +275,7 @@ impl FhirService {
         if !members.is_empty() {
             observation["hasMember"] = Value::from(members);
         }
-        let score_id = derived_id(&w.version.id, &total.link_id);
+        let score_id = ids.id(&w.version.id, &total.link_id);
         let score_value = observed(&observation).or_else(|| total.as_f64());
         let version = self
             .derived_version(&score_id, observation.clone(), first_ever, cx.now_us)

@@ -2,6 +2,7 @@
 //! move with the scores, and the trend reads (`Observation?…&_sort=date`, `Observation/$lastn`),
 //! on every backend. The tests are split by topic; the helpers they share are here.
 
+mod derived_ids;
 mod goals;
 mod scoring;
 mod trend;
