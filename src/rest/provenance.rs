@@ -263,13 +263,19 @@ pub fn provenance_id_for(first: &Target, patient: &str, recorded_us: i64) -> Str
     time_ordered(recorded_us, &Sha256::digest(key.as_bytes()))
 }
 
-/// 13 hexadecimal digits of `recorded_us` (enough until the year 2112; an instant outside them
-/// is clamped) and the first 19 of `digest`: 32 in all, the server's namespace.
+/// 13 hexadecimal digits of `recorded_us` and the first 19 of `digest`: 32 in all, the
+/// server's namespace.
 fn time_ordered(recorded_us: i64, digest: &[u8]) -> String {
-    const LIMIT: i64 = (1 << 52) - 1;
-    let mut id = format!("{:013x}", recorded_us.clamp(0, LIMIT));
+    let mut id = instant_prefix(recorded_us);
     id.push_str(&hex(digest)[..19]);
     id
+}
+
+/// `micros` as 13 hexadecimal digits, so that ids beginning with it sort by time (enough until
+/// the year 2112; an instant outside them is clamped).
+pub(crate) fn instant_prefix(micros: i64) -> String {
+    const LIMIT: i64 = (1 << 52) - 1;
+    format!("{:013x}", micros.clamp(0, LIMIT))
 }
 
 /// Whether `id` is in the namespace of the Provenance ids the server derives (32 lowercase hex

@@ -11,11 +11,14 @@
 //!   `provenance::provenance_id`).
 //! * Responses first scored before the ids began with an instant keep the digest alone
 //!   (`prom-` and 40 digits): an amendment of one finds its score under that id and goes on
-//!   using it.
+//!   using it. During a rolling upgrade a node of before amending a response scored by a node
+//!   of now derives digest ids: the ordered Observations are cancelled (as anything the
+//!   amended response no longer gives is) and the response goes on under its digest ids —
+//!   one change of ids, never two live copies.
 
 use super::PreparedWrite;
 use crate::error::FhirResult;
-use crate::rest::provenance::hex;
+use crate::rest::provenance::{hex, instant_prefix};
 use crate::rest::FhirService;
 use sha2::{Digest, Sha256};
 
@@ -39,14 +42,11 @@ impl DerivedIds {
             "QuestionnaireResponse/{response_id}#{key}"
         )));
         match self {
-            DerivedIds::Ordered { first_written_us } => {
-                const LIMIT: i64 = (1 << 52) - 1;
-                format!(
-                    "{DERIVED_PREFIX}{:013x}{}",
-                    first_written_us.clamp(0, LIMIT),
-                    &digest[..27]
-                )
-            }
+            DerivedIds::Ordered { first_written_us } => format!(
+                "{DERIVED_PREFIX}{}{}",
+                instant_prefix(first_written_us),
+                &digest[..27]
+            ),
             DerivedIds::Digest => format!("{DERIVED_PREFIX}{}", &digest[..40]),
         }
     }

@@ -4,12 +4,12 @@
 //! stored as an Observation derived from it — with the answers the Questionnaire marks for
 //! extraction as its members — in the same commit, so a response never exists without its
 //! score nor a score without its response. Derived ids come from the response and the item
-//! (`prom-…`, reserved: clients cannot create them; `derived_ids.rs`), so an amendment gives the same
-//! Observations new versions, never duplicates; a derived Observation the amended response no
-//! longer gives is cancelled, and all of them are when the response is withdrawn (deleted,
-//! entered-in-error, or back to in-progress). A human's note on a derived Observation is
-//! kept. The goals the score measures move with it (`move_goals.rs`). What the server
-//! derived gets its own Provenance: the server as author, the response as source entity.
+//! (`prom-…`, reserved: clients cannot create them; `derived_ids.rs`), so an amendment gives
+//! the same Observations new versions, never duplicates; a derived Observation the amended
+//! response no longer gives is cancelled, and all of them are when the response is withdrawn
+//! (deleted, entered-in-error, or back to in-progress). A human's note on a derived
+//! Observation is kept. The goals the score measures move with it (`move_goals.rs`). What the
+//! server derived gets its own Provenance: the server as author, the response as source entity.
 //!
 //! Scoring and population evaluate the Questionnaire's FHIRPath on a blocking thread with a
 //! time limit ([`EXPRESSION_TIME_LIMIT`]): a Questionnaire whose expressions run too long

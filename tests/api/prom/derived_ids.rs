@@ -22,24 +22,6 @@ async fn post_phq9(app: &TestApp) -> (String, i64) {
     (body["id"].as_str().unwrap().to_string(), at)
 }
 
-/// Amends response `id`: its first answer changed, its own total answer dropped.
-async fn amend(app: &TestApp, id: &str) {
-    let mut amended = app
-        .get(&format!("/fhir/QuestionnaireResponse/{id}"))
-        .await
-        .json();
-    amended["status"] = json!("amended");
-    amended["item"][0]["answer"][0]["valueCoding"]["code"] = json!("LA6571-9");
-    amended["item"]
-        .as_array_mut()
-        .unwrap()
-        .retain(|i| i["linkId"] != "/44261-6");
-    let put = app
-        .put_json(&format!("/fhir/QuestionnaireResponse/{id}"), &amended, &[])
-        .await;
-    assert_eq!(put.status, 200, "{}", put.text());
-}
-
 #[tokio::test]
 async fn derived_ids_follow_the_responses_first_version_across_amendments() {
     each_backend(|app| async move {
@@ -69,7 +51,7 @@ async fn derived_ids_follow_the_responses_first_version_across_amendments() {
             );
         }
         // An amendment, later: the same ids, new versions.
-        amend(&app, &qr_id).await;
+        amend_published_phq9(&app, &qr_id).await;
         let after = app
             .get(&format!("/fhir/Observation/{score_id}"))
             .await
@@ -125,7 +107,7 @@ async fn a_response_scored_under_digest_ids_keeps_them_when_amended() {
         assert!(gone.status.is_success(), "{}", gone.text());
         app.state.fhir.reindex(|_| {}).await.unwrap();
 
-        amend(&app, &qr_id).await;
+        amend_published_phq9(&app, &qr_id).await;
         let kept = app
             .get(&format!("/fhir/Observation/{digest_id}"))
             .await
@@ -139,6 +121,49 @@ async fn a_response_scored_under_digest_ids_keeps_them_when_amended() {
         // Nothing was derived under the ordered id again.
         let ordered = app.get(&format!("/fhir/Observation/{ordered_id}")).await;
         assert_eq!(ordered.status, 410, "{}", ordered.text());
+        app
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_response_first_stored_in_progress_is_scored_under_its_first_versions_instant() {
+    each_backend(|app| async move {
+        with_library(&app).await;
+        patient(&app, "example").await;
+        let mut response = published("uscore-QuestionnaireResponse-phq-9-example.json");
+        response["questionnaire"] = json!(PHQ9);
+        response["status"] = json!("in-progress");
+        response.as_object_mut().unwrap().remove("id");
+        response.as_object_mut().unwrap().remove("author");
+        let created = app
+            .post_json("/fhir/QuestionnaireResponse", &response)
+            .await;
+        assert_eq!(created.status, 201, "{}", created.text());
+        let draft = created.json();
+        let qr_id = draft["id"].as_str().unwrap().to_string();
+        let first_written_us =
+            parse_instant(draft["meta"]["lastUpdated"].as_str().unwrap()).unwrap();
+        let mut completed = draft.clone();
+        completed["status"] = json!("completed");
+        let put = app
+            .put_json(
+                &format!("/fhir/QuestionnaireResponse/{qr_id}"),
+                &completed,
+                &[],
+            )
+            .await;
+        assert_eq!(put.status, 200, "{}", put.text());
+        let second_us = parse_instant(put.json()["meta"]["lastUpdated"].as_str().unwrap()).unwrap();
+        assert_ne!(
+            second_us, first_written_us,
+            "the test clock moves between writes"
+        );
+        // Scored at version 2, under the instant of version 1.
+        let score_id = DerivedIds::Ordered { first_written_us }.id(&qr_id, "/44261-6");
+        let score = app.get(&format!("/fhir/Observation/{score_id}")).await;
+        assert_eq!(score.status, 200, "{}", score.text());
+        assert_eq!(score.json()["valueQuantity"]["value"], 12);
         app
     })
     .await;

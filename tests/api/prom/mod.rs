@@ -63,6 +63,25 @@ fn phq9(patient: &str, ordinals: [usize; 9], authored: &str) -> Value {
         "authored": authored, "item": items})
 }
 
+/// Amends response `id` of the published PHQ-9: its first answer changed to LA6571-9 (the
+/// total 12 → 13), its own total answer dropped.
+async fn amend_published_phq9(app: &TestApp, id: &str) {
+    let mut amended = app
+        .get(&format!("/fhir/QuestionnaireResponse/{id}"))
+        .await
+        .json();
+    amended["status"] = json!("amended");
+    amended["item"][0]["answer"][0]["valueCoding"]["code"] = json!("LA6571-9");
+    amended["item"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|i| i["linkId"] != "/44261-6");
+    let put = app
+        .put_json(&format!("/fhir/QuestionnaireResponse/{id}"), &amended, &[])
+        .await;
+    assert_eq!(put.status, 200, "{}", put.text());
+}
+
 async fn patient(app: &TestApp, id: &str) {
     let put = app
         .put_json(

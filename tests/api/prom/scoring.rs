@@ -110,24 +110,7 @@ async fn the_published_phq9_is_scored_on_arrival_like_its_published_total() {
         assert_eq!(record["target"].as_array().unwrap().len(), 10, "{record}");
 
         // An amendment supersedes the score: a new version of the same Observation.
-        let mut amended = app
-            .get(&format!("/fhir/QuestionnaireResponse/{qr_id}"))
-            .await
-            .json();
-        amended["status"] = json!("amended");
-        amended["item"][0]["answer"][0]["valueCoding"]["code"] = json!("LA6571-9");
-        amended["item"]
-            .as_array_mut()
-            .unwrap()
-            .retain(|i| i["linkId"] != "/44261-6");
-        let put = app
-            .put_json(
-                &format!("/fhir/QuestionnaireResponse/{qr_id}"),
-                &amended,
-                &[],
-            )
-            .await;
-        assert_eq!(put.status, 200, "{}", put.text());
+        amend_published_phq9(&app, &qr_id).await;
         let scores = scores_of(&app, &qr_id).await;
         assert_eq!(scores.len(), 1, "never a duplicate: {scores:?}");
         assert_eq!(scores[0]["id"], score["id"]);
