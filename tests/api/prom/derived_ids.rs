@@ -7,10 +7,12 @@ use coplan::rest::DerivedIds;
 use coplan::store::{Expected, VersionWrite, WriteMethod};
 use fhir_primitives::parse_instant_or_date as parse_instant;
 
-/// Posts the published PHQ-9 response for Patient/example; its id and first version's instant.
-async fn post_phq9(app: &TestApp) -> (String, i64) {
+/// Posts the published PHQ-9 response for Patient/example with `status`; the stored response
+/// and its first version's instant.
+async fn post_phq9(app: &TestApp, status: &str) -> (Value, i64) {
     let mut response = published("uscore-QuestionnaireResponse-phq-9-example.json");
     response["questionnaire"] = json!(PHQ9);
+    response["status"] = json!(status);
     response.as_object_mut().unwrap().remove("id");
     response.as_object_mut().unwrap().remove("author");
     let created = app
@@ -19,6 +21,12 @@ async fn post_phq9(app: &TestApp) -> (String, i64) {
     assert_eq!(created.status, 201, "{}", created.text());
     let body = created.json();
     let at = parse_instant(body["meta"]["lastUpdated"].as_str().unwrap()).unwrap();
+    (body, at)
+}
+
+/// [`post_phq9`] completed: the response's id and its first version's instant.
+async fn post_completed_phq9(app: &TestApp) -> (String, i64) {
+    let (body, at) = post_phq9(app, "completed").await;
     (body["id"].as_str().unwrap().to_string(), at)
 }
 
@@ -27,7 +35,7 @@ async fn derived_ids_follow_the_responses_first_version_across_amendments() {
     each_backend(|app| async move {
         with_library(&app).await;
         patient(&app, "example").await;
-        let (qr_id, first_written_us) = post_phq9(&app).await;
+        let (qr_id, first_written_us) = post_completed_phq9(&app).await;
         let ordered = DerivedIds::Ordered { first_written_us };
         let score_id = ordered.id(&qr_id, "/44261-6");
         let score = app.get(&format!("/fhir/Observation/{score_id}")).await;
@@ -69,7 +77,7 @@ async fn a_response_scored_under_digest_ids_keeps_them_when_amended() {
     each_backend(|app| async move {
         with_library(&app).await;
         patient(&app, "example").await;
-        let (qr_id, first_written_us) = post_phq9(&app).await;
+        let (qr_id, first_written_us) = post_completed_phq9(&app).await;
         let ordered_id = DerivedIds::Ordered { first_written_us }.id(&qr_id, "/44261-6");
         let digest_id = DerivedIds::Digest.id(&qr_id, "/44261-6");
         // As a server before the ordered ids would have left it: the score under its digest
@@ -131,19 +139,8 @@ async fn a_response_first_stored_in_progress_is_scored_under_its_first_versions_
     each_backend(|app| async move {
         with_library(&app).await;
         patient(&app, "example").await;
-        let mut response = published("uscore-QuestionnaireResponse-phq-9-example.json");
-        response["questionnaire"] = json!(PHQ9);
-        response["status"] = json!("in-progress");
-        response.as_object_mut().unwrap().remove("id");
-        response.as_object_mut().unwrap().remove("author");
-        let created = app
-            .post_json("/fhir/QuestionnaireResponse", &response)
-            .await;
-        assert_eq!(created.status, 201, "{}", created.text());
-        let draft = created.json();
+        let (draft, first_written_us) = post_phq9(&app, "in-progress").await;
         let qr_id = draft["id"].as_str().unwrap().to_string();
-        let first_written_us =
-            parse_instant(draft["meta"]["lastUpdated"].as_str().unwrap()).unwrap();
         let mut completed = draft.clone();
         completed["status"] = json!("completed");
         let put = app
