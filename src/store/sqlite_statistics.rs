@@ -16,11 +16,21 @@
 //!   [`StatisticsPolicy::full_analyze_below_rows`] resources at start, and no run has taken
 //!   longer than [`StatisticsPolicy::full_analyze_budget`]), the writer runs it as before;
 //! * after that a refresh counts rows only: a background thread with a connection of its own
-//!   counts each table's rows in a read transaction (nothing a writer waits for), and after
-//!   its next group the writer writes each count as the row count of that table's statistics
-//!   rows (a few small updates), keeping SQLite's sampled averages, except those the sample
-//!   could not tell (every sampled row sharing the prefix), which grow with the table. A table with rows but no
-//!   statistics yet is analyzed then if it is small ([`StatisticsPolicy::analyze_new_below_rows`]);
+//!   counts each table's rows (nothing a writer waits for), and after its next group the
+//!   writer writes each count as the row count of that table's statistics rows (a few small
+//!   updates), keeping SQLite's sampled averages, except those the sample could not tell
+//!   (every sampled row sharing the prefix), which grow with the table. A table with rows but
+//!   no statistics yet is analyzed then if it is small
+//!   ([`StatisticsPolicy::analyze_new_below_rows`]);
+//! * a count reads at most [`StatisticsPolicy::count_at_most`] rows of a table, each table in a
+//!   read transaction of its own; a larger table's rows are estimated: the rows its statistics
+//!   stated, grown as the history's sequence grew since ([`estimated_rows`]). Measured in the
+//!   30-minute authenticated soak (2026-12-07, benches/RESULTS.md): counting every table whole
+//!   in one read transaction held its snapshot ever longer as the file grew (to 35 GB), up to
+//!   a minute; the checkpoints cannot reset the write-ahead log past a reader's snapshot, so
+//!   at each refresh (minutes 7, 9, 11, 14, 18, 23, 29) the log grew, to 0.9–4 GB from the
+//!   11th minute instead of its 64 MiB, and requests a second halved and the p99 rose to
+//!   230–337 ms (from ~120) until it was copied back;
 //! * either way, the same transaction creates and drops a table: the schema cookie changes,
 //!   and every connection reloads the statistics before its next statement.
 //!
@@ -44,15 +54,20 @@ pub(super) struct StatisticsPolicy {
     pub full_analyze_below_rows: u64,
     /// A table without statistics is analyzed when a count finds it holds fewer rows.
     pub analyze_new_below_rows: u64,
+    /// A count reads at most this many rows of a table; a larger table's rows are estimated
+    /// ([`estimated_rows`]).
+    pub count_at_most: u64,
 }
 
 impl StatisticsPolicy {
     /// 50 ms (a full `ANALYZE` took 51 ms at ~40,000 versions and 116 ms at ~150,000 in the
-    /// soak), 20,000 resources, tables of up to 100,000 rows.
+    /// soak), 20,000 resources, tables of up to 100,000 rows, counts of up to 1,000,000 rows
+    /// (a snapshot of well under a second while the file is in the page cache).
     pub(super) const DEFAULT: StatisticsPolicy = StatisticsPolicy {
         full_analyze_budget: Duration::from_millis(50),
         full_analyze_below_rows: 20_000,
         analyze_new_below_rows: 100_000,
+        count_at_most: 1_000_000,
     };
 }
 
@@ -72,7 +87,16 @@ pub(super) struct Statistics {
 }
 
 /// A table's rows, as the counting thread found them.
-type TableRows = (String, u64);
+type TableRows = (String, Counted);
+
+/// What a bounded count found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Counted {
+    /// The table's rows, all counted.
+    Exact(u64),
+    /// The count stopped at the bound: the table holds at least this many.
+    AtLeast(u64),
+}
 
 impl Statistics {
     /// Starts the counting thread on its own connection to `path`; the writer's database is
@@ -92,7 +116,7 @@ impl Statistics {
         let (answer, counted) = mpsc::channel();
         std::thread::Builder::new()
             .name("coplan-sqlite-statistics".into())
-            .spawn(move || count_when_asked(&conn, &requests, &answer))
+            .spawn(move || count_when_asked(&conn, policy.count_at_most, &requests, &answer))
             .map_err(|e| failed(e.to_string()))?;
         let mut schedule = AnalyzeSchedule::new(at_start.rows);
         let due = schedule.record(at_start.written_since);
@@ -117,6 +141,10 @@ impl Statistics {
                     ms = started.elapsed().as_millis() as u64,
                     counted_in_ms = counting.as_millis() as u64,
                     tables = counts.len(),
+                    estimated = counts
+                        .iter()
+                        .filter(|(_, c)| matches!(c, Counted::AtLeast(_)))
+                        .count(),
                     "SQLite planner statistics refreshed from row counts"
                 ),
                 Err(e) => tracing::warn!(error = %e, "SQLite statistics could not be refreshed"),
@@ -161,15 +189,7 @@ pub(super) struct AtStart {
 
 impl AtStart {
     pub(super) fn read(conn: &Connection) -> AtStart {
-        let stat_rows = |table: &str| {
-            conn.query_row(
-                "SELECT stat FROM sqlite_stat1 WHERE tbl = ?1 LIMIT 1",
-                [table],
-                |r| r.get::<_, String>(0),
-            )
-            .ok()
-            .and_then(|stat| stat_rows(&stat))
-        };
+        let stat_rows = |table: &str| described_rows(conn, table).ok().flatten();
         let Some(rows) = stat_rows("resource_current") else {
             // No statistics yet: a count (a small database, or the first start of a large one).
             let rows = conn
@@ -184,13 +204,7 @@ impl AtStart {
         };
         // Every version ever written has a sequence number (AUTOINCREMENT), and the history
         // keeps its rows, so the gap is what was written since the history was last described.
-        let sequence = conn
-            .query_row(
-                "SELECT seq FROM sqlite_sequence WHERE name = 'resource_version'",
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-            .map_or(0, |n| u64::try_from(n).unwrap_or(0));
+        let sequence = history_sequence(conn);
         let described = stat_rows("resource_version").unwrap_or(0);
         AtStart {
             rows,
@@ -202,12 +216,13 @@ impl AtStart {
 /// The counting thread: one count of every table per request; it ends with the writer.
 fn count_when_asked(
     conn: &Connection,
+    at_most: u64,
     requests: &mpsc::Receiver<()>,
     answer: &mpsc::Sender<(Vec<TableRows>, Duration)>,
 ) {
     while requests.recv().is_ok() {
         let started = Instant::now();
-        match count_tables(conn) {
+        match count_tables(conn, at_most) {
             Ok(counts) => {
                 if answer.send((counts, started.elapsed())).is_err() {
                     return;
@@ -218,25 +233,34 @@ fn count_when_asked(
     }
 }
 
-/// Every table's rows, counted in one read transaction.
-fn count_tables(conn: &Connection) -> rusqlite::Result<Vec<TableRows>> {
-    let snapshot = conn.unchecked_transaction()?;
-    let tables: Vec<String> = snapshot
+/// Every table's rows, each table counted by a statement of its own that reads at most
+/// `at_most` of them: each is its own short read transaction, so the checkpoints can reset the
+/// write-ahead log between them (one transaction over every table of a 35 GB file held its
+/// snapshot for up to a minute: see the module comment).
+fn count_tables(conn: &Connection, at_most: u64) -> rusqlite::Result<Vec<TableRows>> {
+    let tables: Vec<String> = conn
         .prepare(
             "SELECT name FROM sqlite_schema WHERE type = 'table' \
              AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' AND name NOT LIKE '\\_sqlx%' ESCAPE '\\'",
         )?
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
+    let limit = i64::try_from(at_most).unwrap_or(i64::MAX);
     let mut counts = Vec::with_capacity(tables.len());
     for table in tables.into_iter().filter(|t| is_plain_name(t)) {
-        let rows: i64 =
-            snapshot.query_row(&format!("SELECT count(*) FROM \"{table}\""), [], |r| {
-                r.get(0)
-            })?;
-        counts.push((table, u64::try_from(rows).unwrap_or(0)));
+        let rows: i64 = conn.query_row(
+            &format!("SELECT count(*) FROM (SELECT 1 FROM \"{table}\" LIMIT ?1)"),
+            [limit],
+            |r| r.get(0),
+        )?;
+        let rows = u64::try_from(rows).unwrap_or(0);
+        let counted = if rows >= at_most {
+            Counted::AtLeast(rows)
+        } else {
+            Counted::Exact(rows)
+        };
+        counts.push((table, counted));
     }
-    snapshot.finish()?;
     Ok(counts)
 }
 
@@ -272,8 +296,9 @@ fn end_transaction(writer: &Connection) {
 /// Rows `ANALYZE` samples per index (`analysis_limit`).
 const ANALYSIS_LIMIT: u64 = 1_000;
 
-/// Each counted table's row count into its statistics rows ([`rescaled`]); a small table
-/// without statistics analyzed; then the reload.
+/// Each counted table's row count into its statistics rows ([`rescaled`]; a table past the
+/// count's bound estimated by [`estimated_rows`]); a small table without statistics analyzed;
+/// then the reload.
 fn write_counts(
     writer: &Connection,
     counts: &[TableRows],
@@ -281,19 +306,32 @@ fn write_counts(
 ) -> rusqlite::Result<()> {
     writer.execute_batch("BEGIN IMMEDIATE")?;
     let outcome = (|| {
-        for (table, rows) in counts {
+        // Read before the loop rewrites the history's statistics.
+        let growth = HistoryGrowth {
+            versions_now: history_sequence(writer),
+            versions_described: described_rows(writer, "resource_version")?,
+        };
+        for (table, counted) in counts {
             let stats: Vec<(Option<String>, String)> = writer
                 .prepare_cached("SELECT idx, stat FROM sqlite_stat1 WHERE tbl = ?1")?
                 .query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<rusqlite::Result<_>>()?;
+            let rows = match *counted {
+                Counted::Exact(rows) => rows,
+                Counted::AtLeast(rows) => {
+                    let before = stats.first().and_then(|(_, stat)| stat_rows(stat));
+                    estimated_rows(rows, before, growth)
+                }
+            };
             for (index, stat) in &stats {
                 writer
                     .prepare_cached(
                         "UPDATE sqlite_stat1 SET stat = ?3 WHERE tbl = ?1 AND idx IS ?2",
                     )?
-                    .execute(params![table, index, rescaled(stat, *rows)])?;
+                    .execute(params![table, index, rescaled(stat, rows)])?;
             }
-            if stats.is_empty() && *rows > 0 && *rows < analyze_below && is_plain_name(table) {
+            let small = matches!(counted, Counted::Exact(n) if *n > 0 && *n < analyze_below);
+            if stats.is_empty() && small && is_plain_name(table) {
                 writer.execute_batch(&format!(
                     "PRAGMA analysis_limit = {ANALYSIS_LIMIT}; ANALYZE \"{table}\""
                 ))?;
@@ -304,6 +342,50 @@ fn write_counts(
     outcome
         .and_then(|()| writer.execute_batch("COMMIT"))
         .inspect_err(|_| end_transaction(writer))
+}
+
+/// The history's growth since its statistics were written: the versions written (its
+/// sequence, read without a scan) against the rows its statistics state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct HistoryGrowth {
+    versions_now: u64,
+    versions_described: Option<u64>,
+}
+
+/// The rows of a table whose count stopped at `at_least`: the rows its statistics stated,
+/// grown as the history grew since (the tables of a large database grow with the versions
+/// written: each version is a history row and replaces its resource's index rows), and never
+/// fewer than were counted. Without statistics to grow from, what was counted.
+fn estimated_rows(at_least: u64, before: Option<u64>, growth: HistoryGrowth) -> u64 {
+    let grown = match (before, growth.versions_described) {
+        (Some(before), Some(described)) if described > 0 => {
+            let scaled = u128::from(before) * u128::from(growth.versions_now.max(described))
+                / u128::from(described);
+            u64::try_from(scaled).unwrap_or(u64::MAX)
+        }
+        _ => 0,
+    };
+    grown.max(at_least)
+}
+
+/// The rows a table's statistics state, if it has any.
+fn described_rows(conn: &Connection, table: &str) -> rusqlite::Result<Option<u64>> {
+    let stat: Option<String> = conn
+        .prepare_cached("SELECT stat FROM sqlite_stat1 WHERE tbl = ?1 LIMIT 1")?
+        .query_map([table], |r| r.get(0))?
+        .next()
+        .transpose()?;
+    Ok(stat.as_deref().and_then(stat_rows))
+}
+
+/// The history's sequence: every version ever written (AUTOINCREMENT), 0 before the first.
+fn history_sequence(conn: &Connection) -> u64 {
+    conn.query_row(
+        "SELECT seq FROM sqlite_sequence WHERE name = 'resource_version'",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
+    .map_or(0, |n| u64::try_from(n).unwrap_or(0))
 }
 
 /// The table's rows a `sqlite_stat1` row states (its first number).
@@ -334,7 +416,7 @@ fn rescaled(stat: &str, rows: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{is_plain_name, rescaled};
+    use super::{estimated_rows, is_plain_name, rescaled, HistoryGrowth};
 
     #[test]
     fn a_count_replaces_the_rows_and_scales_the_averages_the_sample_could_not_tell() {
@@ -345,6 +427,51 @@ mod tests {
         assert_eq!(rescaled("100 3 unordered", 200), "200 3 unordered");
         assert_eq!(rescaled("0 1001", 10), "10 1001", "no growth known from 0");
         assert_eq!(rescaled("junk 1001", 10), "10 1001");
+    }
+
+    #[test]
+    fn a_table_past_the_count_grows_with_the_history() {
+        let growth = |now, described| HistoryGrowth {
+            versions_now: now,
+            versions_described: described,
+        };
+        // Statistics of 4,000,000 rows when the history held 2,000,000; it holds 3,000,000.
+        assert_eq!(
+            estimated_rows(
+                1_000_000,
+                Some(4_000_000),
+                growth(3_000_000, Some(2_000_000))
+            ),
+            6_000_000
+        );
+        assert_eq!(
+            estimated_rows(1_000_000, Some(500_000), growth(3_000_000, Some(2_000_000))),
+            1_000_000,
+            "never fewer than were counted"
+        );
+        assert_eq!(
+            estimated_rows(1_000_000, None, growth(3_000_000, Some(2_000_000))),
+            1_000_000,
+            "no statistics to grow from"
+        );
+        assert_eq!(
+            estimated_rows(1_000_000, Some(4_000_000), growth(3_000_000, None)),
+            1_000_000,
+            "no history described"
+        );
+        assert_eq!(
+            estimated_rows(1_000_000, Some(4_000_000), growth(3_000_000, Some(0))),
+            1_000_000
+        );
+        assert_eq!(
+            estimated_rows(1_000_000, Some(4_000_000), growth(1_000, Some(2_000_000))),
+            4_000_000,
+            "a sequence behind the statistics does not shrink them"
+        );
+        assert_eq!(
+            estimated_rows(1, Some(u64::MAX), growth(u64::MAX, Some(1))),
+            u64::MAX
+        );
     }
 
     #[test]

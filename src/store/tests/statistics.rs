@@ -52,6 +52,20 @@ fn schema_version(path: &Path) -> i64 {
 /// Keeps the writer busy with updates of the resource `nudge` (they add no current rows) until
 /// the statistics of `resource_current` count `rows`, within 10 s; returns them.
 async fn until_counted(store: &SqliteStore, path: &Path, rows: u64) -> Vec<(String, String)> {
+    until_stats(store, path, &format!("count {rows} rows"), |stats| {
+        all_count(stats, rows)
+    })
+    .await
+}
+
+/// Keeps the writer busy with updates of the resource `nudge` until the statistics of
+/// `resource_current` are `done` (which `what` describes), within 10 s; returns them.
+async fn until_stats(
+    store: &SqliteStore,
+    path: &Path,
+    what: &str,
+    done: impl Fn(&[(String, String)]) -> bool,
+) -> Vec<(String, String)> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let version = store
@@ -71,15 +85,34 @@ async fn until_counted(store: &SqliteStore, path: &Path, rows: u64) -> Vec<(Stri
             .await
             .expect("nudge");
         let stats = resource_current_stats(path);
-        if all_count(&stats, rows) {
+        if done(&stats) {
             return stats;
         }
         assert!(
             Instant::now() < deadline,
-            "resource_current's statistics never counted {rows} rows: {stats:?}"
+            "resource_current's statistics never came to {what}: {stats:?}"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The rows the statistics of `table` state, read on a connection of the test's own.
+fn described(path: &Path, table: &str) -> Vec<u64> {
+    let conn = rusqlite::Connection::open(path).expect("open");
+    let mut statement = conn
+        .prepare("SELECT stat FROM sqlite_stat1 WHERE tbl = ?1")
+        .expect("prepare");
+    let rows = statement
+        .query_map([table], |r| r.get::<_, String>(0))
+        .expect("query");
+    rows.map(|stat| {
+        let stat = stat.expect("row");
+        stat.split(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .expect("rows")
+    })
+    .collect()
 }
 
 /// A fresh store opened with `policy`, migrated, holding the resource `nudge`.
@@ -110,6 +143,7 @@ async fn a_full_analyze_over_budget_turns_later_refreshes_into_counts() {
         full_analyze_budget: Duration::ZERO,
         full_analyze_below_rows: 1_000_000,
         analyze_new_below_rows: 100_000,
+        count_at_most: 1_000_000,
     };
     let store = store_with(&path, policy).await;
     let marker = |path: &Path| {
@@ -161,6 +195,61 @@ async fn a_full_analyze_over_budget_turns_later_refreshes_into_counts() {
     );
 }
 
+/// A table past the count's bound is not read whole (a count held its read transaction for
+/// minutes on a 35 GB file, and the write-ahead log grew for as long): its rows are those its
+/// statistics stated, grown as the history grew since.
+#[tokio::test]
+async fn a_table_past_the_count_bound_grows_with_the_history() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("stats.db");
+    let policy = StatisticsPolicy {
+        full_analyze_budget: Duration::ZERO,
+        full_analyze_below_rows: 1_000_000,
+        analyze_new_below_rows: 100_000,
+        count_at_most: 100,
+    };
+    let store = store_with(&path, policy).await;
+    // 1,001 versions: the first refresh, a full ANALYZE (then counts, the budget being 0).
+    commit_creates(&store, 0, 1_000).await;
+    until_counted(&store, &path, 1_001).await;
+    assert!(described(&path, "resource_version")
+        .iter()
+        .all(|&n| n == 1_001));
+
+    // 1,000 more creates: resource_current holds 2,001 resources, past the bound of 100. The
+    // counts are written after a later group, so a nudge (an update: no new resource) or more
+    // has been written first.
+    commit_creates(&store, 1_000, 1_000).await;
+    let stats = until_stats(&store, &path, "be refreshed", |stats| {
+        !stats.is_empty() && !all_count(stats, 1_001)
+    })
+    .await;
+    let current = described(&path, "resource_current");
+    let history = described(&path, "resource_version");
+    let conn = rusqlite::Connection::open(&path).expect("open");
+    let sequence: u64 = conn
+        .query_row(
+            "SELECT seq FROM sqlite_sequence WHERE name = 'resource_version'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("sequence");
+    let rows = current[0];
+    assert!(
+        current.iter().all(|&n| n == rows),
+        "one count per table: {stats:?}"
+    );
+    assert!(
+        rows > 2_001 && rows <= sequence,
+        "estimated from the history's growth (an exact count would be 2,001; the history held \
+         {sequence} versions after): {stats:?}"
+    );
+    assert!(
+        history.iter().all(|&n| n == rows),
+        "the history grew from the same 1,001 rows to the versions written: {history:?}"
+    );
+}
+
 /// A database opened at or above `full_analyze_below_rows` is refreshed by counts from the
 /// start; a table without statistics (here all of them: `migrate` analyzed empty tables) is
 /// analyzed when a count finds it small.
@@ -172,6 +261,7 @@ async fn a_large_database_is_refreshed_by_counts_and_new_tables_are_analyzed() {
         full_analyze_budget: Duration::from_secs(3600),
         full_analyze_below_rows: 0,
         analyze_new_below_rows: 100_000,
+        count_at_most: 1_000_000,
     };
     let store = store_with(&path, policy).await;
     assert!(resource_current_stats(&path).is_empty());
