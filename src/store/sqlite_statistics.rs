@@ -52,7 +52,8 @@ pub(super) struct StatisticsPolicy {
     /// A database opened with this many resources or more is refreshed by counts from the
     /// start.
     pub full_analyze_below_rows: u64,
-    /// A table without statistics is analyzed when a count finds it holds fewer rows.
+    /// A table without statistics is analyzed when a count finds it holds fewer rows (counted
+    /// exactly: a table past [`StatisticsPolicy::count_at_most`] is never analyzed by a count).
     pub analyze_new_below_rows: u64,
     /// A count reads at most this many rows of a table; a larger table's rows are estimated
     /// ([`estimated_rows`]).
@@ -319,7 +320,7 @@ fn write_counts(
             let rows = match *counted {
                 Counted::Exact(rows) => rows,
                 Counted::AtLeast(rows) => {
-                    let before = stats.first().and_then(|(_, stat)| stat_rows(stat));
+                    let before = stats.iter().filter_map(|(_, stat)| stat_rows(stat)).max();
                     estimated_rows(rows, before, growth)
                 }
             };
@@ -353,9 +354,12 @@ struct HistoryGrowth {
 }
 
 /// The rows of a table whose count stopped at `at_least`: the rows its statistics stated,
-/// grown as the history grew since (the tables of a large database grow with the versions
-/// written: each version is a history row and replaces its resource's index rows), and never
-/// fewer than were counted. Without statistics to grow from, what was counted.
+/// grown as the history grew since, and never fewer than were counted; without statistics to
+/// grow from, what was counted. An approximation: a create adds rows to every large table, an
+/// update only to the history, so an update-heavy database overstates its current resources
+/// and their index rows — all by the same factor, which keeps their sizes relative to each
+/// other, what the planner compares. The tables purged as they grow (the audit log, the
+/// authorization tables) stay small enough to be counted.
 fn estimated_rows(at_least: u64, before: Option<u64>, growth: HistoryGrowth) -> u64 {
     let grown = match (before, growth.versions_described) {
         (Some(before), Some(described)) if described > 0 => {
@@ -368,14 +372,13 @@ fn estimated_rows(at_least: u64, before: Option<u64>, growth: HistoryGrowth) -> 
     grown.max(at_least)
 }
 
-/// The rows a table's statistics state, if it has any.
+/// The rows a table's statistics state (the most any of its rows states), if it has any.
 fn described_rows(conn: &Connection, table: &str) -> rusqlite::Result<Option<u64>> {
-    let stat: Option<String> = conn
-        .prepare_cached("SELECT stat FROM sqlite_stat1 WHERE tbl = ?1 LIMIT 1")?
+    let stats: Vec<String> = conn
+        .prepare_cached("SELECT stat FROM sqlite_stat1 WHERE tbl = ?1")?
         .query_map([table], |r| r.get(0))?
-        .next()
-        .transpose()?;
-    Ok(stat.as_deref().and_then(stat_rows))
+        .collect::<rusqlite::Result<_>>()?;
+    Ok(stats.iter().filter_map(|stat| stat_rows(stat)).max())
 }
 
 /// The history's sequence: every version ever written (AUTOINCREMENT), 0 before the first.
@@ -416,7 +419,10 @@ fn rescaled(stat: &str, rows: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{estimated_rows, is_plain_name, rescaled, HistoryGrowth};
+    use super::{
+        count_tables, estimated_rows, is_plain_name, rescaled, write_counts, Counted, HistoryGrowth,
+    };
+    use rusqlite::Connection;
 
     #[test]
     fn a_count_replaces_the_rows_and_scales_the_averages_the_sample_could_not_tell() {
@@ -472,6 +478,70 @@ mod tests {
             estimated_rows(1, Some(u64::MAX), growth(u64::MAX, Some(1))),
             u64::MAX
         );
+    }
+
+    /// An in-memory database with `tables` of the given rows each.
+    fn database_with(tables: &[(&str, u64)]) -> Connection {
+        let conn = Connection::open_in_memory().unwrap();
+        for (table, rows) in tables {
+            conn.execute_batch(&format!(
+                "CREATE TABLE {table} (x); \
+                 WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {rows}) \
+                 INSERT INTO {table} SELECT i FROM n WHERE {rows} > 0;"
+            ))
+            .unwrap();
+        }
+        conn
+    }
+
+    #[test]
+    fn a_count_reads_at_most_the_bound() {
+        let conn = database_with(&[("big", 150), ("small", 50), ("empty", 0)]);
+        let mut counts = count_tables(&conn, 100).unwrap();
+        counts.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            counts,
+            [
+                ("big".to_string(), Counted::AtLeast(100)),
+                ("empty".to_string(), Counted::Exact(0)),
+                ("small".to_string(), Counted::Exact(50)),
+            ]
+        );
+        assert_eq!(
+            count_tables(&conn, 150).unwrap()[0],
+            ("big".to_string(), Counted::AtLeast(150)),
+            "a table of exactly the bound may hold more"
+        );
+    }
+
+    #[test]
+    fn every_estimate_grows_from_the_history_as_it_was_before_the_refresh() {
+        let conn = database_with(&[("idx_token", 1)]);
+        conn.execute_batch(
+            "CREATE TABLE resource_version (seq INTEGER PRIMARY KEY AUTOINCREMENT, x); \
+             CREATE INDEX by_x ON resource_version (x); CREATE INDEX tokens ON idx_token (x); \
+             INSERT INTO resource_version (x) VALUES (1); ANALYZE; DELETE FROM sqlite_stat1; \
+             INSERT INTO sqlite_stat1 VALUES ('resource_version', 'by_x', '1000 1'), \
+               ('idx_token', 'tokens', '4000 2'); \
+             UPDATE sqlite_sequence SET seq = 3000 WHERE name = 'resource_version';",
+        )
+        .unwrap();
+        // The history first: the tables after it grow by what it stated before its rewrite.
+        let counts = [
+            ("resource_version".to_string(), Counted::AtLeast(100)),
+            ("idx_token".to_string(), Counted::AtLeast(100)),
+        ];
+        write_counts(&conn, &counts, 100_000).unwrap();
+        let stat = |table: &str| -> String {
+            conn.query_row(
+                "SELECT stat FROM sqlite_stat1 WHERE tbl = ?1",
+                [table],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!(stat("resource_version"), "3000 1");
+        assert_eq!(stat("idx_token"), "12000 2");
     }
 
     #[test]
