@@ -30,4 +30,5 @@ refresh=$(field refresh_token)
 curl -sf -o /dev/null -X PUT "$ORIGIN/fhir/Practitioner/$USER_NAME" \
     -H "authorization: Bearer $access" -H 'content-type: application/fhir+json' \
     -d "{\"resourceType\":\"Practitioner\",\"id\":\"$USER_NAME\",\"name\":[{\"family\":\"Soak\",\"given\":[\"Clinician\"]}]}"
-echo "--bearer $access --refresh-token $refresh --client-id $APP --refresh-every ${SOAK_REFRESH_EVERY:-60}"
+# `--option=value`: a token may begin with "-", which clap would take for an option.
+echo "--bearer=$access --refresh-token=$refresh --client-id=$APP --refresh-every=${SOAK_REFRESH_EVERY:-60}"
