@@ -20,6 +20,8 @@
 #                             (default postgres://postgres@127.0.0.1:5432)
 #   COPLAN_BENCH_TIMEOUT      hard limit in seconds for one coplan-bench run (default 900)
 #   COPLAN_BENCH_SKIP_BUILD   set to 1 to use already built binaries
+#   COPLAN_BENCH_KEEP_LOG     a directory to keep each server's log in, as server-<backend>.log
+#                             (the run's own directory is removed)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -145,6 +147,9 @@ run_backend() {
     timeout --signal=INT --kill-after=10 "$BENCH_TIMEOUT" \
         "$BENCH_BIN" --base "http://127.0.0.1:$port/fhir" --server-pid "$SERVER_PID" "${args[@]}" || rc=$?
     stop_server
+    if [[ -n ${COPLAN_BENCH_KEEP_LOG:-} ]]; then
+        cp "$log" "$COPLAN_BENCH_KEEP_LOG/server-$name.log"
+    fi
     if [[ $rc != 0 ]]; then
         echo "coplan-bench exited with $rc ($name); last server log lines:" >&2
         tail -n 20 "$log" >&2

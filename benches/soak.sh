@@ -3,7 +3,8 @@
 # If-Match co-edits, PHQ-9 submissions) for MINUTES (default 30) per backend on a fresh release
 # server, sampled every 10 s (server RSS, p99, req/s, errors; the SQLite WAL's size; the
 # PostgreSQL connections), written to $SOAK_OUT/soak-<backend>.csv and drawn as a PNG when
-# matplotlib is importable by $SOAK_PYTHON (see benches/soak_plot.py).
+# matplotlib is importable by $SOAK_PYTHON (see benches/soak_plot.py); the server's log is kept
+# beside them as server-<backend>.log (its statistics refreshes and checkpoints, with timings).
 #
 # With SOAK_AUTH=1 the server enforces access control and the workload runs as a clinician
 # whose token is refreshed every SOAK_REFRESH_EVERY (default 60) s (benches/soak_auth.sh); each
@@ -19,7 +20,9 @@ MINUTES=${1:-30}
 OUT=${SOAK_OUT:-$ROOT/benches/soak}
 PYTHON=${SOAK_PYTHON:-python3}
 mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd) # benches/run.sh works from the repository's root
 export COPLAN_BENCH_TIMEOUT=$((MINUTES * 60 + 900))
+export COPLAN_BENCH_KEEP_LOG=$OUT
 if [[ ${SOAK_AUTH:-0} == 1 ]]; then
     export COPLAN_BENCH_SERVER_ARGS="--base-url http://127.0.0.1:{port}/fhir"
     export COPLAN_PRACTITIONERS_SEE_ALL_PATIENTS=true

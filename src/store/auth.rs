@@ -177,7 +177,6 @@ pub trait AuthStore: Send + Sync + 'static {
     async fn purge_expired(&self, now: i64) -> StoreResult<()>;
 }
 
-/// Implement [`AuthStore`] for a newtype over an sqlx pool. The SQL is shared by both backends.
 /// Revoke an id until `$2`, or keep a longer revocation already recorded (portable upsert:
 /// both dialects accept `excluded` with a guarded `DO UPDATE`).
 #[doc(hidden)]
@@ -185,6 +184,10 @@ pub const REVOKE: &str = "INSERT INTO auth_revoked (id, expires_at) VALUES ($1, 
      ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at \
      WHERE auth_revoked.expires_at < excluded.expires_at";
 
+/// Implement [`AuthStore`] for a newtype over an sqlx pool (field `0`) with a `write_turn()`
+/// that every writing method takes once it has a connection (never while waiting for one: the
+/// SQLite writer thread waits while it is held) and holds while it writes. The SQL is shared by
+/// both backends.
 macro_rules! auth_store_sql {
     ($store:ty, $row:ty) => {
         #[async_trait::async_trait]
@@ -194,13 +197,15 @@ macro_rules! auth_store_sql {
                 client_id: &str,
                 data: &str,
             ) -> $crate::store::StoreResult<()> {
+                let mut conn = self.0.acquire().await?;
+                let _turn = self.write_turn().await;
                 sqlx::query(
                     "INSERT INTO auth_client (client_id, data) VALUES ($1, $2) \
                      ON CONFLICT (client_id) DO UPDATE SET data = excluded.data",
                 )
                 .bind(client_id)
                 .bind(data)
-                .execute(&self.0)
+                .execute(&mut *conn)
                 .await?;
                 Ok(())
             }
@@ -226,6 +231,8 @@ macro_rules! auth_store_sql {
                 &self,
                 user: &$crate::store::auth::UserRow,
             ) -> $crate::store::StoreResult<()> {
+                let mut conn = self.0.acquire().await?;
+                let _turn = self.write_turn().await;
                 sqlx::query(
                     "INSERT INTO auth_user (username, password_hash, fhir_user) VALUES ($1, $2, $3) \
                      ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, \
@@ -234,7 +241,7 @@ macro_rules! auth_store_sql {
                 .bind(&user.username)
                 .bind(&user.password_hash)
                 .bind(user.fhir_user.as_deref())
-                .execute(&self.0)
+                .execute(&mut *conn)
                 .await?;
                 Ok(())
             }
@@ -262,6 +269,8 @@ macro_rules! auth_store_sql {
                 &self,
                 key: &$crate::store::auth::SigningKeyRow,
             ) -> $crate::store::StoreResult<()> {
+                let mut conn = self.0.acquire().await?;
+                let _turn = self.write_turn().await;
                 sqlx::query(
                     "INSERT INTO auth_signing_key \
                      (kid, alg, private_der, created_at, retired_at, expires_at) \
@@ -273,7 +282,7 @@ macro_rules! auth_store_sql {
                 .bind(key.created_at)
                 .bind(key.retired_at)
                 .bind(key.expires_at)
-                .execute(&self.0)
+                .execute(&mut *conn)
                 .await?;
                 Ok(())
             }
@@ -310,6 +319,8 @@ macro_rules! auth_store_sql {
                 now: i64,
                 expires_at: i64,
             ) -> $crate::store::StoreResult<u64> {
+                let mut conn = self.0.acquire().await?;
+                let _turn = self.write_turn().await;
                 let done = sqlx::query(
                     "UPDATE auth_signing_key SET retired_at = $2, expires_at = $3 \
                      WHERE kid <> $1 AND retired_at IS NULL",
@@ -317,7 +328,7 @@ macro_rules! auth_store_sql {
                 .bind(keep)
                 .bind(now)
                 .bind(expires_at)
-                .execute(&self.0)
+                .execute(&mut *conn)
                 .await?;
                 Ok(done.rows_affected())
             }
@@ -329,6 +340,8 @@ macro_rules! auth_store_sql {
                 data: &str,
                 expires_at: i64,
             ) -> $crate::store::StoreResult<()> {
+                let mut conn = self.0.acquire().await?;
+                let _turn = self.write_turn().await;
                 sqlx::query(
                     "INSERT INTO auth_ticket (kind, key_hash, data, expires_at, used_at) \
                      VALUES ($1, $2, $3, $4, NULL) \
@@ -339,7 +352,7 @@ macro_rules! auth_store_sql {
                 .bind(key_hash)
                 .bind(data)
                 .bind(expires_at)
-                .execute(&self.0)
+                .execute(&mut *conn)
                 .await?;
                 Ok(())
             }
@@ -369,6 +382,8 @@ macro_rules! auth_store_sql {
                 now: i64,
             ) -> $crate::store::StoreResult<$crate::store::auth::Consumed> {
                 use $crate::store::auth::Consumed;
+                let mut conn = self.0.acquire().await?;
+                let _turn = self.write_turn().await;
                 let fresh = sqlx::query(
                     "UPDATE auth_ticket SET used_at = $3 WHERE kind = $1 AND key_hash = $2 \
                      AND used_at IS NULL AND expires_at > $3 RETURNING data",
@@ -376,7 +391,7 @@ macro_rules! auth_store_sql {
                 .bind(kind)
                 .bind(key_hash)
                 .bind(now)
-                .fetch_optional(&self.0)
+                .fetch_optional(&mut *conn)
                 .await?;
                 if let Some(row) = fresh {
                     let row: $row = row;
@@ -388,7 +403,7 @@ macro_rules! auth_store_sql {
                 )
                 .bind(kind)
                 .bind(key_hash)
-                .fetch_optional(&self.0)
+                .fetch_optional(&mut *conn)
                 .await?;
                 Ok(match used {
                     Some(row) => {
@@ -404,21 +419,25 @@ macro_rules! auth_store_sql {
                 kind: &str,
                 key_hash: &str,
             ) -> $crate::store::StoreResult<()> {
+                let mut conn = self.0.acquire().await?;
+                let _turn = self.write_turn().await;
                 sqlx::query("DELETE FROM auth_ticket WHERE kind = $1 AND key_hash = $2")
                     .bind(kind)
                     .bind(key_hash)
-                    .execute(&self.0)
+                    .execute(&mut *conn)
                     .await?;
                 Ok(())
             }
 
             async fn revoke(&self, id: &str, expires_at: i64) -> $crate::store::StoreResult<bool> {
+                let mut conn = self.0.acquire().await?;
+                let _turn = self.write_turn().await;
                 let done = sqlx::query(
                     $crate::store::auth::REVOKE,
                 )
                 .bind(id)
                 .bind(expires_at)
-                .execute(&self.0)
+                .execute(&mut *conn)
                 .await?;
                 Ok(done.rows_affected() > 0)
             }
@@ -427,6 +446,8 @@ macro_rules! auth_store_sql {
                 &self,
                 grant: &$crate::store::auth::GrantRow,
             ) -> $crate::store::StoreResult<()> {
+                let mut conn = self.0.acquire().await?;
+                let _turn = self.write_turn().await;
                 sqlx::query(
                     "INSERT INTO auth_grant \
                      (grant_id, subject, client_id, scope, patient, created_at, expires_at) \
@@ -441,7 +462,7 @@ macro_rules! auth_store_sql {
                 .bind(grant.patient.as_deref())
                 .bind(grant.created_at)
                 .bind(grant.expires_at)
-                .execute(&self.0)
+                .execute(&mut *conn)
                 .await?;
                 Ok(())
             }
@@ -481,9 +502,11 @@ macro_rules! auth_store_sql {
                 client_id: &str,
                 revoked_until: i64,
             ) -> $crate::store::StoreResult<u64> {
+                let mut conn = self.0.acquire().await?;
+                let _turn = self.write_turn().await;
                 // Delete first and revoke exactly what was deleted, in one transaction: a grant
                 // never stops being listed without being revoked.
-                let mut tx = self.0.begin().await?;
+                let mut tx = sqlx::Connection::begin(&mut *conn).await?;
                 let taken = sqlx::query(
                     "DELETE FROM auth_grant WHERE subject = $1 AND client_id = $2 \
                      RETURNING grant_id, expires_at",
@@ -511,7 +534,9 @@ macro_rules! auth_store_sql {
                 grant_id: &str,
                 revoked_until: i64,
             ) -> $crate::store::StoreResult<()> {
-                let mut tx = self.0.begin().await?;
+                let mut conn = self.0.acquire().await?;
+                let _turn = self.write_turn().await;
+                let mut tx = sqlx::Connection::begin(&mut *conn).await?;
                 let listed = sqlx::query(
                     "DELETE FROM auth_grant WHERE grant_id = $1 RETURNING expires_at",
                 )
@@ -553,6 +578,8 @@ macro_rules! auth_store_sql {
                 jti: &str,
                 expires_at: i64,
             ) -> $crate::store::StoreResult<bool> {
+                let mut conn = self.0.acquire().await?;
+                let _turn = self.write_turn().await;
                 let done = sqlx::query(
                     "INSERT INTO auth_seen_jti (client_id, jti, expires_at) VALUES ($1, $2, $3) \
                      ON CONFLICT (client_id, jti) DO NOTHING",
@@ -560,7 +587,7 @@ macro_rules! auth_store_sql {
                 .bind(client_id)
                 .bind(jti)
                 .bind(expires_at)
-                .execute(&self.0)
+                .execute(&mut *conn)
                 .await?;
                 Ok(done.rows_affected() == 1)
             }
@@ -571,6 +598,8 @@ macro_rules! auth_store_sql {
                 now: i64,
                 window_start: i64,
             ) -> $crate::store::StoreResult<i64> {
+                let mut conn = self.0.acquire().await?;
+                let _turn = self.write_turn().await;
                 let row = sqlx::query(
                     "INSERT INTO auth_login_failure (throttle_key, failures, window_start) \
                      VALUES ($1, 1, $2) ON CONFLICT (throttle_key) DO UPDATE SET \
@@ -583,7 +612,7 @@ macro_rules! auth_store_sql {
                 .bind(key)
                 .bind(now)
                 .bind(window_start)
-                .fetch_one(&self.0)
+                .fetch_one(&mut *conn)
                 .await?;
                 let row: $row = row;
                 Ok(row.try_get("failures")?)
@@ -609,14 +638,17 @@ macro_rules! auth_store_sql {
             }
 
             async fn clear_login_failures(&self, key: &str) -> $crate::store::StoreResult<()> {
+                let mut conn = self.0.acquire().await?;
+                let _turn = self.write_turn().await;
                 sqlx::query("DELETE FROM auth_login_failure WHERE throttle_key = $1")
                     .bind(key)
-                    .execute(&self.0)
+                    .execute(&mut *conn)
                     .await?;
                 Ok(())
             }
 
             async fn purge_expired(&self, now: i64) -> $crate::store::StoreResult<()> {
+                let mut conn = self.0.acquire().await?;
                 for sql in [
                     "DELETE FROM auth_ticket WHERE expires_at <= $1",
                     "DELETE FROM auth_revoked WHERE expires_at <= $1",
@@ -624,7 +656,9 @@ macro_rules! auth_store_sql {
                     "DELETE FROM auth_grant WHERE expires_at <= $1",
                     "DELETE FROM auth_signing_key WHERE expires_at IS NOT NULL AND expires_at <= $1",
                 ] {
-                    sqlx::query(sql).bind(now).execute(&self.0).await?;
+                    // A turn a statement: a large backlog never holds the FHIR writer long.
+                    let _turn = self.write_turn().await;
+                    sqlx::query(sql).bind(now).execute(&mut *conn).await?;
                 }
                 Ok(())
             }
@@ -632,12 +666,33 @@ macro_rules! auth_store_sql {
     };
 }
 
-/// [`AuthStore`] over the SQLite read pool (auth writes are small and rare; the pool's
-/// connections wait out the FHIR writer thread with their busy timeout).
-pub struct SqliteAuthStore(pub(crate) sqlx::SqlitePool);
+/// [`AuthStore`] over the SQLite read pool. Auth writes are small and rare; each takes the
+/// FHIR writer thread's turn before it writes (`sqlite_writer.rs`), so it waits for the work in
+/// progress (a group, and what the writer does after one) and for the writes queued before it,
+/// instead of retrying against a writer that is never idle. A write whose request is dropped
+/// lets the turn go as SQLite finishes the statement; the writer then waits for it with its
+/// busy timeout, as before the turn.
+pub struct SqliteAuthStore(
+    pub(crate) sqlx::SqlitePool,
+    pub(crate) super::sqlite_writer::WriterTurn,
+);
+
+impl SqliteAuthStore {
+    /// Hold the writer thread's turn for the write that follows.
+    async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        Some(self.1.take().await)
+    }
+}
 
 /// [`AuthStore`] over the PostgreSQL pool.
 pub struct PostgresAuthStore(pub(crate) sqlx::PgPool);
+
+impl PostgresAuthStore {
+    /// PostgreSQL's writers take row locks of their own: nothing to wait for.
+    async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        None
+    }
+}
 
 mod impls {
     use sqlx::Row;

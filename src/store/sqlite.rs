@@ -15,7 +15,7 @@ use super::search::{
 use super::sql::{Bind, Dialect};
 use super::sqlite_checkpoints::WalPolicy;
 use super::sqlite_statistics::StatisticsPolicy;
-use super::sqlite_writer::{self, WriteJob};
+use super::sqlite_writer::{self, WriteJob, WriterTurn};
 use super::{
     CommitBatch, HistoryQuery, HistoryRow, Store, StoreError, StoreResult, StoredAuditLogEntry,
     StoredOutboxEvent, StoredVersion,
@@ -34,6 +34,8 @@ use tokio::sync::oneshot;
 pub struct SqliteStore {
     readers: SqlitePool,
     writer: std::sync::mpsc::Sender<WriteJob>,
+    /// Taken by the authorization server's writes (`store/auth.rs`) before they write.
+    writer_turn: WriterTurn,
     cache: CurrentCache,
 }
 
@@ -84,12 +86,20 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.clone())
             .await?;
-        let writer = sqlite_writer::start(path, wal, statistics)?;
+        let writer_turn = WriterTurn::default();
+        let writer = sqlite_writer::start(path, wal, statistics, writer_turn.clone())?;
         Ok(SqliteStore {
             readers,
             writer,
+            writer_turn,
             cache: CurrentCache::new(cache_bytes),
         })
+    }
+
+    /// The writer thread's turn, for tests that hold it.
+    #[cfg(test)]
+    pub(super) fn writer_turn(&self) -> WriterTurn {
+        self.writer_turn.clone()
     }
 }
 
@@ -142,7 +152,10 @@ fn bind_all<'q>(mut query: SqliteQuery<'q>, binds: &'q [Bind]) -> SqliteQuery<'q
 #[async_trait]
 impl Store for SqliteStore {
     fn auth(&self) -> std::sync::Arc<dyn super::auth::AuthStore> {
-        std::sync::Arc::new(super::auth::SqliteAuthStore(self.readers.clone()))
+        std::sync::Arc::new(super::auth::SqliteAuthStore(
+            self.readers.clone(),
+            self.writer_turn.clone(),
+        ))
     }
 
     async fn migrate(&self) -> StoreResult<()> {

@@ -1,6 +1,7 @@
 //! SQLite schema and writer tests on an in-memory database: group commit (a failing job
 //! leaves no trace, its neighbours commit), migration 0005's re-keying of index rows, and the
-//! query plans the search SQL gets on the owner-keyed index tables.
+//! query plans the search SQL gets on the owner-keyed index tables; on a file: the writer's
+//! statistics and its turn.
 
 use super::analyze_schedule::AnalyzeSchedule;
 use super::index::IndexRow;
@@ -451,5 +452,46 @@ async fn the_writer_gathers_statistics_once_an_empty_database_has_grown() {
     assert!(
         stat_rows() > 0,
         "statistics once 1,000 versions were written"
+    );
+}
+
+/// Holding the writer's turn stops both the writer thread and an authorization-server write
+/// until it is let go; then both complete.
+#[tokio::test]
+async fn writes_wait_while_another_writer_holds_the_turn() {
+    use super::Store;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("turn.db");
+    let store = std::sync::Arc::new(super::SqliteStore::open(&path).await.unwrap());
+    store.migrate().await.unwrap();
+    let auth = store.auth();
+
+    let held = store.writer_turn().take().await;
+    let commit = tokio::spawn({
+        let store = store.clone();
+        async move { store.commit_versions(&[create("t1")]).await }
+    });
+    let ticket = tokio::spawn({
+        let auth = auth.clone();
+        async move { auth.put_ticket("code", "h1", "{}", i64::MAX).await }
+    });
+    // Time enough for either to finish were it not waiting (a commit takes milliseconds).
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !commit.is_finished(),
+        "the writer thread waits for the turn"
+    );
+    assert!(!ticket.is_finished(), "an auth write waits for the turn");
+    let file = Connection::open(&path).unwrap();
+    assert!(stored(&file, "resource_current").is_empty());
+
+    drop(held);
+    commit.await.unwrap().unwrap();
+    ticket.await.unwrap().unwrap();
+    assert_eq!(stored(&file, "resource_current"), ["t1"]);
+    assert_eq!(
+        auth.ticket("code", "h1", 0).await.unwrap().as_deref(),
+        Some("{}")
     );
 }

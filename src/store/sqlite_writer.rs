@@ -8,6 +8,14 @@
 //! job's reply is sent only after COMMIT returns. Checkpoints of the log run on a thread of
 //! their own, the writer only keeping the log bounded (`sqlite_checkpoints.rs`); so do the
 //! planner statistics' row counts (`sqlite_statistics.rs`).
+//!
+//! The writer's turn ([`WriterTurn`]): the thread holds it through each group and the work after
+//! it, and the only other SQLite writes while serving, the authorization server's
+//! (`store/auth.rs`, on the read pool), take it before they write (migrations and `coplan
+//! reindex`'s statistics run before serving or from the command line). A steady writer is never
+//! idle long enough for SQLite's busy handler, which retries after sleeps of up to 100 ms, to
+//! find the lock free: token refreshes waited up to 7.6 s under the soak's load. With the turn
+//! (a FIFO lock) a write waits for the writer's work in progress and the writes queued before it.
 
 use super::search::render_exists;
 use super::sql::{Bind, Dialect};
@@ -19,11 +27,29 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashSet;
 use std::path::Path;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use tokio::sync::oneshot;
 
 /// Most jobs folded into one transaction.
 const MAX_GROUP: usize = 128;
+
+/// The right to write to the file: held by the writer thread through each group, taken by any
+/// other writer before it writes. First come, first served (tokio's `Mutex` is fair).
+#[derive(Clone, Default)]
+pub struct WriterTurn(Arc<tokio::sync::Mutex<()>>);
+
+impl WriterTurn {
+    /// Wait for the writer's group in progress, if any, and keep the next from starting until
+    /// the guard is dropped.
+    pub async fn take(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        self.0.clone().lock_owned().await
+    }
+
+    /// [`WriterTurn::take`] for the writer thread (never in an async context).
+    fn take_blocking(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.0.blocking_lock()
+    }
+}
 
 /// One atomic batch and where to send its outcome.
 pub struct WriteJob {
@@ -48,11 +74,13 @@ fn internal(e: rusqlite::Error) -> StoreError {
     }
 }
 
-/// Open the write connection and start the writer thread; jobs are sent on the returned channel.
+/// Open the write connection and start the writer thread, which writes only in its `turn`; jobs
+/// are sent on the returned channel.
 pub fn start(
     path: &Path,
     wal: WalPolicy,
     statistics: StatisticsPolicy,
+    turn: WriterTurn,
 ) -> StoreResult<mpsc::Sender<WriteJob>> {
     let conn = Connection::open(path).map_err(internal)?;
     conn.busy_timeout(WRITER_BUSY_TIMEOUT).map_err(internal)?;
@@ -73,7 +101,7 @@ pub fn start(
     let (sender, jobs) = mpsc::channel::<WriteJob>();
     std::thread::Builder::new()
         .name("coplan-sqlite-writer".into())
-        .spawn(move || run(conn, jobs, checkpoints, statistics))
+        .spawn(move || run(conn, jobs, checkpoints, statistics, turn))
         .map_err(|e| StoreError::Internal(format!("cannot start the SQLite writer: {e}")))?;
     Ok(sender)
 }
@@ -83,8 +111,11 @@ fn run(
     jobs: mpsc::Receiver<WriteJob>,
     checkpoints: Checkpoints,
     mut statistics: Statistics,
+    turn: WriterTurn,
 ) {
     while let Ok(first) = jobs.recv() {
+        let _turn = turn.take_blocking();
+        // Jobs that came while another writer had the turn join the group.
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
             match jobs.try_recv() {

@@ -155,7 +155,6 @@ pub async fn run(
     end: Instant,
     timeout: Duration,
 ) {
-    let mut conn = Conn::new(target.addr, timeout);
     let mut refresh_token = config.refresh_token.clone();
     loop {
         let next = Instant::now() + config.every;
@@ -164,6 +163,11 @@ pub async fn run(
         }
         tokio::time::sleep_until(next.into()).await;
         let started = Instant::now();
+        // A connection of its own each time: one kept between refreshes idles for the whole
+        // period, and where that is the server's idle limit (`header_read_timeout_seconds`,
+        // 10 s) the server closes it just as the next refresh is sent on it ("operation was
+        // canceled").
+        let mut conn = Conn::new(target.addr, timeout);
         let outcome = async {
             let request = refresh_request(&target, &config, &refresh_token)?;
             let response = conn.send(request).await?;
@@ -229,6 +233,89 @@ mod tests {
             confidential.headers()[AUTHORIZATION],
             "Basic YmVuY2g6czNjcmV0"
         );
+    }
+
+    /// Whether `bytes` hold a request's head and its whole body.
+    fn whole_request(bytes: &[u8]) -> bool {
+        let text = String::from_utf8_lossy(bytes);
+        let Some((head, body)) = text.split_once("\r\n\r\n") else {
+            return false;
+        };
+        let length = head
+            .lines()
+            .filter_map(|line| line.split_once(':'))
+            .find(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, value)| value.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        body.len() >= length
+    }
+
+    /// A token endpoint that answers one request on each connection and then closes the
+    /// connection when the next request arrives on it, unanswered: as a server does with a
+    /// keep-alive connection that idled past its limit just as a request was sent.
+    async fn one_answer_a_connection() -> std::net::SocketAddr {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 8192];
+                    let mut read = 0;
+                    // The whole request: its head, then as many bytes as its content-length says.
+                    while !whole_request(&buf[..read]) {
+                        match stream.read(&mut buf[read..]).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => read += n,
+                        }
+                    }
+                    let body =
+                        r#"{"access_token":"a2","token_type":"Bearer","refresh_token":"r2"}"#;
+                    let answer = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if stream.write_all(answer.as_bytes()).await.is_err() {
+                        return;
+                    }
+                    // The next request on this connection is read and dropped with it.
+                    let _ = stream.read(&mut buf).await;
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn every_refresh_gets_an_answer_where_the_server_closes_idle_connections() {
+        let addr = one_answer_a_connection().await;
+        let target = Target::parse(&format!("http://{addr}/fhir"), Some("a1"))
+            .await
+            .expect("target");
+        let config = RefreshConfig {
+            token_path: "/auth/token".into(),
+            client_id: "portal".into(),
+            client_secret: None,
+            refresh_token: "r1".into(),
+            every: Duration::from_millis(40),
+        };
+        let log = Arc::new(Mutex::new(RefreshLog::default()));
+        let end = Instant::now() + Duration::from_millis(400);
+        run(
+            Arc::new(target.clone()),
+            target.bearer.clone(),
+            config,
+            log.clone(),
+            end,
+            Duration::from_secs(5),
+        )
+        .await;
+        let log = log.lock().expect("log").clone();
+        assert_eq!(log.errors, 0, "{:?}", log.first_error);
+        assert!(log.refreshes >= 3, "{} refreshes", log.refreshes);
+        assert_eq!(target.bearer.get().expect("a token"), "Bearer a2");
     }
 
     #[test]
