@@ -669,9 +669,10 @@ macro_rules! auth_store_sql {
 /// [`AuthStore`] over the SQLite read pool. Auth writes are small and rare; each takes the
 /// FHIR writer thread's turn before it writes (`sqlite_writer.rs`), so it waits for the work in
 /// progress (a group, and what the writer does after one) and for the writes queued before it,
-/// instead of retrying against a writer that is never idle. A write whose request is dropped
-/// lets the turn go as SQLite finishes the statement; the writer then waits for it with its
-/// busy timeout, as before the turn.
+/// instead of retrying against a writer that is never idle. A write whose request is dropped,
+/// or whose transaction fails, lets the turn go at once while SQLite may still be finishing the
+/// statement or the rollback; the writer then waits for that with its busy timeout, as before
+/// the turn.
 pub struct SqliteAuthStore(
     pub(crate) sqlx::SqlitePool,
     pub(crate) super::sqlite_writer::WriterTurn,

@@ -11,8 +11,9 @@
 //!
 //! The writer's turn ([`WriterTurn`]): the thread holds it through each group and the work after
 //! it, and the only other SQLite writes while serving, the authorization server's
-//! (`store/auth.rs`, on the read pool), take it before they write (migrations and `coplan
-//! reindex`'s statistics run before serving or from the command line). A steady writer is never
+//! (`store/auth.rs`, on the read pool), take it before they write (migrations, and the
+//! statistics of `coplan reindex` and `coplan seed`, run before serving or from the command
+//! line). A steady writer is never
 //! idle long enough for SQLite's busy handler, which retries after sleeps of up to 100 ms, to
 //! find the lock free: token refreshes waited up to 7.6 s under the soak's load. With the turn
 //! (a FIFO lock) a write waits for the writer's work in progress and the writes queued before it.
@@ -33,14 +34,15 @@ use tokio::sync::oneshot;
 /// Most jobs folded into one transaction.
 const MAX_GROUP: usize = 128;
 
-/// The right to write to the file: held by the writer thread through each group, taken by any
-/// other writer before it writes. First come, first served (tokio's `Mutex` is fair).
+/// The right to write to the file: held by the writer thread through each group and the work
+/// after it (checkpoints, statistics), taken by any other writer before it writes. First come,
+/// first served (tokio's `Mutex` is fair).
 #[derive(Clone, Default)]
 pub struct WriterTurn(Arc<tokio::sync::Mutex<()>>);
 
 impl WriterTurn {
-    /// Wait for the writer's group in progress, if any, and keep the next from starting until
-    /// the guard is dropped.
+    /// Wait for the writer's work in progress, if any (a group and what follows it), and keep
+    /// the next group from starting until the guard is dropped.
     pub async fn take(&self) -> tokio::sync::OwnedMutexGuard<()> {
         self.0.clone().lock_owned().await
     }
