@@ -184,10 +184,8 @@ pub const REVOKE: &str = "INSERT INTO auth_revoked (id, expires_at) VALUES ($1, 
      ON CONFLICT (id) DO UPDATE SET expires_at = excluded.expires_at \
      WHERE auth_revoked.expires_at < excluded.expires_at";
 
-/// Implement [`AuthStore`] for a newtype over an sqlx pool (field `0`) with a `write_turn()`
-/// that every writing method takes once it has a connection (never while waiting for one: the
-/// SQLite writer thread waits while it is held) and holds while it writes. The SQL is shared by
-/// both backends.
+/// Implement [`AuthStore`] for a newtype over an sqlx pool (field `0`) whose `writing()` gives
+/// each writing method its connection ([`Writing`]). The SQL is shared by both backends.
 macro_rules! auth_store_sql {
     ($store:ty, $row:ty) => {
         #[async_trait::async_trait]
@@ -197,8 +195,7 @@ macro_rules! auth_store_sql {
                 client_id: &str,
                 data: &str,
             ) -> $crate::store::StoreResult<()> {
-                let mut conn = self.0.acquire().await?;
-                let _turn = self.write_turn().await;
+                let mut conn = self.writing().await?;
                 sqlx::query(
                     "INSERT INTO auth_client (client_id, data) VALUES ($1, $2) \
                      ON CONFLICT (client_id) DO UPDATE SET data = excluded.data",
@@ -231,8 +228,7 @@ macro_rules! auth_store_sql {
                 &self,
                 user: &$crate::store::auth::UserRow,
             ) -> $crate::store::StoreResult<()> {
-                let mut conn = self.0.acquire().await?;
-                let _turn = self.write_turn().await;
+                let mut conn = self.writing().await?;
                 sqlx::query(
                     "INSERT INTO auth_user (username, password_hash, fhir_user) VALUES ($1, $2, $3) \
                      ON CONFLICT (username) DO UPDATE SET password_hash = excluded.password_hash, \
@@ -269,8 +265,7 @@ macro_rules! auth_store_sql {
                 &self,
                 key: &$crate::store::auth::SigningKeyRow,
             ) -> $crate::store::StoreResult<()> {
-                let mut conn = self.0.acquire().await?;
-                let _turn = self.write_turn().await;
+                let mut conn = self.writing().await?;
                 sqlx::query(
                     "INSERT INTO auth_signing_key \
                      (kid, alg, private_der, created_at, retired_at, expires_at) \
@@ -319,8 +314,7 @@ macro_rules! auth_store_sql {
                 now: i64,
                 expires_at: i64,
             ) -> $crate::store::StoreResult<u64> {
-                let mut conn = self.0.acquire().await?;
-                let _turn = self.write_turn().await;
+                let mut conn = self.writing().await?;
                 let done = sqlx::query(
                     "UPDATE auth_signing_key SET retired_at = $2, expires_at = $3 \
                      WHERE kid <> $1 AND retired_at IS NULL",
@@ -340,8 +334,7 @@ macro_rules! auth_store_sql {
                 data: &str,
                 expires_at: i64,
             ) -> $crate::store::StoreResult<()> {
-                let mut conn = self.0.acquire().await?;
-                let _turn = self.write_turn().await;
+                let mut conn = self.writing().await?;
                 sqlx::query(
                     "INSERT INTO auth_ticket (kind, key_hash, data, expires_at, used_at) \
                      VALUES ($1, $2, $3, $4, NULL) \
@@ -382,8 +375,7 @@ macro_rules! auth_store_sql {
                 now: i64,
             ) -> $crate::store::StoreResult<$crate::store::auth::Consumed> {
                 use $crate::store::auth::Consumed;
-                let mut conn = self.0.acquire().await?;
-                let _turn = self.write_turn().await;
+                let mut conn = self.writing().await?;
                 let fresh = sqlx::query(
                     "UPDATE auth_ticket SET used_at = $3 WHERE kind = $1 AND key_hash = $2 \
                      AND used_at IS NULL AND expires_at > $3 RETURNING data",
@@ -419,8 +411,7 @@ macro_rules! auth_store_sql {
                 kind: &str,
                 key_hash: &str,
             ) -> $crate::store::StoreResult<()> {
-                let mut conn = self.0.acquire().await?;
-                let _turn = self.write_turn().await;
+                let mut conn = self.writing().await?;
                 sqlx::query("DELETE FROM auth_ticket WHERE kind = $1 AND key_hash = $2")
                     .bind(kind)
                     .bind(key_hash)
@@ -430,8 +421,7 @@ macro_rules! auth_store_sql {
             }
 
             async fn revoke(&self, id: &str, expires_at: i64) -> $crate::store::StoreResult<bool> {
-                let mut conn = self.0.acquire().await?;
-                let _turn = self.write_turn().await;
+                let mut conn = self.writing().await?;
                 let done = sqlx::query(
                     $crate::store::auth::REVOKE,
                 )
@@ -446,8 +436,7 @@ macro_rules! auth_store_sql {
                 &self,
                 grant: &$crate::store::auth::GrantRow,
             ) -> $crate::store::StoreResult<()> {
-                let mut conn = self.0.acquire().await?;
-                let _turn = self.write_turn().await;
+                let mut conn = self.writing().await?;
                 sqlx::query(
                     "INSERT INTO auth_grant \
                      (grant_id, subject, client_id, scope, patient, created_at, expires_at) \
@@ -502,8 +491,7 @@ macro_rules! auth_store_sql {
                 client_id: &str,
                 revoked_until: i64,
             ) -> $crate::store::StoreResult<u64> {
-                let mut conn = self.0.acquire().await?;
-                let _turn = self.write_turn().await;
+                let mut conn = self.writing().await?;
                 // Delete first and revoke exactly what was deleted, in one transaction: a grant
                 // never stops being listed without being revoked.
                 let mut tx = sqlx::Connection::begin(&mut *conn).await?;
@@ -534,8 +522,7 @@ macro_rules! auth_store_sql {
                 grant_id: &str,
                 revoked_until: i64,
             ) -> $crate::store::StoreResult<()> {
-                let mut conn = self.0.acquire().await?;
-                let _turn = self.write_turn().await;
+                let mut conn = self.writing().await?;
                 let mut tx = sqlx::Connection::begin(&mut *conn).await?;
                 let listed = sqlx::query(
                     "DELETE FROM auth_grant WHERE grant_id = $1 RETURNING expires_at",
@@ -578,8 +565,7 @@ macro_rules! auth_store_sql {
                 jti: &str,
                 expires_at: i64,
             ) -> $crate::store::StoreResult<bool> {
-                let mut conn = self.0.acquire().await?;
-                let _turn = self.write_turn().await;
+                let mut conn = self.writing().await?;
                 let done = sqlx::query(
                     "INSERT INTO auth_seen_jti (client_id, jti, expires_at) VALUES ($1, $2, $3) \
                      ON CONFLICT (client_id, jti) DO NOTHING",
@@ -598,8 +584,7 @@ macro_rules! auth_store_sql {
                 now: i64,
                 window_start: i64,
             ) -> $crate::store::StoreResult<i64> {
-                let mut conn = self.0.acquire().await?;
-                let _turn = self.write_turn().await;
+                let mut conn = self.writing().await?;
                 let row = sqlx::query(
                     "INSERT INTO auth_login_failure (throttle_key, failures, window_start) \
                      VALUES ($1, 1, $2) ON CONFLICT (throttle_key) DO UPDATE SET \
@@ -638,8 +623,7 @@ macro_rules! auth_store_sql {
             }
 
             async fn clear_login_failures(&self, key: &str) -> $crate::store::StoreResult<()> {
-                let mut conn = self.0.acquire().await?;
-                let _turn = self.write_turn().await;
+                let mut conn = self.writing().await?;
                 sqlx::query("DELETE FROM auth_login_failure WHERE throttle_key = $1")
                     .bind(key)
                     .execute(&mut *conn)
@@ -648,7 +632,6 @@ macro_rules! auth_store_sql {
             }
 
             async fn purge_expired(&self, now: i64) -> $crate::store::StoreResult<()> {
-                let mut conn = self.0.acquire().await?;
                 for sql in [
                     "DELETE FROM auth_ticket WHERE expires_at <= $1",
                     "DELETE FROM auth_revoked WHERE expires_at <= $1",
@@ -657,13 +640,49 @@ macro_rules! auth_store_sql {
                     "DELETE FROM auth_signing_key WHERE expires_at IS NOT NULL AND expires_at <= $1",
                 ] {
                     // A turn a statement: a large backlog never holds the FHIR writer long.
-                    let _turn = self.write_turn().await;
+                    let mut conn = self.writing().await?;
                     sqlx::query(sql).bind(now).execute(&mut *conn).await?;
                 }
                 Ok(())
             }
         }
     };
+}
+
+/// A pool connection for one write, holding the SQLite writer thread's turn (if any) until it
+/// is dropped. The connection is taken first, then the turn: the writer thread waits while the
+/// turn is held, so it is never held while waiting for a connection.
+pub(crate) struct Writing<DB: sqlx::Database> {
+    // Fields drop in order: the turn is let go, then the connection goes back to the pool.
+    _turn: Option<tokio::sync::OwnedMutexGuard<()>>,
+    conn: sqlx::pool::PoolConnection<DB>,
+}
+
+impl<DB: sqlx::Database> Writing<DB> {
+    async fn take(
+        pool: &sqlx::Pool<DB>,
+        turn: Option<&super::sqlite_writer::WriterTurn>,
+    ) -> StoreResult<Self> {
+        let conn = pool.acquire().await?;
+        let _turn = match turn {
+            Some(turn) => Some(turn.take().await),
+            None => None,
+        };
+        Ok(Writing { _turn, conn })
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::Deref for Writing<DB> {
+    type Target = DB::Connection;
+    fn deref(&self) -> &DB::Connection {
+        &self.conn
+    }
+}
+
+impl<DB: sqlx::Database> std::ops::DerefMut for Writing<DB> {
+    fn deref_mut(&mut self) -> &mut DB::Connection {
+        &mut self.conn
+    }
 }
 
 /// [`AuthStore`] over the SQLite read pool. Auth writes are small and rare; each takes the
@@ -679,9 +698,8 @@ pub struct SqliteAuthStore(
 );
 
 impl SqliteAuthStore {
-    /// Hold the writer thread's turn for the write that follows.
-    async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-        Some(self.1.take().await)
+    async fn writing(&self) -> StoreResult<Writing<sqlx::Sqlite>> {
+        Writing::take(&self.0, Some(&self.1)).await
     }
 }
 
@@ -689,9 +707,9 @@ impl SqliteAuthStore {
 pub struct PostgresAuthStore(pub(crate) sqlx::PgPool);
 
 impl PostgresAuthStore {
-    /// PostgreSQL's writers take row locks of their own: nothing to wait for.
-    async fn write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-        None
+    /// PostgreSQL's writers take row locks of their own: no turn to wait for.
+    async fn writing(&self) -> StoreResult<Writing<sqlx::Postgres>> {
+        Writing::take(&self.0, None).await
     }
 }
 
